@@ -1,0 +1,1 @@
+//! The simulated Genesys Cloud org (filled in by the simulator work).
