@@ -1,0 +1,480 @@
+//! The HTTP client for the Genesys Cloud API.
+//!
+//! Every request goes through one path: wait for the shared request budget, attach the
+//! bearer token, send with a timeout, read at most `max_body_bytes`, decode. Retries follow
+//! the official SDKs (REFERENCE.md 3.3): 429 after `Retry-After`, 502/503/504 and transport
+//! failures with exponential backoff and jitter, a 401 once after a token refresh.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::auth::{transport_code, AuthError, BearerToken, Credentials, TokenSource};
+use super::instrument::ApiMetrics;
+use super::models::{
+    ConversationActivityQuery, ConversationActivityResponse, ErrorBody, QueueEntityListing,
+    QueueObservationQuery, QueueObservationQueryResponse,
+};
+use super::ratelimit::RateLimiter;
+use super::Endpoint;
+
+/// The official SDKs give up on a 429 whose `Retry-After` is longer than this: such answers
+/// come from daily quotas, not from the per-minute limit.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(180);
+/// Used when a 429 carries no usable `Retry-After` (the .NET SDK's default).
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(3);
+const BACKOFF_BASE: Duration = Duration::from_millis(500);
+const BACKOFF_MAX: Duration = Duration::from_secs(8);
+
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub api_url: String,
+    pub login_url: String,
+    pub credentials: Credentials,
+    pub requests_per_minute: u32,
+    pub request_timeout: Duration,
+    /// Retries after the first attempt, for 429, 5xx and transport failures.
+    pub max_retries: u32,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{endpoint}: authentication failed: {source}")]
+    Auth {
+        endpoint: &'static str,
+        #[source]
+        source: AuthError,
+    },
+    #[error("{endpoint}: HTTP {status} {code}: {message}")]
+    Status {
+        endpoint: &'static str,
+        status: u16,
+        code: String,
+        message: String,
+    },
+    #[error("{endpoint}: {source}")]
+    Transport {
+        endpoint: &'static str,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{endpoint}: response body larger than {limit} bytes, refused")]
+    BodyTooLarge {
+        endpoint: &'static str,
+        limit: usize,
+    },
+    #[error("{endpoint}: response is not valid JSON for this endpoint: {source}")]
+    Decode {
+        endpoint: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{endpoint}: gave up after {attempts} attempts: {last}")]
+    RetriesExhausted {
+        endpoint: &'static str,
+        attempts: u32,
+        last: Box<ApiError>,
+    },
+    #[error(
+        "{endpoint}: rate limited with Retry-After {seconds}s, longer than the {max}s we wait"
+    )]
+    RetryAfterTooLong {
+        endpoint: &'static str,
+        seconds: u64,
+        max: u64,
+    },
+    #[error("invalid API base URL {url:?}: {reason}")]
+    BadUrl { url: String, reason: String },
+}
+
+pub(crate) enum BodyError {
+    Transport(reqwest::Error),
+    TooLarge(usize),
+}
+
+/// Reads a response body, refusing (not buffering) anything larger than `limit`.
+pub(crate) async fn read_body_capped(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Bytes, BodyError> {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge(limit));
+    }
+    let mut body = BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// What one attempt came to, and whether it is worth another.
+enum Attempt<T> {
+    Done(T),
+    Retry {
+        reason: &'static str,
+        wait: Option<Duration>,
+        error: ApiError,
+    },
+    Reauthenticate {
+        rejected: BearerToken,
+        error: ApiError,
+    },
+    Fail(ApiError),
+}
+
+#[derive(Clone)]
+pub struct GenesysClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    api_url: String,
+    tokens: TokenSource,
+    limiter: RateLimiter,
+    metrics: ApiMetrics,
+    max_retries: u32,
+    max_body_bytes: usize,
+}
+
+impl GenesysClient {
+    pub fn new(config: ClientConfig, metrics: ApiMetrics) -> Result<GenesysClient, ApiError> {
+        for url in [&config.api_url, &config.login_url] {
+            let parsed = url::Url::parse(url).map_err(|e| ApiError::BadUrl {
+                url: url.clone(),
+                reason: e.to_string(),
+            })?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(ApiError::BadUrl {
+                    url: url.clone(),
+                    reason: "scheme must be http or https".into(),
+                });
+            }
+        }
+        let http = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .connect_timeout(config.request_timeout.min(Duration::from_secs(5)))
+            .user_agent(concat!("genesys-exporter/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ApiError::Transport {
+                endpoint: "client",
+                source: e,
+            })?;
+        metrics
+            .budget_per_minute
+            .set(i64::from(config.requests_per_minute));
+        let tokens = TokenSource::new(
+            http.clone(),
+            &config.login_url,
+            config.credentials,
+            metrics.clone(),
+        );
+        Ok(GenesysClient {
+            inner: Arc::new(Inner {
+                http,
+                api_url: config.api_url.trim_end_matches('/').to_string(),
+                tokens,
+                limiter: RateLimiter::new(config.requests_per_minute),
+                metrics,
+                max_retries: config.max_retries,
+                max_body_bytes: config.max_body_bytes,
+            }),
+        })
+    }
+
+    /// `GET /api/v2/routing/queues`, one page.
+    pub async fn queues_page(
+        &self,
+        page_number: u32,
+        page_size: u32,
+    ) -> Result<QueueEntityListing, ApiError> {
+        let path = format!("/api/v2/routing/queues?pageNumber={page_number}&pageSize={page_size}");
+        self.call::<(), _>(Endpoint::Queues, Method::GET, &path, None)
+            .await
+    }
+
+    /// `POST /api/v2/analytics/queues/observations/query`.
+    pub async fn queue_observations(
+        &self,
+        query: &QueueObservationQuery,
+    ) -> Result<QueueObservationQueryResponse, ApiError> {
+        let path = Endpoint::QueueObservations.label();
+        self.call(Endpoint::QueueObservations, Method::POST, path, Some(query))
+            .await
+    }
+
+    /// `POST /api/v2/analytics/conversations/activity/query`.
+    pub async fn conversation_activity(
+        &self,
+        query: &ConversationActivityQuery,
+    ) -> Result<ConversationActivityResponse, ApiError> {
+        let path = Endpoint::ConversationActivity.label();
+        self.call(
+            Endpoint::ConversationActivity,
+            Method::POST,
+            path,
+            Some(query),
+        )
+        .await
+    }
+
+    async fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        endpoint: Endpoint,
+        method: Method,
+        path_and_query: &str,
+        body: Option<&B>,
+    ) -> Result<T, ApiError> {
+        let body = match body {
+            Some(b) => Some(Bytes::from(serde_json::to_vec(b).map_err(|source| {
+                ApiError::Decode {
+                    endpoint: endpoint.label(),
+                    source,
+                }
+            })?)),
+            None => None,
+        };
+        let url = format!("{}{}", self.inner.api_url, path_and_query);
+        let mut retries = 0;
+        let mut reauthenticated = false;
+        loop {
+            match self.attempt(endpoint, &method, &url, body.clone()).await {
+                Attempt::Done(bytes) => {
+                    return serde_json::from_slice(&bytes).map_err(|source| ApiError::Decode {
+                        endpoint: endpoint.label(),
+                        source,
+                    });
+                }
+                Attempt::Fail(e) => return Err(e),
+                Attempt::Reauthenticate { rejected, error } => {
+                    if reauthenticated {
+                        return Err(error);
+                    }
+                    reauthenticated = true;
+                    self.inner.metrics.retry(endpoint, "unauthorized");
+                    tracing::info!(
+                        endpoint = endpoint.label(),
+                        "token rejected (401), refreshing once"
+                    );
+                    self.inner.tokens.invalidate(&rejected).await;
+                }
+                Attempt::Retry {
+                    reason,
+                    wait,
+                    error,
+                } => {
+                    if retries >= self.inner.max_retries {
+                        return Err(ApiError::RetriesExhausted {
+                            endpoint: endpoint.label(),
+                            attempts: retries + 1,
+                            last: Box::new(error),
+                        });
+                    }
+                    let wait = wait.unwrap_or_else(|| backoff(retries));
+                    retries += 1;
+                    self.inner.metrics.retry(endpoint, reason);
+                    tracing::warn!(
+                        endpoint = endpoint.label(),
+                        reason,
+                        retry = retries,
+                        wait_ms = wait.as_millis() as u64,
+                        error = %error,
+                        "retrying Genesys request"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        endpoint: Endpoint,
+        method: &Method,
+        url: &str,
+        body: Option<Bytes>,
+    ) -> Attempt<Bytes> {
+        let inner = &self.inner;
+        let token = match inner.tokens.token().await {
+            Ok(t) => t,
+            Err(source) => {
+                return Attempt::Fail(ApiError::Auth {
+                    endpoint: endpoint.label(),
+                    source,
+                })
+            }
+        };
+        let waited = inner.limiter.acquire().await;
+        inner
+            .metrics
+            .budget_wait_seconds
+            .inc_by(waited.as_secs_f64());
+        let mut request = inner
+            .http
+            .request(method.clone(), url)
+            .header(reqwest::header::AUTHORIZATION, token.header_value());
+        if let Some(body) = body {
+            request = request.header(CONTENT_TYPE, "application/json").body(body);
+        }
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(source) => {
+                let code = transport_code(&source);
+                inner.metrics.request(endpoint, code);
+                let error = ApiError::Transport {
+                    endpoint: endpoint.label(),
+                    source,
+                };
+                return Attempt::Retry {
+                    reason: code,
+                    wait: None,
+                    error,
+                };
+            }
+        };
+        let status = response.status();
+        inner.metrics.request(endpoint, status.as_str());
+        let retry_after = retry_after(response.headers());
+        let bytes = match read_body_capped(response, inner.max_body_bytes).await {
+            Ok(b) => b,
+            Err(BodyError::TooLarge(limit)) => {
+                return Attempt::Fail(ApiError::BodyTooLarge {
+                    endpoint: endpoint.label(),
+                    limit,
+                })
+            }
+            Err(BodyError::Transport(source)) => {
+                let reason = transport_code(&source);
+                let error = ApiError::Transport {
+                    endpoint: endpoint.label(),
+                    source,
+                };
+                return Attempt::Retry {
+                    reason,
+                    wait: None,
+                    error,
+                };
+            }
+        };
+        if status.is_success() {
+            return Attempt::Done(bytes);
+        }
+        let error = status_error(endpoint, status, &bytes);
+        match status {
+            StatusCode::UNAUTHORIZED => Attempt::Reauthenticate {
+                rejected: token,
+                error,
+            },
+            StatusCode::TOO_MANY_REQUESTS => {
+                let wait = retry_after.unwrap_or(DEFAULT_RETRY_AFTER);
+                if wait > MAX_RETRY_AFTER {
+                    return Attempt::Fail(ApiError::RetryAfterTooLong {
+                        endpoint: endpoint.label(),
+                        seconds: wait.as_secs(),
+                        max: MAX_RETRY_AFTER.as_secs(),
+                    });
+                }
+                // Every collector shares the token's budget, so all of them hold back.
+                inner.limiter.pause_for(wait).await;
+                Attempt::Retry {
+                    reason: "rate_limited",
+                    wait: Some(wait),
+                    error,
+                }
+            }
+            StatusCode::BAD_GATEWAY
+            | StatusCode::SERVICE_UNAVAILABLE
+            | StatusCode::GATEWAY_TIMEOUT => Attempt::Retry {
+                reason: "server_error",
+                wait: None,
+                error,
+            },
+            _ => Attempt::Fail(error),
+        }
+    }
+}
+
+fn status_error(endpoint: Endpoint, status: StatusCode, body: &[u8]) -> ApiError {
+    let parsed: ErrorBody = serde_json::from_slice(body).unwrap_or_default();
+    ApiError::Status {
+        endpoint: endpoint.label(),
+        status: status.as_u16(),
+        code: parsed.code.unwrap_or_else(|| "no.error.code".into()),
+        message: parsed
+            .message
+            .unwrap_or_else(|| status.canonical_reason().unwrap_or("no message").into()),
+    }
+}
+
+/// `Retry-After` in seconds, as Genesys sends it since its 2021 normalisation of 429s.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let secs: u64 = headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(secs))
+}
+
+/// Exponential backoff with full jitter: a random wait in [d/2, d], d = 0.5 s · 2^n, capped.
+fn backoff(retry: u32) -> Duration {
+    let full = BACKOFF_BASE
+        .saturating_mul(1 << retry.min(8))
+        .min(BACKOFF_MAX);
+    let half = full / 2;
+    half + half.mul_f64(rand::random::<f64>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_stays_bounded() {
+        for retry in 0..20 {
+            let d = backoff(retry);
+            let full = BACKOFF_BASE
+                .saturating_mul(1 << retry.min(8))
+                .min(BACKOFF_MAX);
+            assert!(d >= full / 2 && d <= full, "retry {retry}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn retry_after_reads_whole_seconds_only() {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, "42".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(42)));
+        h.insert(RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn error_bodies_give_code_and_message() {
+        let body = include_bytes!("../../tests/fixtures/error-429.response.devforum.json");
+        let e = status_error(Endpoint::Queues, StatusCode::TOO_MANY_REQUESTS, body);
+        let text = e.to_string();
+        assert!(text.contains("429 too.many.requests.retry.after"), "{text}");
+        assert!(text.contains("Retry the request in [42] seconds"), "{text}");
+        let e = status_error(
+            Endpoint::Queues,
+            StatusCode::BAD_GATEWAY,
+            b"<html>oops</html>",
+        );
+        assert!(
+            e.to_string().contains("502 no.error.code: Bad Gateway"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,83 @@
+//! Self-metrics of the Genesys client: what it spends of the API budget, and why it retried.
+//! Direct instrumentation is right here (the Prometheus exporter guide allows it for the
+//! exporter's own work); the data series come from snapshots instead.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use super::Endpoint;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub endpoint: &'static str,
+    /// HTTP status, or `timeout` / `connection_error` when no response came back.
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RetryLabels {
+    pub endpoint: &'static str,
+    /// `rate_limited` (429), `server_error` (502/503/504), `timeout`, `connection_error`,
+    /// `unauthorized` (401: token refreshed, request retried once).
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ApiMetrics {
+    pub requests: Family<RequestLabels, Counter>,
+    pub retries: Family<RetryLabels, Counter>,
+    pub budget_wait_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
+    pub budget_per_minute: Gauge,
+    pub token_refreshes: Counter,
+}
+
+impl ApiMetrics {
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "genesys_api_requests",
+            "Requests sent to the Genesys Cloud API, by endpoint and HTTP status code.",
+            self.requests.clone(),
+        );
+        registry.register(
+            "genesys_api_retries",
+            "Requests repeated after a retryable failure, by endpoint and reason.",
+            self.retries.clone(),
+        );
+        registry.register(
+            "genesys_api_budget_wait_seconds",
+            "Time requests spent waiting for the client-side request budget.",
+            self.budget_wait_seconds.clone(),
+        );
+        registry.register(
+            "genesys_api_budget_requests_per_minute",
+            "Client-side request budget shared by all collectors (Genesys allows 300/min per token by default).",
+            self.budget_per_minute.clone(),
+        );
+        registry.register(
+            "genesys_api_token_refreshes",
+            "OAuth client-credentials tokens obtained from the login host.",
+            self.token_refreshes.clone(),
+        );
+    }
+
+    pub fn request(&self, endpoint: Endpoint, code: impl Into<String>) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                endpoint: endpoint.label(),
+                code: code.into(),
+            })
+            .inc();
+    }
+
+    pub fn retry(&self, endpoint: Endpoint, reason: &'static str) {
+        self.retries
+            .get_or_create(&RetryLabels {
+                endpoint: endpoint.label(),
+                reason,
+            })
+            .inc();
+    }
+}

@@ -1,0 +1,33 @@
+//! Genesys Cloud Platform API client: OAuth, request budget, retries, typed models.
+
+pub mod auth;
+pub mod client;
+pub mod instrument;
+pub mod models;
+pub mod ratelimit;
+pub mod region;
+
+pub use auth::{AuthError, Credentials};
+pub use client::{ApiError, ClientConfig, GenesysClient};
+pub use instrument::ApiMetrics;
+pub use region::Region;
+
+/// The API operations the exporter calls; `label()` is the bounded `endpoint` label value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    Token,
+    Queues,
+    QueueObservations,
+    ConversationActivity,
+}
+
+impl Endpoint {
+    pub fn label(self) -> &'static str {
+        match self {
+            Endpoint::Token => "/oauth/token",
+            Endpoint::Queues => "/api/v2/routing/queues",
+            Endpoint::QueueObservations => "/api/v2/analytics/queues/observations/query",
+            Endpoint::ConversationActivity => "/api/v2/analytics/conversations/activity/query",
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! Serde models of the Genesys Cloud request and response bodies the exporter uses, with the
+//! API's field names (see `openapi-subset.json`). Unknown fields are ignored and every field that
+//! the API may leave out is optional or defaulted, so a new field or a missing zero never breaks
+//! a poll.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+// ---- OAuth ----------------------------------------------------------------------------------
+
+/// `POST /oauth/token` success body.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    #[serde(default)]
+    pub token_type: Option<String>,
+    /// Seconds; Genesys' default lifetime is 24 h, configurable from 5 min to 48 h.
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+}
+
+/// `POST /oauth/token` error body (RFC 6749 codes).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AuthErrorResponse {
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub error_description: Option<String>,
+}
+
+/// Genesys' `ErrorBody`, returned with every non-2xx API status.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub status: Option<i64>,
+    #[serde(default)]
+    pub context_id: Option<String>,
+}
+
+// ---- GET /api/v2/routing/queues -------------------------------------------------------------
+
+/// `QueueEntityListing`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueEntityListing {
+    #[serde(default)]
+    pub entities: Vec<Queue>,
+    #[serde(default)]
+    pub page_number: Option<u32>,
+    #[serde(default)]
+    pub page_count: Option<u32>,
+    #[serde(default)]
+    pub total: Option<u64>,
+    #[serde(default)]
+    pub next_uri: Option<String>,
+}
+
+/// The parts of `Queue` the exporter needs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Queue {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub division: Option<Division>,
+    /// `QueueMediaSettings`: keys in the queue-config vocabulary (`call`, `callback`, `chat`,
+    /// `email`, `message`); a key present means the queue serves that media type.
+    #[serde(default)]
+    pub media_settings: Option<BTreeMap<String, serde_json::Value>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Division {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+// ---- POST /api/v2/analytics/queues/observations/query ---------------------------------------
+
+/// `QueueObservationQuery`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueObservationQuery {
+    pub filter: QueryFilter,
+    pub metrics: Vec<&'static str>,
+}
+
+/// The `{type, predicates}` filter shared by the observation and activity queries.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueryFilter {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub predicates: Vec<QueryPredicate>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QueryPredicate {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub dimension: &'static str,
+    pub operator: &'static str,
+    pub value: String,
+}
+
+impl QueryFilter {
+    /// `queueId = a OR queueId = b OR …`
+    pub fn any_queue<'a>(ids: impl IntoIterator<Item = &'a str>) -> QueryFilter {
+        QueryFilter {
+            kind: "or",
+            predicates: ids
+                .into_iter()
+                .map(|id| QueryPredicate {
+                    kind: "dimension",
+                    dimension: "queueId",
+                    operator: "matches",
+                    value: id.to_string(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `QueueObservationQueryResponse`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueObservationQueryResponse {
+    #[serde(default)]
+    pub results: Vec<QueueObservationDataContainer>,
+}
+
+/// `QueueObservationDataContainer`: `group` holds `queueId` and, for conversation metrics,
+/// `mediaType`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct QueueObservationDataContainer {
+    #[serde(default)]
+    pub group: BTreeMap<String, String>,
+    #[serde(default)]
+    pub data: Vec<ObservationMetricData>,
+}
+
+/// `ObservationMetricData`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ObservationMetricData {
+    #[serde(default)]
+    pub metric: String,
+    #[serde(default)]
+    pub qualifier: Option<String>,
+    #[serde(default)]
+    pub stats: StatisticalSummary,
+}
+
+/// `StatisticalSummary`: only the statistics relevant to a metric are present.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatisticalSummary {
+    #[serde(default)]
+    pub count: Option<i64>,
+    #[serde(default)]
+    pub calculated_metric_value: Option<i64>,
+    #[serde(default)]
+    pub max: Option<f64>,
+    #[serde(default)]
+    pub min: Option<f64>,
+    #[serde(default)]
+    pub sum: Option<f64>,
+}
+
+// ---- POST /api/v2/analytics/conversations/activity/query ------------------------------------
+
+/// `ConversationActivityQuery`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationActivityQuery {
+    pub metrics: Vec<ActivityQueryMetric>,
+    pub group_by: Vec<&'static str>,
+}
+
+/// `ConversationActivityQueryMetric`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActivityQueryMetric {
+    pub metric: &'static str,
+}
+
+/// `ConversationActivityResponse`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationActivityResponse {
+    #[serde(default)]
+    pub results: Vec<ConversationActivityData>,
+}
+
+/// `ConversationActivityData`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ConversationActivityData {
+    #[serde(default)]
+    pub group: BTreeMap<String, String>,
+    #[serde(default)]
+    pub data: Vec<ConversationActivityMetricValue>,
+}
+
+/// `ConversationActivityMetricValue`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationActivityMetricValue {
+    #[serde(default)]
+    pub metric: String,
+    #[serde(default)]
+    pub qualifier: Option<String>,
+    #[serde(default)]
+    pub count: Option<i64>,
+    #[serde(default)]
+    pub calculated_metric_value: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn observation_query_serializes_with_the_api_field_names() {
+        let q = QueueObservationQuery {
+            filter: QueryFilter::any_queue(["q1", "q2"]),
+            metrics: vec!["oWaiting"],
+        };
+        let v = serde_json::to_value(&q).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "filter": {"type": "or", "predicates": [
+                    {"type": "dimension", "dimension": "queueId", "operator": "matches", "value": "q1"},
+                    {"type": "dimension", "dimension": "queueId", "operator": "matches", "value": "q2"}
+                ]},
+                "metrics": ["oWaiting"]
+            })
+        );
+    }
+
+    #[test]
+    fn the_official_observation_example_parses() {
+        // Verbatim from Genesys' real-time-queue-observation-query tutorial.
+        let text = include_str!("../../tests/fixtures/queue-observations.response.tutorial.json");
+        let r: QueueObservationQueryResponse = serde_json::from_str(text).unwrap();
+        assert_eq!(r.results.len(), 6);
+        let statuses: Vec<_> = r.results[0]
+            .data
+            .iter()
+            .map(|d| d.qualifier.clone())
+            .collect();
+        assert_eq!(
+            statuses,
+            vec![
+                Some("INTERACTING".into()),
+                Some("IDLE".into()),
+                Some("OFF_QUEUE".into())
+            ]
+        );
+        assert_eq!(
+            r.results[1].group.get("mediaType").map(String::as_str),
+            Some("voice")
+        );
+        assert_eq!(r.results[1].data[0].stats.count, Some(1));
+    }
+}
