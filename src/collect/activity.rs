@@ -1,0 +1,82 @@
+//! Org-wide live conversations by media type:
+//! `POST /api/v2/analytics/conversations/activity/query` grouped by `mediaType`.
+
+use std::collections::BTreeMap;
+
+use super::observations::ConversationCounts;
+use super::CollectError;
+use crate::genesys::models::{
+    ActivityQueryMetric, ConversationActivityQuery, ConversationActivityResponse,
+};
+use crate::genesys::GenesysClient;
+
+/// Media types always exported (as 0 when idle), so dashboards and alerts never see gaps.
+pub const KNOWN_MEDIA_TYPES: [&str; 5] = ["callback", "chat", "email", "message", "voice"];
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ActivitySnapshot {
+    pub by_media: BTreeMap<String, ConversationCounts>,
+}
+
+pub struct ActivityCollector {
+    pub client: GenesysClient,
+}
+
+impl ActivityCollector {
+    pub async fn poll(&self) -> Result<ActivitySnapshot, CollectError> {
+        let query = ConversationActivityQuery {
+            metrics: ["oWaiting", "oInteracting", "oAlerting"]
+                .map(|metric| ActivityQueryMetric { metric })
+                .to_vec(),
+            group_by: vec!["mediaType"],
+        };
+        Ok(build_snapshot(
+            &self.client.conversation_activity(&query).await?,
+        ))
+    }
+}
+
+pub fn build_snapshot(response: &ConversationActivityResponse) -> ActivitySnapshot {
+    let mut by_media: BTreeMap<String, ConversationCounts> = KNOWN_MEDIA_TYPES
+        .iter()
+        .map(|m| (m.to_string(), ConversationCounts::default()))
+        .collect();
+    for result in &response.results {
+        let Some(media) = result.group.get("mediaType") else {
+            continue;
+        };
+        let counts = by_media.entry(media.to_ascii_lowercase()).or_default();
+        for d in &result.data {
+            counts.add(&d.metric, d.count);
+        }
+    }
+    ActivitySnapshot { by_media }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_by_media_type_with_idle_media_at_zero() {
+        let response: ConversationActivityResponse = serde_json::from_value(serde_json::json!({
+            "results": [
+                {"group": {"mediaType": "voice"},
+                 "data": [{"metric": "oWaiting", "count": 3}, {"metric": "oInteracting", "count": 7}]},
+                {"group": {"mediaType": "video"}, "data": [{"metric": "oAlerting", "count": 1}]}
+            ]
+        }))
+        .unwrap();
+        let snap = build_snapshot(&response);
+        assert_eq!(
+            snap.by_media["voice"],
+            ConversationCounts {
+                waiting: 3,
+                interacting: 7,
+                alerting: 0
+            }
+        );
+        assert_eq!(snap.by_media["video"].alerting, 1);
+        assert_eq!(snap.by_media["chat"], ConversationCounts::default());
+    }
+}

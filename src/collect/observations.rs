@@ -1,0 +1,284 @@
+//! Live per-queue state: `POST /api/v2/analytics/queues/observations/query`, at most
+//! [`MAX_QUEUES_PER_QUERY`] queues per request.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::watch;
+
+use super::queues::QueueSet;
+use super::{CollectError, Published};
+use crate::genesys::models::{QueryFilter, QueueObservationQuery, QueueObservationQueryResponse};
+use crate::genesys::GenesysClient;
+
+/// No primary source states the cap on queueId predicates; 100 is the documented cap of the
+/// sibling user queries and what REFERENCE.md 8.3 advises.
+pub const MAX_QUEUES_PER_QUERY: usize = 100;
+
+pub const METRICS: [&str; 6] = [
+    "oWaiting",
+    "oInteracting",
+    "oAlerting",
+    "oOnQueueUsers",
+    "oUserRoutingStatuses",
+    "oLongestWaiting",
+];
+
+/// The routing statuses Genesys defines, as the `routing_status` label spells them.
+pub const ROUTING_STATUSES: [&str; 5] = [
+    "idle",
+    "interacting",
+    "communicating",
+    "not_responding",
+    "off_queue",
+];
+
+/// Values above this are epoch-millisecond timestamps, below it durations in ms (REFERENCE.md
+/// 2.2 reports `oLongestWaiting` as the timestamp of the oldest waiting conversation).
+const TIMESTAMP_THRESHOLD_MS: i64 = 1_000_000_000_000;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConversationCounts {
+    pub waiting: u64,
+    pub interacting: u64,
+    pub alerting: u64,
+}
+
+impl ConversationCounts {
+    /// Adds a count for one of the conversation observation metrics; false for other metrics.
+    pub fn add(&mut self, metric: &str, count: Option<i64>) -> bool {
+        let slot = match metric {
+            "oWaiting" => &mut self.waiting,
+            "oInteracting" => &mut self.interacting,
+            "oAlerting" => &mut self.alerting,
+            _ => return false,
+        };
+        *slot += count.unwrap_or(0).max(0) as u64;
+        true
+    }
+
+    /// `(state label, value)` in a fixed order.
+    pub fn by_state(&self) -> [(&'static str, u64); 3] {
+        [
+            ("waiting", self.waiting),
+            ("interacting", self.interacting),
+            ("alerting", self.alerting),
+        ]
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MediaLive {
+    pub conversations: ConversationCounts,
+    pub longest_waiting_seconds: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueueLive {
+    /// Every media type the queue serves, plus any Genesys reported for it.
+    pub media: BTreeMap<String, MediaLive>,
+    pub on_queue_users: u64,
+    /// Every status in [`ROUTING_STATUSES`], plus any new one Genesys reports.
+    pub routing_statuses: BTreeMap<String, u64>,
+}
+
+/// One poll's result: the queues polled and, in the same order, their live state.
+#[derive(Debug, Clone)]
+pub struct ObservationsSnapshot {
+    pub queues: Arc<QueueSet>,
+    pub live: Vec<QueueLive>,
+}
+
+pub struct ObservationsCollector {
+    pub client: GenesysClient,
+    pub queues: watch::Receiver<Published<QueueSet>>,
+    /// How long the first poll waits for queue discovery before reporting failure.
+    pub first_queues_wait: Duration,
+}
+
+impl ObservationsCollector {
+    pub async fn poll(&mut self) -> Result<ObservationsSnapshot, CollectError> {
+        let queues = self.current_queues().await?;
+        let mut responses = Vec::new();
+        for batch in queues.queues.chunks(MAX_QUEUES_PER_QUERY) {
+            let query = QueueObservationQuery {
+                filter: QueryFilter::any_queue(batch.iter().map(|q| q.id.as_str())),
+                metrics: METRICS.to_vec(),
+            };
+            responses.push(self.client.queue_observations(&query).await?);
+        }
+        Ok(build_snapshot(queues, &responses, now_ms()))
+    }
+
+    async fn current_queues(&mut self) -> Result<Arc<QueueSet>, CollectError> {
+        let wait = self.queues.wait_for(|p| p.data.is_some());
+        match tokio::time::timeout(self.first_queues_wait, wait).await {
+            Ok(Ok(p)) => p.data.clone().ok_or(CollectError::NoQueuesYet),
+            _ => Err(CollectError::NoQueuesYet),
+        }
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Seconds waited so far, from `oLongestWaiting.stats.calculatedMetricValue`.
+pub fn longest_wait_seconds(value: i64, now_ms: i64) -> f64 {
+    let ms = if value > TIMESTAMP_THRESHOLD_MS {
+        now_ms - value
+    } else {
+        value
+    };
+    ms.max(0) as f64 / 1000.0
+}
+
+pub fn build_snapshot(
+    queues: Arc<QueueSet>,
+    responses: &[QueueObservationQueryResponse],
+    now_ms: i64,
+) -> ObservationsSnapshot {
+    let mut live: Vec<QueueLive> = queues
+        .queues
+        .iter()
+        .map(|q| QueueLive {
+            media: q
+                .media_types
+                .iter()
+                .map(|m| (m.clone(), MediaLive::default()))
+                .collect(),
+            on_queue_users: 0,
+            routing_statuses: ROUTING_STATUSES
+                .iter()
+                .map(|s| (s.to_string(), 0))
+                .collect(),
+        })
+        .collect();
+    let index: HashMap<&str, usize> = queues
+        .queues
+        .iter()
+        .enumerate()
+        .map(|(i, q)| (q.id.as_str(), i))
+        .collect();
+
+    for container in responses.iter().flat_map(|r| &r.results) {
+        // Results for queues we did not ask about (or that vanished) are ignored.
+        let Some(&i) = container
+            .group
+            .get("queueId")
+            .and_then(|id| index.get(id.as_str()))
+        else {
+            continue;
+        };
+        let queue = &mut live[i];
+        let media = container
+            .group
+            .get("mediaType")
+            .map(|m| m.to_ascii_lowercase());
+        for d in &container.data {
+            match (d.metric.as_str(), &media) {
+                ("oOnQueueUsers", _) => {
+                    queue.on_queue_users += d.stats.count.unwrap_or(0).max(0) as u64
+                }
+                ("oUserRoutingStatuses", _) => {
+                    if let Some(q) = &d.qualifier {
+                        *queue
+                            .routing_statuses
+                            .entry(q.to_ascii_lowercase())
+                            .or_default() += d.stats.count.unwrap_or(0).max(0) as u64;
+                    }
+                }
+                ("oLongestWaiting", Some(m)) => {
+                    if let Some(v) = d.stats.calculated_metric_value {
+                        let entry = queue.media.entry(m.clone()).or_default();
+                        entry.longest_waiting_seconds = entry
+                            .longest_waiting_seconds
+                            .max(longest_wait_seconds(v, now_ms));
+                    }
+                }
+                (metric, Some(m)) => {
+                    let entry = queue.media.entry(m.clone()).or_default();
+                    entry.conversations.add(metric, d.stats.count);
+                }
+                _ => {}
+            }
+        }
+    }
+    ObservationsSnapshot { queues, live }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::queues::WatchedQueue;
+
+    fn set() -> Arc<QueueSet> {
+        Arc::new(QueueSet {
+            queues: vec![WatchedQueue {
+                id: "1d1af111-b11c-11f1-b111-1cf1c11111fc".into(),
+                name: "Support".into(),
+                division: "Home".into(),
+                media_types: vec!["voice".into(), "video".into()],
+            }],
+        })
+    }
+
+    #[test]
+    fn the_official_example_becomes_per_queue_state() {
+        let text = include_str!("../../tests/fixtures/queue-observations.response.tutorial.json");
+        let response: QueueObservationQueryResponse = serde_json::from_str(text).unwrap();
+        let snap = build_snapshot(set(), &[response], 0);
+        let q = &snap.live[0];
+        assert_eq!(q.routing_statuses["interacting"], 2);
+        assert_eq!(q.routing_statuses["idle"], 1);
+        assert_eq!(q.routing_statuses["off_queue"], 3);
+        assert_eq!(
+            q.routing_statuses["not_responding"], 0,
+            "known statuses default to 0"
+        );
+        assert_eq!(q.media["voice"].conversations.interacting, 1);
+        assert_eq!(q.media["chat"].conversations.interacting, 1);
+        assert_eq!(
+            q.media["email"].conversations,
+            ConversationCounts::default()
+        );
+        assert!(
+            q.media.contains_key("video"),
+            "served media types are present at 0"
+        );
+    }
+
+    #[test]
+    fn longest_waiting_reads_timestamps_and_durations() {
+        let now = 1_764_000_000_000;
+        assert_eq!(longest_wait_seconds(now - 42_500, now), 42.5);
+        assert_eq!(longest_wait_seconds(90_000, now), 90.0);
+        assert_eq!(
+            longest_wait_seconds(now + 5_000, now),
+            0.0,
+            "clock skew never goes negative"
+        );
+    }
+
+    #[test]
+    fn results_for_unknown_queues_and_odd_values_are_ignored() {
+        let response: QueueObservationQueryResponse = serde_json::from_value(serde_json::json!({
+            "results": [
+                {"group": {"queueId": "other", "mediaType": "voice"},
+                 "data": [{"metric": "oWaiting", "stats": {"count": 9}}]},
+                {"group": {"queueId": "1d1af111-b11c-11f1-b111-1cf1c11111fc", "mediaType": "VOICE"},
+                 "data": [{"metric": "oWaiting", "stats": {"count": -3}},
+                          {"metric": "oSomethingNew", "stats": {"count": 4}},
+                          {"metric": "oAlerting", "stats": {"count": 2}, "extra": true}]}
+            ]
+        }))
+        .unwrap();
+        let snap = build_snapshot(set(), &[response], 0);
+        let voice = &snap.live[0].media["voice"].conversations;
+        assert_eq!((voice.waiting, voice.alerting), (0, 2));
+    }
+}
