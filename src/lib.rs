@@ -3,6 +3,26 @@
 //! Data flows one way: collectors poll Genesys, build a new immutable snapshot and swap it in;
 //! the HTTP server only reads the latest snapshot.
 
+pub mod app;
 pub mod collect;
+pub mod config;
 pub mod genesys;
+pub mod metrics;
+pub mod server;
 pub mod sim;
+
+/// Displays an error with its sources, so a log line says "connection refused", not only
+/// "error sending request".
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(s) = source {
+            write!(f, ": {s}")?;
+            source = s.source();
+        }
+        Ok(())
+    }
+}

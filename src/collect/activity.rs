@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::observations::ConversationCounts;
-use super::CollectError;
+use super::{CollectError, Poll};
 use crate::genesys::models::{
     ActivityQueryMetric, ConversationActivityQuery, ConversationActivityResponse,
 };
@@ -22,8 +22,10 @@ pub struct ActivityCollector {
     pub client: GenesysClient,
 }
 
-impl ActivityCollector {
-    pub async fn poll(&self) -> Result<ActivitySnapshot, CollectError> {
+impl Poll for ActivityCollector {
+    type Snapshot = ActivitySnapshot;
+
+    async fn poll(&mut self) -> Result<ActivitySnapshot, CollectError> {
         let query = ConversationActivityQuery {
             metrics: ["oWaiting", "oInteracting", "oAlerting"]
                 .map(|metric| ActivityQueryMetric { metric })

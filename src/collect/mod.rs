@@ -123,26 +123,28 @@ impl<T> Slot<T> {
                 Err(error) => {
                     p.failures += 1;
                     p.last_poll_ok = false;
-                    tracing::warn!(collector = self.name, error = %error, "poll failed");
+                    tracing::warn!(collector = self.name, error = %crate::ErrorChain(&error), "poll failed");
                 }
             }
         });
     }
 }
 
+/// One collector: a poll of Genesys that yields a complete new snapshot.
+pub trait Poll: Send + 'static {
+    type Snapshot: Send + Sync + 'static;
+    fn poll(&mut self) -> impl Future<Output = Result<Self::Snapshot, CollectError>> + Send;
+}
+
 /// Polls forever on the slot's interval. A slow poll delays the next tick instead of
 /// stacking polls up behind it.
-pub async fn run<T, F, Fut>(slot: Arc<Slot<T>>, mut poll: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, CollectError>>,
-{
+pub async fn run<P: Poll>(slot: Arc<Slot<P::Snapshot>>, mut collector: P) {
     let mut ticker = tokio::time::interval(slot.interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
         let started = Instant::now();
-        let result = poll().await;
+        let result = collector.poll().await;
         if result.is_ok() {
             tracing::debug!(
                 collector = slot.name,

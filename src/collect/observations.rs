@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 
 use super::queues::QueueSet;
-use super::{CollectError, Published};
+use super::{CollectError, Poll, Published};
 use crate::genesys::models::{QueryFilter, QueueObservationQuery, QueueObservationQueryResponse};
 use crate::genesys::GenesysClient;
 
@@ -97,8 +97,10 @@ pub struct ObservationsCollector {
     pub first_queues_wait: Duration,
 }
 
-impl ObservationsCollector {
-    pub async fn poll(&mut self) -> Result<ObservationsSnapshot, CollectError> {
+impl Poll for ObservationsCollector {
+    type Snapshot = ObservationsSnapshot;
+
+    async fn poll(&mut self) -> Result<ObservationsSnapshot, CollectError> {
         let queues = self.current_queues().await?;
         let mut responses = Vec::new();
         for batch in queues.queues.chunks(MAX_QUEUES_PER_QUERY) {
@@ -110,7 +112,9 @@ impl ObservationsCollector {
         }
         Ok(build_snapshot(queues, &responses, now_ms()))
     }
+}
 
+impl ObservationsCollector {
     async fn current_queues(&mut self) -> Result<Arc<QueueSet>, CollectError> {
         let wait = self.queues.wait_for(|p| p.data.is_some());
         match tokio::time::timeout(self.first_queues_wait, wait).await {

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use regex::Regex;
 
-use super::CollectError;
+use super::{CollectError, Poll};
 use crate::genesys::models::Queue;
 use crate::genesys::GenesysClient;
 
@@ -56,8 +56,10 @@ pub struct QueueCollector {
     pub filter: QueueFilter,
 }
 
-impl QueueCollector {
-    pub async fn poll(&self) -> Result<QueueSet, CollectError> {
+impl Poll for QueueCollector {
+    type Snapshot = QueueSet;
+
+    async fn poll(&mut self) -> Result<QueueSet, CollectError> {
         let mut by_id = BTreeMap::new();
         let mut page = 1;
         loop {

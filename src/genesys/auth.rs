@@ -61,7 +61,7 @@ impl fmt::Debug for BearerToken {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
-    #[error("token request to {url} failed: {source}")]
+    #[error("token request to {url} failed")]
     Transport {
         url: String,
         #[source]

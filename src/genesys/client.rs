@@ -45,7 +45,7 @@ pub struct ClientConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("{endpoint}: authentication failed: {source}")]
+    #[error("{endpoint}: authentication failed")]
     Auth {
         endpoint: &'static str,
         #[source]
@@ -58,7 +58,7 @@ pub enum ApiError {
         code: String,
         message: String,
     },
-    #[error("{endpoint}: {source}")]
+    #[error("{endpoint}: request failed")]
     Transport {
         endpoint: &'static str,
         #[source]
@@ -69,16 +69,17 @@ pub enum ApiError {
         endpoint: &'static str,
         limit: usize,
     },
-    #[error("{endpoint}: response is not valid JSON for this endpoint: {source}")]
+    #[error("{endpoint}: response is not valid JSON for this endpoint")]
     Decode {
         endpoint: &'static str,
         #[source]
         source: serde_json::Error,
     },
-    #[error("{endpoint}: gave up after {attempts} attempts: {last}")]
+    #[error("{endpoint}: gave up after {attempts} attempts")]
     RetriesExhausted {
         endpoint: &'static str,
         attempts: u32,
+        #[source]
         last: Box<ApiError>,
     },
     #[error(

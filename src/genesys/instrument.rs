@@ -38,27 +38,27 @@ impl ApiMetrics {
     pub fn register(&self, registry: &mut Registry) {
         registry.register(
             "genesys_api_requests",
-            "Requests sent to the Genesys Cloud API, by endpoint and HTTP status code.",
+            "Requests sent to the Genesys Cloud API, by endpoint and HTTP status code",
             self.requests.clone(),
         );
         registry.register(
             "genesys_api_retries",
-            "Requests repeated after a retryable failure, by endpoint and reason.",
+            "Requests repeated after a retryable failure, by endpoint and reason",
             self.retries.clone(),
         );
         registry.register(
             "genesys_api_budget_wait_seconds",
-            "Time requests spent waiting for the client-side request budget.",
+            "Time requests spent waiting for the client-side request budget",
             self.budget_wait_seconds.clone(),
         );
         registry.register(
             "genesys_api_budget_requests_per_minute",
-            "Client-side request budget shared by all collectors (Genesys allows 300/min per token by default).",
+            "Client-side request budget shared by all collectors (Genesys allows 300/min per token by default)",
             self.budget_per_minute.clone(),
         );
         registry.register(
             "genesys_api_token_refreshes",
-            "OAuth client-credentials tokens obtained from the login host.",
+            "OAuth client-credentials tokens obtained from the login host",
             self.token_refreshes.clone(),
         );
     }

@@ -1,0 +1,169 @@
+//! Wiring: build the client, start the collectors, serve HTTP. `main` and the tests both start
+//! the exporter through [`Exporter::start`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::collect::activity::ActivityCollector;
+use crate::collect::observations::ObservationsCollector;
+use crate::collect::queues::QueueCollector;
+use crate::collect::{self, Slot};
+use crate::config::{Config, Target};
+use crate::genesys::{ApiError, ApiMetrics, ClientConfig, Credentials, GenesysClient};
+use crate::metrics::{Metrics, Slots};
+use crate::server::{self, AppState};
+use crate::sim::{SimConfig, SimOrg};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start the simulated org")]
+    Demo(#[source] std::io::Error),
+    #[error(transparent)]
+    Client(#[from] ApiError),
+}
+
+/// A running exporter.
+pub struct Exporter {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<()>,
+    collectors: Vec<JoinHandle<()>>,
+    demo: Option<SimOrg>,
+}
+
+impl Exporter {
+    pub async fn start(config: Config) -> Result<Exporter, StartError> {
+        let (api_url, login_url, credentials, demo) = match config.target.clone() {
+            Target::Org {
+                api_url,
+                login_url,
+                credentials,
+            } => (api_url, login_url, credentials, None),
+            Target::Demo { seed } => {
+                let sim_config = SimConfig {
+                    seed,
+                    ..SimConfig::default()
+                };
+                let credentials = Credentials {
+                    client_id: sim_config.client_id.clone(),
+                    client_secret: sim_config.client_secret.clone().into(),
+                };
+                let sim = SimOrg::start(sim_config, SocketAddr::from(([127, 0, 0, 1], 0)))
+                    .await
+                    .map_err(StartError::Demo)?;
+                tracing::info!(api_url = %sim.api_url(), login_url = %sim.login_url(), "demo mode: simulated Genesys org started");
+                (sim.api_url(), sim.login_url(), credentials, Some(sim))
+            }
+        };
+        let api_metrics = ApiMetrics::default();
+        let client = GenesysClient::new(
+            ClientConfig {
+                api_url,
+                login_url,
+                credentials,
+                requests_per_minute: config.requests_per_minute,
+                request_timeout: config.request_timeout,
+                max_retries: config.max_retries,
+                max_body_bytes: config.max_response_bytes,
+            },
+            api_metrics.clone(),
+        )?;
+
+        let slots = Slots {
+            queues: Slot::new("queues", config.queues_interval),
+            observations: Slot::new("observations", config.observations_interval),
+            activity: config.activity_interval.map(|i| Slot::new("activity", i)),
+        };
+        let collectors = vec![
+            tokio::spawn(collect::run(
+                slots.queues.clone(),
+                QueueCollector {
+                    client: client.clone(),
+                    filter: config.queue_filter.clone(),
+                },
+            )),
+            tokio::spawn(collect::run(
+                slots.observations.clone(),
+                ObservationsCollector {
+                    client: client.clone(),
+                    queues: slots.queues.subscribe(),
+                    first_queues_wait: config.observations_interval,
+                },
+            )),
+        ]
+        .into_iter()
+        .chain(slots.activity.clone().map(|slot| {
+            tokio::spawn(collect::run(
+                slot,
+                ActivityCollector {
+                    client: client.clone(),
+                },
+            ))
+        }))
+        .collect();
+
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartError::Listen {
+                    addr: config.listen,
+                    source,
+                })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+        let metrics = Metrics::new(slots.clone(), &api_metrics);
+        let state = Arc::new(AppState {
+            metrics,
+            slots,
+            telemetry_path: config.telemetry_path.clone(),
+        });
+        let (stop, mut stopped) = watch::channel(false);
+        let server = tokio::spawn(server::serve(listener, state, async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }));
+        tracing::info!(%addr, path = %config.telemetry_path, "serving metrics");
+        Ok(Exporter {
+            addr,
+            stop,
+            server,
+            collectors,
+            demo,
+        })
+    }
+
+    /// The address the HTTP server is bound to (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The simulated org, in demo mode.
+    pub fn demo(&self) -> Option<&SimOrg> {
+        self.demo.as_ref()
+    }
+
+    /// Stops polling, lets in-flight HTTP requests finish, then returns.
+    pub async fn shutdown(self) {
+        for c in &self.collectors {
+            c.abort();
+        }
+        let _ = self.stop.send(true);
+        if let Err(e) = self.server.await {
+            tracing::warn!(error = %e, "HTTP server task ended abnormally");
+        }
+        if let Some(sim) = self.demo {
+            sim.shutdown().await;
+        }
+    }
+}

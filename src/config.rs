@@ -1,0 +1,347 @@
+//! Command-line flags (exporter-toolkit style names) and the validated configuration.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use regex::Regex;
+use secrecy::SecretString;
+
+use crate::collect::queues::QueueFilter;
+use crate::genesys::region::UnknownRegion;
+use crate::genesys::{Credentials, Region};
+
+/// Outside the 9100-9999 exporter range (full since 2023) and, as far as we know, no
+/// well-known service's port.
+pub const DEFAULT_PORT: u16 = 19464;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "genesys-exporter",
+    version,
+    about = "Prometheus exporter for Genesys Cloud: live queue state and analytics.",
+    after_help = "Credentials: GENESYS_CLIENT_ID (or --genesys.client-id) and GENESYS_CLIENT_SECRET \
+                  (or --genesys.client-secret-file). They are never read from other flags."
+)]
+pub struct Flags {
+    /// Address to listen on for the web interface and telemetry.
+    #[arg(
+        long = "web.listen-address",
+        default_value = ":19464",
+        value_name = "ADDR"
+    )]
+    pub listen_address: String,
+    /// Path under which to expose metrics.
+    #[arg(
+        long = "web.telemetry-path",
+        default_value = "/metrics",
+        value_name = "PATH"
+    )]
+    pub telemetry_path: String,
+
+    /// Genesys Cloud region: a domain (mypurecloud.ie, usw2.pure.cloud, …) or a region name
+    /// (eu_west_1, us-west-2, …).
+    #[arg(
+        long = "genesys.region",
+        default_value = "mypurecloud.com",
+        value_name = "REGION"
+    )]
+    pub region: String,
+    /// API base URL, overriding the region's (proxies, private endpoints, tests).
+    #[arg(long = "genesys.api-url", value_name = "URL")]
+    pub api_url: Option<String>,
+    /// Login base URL (token endpoint is <URL>/oauth/token), overriding the region's.
+    #[arg(long = "genesys.login-url", value_name = "URL")]
+    pub login_url: Option<String>,
+    /// OAuth client id (client credentials grant).
+    #[arg(
+        long = "genesys.client-id",
+        env = "GENESYS_CLIENT_ID",
+        hide_env_values = true
+    )]
+    pub client_id: Option<String>,
+    /// File holding the OAuth client secret (e.g. a mounted Kubernetes secret); takes
+    /// precedence over GENESYS_CLIENT_SECRET.
+    #[arg(long = "genesys.client-secret-file", value_name = "FILE")]
+    pub client_secret_file: Option<PathBuf>,
+    /// Client-side request budget shared by all collectors (Genesys allows 300/min per token).
+    #[arg(long = "genesys.requests-per-minute", default_value_t = 200,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub requests_per_minute: u32,
+    /// Timeout of one API request.
+    #[arg(long = "genesys.request-timeout", default_value = "10s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    /// Retries of one request after 429, 502/503/504, timeouts and connection errors.
+    #[arg(long = "genesys.max-retries", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(0..=10))]
+    pub max_retries: u32,
+    /// Largest API response body accepted; larger ones are refused, not buffered.
+    #[arg(long = "genesys.max-response-bytes", default_value_t = 32 * 1024 * 1024)]
+    pub max_response_bytes: usize,
+
+    /// Only watch queues whose name matches this regular expression.
+    #[arg(long = "queues.include", value_name = "REGEX", value_parser = parse_regex)]
+    pub queues_include: Option<Regex>,
+    /// Do not watch queues whose name matches this regular expression.
+    #[arg(long = "queues.exclude", value_name = "REGEX", value_parser = parse_regex)]
+    pub queues_exclude: Option<Regex>,
+
+    /// How often to list queues.
+    #[arg(long = "collector.queues.interval", default_value = "5m", value_parser = parse_interval)]
+    pub queues_interval: Duration,
+    /// How often to poll queue observations (live queue state).
+    #[arg(long = "collector.observations.interval", default_value = "15s", value_parser = parse_interval)]
+    pub observations_interval: Duration,
+    /// How often to poll org-wide conversation activity.
+    #[arg(long = "collector.activity.interval", default_value = "15s", value_parser = parse_interval)]
+    pub activity_interval: Duration,
+    /// Disable the org-wide conversation activity collector (for orgs where that API is missing).
+    #[arg(long = "no-collector.activity")]
+    pub no_activity: bool,
+
+    /// Run against a built-in simulated Genesys org instead of a real one.
+    #[arg(long = "demo")]
+    pub demo: bool,
+    /// Seed of the simulated org's traffic in demo mode.
+    #[arg(long = "demo.seed", default_value_t = 1)]
+    pub demo_seed: u64,
+
+    /// Log level: error, warn, info, debug, trace.
+    #[arg(long = "log.level", default_value = "info")]
+    pub log_level: String,
+    /// Log format: logfmt-like text or json.
+    #[arg(long = "log.format", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 500ms, 15s, 5m, 1h)"))
+}
+
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_millis(100) {
+        return Err("must be at least 100ms".into());
+    }
+    Ok(d)
+}
+
+fn parse_regex(s: &str) -> Result<Regex, String> {
+    Regex::new(s).map_err(|e| e.to_string())
+}
+
+/// Where the exporter gets its data.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A real (or any API-compatible) Genesys Cloud org.
+    Org {
+        api_url: String,
+        login_url: String,
+        credentials: Credentials,
+    },
+    /// The built-in simulated org, started in-process.
+    Demo { seed: u64 },
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub telemetry_path: String,
+    pub target: Target,
+    pub requests_per_minute: u32,
+    pub request_timeout: Duration,
+    pub max_retries: u32,
+    pub max_response_bytes: usize,
+    pub queue_filter: QueueFilter,
+    pub queues_interval: Duration,
+    pub observations_interval: Duration,
+    /// `None` when the activity collector is disabled.
+    pub activity_interval: Option<Duration>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("--genesys.region: {0}")]
+    Region(#[from] UnknownRegion),
+    #[error("--web.listen-address {0:?}: expected host:port or :port")]
+    ListenAddress(String),
+    #[error(
+        "--web.telemetry-path {0:?}: must start with '/' and not be one of /, /-/healthy, /-/ready"
+    )]
+    TelemetryPath(String),
+    #[error("no OAuth client id: set GENESYS_CLIENT_ID (or --genesys.client-id), or use --demo")]
+    MissingClientId,
+    #[error("no OAuth client secret: set GENESYS_CLIENT_SECRET or --genesys.client-secret-file, or use --demo")]
+    MissingClientSecret,
+    #[error("--genesys.client-secret-file {path}: {reason}")]
+    SecretFile { path: String, reason: String },
+    #[error("--genesys.max-response-bytes must be at least 1024")]
+    ResponseCap,
+}
+
+impl Config {
+    /// Validates flags; `env_secret` is GENESYS_CLIENT_SECRET (passed in so tests need not
+    /// touch the process environment).
+    pub fn from_flags(flags: Flags, env_secret: Option<String>) -> Result<Config, ConfigError> {
+        let listen = parse_listen_address(&flags.listen_address)?;
+        let path = flags.telemetry_path;
+        if !path.starts_with('/') || matches!(path.as_str(), "/" | "/-/healthy" | "/-/ready") {
+            return Err(ConfigError::TelemetryPath(path));
+        }
+        if flags.max_response_bytes < 1024 {
+            return Err(ConfigError::ResponseCap);
+        }
+        let target = if flags.demo {
+            Target::Demo {
+                seed: flags.demo_seed,
+            }
+        } else {
+            let region = Region::parse(&flags.region)?;
+            let client_id = flags
+                .client_id
+                .filter(|id| !id.trim().is_empty())
+                .ok_or(ConfigError::MissingClientId)?;
+            let secret = match &flags.client_secret_file {
+                Some(path) => read_secret_file(path)?,
+                None => env_secret
+                    .filter(|s| !s.is_empty())
+                    .ok_or(ConfigError::MissingClientSecret)?,
+            };
+            Target::Org {
+                api_url: flags.api_url.unwrap_or_else(|| region.api_url()),
+                login_url: flags.login_url.unwrap_or_else(|| region.login_url()),
+                credentials: Credentials {
+                    client_id: client_id.trim().to_string(),
+                    client_secret: SecretString::from(secret),
+                },
+            }
+        };
+        Ok(Config {
+            listen,
+            telemetry_path: path,
+            target,
+            requests_per_minute: flags.requests_per_minute,
+            request_timeout: flags.request_timeout,
+            max_retries: flags.max_retries,
+            max_response_bytes: flags.max_response_bytes,
+            queue_filter: QueueFilter {
+                include: flags.queues_include,
+                exclude: flags.queues_exclude,
+            },
+            queues_interval: flags.queues_interval,
+            observations_interval: flags.observations_interval,
+            activity_interval: (!flags.no_activity).then_some(flags.activity_interval),
+        })
+    }
+}
+
+fn read_secret_file(path: &PathBuf) -> Result<String, ConfigError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::SecretFile {
+        path: shown.clone(),
+        reason: e.to_string(),
+    })?;
+    // Secret files usually end with a newline (echo, kubectl create secret --from-file).
+    let secret = text.trim_end_matches(['\n', '\r']).to_string();
+    if secret.is_empty() {
+        return Err(ConfigError::SecretFile {
+            path: shown,
+            reason: "file is empty".into(),
+        });
+    }
+    Ok(secret)
+}
+
+/// `:9464` means every IPv4 interface, like the Go exporters' default.
+pub fn parse_listen_address(s: &str) -> Result<SocketAddr, ConfigError> {
+    let full = if s.starts_with(':') {
+        format!("0.0.0.0{s}")
+    } else {
+        s.to_string()
+    };
+    full.parse()
+        .map_err(|_| ConfigError::ListenAddress(s.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags(args: &[&str]) -> Flags {
+        Flags::try_parse_from(std::iter::once("genesys-exporter").chain(args.iter().copied()))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_region_name_sets_both_hosts() {
+        let c = Config::from_flags(
+            flags(&["--genesys.region=eu_west_1", "--genesys.client-id=abc"]),
+            Some("s3cret".into()),
+        )
+        .unwrap();
+        let Target::Org {
+            api_url,
+            login_url,
+            credentials,
+        } = c.target
+        else {
+            panic!()
+        };
+        assert_eq!(api_url, "https://api.mypurecloud.ie");
+        assert_eq!(login_url, "https://login.mypurecloud.ie");
+        assert_eq!(credentials.client_id, "abc");
+        assert_eq!(c.listen, "0.0.0.0:19464".parse().unwrap());
+        assert_eq!(c.observations_interval, Duration::from_secs(15));
+        assert_eq!(c.queues_interval, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn missing_credentials_are_named() {
+        let err = Config::from_flags(flags(&[]), Some("x".into())).unwrap_err();
+        assert!(err.to_string().contains("GENESYS_CLIENT_ID"), "{err}");
+        let err = Config::from_flags(flags(&["--genesys.client-id=a"]), None).unwrap_err();
+        assert!(err.to_string().contains("GENESYS_CLIENT_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn the_secret_file_wins_and_loses_its_newline() {
+        let dir = std::env::temp_dir().join(format!("gx-secret-{}", std::process::id()));
+        std::fs::write(&dir, "from-file\n").unwrap();
+        let c = Config::from_flags(
+            flags(&[
+                "--genesys.client-id=a",
+                &format!("--genesys.client-secret-file={}", dir.display()),
+            ]),
+            Some("from-env".into()),
+        )
+        .unwrap();
+        std::fs::remove_file(&dir).ok();
+        let Target::Org { credentials, .. } = c.target else {
+            panic!()
+        };
+        use secrecy::ExposeSecret;
+        assert_eq!(credentials.client_secret.expose_secret(), "from-file");
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_flag_name() {
+        for args in [
+            &["--collector.observations.interval=soon"][..],
+            &["--collector.observations.interval=0s"][..],
+            &["--queues.include=("][..],
+            &["--genesys.requests-per-minute=0"][..],
+        ] {
+            let err = Flags::try_parse_from(std::iter::once("x").chain(args.iter().copied()))
+                .unwrap_err()
+                .to_string();
+            let flag = args[0].split('=').next().unwrap();
+            assert!(err.contains(flag), "{err}");
+        }
+        assert!(matches!(
+            parse_listen_address("nope"),
+            Err(ConfigError::ListenAddress(_))
+        ));
+        assert_eq!(parse_listen_address("127.0.0.1:0").unwrap().port(), 0);
+    }
+}

@@ -1,0 +1,349 @@
+//! Renders the collectors' snapshots and the exporter's self-metrics in the Prometheus
+//! exposition formats. Nothing here calls Genesys: a scrape encodes what the slots hold.
+//!
+//! Series of a collector whose data is older than a few of its intervals
+//! are left out (see [`crate::collect::STALE_AFTER_INTERVALS`]), so Prometheus marks them stale instead of graphing frozen values.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+
+use crate::collect::activity::ActivitySnapshot;
+use crate::collect::observations::ObservationsSnapshot;
+use crate::collect::queues::QueueSet;
+use crate::collect::{Published, Slot};
+use crate::genesys::ApiMetrics;
+
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub const TEXT_CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+/// The slots of every collector the exporter runs.
+#[derive(Debug, Clone)]
+pub struct Slots {
+    pub queues: Arc<Slot<QueueSet>>,
+    pub observations: Arc<Slot<ObservationsSnapshot>>,
+    pub activity: Option<Arc<Slot<ActivitySnapshot>>>,
+}
+
+impl Slots {
+    /// True once every collector has succeeded at least once (`/-/ready`).
+    pub fn all_succeeded(&self) -> bool {
+        self.queues.has_succeeded()
+            && self.observations.has_succeeded()
+            && self.activity.as_ref().is_none_or(|a| a.has_succeeded())
+    }
+}
+
+/// Which exposition format a scraper asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    OpenMetrics,
+    Text,
+}
+
+impl Format {
+    /// Prometheus asks for OpenMetrics first; curl and older tools get the 0.0.4 text format.
+    pub fn negotiate(accept: Option<&str>) -> Format {
+        match accept {
+            Some(a) if a.contains("application/openmetrics-text") => Format::OpenMetrics,
+            _ => Format::Text,
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
+            Format::Text => TEXT_CONTENT_TYPE,
+        }
+    }
+}
+
+pub struct Metrics {
+    registry: Registry,
+}
+
+impl Metrics {
+    pub fn new(slots: Slots, api: &ApiMetrics) -> Metrics {
+        let mut registry = Registry::default();
+        api.register(&mut registry);
+        registry.register_collector(Box::new(SnapshotCollector { slots }));
+        Metrics { registry }
+    }
+
+    pub fn render(&self, format: Format) -> Result<String, std::fmt::Error> {
+        let mut body = String::with_capacity(64 * 1024);
+        match format {
+            Format::OpenMetrics => {
+                prometheus_client::encoding::text::encode(&mut body, &self.registry)?
+            }
+            Format::Text => {
+                prometheus_client::encoding::prometheus_text::encode(&mut body, &self.registry)?
+            }
+        }
+        Ok(body)
+    }
+}
+
+#[derive(Debug)]
+struct SnapshotCollector {
+    slots: Slots,
+}
+
+impl Collector for SnapshotCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let now = SystemTime::now();
+        let queues = self.slots.queues.latest();
+        let observations = self.slots.observations.latest();
+        let activity = self.slots.activity.as_ref().map(|a| a.latest());
+
+        let mut health = Vec::new();
+        health.push(Health::of(&self.slots.queues, &queues, now));
+        health.push(Health::of(&self.slots.observations, &observations, now));
+        if let (Some(slot), Some(a)) = (&self.slots.activity, &activity) {
+            health.push(Health::of(slot, a, now));
+        }
+        encode_health(&mut encoder, &health)?;
+        encode_build_info(&mut encoder)?;
+
+        if let Some(set) = queues.fresh_data(now, self.slots.queues.interval) {
+            encode_queue_set(&mut encoder, set)?;
+        }
+        if let Some(snap) = observations.fresh_data(now, self.slots.observations.interval) {
+            encode_observations(&mut encoder, snap)?;
+        }
+        if let (Some(slot), Some(a)) = (&self.slots.activity, &activity) {
+            if let Some(snap) = a.fresh_data(now, slot.interval) {
+                encode_activity(&mut encoder, snap)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One collector's self-metrics, computed at scrape time.
+struct Health {
+    name: &'static str,
+    up: bool,
+    last_success: Option<f64>,
+    last_duration: Option<Duration>,
+    polls: u64,
+    failures: u64,
+}
+
+impl Health {
+    fn of<T>(slot: &Slot<T>, p: &Published<T>, now: SystemTime) -> Health {
+        Health {
+            name: slot.name,
+            up: p.up(now, slot.interval),
+            last_success: p
+                .last_success
+                .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs_f64()),
+            last_duration: p.last_duration,
+            polls: p.polls,
+            failures: p.failures,
+        }
+    }
+}
+
+fn gauges<'a, L, I>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    rows: I,
+) -> Result<(), std::fmt::Error>
+where
+    L: AsRef<[(&'a str, &'a str)]>,
+    I: IntoIterator<Item = (L, f64)>,
+{
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for (labels, value) in rows {
+        family
+            .encode_family(&labels.as_ref())?
+            .encode_gauge(&value)?;
+    }
+    Ok(())
+}
+
+fn counters<'a, I>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    rows: I,
+) -> Result<(), std::fmt::Error>
+where
+    I: IntoIterator<Item = ([(&'a str, &'a str); 1], u64)>,
+{
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (labels, value) in rows {
+        family
+            .encode_family(&labels.as_slice())?
+            .encode_counter::<NoLabelSet, _, u64>(&value, None)?;
+    }
+    Ok(())
+}
+
+fn encode_health(
+    encoder: &mut DescriptorEncoder,
+    health: &[Health],
+) -> Result<(), std::fmt::Error> {
+    gauges(
+        encoder,
+        "genesys_up",
+        "1 when the collector's last poll of Genesys Cloud succeeded and its data is fresh, else 0.",
+        health.iter().map(|h| ([("collector", h.name)], if h.up { 1.0 } else { 0.0 })),
+    )?;
+    gauges(
+        encoder,
+        "genesys_collector_last_success_timestamp_seconds",
+        "Unix time of the collector's last successful poll; data age is time() minus this.",
+        health
+            .iter()
+            .filter_map(|h| Some(([("collector", h.name)], h.last_success?))),
+    )?;
+    gauges(
+        encoder,
+        "genesys_collector_duration_seconds",
+        "Wall time of the collector's last poll, retries and budget waits included.",
+        health
+            .iter()
+            .filter_map(|h| Some(([("collector", h.name)], h.last_duration?.as_secs_f64()))),
+    )?;
+    counters(
+        encoder,
+        "genesys_collector_polls",
+        "Polls the collector has run.",
+        health.iter().map(|h| ([("collector", h.name)], h.polls)),
+    )?;
+    counters(
+        encoder,
+        "genesys_collector_poll_failures",
+        "Polls of the collector that failed.",
+        health.iter().map(|h| ([("collector", h.name)], h.failures)),
+    )
+}
+
+fn encode_build_info(encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    gauges(
+        encoder,
+        "genesys_exporter_build_info",
+        "Always 1; the exporter's version as a label.",
+        [([("version", env!("CARGO_PKG_VERSION"))], 1.0)],
+    )
+}
+
+fn encode_queue_set(
+    encoder: &mut DescriptorEncoder,
+    set: &QueueSet,
+) -> Result<(), std::fmt::Error> {
+    gauges(
+        encoder,
+        "genesys_queues",
+        "Queues being watched (after the include/exclude filters).",
+        [([], set.queues.len() as f64)] as [([(&str, &str); 0], f64); 1],
+    )?;
+    gauges(
+        encoder,
+        "genesys_queue_info",
+        "Always 1 for each watched queue; carries its name and division.",
+        set.queues.iter().map(|q| {
+            (
+                [
+                    ("queue_id", q.id.as_str()),
+                    ("queue", q.name.as_str()),
+                    ("division", q.division.as_str()),
+                ],
+                1.0,
+            )
+        }),
+    )
+}
+
+fn encode_observations(
+    encoder: &mut DescriptorEncoder,
+    snap: &ObservationsSnapshot,
+) -> Result<(), std::fmt::Error> {
+    let rows = || snap.queues.queues.iter().zip(&snap.live);
+    gauges(
+        encoder,
+        "genesys_queue_conversations",
+        "Conversations in the queue right now by state (waiting, interacting, alerting): oWaiting, oInteracting, oAlerting.",
+        rows().flat_map(|(q, live)| {
+            live.media.iter().flat_map(move |(media, m)| {
+                m.conversations.by_state().map(move |(state, v)| {
+                    (
+                        [
+                            ("queue_id", q.id.as_str()),
+                            ("queue", q.name.as_str()),
+                            ("media_type", media.as_str()),
+                            ("state", state),
+                        ],
+                        v as f64,
+                    )
+                })
+            })
+        }),
+    )?;
+    gauges(
+        encoder,
+        "genesys_queue_longest_waiting_seconds",
+        "How long the longest-waiting conversation has waited, as of the last poll (oLongestWaiting); 0 when none waits.",
+        rows().flat_map(|(q, live)| {
+            live.media.iter().map(move |(media, m)| {
+                (
+                    [("queue_id", q.id.as_str()), ("queue", q.name.as_str()), ("media_type", media.as_str())],
+                    m.longest_waiting_seconds,
+                )
+            })
+        }),
+    )?;
+    gauges(
+        encoder,
+        "genesys_queue_on_queue_users",
+        "Agents on queue (oOnQueueUsers).",
+        rows().map(|(q, live)| {
+            (
+                [("queue_id", q.id.as_str()), ("queue", q.name.as_str())],
+                live.on_queue_users as f64,
+            )
+        }),
+    )?;
+    gauges(
+        encoder,
+        "genesys_queue_users",
+        "Queue members by routing status (oUserRoutingStatuses).",
+        rows().flat_map(|(q, live)| {
+            live.routing_statuses.iter().map(move |(status, v)| {
+                (
+                    [
+                        ("queue_id", q.id.as_str()),
+                        ("queue", q.name.as_str()),
+                        ("routing_status", status.as_str()),
+                    ],
+                    *v as f64,
+                )
+            })
+        }),
+    )
+}
+
+fn encode_activity(
+    encoder: &mut DescriptorEncoder,
+    snap: &ActivitySnapshot,
+) -> Result<(), std::fmt::Error> {
+    gauges(
+        encoder,
+        "genesys_conversations",
+        "Conversations org-wide right now by media type and state (conversation activity query).",
+        snap.by_media.iter().flat_map(|(media, counts)| {
+            counts.by_state().map(move |(state, v)| {
+                ([("media_type", media.as_str()), ("state", state)], v as f64)
+            })
+        }),
+    )
+}

@@ -1,0 +1,153 @@
+//! The HTTP side: landing page, telemetry, health and readiness. It only reads snapshots.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ACCEPT, ALLOW, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use crate::metrics::{Format, Metrics, Slots};
+
+/// Slow or stalled clients (slowloris) lose their connection after this.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bounds request-header buffering per connection.
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// How long in-flight requests get to finish on SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+pub struct AppState {
+    pub metrics: Metrics,
+    pub slots: Slots,
+    pub telemetry_path: String,
+}
+
+type Body = Full<Bytes>;
+
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let state = state.clone();
+                let service = service_fn(move |req| {
+                    let state = state.clone();
+                    async move { Ok::<_, Infallible>(route(&state, &req)) }
+                });
+                let conn = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_READ_TIMEOUT)
+                    .max_buf_size(MAX_HEADER_BYTES.max(8192))
+                    .serve_connection(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the shutdown grace period; closing them");
+    }
+}
+
+fn route(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
+    let path = req.uri().path();
+    let known = path == state.telemetry_path || matches!(path, "/" | "/-/healthy" | "/-/ready");
+    if !known {
+        return text(StatusCode::NOT_FOUND, "not found\n");
+    }
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+        r.headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return r;
+    }
+    match path {
+        "/" => landing_page(&state.telemetry_path),
+        "/-/healthy" => text(StatusCode::OK, "Healthy.\n"),
+        "/-/ready" if state.slots.all_succeeded() => text(StatusCode::OK, "Ready.\n"),
+        "/-/ready" => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Not ready: not every collector has completed a poll of Genesys Cloud yet.\n",
+        ),
+        _ => {
+            let accept = req.headers().get(ACCEPT).and_then(|v| v.to_str().ok());
+            let format = Format::negotiate(accept);
+            match state.metrics.render(format) {
+                Ok(body) => respond(StatusCode::OK, format.content_type(), body),
+                Err(_) => text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "failed to encode metrics\n",
+                ),
+            }
+        }
+    }
+}
+
+fn respond(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Body> {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    respond(status, "text/plain; charset=utf-8", body)
+}
+
+fn landing_page(telemetry_path: &str) -> Response<Body> {
+    let path = html_escape(telemetry_path);
+    let body = format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Genesys Cloud Exporter</title></head>\n\
+         <body><h1>Genesys Cloud Exporter</h1>\n\
+         <p>Live queue state and analytics from Genesys Cloud, for Prometheus. Version {}.</p>\n\
+         <ul><li><a href=\"{path}\">Metrics</a></li>\n\
+         <li><a href=\"/-/healthy\">Health</a></li>\n\
+         <li><a href=\"/-/ready\">Readiness</a></li></ul>\n</body></html>\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    respond(StatusCode::OK, "text/html; charset=utf-8", body)
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
