@@ -1,1 +1,314 @@
-//! The simulated Genesys Cloud org (filled in by the simulator work).
+//! The simulated Genesys Cloud org: a deterministic traffic model behind the real API shapes
+//! (token endpoint on a separate login base URL, routing queues, queue observations,
+//! conversation activity), with ground truth, request stats and fault injection for tests.
+
+mod api;
+mod auth;
+mod endpoints;
+mod faults;
+mod filter;
+mod media;
+mod model;
+mod names;
+mod records;
+mod rng;
+mod server;
+mod stats;
+mod truth;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use faults::{Endpoint, Fault, Faults};
+pub use records::{ConversationRecord, HoldSpan, Offer};
+pub use stats::{RequestStats, STATUS_RESET};
+pub use truth::{Truth, TruthQueue, TruthTotals};
+
+use auth::AuthState;
+use model::Model;
+use stats::StatsRecorder;
+
+/// How business time moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimClock {
+    /// Business time is wall time; the model catches up on each request and every second.
+    Realtime,
+    /// Business time starts at the real "now" (floored to the minute, so two sims started
+    /// together are identical) and moves only on `SimOrg::advance`.
+    Manual,
+    /// Like `Manual`, starting at the given instant (floored to the second): reproducible
+    /// business time of day, e.g. a weekday at 10:30 for a busy org.
+    ManualAt(chrono::DateTime<chrono::Utc>),
+}
+
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Deterministic: same seed + same clock steps => same state.
+    pub seed: u64,
+    pub queues: usize,
+    pub agents_per_queue: usize,
+    pub client_id: String,
+    pub client_secret: String,
+    /// `expires_in` of issued tokens.
+    pub token_lifetime: Duration,
+    /// Per-token budget over a sliding 60 s window (wall clock).
+    pub rate_limit_per_minute: u32,
+    pub clock: SimClock,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            seed: 1,
+            queues: 36,
+            agents_per_queue: 8,
+            client_id: "sim-client-id".to_string(),
+            client_secret: "sim-client-secret".to_string(),
+            token_lifetime: Duration::from_secs(24 * 3600),
+            rate_limit_per_minute: 300,
+            clock: SimClock::Realtime,
+        }
+    }
+}
+
+/// State shared by the handle and the HTTP tasks.
+pub(crate) struct Shared {
+    client_id: String,
+    client_secret: String,
+    realtime: bool,
+    start_ms: i64,
+    /// Manual clock: business ms advanced so far.
+    advanced_ms: Mutex<i64>,
+    model: Mutex<Model>,
+    auth: Arc<AuthState>,
+    faults: Faults,
+    stats: StatsRecorder,
+    started: Instant,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    /// The business clock now (epoch ms).
+    fn business_now_ms(&self) -> i64 {
+        if self.realtime {
+            chrono::Utc::now().timestamp_millis()
+        } else {
+            self.start_ms + *lock(&self.advanced_ms)
+        }
+    }
+
+    /// The model, caught up to business time.
+    fn model_now(&self) -> MutexGuard<'_, Model> {
+        let mut m = lock(&self.model);
+        if self.realtime {
+            m.run_until(chrono::Utc::now().timestamp_millis());
+        }
+        m
+    }
+}
+
+/// A running simulated org.
+pub struct SimOrg {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+    ticker: Option<JoinHandle<()>>,
+}
+
+impl SimOrg {
+    /// Binds `listen` (e.g. 127.0.0.1:0) and serves until shutdown.
+    pub async fn start(cfg: SimConfig, listen: SocketAddr) -> std::io::Result<SimOrg> {
+        let now = chrono::Utc::now().timestamp_millis();
+        let (realtime, start_ms) = match cfg.clock {
+            SimClock::Realtime => (true, now),
+            SimClock::Manual => (false, now - now.rem_euclid(60_000)),
+            SimClock::ManualAt(t) => {
+                let ms = t.timestamp_millis();
+                (false, ms - ms.rem_euclid(1000))
+            }
+        };
+        let (seed, queues, agents) = (cfg.seed, cfg.queues, cfg.agents_per_queue);
+        let model = tokio::task::spawn_blocking(move || Model::new(seed, queues, agents, start_ms))
+            .await
+            .map_err(std::io::Error::other)?;
+        let auth = Arc::new(AuthState::new(
+            cfg.token_lifetime,
+            cfg.rate_limit_per_minute,
+        ));
+        let shared = Arc::new(Shared {
+            client_id: cfg.client_id,
+            client_secret: cfg.client_secret,
+            realtime,
+            start_ms,
+            advanced_ms: Mutex::new(0),
+            model: Mutex::new(model),
+            faults: Faults::new(auth.clone()),
+            auth,
+            stats: StatsRecorder::default(),
+            started: Instant::now(),
+        });
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
+        let sh = shared.clone();
+        let server = tokio::spawn(async move {
+            let graceful = GracefulShutdown::new();
+            loop {
+                tokio::select! {
+                    res = listener.accept() => {
+                        let Ok((stream, _)) = res else { continue };
+                        let sh = sh.clone();
+                        let conn = http1::Builder::new().serve_connection(
+                            TokioIo::new(stream),
+                            service_fn(move |req| server::handle(sh.clone(), req)),
+                        );
+                        let fut = graceful.watch(conn);
+                        tokio::spawn(async move {
+                            let _ = fut.await;
+                        });
+                    }
+                    _ = &mut stop_rx => break,
+                }
+            }
+            drop(listener);
+            tokio::select! {
+                _ = graceful.shutdown() => {}
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            }
+        });
+        let ticker = realtime.then(|| {
+            let sh = shared.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    every.tick().await;
+                    let sh = sh.clone();
+                    let _ = tokio::task::spawn_blocking(move || drop(sh.model_now())).await;
+                }
+            })
+        });
+        Ok(SimOrg {
+            shared,
+            addr,
+            stop: Some(stop_tx),
+            server: Some(server),
+            ticker,
+        })
+    }
+
+    /// e.g. "http://127.0.0.1:PORT"
+    pub fn api_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// e.g. "http://127.0.0.1:PORT/login"; the token endpoint is `login_url() + "/oauth/token"`.
+    pub fn login_url(&self) -> String {
+        format!("http://{}/login", self.addr)
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Manual clock only (no-op on Realtime): step the model in 1 s ticks.
+    pub fn advance(&self, by: Duration) {
+        if self.shared.realtime {
+            return;
+        }
+        let target = {
+            let mut adv = lock(&self.shared.advanced_ms);
+            *adv += by.as_millis() as i64;
+            self.shared.start_ms + *adv
+        };
+        lock(&self.shared.model).run_until(target);
+    }
+
+    /// Business time now (epoch ms).
+    pub fn now_ms(&self) -> i64 {
+        self.shared.business_now_ms()
+    }
+
+    /// Ground truth of the live state at the current sim instant.
+    pub fn truth(&self) -> Truth {
+        truth::build(&self.shared.model_now())
+    }
+
+    /// What the simulator has served so far.
+    pub fn stats(&self) -> RequestStats {
+        self.shared.stats.snapshot()
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.shared.faults
+    }
+
+    /// Adds a queue serving `media` (analytics vocabulary; unknown names ignored, voice if
+    /// none); returns its id.
+    pub fn add_queue(&self, name: &str, media: &[&str]) -> String {
+        self.shared.model_now().add_queue(name, media)
+    }
+
+    /// Removes a queue; its live conversations are disconnected.
+    pub fn remove_queue(&self, queue_id: &str) {
+        self.shared.model_now().remove_queue(queue_id)
+    }
+
+    /// `extra_waiting` conversations arrive on that queue (its first media type) at the first
+    /// tick at or after now + `after`.
+    pub fn schedule_spike(&self, queue_name: &str, after: Duration, extra_waiting: u32) {
+        self.shared
+            .model_now()
+            .schedule_spike(queue_name, after.as_millis() as i64, extra_waiting)
+    }
+
+    /// Ended conversations (retained 26 h of business time) whose end lies in [from_ms, to_ms).
+    pub fn ended_conversations(&self, from_ms: i64, to_ms: i64) -> Vec<ConversationRecord> {
+        self.shared
+            .model_now()
+            .ended
+            .iter()
+            .filter(|r| r.ended_ms().is_some_and(|e| e >= from_ms && e < to_ms))
+            .cloned()
+            .collect()
+    }
+
+    /// Conversations still in progress, with the events they have had so far.
+    pub fn active_conversations(&self) -> Vec<ConversationRecord> {
+        self.shared.model_now().active_records()
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(t) = self.ticker.take() {
+            t.abort();
+        }
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(h) = self.server.take() {
+            let _ = h.await;
+        }
+    }
+}
+
+impl Drop for SimOrg {
+    fn drop(&mut self) {
+        if let Some(t) = self.ticker.take() {
+            t.abort();
+        }
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}

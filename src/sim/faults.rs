@@ -1,0 +1,105 @@
+//! Fault injection: make the next N calls of an endpoint fail in a chosen way.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::auth::AuthState;
+
+/// Which endpoint a fault applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Token,
+    Queues,
+    Observations,
+    Activity,
+    Any,
+}
+
+/// What happens instead of the normal answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer with this status: 429 uses the normalized Genesys 429 body, other statuses an
+    /// `ErrorBody` with the matching code; `Retry-After` is sent when given (always for 429).
+    Status {
+        status: u16,
+        retry_after_secs: Option<u64>,
+    },
+    /// Answer normally, but only after this delay (client timeout tests).
+    Delay(Duration),
+    /// Close the connection without a response.
+    Reset,
+    /// 200 with the normal JSON cut in half.
+    Malformed,
+}
+
+/// Fault injection handle (interior mutability; shared with the server).
+pub struct Faults {
+    pending: Mutex<Vec<(Endpoint, u32, Fault)>>,
+    auth: Arc<AuthState>,
+    zero_counts: AtomicBool,
+}
+
+impl Faults {
+    pub(crate) fn new(auth: Arc<AuthState>) -> Faults {
+        Faults {
+            pending: Mutex::new(Vec::new()),
+            auth,
+            zero_counts: AtomicBool::new(false),
+        }
+    }
+
+    /// The next `count` calls of `endpoint` get `fault` (queued after earlier faults).
+    pub fn fail_next(&self, endpoint: Endpoint, count: u32, fault: Fault) {
+        if count > 0 {
+            self.lock().push((endpoint, count, fault));
+        }
+    }
+
+    /// Drop every pending fault.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    /// Number of fault responses still to be served.
+    pub fn pending(&self) -> u32 {
+        self.lock().iter().map(|(_, n, _)| n).sum()
+    }
+
+    /// Every token issued so far gets 401 (`authentication.required`); new tokens work.
+    pub fn revoke_tokens(&self) {
+        self.auth.revoke_all();
+    }
+
+    /// `expires_in` (and real expiry, on the business clock) of tokens issued from now on.
+    pub fn set_token_lifetime(&self, lifetime: Duration) {
+        self.auth.set_lifetime(lifetime);
+    }
+
+    /// Emit `count: 0` observation entries instead of leaving them out (the published
+    /// tutorial response shows such rows; the default follows the "omit zeros" behaviour).
+    pub fn set_emit_zero_counts(&self, on: bool) {
+        self.zero_counts.store(on, Ordering::Relaxed);
+    }
+
+    pub(crate) fn emit_zero_counts(&self) -> bool {
+        self.zero_counts.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn take(&self, endpoint: Endpoint) -> Option<Fault> {
+        let mut p = self.lock();
+        let i = p
+            .iter()
+            .position(|(e, _, _)| *e == endpoint || *e == Endpoint::Any)?;
+        let fault = p[i].2.clone();
+        p[i].1 -= 1;
+        if p[i].1 == 0 {
+            p.remove(i);
+        }
+        Some(fault)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Endpoint, u32, Fault)>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

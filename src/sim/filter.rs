@@ -1,0 +1,181 @@
+//! Validation and evaluation of the and/or query filters of observations and activity.
+
+use super::api::{QueryFilter, QueryPredicate};
+use super::endpoints::ApiError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dim {
+    QueueId,
+    MediaType,
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Matches(String),
+    Exists,
+    NotExists,
+}
+
+#[derive(Debug, Clone)]
+struct Pred {
+    dim: Dim,
+    op: Op,
+}
+
+#[derive(Debug, Clone)]
+struct Group {
+    and: bool,
+    preds: Vec<Pred>,
+}
+
+/// A validated filter; `None` parts mean "no constraint".
+#[derive(Debug, Clone)]
+pub(crate) struct Filter {
+    top: Group,
+    clauses: Vec<Group>,
+    /// Number of queueId predicates (for the 100 limit).
+    pub queue_id_predicates: usize,
+}
+
+fn parse_type(t: Option<&str>, what: &str) -> Result<bool, ApiError> {
+    match t.map(str::to_ascii_lowercase).as_deref() {
+        Some("and") => Ok(true),
+        Some("or") => Ok(false),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "{what} type '{other}' is not valid; expected 'and' or 'or'"
+        ))),
+        None => Err(ApiError::bad_request(format!("{what} type is required"))),
+    }
+}
+
+/// `valid_dims`: the dimension enum of the schema; `supported`: what the simulator can evaluate.
+fn parse_pred(
+    p: &QueryPredicate,
+    valid_dims: &[&str],
+    count: &mut usize,
+) -> Result<Pred, ApiError> {
+    if let Some(kind) = p.kind.as_deref() {
+        match kind {
+            "dimension" => {}
+            "property" | "metric" => {
+                return Err(ApiError::bad_request(format!(
+                    "predicate type '{kind}' is not supported for this query"
+                )))
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "predicate type '{other}' is not valid; expected dimension, property or metric"
+                )))
+            }
+        }
+    }
+    let Some(dim) = p.dimension.as_deref() else {
+        return Err(ApiError::bad_request("predicate dimension is required"));
+    };
+    if !valid_dims.contains(&dim) {
+        return Err(ApiError::bad_request(format!(
+            "predicate dimension '{dim}' is not valid; expected one of {}",
+            valid_dims.join(", ")
+        )));
+    }
+    let dim = match dim {
+        "queueId" => {
+            *count += 1;
+            Dim::QueueId
+        }
+        "mediaType" => Dim::MediaType,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "predicate dimension '{other}' is not supported by the simulated org (only queueId and mediaType)"
+            )))
+        }
+    };
+    let op = match p.operator.as_deref().unwrap_or("matches") {
+        "matches" => match &p.value {
+            Some(v) => Op::Matches(v.clone()),
+            None => {
+                return Err(ApiError::bad_request(
+                    "predicate value is required for operator 'matches'",
+                ))
+            }
+        },
+        "exists" => Op::Exists,
+        "notExists" => Op::NotExists,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "predicate operator '{other}' is not valid; expected matches, exists or notExists"
+            )))
+        }
+    };
+    Ok(Pred { dim, op })
+}
+
+impl Filter {
+    pub(crate) fn parse(f: &QueryFilter, valid_dims: &[&str]) -> Result<Filter, ApiError> {
+        let mut count = 0;
+        let and = parse_type(f.kind.as_deref(), "filter")?;
+        let preds = f
+            .predicates
+            .iter()
+            .flatten()
+            .map(|p| parse_pred(p, valid_dims, &mut count))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut clauses = Vec::new();
+        for c in f.clauses.iter().flatten() {
+            let cand = parse_type(c.kind.as_deref(), "clause")?;
+            let Some(ps) = &c.predicates else {
+                return Err(ApiError::bad_request("clause predicates are required"));
+            };
+            let preds = ps
+                .iter()
+                .map(|p| parse_pred(p, valid_dims, &mut count))
+                .collect::<Result<Vec<_>, _>>()?;
+            clauses.push(Group { and: cand, preds });
+        }
+        Ok(Filter {
+            top: Group { and, preds },
+            clauses,
+            queue_id_predicates: count,
+        })
+    }
+
+    /// Does a group match? `media` None = a user group (mediaType predicates do not apply).
+    pub(crate) fn matches(&self, queue_id: &str, media: Option<&str>) -> bool {
+        let pred = |p: &Pred| -> bool {
+            let field = match p.dim {
+                Dim::QueueId => Some(queue_id),
+                Dim::MediaType => match media {
+                    Some(m) => Some(m),
+                    None => return true,
+                },
+            };
+            match &p.op {
+                Op::Matches(v) => field == Some(v.as_str()),
+                Op::Exists => field.is_some(),
+                Op::NotExists => field.is_none(),
+            }
+        };
+        let group = |g: &Group| -> Option<bool> {
+            if g.preds.is_empty() {
+                return None;
+            }
+            Some(if g.and {
+                g.preds.iter().all(pred)
+            } else {
+                g.preds.iter().any(pred)
+            })
+        };
+        let results: Vec<bool> = std::iter::once(group(&self.top))
+            .chain(self.clauses.iter().map(group))
+            .flatten()
+            .collect();
+        if results.is_empty() {
+            return true;
+        }
+        if self.top.and {
+            results.iter().all(|&b| b)
+        } else {
+            results.iter().any(|&b| b)
+        }
+    }
+}

@@ -1,0 +1,741 @@
+//! The traffic model: queues, agents and conversations stepped in 1-second ticks of business
+//! time. State depends only on the seed, the ticks and explicit calls (add/remove queue,
+//! spikes), never on request timing.
+
+use std::collections::{HashMap, VecDeque};
+
+use chrono::{DateTime, Datelike, Timelike, Utc, Weekday};
+
+use super::media::Media;
+use super::names;
+use super::records::{ConversationRecord, HoldSpan, Offer};
+use super::rng::SimRng;
+
+const TICK_MS: i64 = 1000;
+/// Ended conversations are kept this long (26 h of business time).
+const RETAIN_MS: i64 = 26 * 3600 * 1000;
+
+/// Routing statuses in the API's vocabulary, in the order of `QueueSnap::statuses`.
+pub(crate) const ROUTING_STATUSES: [&str; 5] = [
+    "OFF_QUEUE",
+    "IDLE",
+    "INTERACTING",
+    "NOT_RESPONDING",
+    "COMMUNICATING",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum AgentState {
+    Idle,
+    Alerting { conv: u64, until: i64, answer: bool },
+    Interacting { conv: u64 },
+    Wrapup { conv: u64, until: i64 },
+    NotResponding { until: i64 },
+    Communicating { until: i64 },
+    OffQueue { offline: bool, until: i64 },
+}
+
+impl AgentState {
+    fn routing_status(&self) -> usize {
+        match self {
+            AgentState::OffQueue { .. } => 0,
+            AgentState::Idle => 1,
+            AgentState::Alerting { .. }
+            | AgentState::Interacting { .. }
+            | AgentState::Wrapup { .. } => 2,
+            AgentState::NotResponding { .. } => 3,
+            AgentState::Communicating { .. } => 4,
+        }
+    }
+
+    /// Index into `names::PRESENCES`.
+    fn presence(&self) -> usize {
+        match self {
+            AgentState::OffQueue { offline: true, .. } => 4,
+            AgentState::OffQueue { offline: false, .. } => 2,
+            _ => 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Agent {
+    id: String,
+    state: AgentState,
+    idle_since: i64,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct QueueState {
+    pub id: String,
+    pub name: String,
+    pub division: usize,
+    pub media: Vec<Media>,
+    pub date_created: String,
+    pub removed: bool,
+    load: f64,
+    mix: [f64; 5],
+    agents: Vec<Agent>,
+    waiting: [VecDeque<u64>; 5],
+    alerting: [Vec<u64>; 5],
+    interacting: [Vec<u64>; 5],
+    spike_until: i64,
+    spike_mult: f64,
+}
+
+impl QueueState {
+    pub(crate) fn member_count(&self) -> usize {
+        self.agents.len()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Conv {
+    media: Media,
+    /// Original queue entry (kept when an unanswered offer puts it back in queue).
+    entered: i64,
+    abandon_at: Option<i64>,
+    alert_start: i64,
+    talk_end: i64,
+    record: ConversationRecord,
+}
+
+/// Live counts of one queue at the current instant (what observations and truth report).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct QueueSnap {
+    pub waiting: [u64; 5],
+    pub alerting: [u64; 5],
+    pub interacting: [u64; 5],
+    pub longest_waiting: [Option<i64>; 5],
+    pub longest_interacting: [Option<i64>; 5],
+    pub statuses: [u64; 5],
+    pub presences: [u64; 5],
+    pub members: u64,
+}
+
+impl QueueSnap {
+    pub(crate) fn on_queue(&self) -> u64 {
+        self.members - self.statuses[0]
+    }
+    pub(crate) fn active_users(&self) -> u64 {
+        self.members - self.presences[4]
+    }
+}
+
+pub(crate) struct Model {
+    rng: SimRng,
+    pub now_ms: i64,
+    pub queues: Vec<QueueState>,
+    by_id: HashMap<String, usize>,
+    /// Live queue indices sorted by name (then id).
+    pub sorted: Vec<usize>,
+    pub divisions: Vec<(String, String)>,
+    pub presence_ids: Vec<String>,
+    convs: HashMap<u64, Conv>,
+    next_conv: u64,
+    pub ended: VecDeque<ConversationRecord>,
+    spikes: Vec<(i64, usize, u32)>,
+    agents_per_queue: usize,
+}
+
+/// Demand on a weekday by hour (UTC business clock), 1.0 = mid-morning peak.
+const CURVE: [f64; 24] = [
+    0.04, 0.03, 0.03, 0.03, 0.04, 0.08, 0.2, 0.45, 0.75, 0.95, 1.0, 0.95, 0.75, 0.8, 0.92, 0.88,
+    0.75, 0.6, 0.45, 0.32, 0.22, 0.15, 0.1, 0.06,
+];
+
+fn demand(t_ms: i64) -> f64 {
+    let Some(dt) = DateTime::<Utc>::from_timestamp_millis(t_ms) else {
+        return 0.5;
+    };
+    let h = dt.hour() as usize;
+    let frac = dt.minute() as f64 / 60.0;
+    let v = CURVE[h] + (CURVE[(h + 1) % 24] - CURVE[h]) * frac;
+    match dt.weekday() {
+        Weekday::Sat | Weekday::Sun => v * 0.45,
+        _ => v,
+    }
+}
+
+impl Model {
+    pub(crate) fn new(seed: u64, queues: usize, agents_per_queue: usize, start_ms: i64) -> Model {
+        let mut rng = SimRng::new(seed);
+        let divisions = names::DIVISIONS
+            .iter()
+            .map(|d| (rng.uuid(), (*d).to_string()))
+            .collect();
+        let presence_ids = names::PRESENCES.iter().map(|_| rng.uuid()).collect();
+        let start_ms = start_ms - start_ms.rem_euclid(TICK_MS);
+        let mut model = Model {
+            rng,
+            now_ms: start_ms,
+            queues: Vec::new(),
+            by_id: HashMap::new(),
+            sorted: Vec::new(),
+            divisions,
+            presence_ids,
+            convs: HashMap::new(),
+            next_conv: 1,
+            ended: VecDeque::new(),
+            spikes: Vec::new(),
+            agents_per_queue,
+        };
+        let names = names::queue_names(&mut model.rng, queues);
+        for name in names {
+            let media = model.random_media();
+            model.push_queue(name, media);
+        }
+        model.resort();
+        // Warm up so the org is busy from the first request: run 20 minutes of traffic that
+        // end at the start instant.
+        let warm = 20 * 60;
+        model.now_ms = start_ms - warm * TICK_MS;
+        model.staff_initially();
+        for _ in 0..warm {
+            model.tick();
+        }
+        model
+    }
+
+    fn random_media(&mut self) -> Vec<Media> {
+        let probs = [0.85, 0.4, 0.3, 0.2, 0.3];
+        let mut media: Vec<Media> = Media::ALL
+            .into_iter()
+            .filter(|m| {
+                let p = probs[m.idx()];
+                self.rng.chance(p)
+            })
+            .collect();
+        if media.is_empty() {
+            media.push(Media::Voice);
+        }
+        media
+    }
+
+    fn push_queue(&mut self, name: String, media: Vec<Media>) -> String {
+        let id = self.rng.uuid();
+        let division = self.rng.range(0, names::DIVISIONS.len() as i64 - 1) as usize;
+        let days_ago = self.rng.range(30, 1500);
+        let created = DateTime::<Utc>::from_timestamp_millis(self.now_ms - days_ago * 86_400_000)
+            .unwrap_or_default()
+            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+            .to_string();
+        let load = 0.7 + self.rng.f64() * 0.45;
+        let mut mix = [0.0; 5];
+        for m in &media {
+            mix[m.idx()] = match m {
+                Media::Voice => 3.0,
+                _ => 0.5 + self.rng.f64(),
+            };
+        }
+        let total: f64 = mix.iter().sum();
+        for w in &mut mix {
+            *w /= total;
+        }
+        let agents = (0..self.agents_per_queue)
+            .map(|_| Agent {
+                id: self.rng.uuid(),
+                state: AgentState::OffQueue {
+                    offline: true,
+                    until: 0,
+                },
+                idle_since: self.now_ms,
+            })
+            .collect();
+        self.by_id.insert(id.clone(), self.queues.len());
+        self.queues.push(QueueState {
+            id: id.clone(),
+            name,
+            division,
+            media,
+            date_created: created,
+            removed: false,
+            load,
+            mix,
+            agents,
+            waiting: Default::default(),
+            alerting: Default::default(),
+            interacting: Default::default(),
+            spike_until: 0,
+            spike_mult: 1.0,
+        });
+        id
+    }
+
+    fn resort(&mut self) {
+        let mut idx: Vec<usize> = (0..self.queues.len())
+            .filter(|&i| !self.queues[i].removed)
+            .collect();
+        idx.sort_by(|&a, &b| {
+            let (qa, qb) = (&self.queues[a], &self.queues[b]);
+            qa.name.cmp(&qb.name).then_with(|| qa.id.cmp(&qb.id))
+        });
+        self.sorted = idx;
+    }
+
+    fn staffed(&self, n: usize, t: i64) -> usize {
+        let frac = (demand(t) * 1.1 + 0.08).clamp(0.15, 1.0);
+        ((n as f64) * frac).ceil() as usize
+    }
+
+    fn staff_initially(&mut self) {
+        let t = self.now_ms;
+        for qi in 0..self.queues.len() {
+            let staffed = self.staffed(self.queues[qi].agents.len(), t);
+            for (i, a) in self.queues[qi].agents.iter_mut().enumerate() {
+                if i < staffed {
+                    a.state = AgentState::Idle;
+                }
+            }
+        }
+    }
+
+    pub(crate) fn queue_index(&self, id: &str) -> Option<usize> {
+        self.by_id
+            .get(id)
+            .copied()
+            .filter(|&i| !self.queues[i].removed)
+    }
+
+    pub(crate) fn add_queue(&mut self, name: &str, media: &[&str]) -> String {
+        let mut ms: Vec<Media> = media
+            .iter()
+            .filter_map(|m| Media::parse_analytics(m))
+            .collect();
+        ms.sort();
+        ms.dedup();
+        if ms.is_empty() {
+            ms.push(Media::Voice);
+        }
+        let id = self.push_queue(name.to_string(), ms);
+        let qi = self.queues.len() - 1;
+        let staffed = self.staffed(self.queues[qi].agents.len(), self.now_ms);
+        let now = self.now_ms;
+        for (i, a) in self.queues[qi].agents.iter_mut().enumerate() {
+            if i < staffed {
+                a.state = AgentState::Idle;
+                a.idle_since = now;
+            }
+        }
+        self.resort();
+        id
+    }
+
+    pub(crate) fn remove_queue(&mut self, id: &str) {
+        let Some(qi) = self.queue_index(id) else {
+            return;
+        };
+        let now = self.now_ms;
+        let q = &mut self.queues[qi];
+        q.removed = true;
+        let mut ids: Vec<u64> = Vec::new();
+        for m in 0..5 {
+            ids.extend(q.waiting[m].drain(..));
+            ids.append(&mut q.alerting[m]);
+            ids.append(&mut q.interacting[m]);
+        }
+        for a in &mut q.agents {
+            if let AgentState::Wrapup { conv, .. } = a.state {
+                ids.push(conv);
+            }
+            a.state = AgentState::OffQueue {
+                offline: true,
+                until: 0,
+            };
+        }
+        for id in ids {
+            if let Some(mut c) = self.convs.remove(&id) {
+                c.record.removed_ms = Some(now);
+                self.ended.push_back(c.record);
+            }
+        }
+        self.resort();
+    }
+
+    pub(crate) fn schedule_spike(&mut self, queue_name: &str, after_ms: i64, extra: u32) {
+        let Some(&qi) = self
+            .sorted
+            .iter()
+            .find(|&&i| self.queues[i].name == queue_name)
+        else {
+            return;
+        };
+        // Due at the first tick at or after now + after.
+        let due = self.now_ms + after_ms.max(0);
+        let due = due + (TICK_MS - due.rem_euclid(TICK_MS)) % TICK_MS;
+        self.spikes
+            .push((due.max(self.now_ms + TICK_MS), qi, extra));
+    }
+
+    /// Run ticks until the model time reaches `target_ms` (floored to a tick).
+    pub(crate) fn run_until(&mut self, target_ms: i64) {
+        while self.now_ms + TICK_MS <= target_ms {
+            self.tick();
+        }
+    }
+
+    fn tick(&mut self) {
+        let t = self.now_ms + TICK_MS;
+        self.now_ms = t;
+        let c = demand(t);
+        for qi in 0..self.queues.len() {
+            if self.queues[qi].removed {
+                continue;
+            }
+            self.step_agents(qi, t);
+            self.arrivals(qi, t, c);
+            self.abandons(qi, t);
+            self.route(qi, t);
+        }
+        while self
+            .ended
+            .front()
+            .and_then(|r| r.ended_ms())
+            .is_some_and(|e| e < t - RETAIN_MS)
+        {
+            self.ended.pop_front();
+        }
+    }
+
+    fn step_agents(&mut self, qi: usize, t: i64) {
+        let staffed = self.staffed(self.queues[qi].agents.len(), t);
+        for ai in 0..self.queues[qi].agents.len() {
+            let state = self.queues[qi].agents[ai].state;
+            let next = match state {
+                AgentState::Alerting {
+                    conv,
+                    until,
+                    answer,
+                } if t >= until => {
+                    if answer {
+                        self.answer(qi, conv, until, ai);
+                        AgentState::Interacting { conv }
+                    } else {
+                        self.not_answered(qi, conv, until, ai);
+                        AgentState::NotResponding {
+                            until: t + self.rng.range(15, 60) * TICK_MS,
+                        }
+                    }
+                }
+                AgentState::Interacting { conv } => {
+                    let end = self.convs.get(&conv).map(|c| c.talk_end).unwrap_or(t);
+                    if t >= end {
+                        let acw = self.talk_ended(qi, conv, end);
+                        AgentState::Wrapup {
+                            conv,
+                            until: end + acw,
+                        }
+                    } else {
+                        state
+                    }
+                }
+                AgentState::Wrapup { conv, until } if t >= until => {
+                    if let Some(mut c) = self.convs.remove(&conv) {
+                        c.record.acw_end_ms = Some(until);
+                        self.ended.push_back(c.record);
+                    }
+                    AgentState::Idle
+                }
+                AgentState::NotResponding { until } | AgentState::Communicating { until }
+                    if t >= until =>
+                {
+                    AgentState::Idle
+                }
+                AgentState::OffQueue { until, .. } if ai < staffed && t >= until => {
+                    AgentState::Idle
+                }
+                AgentState::Idle => {
+                    if ai >= staffed {
+                        AgentState::OffQueue {
+                            offline: true,
+                            until: 0,
+                        }
+                    } else if self.rng.chance(1.0 / 5400.0) {
+                        AgentState::OffQueue {
+                            offline: false,
+                            until: t + self.rng.range(300, 900) * TICK_MS,
+                        }
+                    } else if self.rng.chance(1.0 / 3600.0) {
+                        AgentState::Communicating {
+                            until: t + self.rng.range(30, 180) * TICK_MS,
+                        }
+                    } else {
+                        state
+                    }
+                }
+                _ => state,
+            };
+            let agent = &mut self.queues[qi].agents[ai];
+            if next != state {
+                if next == AgentState::Idle {
+                    agent.idle_since = t;
+                }
+                agent.state = next;
+            }
+        }
+    }
+
+    fn answer(&mut self, qi: usize, conv: u64, at: i64, ai: usize) {
+        let agent_id = self.queues[qi].agents[ai].id.clone();
+        let Some(c) = self.convs.get_mut(&conv) else {
+            return;
+        };
+        let p = c.media.profile();
+        let talk_s = self.rng.exp(p.talk_mean_s).max(15.0);
+        let talk_ms = (talk_s * 1000.0) as i64;
+        let mut hold_ms = 0;
+        if self.rng.chance(p.hold_prob) {
+            hold_ms = self.rng.range(15, 120) * TICK_MS;
+            let start = at + talk_ms * 2 / 5;
+            c.record.holds.push(HoldSpan {
+                start_ms: start,
+                end_ms: start + hold_ms,
+            });
+        }
+        // Whole seconds keep every transition on a tick boundary.
+        let end = at + (talk_ms + hold_ms) / TICK_MS * TICK_MS;
+        c.talk_end = end.max(at + TICK_MS);
+        c.record.offers.push(Offer {
+            agent_id: agent_id.clone(),
+            alert_start_ms: c.alert_start,
+            alert_end_ms: at,
+            answered: true,
+        });
+        c.record.answer_ms = Some(at);
+        c.record.agent_id = Some(agent_id);
+        let m = c.media.idx();
+        let q = &mut self.queues[qi];
+        q.alerting[m].retain(|&x| x != conv);
+        q.interacting[m].push(conv);
+    }
+
+    fn not_answered(&mut self, qi: usize, conv: u64, at: i64, ai: usize) {
+        let agent_id = self.queues[qi].agents[ai].id.clone();
+        let Some(c) = self.convs.get_mut(&conv) else {
+            return;
+        };
+        c.record.offers.push(Offer {
+            agent_id,
+            alert_start_ms: c.alert_start,
+            alert_end_ms: at,
+            answered: false,
+        });
+        let (m, entered) = (c.media.idx(), c.entered);
+        self.queues[qi].alerting[m].retain(|&x| x != conv);
+        self.enqueue(qi, m, conv, entered);
+    }
+
+    /// Returns the wrap-up duration in ms.
+    fn talk_ended(&mut self, qi: usize, conv: u64, at: i64) -> i64 {
+        let transferred = self.rng.chance(0.03);
+        let Some(c) = self.convs.get_mut(&conv) else {
+            return TICK_MS;
+        };
+        c.record.talk_end_ms = Some(at);
+        c.record.transferred = transferred;
+        let m = c.media.idx();
+        let acw_mean = c.media.profile().acw_mean_s;
+        self.queues[qi].interacting[m].retain(|&x| x != conv);
+        let acw = self.rng.exp(acw_mean).clamp(3.0, 600.0) as i64;
+        acw * TICK_MS
+    }
+
+    fn enqueue(&mut self, qi: usize, m: usize, conv: u64, entered: i64) {
+        let convs = &self.convs;
+        let w = &mut self.queues[qi].waiting[m];
+        let pos = w.partition_point(|id| convs.get(id).map(|c| c.entered).unwrap_or(0) <= entered);
+        w.insert(pos, conv);
+    }
+
+    fn new_conv(&mut self, qi: usize, media: Media, t: i64) {
+        let p = media.profile();
+        let abandon_at = p
+            .patience_mean_s
+            .map(|mean| t + ((self.rng.exp(mean).max(5.0)) as i64) * TICK_MS);
+        let id = self.next_conv;
+        self.next_conv += 1;
+        let q = &self.queues[qi];
+        let record = ConversationRecord {
+            conversation_id: self.rng.uuid(),
+            queue_id: q.id.clone(),
+            division_id: self.divisions[q.division].0.clone(),
+            media_type: media.analytics().to_string(),
+            arrival_ms: t,
+            offers: Vec::new(),
+            answer_ms: None,
+            agent_id: None,
+            holds: Vec::new(),
+            talk_end_ms: None,
+            acw_end_ms: None,
+            abandon_ms: None,
+            removed_ms: None,
+            transferred: false,
+            service_level_ms: p.sl_duration_ms,
+        };
+        self.convs.insert(
+            id,
+            Conv {
+                media,
+                entered: t,
+                abandon_at,
+                alert_start: 0,
+                talk_end: 0,
+                record,
+            },
+        );
+        self.queues[qi].waiting[media.idx()].push_back(id);
+    }
+
+    fn arrivals(&mut self, qi: usize, t: i64, c: f64) {
+        // Occasional random bursts (a few per queue per busy day).
+        if t >= self.queues[qi].spike_until && self.rng.chance(c / (4.0 * 3600.0)) {
+            let until = t + self.rng.range(60, 300) * TICK_MS;
+            let mult = 3.0 + self.rng.f64() * 5.0;
+            let q = &mut self.queues[qi];
+            q.spike_until = until;
+            q.spike_mult = mult;
+        }
+        let n = self.queues[qi].agents.len() as f64;
+        let q = &self.queues[qi];
+        let boost = if t < q.spike_until { q.spike_mult } else { 1.0 };
+        let base = q.load * n * c * boost;
+        let media = q.media.clone();
+        let mix = q.mix;
+        for m in media {
+            let mean = base * mix[m.idx()] / m.mean_handle_s();
+            let k = self.rng.poisson(mean);
+            for _ in 0..k {
+                self.new_conv(qi, m, t);
+            }
+        }
+        // Explicitly scheduled spikes go to the queue's first media type.
+        let mut i = 0;
+        while i < self.spikes.len() {
+            let (due, sq, extra) = self.spikes[i];
+            if sq == qi && due <= t {
+                self.spikes.swap_remove(i);
+                let m = self.queues[qi].media[0];
+                for _ in 0..extra {
+                    self.new_conv(qi, m, t);
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn abandons(&mut self, qi: usize, t: i64) {
+        for m in 0..5 {
+            if self.queues[qi].waiting[m].is_empty() {
+                continue;
+            }
+            let convs = &self.convs;
+            let gone: Vec<u64> = self.queues[qi].waiting[m]
+                .iter()
+                .copied()
+                .filter(|id| {
+                    convs
+                        .get(id)
+                        .and_then(|c| c.abandon_at)
+                        .is_some_and(|a| a <= t)
+                })
+                .collect();
+            if gone.is_empty() {
+                continue;
+            }
+            self.queues[qi].waiting[m].retain(|id| !gone.contains(id));
+            for id in gone {
+                if let Some(mut c) = self.convs.remove(&id) {
+                    c.record.abandon_ms = c.abandon_at;
+                    self.ended.push_back(c.record);
+                }
+            }
+        }
+    }
+
+    fn route(&mut self, qi: usize, t: i64) {
+        loop {
+            let q = &self.queues[qi];
+            // Oldest waiting conversation across media types.
+            let mut best: Option<(i64, usize)> = None;
+            for m in 0..5 {
+                if let Some(id) = q.waiting[m].front() {
+                    let e = self.convs.get(id).map(|c| c.entered).unwrap_or(t);
+                    if best.is_none_or(|(be, _)| e < be) {
+                        best = Some((e, m));
+                    }
+                }
+            }
+            let Some((_, m)) = best else { return };
+            // Longest-idle agent.
+            let Some(ai) = q
+                .agents
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| a.state == AgentState::Idle)
+                .min_by_key(|(i, a)| (a.idle_since, *i))
+                .map(|(i, _)| i)
+            else {
+                return;
+            };
+            let Some(conv) = self.queues[qi].waiting[m].pop_front() else {
+                return;
+            };
+            let media = Media::ALL[m];
+            let p = media.profile();
+            let answer = self.rng.chance(p.answer_prob);
+            let secs = if answer {
+                self.rng.range(2, 8.min(p.alerting_timeout_s - 1))
+            } else {
+                p.alerting_timeout_s
+            };
+            if let Some(c) = self.convs.get_mut(&conv) {
+                c.alert_start = t;
+            }
+            let q = &mut self.queues[qi];
+            q.alerting[m].push(conv);
+            q.agents[ai].state = AgentState::Alerting {
+                conv,
+                until: t + secs * TICK_MS,
+                answer,
+            };
+        }
+    }
+
+    /// Live counts for one queue.
+    pub(crate) fn snapshot(&self, qi: usize) -> QueueSnap {
+        let q = &self.queues[qi];
+        let mut s = QueueSnap {
+            members: q.agents.len() as u64,
+            ..QueueSnap::default()
+        };
+        for m in 0..5 {
+            s.waiting[m] = q.waiting[m].len() as u64;
+            s.alerting[m] = q.alerting[m].len() as u64;
+            s.interacting[m] = q.interacting[m].len() as u64;
+            s.longest_waiting[m] = q.waiting[m]
+                .iter()
+                .filter_map(|id| self.convs.get(id).map(|c| c.entered))
+                .min();
+            s.longest_interacting[m] = q.interacting[m]
+                .iter()
+                .filter_map(|id| self.convs.get(id).and_then(|c| c.record.answer_ms))
+                .min();
+        }
+        for a in &q.agents {
+            s.statuses[a.state.routing_status()] += 1;
+            s.presences[a.state.presence()] += 1;
+        }
+        s
+    }
+
+    /// Records of conversations still in progress.
+    pub(crate) fn active_records(&self) -> Vec<ConversationRecord> {
+        let mut v: Vec<ConversationRecord> =
+            self.convs.values().map(|c| c.record.clone()).collect();
+        v.sort_by(|a, b| {
+            (a.arrival_ms, &a.conversation_id).cmp(&(b.arrival_ms, &b.conversation_id))
+        });
+        v
+    }
+}

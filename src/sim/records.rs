@@ -1,0 +1,104 @@
+//! Per-conversation event timestamps, kept so a later piece of work can answer
+//! `POST /api/v2/analytics/conversations/aggregates/query` (nOffered, tAnswered, tAbandon,
+//! tHandle stamped at wrap-up end, tTalk, tHeld, tAcw, tAcd, tWait, nTransferred, nOverSla).
+//! All times are epoch milliseconds of the simulated business clock.
+
+/// One offer of the conversation to an agent (the alerting segment).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offer {
+    pub agent_id: String,
+    pub alert_start_ms: i64,
+    pub alert_end_ms: i64,
+    /// false: the agent did not answer before the alerting timeout (went NOT_RESPONDING).
+    pub answered: bool,
+}
+
+/// A hold inside the talk segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldSpan {
+    pub start_ms: i64,
+    pub end_ms: i64,
+}
+
+/// Event timestamps of one ACD conversation through one queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationRecord {
+    pub conversation_id: String,
+    pub queue_id: String,
+    pub division_id: String,
+    /// Analytics vocabulary: voice, chat, email, callback, message.
+    pub media_type: String,
+    /// Entered the queue (nOffered is stamped here).
+    pub arrival_ms: i64,
+    pub offers: Vec<Offer>,
+    pub answer_ms: Option<i64>,
+    pub agent_id: Option<String>,
+    pub holds: Vec<HoldSpan>,
+    /// Customer side ends (talk end, conversation disconnected).
+    pub talk_end_ms: Option<i64>,
+    /// After-call work ends (tHandle and tAcw are stamped here).
+    pub acw_end_ms: Option<i64>,
+    pub abandon_ms: Option<i64>,
+    /// Disconnected by the simulator because its queue was removed.
+    pub removed_ms: Option<i64>,
+    pub transferred: bool,
+    /// The queue's service level threshold for this media type.
+    pub service_level_ms: i64,
+}
+
+impl ConversationRecord {
+    /// When the conversation is over for good (wrap-up end, abandon or removal).
+    pub fn ended_ms(&self) -> Option<i64> {
+        self.acw_end_ms.or(self.abandon_ms).or(self.removed_ms)
+    }
+
+    /// tWait / tAnswered / tAbandon value: time in queue until answer or abandon.
+    pub fn wait_ms(&self) -> Option<i64> {
+        self.answer_ms
+            .or(self.abandon_ms)
+            .map(|end| end - self.arrival_ms)
+    }
+
+    /// tHeld: total hold time.
+    pub fn held_ms(&self) -> i64 {
+        self.holds.iter().map(|h| h.end_ms - h.start_ms).sum()
+    }
+
+    /// tTalk: connected time minus hold.
+    pub fn talk_ms(&self) -> Option<i64> {
+        match (self.answer_ms, self.talk_end_ms) {
+            (Some(a), Some(e)) => Some(e - a - self.held_ms()),
+            _ => None,
+        }
+    }
+
+    /// tAcw: wrap-up duration.
+    pub fn acw_ms(&self) -> Option<i64> {
+        match (self.talk_end_ms, self.acw_end_ms) {
+            (Some(t), Some(a)) => Some(a - t),
+            _ => None,
+        }
+    }
+
+    /// tHandle: talk + hold + wrap-up (stamped at `acw_end_ms`).
+    pub fn handle_ms(&self) -> Option<i64> {
+        match (self.answer_ms, self.acw_end_ms) {
+            (Some(a), Some(e)) => Some(e - a),
+            _ => None,
+        }
+    }
+
+    /// tAlert summed over all offers.
+    pub fn alert_ms(&self) -> i64 {
+        self.offers
+            .iter()
+            .map(|o| o.alert_end_ms - o.alert_start_ms)
+            .sum()
+    }
+
+    /// nOverSla: answered later than the service level threshold.
+    pub fn over_sla(&self) -> bool {
+        self.answer_ms
+            .is_some_and(|a| a - self.arrival_ms > self.service_level_ms)
+    }
+}

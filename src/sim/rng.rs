@@ -1,0 +1,66 @@
+//! A small seeded PRNG (SplitMix64). Our own so the traffic model stays identical across
+//! `rand` releases: same seed + same ticks => same org, byte for byte.
+
+#[derive(Debug, Clone)]
+pub(crate) struct SimRng(u64);
+
+impl SimRng {
+    pub(crate) fn new(seed: u64) -> Self {
+        SimRng(seed ^ 0x5DEE_CE66_D1CE_4E5B)
+    }
+
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    pub(crate) fn f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    pub(crate) fn chance(&mut self, p: f64) -> bool {
+        self.f64() < p
+    }
+
+    /// Uniform integer in [lo, hi] (inclusive).
+    pub(crate) fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        if hi <= lo {
+            return lo;
+        }
+        lo + (self.next_u64() % ((hi - lo + 1) as u64)) as i64
+    }
+
+    /// Exponentially distributed with the given mean.
+    pub(crate) fn exp(&mut self, mean: f64) -> f64 {
+        -mean * (1.0 - self.f64()).ln()
+    }
+
+    /// Poisson-distributed count with the given mean (Knuth; means here are small).
+    pub(crate) fn poisson(&mut self, mean: f64) -> u32 {
+        if mean <= 0.0 {
+            return 0;
+        }
+        let l = (-mean).exp();
+        let mut k = 0u32;
+        let mut p = 1.0;
+        loop {
+            p *= self.f64();
+            if p <= l || k > 1000 {
+                return k;
+            }
+            k += 1;
+        }
+    }
+
+    /// A version-4-shaped UUID drawn from this stream (deterministic ids).
+    pub(crate) fn uuid(&mut self) -> String {
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&self.next_u64().to_le_bytes());
+        b[8..].copy_from_slice(&self.next_u64().to_le_bytes());
+        uuid::Builder::from_random_bytes(b).into_uuid().to_string()
+    }
+}
