@@ -231,7 +231,18 @@ impl Model {
         };
         let names = names::queue_names(&mut model.rng, queues);
         for name in names {
-            let media = model.random_media();
+            let mut media = model.random_media();
+            // A queue called "… - Email" serves email, and so on.
+            for (word, m) in [
+                ("Chat", Media::Chat),
+                ("Email", Media::Email),
+                ("Callbacks", Media::Callback),
+            ] {
+                if name.contains(word) && !media.contains(&m) {
+                    media.push(m);
+                    media.sort();
+                }
+            }
             model.push_queue(name, media);
         }
         model.resort();
