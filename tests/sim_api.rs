@@ -398,6 +398,22 @@ async fn observations_equal_truth_and_omit_zero_counts() {
     });
     let v = post(&sim, &tok, OBS, &body).await.json_value().await;
     assert_eq!(v["results"], json!([]));
+
+    // Opt-in: zero rows as in the published tutorial response.
+    sim.faults().set_emit_zero_counts(true);
+    let v = post(
+        &sim,
+        &tok,
+        OBS,
+        &json!({"filter": all_queue_filter(&ids), "metrics": ["oWaiting"]}),
+    )
+    .await
+    .json_value()
+    .await;
+    let groups = v["results"].as_array().unwrap();
+    let served: usize = truth.queues.iter().map(|q| q.media_types.len()).sum();
+    assert_eq!(groups.len(), served);
+    assert!(groups.iter().any(|g| g["data"][0]["stats"]["count"] == 0));
     sim.shutdown().await;
 }
 

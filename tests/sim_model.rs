@@ -159,3 +159,15 @@ async fn spikes_add_and_remove_queues() {
     assert!(sim.truth().queue(&id).is_none());
     assert_eq!(sim.truth().queues.len(), 36);
 }
+
+#[tokio::test]
+async fn realtime_clock_follows_wall_time() {
+    let sim = start(SimConfig::default()).await;
+    let now = chrono::Utc::now().timestamp_millis();
+    let t = sim.truth();
+    assert!((now - t.at_ms).abs() <= 2_000, "{} vs {now}", t.at_ms);
+    // advance() is a no-op on the realtime clock.
+    sim.advance(Duration::from_secs(3600));
+    assert!(sim.truth().at_ms <= chrono::Utc::now().timestamp_millis());
+    sim.shutdown().await;
+}

@@ -275,7 +275,7 @@ pub(crate) fn observations(
         "oUserPresences",
     ];
     let any_user = user_metrics.iter().any(|m| want(m));
-    for &qi in &model.sorted {
+    for qi in candidates(model, &q.filter) {
         let queue = &model.queues[qi];
         let user_match = q.filter.matches(&queue.id, None);
         let media_match: Vec<Media> = queue
@@ -386,6 +386,24 @@ pub(crate) fn observations(
     QueueObservationQueryResponse {
         system_to_organization_mappings: mappings,
         results,
+    }
+}
+
+/// Queue indices (in name order) the filter can match.
+fn candidates(model: &Model, filter: &Filter) -> Vec<usize> {
+    match filter.queue_bound() {
+        None => model.sorted.clone(),
+        Some(ids) => {
+            let mut v: Vec<usize> = ids
+                .into_iter()
+                .filter_map(|id| model.queue_index(id))
+                .collect();
+            v.sort_by(|&a, &b| {
+                let (qa, qb) = (&model.queues[a], &model.queues[b]);
+                (&qa.name, &qa.id).cmp(&(&qb.name, &qb.id))
+            });
+            v
+        }
     }
 }
 

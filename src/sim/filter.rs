@@ -1,5 +1,7 @@
 //! Validation and evaluation of the and/or query filters of observations and activity.
 
+use std::collections::HashSet;
+
 use super::api::{QueryFilter, QueryPredicate};
 use super::endpoints::ApiError;
 
@@ -137,6 +139,44 @@ impl Filter {
             clauses,
             queue_id_predicates: count,
         })
+    }
+
+    /// A superset of the queue ids that can match, when the filter pins them down
+    /// (None: any queue may match). Keeps a 100-queue query cheap in a 5000-queue org.
+    pub(crate) fn queue_bound(&self) -> Option<HashSet<&str>> {
+        fn group(g: &Group) -> Option<HashSet<&str>> {
+            let ids = g.preds.iter().filter_map(|p| match (&p.dim, &p.op) {
+                (Dim::QueueId, Op::Matches(v)) => Some(v.as_str()),
+                _ => None,
+            });
+            if g.and {
+                ids.take(1).map(|v| HashSet::from([v])).next()
+            } else if !g.preds.is_empty()
+                && g.preds
+                    .iter()
+                    .all(|p| p.dim == Dim::QueueId && matches!(p.op, Op::Matches(_)))
+            {
+                Some(ids.collect())
+            } else {
+                None
+            }
+        }
+        let groups: Vec<Option<HashSet<&str>>> = std::iter::once(&self.top)
+            .chain(self.clauses.iter())
+            .filter(|g| !g.preds.is_empty())
+            .map(group)
+            .collect();
+        if groups.is_empty() {
+            return None;
+        }
+        if self.top.and {
+            groups.into_iter().flatten().next()
+        } else {
+            groups.into_iter().try_fold(HashSet::new(), |mut acc, g| {
+                acc.extend(g?);
+                Some(acc)
+            })
+        }
     }
 
     /// Does a group match? `media` None = a user group (mediaType predicates do not apply).

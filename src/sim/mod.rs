@@ -1,6 +1,21 @@
 //! The simulated Genesys Cloud org: a deterministic traffic model behind the real API shapes
 //! (token endpoint on a separate login base URL, routing queues, queue observations,
 //! conversation activity), with ground truth, request stats and fault injection for tests.
+//!
+//! Conventions (see `/work/shared/genesys-api/REFERENCE.md` sections 2-4):
+//! * Zero counts are left out of observations and activity (`Faults::set_emit_zero_counts`
+//!   turns `count: 0` rows on for observations, as in the published tutorial response).
+//! * `oLongestWaiting` / `oLongestInteracting` carry `stats.calculatedMetricValue` (activity:
+//!   `calculatedMetricValue`) = epoch ms when the oldest waiting conversation entered the queue /
+//!   the longest interacting one was answered; no `count`.
+//! * `oOnQueueUsers` is reported per routing-status qualifier (IDLE, INTERACTING,
+//!   NOT_RESPONDING, COMMUNICATING; sum = on-queue users); `oOffQueueUsers`, `oActiveUsers`,
+//!   `oMemberUsers` unqualified; `oUserPresences` qualified by organization presence id with
+//!   `systemToOrganizationMappings`. An agent alerting, talking or in wrap-up is INTERACTING.
+//! * Token expiry runs on the business clock (a Manual clock expires tokens on `advance`);
+//!   the per-token budget runs on the wall clock (what `Retry-After` promises a client).
+//! * Conversation metrics count a conversation as interacting from answer to talk end; the
+//!   agent's wrap-up follows and is recorded in `ConversationRecord`.
 
 mod api;
 mod auth;

@@ -28,7 +28,7 @@ pub(crate) const ROUTING_STATUSES: [&str; 5] = [
 enum AgentState {
     Idle,
     Alerting { conv: u64, until: i64, answer: bool },
-    Interacting { conv: u64 },
+    Interacting { conv: u64, until: i64 },
     Wrapup { conv: u64, until: i64 },
     NotResponding { until: i64 },
     Communicating { until: i64 },
@@ -76,7 +76,7 @@ pub(crate) struct QueueState {
     load: f64,
     mix: [f64; 5],
     agents: Vec<Agent>,
-    waiting: [VecDeque<u64>; 5],
+    waiting: [VecDeque<Waiter>; 5],
     alerting: [Vec<u64>; 5],
     interacting: [Vec<u64>; 5],
     spike_until: i64,
@@ -89,14 +89,59 @@ impl QueueState {
     }
 }
 
-#[derive(Debug, Clone)]
-struct Conv {
-    media: Media,
+/// Conversation storage with stable small ids (cheaper than hashing on every tick).
+#[derive(Debug, Default)]
+struct Slab {
+    slots: Vec<Option<Conv>>,
+    free: Vec<u64>,
+}
+
+impl Slab {
+    fn insert(&mut self, c: Conv) -> u64 {
+        match self.free.pop() {
+            Some(id) => {
+                self.slots[id as usize] = Some(c);
+                id
+            }
+            None => {
+                self.slots.push(Some(c));
+                self.slots.len() as u64 - 1
+            }
+        }
+    }
+    fn get(&self, id: &u64) -> Option<&Conv> {
+        self.slots.get(*id as usize).and_then(Option::as_ref)
+    }
+    fn get_mut(&mut self, id: &u64) -> Option<&mut Conv> {
+        self.slots.get_mut(*id as usize).and_then(Option::as_mut)
+    }
+    fn remove(&mut self, id: &u64) -> Option<Conv> {
+        let c = self.slots.get_mut(*id as usize).and_then(Option::take);
+        if c.is_some() {
+            self.free.push(*id);
+        }
+        c
+    }
+    fn values(&self) -> impl Iterator<Item = &Conv> {
+        self.slots.iter().flatten()
+    }
+}
+
+/// A conversation waiting in queue.
+#[derive(Debug, Clone, Copy)]
+struct Waiter {
+    id: u64,
     /// Original queue entry (kept when an unanswered offer puts it back in queue).
     entered: i64,
     abandon_at: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+struct Conv {
+    media: Media,
+    entered: i64,
+    abandon_at: Option<i64>,
     alert_start: i64,
-    talk_end: i64,
     record: ConversationRecord,
 }
 
@@ -131,8 +176,7 @@ pub(crate) struct Model {
     pub sorted: Vec<usize>,
     pub divisions: Vec<(String, String)>,
     pub presence_ids: Vec<String>,
-    convs: HashMap<u64, Conv>,
-    next_conv: u64,
+    convs: Slab,
     pub ended: VecDeque<ConversationRecord>,
     spikes: Vec<(i64, usize, u32)>,
     agents_per_queue: usize,
@@ -143,6 +187,12 @@ const CURVE: [f64; 24] = [
     0.04, 0.03, 0.03, 0.03, 0.04, 0.08, 0.2, 0.45, 0.75, 0.95, 1.0, 0.95, 0.75, 0.8, 0.92, 0.88,
     0.75, 0.6, 0.45, 0.32, 0.22, 0.15, 0.1, 0.06,
 ];
+
+/// Agents of a queue scheduled on shift at demand `c` (staffing follows demand).
+fn staffed(n: usize, c: f64) -> usize {
+    let frac = (c * 1.1 + 0.08).clamp(0.15, 1.0);
+    ((n as f64) * frac).ceil() as usize
+}
 
 fn demand(t_ms: i64) -> f64 {
     let Some(dt) = DateTime::<Utc>::from_timestamp_millis(t_ms) else {
@@ -174,15 +224,25 @@ impl Model {
             sorted: Vec::new(),
             divisions,
             presence_ids,
-            convs: HashMap::new(),
-            next_conv: 1,
+            convs: Slab::default(),
             ended: VecDeque::new(),
             spikes: Vec::new(),
             agents_per_queue,
         };
         let names = names::queue_names(&mut model.rng, queues);
         for name in names {
-            let media = model.random_media();
+            let mut media = model.random_media();
+            // A queue called "… - Email" serves email, and so on.
+            for (word, m) in [
+                ("Chat", Media::Chat),
+                ("Email", Media::Email),
+                ("Callbacks", Media::Callback),
+            ] {
+                if name.contains(word) && !media.contains(&m) {
+                    media.push(m);
+                    media.sort();
+                }
+            }
             model.push_queue(name, media);
         }
         model.resort();
@@ -274,8 +334,7 @@ impl Model {
     }
 
     fn staffed(&self, n: usize, t: i64) -> usize {
-        let frac = (demand(t) * 1.1 + 0.08).clamp(0.15, 1.0);
-        ((n as f64) * frac).ceil() as usize
+        staffed(n, demand(t))
     }
 
     fn staff_initially(&mut self) {
@@ -330,7 +389,7 @@ impl Model {
         q.removed = true;
         let mut ids: Vec<u64> = Vec::new();
         for m in 0..5 {
-            ids.extend(q.waiting[m].drain(..));
+            ids.extend(q.waiting[m].drain(..).map(|w| w.id));
             ids.append(&mut q.alerting[m]);
             ids.append(&mut q.interacting[m]);
         }
@@ -382,7 +441,7 @@ impl Model {
             if self.queues[qi].removed {
                 continue;
             }
-            self.step_agents(qi, t);
+            self.step_agents(qi, t, c);
             self.arrivals(qi, t, c);
             self.abandons(qi, t);
             self.route(qi, t);
@@ -397,8 +456,8 @@ impl Model {
         }
     }
 
-    fn step_agents(&mut self, qi: usize, t: i64) {
-        let staffed = self.staffed(self.queues[qi].agents.len(), t);
+    fn step_agents(&mut self, qi: usize, t: i64, c: f64) {
+        let staffed = staffed(self.queues[qi].agents.len(), c);
         for ai in 0..self.queues[qi].agents.len() {
             let state = self.queues[qi].agents[ai].state;
             let next = match state {
@@ -408,8 +467,8 @@ impl Model {
                     answer,
                 } if t >= until => {
                     if answer {
-                        self.answer(qi, conv, until, ai);
-                        AgentState::Interacting { conv }
+                        let end = self.answer(qi, conv, until, ai);
+                        AgentState::Interacting { conv, until: end }
                     } else {
                         self.not_answered(qi, conv, until, ai);
                         AgentState::NotResponding {
@@ -417,16 +476,11 @@ impl Model {
                         }
                     }
                 }
-                AgentState::Interacting { conv } => {
-                    let end = self.convs.get(&conv).map(|c| c.talk_end).unwrap_or(t);
-                    if t >= end {
-                        let acw = self.talk_ended(qi, conv, end);
-                        AgentState::Wrapup {
-                            conv,
-                            until: end + acw,
-                        }
-                    } else {
-                        state
+                AgentState::Interacting { conv, until: end } if t >= end => {
+                    let acw = self.talk_ended(qi, conv, end);
+                    AgentState::Wrapup {
+                        conv,
+                        until: end + acw,
                     }
                 }
                 AgentState::Wrapup { conv, until } if t >= until => {
@@ -445,17 +499,18 @@ impl Model {
                     AgentState::Idle
                 }
                 AgentState::Idle => {
+                    let u = self.rng.f64();
                     if ai >= staffed {
                         AgentState::OffQueue {
                             offline: true,
                             until: 0,
                         }
-                    } else if self.rng.chance(1.0 / 5400.0) {
+                    } else if u < 1.0 / 5400.0 {
                         AgentState::OffQueue {
                             offline: false,
                             until: t + self.rng.range(300, 900) * TICK_MS,
                         }
-                    } else if self.rng.chance(1.0 / 3600.0) {
+                    } else if u < 1.0 / 5400.0 + 1.0 / 3600.0 {
                         AgentState::Communicating {
                             until: t + self.rng.range(30, 180) * TICK_MS,
                         }
@@ -475,10 +530,11 @@ impl Model {
         }
     }
 
-    fn answer(&mut self, qi: usize, conv: u64, at: i64, ai: usize) {
+    /// Returns when the talk (including hold) ends.
+    fn answer(&mut self, qi: usize, conv: u64, at: i64, ai: usize) -> i64 {
         let agent_id = self.queues[qi].agents[ai].id.clone();
         let Some(c) = self.convs.get_mut(&conv) else {
-            return;
+            return at + TICK_MS;
         };
         let p = c.media.profile();
         let talk_s = self.rng.exp(p.talk_mean_s).max(15.0);
@@ -493,8 +549,7 @@ impl Model {
             });
         }
         // Whole seconds keep every transition on a tick boundary.
-        let end = at + (talk_ms + hold_ms) / TICK_MS * TICK_MS;
-        c.talk_end = end.max(at + TICK_MS);
+        let end = (at + (talk_ms + hold_ms) / TICK_MS * TICK_MS).max(at + TICK_MS);
         c.record.offers.push(Offer {
             agent_id: agent_id.clone(),
             alert_start_ms: c.alert_start,
@@ -507,6 +562,7 @@ impl Model {
         let q = &mut self.queues[qi];
         q.alerting[m].retain(|&x| x != conv);
         q.interacting[m].push(conv);
+        end
     }
 
     fn not_answered(&mut self, qi: usize, conv: u64, at: i64, ai: usize) {
@@ -520,9 +576,14 @@ impl Model {
             alert_end_ms: at,
             answered: false,
         });
-        let (m, entered) = (c.media.idx(), c.entered);
+        let waiter = Waiter {
+            id: conv,
+            entered: c.entered,
+            abandon_at: c.abandon_at,
+        };
+        let m = c.media.idx();
         self.queues[qi].alerting[m].retain(|&x| x != conv);
-        self.enqueue(qi, m, conv, entered);
+        self.enqueue(qi, m, waiter);
     }
 
     /// Returns the wrap-up duration in ms.
@@ -540,11 +601,10 @@ impl Model {
         acw * TICK_MS
     }
 
-    fn enqueue(&mut self, qi: usize, m: usize, conv: u64, entered: i64) {
-        let convs = &self.convs;
+    fn enqueue(&mut self, qi: usize, m: usize, waiter: Waiter) {
         let w = &mut self.queues[qi].waiting[m];
-        let pos = w.partition_point(|id| convs.get(id).map(|c| c.entered).unwrap_or(0) <= entered);
-        w.insert(pos, conv);
+        let pos = w.partition_point(|x| x.entered <= waiter.entered);
+        w.insert(pos, waiter);
     }
 
     fn new_conv(&mut self, qi: usize, media: Media, t: i64) {
@@ -552,8 +612,6 @@ impl Model {
         let abandon_at = p
             .patience_mean_s
             .map(|mean| t + ((self.rng.exp(mean).max(5.0)) as i64) * TICK_MS);
-        let id = self.next_conv;
-        self.next_conv += 1;
         let q = &self.queues[qi];
         let record = ConversationRecord {
             conversation_id: self.rng.uuid(),
@@ -572,18 +630,18 @@ impl Model {
             transferred: false,
             service_level_ms: p.sl_duration_ms,
         };
-        self.convs.insert(
+        let id = self.convs.insert(Conv {
+            media,
+            entered: t,
+            abandon_at,
+            alert_start: 0,
+            record,
+        });
+        self.queues[qi].waiting[media.idx()].push_back(Waiter {
             id,
-            Conv {
-                media,
-                entered: t,
-                abandon_at,
-                alert_start: 0,
-                talk_end: 0,
-                record,
-            },
-        );
-        self.queues[qi].waiting[media.idx()].push_back(id);
+            entered: t,
+            abandon_at,
+        });
     }
 
     fn arrivals(&mut self, qi: usize, t: i64, c: f64) {
@@ -599,9 +657,9 @@ impl Model {
         let q = &self.queues[qi];
         let boost = if t < q.spike_until { q.spike_mult } else { 1.0 };
         let base = q.load * n * c * boost;
-        let media = q.media.clone();
         let mix = q.mix;
-        for m in media {
+        for k in 0..self.queues[qi].media.len() {
+            let m = self.queues[qi].media[k];
             let mean = base * mix[m.idx()] / m.mean_handle_s();
             let k = self.rng.poisson(mean);
             for _ in 0..k {
@@ -609,6 +667,9 @@ impl Model {
             }
         }
         // Explicitly scheduled spikes go to the queue's first media type.
+        if self.spikes.is_empty() {
+            return;
+        }
         let mut i = 0;
         while i < self.spikes.len() {
             let (due, sq, extra) = self.spikes[i];
@@ -629,21 +690,16 @@ impl Model {
             if self.queues[qi].waiting[m].is_empty() {
                 continue;
             }
-            let convs = &self.convs;
-            let gone: Vec<u64> = self.queues[qi].waiting[m]
-                .iter()
-                .copied()
-                .filter(|id| {
-                    convs
-                        .get(id)
-                        .and_then(|c| c.abandon_at)
-                        .is_some_and(|a| a <= t)
-                })
-                .collect();
-            if gone.is_empty() {
+            let due = |w: &Waiter| w.abandon_at.is_some_and(|a| a <= t);
+            if !self.queues[qi].waiting[m].iter().any(due) {
                 continue;
             }
-            self.queues[qi].waiting[m].retain(|id| !gone.contains(id));
+            let gone: Vec<u64> = self.queues[qi].waiting[m]
+                .iter()
+                .filter(|w| due(w))
+                .map(|w| w.id)
+                .collect();
+            self.queues[qi].waiting[m].retain(|w| !due(w));
             for id in gone {
                 if let Some(mut c) = self.convs.remove(&id) {
                     c.record.abandon_ms = c.abandon_at;
@@ -659,8 +715,8 @@ impl Model {
             // Oldest waiting conversation across media types.
             let mut best: Option<(i64, usize)> = None;
             for m in 0..5 {
-                if let Some(id) = q.waiting[m].front() {
-                    let e = self.convs.get(id).map(|c| c.entered).unwrap_or(t);
+                if let Some(w) = q.waiting[m].front() {
+                    let e = w.entered;
                     if best.is_none_or(|(be, _)| e < be) {
                         best = Some((e, m));
                     }
@@ -678,7 +734,7 @@ impl Model {
             else {
                 return;
             };
-            let Some(conv) = self.queues[qi].waiting[m].pop_front() else {
+            let Some(Waiter { id: conv, .. }) = self.queues[qi].waiting[m].pop_front() else {
                 return;
             };
             let media = Media::ALL[m];
@@ -713,10 +769,7 @@ impl Model {
             s.waiting[m] = q.waiting[m].len() as u64;
             s.alerting[m] = q.alerting[m].len() as u64;
             s.interacting[m] = q.interacting[m].len() as u64;
-            s.longest_waiting[m] = q.waiting[m]
-                .iter()
-                .filter_map(|id| self.convs.get(id).map(|c| c.entered))
-                .min();
+            s.longest_waiting[m] = q.waiting[m].iter().map(|w| w.entered).min();
             s.longest_interacting[m] = q.interacting[m]
                 .iter()
                 .filter_map(|id| self.convs.get(id).and_then(|c| c.record.answer_ms))
