@@ -20,6 +20,7 @@ pub const DEFAULT_PORT: u16 = 19464;
 #[command(
     name = "genesys-exporter",
     version,
+    args_override_self = true,
     about = "Prometheus exporter for Genesys Cloud: live queue state and analytics.",
     after_help = "Credentials: GENESYS_CLIENT_ID (or --genesys.client-id) and GENESYS_CLIENT_SECRET \
                   (or --genesys.client-secret-file). They are never read from other flags."

@@ -314,7 +314,9 @@ impl GenesysClient {
                 })
             }
         };
+        inner.metrics.budget_waiting.inc();
         let waited = inner.limiter.acquire().await;
+        inner.metrics.budget_waiting.dec();
         inner
             .metrics
             .budget_wait_seconds

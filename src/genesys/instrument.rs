@@ -31,6 +31,7 @@ pub struct ApiMetrics {
     pub retries: Family<RetryLabels, Counter>,
     pub budget_wait_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
     pub budget_per_minute: Gauge,
+    pub budget_waiting: Gauge,
     pub token_refreshes: Counter,
 }
 
@@ -55,6 +56,11 @@ impl ApiMetrics {
             "genesys_api_budget_requests_per_minute",
             "Client-side request budget shared by all collectors (Genesys allows 300/min per token by default)",
             self.budget_per_minute.clone(),
+        );
+        registry.register(
+            "genesys_api_budget_waiting_requests",
+            "Requests waiting right now for the client-side budget; above 0 for long, the budget is too small for the intervals",
+            self.budget_waiting.clone(),
         );
         registry.register(
             "genesys_api_token_refreshes",

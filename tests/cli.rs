@@ -1,0 +1,204 @@
+//! The binary as an operator runs it: bad input fails fast with a clear message, demo mode
+//! serves lint-clean metrics, SIGTERM exits 0.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_genesys-exporter");
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .env_remove("GENESYS_CLIENT_ID")
+        .env_remove("GENESYS_CLIENT_SECRET")
+        .envs(env.iter().copied())
+        .output()
+        .expect("binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn an_unknown_region_fails_and_lists_the_valid_ones() {
+    let (code, err) = run(
+        &["--genesys.region=mypurecloud.example"],
+        &[
+            ("GENESYS_CLIENT_ID", "id"),
+            ("GENESYS_CLIENT_SECRET", "secret"),
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("unknown Genesys Cloud region \"mypurecloud.example\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("mypurecloud.ie (eu_west_1)") && err.contains("usw2.pure.cloud"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_credentials_say_where_to_put_them() {
+    let (code, err) = run(&[], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("GENESYS_CLIENT_ID"), "{err}");
+    let (code, err) = run(&[], &[("GENESYS_CLIENT_ID", "id")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("GENESYS_CLIENT_SECRET") && err.contains("--genesys.client-secret-file"),
+        "{err}"
+    );
+    let (code, err) = run(
+        &["--genesys.client-secret-file=/nonexistent/secret"],
+        &[("GENESYS_CLIENT_ID", "id")],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("/nonexistent/secret"), "{err}");
+}
+
+#[test]
+fn bad_flag_values_name_the_flag() {
+    for (flag, needle) in [
+        (
+            "--collector.observations.interval=fast",
+            "--collector.observations.interval",
+        ),
+        ("--queues.include=([", "--queues.include"),
+        ("--web.listen-address=nowhere", "--web.listen-address"),
+        ("--no-such-flag", "--no-such-flag"),
+    ] {
+        let (code, err) = run(&["--demo", flag], &[]);
+        assert_eq!(code, 2, "{flag}: {err}");
+        assert!(err.contains(needle), "{flag}: {err}");
+    }
+}
+
+#[test]
+fn a_taken_port_is_a_clear_startup_error() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (code, err) = run(&["--demo", &format!("--web.listen-address={addr}")], &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!("cannot listen on {addr}")) && err.contains("in use"),
+        "{err}"
+    );
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A tiny blocking HTTP/1.0 GET, so this file needs no async runtime.
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+#[test]
+fn demo_mode_serves_lint_clean_metrics_and_exits_0_on_sigterm() {
+    let port = free_port();
+    let mut child = Command::new(BIN)
+        .args([
+            "--demo",
+            &format!("--web.listen-address=127.0.0.1:{port}"),
+            "--collector.observations.interval=1s",
+        ])
+        .env_remove("GENESYS_CLIENT_SECRET")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("exporter starts");
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http_get(port, "/-/ready").map(|r| r.0) != Some(200) {
+        assert!(
+            Instant::now() < deadline,
+            "demo exporter never became ready"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "exporter exited early");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, landing) = http_get(port, "/").unwrap();
+    assert_eq!(status, 200);
+    assert!(landing.contains("href=\"/metrics\""), "{landing}");
+    let (status, metrics) = http_get(port, "/metrics").unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("genesys_queue_conversations{"),
+        "demo serves queue series"
+    );
+    assert!(
+        !metrics.contains("sim-client-secret"),
+        "the client secret leaked into /metrics"
+    );
+
+    // promtool (Debian's prometheus package, installed by .ci/run) lints the exposition.
+    let mut lint = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool is installed (apt-get install prometheus)");
+    std::io::Write::write_all(lint.stdin.as_mut().unwrap(), metrics.as_bytes()).unwrap();
+    let lint = lint.wait_with_output().unwrap();
+    let findings = format!(
+        "{}{}",
+        String::from_utf8_lossy(&lint.stdout),
+        String::from_utf8_lossy(&lint.stderr)
+    );
+    assert!(
+        lint.status.success() && findings.trim().is_empty(),
+        "promtool check metrics: {findings}"
+    );
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "exporter did not exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(log.contains("shutting down"), "{log}");
+    assert!(
+        !log.contains("sim-client-secret"),
+        "the client secret leaked into the log"
+    );
+}

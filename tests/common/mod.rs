@@ -1,0 +1,175 @@
+//! Test support: start the simulated org and the exporter on loopback ports, scrape, wait.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+use genesys_exporter::app::Exporter;
+use genesys_exporter::config::{Config, Flags};
+use genesys_exporter::sim::{SimClock, SimConfig, SimOrg};
+
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// Starts a simulated org on a loopback port.
+pub async fn start_sim(config: SimConfig) -> SimOrg {
+    SimOrg::start(config, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("simulator starts")
+}
+
+/// A simulated org on a manual clock: its state changes only when a test advances it.
+pub fn sim_config() -> SimConfig {
+    SimConfig {
+        clock: SimClock::Manual,
+        ..SimConfig::default()
+    }
+}
+
+/// Starts the exporter against `sim` with fast intervals, plus `extra` flags.
+pub async fn start_exporter(sim: &SimOrg, extra: &[&str]) -> Exporter {
+    let config = exporter_config(sim, extra);
+    Exporter::start(config).await.expect("exporter starts")
+}
+
+pub fn exporter_config(sim: &SimOrg, extra: &[&str]) -> Config {
+    let mut args = vec![
+        "genesys-exporter".to_string(),
+        "--web.listen-address=127.0.0.1:0".into(),
+        format!("--genesys.api-url={}", sim.api_url()),
+        format!("--genesys.login-url={}", sim.login_url()),
+        format!("--genesys.client-id={}", SimConfig::default().client_id),
+        "--collector.queues.interval=1s".into(),
+        "--collector.observations.interval=250ms".into(),
+        "--collector.activity.interval=250ms".into(),
+        "--genesys.request-timeout=2s".into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let flags = Flags::try_parse_from(args).expect("valid flags");
+    Config::from_flags(flags, Some(SimConfig::default().client_secret)).expect("valid config")
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Scrape {
+    pub samples: BTreeMap<(String, Vec<(String, String)>), f64>,
+    pub text: String,
+}
+
+impl Scrape {
+    /// The value of `name` with exactly these labels.
+    pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let mut key: Vec<(String, String)> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        key.sort();
+        self.samples.get(&(name.to_string(), key)).copied()
+    }
+
+    /// Every sample of `name`, as (labels, value).
+    pub fn all(&self, name: &str) -> Vec<(BTreeMap<String, String>, f64)> {
+        self.samples
+            .iter()
+            .filter(|((n, _), _)| n == name)
+            .map(|((_, l), v)| (l.iter().cloned().collect(), *v))
+            .collect()
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.samples.keys().any(|(n, _)| n == name)
+    }
+}
+
+pub async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let r = reqwest::get(format!("http://{addr}{path}"))
+        .await
+        .expect("HTTP request");
+    (r.status().as_u16(), r.text().await.expect("body"))
+}
+
+pub async fn scrape(addr: SocketAddr) -> Scrape {
+    let (status, text) = get(addr, "/metrics").await;
+    assert_eq!(status, 200, "{text}");
+    parse(&text)
+}
+
+/// Parses the Prometheus 0.0.4 text format (what the exporter serves without an OpenMetrics
+/// Accept header).
+pub fn parse(text: &str) -> Scrape {
+    let mut samples = BTreeMap::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        let (series, value) = line.rsplit_once(' ').expect("sample line has a value");
+        let value: f64 = value.parse().expect("numeric value");
+        let (name, labels) = match series.find('{') {
+            Some(i) => (&series[..i], parse_labels(&series[i + 1..series.len() - 1])),
+            None => (series, Vec::new()),
+        };
+        let mut labels = labels;
+        labels.sort();
+        samples.insert((name.to_string(), labels), value);
+    }
+    Scrape {
+        samples,
+        text: text.to_string(),
+    }
+}
+
+fn parse_labels(s: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+        if key.is_empty() {
+            break;
+        }
+        assert_eq!(chars.next(), Some('"'));
+        let mut value = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some('n') => value.push('\n'),
+                    Some(other) => value.push(other),
+                    None => break,
+                },
+                '"' => break,
+                c => value.push(c),
+            }
+        }
+        out.push((key.trim_start_matches(',').to_string(), value));
+        if chars.peek() == Some(&',') {
+            chars.next();
+        }
+    }
+    out
+}
+
+/// Polls `check` until it returns `Some`, for at most `WAIT`.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out after {WAIT:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub async fn wait_ready(exporter: &Exporter) {
+    let addr = exporter.local_addr();
+    eventually("exporter ready", || async move {
+        (get(addr, "/-/ready").await.0 == 200).then_some(())
+    })
+    .await;
+}
