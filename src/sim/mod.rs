@@ -2,7 +2,7 @@
 //! (token endpoint on a separate login base URL, routing queues, queue observations,
 //! conversation activity), with ground truth, request stats and fault injection for tests.
 //!
-//! Conventions (see `/work/shared/genesys-api/REFERENCE.md` sections 2-4):
+//! Conventions (see REFERENCE.md sections 2-4 in the shared Genesys API notes):
 //! * Zero counts are left out of observations and activity (`Faults::set_emit_zero_counts`
 //!   turns `count: 0` rows on for observations, as in the published tutorial response).
 //! * `oLongestWaiting` / `oLongestInteracting` carry `stats.calculatedMetricValue` (activity:
