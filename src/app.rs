@@ -8,7 +8,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::clock::{SharedClock, SystemClock};
 use crate::collect::activity::ActivityCollector;
+use crate::collect::aggregates::AggregatesCollector;
 use crate::collect::observations::ObservationsCollector;
 use crate::collect::queues::QueueCollector;
 use crate::collect::{self, Slot};
@@ -43,6 +45,11 @@ pub struct Exporter {
 
 impl Exporter {
     pub async fn start(config: Config) -> Result<Exporter, StartError> {
+        Exporter::start_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// Starts with another clock for buckets, windows and waits (tests: simulated time).
+    pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Exporter, StartError> {
         let (api_url, login_url, credentials, demo) = match config.target.clone() {
             Target::Org {
                 api_url,
@@ -83,14 +90,12 @@ impl Exporter {
             queues: Slot::new("queues", config.queues_interval),
             observations: Slot::new("observations", config.observations_interval),
             activity: config.activity_interval.map(|i| Slot::new("activity", i)),
+            aggregates: config.aggregates.as_ref().map(|(i, _)| Slot::new("aggregates", *i)),
         };
-        let collectors = vec![
+        let mut collectors = vec![
             tokio::spawn(collect::run(
                 slots.queues.clone(),
-                QueueCollector {
-                    client: client.clone(),
-                    filter: config.queue_filter.clone(),
-                },
+                QueueCollector { client: client.clone(), filter: config.queue_filter.clone() },
             )),
             tokio::spawn(collect::run(
                 slots.observations.clone(),
@@ -98,19 +103,24 @@ impl Exporter {
                     client: client.clone(),
                     queues: slots.queues.subscribe(),
                     first_queues_wait: config.observations_interval,
+                    clock: clock.clone(),
                 },
             )),
-        ]
-        .into_iter()
-        .chain(slots.activity.clone().map(|slot| {
-            tokio::spawn(collect::run(
-                slot,
-                ActivityCollector {
-                    client: client.clone(),
-                },
-            ))
-        }))
-        .collect();
+        ];
+        if let Some(slot) = slots.activity.clone() {
+            let collector = ActivityCollector { client: client.clone() };
+            collectors.push(tokio::spawn(collect::run(slot, collector)));
+        }
+        if let (Some(slot), Some((interval, settings))) = (slots.aggregates.clone(), config.aggregates.clone()) {
+            let collector = AggregatesCollector::new(
+                client.clone(),
+                slots.queues.subscribe(),
+                interval,
+                clock.clone(),
+                settings,
+            );
+            collectors.push(tokio::spawn(collect::run(slot, collector)));
+        }
 
         let listener =
             TcpListener::bind(config.listen)

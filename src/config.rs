@@ -8,6 +8,7 @@ use clap::Parser;
 use regex::Regex;
 use secrecy::SecretString;
 
+use crate::collect::aggregates::{AggregatesSettings, Window};
 use crate::collect::queues::QueueFilter;
 use crate::genesys::region::UnknownRegion;
 use crate::genesys::{Credentials, Region};
@@ -100,6 +101,24 @@ pub struct Flags {
     /// Disable the org-wide conversation activity collector (for orgs where that API is missing).
     #[arg(long = "no-collector.activity")]
     pub no_activity: bool,
+    /// How often to refresh the analytics aggregates (counters and windows).
+    #[arg(long = "collector.aggregates.interval", default_value = "1m", value_parser = parse_interval)]
+    pub aggregates_interval: Duration,
+    /// Disable the analytics aggregates collector.
+    #[arg(long = "no-collector.aggregates")]
+    pub no_aggregates: bool,
+    /// Bucket size of the aggregates queries (whole minutes dividing a day: 1m, 5m, 15m, 30m, 1h).
+    #[arg(long = "aggregates.granularity", default_value = "5m", value_parser = parse_duration)]
+    pub aggregates_granularity: Duration,
+    /// How far back late completions are still added to the counters.
+    #[arg(long = "aggregates.lookback", default_value = "2h", value_parser = parse_duration)]
+    pub aggregates_lookback: Duration,
+    /// Comma-separated windows for the window gauges: durations and/or `today`.
+    #[arg(long = "aggregates.windows", default_value = "15m,1h,today", value_delimiter = ',')]
+    pub aggregates_windows: Vec<String>,
+    /// IANA time zone whose midnight starts the `today` window (e.g. Europe/Berlin).
+    #[arg(long = "aggregates.timezone", default_value = "UTC")]
+    pub aggregates_timezone: String,
 
     /// Run against a built-in simulated Genesys org instead of a real one.
     #[arg(long = "demo")]
@@ -159,6 +178,8 @@ pub struct Config {
     pub observations_interval: Duration,
     /// `None` when the activity collector is disabled.
     pub activity_interval: Option<Duration>,
+    /// `None` when the aggregates collector is disabled.
+    pub aggregates: Option<(Duration, AggregatesSettings)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -179,6 +200,8 @@ pub enum ConfigError {
     SecretFile { path: String, reason: String },
     #[error("--genesys.max-response-bytes must be at least 1024")]
     ResponseCap,
+    #[error("--{flag} {value:?}: {reason}")]
+    Aggregates { flag: &'static str, value: String, reason: String },
 }
 
 impl Config {
@@ -233,8 +256,77 @@ impl Config {
             queues_interval: flags.queues_interval,
             observations_interval: flags.observations_interval,
             activity_interval: (!flags.no_activity).then_some(flags.activity_interval),
+            aggregates: if flags.no_aggregates {
+                None
+            } else {
+                Some((
+                    flags.aggregates_interval,
+                    aggregates_settings(
+                        flags.aggregates_granularity,
+                        flags.aggregates_lookback,
+                        &flags.aggregates_windows,
+                        &flags.aggregates_timezone,
+                    )?,
+                ))
+            },
         })
     }
+}
+
+fn aggregates_settings(
+    granularity: Duration,
+    lookback: Duration,
+    windows: &[String],
+    timezone: &str,
+) -> Result<AggregatesSettings, ConfigError> {
+    let err = |flag, value: String, reason: &str| ConfigError::Aggregates {
+        flag,
+        value,
+        reason: reason.to_string(),
+    };
+    let day = Duration::from_secs(86_400);
+    let g = granularity.as_secs();
+    if granularity.subsec_nanos() != 0 || g < 60 || g % 60 != 0 || 86_400 % g != 0 {
+        return Err(err(
+            "aggregates.granularity",
+            humantime::format_duration(granularity).to_string(),
+            "must be whole minutes that divide a day (1m, 5m, 10m, 15m, 30m, 1h, …)",
+        ));
+    }
+    let l = lookback.as_secs();
+    if lookback.subsec_nanos() != 0 || l < g || l % g != 0 || lookback > day {
+        return Err(err(
+            "aggregates.lookback",
+            humantime::format_duration(lookback).to_string(),
+            "must be a multiple of the granularity, at most 24h",
+        ));
+    }
+    let mut parsed = Vec::new();
+    for w in windows.iter().map(|w| w.trim()).filter(|w| !w.is_empty()) {
+        let window = if w == "today" {
+            Window::Today
+        } else {
+            let d = humantime::parse_duration(w).map_err(|e| {
+                err("aggregates.windows", w.to_string(), &format!("{e}; use durations like 15m or `today`"))
+            })?;
+            if d.as_secs() == 0 || d.as_secs() % g != 0 || d.subsec_nanos() != 0 || d > lookback {
+                return Err(err(
+                    "aggregates.windows",
+                    w.to_string(),
+                    "a window must be a multiple of --aggregates.granularity and no longer than --aggregates.lookback",
+                ));
+            }
+            Window::Last(d)
+        };
+        if parsed.iter().any(|p: &Window| p.label() == window.label()) {
+            return Err(err("aggregates.windows", w.to_string(), "given twice"));
+        }
+        parsed.push(window);
+    }
+    let timezone: chrono_tz::Tz = timezone.parse().map_err(|_| {
+        err("aggregates.timezone", timezone.to_string(), "not an IANA time zone name (e.g. UTC, Europe/Berlin, America/New_York)")
+    })?;
+    Ok(AggregatesSettings { granularity, lookback, windows: parsed, timezone })
 }
 
 fn read_secret_file(path: &PathBuf) -> Result<String, ConfigError> {
@@ -295,6 +387,28 @@ mod tests {
         assert_eq!(c.listen, "0.0.0.0:19464".parse().unwrap());
         assert_eq!(c.observations_interval, Duration::from_secs(15));
         assert_eq!(c.queues_interval, Duration::from_secs(300));
+        let (interval, agg) = c.aggregates.unwrap();
+        assert_eq!(interval, Duration::from_secs(60));
+        assert_eq!(agg.granularity, Duration::from_secs(300));
+        assert_eq!(agg.windows.iter().map(Window::label).collect::<Vec<_>>(), ["15m", "1h", "today"]);
+        assert_eq!(agg.timezone, chrono_tz::UTC);
+    }
+
+    #[test]
+    fn aggregate_settings_that_cannot_work_are_refused() {
+        for (args, needle) in [
+            (&["--aggregates.granularity=7m"][..], "aggregates.granularity"),
+            (&["--aggregates.lookback=7m"][..], "aggregates.lookback"),
+            (&["--aggregates.windows=12m"][..], "aggregates.windows"),
+            (&["--aggregates.windows=3h"][..], "aggregates.windows"),
+            (&["--aggregates.windows=1h,60m"][..], "given twice"),
+            (&["--aggregates.timezone=Mars/Olympus"][..], "aggregates.timezone"),
+        ] {
+            let mut all = vec!["--demo"];
+            all.extend_from_slice(args);
+            let err = Config::from_flags(flags(&all), None).unwrap_err().to_string();
+            assert!(err.contains(needle), "{args:?}: {err}");
+        }
     }
 
     #[test]

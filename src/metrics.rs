@@ -13,6 +13,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use crate::collect::activity::ActivitySnapshot;
+use crate::collect::aggregates::{self, AggregatesSnapshot};
 use crate::collect::observations::ObservationsSnapshot;
 use crate::collect::queues::QueueSet;
 use crate::collect::{Published, Slot};
@@ -28,6 +29,7 @@ pub struct Slots {
     pub queues: Arc<Slot<QueueSet>>,
     pub observations: Arc<Slot<ObservationsSnapshot>>,
     pub activity: Option<Arc<Slot<ActivitySnapshot>>>,
+    pub aggregates: Option<Arc<Slot<AggregatesSnapshot>>>,
 }
 
 impl Slots {
@@ -36,6 +38,7 @@ impl Slots {
         self.queues.has_succeeded()
             && self.observations.has_succeeded()
             && self.activity.as_ref().is_none_or(|a| a.has_succeeded())
+            && self.aggregates.as_ref().is_none_or(|a| a.has_succeeded())
     }
 }
 
@@ -97,40 +100,58 @@ struct SnapshotCollector {
 impl Collector for SnapshotCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let now = SystemTime::now();
-        let queues = self.slots.queues.latest();
-        let observations = self.slots.observations.latest();
-        let activity = self.slots.activity.as_ref().map(|a| a.latest());
+        let slots = &self.slots;
+        let queues = Latest::of(&slots.queues, now);
+        let observations = Latest::of(&slots.observations, now);
+        let activity = slots.activity.as_ref().map(|s| Latest::of(s, now));
+        let aggregates = slots.aggregates.as_ref().map(|s| Latest::of(s, now));
 
-        let mut health = Vec::new();
-        health.push(Health::of(&self.slots.queues, &queues, now));
-        health.push(Health::of(&self.slots.observations, &observations, now));
-        if let (Some(slot), Some(a)) = (&self.slots.activity, &activity) {
-            health.push(Health::of(slot, a, now));
-        }
+        let health: Vec<Health> = [Some(&queues.health), Some(&observations.health)]
+            .into_iter()
+            .chain([activity.as_ref().map(|a| &a.health), aggregates.as_ref().map(|a| &a.health)])
+            .flatten()
+            .cloned()
+            .collect();
         encode_health(&mut encoder, &health)?;
         encode_build_info(&mut encoder)?;
 
-        if let Some(set) = queues.fresh_data(now, self.slots.queues.interval) {
+        if let Some(set) = &queues.fresh {
             encode_queue_set(&mut encoder, set)?;
         }
-        if let Some(snap) = observations.fresh_data(now, self.slots.observations.interval) {
+        if let Some(snap) = &observations.fresh {
             encode_observations(&mut encoder, snap)?;
         }
-        if let (Some(slot), Some(a)) = (&self.slots.activity, &activity) {
-            if let Some(snap) = a.fresh_data(now, slot.interval) {
-                encode_activity(&mut encoder, snap)?;
-            }
+        if let Some(snap) = activity.and_then(|a| a.fresh) {
+            encode_activity(&mut encoder, &snap)?;
+        }
+        if let Some(snap) = aggregates.and_then(|a| a.fresh) {
+            encode_aggregates(&mut encoder, &snap)?;
         }
         Ok(())
     }
 }
 
+/// A slot read at scrape time: its health, and its data if fresh enough to serve.
+struct Latest<T> {
+    health: Health,
+    fresh: Option<Arc<T>>,
+}
+
+impl<T> Latest<T> {
+    fn of(slot: &Slot<T>, now: SystemTime) -> Latest<T> {
+        let p = slot.latest();
+        Latest { health: Health::of(slot, &p, now), fresh: p.fresh_data(now, slot.interval).cloned() }
+    }
+}
+
 /// One collector's self-metrics, computed at scrape time.
+#[derive(Clone)]
 struct Health {
     name: &'static str,
     up: bool,
     last_success: Option<f64>,
     last_duration: Option<Duration>,
+    last_requests: u64,
     polls: u64,
     failures: u64,
 }
@@ -145,6 +166,7 @@ impl Health {
                 .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
                 .map(|d| d.as_secs_f64()),
             last_duration: p.last_duration,
+            last_requests: p.last_requests,
             polls: p.polls,
             failures: p.failures,
         }
@@ -213,6 +235,12 @@ fn encode_health(
         health
             .iter()
             .filter_map(|h| Some(([("collector", h.name)], h.last_duration?.as_secs_f64()))),
+    )?;
+    gauges(
+        encoder,
+        "genesys_collector_requests",
+        "API requests the collector's last poll sent, retries included: the cost of one refresh.",
+        health.iter().map(|h| ([("collector", h.name)], h.last_requests as f64)),
     )?;
     counters(
         encoder,
@@ -345,5 +373,52 @@ fn encode_activity(
                 ([("media_type", media.as_str()), ("state", state)], v as f64)
             })
         }),
+    )
+}
+
+fn encode_aggregates(encoder: &mut DescriptorEncoder, snap: &AggregatesSnapshot) -> Result<(), std::fmt::Error> {
+    let queue = |g: &aggregates::GroupAggregates| &snap.queues.queues[g.queue];
+    for quantity in &aggregates::COUNTED {
+        let name = format!("genesys_{}", quantity.name);
+        let help = format!("{}, since the exporter started; late completions are added as Genesys reports them.", quantity.help);
+        let mut family = encoder.encode_descriptor(&name, &help, None, MetricType::Counter)?;
+        for g in &snap.groups {
+            let q = queue(g);
+            let labels = [("queue_id", q.id.as_str()), ("queue", q.name.as_str()), ("media_type", g.media_type.as_str())];
+            family
+                .encode_family(&labels.as_slice())?
+                .encode_counter::<NoLabelSet, _, u64>(&quantity.value(&g.counters), None)?;
+        }
+    }
+    let window_rows = |value: &dyn Fn(&aggregates::Values) -> Option<f64>| {
+        let mut rows = Vec::new();
+        for g in &snap.groups {
+            let q = queue(g);
+            for (label, v) in snap.window_labels.iter().zip(&g.windows) {
+                if let Some(x) = value(v) {
+                    rows.push((
+                        [
+                            ("queue_id", q.id.as_str()),
+                            ("queue", q.name.as_str()),
+                            ("media_type", g.media_type.as_str()),
+                            ("window", label.as_str()),
+                        ],
+                        x,
+                    ));
+                }
+            }
+        }
+        rows
+    };
+    for quantity in aggregates::COUNTED.iter().chain(&aggregates::WINDOW_MAXIMA) {
+        let name = format!("genesys_window_{}", quantity.name);
+        let help = format!("{}, over the window (15m, 1h: the latest buckets; today: since local midnight).", quantity.help);
+        gauges(encoder, &name, &help, window_rows(&|v| Some(quantity.value(v))))?;
+    }
+    gauges(
+        encoder,
+        "genesys_window_service_level_ratio",
+        "Service level over the window as Genesys defines it (oServiceLevel): answered within the threshold / (answered + abandoned, short abandons excluded); absent without conversations.",
+        window_rows(&aggregates::service_level),
     )
 }

@@ -2,6 +2,7 @@
 //! snapshot and publishes it into its [`Slot`]; the metrics renderer only reads slots.
 
 pub mod activity;
+pub mod aggregates;
 pub mod observations;
 pub mod queues;
 
@@ -12,6 +13,8 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 
+use self::queues::QueueSet;
+use crate::genesys::client::counting_requests;
 use crate::genesys::ApiError;
 
 /// A collector's data counts as live for this many of its intervals after its last success;
@@ -35,6 +38,8 @@ pub struct Published<T> {
     pub last_success: Option<SystemTime>,
     pub last_poll_ok: bool,
     pub last_duration: Option<Duration>,
+    /// API requests the last poll sent, retries included: what one refresh costs.
+    pub last_requests: u64,
     pub polls: u64,
     pub failures: u64,
 }
@@ -46,6 +51,7 @@ impl<T> Default for Published<T> {
             last_success: None,
             last_poll_ok: false,
             last_duration: None,
+            last_requests: 0,
             polls: 0,
             failures: 0,
         }
@@ -59,6 +65,7 @@ impl<T> Clone for Published<T> {
             last_success: self.last_success,
             last_poll_ok: self.last_poll_ok,
             last_duration: self.last_duration,
+            last_requests: self.last_requests,
             polls: self.polls,
             failures: self.failures,
         }
@@ -109,11 +116,12 @@ impl<T> Slot<T> {
         self.tx.borrow().last_success.is_some()
     }
 
-    fn record(&self, started: Instant, result: Result<T, CollectError>) {
+    fn record(&self, started: Instant, requests: u64, result: Result<T, CollectError>) {
         let duration = started.elapsed();
         self.tx.send_modify(|p| {
             p.polls += 1;
             p.last_duration = Some(duration);
+            p.last_requests = requests;
             match result {
                 Ok(data) => {
                     p.data = Some(Arc::new(data));
@@ -127,6 +135,17 @@ impl<T> Slot<T> {
                 }
             }
         });
+    }
+}
+
+/// The latest queue set, waiting up to `wait` for queue discovery's first success.
+pub async fn wait_for_queues(
+    rx: &mut watch::Receiver<Published<QueueSet>>,
+    wait: Duration,
+) -> Result<Arc<QueueSet>, CollectError> {
+    match tokio::time::timeout(wait, rx.wait_for(|p| p.data.is_some())).await {
+        Ok(Ok(p)) => p.data.clone().ok_or(CollectError::NoQueuesYet),
+        _ => Err(CollectError::NoQueuesYet),
     }
 }
 
@@ -144,7 +163,7 @@ pub async fn run<P: Poll>(slot: Arc<Slot<P::Snapshot>>, mut collector: P) {
     loop {
         ticker.tick().await;
         let started = Instant::now();
-        let result = collector.poll().await;
+        let (result, requests) = counting_requests(collector.poll()).await;
         if result.is_ok() {
             tracing::debug!(
                 collector = slot.name,
@@ -152,7 +171,7 @@ pub async fn run<P: Poll>(slot: Arc<Slot<P::Snapshot>>, mut collector: P) {
                 "poll ok"
             );
         }
-        slot.record(started, result);
+        slot.record(started, requests, result);
     }
 }
 

@@ -3,13 +3,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::sync::watch;
 
 use super::queues::QueueSet;
 use super::{CollectError, Poll, Published};
 use crate::genesys::models::{QueryFilter, QueueObservationQuery, QueueObservationQueryResponse};
+use crate::clock::SharedClock;
 use crate::genesys::GenesysClient;
 
 /// No primary source states the cap on queueId predicates; 100 is the documented cap of the
@@ -95,13 +96,14 @@ pub struct ObservationsCollector {
     pub queues: watch::Receiver<Published<QueueSet>>,
     /// How long the first poll waits for queue discovery before reporting failure.
     pub first_queues_wait: Duration,
+    pub clock: SharedClock,
 }
 
 impl Poll for ObservationsCollector {
     type Snapshot = ObservationsSnapshot;
 
     async fn poll(&mut self) -> Result<ObservationsSnapshot, CollectError> {
-        let queues = self.current_queues().await?;
+        let queues = super::wait_for_queues(&mut self.queues, self.first_queues_wait).await?;
         let mut responses = Vec::new();
         for batch in queues.queues.chunks(MAX_QUEUES_PER_QUERY) {
             let query = QueueObservationQuery {
@@ -110,25 +112,8 @@ impl Poll for ObservationsCollector {
             };
             responses.push(self.client.queue_observations(&query).await?);
         }
-        Ok(build_snapshot(queues, &responses, now_ms()))
+        Ok(build_snapshot(queues, &responses, self.clock.now_ms()))
     }
-}
-
-impl ObservationsCollector {
-    async fn current_queues(&mut self) -> Result<Arc<QueueSet>, CollectError> {
-        let wait = self.queues.wait_for(|p| p.data.is_some());
-        match tokio::time::timeout(self.first_queues_wait, wait).await {
-            Ok(Ok(p)) => p.data.clone().ok_or(CollectError::NoQueuesYet),
-            _ => Err(CollectError::NoQueuesYet),
-        }
-    }
-}
-
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Seconds waited so far, from `oLongestWaiting.stats.calculatedMetricValue`.

@@ -17,8 +17,9 @@ use serde::Serialize;
 use super::auth::{transport_code, AuthError, BearerToken, Credentials, TokenSource};
 use super::instrument::ApiMetrics;
 use super::models::{
-    ConversationActivityQuery, ConversationActivityResponse, ErrorBody, QueueEntityListing,
-    QueueObservationQuery, QueueObservationQueryResponse,
+    ConversationActivityQuery, ConversationActivityResponse, ConversationAggregateQueryResponse,
+    ConversationAggregationQuery, ErrorBody, QueueEntityListing, QueueObservationQuery,
+    QueueObservationQueryResponse,
 };
 use super::ratelimit::RateLimiter;
 use super::Endpoint;
@@ -228,6 +229,15 @@ impl GenesysClient {
         .await
     }
 
+    /// `POST /api/v2/analytics/conversations/aggregates/query`.
+    pub async fn conversation_aggregates(
+        &self,
+        query: &ConversationAggregationQuery,
+    ) -> Result<ConversationAggregateQueryResponse, ApiError> {
+        let path = Endpoint::ConversationAggregates.label();
+        self.call(Endpoint::ConversationAggregates, Method::POST, path, Some(query)).await
+    }
+
     async fn call<B: Serialize, T: DeserializeOwned>(
         &self,
         endpoint: Endpoint,
@@ -333,6 +343,7 @@ impl GenesysClient {
             Err(source) => {
                 let code = transport_code(&source);
                 inner.metrics.request(endpoint, code);
+                count_request();
                 let error = ApiError::Transport {
                     endpoint: endpoint.label(),
                     source,
@@ -346,6 +357,7 @@ impl GenesysClient {
         };
         let status = response.status();
         inner.metrics.request(endpoint, status.as_str());
+        count_request();
         let retry_after = retry_after(response.headers());
         let bytes = match read_body_capped(response, inner.max_body_bytes).await {
             Ok(b) => b,
@@ -404,6 +416,25 @@ impl GenesysClient {
             _ => Attempt::Fail(error),
         }
     }
+}
+
+tokio::task_local! {
+    static REQUESTS: std::cell::Cell<u64>;
+}
+
+/// Runs `fut` and counts the API requests it sent (retries included), so a collector can say
+/// what one refresh costs.
+pub async fn counting_requests<F: std::future::Future>(fut: F) -> (F::Output, u64) {
+    REQUESTS
+        .scope(std::cell::Cell::new(0), async move {
+            let out = fut.await;
+            (out, REQUESTS.with(|c| c.get()))
+        })
+        .await
+}
+
+fn count_request() {
+    let _ = REQUESTS.try_with(|c| c.set(c.get() + 1));
 }
 
 fn status_error(endpoint: Endpoint, status: StatusCode, body: &[u8]) -> ApiError {

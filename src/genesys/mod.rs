@@ -19,6 +19,7 @@ pub enum Endpoint {
     Queues,
     QueueObservations,
     ConversationActivity,
+    ConversationAggregates,
 }
 
 impl Endpoint {
@@ -28,6 +29,7 @@ impl Endpoint {
             Endpoint::Queues => "/api/v2/routing/queues",
             Endpoint::QueueObservations => "/api/v2/analytics/queues/observations/query",
             Endpoint::ConversationActivity => "/api/v2/analytics/conversations/activity/query",
+            Endpoint::ConversationAggregates => "/api/v2/analytics/conversations/aggregates/query",
         }
     }
 }

@@ -175,6 +175,10 @@ pub struct StatisticalSummary {
     pub min: Option<f64>,
     #[serde(default)]
     pub sum: Option<f64>,
+    #[serde(default)]
+    pub numerator: Option<f64>,
+    #[serde(default)]
+    pub denominator: Option<f64>,
 }
 
 // ---- POST /api/v2/analytics/conversations/activity/query ------------------------------------
@@ -224,6 +228,56 @@ pub struct ConversationActivityMetricValue {
     pub calculated_metric_value: Option<i64>,
 }
 
+// ---- POST /api/v2/analytics/conversations/aggregates/query ----------------------------------
+
+/// `ConversationAggregationQuery`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationAggregationQuery {
+    /// `"<start>/<end>"`, ISO-8601 instants.
+    pub interval: String,
+    /// ISO-8601 duration (`PT5M`); absent means one bucket for the whole interval.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub granularity: Option<String>,
+    pub group_by: Vec<&'static str>,
+    pub filter: QueryFilter,
+    pub metrics: Vec<&'static str>,
+}
+
+/// `ConversationAggregateQueryResponse`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ConversationAggregateQueryResponse {
+    #[serde(default)]
+    pub results: Vec<ConversationAggregateDataContainer>,
+}
+
+/// `ConversationAggregateDataContainer`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ConversationAggregateDataContainer {
+    #[serde(default)]
+    pub group: BTreeMap<String, String>,
+    #[serde(default)]
+    pub data: Vec<StatisticalResponse>,
+}
+
+/// `StatisticalResponse`: one granularity bucket.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct StatisticalResponse {
+    #[serde(default)]
+    pub interval: String,
+    #[serde(default)]
+    pub metrics: Vec<AggregateMetricData>,
+}
+
+/// `AggregateMetricData`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AggregateMetricData {
+    #[serde(default)]
+    pub metric: String,
+    #[serde(default)]
+    pub stats: StatisticalSummary,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,6 +299,20 @@ mod tests {
                 "metrics": ["oWaiting"]
             })
         );
+    }
+
+    #[test]
+    fn the_official_aggregates_example_parses() {
+        // Verbatim from Genesys' analytics-conversation-aggregate-query tutorial.
+        let text = include_str!("../../tests/fixtures/aggregates-query.response.tutorial.json");
+        let r: ConversationAggregateQueryResponse = serde_json::from_str(text).unwrap();
+        let group = &r.results[0].group;
+        assert!(group.contains_key("queueId") && group.contains_key("mediaType"));
+        let bucket = &r.results[0].data[0];
+        assert!(bucket.interval.contains('/'));
+        let talk = bucket.metrics.iter().find(|m| m.metric == "tTalk").unwrap();
+        assert_eq!(talk.stats.count, Some(5));
+        assert_eq!(talk.stats.sum, Some(3_125_952.0));
     }
 
     #[test]
