@@ -211,3 +211,63 @@ pub(crate) struct QueryPredicate {
     #[allow(dead_code)]
     pub range: Option<serde_json::Value>,
 }
+
+// ---------- conversation aggregates ----------
+
+/// `ConversationAggregationQuery` (the fields the simulator reads; others are ignored).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ConversationAggregationQuery {
+    pub interval: Option<String>,
+    pub granularity: Option<String>,
+    #[allow(dead_code)]
+    pub time_zone: Option<String>,
+    pub group_by: Option<Vec<String>>,
+    pub filter: Option<QueryFilter>,
+    pub metrics: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct ConversationAggregateQueryResponse {
+    pub results: Vec<ConversationAggregateDataContainer>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct ConversationAggregateDataContainer {
+    pub group: BTreeMap<String, String>,
+    pub data: Vec<StatisticalResponse>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct StatisticalResponse {
+    pub interval: String,
+    pub metrics: Vec<AggregateMetricData>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct AggregateMetricData {
+    pub metric: String,
+    pub stats: AggregateStats,
+}
+
+/// The subset of `StatisticalSummary` aggregates use: timers `max,min,count,sum` (ms),
+/// counters `count`, `oServiceLevel` `ratio,numerator,denominator,target`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub(crate) struct AggregateStats {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sum: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub numerator: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub denominator: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<f64>,
+}

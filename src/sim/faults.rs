@@ -13,6 +13,7 @@ pub enum Endpoint {
     Queues,
     Observations,
     Activity,
+    Aggregates,
     Any,
 }
 
@@ -38,6 +39,7 @@ pub struct Faults {
     pending: Mutex<Vec<(Endpoint, u32, Fault)>>,
     auth: Arc<AuthState>,
     zero_counts: AtomicBool,
+    aggregate_lag: Mutex<Option<(Duration, Duration)>>,
 }
 
 impl Faults {
@@ -46,6 +48,7 @@ impl Faults {
             pending: Mutex::new(Vec::new()),
             auth,
             zero_counts: AtomicBool::new(false),
+            aggregate_lag: Mutex::new(None),
         }
     }
 
@@ -84,6 +87,17 @@ impl Faults {
 
     pub(crate) fn emit_zero_counts(&self) -> bool {
         self.zero_counts.load(Ordering::Relaxed)
+    }
+
+    /// How late aggregate metrics become visible: `Some((min, max))` = every conversation's
+    /// lag is drawn (deterministically per conversation) from [min, max]; `Some((0, 0))` =
+    /// visible at once; `None` = the default model (0-180 s, 5% of conversations up to 20 min).
+    pub fn set_aggregate_lag(&self, lag: Option<(Duration, Duration)>) {
+        *self.aggregate_lag.lock().unwrap_or_else(|e| e.into_inner()) = lag;
+    }
+
+    pub(crate) fn aggregate_lag(&self) -> Option<(Duration, Duration)> {
+        *self.aggregate_lag.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn take(&self, endpoint: Endpoint) -> Option<Fault> {

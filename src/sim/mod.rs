@@ -17,6 +17,8 @@
 //! * Conversation metrics count a conversation as interacting from answer to talk end; the
 //!   agent's wrap-up follows and is recorded in `ConversationRecord`.
 
+mod agg_truth;
+mod aggregates;
 mod api;
 mod auth;
 mod endpoints;
@@ -42,6 +44,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use agg_truth::{AggregateTruth, StatTruth};
 pub use faults::{Endpoint, Fault, Faults};
 pub use records::{ConversationRecord, HoldSpan, Offer};
 pub use stats::{RequestStats, STATUS_RESET};
@@ -258,6 +261,21 @@ impl SimOrg {
     /// Ground truth of the live state at the current sim instant.
     pub fn truth(&self) -> Truth {
         truth::build(&self.shared.model_now())
+    }
+
+    /// What `POST /api/v2/analytics/conversations/aggregates/query` would report for
+    /// [from_ms, to_ms) as one bucket, as of business time `visible_at_ms` (None = everything
+    /// stamped so far, regardless of lag), grouped by queue and media type. Computed straight
+    /// from the conversation records (not through the endpoint), honouring
+    /// `Faults::set_aggregate_lag`.
+    pub fn aggregate_truth(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        visible_at_ms: Option<i64>,
+    ) -> AggregateTruth {
+        let lag = aggregates::lag_override(self.shared.faults.aggregate_lag());
+        agg_truth::build(&self.shared.model_now(), from_ms, to_ms, visible_at_ms, lag)
     }
 
     /// What the simulator has served so far.

@@ -177,7 +177,16 @@ pub(crate) struct Model {
     pub divisions: Vec<(String, String)>,
     pub presence_ids: Vec<String>,
     convs: Slab,
+    /// Ended conversations in the order they ended (tick of the end, ±0: every end lies on
+    /// or just before the tick that records it).
     pub ended: VecDeque<ConversationRecord>,
+    /// Parallel to `ended`: (tick at which it was recorded, queue index). Ticks are
+    /// non-decreasing, and no stamp of the record is later than its tick.
+    ended_meta: VecDeque<(i64, usize)>,
+    /// Sequence number of `ended.front()`; sequence numbers never repeat.
+    ended_seq0: u64,
+    /// Per queue index: sequence numbers of its ended conversations, oldest first.
+    ended_by_queue: Vec<VecDeque<u64>>,
     spikes: Vec<(i64, usize, u32)>,
     agents_per_queue: usize,
 }
@@ -226,6 +235,9 @@ impl Model {
             presence_ids,
             convs: Slab::default(),
             ended: VecDeque::new(),
+            ended_meta: VecDeque::new(),
+            ended_seq0: 0,
+            ended_by_queue: Vec::new(),
             spikes: Vec::new(),
             agents_per_queue,
         };
@@ -303,6 +315,7 @@ impl Model {
             })
             .collect();
         self.by_id.insert(id.clone(), self.queues.len());
+        self.ended_by_queue.push(VecDeque::new());
         self.queues.push(QueueState {
             id: id.clone(),
             name,
@@ -405,7 +418,7 @@ impl Model {
         for id in ids {
             if let Some(mut c) = self.convs.remove(&id) {
                 c.record.removed_ms = Some(now);
-                self.ended.push_back(c.record);
+                self.push_ended(c.record, now, qi);
             }
         }
         self.resort();
@@ -453,7 +466,62 @@ impl Model {
             .is_some_and(|e| e < t - RETAIN_MS)
         {
             self.ended.pop_front();
+            if let Some((_, qi)) = self.ended_meta.pop_front() {
+                if let Some(q) = self.ended_by_queue.get_mut(qi) {
+                    q.pop_front();
+                }
+            }
+            self.ended_seq0 += 1;
         }
+    }
+
+    /// Records an ended conversation at tick `t` (no stamp of it is later than `t`).
+    fn push_ended(&mut self, record: ConversationRecord, t: i64, qi: usize) {
+        let seq = self.ended_seq0 + self.ended.len() as u64;
+        self.ended.push_back(record);
+        self.ended_meta.push_back((t, qi));
+        if let Some(q) = self.ended_by_queue.get_mut(qi) {
+            q.push_back(seq);
+        }
+    }
+
+    /// Ended conversations of queue index `qi` (removed queues included) recorded at or after
+    /// `from_ms`: every conversation with a stamp at or after `from_ms` is among them.
+    pub(crate) fn ended_since(
+        &self,
+        qi: usize,
+        from_ms: i64,
+    ) -> impl Iterator<Item = &ConversationRecord> + '_ {
+        let seqs = self.ended_by_queue.get(qi);
+        let start = seqs.map_or(0, |q| {
+            q.partition_point(|&s| {
+                self.ended_meta
+                    .get((s - self.ended_seq0) as usize)
+                    .is_some_and(|&(t, _)| t < from_ms)
+            })
+        });
+        seqs.into_iter()
+            .flat_map(move |q| q.range(start..))
+            .filter_map(move |&s| self.ended.get((s - self.ended_seq0) as usize))
+    }
+
+    /// Every ended conversation recorded at or after `from_ms`, all queues.
+    pub(crate) fn ended_since_all(
+        &self,
+        from_ms: i64,
+    ) -> impl Iterator<Item = &ConversationRecord> + '_ {
+        let start = self.ended_meta.partition_point(|&(t, _)| t < from_ms);
+        self.ended.range(start..)
+    }
+
+    /// Queue index by id, removed queues included (their history still reports).
+    pub(crate) fn queue_index_any(&self, id: &str) -> Option<usize> {
+        self.by_id.get(id).copied()
+    }
+
+    /// Conversations still in progress (unordered).
+    pub(crate) fn active_iter(&self) -> impl Iterator<Item = &ConversationRecord> + '_ {
+        self.convs.values().map(|c| &c.record)
     }
 
     fn step_agents(&mut self, qi: usize, t: i64, c: f64) {
@@ -486,7 +554,7 @@ impl Model {
                 AgentState::Wrapup { conv, until } if t >= until => {
                     if let Some(mut c) = self.convs.remove(&conv) {
                         c.record.acw_end_ms = Some(until);
-                        self.ended.push_back(c.record);
+                        self.push_ended(c.record, t, qi);
                     }
                     AgentState::Idle
                 }
@@ -703,7 +771,7 @@ impl Model {
             for id in gone {
                 if let Some(mut c) = self.convs.remove(&id) {
                     c.record.abandon_ms = c.abandon_at;
-                    self.ended.push_back(c.record);
+                    self.push_ended(c.record, t, qi);
                 }
             }
         }

@@ -10,6 +10,7 @@ use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 
+use super::aggregates;
 use super::api::{AuthErrorBody, ErrorBody, TokenResponse};
 use super::auth::AuthFailure;
 use super::endpoints::{self, ApiError};
@@ -21,6 +22,7 @@ pub(crate) const TOKEN_PATH: &str = "/login/oauth/token";
 const QUEUES_PATH: &str = "/api/v2/routing/queues";
 const OBSERVATIONS_PATH: &str = "/api/v2/analytics/queues/observations/query";
 const ACTIVITY_PATH: &str = "/api/v2/analytics/conversations/activity/query";
+const AGGREGATES_PATH: &str = "/api/v2/analytics/conversations/aggregates/query";
 /// `request.bytes.max` of the platform API.
 const MAX_BODY: usize = 512_000;
 
@@ -191,6 +193,7 @@ async fn dispatch(
         QUEUES_PATH => (Endpoint::Queues, Method::GET),
         OBSERVATIONS_PATH => (Endpoint::Observations, Method::POST),
         ACTIVITY_PATH => (Endpoint::Activity, Method::POST),
+        AGGREGATES_PATH => (Endpoint::Aggregates, Method::POST),
         _ => {
             let r = error_body(
                 404,
@@ -350,7 +353,7 @@ async fn api_endpoint(
             let model = shared.model_now();
             endpoints::list_queues(&model, query.as_deref()).map(|v| json(200, &v))
         }
-        Endpoint::Observations | Endpoint::Activity => {
+        Endpoint::Observations | Endpoint::Activity | Endpoint::Aggregates => {
             if !content_type_is(&req, "application/json") {
                 Err(ApiError {
                     status: 415,
@@ -365,6 +368,13 @@ async fn api_endpoint(
                             let zeros = shared.faults.emit_zero_counts();
                             let model = shared.model_now();
                             json(200, &endpoints::observations(&model, &q, zeros))
+                        })
+                    }
+                    Ok(body) if endpoint == Endpoint::Aggregates => {
+                        aggregates::parse_aggregate_query(&body).map(|q| {
+                            let lag = aggregates::lag_override(shared.faults.aggregate_lag());
+                            let model = shared.model_now();
+                            json(200, &aggregates::aggregates(&model, &q, lag))
                         })
                     }
                     Ok(body) => endpoints::parse_activity_query(&body, query.as_deref()).map(|q| {

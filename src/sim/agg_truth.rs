@@ -1,0 +1,157 @@
+//! Ground truth for the aggregates endpoint, computed metric by metric straight from the
+//! conversation records (no shared code with the endpoint's stamping or bucketing, except
+//! the per-conversation lag, which is part of the model).
+
+use std::collections::BTreeMap;
+
+use super::aggregates::{lag_ms, SHORT_ABANDON_MS};
+use super::model::Model;
+
+/// One metric of one (queue, media type) group over one span.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StatTruth {
+    /// Entries (counters and timers); for `oServiceLevel` the denominator.
+    pub count: u64,
+    /// Timers only (ms); 0 for counters and `oServiceLevel`.
+    pub sum_ms: i64,
+    pub max_ms: i64,
+    pub min_ms: i64,
+    /// `oServiceLevel` only: answered within the threshold / answered + non-short abandons.
+    pub numerator: f64,
+    pub denominator: f64,
+}
+
+/// What the aggregates endpoint reports for one span as one bucket.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AggregateTruth {
+    /// (queue id, media type) -> API metric name -> stats. Only what the endpoint would
+    /// report: metrics with count 0 (oServiceLevel: denominator 0) and empty groups left out.
+    pub groups: BTreeMap<(String, String), BTreeMap<String, StatTruth>>,
+}
+
+impl AggregateTruth {
+    /// The stats of one metric summed over every group (None if no group has it).
+    pub fn total(&self, metric: &str) -> Option<StatTruth> {
+        let mut out: Option<StatTruth> = None;
+        for s in self.groups.values().filter_map(|g| g.get(metric)) {
+            let o = out.get_or_insert(StatTruth {
+                max_ms: i64::MIN,
+                min_ms: i64::MAX,
+                ..StatTruth::default()
+            });
+            o.count += s.count;
+            o.sum_ms += s.sum_ms;
+            o.max_ms = o.max_ms.max(s.max_ms);
+            o.min_ms = o.min_ms.min(s.min_ms);
+            o.numerator += s.numerator;
+            o.denominator += s.denominator;
+        }
+        out
+    }
+}
+
+pub(crate) fn build(
+    model: &Model,
+    from_ms: i64,
+    to_ms: i64,
+    visible_at_ms: Option<i64>,
+    lag: Option<(i64, i64)>,
+) -> AggregateTruth {
+    let now = model.now_ms;
+    let mut timers: BTreeMap<(String, String), BTreeMap<String, Vec<i64>>> = BTreeMap::new();
+    let records = model.ended.iter().chain(model.active_iter());
+    for r in records {
+        let lag = lag_ms(&r.conversation_id, lag);
+        let seen = |at: i64| {
+            at >= from_ms && at < to_ms && at <= now && visible_at_ms.is_none_or(|v| at + lag <= v)
+        };
+        let key = (r.queue_id.clone(), r.media_type.clone());
+        let mut put = |metric: &str, v: i64| {
+            timers
+                .entry(key.clone())
+                .or_default()
+                .entry(metric.to_string())
+                .or_default()
+                .push(v)
+        };
+        if seen(r.arrival_ms) {
+            put("nOffered", 0);
+        }
+        if let Some(a) = r.answer_ms.filter(|&a| seen(a)) {
+            let wait = a - r.arrival_ms;
+            put("nConnected", 0);
+            put("tAnswered", wait);
+            put("tAcd", wait);
+            put("tWait", wait);
+            // oServiceLevel: value 1 = within the threshold (numerator), 0 = not.
+            put("oServiceLevel", i64::from(wait <= r.service_level_ms));
+            if wait > r.service_level_ms {
+                put("nOverSla", 0);
+            }
+        }
+        if let Some(ab) = r.abandon_ms.filter(|&ab| seen(ab)) {
+            let wait = ab - r.arrival_ms;
+            put("tAbandon", wait);
+            put("tAcd", wait);
+            put("tWait", wait);
+            if wait < SHORT_ABANDON_MS {
+                put("tShortAbandon", wait);
+            } else {
+                put("oServiceLevel", 0);
+            }
+        }
+        if let (Some(a), Some(te)) = (r.answer_ms, r.talk_end_ms) {
+            if seen(te) {
+                let held: i64 = r.holds.iter().map(|h| h.end_ms - h.start_ms).sum();
+                put("tTalk", te - a - held);
+                if r.transferred {
+                    put("nTransferred", 0);
+                }
+            }
+            if let Some(we) = r.acw_end_ms.filter(|&we| seen(we)) {
+                put("tAcw", we - te);
+                put("tHandle", we - a);
+            }
+        }
+        for h in &r.holds {
+            if seen(h.end_ms) && r.removed_ms.is_none_or(|rm| h.end_ms <= rm) {
+                put("tHeld", h.end_ms - h.start_ms);
+            }
+        }
+        for o in &r.offers {
+            if seen(o.alert_end_ms) {
+                put("tAlert", o.alert_end_ms - o.alert_start_ms);
+            }
+        }
+    }
+    let mut groups = BTreeMap::new();
+    for (key, metrics) in timers {
+        let mut out = BTreeMap::new();
+        for (name, vals) in metrics {
+            let s = if name == "oServiceLevel" {
+                StatTruth {
+                    count: vals.len() as u64,
+                    numerator: vals.iter().sum::<i64>() as f64,
+                    denominator: vals.len() as f64,
+                    ..StatTruth::default()
+                }
+            } else if name.starts_with('n') {
+                StatTruth {
+                    count: vals.len() as u64,
+                    ..StatTruth::default()
+                }
+            } else {
+                StatTruth {
+                    count: vals.len() as u64,
+                    sum_ms: vals.iter().sum(),
+                    max_ms: vals.iter().copied().max().unwrap_or(0),
+                    min_ms: vals.iter().copied().min().unwrap_or(0),
+                    ..StatTruth::default()
+                }
+            };
+            out.insert(name, s);
+        }
+        groups.insert(key, out);
+    }
+    AggregateTruth { groups }
+}

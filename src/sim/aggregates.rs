@@ -1,0 +1,801 @@
+//! `POST /api/v2/analytics/conversations/aggregates/query`, answered from the conversation
+//! records of the traffic model.
+//!
+//! Every metric is stamped at one instant (when it completes) and lands in the bucket holding
+//! that instant; it becomes visible to the API only `lag` later, where the lag is fixed per
+//! conversation (see [`lag_ms`]). Stamping rules, per conversation record:
+//! * `nOffered` at arrival; `nConnected`, `tAnswered` (arrival -> answer) and `nOverSla`
+//!   (that wait > the service level threshold) at answer;
+//! * `tAbandon` (arrival -> abandon) at abandon, `tShortAbandon` too when that wait < 10 s;
+//! * `tAcd` and `tWait` (arrival -> answer or abandon) at answer or abandon;
+//! * `tTalk` (answer -> talk end minus holds) and `nTransferred` at talk end;
+//! * `tHeld` once per hold span at its end; `tAlert` once per offer at its end;
+//! * `tAcw` (talk end -> wrap-up end) and `tHandle` (answer -> wrap-up end) at wrap-up end;
+//! * `oServiceLevel`: numerator += 1 at answer when wait <= threshold; denominator += 1 at
+//!   answer and at every abandon that is not short.
+//!
+//! Nothing is stamped later than the model's current instant (a hold planned to end in the
+//! future, or cut short by a queue removal, has not been stamped yet).
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+
+use super::api::*;
+use super::endpoints::ApiError;
+use super::filter::Filter;
+use super::media::Media;
+use super::model::Model;
+use super::records::ConversationRecord;
+
+/// Abandons shorter than this are short abandons (`tShortAbandon`).
+pub(crate) const SHORT_ABANDON_MS: i64 = 10_000;
+const MAX_PREDICATES: usize = 100;
+const MAX_INTERVAL_MS: i64 = 31 * 86_400_000;
+/// Default lag model: most conversations 0-180 s, 5% up to 20 minutes.
+const LAG_MS: i64 = 180_000;
+const LONG_LAG_MS: i64 = 1_200_000;
+
+pub(crate) const AGGREGATE_GROUP_BY: [&str; 83] = [
+    "activeRouting",
+    "activeSkillId",
+    "addressFrom",
+    "addressTo",
+    "agentAssistantId",
+    "agentBullseyeRing",
+    "agentOwned",
+    "agentRank",
+    "agentScore",
+    "ani",
+    "assignerId",
+    "authenticated",
+    "conversationId",
+    "conversationInitiator",
+    "convertedFrom",
+    "convertedTo",
+    "customerParticipation",
+    "deliveryStatus",
+    "destinationAddress",
+    "direction",
+    "disconnectType",
+    "divisionId",
+    "dnis",
+    "edgeId",
+    "eligibleAgentCount",
+    "errorCode",
+    "extendedDeliveryStatus",
+    "externalContactId",
+    "externalMediaCount",
+    "externalOrganizationId",
+    "externalTag",
+    "firstQueue",
+    "flaggedReason",
+    "flowInType",
+    "flowOutType",
+    "groupId",
+    "interactionType",
+    "journeyActionId",
+    "journeyActionMapId",
+    "journeyActionMapVersion",
+    "journeyCustomerId",
+    "journeyCustomerIdType",
+    "journeyCustomerSessionId",
+    "journeyCustomerSessionIdType",
+    "knowledgeBaseId",
+    "mediaCount",
+    "mediaType",
+    "messageType",
+    "originatingDirection",
+    "originatingSocialMediaPublic",
+    "outboundCampaignId",
+    "outboundContactId",
+    "outboundContactListId",
+    "participantName",
+    "peerId",
+    "proposedAgentId",
+    "provider",
+    "purpose",
+    "queueId",
+    "remote",
+    "removedSkillId",
+    "requestedLanguageId",
+    "requestedRouting",
+    "requestedRoutingSkillId",
+    "roomId",
+    "routingPriority",
+    "routingRing",
+    "routingRule",
+    "routingRuleType",
+    "scoredAgentId",
+    "selectedAgentId",
+    "selectedAgentRank",
+    "selfServed",
+    "sessionDnis",
+    "sessionId",
+    "skillExpressionId",
+    "stationId",
+    "teamId",
+    "usedRouting",
+    "userId",
+    "videoPresent",
+    "waitingInteractionCount",
+    "wrapUpCode",
+];
+pub(crate) const AGGREGATE_METRICS: [&str; 80] = [
+    "nBlindTransferred",
+    "nBotInteractions",
+    "nCallbackAttempts",
+    "nCallbackOverSla",
+    "nCallbackScheduled",
+    "nCfcOffered",
+    "nCobrowseSessions",
+    "nConnected",
+    "nConsult",
+    "nConsultTransferred",
+    "nConversations",
+    "nError",
+    "nOffered",
+    "nOutbound",
+    "nOutboundAbandoned",
+    "nOutboundAttempted",
+    "nOutboundConnected",
+    "nOverSla",
+    "nStateTransitionError",
+    "nTakeover",
+    "nTransferred",
+    "oAudioMessageCount",
+    "oCallbackServiceLevel",
+    "oExternalAudioMessageCount",
+    "oExternalMediaCount",
+    "oMediaCount",
+    "oMessageCount",
+    "oMessageSegmentCount",
+    "oMessageTurn",
+    "oServiceLevel",
+    "oServiceTarget",
+    "oSkillExpressionApplications",
+    "tAbandon",
+    "tAcd",
+    "tActiveCallback",
+    "tActiveCallbackComplete",
+    "tAcw",
+    "tAgentResponseTime",
+    "tAgentVideoConnected",
+    "tAlert",
+    "tAnswered",
+    "tAverageAgentResponseTime",
+    "tAverageCustomerResponseTime",
+    "tBarging",
+    "tCallbackAbandon",
+    "tCallbackConnect",
+    "tCallbackNotReached",
+    "tCallbackVirtualWait",
+    "tCfcAbandon",
+    "tCfcAcd",
+    "tCfcAnswered",
+    "tCfcFlowOut",
+    "tCoaching",
+    "tCoachingComplete",
+    "tConnected",
+    "tContacting",
+    "tDialing",
+    "tFirstConnect",
+    "tFirstDial",
+    "tFirstEngagement",
+    "tFirstResponse",
+    "tFlowOut",
+    "tHandle",
+    "tHeld",
+    "tHeldComplete",
+    "tIvr",
+    "tMonitoring",
+    "tMonitoringComplete",
+    "tNotResponding",
+    "tPark",
+    "tParkComplete",
+    "tScreenMonitoring",
+    "tShortAbandon",
+    "tSnippetRecord",
+    "tTalk",
+    "tTalkComplete",
+    "tTransmitting",
+    "tUserResponseTime",
+    "tVoicemail",
+    "tWait",
+];
+pub(crate) const AGGREGATE_DIMS: [&str; 84] = [
+    "activeRouting",
+    "activeSkillId",
+    "addressFrom",
+    "addressTo",
+    "agentAssistantId",
+    "agentBullseyeRing",
+    "agentOwned",
+    "agentRank",
+    "agentScore",
+    "ani",
+    "assignerId",
+    "authenticated",
+    "canonicalExternalContactId",
+    "conversationId",
+    "conversationInitiator",
+    "convertedFrom",
+    "convertedTo",
+    "customerParticipation",
+    "deliveryStatus",
+    "destinationAddress",
+    "direction",
+    "disconnectType",
+    "divisionId",
+    "dnis",
+    "edgeId",
+    "eligibleAgentCount",
+    "errorCode",
+    "extendedDeliveryStatus",
+    "externalContactId",
+    "externalMediaCount",
+    "externalOrganizationId",
+    "externalTag",
+    "firstQueue",
+    "flaggedReason",
+    "flowInType",
+    "flowOutType",
+    "groupId",
+    "interactionType",
+    "journeyActionId",
+    "journeyActionMapId",
+    "journeyActionMapVersion",
+    "journeyCustomerId",
+    "journeyCustomerIdType",
+    "journeyCustomerSessionId",
+    "journeyCustomerSessionIdType",
+    "knowledgeBaseId",
+    "mediaCount",
+    "mediaType",
+    "messageType",
+    "originatingDirection",
+    "originatingSocialMediaPublic",
+    "outboundCampaignId",
+    "outboundContactId",
+    "outboundContactListId",
+    "participantName",
+    "peerId",
+    "proposedAgentId",
+    "provider",
+    "purpose",
+    "queueId",
+    "remote",
+    "removedSkillId",
+    "requestedLanguageId",
+    "requestedRouting",
+    "requestedRoutingSkillId",
+    "roomId",
+    "routingPriority",
+    "routingRing",
+    "routingRule",
+    "routingRuleType",
+    "scoredAgentId",
+    "selectedAgentId",
+    "selectedAgentRank",
+    "selfServed",
+    "sessionDnis",
+    "sessionId",
+    "skillExpressionId",
+    "stationId",
+    "teamId",
+    "usedRouting",
+    "userId",
+    "videoPresent",
+    "waitingInteractionCount",
+    "wrapUpCode",
+];
+
+/// What the simulator models, in the order it reports them when asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Stamp {
+    NOffered,
+    NConnected,
+    NOverSla,
+    NTransferred,
+    TAnswered,
+    TAbandon,
+    TShortAbandon,
+    TAcd,
+    TWait,
+    TTalk,
+    THeld,
+    TAcw,
+    THandle,
+    TAlert,
+    SlNumerator,
+    SlDenominator,
+}
+
+const N_STAMPS: usize = 16;
+
+impl Stamp {
+    fn metric(name: &str) -> Option<Vec<Stamp>> {
+        Some(match name {
+            "nOffered" => vec![Stamp::NOffered],
+            "nConnected" => vec![Stamp::NConnected],
+            "nOverSla" => vec![Stamp::NOverSla],
+            "nTransferred" => vec![Stamp::NTransferred],
+            "tAnswered" => vec![Stamp::TAnswered],
+            "tAbandon" => vec![Stamp::TAbandon],
+            "tShortAbandon" => vec![Stamp::TShortAbandon],
+            "tAcd" => vec![Stamp::TAcd],
+            "tWait" => vec![Stamp::TWait],
+            "tTalk" => vec![Stamp::TTalk],
+            "tHeld" => vec![Stamp::THeld],
+            "tAcw" => vec![Stamp::TAcw],
+            "tHandle" => vec![Stamp::THandle],
+            "tAlert" => vec![Stamp::TAlert],
+            "oServiceLevel" => vec![Stamp::SlNumerator, Stamp::SlDenominator],
+            _ => return None,
+        })
+    }
+}
+
+/// Calls `f(stamp, at_ms, value_ms)` for every metric the record has stamped up to `now_ms`.
+pub(crate) fn for_each_stamp(
+    r: &ConversationRecord,
+    now_ms: i64,
+    mut f: impl FnMut(Stamp, i64, i64),
+) {
+    let mut emit = |s: Stamp, at: i64, v: i64| {
+        if at <= now_ms {
+            f(s, at, v)
+        }
+    };
+    emit(Stamp::NOffered, r.arrival_ms, 0);
+    if let Some(a) = r.answer_ms {
+        let wait = a - r.arrival_ms;
+        emit(Stamp::NConnected, a, 0);
+        emit(Stamp::TAnswered, a, wait);
+        emit(Stamp::TAcd, a, wait);
+        emit(Stamp::TWait, a, wait);
+        if wait > r.service_level_ms {
+            emit(Stamp::NOverSla, a, 0);
+        } else {
+            emit(Stamp::SlNumerator, a, 0);
+        }
+        emit(Stamp::SlDenominator, a, 0);
+    }
+    if let Some(ab) = r.abandon_ms {
+        let wait = ab - r.arrival_ms;
+        emit(Stamp::TAbandon, ab, wait);
+        emit(Stamp::TAcd, ab, wait);
+        emit(Stamp::TWait, ab, wait);
+        if wait < SHORT_ABANDON_MS {
+            emit(Stamp::TShortAbandon, ab, wait);
+        } else {
+            emit(Stamp::SlDenominator, ab, 0);
+        }
+    }
+    for o in &r.offers {
+        emit(
+            Stamp::TAlert,
+            o.alert_end_ms,
+            o.alert_end_ms - o.alert_start_ms,
+        );
+    }
+    let cut = r.removed_ms.unwrap_or(i64::MAX);
+    for h in &r.holds {
+        if h.end_ms <= cut {
+            emit(Stamp::THeld, h.end_ms, h.end_ms - h.start_ms);
+        }
+    }
+    if let (Some(a), Some(te)) = (r.answer_ms, r.talk_end_ms) {
+        emit(Stamp::TTalk, te, te - a - r.held_ms());
+        if r.transferred {
+            emit(Stamp::NTransferred, te, 0);
+        }
+        if let Some(we) = r.acw_end_ms {
+            emit(Stamp::TAcw, we, we - te);
+            emit(Stamp::THandle, we, we - a);
+        }
+    }
+}
+
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// How long after its stamps a conversation's metrics become visible (ms). Fixed per
+/// conversation: a hash of its id (itself drawn from the seed). `over`: the test override
+/// (min, max) in ms; `None` = 0-180 s for 95% of conversations, 180 s-20 min for the rest.
+pub(crate) fn lag_ms(conversation_id: &str, over: Option<(i64, i64)>) -> i64 {
+    // FNV-1a, then a SplitMix finalizer.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in conversation_id.bytes() {
+        h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let h1 = mix(h);
+    let h2 = mix(h1 ^ 0x9E37_79B9_7F4A_7C15);
+    let within = |lo: i64, hi: i64| {
+        if hi <= lo {
+            lo
+        } else {
+            lo + (h2 % (hi - lo + 1) as u64) as i64
+        }
+    };
+    match over {
+        Some((lo, hi)) => within(lo.max(0), hi.max(lo.max(0))),
+        None if h1 % 100 < 5 => within(LAG_MS + 1, LONG_LAG_MS),
+        None => within(0, LAG_MS),
+    }
+}
+
+/// The override of `Faults::set_aggregate_lag` in ms.
+pub(crate) fn lag_override(
+    lag: Option<(std::time::Duration, std::time::Duration)>,
+) -> Option<(i64, i64)> {
+    lag.map(|(a, b)| (a.as_millis() as i64, b.as_millis() as i64))
+}
+
+// ---------- request ----------
+
+/// A validated aggregates query.
+pub(crate) struct AggregateQuery {
+    from_ms: i64,
+    to_ms: i64,
+    granularity_ms: i64,
+    by_queue: bool,
+    filter: Option<Filter>,
+    /// Requested metric names the simulator models, in request order, deduplicated.
+    metrics: Vec<String>,
+}
+
+fn parse_instant(s: &str) -> Option<i64> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.timestamp_millis());
+    }
+    // No zone: UTC (the schema's own example has none).
+    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+        .map(|t| t.and_utc().timestamp_millis())
+}
+
+/// `"<start>/<end>"` -> (start, end) epoch ms.
+pub(crate) fn parse_interval(s: &str) -> Result<(i64, i64), ApiError> {
+    let bad = || {
+        ApiError::bad_request(format!(
+            "interval '{s}' is not valid; expected an ISO-8601 interval such as 2026-11-24T10:00:00.000Z/2026-11-24T12:00:00.000Z"
+        ))
+    };
+    let (a, b) = s.split_once('/').ok_or_else(bad)?;
+    let from = parse_instant(a.trim()).ok_or_else(bad)?;
+    let to = parse_instant(b.trim()).ok_or_else(bad)?;
+    if to <= from {
+        return Err(ApiError::bad_request(format!(
+            "interval '{s}' is not valid: its end must be after its start"
+        )));
+    }
+    Ok((from, to))
+}
+
+/// An ISO-8601 duration of weeks, days, hours, minutes and (decimal) seconds, in ms.
+/// Years and months have no fixed length and are refused.
+pub(crate) fn parse_duration_ms(s: &str) -> Option<i64> {
+    let rest = s.strip_prefix('P')?;
+    let (date, time) = match rest.split_once('T') {
+        Some((d, t)) => {
+            if t.is_empty() {
+                return None;
+            }
+            (d, Some(t))
+        }
+        None => (rest, None),
+    };
+    let mut total: i64 = 0;
+    let mut parts = 0;
+    let mut eat = |text: &str, units: &[(char, i64)]| -> Option<()> {
+        let mut num = String::new();
+        let mut next_unit = 0;
+        for c in text.chars() {
+            if c.is_ascii_digit() || (c == '.' && units.iter().any(|u| u.0 == 'S')) {
+                num.push(c);
+                continue;
+            }
+            let i = units.iter().position(|u| u.0 == c)?;
+            if i < next_unit || num.is_empty() {
+                return None;
+            }
+            next_unit = i + 1;
+            let ms = if num.contains('.') {
+                if c != 'S' {
+                    return None;
+                }
+                let v: f64 = num.parse().ok()?;
+                (v * 1000.0).round() as i64
+            } else {
+                num.parse::<i64>().ok()?.checked_mul(units[i].1)?
+            };
+            total = total.checked_add(ms)?;
+            parts += 1;
+            num.clear();
+        }
+        num.is_empty().then_some(())
+    };
+    eat(date, &[('W', 604_800_000), ('D', 86_400_000)])?;
+    if let Some(t) = time {
+        eat(t, &[('H', 3_600_000), ('M', 60_000), ('S', 1000)])?;
+    }
+    (parts > 0 && total > 0).then_some(total)
+}
+
+fn check_enum(values: &[String], allowed: &[&str], field: &str) -> Result<(), ApiError> {
+    for v in values {
+        if !allowed.contains(&v.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "{field} value '{v}' is not valid"
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn parse_aggregate_query(body: &[u8]) -> Result<AggregateQuery, ApiError> {
+    let q: ConversationAggregationQuery = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("The request could not be understood: {e}")))?;
+    let Some(interval) = q.interval.as_deref() else {
+        return Err(ApiError::bad_request("interval is required"));
+    };
+    let (from_ms, to_ms) = parse_interval(interval)?;
+    if to_ms - from_ms > MAX_INTERVAL_MS {
+        return Err(ApiError::bad_request(format!(
+            "interval '{interval}' is longer than the maximum of 31 days"
+        )));
+    }
+    let granularity_ms = match q.granularity.as_deref() {
+        None => to_ms - from_ms,
+        Some(g) => parse_duration_ms(g).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "granularity '{g}' is not valid; expected an ISO-8601 duration such as PT5M, PT1H or P1D (years and months are not supported)"
+            ))
+        })?,
+    };
+    if (to_ms - from_ms) % granularity_ms != 0 {
+        return Err(ApiError::bad_request(format!(
+            "interval '{interval}' is not a whole multiple of the granularity"
+        )));
+    }
+    let metrics = q.metrics.unwrap_or_default();
+    if metrics.is_empty() {
+        return Err(ApiError::bad_request("metrics is required"));
+    }
+    check_enum(&metrics, &AGGREGATE_METRICS, "metrics")?;
+    let group_by = q.group_by.unwrap_or_default();
+    check_enum(&group_by, &AGGREGATE_GROUP_BY, "groupBy")?;
+    if let Some(other) = group_by
+        .iter()
+        .find(|g| *g != "queueId" && *g != "mediaType")
+    {
+        return Err(ApiError::bad_request(format!(
+            "groupBy '{other}' is not supported by the simulated org (only queueId and mediaType)"
+        )));
+    }
+    let filter = match &q.filter {
+        None => None,
+        Some(f) => {
+            let n = f.predicates.as_ref().map_or(0, Vec::len)
+                + f.clauses
+                    .iter()
+                    .flatten()
+                    .map(|c| c.predicates.as_ref().map_or(0, Vec::len))
+                    .sum::<usize>();
+            if n > MAX_PREDICATES {
+                return Err(ApiError::bad_request(format!(
+                    "The filter contains {n} predicates; the maximum is {MAX_PREDICATES}"
+                )));
+            }
+            Some(Filter::parse(f, &AGGREGATE_DIMS)?)
+        }
+    };
+    let mut wanted: Vec<String> = Vec::new();
+    for m in metrics {
+        if Stamp::metric(&m).is_some() && !wanted.contains(&m) {
+            wanted.push(m);
+        }
+    }
+    Ok(AggregateQuery {
+        from_ms,
+        to_ms,
+        granularity_ms,
+        by_queue: group_by.iter().any(|g| g == "queueId"),
+        filter,
+        metrics: wanted,
+    })
+}
+
+// ---------- answer ----------
+
+#[derive(Debug, Clone, Copy)]
+struct Acc {
+    count: u64,
+    sum: i64,
+    max: i64,
+    min: i64,
+}
+
+impl Default for Acc {
+    fn default() -> Acc {
+        Acc {
+            count: 0,
+            sum: 0,
+            max: i64::MIN,
+            min: i64::MAX,
+        }
+    }
+}
+
+impl Acc {
+    fn add(&mut self, v: i64) {
+        self.count += 1;
+        self.sum += v;
+        self.max = self.max.max(v);
+        self.min = self.min.min(v);
+    }
+}
+
+fn fmt_ms(ms: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+/// The records the query can see: ended ones recorded at or after its start, and live ones.
+fn candidate_records<'a>(
+    model: &'a Model,
+    from_ms: i64,
+    filter: Option<&Filter>,
+) -> Vec<&'a ConversationRecord> {
+    let bound = filter.and_then(Filter::queue_bound);
+    let mut out: Vec<&ConversationRecord> = Vec::new();
+    match &bound {
+        Some(ids) => {
+            let mut qis: Vec<usize> = ids
+                .iter()
+                .filter_map(|id| model.queue_index_any(id))
+                .collect();
+            qis.sort_unstable();
+            qis.dedup();
+            for qi in qis {
+                out.extend(model.ended_since(qi, from_ms));
+            }
+            out.extend(
+                model
+                    .active_iter()
+                    .filter(|r| ids.contains(r.queue_id.as_str())),
+            );
+        }
+        None => {
+            out.extend(model.ended_since_all(from_ms));
+            out.extend(model.active_iter());
+        }
+    }
+    out
+}
+
+pub(crate) fn aggregates(
+    model: &Model,
+    q: &AggregateQuery,
+    lag: Option<(i64, i64)>,
+) -> ConversationAggregateQueryResponse {
+    let now = model.now_ms;
+    let buckets = ((q.to_ms - q.from_ms) / q.granularity_ms) as usize;
+    let wanted: HashSet<Stamp> = q
+        .metrics
+        .iter()
+        .filter_map(|m| Stamp::metric(m))
+        .flatten()
+        .collect();
+    // (queue id or "", media) -> bucket -> per-stamp accumulators.
+    type Buckets = BTreeMap<usize, [Acc; N_STAMPS]>;
+    let mut groups: BTreeMap<(String, String), Buckets> = BTreeMap::new();
+    if !wanted.is_empty() && q.from_ms <= now {
+        for r in candidate_records(model, q.from_ms, q.filter.as_ref()) {
+            if r.arrival_ms >= q.to_ms {
+                continue;
+            }
+            if let Some(f) = &q.filter {
+                if !f.matches(&r.queue_id, Some(&r.media_type)) {
+                    continue;
+                }
+            }
+            let visible_until = now - lag_ms(&r.conversation_id, lag);
+            let key = (
+                if q.by_queue {
+                    r.queue_id.clone()
+                } else {
+                    String::new()
+                },
+                r.media_type.clone(),
+            );
+            // Groups left without buckets are dropped when the answer is written.
+            let g = groups.entry(key).or_default();
+            for_each_stamp(r, visible_until, |s, at, v| {
+                if at < q.from_ms || at >= q.to_ms || !wanted.contains(&s) {
+                    return;
+                }
+                let b = ((at - q.from_ms) / q.granularity_ms) as usize;
+                if b < buckets {
+                    g.entry(b).or_insert([Acc::default(); N_STAMPS])[s as usize].add(v);
+                }
+            });
+        }
+    }
+    let mut results = Vec::new();
+    for ((queue_id, media), bs) in groups {
+        let target = Media::parse_analytics(&media).map(|m| m.profile().sl_percentage);
+        let mut data = Vec::new();
+        for (b, accs) in bs {
+            let mut metrics = Vec::new();
+            for name in &q.metrics {
+                let Some(stamps) = Stamp::metric(name) else {
+                    continue;
+                };
+                let stats = if name == "oServiceLevel" {
+                    let num = accs[Stamp::SlNumerator as usize].count as f64;
+                    let den = accs[Stamp::SlDenominator as usize].count as f64;
+                    if den == 0.0 {
+                        continue;
+                    }
+                    AggregateStats {
+                        ratio: Some(num / den),
+                        numerator: Some(num),
+                        denominator: Some(den),
+                        target,
+                        ..AggregateStats::default()
+                    }
+                } else {
+                    let s = stamps[0];
+                    let a = accs[s as usize];
+                    if a.count == 0 {
+                        continue;
+                    }
+                    if name.starts_with('n') {
+                        AggregateStats {
+                            count: Some(a.count),
+                            ..AggregateStats::default()
+                        }
+                    } else {
+                        AggregateStats {
+                            max: Some(a.max),
+                            min: Some(a.min),
+                            count: Some(a.count),
+                            sum: Some(a.sum),
+                            ..AggregateStats::default()
+                        }
+                    }
+                };
+                metrics.push(AggregateMetricData {
+                    metric: name.clone(),
+                    stats,
+                });
+            }
+            if metrics.is_empty() {
+                continue;
+            }
+            let start = q.from_ms + b as i64 * q.granularity_ms;
+            data.push(StatisticalResponse {
+                interval: format!("{}/{}", fmt_ms(start), fmt_ms(start + q.granularity_ms)),
+                metrics,
+            });
+        }
+        if data.is_empty() {
+            continue;
+        }
+        let mut group = BTreeMap::new();
+        if q.by_queue {
+            group.insert("queueId".to_string(), queue_id);
+        }
+        group.insert("mediaType".to_string(), media);
+        results.push(ConversationAggregateDataContainer { group, data });
+    }
+    ConversationAggregateQueryResponse { results }
+}
