@@ -258,6 +258,12 @@ impl SimOrg {
         self.shared.business_now_ms()
     }
 
+    /// Reads business time; lets an exporter under test run on the simulated clock.
+    pub fn clock_fn(&self) -> impl Fn() -> i64 + Send + Sync + 'static {
+        let shared = self.shared.clone();
+        move || shared.business_now_ms()
+    }
+
     /// Ground truth of the live state at the current sim instant.
     pub fn truth(&self) -> Truth {
         truth::build(&self.shared.model_now())

@@ -34,6 +34,12 @@ pub async fn start_exporter(sim: &SimOrg, extra: &[&str]) -> Exporter {
     Exporter::start(config).await.expect("exporter starts")
 }
 
+/// Like [`start_exporter`], with buckets and windows on the simulator's business clock.
+pub async fn start_exporter_on_sim_clock(sim: &SimOrg, extra: &[&str]) -> Exporter {
+    let clock = std::sync::Arc::new(genesys_exporter::clock::FnClock(sim.clock_fn()));
+    Exporter::start_with_clock(exporter_config(sim, extra), clock).await.expect("exporter starts")
+}
+
 pub fn exporter_config(sim: &SimOrg, extra: &[&str]) -> Config {
     let mut args = vec![
         "genesys-exporter".to_string(),
@@ -44,6 +50,7 @@ pub fn exporter_config(sim: &SimOrg, extra: &[&str]) -> Config {
         "--collector.queues.interval=1s".into(),
         "--collector.observations.interval=250ms".into(),
         "--collector.activity.interval=250ms".into(),
+        "--collector.aggregates.interval=250ms".into(),
         "--genesys.request-timeout=2s".into(),
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
@@ -173,3 +180,46 @@ pub async fn wait_ready(exporter: &Exporter) {
     })
     .await;
 }
+
+/// Sum of every sample of `name` with this label, across the other labels.
+pub fn sum(s: &Scrape, name: &str, (key, val): (&str, &str)) -> f64 {
+    s.all(name).iter().filter(|(l, _)| l.get(key).map(String::as_str) == Some(val)).map(|(_, v)| v).sum()
+}
+
+pub fn value(s: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    s.get(name, labels).unwrap_or(0.0)
+}
+
+pub async fn wait_value(
+    addr: std::net::SocketAddr,
+    what: &str,
+    name: &str,
+    labels: &[(&str, &str)],
+    pred: impl Fn(f64) -> bool,
+) -> Scrape {
+    eventually(what, || async {
+        let s = scrape(addr).await;
+        pred(value(&s, name, labels)).then_some(s)
+    })
+    .await
+}
+
+/// Waits until `collector` has completed two more polls than it had, so a poll that began
+/// after the moment of calling has finished.
+pub async fn wait_polls(addr: std::net::SocketAddr, collector: &str) -> Scrape {
+    let labels = [("collector", collector)];
+    let now = value(
+        &scrape(addr).await,
+        "genesys_collector_polls_total",
+        &labels,
+    );
+    wait_value(
+        addr,
+        "two more polls",
+        "genesys_collector_polls_total",
+        &labels,
+        |v| v >= now + 2.0,
+    )
+    .await
+}
+
