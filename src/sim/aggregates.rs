@@ -17,7 +17,7 @@
 //! Nothing is stamped later than the model's current instant (a hold planned to end in the
 //! future, or cut short by a queue removal, has not been stamped yet).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
@@ -666,12 +666,8 @@ fn candidate_records<'a>(
             qis.dedup();
             for qi in qis {
                 out.extend(model.ended_since(qi, from_ms));
+                out.extend(model.active_of(qi));
             }
-            out.extend(
-                model
-                    .active_iter()
-                    .filter(|r| ids.contains(r.queue_id.as_str())),
-            );
         }
         None => {
             out.extend(model.ended_since_all(from_ms));
@@ -697,13 +693,18 @@ pub(crate) fn aggregates(
     // (queue id or "", media) -> bucket -> per-stamp accumulators.
     type Buckets = BTreeMap<usize, [Acc; N_STAMPS]>;
     let mut groups: BTreeMap<(String, String), Buckets> = BTreeMap::new();
+    // Filter verdict per (queue, media): a 100-predicate filter is evaluated once per group.
+    let mut matched: HashMap<(&str, &str), bool> = HashMap::new();
     if !wanted.is_empty() && q.from_ms <= now {
         for r in candidate_records(model, q.from_ms, q.filter.as_ref()) {
             if r.arrival_ms >= q.to_ms {
                 continue;
             }
             if let Some(f) = &q.filter {
-                if !f.matches(&r.queue_id, Some(&r.media_type)) {
+                let ok = *matched
+                    .entry((r.queue_id.as_str(), r.media_type.as_str()))
+                    .or_insert_with(|| f.matches(&r.queue_id, Some(&r.media_type)));
+                if !ok {
                     continue;
                 }
             }

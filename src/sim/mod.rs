@@ -16,6 +16,10 @@
 //!   the per-token budget runs on the wall clock (what `Retry-After` promises a client).
 //! * Conversation metrics count a conversation as interacting from answer to talk end; the
 //!   agent's wrap-up follows and is recorded in `ConversationRecord`.
+//! * Conversation aggregates stamp each metric when it completes (rules in `aggregates.rs`)
+//!   and show it only after a per-conversation lag (0-180 s, 5% up to 20 min;
+//!   `Faults::set_aggregate_lag`); groups are always split by `mediaType`; timers in ms;
+//!   zero counts and empty buckets are left out. `SimOrg::aggregate_truth` is the oracle.
 
 mod agg_truth;
 mod aggregates;

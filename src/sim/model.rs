@@ -519,6 +519,30 @@ impl Model {
         self.by_id.get(id).copied()
     }
 
+    /// Conversations of queue index `qi` still in progress: waiting, alerting, interacting
+    /// and in wrap-up (unordered).
+    pub(crate) fn active_of(&self, qi: usize) -> impl Iterator<Item = &ConversationRecord> + '_ {
+        let q = self.queues.get(qi);
+        let queued = q.into_iter().flat_map(|q| {
+            (0..5).flat_map(move |m| {
+                q.waiting[m]
+                    .iter()
+                    .map(|w| w.id)
+                    .chain(q.alerting[m].iter().copied())
+                    .chain(q.interacting[m].iter().copied())
+            })
+        });
+        let wrapup = q.into_iter().flat_map(|q| {
+            q.agents.iter().filter_map(|a| match a.state {
+                AgentState::Wrapup { conv, .. } => Some(conv),
+                _ => None,
+            })
+        });
+        queued
+            .chain(wrapup)
+            .filter_map(move |id| self.convs.get(&id).map(|c| &c.record))
+    }
+
     /// Conversations still in progress (unordered).
     pub(crate) fn active_iter(&self) -> impl Iterator<Item = &ConversationRecord> + '_ {
         self.convs.values().map(|c| &c.record)

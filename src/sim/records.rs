@@ -1,6 +1,7 @@
-//! Per-conversation event timestamps, kept so a later piece of work can answer
-//! `POST /api/v2/analytics/conversations/aggregates/query` (nOffered, tAnswered, tAbandon,
-//! tHandle stamped at wrap-up end, tTalk, tHeld, tAcw, tAcd, tWait, nTransferred, nOverSla).
+//! Per-conversation event timestamps, from which
+//! `POST /api/v2/analytics/conversations/aggregates/query` is answered (stamping rules in
+//! `aggregates.rs`: nOffered, tAnswered, tAbandon, tHandle stamped at wrap-up end, tTalk,
+//! tHeld, tAcw, tAcd, tWait, nTransferred, nOverSla, tAlert, oServiceLevel).
 //! All times are epoch milliseconds of the simulated business clock.
 
 /// One offer of the conversation to an agent (the alerting segment).
