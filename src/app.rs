@@ -49,7 +49,10 @@ impl Exporter {
     }
 
     /// Starts with another clock for buckets, windows and waits (tests: simulated time).
-    pub async fn start_with_clock(config: Config, clock: SharedClock) -> Result<Exporter, StartError> {
+    pub async fn start_with_clock(
+        config: Config,
+        clock: SharedClock,
+    ) -> Result<Exporter, StartError> {
         let (api_url, login_url, credentials, demo) = match config.target.clone() {
             Target::Org {
                 api_url,
@@ -90,12 +93,18 @@ impl Exporter {
             queues: Slot::new("queues", config.queues_interval),
             observations: Slot::new("observations", config.observations_interval),
             activity: config.activity_interval.map(|i| Slot::new("activity", i)),
-            aggregates: config.aggregates.as_ref().map(|(i, _)| Slot::new("aggregates", *i)),
+            aggregates: config
+                .aggregates
+                .as_ref()
+                .map(|(i, _)| Slot::new("aggregates", *i)),
         };
         let mut collectors = vec![
             tokio::spawn(collect::run(
                 slots.queues.clone(),
-                QueueCollector { client: client.clone(), filter: config.queue_filter.clone() },
+                QueueCollector {
+                    client: client.clone(),
+                    filter: config.queue_filter.clone(),
+                },
             )),
             tokio::spawn(collect::run(
                 slots.observations.clone(),
@@ -108,10 +117,14 @@ impl Exporter {
             )),
         ];
         if let Some(slot) = slots.activity.clone() {
-            let collector = ActivityCollector { client: client.clone() };
+            let collector = ActivityCollector {
+                client: client.clone(),
+            };
             collectors.push(tokio::spawn(collect::run(slot, collector)));
         }
-        if let (Some(slot), Some((interval, settings))) = (slots.aggregates.clone(), config.aggregates.clone()) {
+        if let (Some(slot), Some((interval, settings))) =
+            (slots.aggregates.clone(), config.aggregates.clone())
+        {
             let collector = AggregatesCollector::new(
                 client.clone(),
                 slots.queues.subscribe(),

@@ -114,7 +114,11 @@ pub struct Flags {
     #[arg(long = "aggregates.lookback", default_value = "2h", value_parser = parse_duration)]
     pub aggregates_lookback: Duration,
     /// Comma-separated windows for the window gauges: durations and/or `today`.
-    #[arg(long = "aggregates.windows", default_value = "15m,1h,today", value_delimiter = ',')]
+    #[arg(
+        long = "aggregates.windows",
+        default_value = "15m,1h,today",
+        value_delimiter = ','
+    )]
     pub aggregates_windows: Vec<String>,
     /// IANA time zone whose midnight starts the `today` window (e.g. Europe/Berlin).
     #[arg(long = "aggregates.timezone", default_value = "UTC")]
@@ -201,7 +205,11 @@ pub enum ConfigError {
     #[error("--genesys.max-response-bytes must be at least 1024")]
     ResponseCap,
     #[error("--{flag} {value:?}: {reason}")]
-    Aggregates { flag: &'static str, value: String, reason: String },
+    Aggregates {
+        flag: &'static str,
+        value: String,
+        reason: String,
+    },
 }
 
 impl Config {
@@ -307,7 +315,11 @@ fn aggregates_settings(
             Window::Today
         } else {
             let d = humantime::parse_duration(w).map_err(|e| {
-                err("aggregates.windows", w.to_string(), &format!("{e}; use durations like 15m or `today`"))
+                err(
+                    "aggregates.windows",
+                    w.to_string(),
+                    &format!("{e}; use durations like 15m or `today`"),
+                )
             })?;
             if d.as_secs() == 0 || d.as_secs() % g != 0 || d.subsec_nanos() != 0 || d > lookback {
                 return Err(err(
@@ -324,9 +336,18 @@ fn aggregates_settings(
         parsed.push(window);
     }
     let timezone: chrono_tz::Tz = timezone.parse().map_err(|_| {
-        err("aggregates.timezone", timezone.to_string(), "not an IANA time zone name (e.g. UTC, Europe/Berlin, America/New_York)")
+        err(
+            "aggregates.timezone",
+            timezone.to_string(),
+            "not an IANA time zone name (e.g. UTC, Europe/Berlin, America/New_York)",
+        )
     })?;
-    Ok(AggregatesSettings { granularity, lookback, windows: parsed, timezone })
+    Ok(AggregatesSettings {
+        granularity,
+        lookback,
+        windows: parsed,
+        timezone,
+    })
 }
 
 fn read_secret_file(path: &PathBuf) -> Result<String, ConfigError> {
@@ -390,23 +411,34 @@ mod tests {
         let (interval, agg) = c.aggregates.unwrap();
         assert_eq!(interval, Duration::from_secs(60));
         assert_eq!(agg.granularity, Duration::from_secs(300));
-        assert_eq!(agg.windows.iter().map(Window::label).collect::<Vec<_>>(), ["15m", "1h", "today"]);
+        assert_eq!(
+            agg.windows.iter().map(Window::label).collect::<Vec<_>>(),
+            ["15m", "1h", "today"]
+        );
         assert_eq!(agg.timezone, chrono_tz::UTC);
     }
 
     #[test]
     fn aggregate_settings_that_cannot_work_are_refused() {
         for (args, needle) in [
-            (&["--aggregates.granularity=7m"][..], "aggregates.granularity"),
+            (
+                &["--aggregates.granularity=7m"][..],
+                "aggregates.granularity",
+            ),
             (&["--aggregates.lookback=7m"][..], "aggregates.lookback"),
             (&["--aggregates.windows=12m"][..], "aggregates.windows"),
             (&["--aggregates.windows=3h"][..], "aggregates.windows"),
             (&["--aggregates.windows=1h,60m"][..], "given twice"),
-            (&["--aggregates.timezone=Mars/Olympus"][..], "aggregates.timezone"),
+            (
+                &["--aggregates.timezone=Mars/Olympus"][..],
+                "aggregates.timezone",
+            ),
         ] {
             let mut all = vec!["--demo"];
             all.extend_from_slice(args);
-            let err = Config::from_flags(flags(&all), None).unwrap_err().to_string();
+            let err = Config::from_flags(flags(&all), None)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(needle), "{args:?}: {err}");
         }
     }

@@ -108,7 +108,10 @@ impl Collector for SnapshotCollector {
 
         let health: Vec<Health> = [Some(&queues.health), Some(&observations.health)]
             .into_iter()
-            .chain([activity.as_ref().map(|a| &a.health), aggregates.as_ref().map(|a| &a.health)])
+            .chain([
+                activity.as_ref().map(|a| &a.health),
+                aggregates.as_ref().map(|a| &a.health),
+            ])
             .flatten()
             .cloned()
             .collect();
@@ -140,7 +143,10 @@ struct Latest<T> {
 impl<T> Latest<T> {
     fn of(slot: &Slot<T>, now: SystemTime) -> Latest<T> {
         let p = slot.latest();
-        Latest { health: Health::of(slot, &p, now), fresh: p.fresh_data(now, slot.interval).cloned() }
+        Latest {
+            health: Health::of(slot, &p, now),
+            fresh: p.fresh_data(now, slot.interval).cloned(),
+        }
     }
 }
 
@@ -240,7 +246,9 @@ fn encode_health(
         encoder,
         "genesys_collector_requests",
         "API requests the collector's last poll sent, retries included: the cost of one refresh.",
-        health.iter().map(|h| ([("collector", h.name)], h.last_requests as f64)),
+        health
+            .iter()
+            .map(|h| ([("collector", h.name)], h.last_requests as f64)),
     )?;
     counters(
         encoder,
@@ -376,15 +384,25 @@ fn encode_activity(
     )
 }
 
-fn encode_aggregates(encoder: &mut DescriptorEncoder, snap: &AggregatesSnapshot) -> Result<(), std::fmt::Error> {
+fn encode_aggregates(
+    encoder: &mut DescriptorEncoder,
+    snap: &AggregatesSnapshot,
+) -> Result<(), std::fmt::Error> {
     let queue = |g: &aggregates::GroupAggregates| &snap.queues.queues[g.queue];
     for quantity in &aggregates::COUNTED {
         let name = format!("genesys_{}", quantity.name);
-        let help = format!("{}, since the exporter started; late completions are added as Genesys reports them.", quantity.help);
+        let help = format!(
+            "{}, since the exporter started; late completions are added as Genesys reports them.",
+            quantity.help
+        );
         let mut family = encoder.encode_descriptor(&name, &help, None, MetricType::Counter)?;
         for g in &snap.groups {
             let q = queue(g);
-            let labels = [("queue_id", q.id.as_str()), ("queue", q.name.as_str()), ("media_type", g.media_type.as_str())];
+            let labels = [
+                ("queue_id", q.id.as_str()),
+                ("queue", q.name.as_str()),
+                ("media_type", g.media_type.as_str()),
+            ];
             family
                 .encode_family(&labels.as_slice())?
                 .encode_counter::<NoLabelSet, _, u64>(&quantity.value(&g.counters), None)?;
@@ -412,8 +430,16 @@ fn encode_aggregates(encoder: &mut DescriptorEncoder, snap: &AggregatesSnapshot)
     };
     for quantity in aggregates::COUNTED.iter().chain(&aggregates::WINDOW_MAXIMA) {
         let name = format!("genesys_window_{}", quantity.name);
-        let help = format!("{}, over the window (15m, 1h: the latest buckets; today: since local midnight).", quantity.help);
-        gauges(encoder, &name, &help, window_rows(&|v| Some(quantity.value(v))))?;
+        let help = format!(
+            "{}, over the window (15m, 1h: the latest buckets; today: since local midnight).",
+            quantity.help
+        );
+        gauges(
+            encoder,
+            &name,
+            &help,
+            window_rows(&|v| Some(quantity.value(v))),
+        )?;
     }
     gauges(
         encoder,

@@ -100,7 +100,7 @@ fn busy_sim() -> SimConfig {
     // timestamps are in the exporter's past, as Genesys' are.
     SimConfig {
         clock: SimClock::ManualAt(chrono::Utc::now() - chrono::Duration::minutes(22)),
-        ..SimConfig::default()
+        ..sim_config()
     }
 }
 
@@ -233,12 +233,29 @@ async fn every_page_of_queues_is_listed() {
     );
     // Each observations poll costs ceil(250 / 100) = 3 queries: the simulator's count lies
     // between 3 x the polls finished before it was read and 3 x (those after, + one under way).
-    let polls = |s: &Scrape| s.get("genesys_collector_polls_total", &[("collector", "observations")]).unwrap();
+    let polls = |s: &Scrape| {
+        s.get(
+            "genesys_collector_polls_total",
+            &[("collector", "observations")],
+        )
+        .unwrap()
+    };
     let before = polls(&scrape(exporter.local_addr()).await);
-    let queries = sim.stats().count("POST", "/api/v2/analytics/queues/observations/query") as f64;
+    let queries = sim
+        .stats()
+        .count("POST", "/api/v2/analytics/queues/observations/query") as f64;
     let after = polls(&scrape(exporter.local_addr()).await);
-    assert!(queries >= 3.0 * before && queries <= 3.0 * (after + 1.0), "{queries} queries for {before}..{after} polls");
-    assert_eq!(s.get("genesys_collector_requests", &[("collector", "observations")]), Some(3.0));
+    assert!(
+        queries >= 3.0 * before && queries <= 3.0 * (after + 1.0),
+        "{queries} queries for {before}..{after} polls"
+    );
+    assert_eq!(
+        s.get(
+            "genesys_collector_requests",
+            &[("collector", "observations")]
+        ),
+        Some(3.0)
+    );
     exporter.shutdown().await;
     sim.shutdown().await;
 }

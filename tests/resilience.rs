@@ -10,8 +10,6 @@ use genesys_exporter::sim::{Endpoint, Fault, SimClock, SimConfig};
 const OBSERVATIONS: &str = "/api/v2/analytics/queues/observations/query";
 const ACTIVITY: &str = "/api/v2/analytics/conversations/activity/query";
 
-
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_are_refreshed_before_expiry_and_once_after_a_401() {
     // Wall-clock time, so the simulator really expires tokens after 2 s.

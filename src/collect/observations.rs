@@ -9,8 +9,8 @@ use tokio::sync::watch;
 
 use super::queues::QueueSet;
 use super::{CollectError, Poll, Published};
-use crate::genesys::models::{QueryFilter, QueueObservationQuery, QueueObservationQueryResponse};
 use crate::clock::SharedClock;
+use crate::genesys::models::{QueryFilter, QueueObservationQuery, QueueObservationQueryResponse};
 use crate::genesys::GenesysClient;
 
 /// No primary source states the cap on queueId predicates; 100 is the documented cap of the

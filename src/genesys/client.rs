@@ -235,7 +235,13 @@ impl GenesysClient {
         query: &ConversationAggregationQuery,
     ) -> Result<ConversationAggregateQueryResponse, ApiError> {
         let path = Endpoint::ConversationAggregates.label();
-        self.call(Endpoint::ConversationAggregates, Method::POST, path, Some(query)).await
+        self.call(
+            Endpoint::ConversationAggregates,
+            Method::POST,
+            path,
+            Some(query),
+        )
+        .await
     }
 
     async fn call<B: Serialize, T: DeserializeOwned>(

@@ -20,11 +20,27 @@ pub async fn start_sim(config: SimConfig) -> SimOrg {
         .expect("simulator starts")
 }
 
+/// Request budget of tests that are not about the budget: fast intervals would otherwise
+/// queue behind Genesys' 300/min and slow every test down.
+pub const TEST_BUDGET: u32 = 100_000;
+
 /// A simulated org on a manual clock: its state changes only when a test advances it.
 pub fn sim_config() -> SimConfig {
     SimConfig {
         clock: SimClock::Manual,
+        rate_limit_per_minute: TEST_BUDGET,
         ..SimConfig::default()
+    }
+}
+
+/// A simulated org whose manual clock starts at `at` (RFC 3339).
+pub fn sim_at(at: &str) -> SimConfig {
+    let t = chrono::DateTime::parse_from_rfc3339(at)
+        .expect("RFC 3339 time")
+        .with_timezone(&chrono::Utc);
+    SimConfig {
+        clock: SimClock::ManualAt(t),
+        ..sim_config()
     }
 }
 
@@ -37,7 +53,9 @@ pub async fn start_exporter(sim: &SimOrg, extra: &[&str]) -> Exporter {
 /// Like [`start_exporter`], with buckets and windows on the simulator's business clock.
 pub async fn start_exporter_on_sim_clock(sim: &SimOrg, extra: &[&str]) -> Exporter {
     let clock = std::sync::Arc::new(genesys_exporter::clock::FnClock(sim.clock_fn()));
-    Exporter::start_with_clock(exporter_config(sim, extra), clock).await.expect("exporter starts")
+    Exporter::start_with_clock(exporter_config(sim, extra), clock)
+        .await
+        .expect("exporter starts")
 }
 
 pub fn exporter_config(sim: &SimOrg, extra: &[&str]) -> Config {
@@ -52,6 +70,7 @@ pub fn exporter_config(sim: &SimOrg, extra: &[&str]) -> Config {
         "--collector.activity.interval=250ms".into(),
         "--collector.aggregates.interval=250ms".into(),
         "--genesys.request-timeout=2s".into(),
+        format!("--genesys.requests-per-minute={TEST_BUDGET}"),
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
     let flags = Flags::try_parse_from(args).expect("valid flags");
@@ -183,7 +202,11 @@ pub async fn wait_ready(exporter: &Exporter) {
 
 /// Sum of every sample of `name` with this label, across the other labels.
 pub fn sum(s: &Scrape, name: &str, (key, val): (&str, &str)) -> f64 {
-    s.all(name).iter().filter(|(l, _)| l.get(key).map(String::as_str) == Some(val)).map(|(_, v)| v).sum()
+    s.all(name)
+        .iter()
+        .filter(|(l, _)| l.get(key).map(String::as_str) == Some(val))
+        .map(|(_, v)| v)
+        .sum()
 }
 
 pub fn value(s: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
@@ -222,4 +245,3 @@ pub async fn wait_polls(addr: std::net::SocketAddr, collector: &str) -> Scrape {
     )
     .await
 }
-
