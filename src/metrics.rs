@@ -184,34 +184,48 @@ fn gauges<'a, L, I>(
     name: &str,
     help: &str,
     rows: I,
-) -> Result<(), std::fmt::Error>
+) -> std::fmt::Result
 where
     L: AsRef<[(&'a str, &'a str)]>,
     I: IntoIterator<Item = (L, f64)>,
 {
-    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
-    for (labels, value) in rows {
-        family
-            .encode_family(&labels.as_ref())?
-            .encode_gauge(&value)?;
-    }
-    Ok(())
+    family(encoder, name, help, MetricType::Gauge, rows)
 }
 
-fn counters<'a, I>(
+fn counters<'a, L, I>(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,
     rows: I,
-) -> Result<(), std::fmt::Error>
+) -> std::fmt::Result
 where
-    I: IntoIterator<Item = ([(&'a str, &'a str); 1], u64)>,
+    L: AsRef<[(&'a str, &'a str)]>,
+    I: IntoIterator<Item = (L, f64)>,
 {
-    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    family(encoder, name, help, MetricType::Counter, rows)
+}
+
+/// One metric family: its descriptor, then a sample per row. Counter names are given without
+/// `_total`; the encoder appends it.
+fn family<'a, L, I>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    kind: MetricType,
+    rows: I,
+) -> std::fmt::Result
+where
+    L: AsRef<[(&'a str, &'a str)]>,
+    I: IntoIterator<Item = (L, f64)>,
+{
+    let mut family = encoder.encode_descriptor(name, help, None, kind)?;
     for (labels, value) in rows {
-        family
-            .encode_family(&labels.as_slice())?
-            .encode_counter::<NoLabelSet, _, u64>(&value, None)?;
+        let labels = labels.as_ref();
+        let mut sample = family.encode_family(&labels)?;
+        match kind {
+            MetricType::Counter => sample.encode_counter::<NoLabelSet, _, u64>(&value, None)?,
+            _ => sample.encode_gauge(&value)?,
+        }
     }
     Ok(())
 }
@@ -254,13 +268,17 @@ fn encode_health(
         encoder,
         "genesys_collector_polls",
         "Polls the collector has run.",
-        health.iter().map(|h| ([("collector", h.name)], h.polls)),
+        health
+            .iter()
+            .map(|h| ([("collector", h.name)], h.polls as f64)),
     )?;
     counters(
         encoder,
         "genesys_collector_poll_failures",
         "Polls of the collector that failed.",
-        health.iter().map(|h| ([("collector", h.name)], h.failures)),
+        health
+            .iter()
+            .map(|h| ([("collector", h.name)], h.failures as f64)),
     )
 }
 
@@ -395,18 +413,20 @@ fn encode_aggregates(
             "{}, since the exporter started; late completions are added as Genesys reports them.",
             quantity.help
         );
-        let mut family = encoder.encode_descriptor(&name, &help, None, MetricType::Counter)?;
-        for g in &snap.groups {
-            let q = queue(g);
-            let labels = [
-                ("queue_id", q.id.as_str()),
-                ("queue", q.name.as_str()),
-                ("media_type", g.media_type.as_str()),
-            ];
-            family
-                .encode_family(&labels.as_slice())?
-                .encode_counter::<NoLabelSet, _, u64>(&quantity.value(&g.counters), None)?;
-        }
+        counters(
+            encoder,
+            &name,
+            &help,
+            snap.groups.iter().map(|g| {
+                let q = queue(g);
+                let labels = [
+                    ("queue_id", q.id.as_str()),
+                    ("queue", q.name.as_str()),
+                    ("media_type", g.media_type.as_str()),
+                ];
+                (labels, quantity.value(&g.counters))
+            }),
+        )?;
     }
     let window_rows = |value: &dyn Fn(&aggregates::Values) -> Option<f64>| {
         let mut rows = Vec::new();
