@@ -59,7 +59,11 @@ impl Exporter {
                 login_url,
                 credentials,
             } => (api_url, login_url, credentials, None),
-            Target::Demo { seed } => {
+            Target::Demo {
+                seed,
+                spikes,
+                spike_size,
+            } => {
                 let sim_config = SimConfig {
                     seed,
                     ..SimConfig::default()
@@ -72,6 +76,10 @@ impl Exporter {
                     .await
                     .map_err(StartError::Demo)?;
                 tracing::info!(api_url = %sim.api_url(), login_url = %sim.login_url(), "demo mode: simulated Genesys org started");
+                for spike in spikes {
+                    tracing::info!(queue = %spike.queue, after = ?spike.after, conversations = spike_size, "demo spike scheduled");
+                    sim.schedule_spike(&spike.queue, spike.after, spike_size);
+                }
                 (sim.api_url(), sim.login_url(), credentials, Some(sim))
             }
         };

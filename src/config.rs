@@ -130,6 +130,14 @@ pub struct Flags {
     /// Seed of the simulated org's traffic in demo mode.
     #[arg(long = "demo.seed", default_value_t = 1)]
     pub demo_seed: u64,
+    /// Schedule a burst of arrivals in demo mode: QUEUE_NAME@+DELAY (e.g. "Support - Billing@+2m").
+    /// Repeatable.
+    #[arg(long = "demo.spike", value_name = "QUEUE@+DELAY", value_parser = parse_spike)]
+    pub demo_spikes: Vec<Spike>,
+    /// Conversations each demo spike adds to the queue.
+    #[arg(long = "demo.spike-size", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub demo_spike_size: u32,
 
     /// Log level: error, warn, info, debug, trace.
     #[arg(long = "log.level", default_value = "info")]
@@ -151,6 +159,26 @@ fn parse_interval(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// A burst of arrivals scheduled in the simulated org.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spike {
+    pub queue: String,
+    pub after: Duration,
+}
+
+fn parse_spike(s: &str) -> Result<Spike, String> {
+    let (queue, delay) = s
+        .rsplit_once("@+")
+        .ok_or("expected QUEUE_NAME@+DELAY, e.g. \"Sales EN@+2m\"")?;
+    if queue.trim().is_empty() {
+        return Err("the queue name is empty".into());
+    }
+    Ok(Spike {
+        queue: queue.to_string(),
+        after: parse_duration(delay)?,
+    })
+}
+
 fn parse_regex(s: &str) -> Result<Regex, String> {
     Regex::new(s).map_err(|e| e.to_string())
 }
@@ -165,7 +193,11 @@ pub enum Target {
         credentials: Credentials,
     },
     /// The built-in simulated org, started in-process.
-    Demo { seed: u64 },
+    Demo {
+        seed: u64,
+        spikes: Vec<Spike>,
+        spike_size: u32,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -227,6 +259,8 @@ impl Config {
         let target = if flags.demo {
             Target::Demo {
                 seed: flags.demo_seed,
+                spikes: flags.demo_spikes,
+                spike_size: flags.demo_spike_size,
             }
         } else {
             let region = Region::parse(&flags.region)?;
@@ -440,6 +474,36 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(err.contains(needle), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn demo_spikes_name_a_queue_and_a_delay() {
+        let c = Config::from_flags(flags(&["--demo", "--demo.spike=Support @ Home@+90s"]), None)
+            .unwrap();
+        let Target::Demo {
+            spikes, spike_size, ..
+        } = c.target
+        else {
+            panic!()
+        };
+        assert_eq!(
+            spikes,
+            vec![Spike {
+                queue: "Support @ Home".into(),
+                after: Duration::from_secs(90)
+            }]
+        );
+        assert_eq!(spike_size, 60);
+        for bad in [
+            "--demo.spike=Support",
+            "--demo.spike=@+1m",
+            "--demo.spike=Support@+soon",
+        ] {
+            assert!(
+                Flags::try_parse_from(["x", "--demo", bad]).is_err(),
+                "{bad}"
+            );
         }
     }
 
