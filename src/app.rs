@@ -2,7 +2,7 @@
 //! the exporter through [`Exporter::start`].
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -17,6 +17,7 @@ use crate::collect::{self, Slot};
 use crate::config::{Config, Target};
 use crate::genesys::{ApiError, ApiMetrics, ClientConfig, Credentials, GenesysClient};
 use crate::metrics::{Metrics, Slots};
+use crate::reload::{ConfigSource, ReloadError, ReloadMetrics, Reloader};
 use crate::server::{self, AppState};
 use crate::sim::{SimConfig, SimOrg};
 
@@ -34,6 +35,23 @@ pub enum StartError {
     Client(#[from] ApiError),
 }
 
+/// How to start an exporter beyond its configuration.
+pub struct Options {
+    /// Time for buckets, windows and waits.
+    pub clock: SharedClock,
+    /// Where a reload reads the configuration; `None`: a reload re-applies the start-up one.
+    pub reload_from: Option<ConfigSource>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            clock: Arc::new(SystemClock),
+            reload_from: None,
+        }
+    }
+}
+
 /// A running exporter.
 pub struct Exporter {
     addr: SocketAddr,
@@ -41,11 +59,12 @@ pub struct Exporter {
     server: JoinHandle<()>,
     collectors: Vec<JoinHandle<()>>,
     demo: Option<SimOrg>,
+    reloader: Arc<Reloader>,
 }
 
 impl Exporter {
     pub async fn start(config: Config) -> Result<Exporter, StartError> {
-        Exporter::start_with_clock(config, Arc::new(SystemClock)).await
+        Exporter::start_with(config, Options::default()).await
     }
 
     /// Starts with another clock for buckets, windows and waits (tests: simulated time).
@@ -53,6 +72,17 @@ impl Exporter {
         config: Config,
         clock: SharedClock,
     ) -> Result<Exporter, StartError> {
+        Exporter::start_with(
+            config,
+            Options {
+                clock,
+                ..Options::default()
+            },
+        )
+        .await
+    }
+
+    pub async fn start_with(config: Config, options: Options) -> Result<Exporter, StartError> {
         let (api_url, login_url, credentials, demo) = match config.target.clone() {
             Target::Org {
                 api_url,
@@ -106,12 +136,17 @@ impl Exporter {
                 .as_ref()
                 .map(|(i, _)| Slot::new("aggregates", *i)),
         };
+        let (filter_tx, filter_rx) = watch::channel(config.queue_filter.clone());
+        let aggregates_tx = config
+            .aggregates
+            .as_ref()
+            .map(|(_, s)| watch::Sender::new(s.clone()));
         let mut collectors = vec![
             tokio::spawn(collect::run(
                 slots.queues.clone(),
                 QueueCollector {
                     client: client.clone(),
-                    filter: config.queue_filter.clone(),
+                    filter: filter_rx,
                 },
             )),
             tokio::spawn(collect::run(
@@ -120,7 +155,7 @@ impl Exporter {
                     client: client.clone(),
                     queues: slots.queues.subscribe(),
                     first_queues_wait: config.observations_interval,
-                    clock: clock.clone(),
+                    clock: options.clock.clone(),
                 },
             )),
         ];
@@ -130,15 +165,13 @@ impl Exporter {
             };
             collectors.push(tokio::spawn(collect::run(slot, collector)));
         }
-        if let (Some(slot), Some((interval, settings))) =
-            (slots.aggregates.clone(), config.aggregates.clone())
-        {
+        if let (Some(slot), Some(tx)) = (slots.aggregates.clone(), &aggregates_tx) {
             let collector = AggregatesCollector::new(
                 client.clone(),
                 slots.queues.subscribe(),
-                interval,
-                clock.clone(),
-                settings,
+                slot.interval(),
+                options.clock.clone(),
+                tx.subscribe(),
             );
             collectors.push(tokio::spawn(collect::run(slot, collector)));
         }
@@ -154,11 +187,27 @@ impl Exporter {
             addr: config.listen,
             source,
         })?;
-        let metrics = Metrics::new(slots.clone(), &api_metrics);
+        let reload_metrics = ReloadMetrics::default();
+        reload_metrics.last_successful.set(1);
+        let metrics = Metrics::new(slots.clone(), &api_metrics, &reload_metrics);
+        let source = options.reload_from.unwrap_or_else(|| {
+            let fixed = config.clone();
+            Arc::new(move || Ok(fixed.clone()))
+        });
+        let reloader = Arc::new(Reloader {
+            source,
+            current: Mutex::new(config.clone()),
+            slots: slots.clone(),
+            client,
+            filter: filter_tx,
+            aggregates: aggregates_tx,
+            metrics: reload_metrics,
+        });
         let state = Arc::new(AppState {
             metrics,
             slots,
             telemetry_path: config.telemetry_path.clone(),
+            reloader: reloader.clone(),
         });
         let (stop, mut stopped) = watch::channel(false);
         let server = tokio::spawn(server::serve(listener, state, async move {
@@ -171,7 +220,13 @@ impl Exporter {
             server,
             collectors,
             demo,
+            reloader,
         })
+    }
+
+    /// Re-reads the configuration and applies it (what SIGHUP and `POST /-/reload` do).
+    pub fn reload(&self) -> Result<Vec<&'static str>, ReloadError> {
+        self.reloader.reload()
     }
 
     /// The address the HTTP server is bound to (useful with port 0).

@@ -9,6 +9,7 @@ pub mod collect;
 pub mod config;
 pub mod genesys;
 pub mod metrics;
+pub mod reload;
 pub mod server;
 pub mod sim;
 

@@ -1,26 +1,48 @@
-//! genesys-exporter: parse flags, start the exporter, run until SIGTERM/SIGINT.
+//! genesys-exporter: parse flags and the config file, start the exporter, run until
+//! SIGTERM/SIGINT; SIGHUP reloads the configuration.
+//!
+//! `genesys-exporter check-config [flags]` validates the configuration and prints the
+//! effective settings, secrets redacted.
 
+use std::ffi::OsString;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use clap::Parser;
-use genesys_exporter::app::Exporter;
-use genesys_exporter::config::{Config, Flags};
+use genesys_exporter::app::{Exporter, Options};
+use genesys_exporter::config::{Config, ConfigError, Flags};
 use genesys_exporter::ErrorChain;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let flags = Flags::parse();
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    let check_only = args.get(1).is_some_and(|a| a == "check-config");
+    if check_only {
+        args.remove(1);
+    }
+    let config = match load(&args) {
+        Ok(c) => c,
+        Err(ConfigError::Flags(e)) => e.exit(),
+        Err(e) => {
+            eprintln!("genesys-exporter: {}", ErrorChain(&e));
+            return ExitCode::from(2);
+        }
+    };
+    if check_only {
+        println!("# Effective configuration (secrets redacted)");
+        for (key, value) in config.describe() {
+            println!("{key}: {value}");
+        }
+        return ExitCode::SUCCESS;
+    }
+    // The flags parsed once already; only their logging settings are needed here.
+    let flags = match <Flags as clap::Parser>::try_parse_from(&args) {
+        Ok(f) => f,
+        Err(e) => e.exit(),
+    };
     if let Err(e) = init_logging(&flags.log_level, &flags.log_format) {
         eprintln!("genesys-exporter: --log.level: {e}");
         return ExitCode::from(2);
     }
-    let config = match Config::from_flags(flags, std::env::var("GENESYS_CLIENT_SECRET").ok()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("genesys-exporter: {e}");
-            return ExitCode::from(2);
-        }
-    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -31,19 +53,34 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async {
-        let exporter = match Exporter::start(config).await {
-            Ok(e) => e,
-            Err(e) => {
-                eprintln!("genesys-exporter: {}", ErrorChain(&e));
-                return ExitCode::FAILURE;
-            }
-        };
-        let signal = shutdown_signal().await;
-        tracing::info!(signal, "shutting down");
-        exporter.shutdown().await;
-        ExitCode::SUCCESS
-    })
+    runtime.block_on(run(config, args))
+}
+
+/// Flags, the config file they name, and the secret from the environment, read afresh each
+/// time (start-up and every reload).
+fn load(args: &[OsString]) -> Result<Config, ConfigError> {
+    Config::from_args(
+        args.iter().cloned(),
+        std::env::var("GENESYS_CLIENT_SECRET").ok(),
+    )
+}
+
+async fn run(config: Config, args: Vec<OsString>) -> ExitCode {
+    let options = Options {
+        reload_from: Some(Arc::new(move || load(&args))),
+        ..Options::default()
+    };
+    let exporter = match Exporter::start_with(config, options).await {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("genesys-exporter: {}", ErrorChain(&e));
+            return ExitCode::FAILURE;
+        }
+    };
+    let signal = wait_for_signals(&exporter).await;
+    tracing::info!(signal, "shutting down");
+    exporter.shutdown().await;
+    ExitCode::SUCCESS
 }
 
 fn init_logging(level: &str, format: &str) -> Result<(), String> {
@@ -60,23 +97,32 @@ fn init_logging(level: &str, format: &str) -> Result<(), String> {
     Ok(())
 }
 
-async fn shutdown_signal() -> &'static str {
+/// Reloads on SIGHUP until SIGTERM or SIGINT arrives; returns the stopping signal's name.
+async fn wait_for_signals(exporter: &Exporter) -> &'static str {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => tokio::select! {
-                _ = term.recv() => "SIGTERM",
-                _ = tokio::signal::ctrl_c() => "SIGINT",
-            },
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                "SIGINT"
+        let (Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return "SIGINT";
+        };
+        loop {
+            tokio::select! {
+                _ = term.recv() => return "SIGTERM",
+                _ = tokio::signal::ctrl_c() => return "SIGINT",
+                _ = hup.recv() => {
+                    // Failures are logged and counted by the reloader; the old config stays.
+                    let _ = exporter.reload();
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
+        let _ = exporter;
         let _ = tokio::signal::ctrl_c().await;
         "SIGINT"
     }

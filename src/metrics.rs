@@ -18,6 +18,7 @@ use crate::collect::observations::ObservationsSnapshot;
 use crate::collect::queues::QueueSet;
 use crate::collect::{Published, Slot};
 use crate::genesys::ApiMetrics;
+use crate::reload::ReloadMetrics;
 
 pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -71,9 +72,10 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(slots: Slots, api: &ApiMetrics) -> Metrics {
+    pub fn new(slots: Slots, api: &ApiMetrics, reloads: &ReloadMetrics) -> Metrics {
         let mut registry = Registry::default();
         api.register(&mut registry);
+        reloads.register(&mut registry);
         registry.register_collector(Box::new(SnapshotCollector { slots }));
         Metrics { registry }
     }
@@ -145,7 +147,7 @@ impl<T> Latest<T> {
         let p = slot.latest();
         Latest {
             health: Health::of(slot, &p, now),
-            fresh: p.fresh_data(now, slot.interval).cloned(),
+            fresh: p.fresh_data(now, slot.interval()).cloned(),
         }
     }
 }
@@ -166,7 +168,7 @@ impl Health {
     fn of<T>(slot: &Slot<T>, p: &Published<T>, now: SystemTime) -> Health {
         Health {
             name: slot.name,
-            up: p.up(now, slot.interval),
+            up: p.up(now, slot.interval()),
             last_success: p
                 .last_success
                 .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())

@@ -17,6 +17,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::metrics::{Format, Metrics, Slots};
+use crate::reload::Reloader;
 
 /// Slow or stalled clients (slowloris) lose their connection after this.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,6 +30,7 @@ pub struct AppState {
     pub metrics: Metrics,
     pub slots: Slots,
     pub telemetry_path: String,
+    pub reloader: Arc<Reloader>,
 }
 
 type Body = Full<Bytes>;
@@ -83,14 +85,26 @@ pub async fn serve(
 
 fn route(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
     let path = req.uri().path();
-    let known = path == state.telemetry_path || matches!(path, "/" | "/-/healthy" | "/-/ready");
-    if !known {
+    let reload = path == "/-/reload";
+    if !(reload || path == state.telemetry_path || matches!(path, "/" | "/-/healthy" | "/-/ready"))
+    {
         return text(StatusCode::NOT_FOUND, "not found\n");
     }
-    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+    let (allowed, allow) = if reload {
+        (
+            matches!(*req.method(), Method::POST | Method::PUT),
+            "POST, PUT",
+        )
+    } else {
+        (
+            matches!(*req.method(), Method::GET | Method::HEAD),
+            "GET, HEAD",
+        )
+    };
+    if !allowed {
         let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
         r.headers_mut()
-            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+            .insert(ALLOW, HeaderValue::from_static(allow));
         return r;
     }
     match path {
@@ -101,6 +115,22 @@ fn route(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
             StatusCode::SERVICE_UNAVAILABLE,
             "Not ready: not every collector has completed a poll of Genesys Cloud yet.\n",
         ),
+        "/-/reload" => match state.reloader.reload() {
+            Ok(restart) if restart.is_empty() => text(StatusCode::OK, "Reloaded.\n"),
+            Ok(restart) => respond(
+                StatusCode::OK,
+                "text/plain; charset=utf-8",
+                format!(
+                    "Reloaded. Changed, but applied only by a restart: {}.\n",
+                    restart.join(", ")
+                ),
+            ),
+            Err(e) => respond(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "text/plain; charset=utf-8",
+                format!("{}\n", crate::ErrorChain(&e)),
+            ),
+        },
         _ => {
             let accept = req.headers().get(ACCEPT).and_then(|v| v.to_str().ok());
             let format = Format::negotiate(accept);

@@ -202,3 +202,96 @@ fn demo_mode_serves_lint_clean_metrics_and_exits_0_on_sigterm() {
         "the client secret leaked into the log"
     );
 }
+
+#[test]
+fn sighup_reloads_the_config_file() {
+    let port = free_port();
+    let file = std::env::temp_dir().join(format!("gx-sighup-{}.yml", std::process::id()));
+    std::fs::write(&file, "genesys.requests-per-minute: 150\n").unwrap();
+    let mut child = Command::new(BIN)
+        .args([
+            "--demo",
+            &format!("--web.listen-address=127.0.0.1:{port}"),
+            &format!("--config.file={}", file.display()),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("exporter starts");
+    let metric = |name: &str| -> Option<f64> {
+        let (_, body) = http_get(port, "/metrics")?;
+        body.lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .and_then(|l| l.split(' ').nth(1)?.parse().ok())
+    };
+    let wait_for = |name: &str, want: f64| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while metric(name) != Some(want) {
+            assert!(Instant::now() < deadline, "{name} never became {want}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_for("genesys_api_budget_requests_per_minute", 150.0);
+    std::fs::write(&file, "genesys.requests-per-minute: 90\n").unwrap();
+    assert!(Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    wait_for("genesys_api_budget_requests_per_minute", 90.0);
+    wait_for("genesys_exporter_config_reloads_total", 1.0);
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    std::fs::remove_file(&file).ok();
+}
+
+#[test]
+fn check_config_prints_the_effective_settings_without_secrets() {
+    let file = std::env::temp_dir().join(format!("gx-check-{}.yml", std::process::id()));
+    std::fs::write(
+        &file,
+        "genesys:\n  region: eu_west_1\ncollector.observations.interval: 20s\n",
+    )
+    .unwrap();
+    let config_flag = format!("--config.file={}", file.display());
+    let out = Command::new(BIN)
+        .args([
+            "check-config",
+            &config_flag,
+            "--collector.activity.interval=30s",
+        ])
+        .env("GENESYS_CLIENT_ID", "my-client")
+        .env("GENESYS_CLIENT_SECRET", "hunter2-secret")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "genesys.api-url: https://api.mypurecloud.ie",
+        "genesys.client-id: my-client",
+        "genesys.client-secret: <redacted>",
+        "collector.observations.interval: 20s",
+        "collector.activity.interval: 30s",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "missing {line:?} in\n{stdout}"
+        );
+    }
+    assert!(!stdout.contains("hunter2"));
+
+    std::fs::write(&file, "aggregates:\n  windows: [7m]\n").unwrap();
+    let (code, err) = run(
+        &["check-config", &config_flag],
+        &[("GENESYS_CLIENT_ID", "a"), ("GENESYS_CLIENT_SECRET", "b")],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("aggregates.windows"), "{err}");
+    std::fs::remove_file(&file).ok();
+}

@@ -243,7 +243,7 @@ fn format_duration(d: Duration) -> String {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AggregatesSettings {
     pub granularity: Duration,
     pub lookback: Duration,
@@ -291,7 +291,9 @@ pub struct AggregatesCollector {
     pub queues: watch::Receiver<Published<QueueSet>>,
     pub first_queues_wait: Duration,
     pub clock: SharedClock,
-    pub settings: AggregatesSettings,
+    settings: AggregatesSettings,
+    /// New settings from a config reload.
+    updates: watch::Receiver<AggregatesSettings>,
     state: State,
 }
 
@@ -301,14 +303,16 @@ impl AggregatesCollector {
         queues: watch::Receiver<Published<QueueSet>>,
         first_queues_wait: Duration,
         clock: SharedClock,
-        settings: AggregatesSettings,
+        mut updates: watch::Receiver<AggregatesSettings>,
     ) -> AggregatesCollector {
+        let settings = updates.borrow_and_update().clone();
         AggregatesCollector {
             client,
             queues,
             first_queues_wait,
             clock,
             settings,
+            updates,
             state: State::default(),
         }
     }
@@ -319,6 +323,15 @@ impl Poll for AggregatesCollector {
 
     async fn poll(&mut self) -> Result<AggregatesSnapshot, CollectError> {
         let queues = super::wait_for_queues(&mut self.queues, self.first_queues_wait).await?;
+        if self.updates.has_changed().unwrap_or(false) {
+            let settings = self.updates.borrow_and_update().clone();
+            if settings != self.settings {
+                // Other buckets or windows: start over from a new baseline (a counter reset).
+                tracing::info!("aggregates settings changed; counters start from a new baseline");
+                self.settings = settings;
+                self.state = State::default();
+            }
+        }
         let now = self.clock.now_ms();
         let gran = self.settings.granularity.as_millis() as i64;
         let end = (now.div_euclid(gran) + 1) * gran;

@@ -10,8 +10,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::watch;
-use tokio::time::{Instant, MissedTickBehavior};
+
+use tokio::time::Instant;
 
 use self::queues::QueueSet;
 use crate::genesys::client::counting_requests;
@@ -91,7 +93,8 @@ impl<T> Published<T> {
 #[derive(Debug)]
 pub struct Slot<T> {
     pub name: &'static str,
-    pub interval: Duration,
+    /// Milliseconds; a reload may change it while the collector runs.
+    interval_ms: AtomicU64,
     tx: watch::Sender<Published<T>>,
 }
 
@@ -99,9 +102,19 @@ impl<T> Slot<T> {
     pub fn new(name: &'static str, interval: Duration) -> Arc<Slot<T>> {
         Arc::new(Slot {
             name,
-            interval,
+            interval_ms: AtomicU64::new(interval.as_millis() as u64),
             tx: watch::Sender::new(Published::default()),
         })
+    }
+
+    pub fn interval(&self) -> Duration {
+        Duration::from_millis(self.interval_ms.load(Ordering::Relaxed))
+    }
+
+    /// Takes effect after the poll under way (or the wait for it).
+    pub fn set_interval(&self, interval: Duration) {
+        self.interval_ms
+            .store(interval.as_millis() as u64, Ordering::Relaxed);
     }
 
     pub fn latest(&self) -> Published<T> {
@@ -158,10 +171,7 @@ pub trait Poll: Send + 'static {
 /// Polls forever on the slot's interval. A slow poll delays the next tick instead of
 /// stacking polls up behind it.
 pub async fn run<P: Poll>(slot: Arc<Slot<P::Snapshot>>, mut collector: P) {
-    let mut ticker = tokio::time::interval(slot.interval);
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
-        ticker.tick().await;
         let started = Instant::now();
         let (result, requests) = counting_requests(collector.poll()).await;
         if result.is_ok() {
@@ -172,6 +182,7 @@ pub async fn run<P: Poll>(slot: Arc<Slot<P::Snapshot>>, mut collector: P) {
             );
         }
         slot.record(started, requests, result);
+        tokio::time::sleep_until(started + slot.interval()).await;
     }
 }
 

@@ -36,6 +36,13 @@ pub struct QueueFilter {
     pub exclude: Option<Regex>,
 }
 
+impl PartialEq for QueueFilter {
+    fn eq(&self, other: &Self) -> bool {
+        let text = |r: &Option<Regex>| r.as_ref().map(|r| r.as_str().to_string());
+        text(&self.include) == text(&other.include) && text(&self.exclude) == text(&other.exclude)
+    }
+}
+
 impl QueueFilter {
     pub fn admits(&self, name: &str) -> bool {
         self.include.as_ref().is_none_or(|r| r.is_match(name))
@@ -53,7 +60,8 @@ pub fn analytics_media_type(queue_config_key: &str) -> String {
 
 pub struct QueueCollector {
     pub client: GenesysClient,
-    pub filter: QueueFilter,
+    /// Read at every poll, so a config reload applies at the next listing.
+    pub filter: tokio::sync::watch::Receiver<QueueFilter>,
 }
 
 impl Poll for QueueCollector {
@@ -80,7 +88,8 @@ impl Poll for QueueCollector {
             }
             page += 1;
         }
-        Ok(build_queue_set(by_id.into_values(), &self.filter))
+        let filter = self.filter.borrow().clone();
+        Ok(build_queue_set(by_id.into_values(), &filter))
     }
 }
 

@@ -193,6 +193,15 @@ impl GenesysClient {
         })
     }
 
+    /// A new client-side budget (config reload).
+    pub fn set_requests_per_minute(&self, per_minute: u32) {
+        self.inner.limiter.set_per_minute(per_minute);
+        self.inner
+            .metrics
+            .budget_per_minute
+            .set(i64::from(per_minute.max(1)));
+    }
+
     /// `GET /api/v2/routing/queues`, one page.
     pub async fn queues_page(
         &self,

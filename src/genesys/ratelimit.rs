@@ -7,6 +7,8 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
@@ -14,7 +16,8 @@ const WINDOW: Duration = Duration::from_secs(60);
 
 #[derive(Debug)]
 pub struct RateLimiter {
-    per_minute: usize,
+    /// Adjustable at run time (config reload).
+    per_minute: AtomicUsize,
     state: Mutex<State>,
 }
 
@@ -29,7 +32,7 @@ impl RateLimiter {
     pub fn new(per_minute: u32) -> RateLimiter {
         let per_minute = per_minute.max(1) as usize;
         RateLimiter {
-            per_minute,
+            per_minute: AtomicUsize::new(per_minute),
             state: Mutex::new(State {
                 sent: VecDeque::with_capacity(per_minute),
                 paused_until: None,
@@ -38,7 +41,13 @@ impl RateLimiter {
     }
 
     pub fn per_minute(&self) -> u32 {
-        self.per_minute as u32
+        self.per_minute.load(Ordering::Relaxed) as u32
+    }
+
+    /// A new budget, in force from the next request that waits.
+    pub fn set_per_minute(&self, per_minute: u32) {
+        self.per_minute
+            .store(per_minute.max(1) as usize, Ordering::Relaxed);
     }
 
     /// Waits until a request may be sent and records it. Returns how long it waited.
@@ -58,7 +67,7 @@ impl RateLimiter {
             {
                 sent.pop_front();
             }
-            if sent.len() < self.per_minute {
+            if sent.len() < self.per_minute.load(Ordering::Relaxed) {
                 sent.push_back(now);
                 return now.duration_since(started);
             }

@@ -1,4 +1,9 @@
-//! Command-line flags (exporter-toolkit style names) and the validated configuration.
+//! Command-line flags (exporter-toolkit style names), the YAML config file, and the validated
+//! configuration.
+
+pub mod file;
+
+use std::ffi::OsString;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,6 +32,11 @@ pub const DEFAULT_PORT: u16 = 19464;
                   (or --genesys.client-secret-file). They are never read from other flags."
 )]
 pub struct Flags {
+    /// YAML file with any of these settings (keys are the flag names); flags override it.
+    /// Reloaded on SIGHUP and POST /-/reload.
+    #[arg(long = "config.file", value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+
     /// Address to listen on for the web interface and telemetry.
     #[arg(
         long = "web.listen-address",
@@ -225,7 +235,7 @@ pub enum ConfigError {
     #[error("--web.listen-address {0:?}: expected host:port or :port")]
     ListenAddress(String),
     #[error(
-        "--web.telemetry-path {0:?}: must start with '/' and not be one of /, /-/healthy, /-/ready"
+        "--web.telemetry-path {0:?}: must start with '/' and not be one of /, /-/healthy, /-/ready, /-/reload"
     )]
     TelemetryPath(String),
     #[error("no OAuth client id: set GENESYS_CLIENT_ID (or --genesys.client-id), or use --demo")]
@@ -242,15 +252,46 @@ pub enum ConfigError {
         value: String,
         reason: String,
     },
+    #[error("config file {path}: {reason}")]
+    File { path: String, reason: String },
+    #[error("config file {path}: {key}: {reason}")]
+    FileKey {
+        path: String,
+        key: String,
+        reason: String,
+    },
+    /// A command-line error; clap renders and exits with it.
+    #[error("{0}")]
+    Flags(#[from] clap::Error),
 }
 
 impl Config {
+    /// Flags and, when `--config.file` names one, the YAML file under them: the file's settings
+    /// come first on the effective command line, so explicit flags win.
+    pub fn from_args<I, T>(args: I, env_secret: Option<String>) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        let flags = Flags::try_parse_from(&args)?;
+        let Some(path) = flags.config_file.clone() else {
+            return Config::from_flags(flags, env_secret);
+        };
+        let mut merged: Vec<OsString> = args.iter().take(1).cloned().collect();
+        merged.extend(file::load(&path)?);
+        merged.extend(args.iter().skip(1).cloned());
+        Config::from_flags(Flags::try_parse_from(merged)?, env_secret)
+    }
+
     /// Validates flags; `env_secret` is GENESYS_CLIENT_SECRET (passed in so tests need not
     /// touch the process environment).
     pub fn from_flags(flags: Flags, env_secret: Option<String>) -> Result<Config, ConfigError> {
         let listen = parse_listen_address(&flags.listen_address)?;
         let path = flags.telemetry_path;
-        if !path.starts_with('/') || matches!(path.as_str(), "/" | "/-/healthy" | "/-/ready") {
+        if !path.starts_with('/')
+            || matches!(path.as_str(), "/" | "/-/healthy" | "/-/ready" | "/-/reload")
+        {
             return Err(ConfigError::TelemetryPath(path));
         }
         if flags.max_response_bytes < 1024 {
@@ -312,6 +353,81 @@ impl Config {
                 ))
             },
         })
+    }
+}
+
+impl Config {
+    /// The effective settings under their flag names, secrets redacted: what
+    /// `check-config` prints.
+    pub fn describe(&self) -> Vec<(&'static str, String)> {
+        let d = |d: &Duration| humantime::format_duration(*d).to_string();
+        let mut out = vec![
+            ("web.listen-address", self.listen.to_string()),
+            ("web.telemetry-path", self.telemetry_path.clone()),
+        ];
+        match &self.target {
+            Target::Org {
+                api_url,
+                login_url,
+                credentials,
+            } => {
+                out.push(("genesys.api-url", api_url.clone()));
+                out.push(("genesys.login-url", login_url.clone()));
+                out.push(("genesys.client-id", credentials.client_id.clone()));
+                out.push(("genesys.client-secret", "<redacted>".into()));
+            }
+            Target::Demo {
+                seed,
+                spikes,
+                spike_size,
+            } => {
+                out.push(("demo", "true".into()));
+                out.push(("demo.seed", seed.to_string()));
+                for s in spikes {
+                    out.push(("demo.spike", format!("{}@+{}", s.queue, d(&s.after))));
+                }
+                out.push(("demo.spike-size", spike_size.to_string()));
+            }
+        }
+        out.push((
+            "genesys.requests-per-minute",
+            self.requests_per_minute.to_string(),
+        ));
+        out.push(("genesys.request-timeout", d(&self.request_timeout)));
+        out.push(("genesys.max-retries", self.max_retries.to_string()));
+        out.push((
+            "genesys.max-response-bytes",
+            self.max_response_bytes.to_string(),
+        ));
+        for (key, regex) in [
+            ("queues.include", &self.queue_filter.include),
+            ("queues.exclude", &self.queue_filter.exclude),
+        ] {
+            if let Some(r) = regex {
+                out.push((key, format!("{:?}", r.as_str())));
+            }
+        }
+        out.push(("collector.queues.interval", d(&self.queues_interval)));
+        out.push((
+            "collector.observations.interval",
+            d(&self.observations_interval),
+        ));
+        match &self.activity_interval {
+            Some(i) => out.push(("collector.activity.interval", d(i))),
+            None => out.push(("no-collector.activity", "true".into())),
+        }
+        match &self.aggregates {
+            Some((i, s)) => {
+                out.push(("collector.aggregates.interval", d(i)));
+                out.push(("aggregates.granularity", d(&s.granularity)));
+                out.push(("aggregates.lookback", d(&s.lookback)));
+                let windows: Vec<String> = s.windows.iter().map(Window::label).collect();
+                out.push(("aggregates.windows", windows.join(",")));
+                out.push(("aggregates.timezone", s.timezone.name().to_string()));
+            }
+            None => out.push(("no-collector.aggregates", "true".into())),
+        }
+        out
     }
 }
 
