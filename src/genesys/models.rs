@@ -7,6 +7,22 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// A `group` of dimension values: strings by the spec. A value of another type (a newer API)
+/// is skipped rather than failing the whole response.
+fn string_map<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    let raw: Option<BTreeMap<String, serde_json::Value>> = Option::deserialize(d)?;
+    Ok(raw
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(k, v)| match v {
+            serde_json::Value::String(s) => Some((k, s)),
+            _ => None,
+        })
+        .collect())
+}
+
 // ---- OAuth ----------------------------------------------------------------------------------
 
 /// `POST /oauth/token` success body.
@@ -144,7 +160,7 @@ pub struct QueueObservationQueryResponse {
 /// `mediaType`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct QueueObservationDataContainer {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "string_map")]
     pub group: BTreeMap<String, String>,
     #[serde(default)]
     pub data: Vec<ObservationMetricData>,
@@ -208,7 +224,7 @@ pub struct ConversationActivityResponse {
 /// `ConversationActivityData`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ConversationActivityData {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "string_map")]
     pub group: BTreeMap<String, String>,
     #[serde(default)]
     pub data: Vec<ConversationActivityMetricValue>,
@@ -254,7 +270,7 @@ pub struct ConversationAggregateQueryResponse {
 /// `ConversationAggregateDataContainer`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ConversationAggregateDataContainer {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "string_map")]
     pub group: BTreeMap<String, String>,
     #[serde(default)]
     pub data: Vec<StatisticalResponse>,

@@ -32,6 +32,15 @@ pub enum Fault {
     Reset,
     /// 200 with the normal JSON cut in half.
     Malformed,
+    /// 200 with a well-formed JSON body of about this many bytes (response-size caps).
+    Oversized(usize),
+    /// The normal answer plus what a newer Genesys might send: extra fields in every object,
+    /// and in every `results` list one more entry for the first queue with an unknown media
+    /// type, an unknown metric and an unknown routing status. Known values are unchanged.
+    Mangled,
+    /// The normal answer with `stats` removed from every metric entry and `group` from every
+    /// other result.
+    Stripped,
 }
 
 /// Fault injection handle (interior mutability; shared with the server).

@@ -220,7 +220,7 @@ async fn dispatch(
     if endpoint == Endpoint::Token {
         shared.stats.record_token_request();
     }
-    let mut malformed = false;
+    let mut rewrite: Option<Fault> = None;
     match shared.faults.take(endpoint) {
         Some(Fault::Reset) => return Err(ResetConnection),
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
@@ -233,7 +233,12 @@ async fn dispatch(
                 &ctx,
             ))
         }
-        Some(Fault::Malformed) => malformed = true,
+        Some(Fault::Oversized(bytes)) => {
+            let padding = "x".repeat(bytes);
+            let body = format!("{{\"results\":[],\"padding\":\"{padding}\"}}");
+            return Ok(with_correlation(json_text(200, body), &ctx));
+        }
+        Some(f @ (Fault::Malformed | Fault::Mangled | Fault::Stripped)) => rewrite = Some(f),
         None => {}
     }
     let resp = if endpoint == Endpoint::Token {
@@ -241,10 +246,11 @@ async fn dispatch(
     } else {
         api_endpoint(shared, req, endpoint, &ctx).await
     };
-    let resp = if malformed {
-        truncate(resp).await
-    } else {
-        resp
+    let resp = match rewrite {
+        Some(Fault::Malformed) => truncate(resp).await,
+        Some(Fault::Mangled) => rewrite_json(resp, mangle).await,
+        Some(Fault::Stripped) => rewrite_json(resp, strip).await,
+        _ => resp,
     };
     Ok(with_correlation(resp, &ctx))
 }
@@ -254,6 +260,82 @@ fn with_correlation(mut r: Resp, ctx: &str) -> Resp {
         r.headers_mut().insert("ININ-Correlation-Id", v);
     }
     r
+}
+
+fn json_text(status: u16, body: String) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    r.headers_mut()
+        .insert("Content-Type", HeaderValue::from_static("application/json"));
+    r
+}
+
+/// Applies `f` to a JSON response body (left as is if it is not JSON).
+async fn rewrite_json(r: Resp, f: fn(&mut serde_json::Value)) -> Resp {
+    let (parts, body) = r.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Response::from_parts(parts, Full::new(bytes));
+    };
+    f(&mut v);
+    let out = serde_json::to_vec(&v).map(Bytes::from).unwrap_or(bytes);
+    let mut parts = parts;
+    parts.headers.remove("Content-Length");
+    Response::from_parts(parts, Full::new(out))
+}
+
+fn mangle(v: &mut serde_json::Value) {
+    use serde_json::{json, Value};
+    match v {
+        Value::Object(map) => {
+            if let Some(Value::Array(results)) = map.get_mut("results") {
+                let queue = results
+                    .iter()
+                    .find_map(|r| r.pointer("/group/queueId").cloned())
+                    .unwrap_or(Value::Null);
+                results.push(json!({
+                    "group": {"queueId": queue, "mediaType": "hologram"},
+                    "data": [
+                        {"metric": "oWaiting", "stats": {"count": 2, "brandNewStat": 1}},
+                        {"metric": "oBrandNewMetric", "stats": {"count": 5}},
+                        {"metric": "oUserRoutingStatuses", "qualifier": "ON_A_NEW_STATUS", "stats": {"count": 1}}
+                    ]
+                }));
+            }
+            for child in map.values_mut() {
+                mangle(child);
+            }
+            map.insert(
+                "unexpectedField".into(),
+                json!({"nested": [1, "two", null]}),
+            );
+        }
+        Value::Array(items) => items.iter_mut().for_each(mangle),
+        _ => {}
+    }
+}
+
+fn strip(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Object(map) => {
+            map.remove("stats");
+            if let Some(Value::Array(results)) = map.get_mut("results") {
+                for (i, r) in results.iter_mut().enumerate() {
+                    if let (0, Some(o)) = (i % 2, r.as_object_mut()) {
+                        o.remove("group");
+                    }
+                }
+            }
+            map.values_mut().for_each(strip);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip),
+        _ => {}
+    }
 }
 
 async fn truncate(r: Resp) -> Resp {
