@@ -214,12 +214,16 @@ impl fmt::Debug for Settings {
     }
 }
 
-/// Parses YAML text. `Err(String)` is the parser's message (unknown keys, wrong types).
+/// Parses and validates YAML text; relative paths are joined to `base_dir`.
 pub(crate) fn parse(text: &str, base_dir: &Path) -> Result<Settings, ParseError> {
     let raw: Option<RawConfig> = if text.trim().is_empty() {
         None
     } else {
-        serde_saphyr::from_str(text).map_err(|e| ParseError::Syntax(e.to_string()))?
+        // No source snippet in messages: neighbouring lines can hold hashes or an inline key.
+        let mut options = serde_saphyr::Options::default();
+        options.with_snippet = false;
+        serde_saphyr::from_str_with_options(text, options)
+            .map_err(|e| ParseError::Syntax(e.to_string()))?
     };
     validate(raw.unwrap_or_default(), base_dir).map_err(ParseError::Invalid)
 }
