@@ -670,3 +670,45 @@ fn config_errors_name_the_key() {
     assert!(matches!(missing, WebConfigError::Read { .. }));
     assert!(missing.to_string().contains("/nonexistent/web.yml"));
 }
+
+#[tokio::test]
+async fn other_client_auth_types() {
+    let ca = make_ca("test ca");
+    let rogue_ca = make_ca("rogue ca");
+    let good = make_leaf(&ca, vec![dns("client.example")], 20);
+    let rogue = make_leaf(&rogue_ca, vec![dns("client.example")], 21);
+
+    // VerifyClientCertIfGiven: no certificate is fine, an unverifiable one is not.
+    let dir = TempDir::new("verify-if-given");
+    let config = tls_config(
+        &dir,
+        &ca,
+        "  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: ca.crt\n",
+    );
+    let addr = start_server(WebGuard::load(&config).expect("load")).await;
+    let url = format!("https://{addr}/");
+    for (identity, ok) in [(None, true), (Some(&good), true), (Some(&rogue), false)] {
+        let result = https_client(&ca, identity).get(&url).send().await;
+        assert_eq!(result.is_ok(), ok, "VerifyClientCertIfGiven: {result:?}");
+    }
+
+    // RequireAnyClientCert: any certificate (chain not verified, as in Go), but one is needed.
+    let dir = TempDir::new("require-any");
+    let config = tls_config(&dir, &ca, "  client_auth_type: RequireAnyClientCert\n");
+    let addr = start_server(WebGuard::load(&config).expect("load")).await;
+    let url = format!("https://{addr}/");
+    for (identity, ok) in [(None, false), (Some(&good), true), (Some(&rogue), true)] {
+        let result = https_client(&ca, identity).get(&url).send().await;
+        assert_eq!(result.is_ok(), ok, "RequireAnyClientCert: {result:?}");
+    }
+
+    // RequestClientCert: optional and not verified.
+    let dir = TempDir::new("request");
+    let config = tls_config(&dir, &ca, "  client_auth_type: RequestClientCert\n");
+    let addr = start_server(WebGuard::load(&config).expect("load")).await;
+    let url = format!("https://{addr}/");
+    for identity in [None, Some(&rogue)] {
+        let result = https_client(&ca, identity).get(&url).send().await;
+        assert!(result.is_ok(), "RequestClientCert: {result:?}");
+    }
+}

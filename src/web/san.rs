@@ -105,6 +105,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn reads_dns_email_ip_and_uri_names_like_go() {
+        use rcgen::{CertificateParams, KeyPair, SanType};
+        let mut params = CertificateParams::default();
+        params.subject_alt_names = vec![
+            SanType::DnsName("client.example".try_into().expect("dns")),
+            SanType::Rfc822Name("prom@example.com".try_into().expect("email")),
+            SanType::IpAddress("10.0.0.1".parse().expect("v4")),
+            SanType::IpAddress("2001:db8::1".parse().expect("v6")),
+            SanType::URI("spiffe://example/prom".try_into().expect("uri")),
+        ];
+        let key = KeyPair::generate().expect("key");
+        let cert = params.self_signed(&key).expect("cert");
+        assert_eq!(
+            subject_alt_names(cert.der()),
+            Some(vec![
+                "client.example".to_string(),
+                "prom@example.com".to_string(),
+                "10.0.0.1".to_string(),
+                "2001:db8::1".to_string(),
+                "spiffe://example/prom".to_string(),
+            ])
+        );
+        let without = CertificateParams::default()
+            .self_signed(&key)
+            .expect("cert");
+        assert_eq!(subject_alt_names(without.der()), Some(vec![]));
+    }
+
+    #[test]
     fn never_panics_on_garbage() {
         let inputs: [&[u8]; 6] = [
             &[],
