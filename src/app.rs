@@ -20,6 +20,7 @@ use crate::metrics::{Metrics, Slots};
 use crate::reload::{ConfigSource, ReloadError, ReloadMetrics, Reloader};
 use crate::server::{self, AppState};
 use crate::sim::{SimConfig, SimOrg};
+use crate::web::{WebConfigError, WebGuard};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -33,6 +34,8 @@ pub enum StartError {
     Demo(#[source] std::io::Error),
     #[error(transparent)]
     Client(#[from] ApiError),
+    #[error("--web.config.file")]
+    WebConfig(#[source] WebConfigError),
 }
 
 /// How to start an exporter beyond its configuration.
@@ -83,6 +86,10 @@ impl Exporter {
     }
 
     pub async fn start_with(config: Config, options: Options) -> Result<Exporter, StartError> {
+        let web = match &config.web_config {
+            Some(path) => WebGuard::load(path).map_err(StartError::WebConfig)?,
+            None => WebGuard::disabled(),
+        };
         let (api_url, login_url, credentials, demo) = match config.target.clone() {
             Target::Org {
                 api_url,
@@ -196,6 +203,7 @@ impl Exporter {
         });
         let reloader = Arc::new(Reloader {
             source,
+            web: std::sync::RwLock::new(web),
             current: Mutex::new(config.clone()),
             slots: slots.clone(),
             client,

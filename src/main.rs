@@ -28,6 +28,12 @@ fn main() -> ExitCode {
         }
     };
     if check_only {
+        if let Some(path) = &config.web_config {
+            if let Err(e) = genesys_exporter::web::WebGuard::load(path) {
+                eprintln!("genesys-exporter: --web.config.file: {}", ErrorChain(&e));
+                return ExitCode::from(2);
+            }
+        }
         println!("# Effective configuration (secrets redacted)");
         for (key, value) in config.describe() {
             println!("{key}: {value}");

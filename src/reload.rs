@@ -21,6 +21,7 @@ use crate::collect::queues::QueueFilter;
 use crate::config::{Config, ConfigError, Target};
 use crate::genesys::GenesysClient;
 use crate::metrics::Slots;
+use crate::web::{WebConfigError, WebGuard};
 
 /// Where a reload reads the configuration from (main: the process' arguments, the environment
 /// and the config file they name; tests: whatever they like).
@@ -70,6 +71,8 @@ impl ReloadMetrics {
 /// The levers a reload pulls on the running exporter.
 pub struct Reloader {
     pub source: ConfigSource,
+    /// The web configuration in force; replaced when a reload reads a valid one.
+    pub web: std::sync::RwLock<WebGuard>,
     pub current: Mutex<Config>,
     pub slots: Slots,
     pub client: GenesysClient,
@@ -79,23 +82,34 @@ pub struct Reloader {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("configuration reload failed, the previous configuration stays in force")]
-pub struct ReloadError(#[source] pub ConfigError);
+pub enum ReloadError {
+    #[error("configuration reload failed, the previous configuration stays in force")]
+    Config(#[source] ConfigError),
+    #[error("web configuration reload failed, the previous configuration stays in force")]
+    Web(#[source] WebConfigError),
+}
 
 impl Reloader {
     /// Reloads; returns the settings that need a restart to change (they kept their value).
     pub fn reload(&self) -> Result<Vec<&'static str>, ReloadError> {
         self.metrics.reloads.inc();
-        let new = match (self.source)() {
-            Ok(c) => c,
-            Err(e) => {
+        let loaded = (self.source)().map_err(ReloadError::Config).and_then(|c| {
+            let web = match &c.web_config {
+                Some(path) => WebGuard::load(path).map_err(ReloadError::Web)?,
+                None => WebGuard::disabled(),
+            };
+            Ok((c, web))
+        });
+        let (new, web) = match loaded {
+            Ok(loaded) => loaded,
+            Err(error) => {
                 self.metrics.failures.inc();
                 self.metrics.last_successful.set(0);
-                let error = ReloadError(e);
                 tracing::error!(error = %crate::ErrorChain(&error), "reload failed");
                 return Err(error);
             }
         };
+        *self.web.write().unwrap_or_else(|e| e.into_inner()) = web;
         let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
         let restart = needs_restart(&current, &new);
         for setting in &restart {
@@ -135,6 +149,12 @@ impl Reloader {
         self.metrics.succeeded();
         tracing::info!("configuration reloaded");
         Ok(restart)
+    }
+}
+
+impl Reloader {
+    pub fn web(&self) -> WebGuard {
+        self.web.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 

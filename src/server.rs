@@ -8,16 +8,17 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ACCEPT, ALLOW, CONTENT_TYPE};
+use hyper::header::{HeaderValue, ACCEPT, ALLOW, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::metrics::{Format, Metrics, Slots};
 use crate::reload::Reloader;
+use crate::web::{self, WebGuard};
 
 /// Slow or stalled clients (slowloris) lose their connection after this.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -31,6 +32,13 @@ pub struct AppState {
     pub slots: Slots,
     pub telemetry_path: String,
     pub reloader: Arc<Reloader>,
+}
+
+impl AppState {
+    /// The web configuration in force (a reload may replace it).
+    fn web(&self) -> WebGuard {
+        self.reloader.web()
+    }
 }
 
 type Body = Full<Bytes>;
@@ -54,22 +62,9 @@ pub async fn serve(
                         continue;
                     }
                 };
-                let state = state.clone();
-                let service = service_fn(move |req| {
-                    let state = state.clone();
-                    async move { Ok::<_, Infallible>(route(&state, &req)) }
-                });
-                let conn = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(HEADER_READ_TIMEOUT)
-                    .max_buf_size(MAX_HEADER_BYTES.max(8192))
-                    .serve_connection(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
-                });
+                // The handshake runs in the connection's own task, so one slow client never
+                // holds up accepting the next.
+                tokio::spawn(connection(stream, state.clone(), graceful.watcher()));
             }
             () = &mut shutdown => break,
         }
@@ -81,6 +76,72 @@ pub async fn serve(
     {
         tracing::warn!("connections still open after the shutdown grace period; closing them");
     }
+}
+
+/// One connection: TLS if configured (client certificate checked), then HTTP/1.1.
+async fn connection(stream: TcpStream, state: Arc<AppState>, watcher: Watcher) {
+    let web = state.web();
+    let Some(acceptor) = web.tls_acceptor() else {
+        return http(TokioIo::new(stream), state, watcher).await;
+    };
+    let tls = match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => return tracing::debug!(error = %e, "TLS handshake failed"),
+        Err(_) => return tracing::debug!("TLS handshake timed out"),
+    };
+    if !web.client_allowed(tls.get_ref().1.peer_certificates()) {
+        return tracing::debug!("client certificate not allowed");
+    }
+    http(TokioIo::new(tls), state, watcher).await
+}
+
+async fn http<IO>(io: TokioIo<IO>, state: Arc<AppState>, watcher: Watcher)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(guarded(&state, &req).await) }
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEADER_BYTES.max(8192))
+        .serve_connection(io, service);
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+/// The web configuration's rules around every request: rate limit, basic auth (all paths but
+/// /-/healthy, so liveness probes need no credentials), extra headers.
+async fn guarded(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
+    let web = state.web();
+    let mut response = if !web.admit() {
+        text(StatusCode::TOO_MANY_REQUESTS, "too many requests\n")
+    } else if req.uri().path() != "/-/healthy"
+        && web
+            .authorize(
+                req.headers()
+                    .get(AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok()),
+            )
+            .await
+            .is_err()
+    {
+        let mut r = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
+        r.headers_mut().insert(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static(web::WWW_AUTHENTICATE),
+        );
+        r
+    } else {
+        route(state, req)
+    };
+    for (name, value) in web.extra_headers() {
+        response.headers_mut().insert(name, value);
+    }
+    response
 }
 
 fn route(state: &AppState, req: &Request<Incoming>) -> Response<Body> {

@@ -69,7 +69,7 @@ async fn goes_stale_then_recovers(
 
     sim.faults().fail_next(endpoint, 1_000_000, fault.clone());
     let (name, labels) = evidence;
-    let s = eventually(
+    eventually(
         &format!("{collector} down and stale, {name}{labels:?} counted, under {fault:?}"),
         || async {
             let s = quick_scrape(addr).await;
@@ -79,7 +79,7 @@ async fn goes_stale_then_recovers(
                 "genesys_collector_poll_failures_total",
                 &[("collector", collector)],
             ) >= 1.0;
-            (down && failed && !s.has(series) && value(&s, name, labels) >= 1.0).then_some(s)
+            (down && failed && !s.has(series) && value(&s, name, labels) >= 1.0).then_some(())
         },
     )
     .await;
@@ -357,14 +357,14 @@ async fn queues_appearing_and_disappearing() {
 
     let new = sim.add_queue("Brand New Queue", &["voice", "chat"]);
     sim.remove_queue(&gone);
-    let s = eventually("the queue set to follow Genesys", || async {
+    eventually("the queue set to follow Genesys", || async {
         let s = quick_scrape(addr).await;
         let ids: Vec<String> = s
             .all("genesys_queue_info")
             .into_iter()
             .map(|(l, _)| l["queue_id"].clone())
             .collect();
-        (ids.contains(&new) && !ids.contains(&gone)).then_some(s)
+        (ids.contains(&new) && !ids.contains(&gone)).then_some(())
     })
     .await;
     let s = eventually("observations for the new queue", || async {

@@ -44,6 +44,9 @@ pub struct Flags {
         value_name = "ADDR"
     )]
     pub listen_address: String,
+    /// Exporter-toolkit web configuration (TLS, client certificates, basic auth) in YAML.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub web_config_file: Option<PathBuf>,
     /// Path under which to expose metrics.
     #[arg(
         long = "web.telemetry-path",
@@ -213,6 +216,7 @@ pub enum Target {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    pub web_config: Option<PathBuf>,
     pub telemetry_path: String,
     pub target: Target,
     pub requests_per_minute: u32,
@@ -326,6 +330,7 @@ impl Config {
         };
         Ok(Config {
             listen,
+            web_config: flags.web_config_file,
             telemetry_path: path,
             target,
             requests_per_minute: flags.requests_per_minute,
@@ -365,6 +370,9 @@ impl Config {
             ("web.listen-address", self.listen.to_string()),
             ("web.telemetry-path", self.telemetry_path.clone()),
         ];
+        if let Some(path) = &self.web_config {
+            out.push(("web.config.file", path.display().to_string()));
+        }
         match &self.target {
             Target::Org {
                 api_url,

@@ -294,7 +294,8 @@ fn validate_header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue),
         ));
     };
     if let Some(values) = allowed {
-        if !values.contains(&value) {
+        // Header values of these tokens are case-insensitive (RFC 7034, RFC 7230).
+        if !values.iter().any(|v| v.eq_ignore_ascii_case(value.trim())) {
             return Err(Issue::new(
                 key,
                 format!("{value:?} is not one of {}", values.join(", ")),
