@@ -270,7 +270,7 @@ pub struct AggregatesSnapshot {
 }
 
 type Group = (String, String);
-type Buckets = BTreeMap<i64, HashMap<Group, Values>>;
+pub(crate) type Buckets = BTreeMap<i64, HashMap<Group, Values>>;
 
 #[derive(Debug, Default)]
 struct State {
@@ -495,7 +495,7 @@ impl AggregatesCollector {
 
 /// Folds a response into `out`, keyed by bucket start. Buckets outside [start, end) or with an
 /// unreadable interval are ignored.
-fn merge_response(
+pub(crate) fn merge_response(
     out: &mut Buckets,
     response: &ConversationAggregateQueryResponse,
     start_ms: i64,

@@ -3,6 +3,8 @@
 
 pub mod activity;
 pub mod aggregates;
+#[cfg(test)]
+mod fuzz;
 pub mod observations;
 pub mod queues;
 
