@@ -114,10 +114,6 @@ fn object(fields: Vec<(&'static str, BoxedStrategy<Value>)>) -> impl Strategy<Va
     })
 }
 
-fn text(junk: bool) -> BoxedStrategy<Value> {
-    or_junk(word().prop_map(Value::String), junk)
-}
-
 /// Mostly one of `likely`, sometimes any word.
 fn one_of(likely: &'static [&'static str], junk: bool) -> BoxedStrategy<Value> {
     let pick = prop_oneof![
