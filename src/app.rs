@@ -98,11 +98,13 @@ impl Exporter {
             } => (api_url, login_url, credentials, None),
             Target::Demo {
                 seed,
+                queues,
                 spikes,
                 spike_size,
             } => {
                 let sim_config = SimConfig {
                     seed,
+                    queues: queues as usize,
                     ..SimConfig::default()
                 };
                 let credentials = Credentials {

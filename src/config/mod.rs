@@ -147,6 +147,10 @@ pub struct Flags {
     /// Repeatable.
     #[arg(long = "demo.spike", value_name = "QUEUE@+DELAY", value_parser = parse_spike)]
     pub demo_spikes: Vec<Spike>,
+    /// Queues in the simulated org of demo mode (load tests, scale trials).
+    #[arg(long = "demo.queues", default_value_t = 36,
+          value_parser = clap::value_parser!(u32).range(1..=20_000))]
+    pub demo_queues: u32,
     /// Conversations each demo spike adds to the queue.
     #[arg(long = "demo.spike-size", default_value_t = 60,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
@@ -208,6 +212,7 @@ pub enum Target {
     /// The built-in simulated org, started in-process.
     Demo {
         seed: u64,
+        queues: u32,
         spikes: Vec<Spike>,
         spike_size: u32,
     },
@@ -304,6 +309,7 @@ impl Config {
         let target = if flags.demo {
             Target::Demo {
                 seed: flags.demo_seed,
+                queues: flags.demo_queues,
                 spikes: flags.demo_spikes,
                 spike_size: flags.demo_spike_size,
             }
@@ -386,11 +392,13 @@ impl Config {
             }
             Target::Demo {
                 seed,
+                queues,
                 spikes,
                 spike_size,
             } => {
                 out.push(("demo", "true".into()));
                 out.push(("demo.seed", seed.to_string()));
+                out.push(("demo.queues", queues.to_string()));
                 for s in spikes {
                     out.push(("demo.spike", format!("{}@+{}", s.queue, d(&s.after))));
                 }
