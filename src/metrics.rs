@@ -4,7 +4,10 @@
 //! Series of a collector whose data is older than a few of its intervals
 //! are left out (see [`crate::collect::STALE_AFTER_INTERVALS`]), so Prometheus marks them stale instead of graphing frozen values.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
 use std::time::{Duration, SystemTime};
 
 use prometheus_client::collector::Collector;
@@ -19,6 +22,33 @@ use crate::collect::queues::QueueSet;
 use crate::collect::{Published, Slot};
 use crate::genesys::ApiMetrics;
 use crate::reload::ReloadMetrics;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("encoding the metrics failed")]
+    Encode,
+    #[error("compressing the metrics failed")]
+    Compress(#[source] std::io::Error),
+}
+
+fn slot_key<T>(slot: &Slot<T>, now: SystemTime) -> (u64, bool) {
+    let p = slot.latest();
+    (p.polls, p.fresh_data(now, slot.interval()).is_some())
+}
+
+/// Fast compression: bodies are re-encoded once per poll, and text metrics compress ~10x even so.
+fn gzip_bytes(data: &[u8]) -> Result<Bytes, RenderError> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 8),
+        flate2::Compression::fast(),
+    );
+    encoder.write_all(data).map_err(RenderError::Compress)?;
+    encoder
+        .finish()
+        .map(Bytes::from)
+        .map_err(RenderError::Compress)
+}
 
 pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -44,7 +74,7 @@ impl Slots {
 }
 
 /// Which exposition format a scraper asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
     OpenMetrics,
     Text,
@@ -67,8 +97,23 @@ impl Format {
     }
 }
 
+/// Renders the exposition, and keeps the last body per format and encoding for as long as
+/// nothing it shows has changed: concurrent scrapers between two polls share one encoded body.
 pub struct Metrics {
     registry: Registry,
+    slots: Slots,
+    api: ApiMetrics,
+    reloads: ReloadMetrics,
+    cache: Mutex<HashMap<(Format, bool), (CacheKey, Bytes)>>,
+}
+
+/// Everything a body depends on: each collector's completed polls and whether its data is
+/// still fresh (time moves that), the API self-metrics' generation, the reload counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CacheKey {
+    slots: Vec<(u64, bool)>,
+    api: u64,
+    reloads: (u64, u64),
 }
 
 impl Metrics {
@@ -76,8 +121,51 @@ impl Metrics {
         let mut registry = Registry::default();
         api.register(&mut registry);
         reloads.register(&mut registry);
-        registry.register_collector(Box::new(SnapshotCollector { slots }));
-        Metrics { registry }
+        registry.register_collector(Box::new(SnapshotCollector {
+            slots: slots.clone(),
+        }));
+        Metrics {
+            registry,
+            slots,
+            api: api.clone(),
+            reloads: reloads.clone(),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The body for a scrape: the cached one if nothing changed since it was encoded, else a
+    /// fresh encoding (gzip-compressed when `gzip`). Concurrent scrapers that find the cache
+    /// outdated wait for one encoding instead of each doing their own.
+    pub fn body(&self, format: Format, gzip: bool) -> Result<Bytes, RenderError> {
+        let key = self.key(SystemTime::now());
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((cached_key, body)) = cache.get(&(format, gzip)) {
+            if *cached_key == key {
+                return Ok(body.clone());
+            }
+        }
+        let text = self.render(format).map_err(|_| RenderError::Encode)?;
+        let body = if gzip {
+            gzip_bytes(text.as_bytes())?
+        } else {
+            Bytes::from(text)
+        };
+        cache.insert((format, gzip), (key, body.clone()));
+        Ok(body)
+    }
+
+    fn key(&self, now: SystemTime) -> CacheKey {
+        let mut slots = vec![
+            slot_key(&self.slots.queues, now),
+            slot_key(&self.slots.observations, now),
+        ];
+        slots.extend(self.slots.activity.as_ref().map(|s| slot_key(s, now)));
+        slots.extend(self.slots.aggregates.as_ref().map(|s| slot_key(s, now)));
+        CacheKey {
+            slots,
+            api: self.api.generation(),
+            reloads: (self.reloads.reloads.get(), self.reloads.failures.get()),
+        }
     }
 
     pub fn render(&self, format: Format) -> Result<String, std::fmt::Error> {
@@ -469,4 +557,57 @@ fn encode_aggregates(
         "Service level over the window as Genesys defines it (oServiceLevel): answered within the threshold / (answered + abandoned, short abandons excluded); absent without conversations.",
         window_rows(&aggregates::service_level),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn metrics() -> (Metrics, ApiMetrics) {
+        let slots = Slots {
+            queues: Slot::new("queues", Duration::from_secs(300)),
+            observations: Slot::new("observations", Duration::from_secs(15)),
+            activity: None,
+            aggregates: None,
+        };
+        let api = ApiMetrics::default();
+        (Metrics::new(slots, &api, &ReloadMetrics::default()), api)
+    }
+
+    #[test]
+    fn an_unchanged_state_serves_the_cached_body() {
+        let (m, api) = metrics();
+        let first = m.body(Format::Text, false).unwrap();
+        let again = m.body(Format::Text, false).unwrap();
+        assert_eq!(
+            first.as_ptr(),
+            again.as_ptr(),
+            "the same bytes, not a re-encoding"
+        );
+        let other_format = m.body(Format::OpenMetrics, false).unwrap();
+        assert_ne!(first.as_ptr(), other_format.as_ptr());
+        assert!(other_format.ends_with(b"# EOF\n"));
+
+        api.request(crate::genesys::Endpoint::Queues, "200");
+        let changed = m.body(Format::Text, false).unwrap();
+        assert_ne!(
+            first.as_ptr(),
+            changed.as_ptr(),
+            "a self-metric changed: re-encoded"
+        );
+        assert!(String::from_utf8_lossy(&changed).contains("code=\"200\""));
+    }
+
+    #[test]
+    fn gzip_bodies_decompress_to_the_plain_ones() {
+        let (m, _) = metrics();
+        let plain = m.body(Format::Text, false).unwrap();
+        let zipped = m.body(Format::Text, true).unwrap();
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&zipped[..]), &mut out)
+            .unwrap();
+        assert_eq!(out, plain.to_vec());
+    }
 }

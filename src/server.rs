@@ -8,7 +8,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ACCEPT, ALLOW, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use hyper::header::{
+    HeaderValue, ACCEPT, ACCEPT_ENCODING, ALLOW, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE,
+    VARY, WWW_AUTHENTICATE,
+};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -193,17 +196,57 @@ fn route(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
             ),
         },
         _ => {
-            let accept = req.headers().get(ACCEPT).and_then(|v| v.to_str().ok());
-            let format = Format::negotiate(accept);
-            match state.metrics.render(format) {
-                Ok(body) => respond(StatusCode::OK, format.content_type(), body),
-                Err(_) => text(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "failed to encode metrics\n",
-                ),
+            let header = |name| {
+                req.headers()
+                    .get(name)
+                    .and_then(|v: &HeaderValue| v.to_str().ok())
+            };
+            let format = Format::negotiate(header(ACCEPT));
+            let gzip = header(ACCEPT_ENCODING).is_some_and(accepts_gzip);
+            // Encoding a large org takes tens of milliseconds: let the runtime move other
+            // tasks off this thread meanwhile.
+            let body = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+                Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+                    tokio::task::block_in_place(|| state.metrics.body(format, gzip))
+                }
+                _ => state.metrics.body(format, gzip),
+            };
+            match body {
+                Ok(body) => {
+                    let mut r = respond(StatusCode::OK, format.content_type(), body);
+                    r.headers_mut()
+                        .insert(VARY, HeaderValue::from_static("Accept-Encoding"));
+                    if gzip {
+                        r.headers_mut()
+                            .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                    }
+                    r
+                }
+                Err(e) => {
+                    tracing::error!(error = %crate::ErrorChain(&e), "cannot serve metrics");
+                    text(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "failed to encode metrics\n",
+                    )
+                }
             }
         }
     }
+}
+
+/// `Accept-Encoding` allows gzip (a `q=0` refuses it).
+fn accepts_gzip(accept_encoding: &str) -> bool {
+    accept_encoding.split(',').any(|part| {
+        let mut fields = part.split(';').map(str::trim);
+        let coding = fields.next().unwrap_or_default();
+        let refused = fields.any(|f| {
+            matches!(
+                f.replace(' ', "").as_str(),
+                "q=0" | "q=0.0" | "q=0.00" | "q=0.000"
+            )
+        });
+        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+    })
 }
 
 fn respond(
@@ -241,4 +284,32 @@ fn html_escape(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accepts_gzip;
+
+    #[test]
+    fn gzip_is_used_only_when_accepted() {
+        for yes in [
+            "gzip",
+            "gzip, deflate",
+            "deflate, GZIP;q=0.5",
+            "*",
+            "br;q=1.0, gzip;q=0.8",
+        ] {
+            assert!(accepts_gzip(yes), "{yes}");
+        }
+        for no in [
+            "",
+            "identity",
+            "deflate, br",
+            "gzip;q=0",
+            "gzip; q=0.0",
+            "gzipx",
+        ] {
+            assert!(!accepts_gzip(no), "{no}");
+        }
+    }
 }

@@ -292,3 +292,29 @@ async fn include_and_exclude_filters_pick_queues_by_name() {
     exporter.shutdown().await;
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gzip_when_the_scraper_accepts_it() {
+    let sim = start_sim(sim_config()).await;
+    let exporter = start_exporter(&sim, &[]).await;
+    wait_ready(&exporter).await;
+    let url = format!("http://{}/metrics", exporter.local_addr());
+    let client = reqwest::Client::new();
+    let zipped = client
+        .get(&url)
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zipped.headers()["content-encoding"], "gzip");
+    assert_eq!(zipped.headers()["vary"], "Accept-Encoding");
+    let bytes = zipped.bytes().await.unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text)
+        .unwrap();
+    assert!(text.contains("genesys_queue_conversations{"));
+    let plain = client.get(&url).send().await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    exporter.shutdown().await;
+    sim.shutdown().await;
+}

@@ -192,6 +192,7 @@ impl TokenSource {
             });
         }
         self.metrics.token_refreshes.inc();
+        self.metrics.changed();
         let lifetime = parsed
             .expires_in
             .map(Duration::from_secs)

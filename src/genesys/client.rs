@@ -196,6 +196,7 @@ impl GenesysClient {
     /// A new client-side budget (config reload).
     pub fn set_requests_per_minute(&self, per_minute: u32) {
         self.inner.limiter.set_per_minute(per_minute);
+        self.inner.metrics.changed();
         self.inner
             .metrics
             .budget_per_minute
@@ -340,6 +341,7 @@ impl GenesysClient {
             }
         };
         inner.metrics.budget_waiting.inc();
+        inner.metrics.changed();
         let waited = inner.limiter.acquire().await;
         inner.metrics.budget_waiting.dec();
         inner

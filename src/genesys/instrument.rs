@@ -33,6 +33,8 @@ pub struct ApiMetrics {
     pub budget_per_minute: Gauge,
     pub budget_waiting: Gauge,
     pub token_refreshes: Counter,
+    /// Bumped on every change above, so a scrape can tell whether its cached body is current.
+    generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl ApiMetrics {
@@ -69,7 +71,18 @@ impl ApiMetrics {
         );
     }
 
+    /// Changes with every update of these metrics.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn changed(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub fn request(&self, endpoint: Endpoint, code: impl Into<String>) {
+        self.changed();
         self.requests
             .get_or_create(&RequestLabels {
                 endpoint: endpoint.label(),
@@ -79,6 +92,7 @@ impl ApiMetrics {
     }
 
     pub fn retry(&self, endpoint: Endpoint, reason: &'static str) {
+        self.changed();
         self.retries
             .get_or_create(&RetryLabels {
                 endpoint: endpoint.label(),
