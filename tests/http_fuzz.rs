@@ -130,3 +130,64 @@ fn arbitrary_requests_get_answers_and_never_break_the_server() {
     });
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Slowloris: connections that trickle a header never finish it. They must not keep others
+/// from being served, and the server drops them after its header read timeout (10 s).
+#[test]
+fn slow_clients_neither_block_others_nor_linger() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (sim, exporter) = runtime.block_on(async {
+        let sim = start_sim(sim_config()).await;
+        let exporter = start_exporter(&sim, &[]).await;
+        (sim, exporter)
+    });
+    let addr = exporter.local_addr();
+    let mut slow: Vec<TcpStream> = (0..50)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                .unwrap();
+            s
+        })
+        .collect();
+    // Everyone else is served meanwhile.
+    let started = std::time::Instant::now();
+    assert_eq!(
+        raw(
+            addr,
+            b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            false
+        ),
+        Some(200)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "a normal request waited behind slow ones"
+    );
+    // The slow ones are dropped after the header timeout, however long they trickle.
+    let first = &mut slow[0];
+    first
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    for _ in 0..3 {
+        let _ = first.write_all(b"a");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let mut buf = [0u8; 256];
+    let dropped_after = std::time::Instant::now();
+    let n = first.read(&mut buf).unwrap_or(0);
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(
+        n == 0 || answer.starts_with("HTTP/1.1 408"),
+        "expected the connection closed, got {answer:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(19),
+        "still open after {:?}",
+        dropped_after.elapsed()
+    );
+    runtime.block_on(async {
+        exporter.shutdown().await;
+        sim.shutdown().await;
+    });
+}
