@@ -4,7 +4,8 @@
 //! Series of a collector whose data is older than a few of its intervals
 //! are left out (see [`crate::collect::STALE_AFTER_INTERVALS`]), so Prometheus marks them stale instead of graphing frozen values.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -105,6 +106,8 @@ pub struct Metrics {
     api: ApiMetrics,
     reloads: ReloadMetrics,
     cache: Mutex<HashMap<(Format, bool), (CacheKey, Bytes)>>,
+    /// Samples in the body, shown as `genesys_exporter_series`.
+    series: Arc<AtomicU64>,
 }
 
 /// Everything a body depends on: each collector's completed polls and whether its data is
@@ -121,11 +124,14 @@ impl Metrics {
         let mut registry = Registry::default();
         api.register(&mut registry);
         reloads.register(&mut registry);
+        let series = Arc::new(AtomicU64::new(0));
         registry.register_collector(Box::new(SnapshotCollector {
             slots: slots.clone(),
+            series: series.clone(),
         }));
         Metrics {
             registry,
+            series,
             slots,
             api: api.clone(),
             reloads: reloads.clone(),
@@ -144,7 +150,16 @@ impl Metrics {
                 return Ok(body.clone());
             }
         }
-        let text = self.render(format).map_err(|_| RenderError::Encode)?;
+        let mut text = self.render(format).map_err(|_| RenderError::Encode)?;
+        // The series gauge is one sample whatever its value, so one more encoding makes it
+        // exact; that happens only when the set of series changed.
+        let samples = text
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .count() as u64;
+        if self.series.swap(samples, Ordering::Relaxed) != samples {
+            text = self.render(format).map_err(|_| RenderError::Encode)?;
+        }
         let body = if gzip {
             gzip_bytes(text.as_bytes())?
         } else {
@@ -185,6 +200,7 @@ impl Metrics {
 #[derive(Debug)]
 struct SnapshotCollector {
     slots: Slots,
+    series: Arc<AtomicU64>,
 }
 
 impl Collector for SnapshotCollector {
@@ -207,6 +223,15 @@ impl Collector for SnapshotCollector {
             .collect();
         encode_health(&mut encoder, &health)?;
         encode_build_info(&mut encoder)?;
+        gauges(
+            &mut encoder,
+            "genesys_exporter_series",
+            "Samples this exporter serves on /metrics, this one included: its cardinality.",
+            [(
+                [] as [(&str, &str); 0],
+                self.series.load(Ordering::Relaxed) as f64,
+            )],
+        )?;
 
         if let Some(set) = &queues.fresh {
             encode_queue_set(&mut encoder, set)?;
@@ -492,12 +517,61 @@ fn encode_activity(
     )
 }
 
+/// One exported row of analytics: its labels, counters and window values.
+struct AggregateRow<'a> {
+    labels: Vec<(&'a str, &'a str)>,
+    counters: aggregates::Values,
+    windows: Vec<aggregates::Values>,
+}
+
+/// Per queue and media type, or (`--aggregates.by=media_type`) per media type summed over
+/// queues: sums add, maxima take the largest, service levels pool numerators and denominators.
+fn aggregate_rows(snap: &AggregatesSnapshot) -> Vec<AggregateRow<'_>> {
+    if snap.export.by_queue {
+        return snap
+            .groups
+            .iter()
+            .map(|g| {
+                let q = &snap.queues.queues[g.queue];
+                AggregateRow {
+                    labels: vec![
+                        ("queue_id", q.id.as_str()),
+                        ("queue", q.name.as_str()),
+                        ("media_type", g.media_type.as_str()),
+                    ],
+                    counters: g.counters,
+                    windows: g.windows.clone(),
+                }
+            })
+            .collect();
+    }
+    let mut by_media: BTreeMap<&str, AggregateRow<'_>> = BTreeMap::new();
+    for g in &snap.groups {
+        let row = by_media
+            .entry(g.media_type.as_str())
+            .or_insert_with(|| AggregateRow {
+                labels: vec![("media_type", g.media_type.as_str())],
+                counters: aggregates::Values::default(),
+                windows: vec![aggregates::Values::default(); g.windows.len()],
+            });
+        row.counters.combine(&g.counters);
+        for (w, v) in row.windows.iter_mut().zip(&g.windows) {
+            w.combine(v);
+        }
+    }
+    by_media.into_values().collect()
+}
+
 fn encode_aggregates(
     encoder: &mut DescriptorEncoder,
     snap: &AggregatesSnapshot,
-) -> Result<(), std::fmt::Error> {
-    let queue = |g: &aggregates::GroupAggregates| &snap.queues.queues[g.queue];
-    for quantity in &aggregates::COUNTED {
+) -> std::fmt::Result {
+    let rows = aggregate_rows(snap);
+    let export = &snap.export;
+    for quantity in aggregates::COUNTED
+        .iter()
+        .filter(|q| export.exports(q.name))
+    {
         let name = format!("genesys_{}", quantity.name);
         let help = format!(
             "{}, since the exporter started; late completions are added as Genesys reports them.",
@@ -507,38 +581,25 @@ fn encode_aggregates(
             encoder,
             &name,
             &help,
-            snap.groups.iter().map(|g| {
-                let q = queue(g);
-                let labels = [
-                    ("queue_id", q.id.as_str()),
-                    ("queue", q.name.as_str()),
-                    ("media_type", g.media_type.as_str()),
-                ];
-                (labels, quantity.value(&g.counters))
-            }),
+            rows.iter()
+                .map(|r| (&r.labels, quantity.value(&r.counters))),
         )?;
     }
     let window_rows = |value: &dyn Fn(&aggregates::Values) -> Option<f64>| {
-        let mut rows = Vec::new();
-        for g in &snap.groups {
-            let q = queue(g);
-            for (label, v) in snap.window_labels.iter().zip(&g.windows) {
+        let mut out = Vec::new();
+        for r in &rows {
+            for (label, v) in snap.window_labels.iter().zip(&r.windows) {
                 if let Some(x) = value(v) {
-                    rows.push((
-                        [
-                            ("queue_id", q.id.as_str()),
-                            ("queue", q.name.as_str()),
-                            ("media_type", g.media_type.as_str()),
-                            ("window", label.as_str()),
-                        ],
-                        x,
-                    ));
+                    let mut labels = r.labels.clone();
+                    labels.push(("window", label.as_str()));
+                    out.push((labels, x));
                 }
             }
         }
-        rows
+        out
     };
-    for quantity in aggregates::COUNTED.iter().chain(&aggregates::WINDOW_MAXIMA) {
+    let window_quantities = aggregates::COUNTED.iter().chain(&aggregates::WINDOW_MAXIMA);
+    for quantity in window_quantities.filter(|q| export.exports(q.name)) {
         let name = format!("genesys_window_{}", quantity.name);
         let help = format!(
             "{}, over the window (15m, 1h: the latest buckets; today: since local midnight).",
@@ -551,12 +612,15 @@ fn encode_aggregates(
             window_rows(&|v| Some(quantity.value(v))),
         )?;
     }
-    gauges(
-        encoder,
-        "genesys_window_service_level_ratio",
-        "Service level over the window as Genesys defines it (oServiceLevel): answered within the threshold / (answered + abandoned, short abandons excluded); absent without conversations.",
-        window_rows(&aggregates::service_level),
-    )
+    if export.exports("service_level_ratio") {
+        gauges(
+            encoder,
+            "genesys_window_service_level_ratio",
+            "Service level over the window as Genesys defines it (oServiceLevel): answered within the threshold / (answered + abandoned, short abandons excluded); absent without conversations.",
+            window_rows(&aggregates::service_level),
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

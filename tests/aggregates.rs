@@ -478,3 +478,66 @@ async fn a_queue_that_appears_starts_at_zero_and_today_stays_exact() {
     exporter.shutdown().await;
     sim.shutdown().await;
 }
+
+/// Cardinality controls: only the chosen quantities, per media type only, summed over queues;
+/// and `genesys_exporter_series` counts exactly what is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_media_type_and_chosen_quantities_only() {
+    let sim = start_sim(sim_at("2026-11-24T15:02:00Z")).await;
+    sim.advance(Duration::from_secs(30 * 60));
+    let exporter = start_exporter_on_sim_clock(
+        &sim,
+        &[
+            "--aggregates.by=media_type",
+            "--aggregates.metrics=conversations_offered,handle_max_seconds,service_level_ratio",
+            "--aggregates.windows=1h",
+        ],
+    )
+    .await;
+    let addr = exporter.local_addr();
+    wait_ready(&exporter).await;
+    let s = scrape_after_poll(addr).await;
+
+    for absent in [
+        "genesys_handle_seconds_total",
+        "genesys_window_handle_seconds",
+        "genesys_conversations_answered_total",
+    ] {
+        assert!(!s.has(absent), "{absent} was not chosen");
+    }
+    let now = sim.now_ms();
+    let truth = sim.aggregate_truth(bucket_end(now) - 3_600_000, bucket_end(now), Some(now));
+    let mut want: BTreeMap<String, f64> = BTreeMap::new();
+    for q in &sim.truth().queues {
+        for m in &q.media_types {
+            *want.entry(m.clone()).or_default() +=
+                truth_value(&truth, &q.id, m, "nOffered", Field::Count);
+        }
+    }
+    let got: BTreeMap<String, f64> = s
+        .all("genesys_window_conversations_offered")
+        .into_iter()
+        .map(|(l, v)| {
+            assert_eq!(
+                l.keys().collect::<Vec<_>>(),
+                ["media_type", "window"],
+                "no queue labels"
+            );
+            (l["media_type"].clone(), v)
+        })
+        .collect();
+    assert_eq!(got, want);
+    assert!(s
+        .all("genesys_conversations_offered_total")
+        .iter()
+        .all(|(l, _)| l.len() == 1));
+    assert!(s
+        .all("genesys_window_service_level_ratio")
+        .iter()
+        .all(|(_, v)| (0.0..=1.0).contains(v)));
+
+    let served = s.samples.len() as f64;
+    assert_eq!(s.get("genesys_exporter_series", &[]), Some(served));
+    exporter.shutdown().await;
+    sim.shutdown().await;
+}

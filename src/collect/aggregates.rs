@@ -105,7 +105,7 @@ impl Default for Values {
 
 impl Values {
     /// Combines two spans: sums add, maxima take the larger.
-    fn combine(&mut self, other: &Values) {
+    pub fn combine(&mut self, other: &Values) {
         for (i, (_, stat)) in QUANTITIES.iter().enumerate() {
             if stat.additive() {
                 self.0[i] += other.0[i];
@@ -249,6 +249,53 @@ pub struct AggregatesSettings {
     pub lookback: Duration,
     pub windows: Vec<Window>,
     pub timezone: Tz,
+    /// What is exported of it: changing this alone keeps the counters.
+    pub export: AggregatesExport,
+}
+
+impl AggregatesSettings {
+    /// Whether `other` asks Genesys the same questions (then the counters carry on).
+    fn same_queries(&self, other: &AggregatesSettings) -> bool {
+        self.granularity == other.granularity
+            && self.lookback == other.lookback
+            && self.windows == other.windows
+            && self.timezone == other.timezone
+    }
+}
+
+/// Cardinality controls for the analytics series.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AggregatesExport {
+    /// Labels `queue_id` and `queue` (true), or media type only, summed over queues (false).
+    pub by_queue: bool,
+    /// Names from [`exportable`] to export.
+    pub selected: Vec<&'static str>,
+}
+
+impl Default for AggregatesExport {
+    fn default() -> Self {
+        AggregatesExport {
+            by_queue: true,
+            selected: exportable(),
+        }
+    }
+}
+
+impl AggregatesExport {
+    pub fn exports(&self, name: &str) -> bool {
+        self.selected.contains(&name)
+    }
+}
+
+/// Every analytics quantity that can be exported: the counted ones (as counters and window
+/// gauges), and the window-only maxima and service level ratio.
+pub fn exportable() -> Vec<&'static str> {
+    COUNTED
+        .iter()
+        .chain(&WINDOW_MAXIMA)
+        .map(|q| q.name)
+        .chain(["service_level_ratio"])
+        .collect()
 }
 
 /// Statistics of one watched (queue, media type).
@@ -267,6 +314,7 @@ pub struct AggregatesSnapshot {
     pub queues: Arc<QueueSet>,
     pub window_labels: Vec<String>,
     pub groups: Vec<GroupAggregates>,
+    pub export: AggregatesExport,
 }
 
 type Group = (String, String);
@@ -325,12 +373,12 @@ impl Poll for AggregatesCollector {
         let queues = super::wait_for_queues(&mut self.queues, self.first_queues_wait).await?;
         if self.updates.has_changed().unwrap_or(false) {
             let settings = self.updates.borrow_and_update().clone();
-            if settings != self.settings {
+            if !settings.same_queries(&self.settings) {
                 // Other buckets or windows: start over from a new baseline (a counter reset).
                 tracing::info!("aggregates settings changed; counters start from a new baseline");
-                self.settings = settings;
                 self.state = State::default();
             }
+            self.settings = settings;
         }
         let now = self.clock.now_ms();
         let gran = self.settings.granularity.as_millis() as i64;
@@ -489,6 +537,7 @@ impl AggregatesCollector {
             window_labels: self.settings.windows.iter().map(Window::label).collect(),
             queues,
             groups,
+            export: self.settings.export.clone(),
         }
     }
 }

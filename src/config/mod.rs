@@ -13,7 +13,7 @@ use clap::Parser;
 use regex::Regex;
 use secrecy::SecretString;
 
-use crate::collect::aggregates::{AggregatesSettings, Window};
+use crate::collect::aggregates::{exportable, AggregatesExport, AggregatesSettings, Window};
 use crate::collect::queues::QueueFilter;
 use crate::genesys::region::UnknownRegion;
 use crate::genesys::{Credentials, Region};
@@ -136,6 +136,18 @@ pub struct Flags {
     /// IANA time zone whose midnight starts the `today` window (e.g. Europe/Berlin).
     #[arg(long = "aggregates.timezone", default_value = "UTC")]
     pub aggregates_timezone: String,
+    /// Comma-separated analytics quantities to export (counters and window gauges), or `all`;
+    /// e.g. conversations_offered,conversations_answered,handle_seconds,service_level_ratio.
+    #[arg(
+        long = "aggregates.metrics",
+        default_value = "all",
+        value_delimiter = ','
+    )]
+    pub aggregates_metrics: Vec<String>,
+    /// Analytics series per `queue` (labels queue_id, queue, media_type) or per `media_type`
+    /// only (summed over the watched queues).
+    #[arg(long = "aggregates.by", default_value = "queue", value_parser = ["queue", "media_type"])]
+    pub aggregates_by: String,
 
     /// Run against a built-in simulated Genesys org instead of a real one.
     #[arg(long = "demo")]
@@ -360,6 +372,7 @@ impl Config {
                         flags.aggregates_lookback,
                         &flags.aggregates_windows,
                         &flags.aggregates_timezone,
+                        aggregates_export(&flags.aggregates_metrics, &flags.aggregates_by)?,
                     )?,
                 ))
             },
@@ -440,6 +453,16 @@ impl Config {
                 let windows: Vec<String> = s.windows.iter().map(Window::label).collect();
                 out.push(("aggregates.windows", windows.join(",")));
                 out.push(("aggregates.timezone", s.timezone.name().to_string()));
+                out.push(("aggregates.metrics", s.export.selected.join(",")));
+                out.push((
+                    "aggregates.by",
+                    if s.export.by_queue {
+                        "queue"
+                    } else {
+                        "media_type"
+                    }
+                    .into(),
+                ));
             }
             None => out.push(("no-collector.aggregates", "true".into())),
         }
@@ -447,11 +470,46 @@ impl Config {
     }
 }
 
+fn aggregates_export(metrics: &[String], by: &str) -> Result<AggregatesExport, ConfigError> {
+    let all = exportable();
+    let wanted: Vec<&str> = metrics
+        .iter()
+        .map(|m| m.trim())
+        .filter(|m| !m.is_empty())
+        .collect();
+    let selected = if wanted.is_empty() || wanted == ["all"] {
+        all
+    } else {
+        let mut selected = Vec::new();
+        for name in wanted {
+            let Some(known) = all.iter().find(|a| **a == name) else {
+                return Err(ConfigError::Aggregates {
+                    flag: "aggregates.metrics",
+                    value: name.to_string(),
+                    reason: format!(
+                        "not an analytics quantity; choose from all, {}",
+                        all.join(", ")
+                    ),
+                });
+            };
+            if !selected.contains(known) {
+                selected.push(*known);
+            }
+        }
+        selected
+    };
+    Ok(AggregatesExport {
+        by_queue: by != "media_type",
+        selected,
+    })
+}
+
 fn aggregates_settings(
     granularity: Duration,
     lookback: Duration,
     windows: &[String],
     timezone: &str,
+    export: AggregatesExport,
 ) -> Result<AggregatesSettings, ConfigError> {
     let err = |flag, value: String, reason: &str| ConfigError::Aggregates {
         flag,
@@ -513,6 +571,7 @@ fn aggregates_settings(
         lookback,
         windows: parsed,
         timezone,
+        export,
     })
 }
 
@@ -598,6 +657,10 @@ mod tests {
             (
                 &["--aggregates.timezone=Mars/Olympus"][..],
                 "aggregates.timezone",
+            ),
+            (
+                &["--aggregates.metrics=handle_secs"][..],
+                "choose from all, conversations_offered",
             ),
         ] {
             let mut all = vec!["--demo"];
