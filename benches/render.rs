@@ -1,0 +1,126 @@
+//! Cost of a full /metrics encoding (the cache bypassed), per exported series, for orgs of
+//! 100, 1,000 and 5,000 queues × 5 media types with every collector's data present.
+//! Target: ≤ 150 ns per series (median). Run: `cargo bench --bench render`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use genesys_exporter::collect::activity::ActivitySnapshot;
+use genesys_exporter::collect::aggregates::{
+    AggregatesExport, AggregatesSnapshot, GroupAggregates, Values,
+};
+use genesys_exporter::collect::observations::{
+    ConversationCounts, MediaLive, ObservationsSnapshot, QueueLive, ROUTING_STATUSES,
+};
+use genesys_exporter::collect::queues::{QueueSet, WatchedQueue};
+use genesys_exporter::collect::Slot;
+use genesys_exporter::genesys::ApiMetrics;
+use genesys_exporter::metrics::{Format, Metrics, Slots};
+use genesys_exporter::reload::ReloadMetrics;
+
+const MEDIA: [&str; 5] = ["callback", "chat", "email", "message", "voice"];
+
+/// A full exporter state for `n` queues, as the collectors would publish it.
+fn metrics(n: usize) -> Metrics {
+    let queues = Arc::new(QueueSet {
+        queues: (0..n)
+            .map(|i| WatchedQueue {
+                id: format!("{i:08x}-aaaa-bbbb-cccc-0123456789ab"),
+                name: format!("Queue {i} - Support \"EN\""),
+                division: "Home".into(),
+                media_types: MEDIA.iter().map(|m| m.to_string()).collect(),
+            })
+            .collect(),
+    });
+    let live = (0..n)
+        .map(|i| QueueLive {
+            media: MEDIA
+                .iter()
+                .map(|m| {
+                    let c = ConversationCounts {
+                        waiting: i as u64 % 7,
+                        interacting: 3,
+                        alerting: 1,
+                    };
+                    (
+                        m.to_string(),
+                        MediaLive {
+                            conversations: c,
+                            longest_waiting_seconds: 12.5,
+                        },
+                    )
+                })
+                .collect(),
+            on_queue_users: 8,
+            routing_statuses: ROUTING_STATUSES
+                .iter()
+                .map(|s| (s.to_string(), 2))
+                .collect::<BTreeMap<_, _>>(),
+        })
+        .collect();
+    let mut values = Values::default();
+    for (i, v) in values.0.iter_mut().enumerate() {
+        *v = 1000.0 + i as f64;
+    }
+    let groups = (0..n)
+        .flat_map(|q| MEDIA.iter().map(move |m| (q, m)))
+        .map(|(q, m)| GroupAggregates {
+            queue: q,
+            media_type: m.to_string(),
+            counters: values,
+            windows: vec![values; 3],
+        })
+        .collect();
+    let slots = Slots {
+        queues: Slot::new("queues", Duration::from_secs(300)),
+        observations: Slot::new("observations", Duration::from_secs(15)),
+        activity: Some(Slot::new("activity", Duration::from_secs(15))),
+        aggregates: Some(Slot::new("aggregates", Duration::from_secs(60))),
+    };
+    slots.queues.publish((*queues).clone());
+    slots.observations.publish(ObservationsSnapshot {
+        queues: queues.clone(),
+        live,
+    });
+    if let Some(a) = &slots.activity {
+        a.publish(ActivitySnapshot::default());
+    }
+    if let Some(a) = &slots.aggregates {
+        a.publish(AggregatesSnapshot {
+            queues,
+            window_labels: vec!["15m".into(), "1h".into(), "today".into()],
+            groups,
+            export: AggregatesExport::default(),
+        });
+    }
+    Metrics::new(slots, &ApiMetrics::default(), &ReloadMetrics::default())
+}
+
+fn render(c: &mut Criterion) {
+    let mut group = c.benchmark_group("full re-encode");
+    group.sample_size(10);
+    for n in [100, 1000, 5000] {
+        let m = metrics(n);
+        let series = m
+            .render(Format::Text)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .count() as u64;
+        // Elements = series, so criterion reports time per series as throughput.
+        group.throughput(Throughput::Elements(series));
+        for format in [Format::Text, Format::OpenMetrics] {
+            let id = BenchmarkId::new(
+                format!("{format:?}"),
+                format!("{n} queues, {series} series"),
+            );
+            group.bench_with_input(id, &m, |b, m| b.iter(|| m.render(format).unwrap()));
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, render);
+criterion_main!(benches);
