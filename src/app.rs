@@ -213,6 +213,15 @@ impl Exporter {
             aggregates: aggregates_tx,
             metrics: reload_metrics,
         });
+        // Re-plan the intervals whenever queue discovery publishes (the queue count sets the cost).
+        reloader.apply_plan();
+        let planner = reloader.clone();
+        let mut listings = slots.queues.subscribe();
+        collectors.push(tokio::spawn(async move {
+            while listings.changed().await.is_ok() {
+                planner.apply_plan();
+            }
+        }));
         let state = Arc::new(AppState {
             metrics,
             slots,

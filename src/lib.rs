@@ -4,6 +4,7 @@
 //! the HTTP server only reads the latest snapshot.
 
 pub mod app;
+pub mod budget;
 pub mod clock;
 pub mod collect;
 pub mod config;

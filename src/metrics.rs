@@ -273,6 +273,7 @@ struct Health {
     last_success: Option<f64>,
     last_duration: Option<Duration>,
     last_requests: u64,
+    interval: Duration,
     polls: u64,
     failures: u64,
 }
@@ -288,6 +289,7 @@ impl Health {
                 .map(|d| d.as_secs_f64()),
             last_duration: p.last_duration,
             last_requests: p.last_requests,
+            interval: slot.interval(),
             polls: p.polls,
             failures: p.failures,
         }
@@ -370,6 +372,12 @@ fn encode_health(
         health
             .iter()
             .filter_map(|h| Some(([("collector", h.name)], h.last_duration?.as_secs_f64()))),
+    )?;
+    gauges(
+        encoder,
+        "genesys_collector_interval_seconds",
+        "The collector's effective polling interval: the configured one, stretched when the plan does not fit the request budget.",
+        health.iter().map(|h| ([("collector", h.name)], h.interval.as_secs_f64())),
     )?;
     gauges(
         encoder,

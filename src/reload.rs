@@ -16,6 +16,9 @@ use prometheus_client::registry::Registry;
 use secrecy::ExposeSecret;
 use tokio::sync::watch;
 
+use std::time::Duration;
+
+use crate::budget::{self, Intervals};
 use crate::collect::aggregates::AggregatesSettings;
 use crate::collect::queues::QueueFilter;
 use crate::config::{Config, ConfigError, Target};
@@ -121,17 +124,7 @@ impl Reloader {
 
         self.filter
             .send_if_modified(|f| replace_if_changed(f, &new.queue_filter));
-        self.slots.queues.set_interval(new.queues_interval);
-        self.slots
-            .observations
-            .set_interval(new.observations_interval);
-        if let (Some(slot), Some(i)) = (&self.slots.activity, new.activity_interval) {
-            slot.set_interval(i);
-        }
-        if let (Some(slot), Some(tx), Some((i, settings))) =
-            (&self.slots.aggregates, &self.aggregates, &new.aggregates)
-        {
-            slot.set_interval(*i);
+        if let (Some(tx), Some((_, settings))) = (&self.aggregates, &new.aggregates) {
             tx.send_if_modified(|s| replace_if_changed(s, settings));
         }
         self.client.set_requests_per_minute(new.requests_per_minute);
@@ -146,6 +139,8 @@ impl Reloader {
             current.aggregates = new.aggregates;
         }
         current.requests_per_minute = new.requests_per_minute;
+        drop(current);
+        self.apply_plan();
         self.metrics.succeeded();
         tracing::info!("configuration reloaded");
         Ok(restart)
@@ -153,6 +148,53 @@ impl Reloader {
 }
 
 impl Reloader {
+    /// Sets every collector's interval to its configured one, stretched if the plan does not
+    /// fit the budget for the queues being watched now. Called after each queue listing and
+    /// each reload.
+    pub fn apply_plan(&self) {
+        let (configured, budget) = {
+            let c = self.current.lock().unwrap_or_else(|e| e.into_inner());
+            let intervals = Intervals {
+                queues: c.queues_interval,
+                observations: c.observations_interval,
+                activity: c.activity_interval,
+                aggregates: c.aggregates.as_ref().map(|(i, _)| *i),
+            };
+            (intervals, c.requests_per_minute)
+        };
+        let watched = self
+            .slots
+            .queues
+            .latest()
+            .data
+            .map_or(0, |q| q.queues.len());
+        let plan = budget::plan(budget, &configured, watched);
+        let stretch = |d: Duration| d.mul_f64(plan.stretch);
+        let before = self.slots.observations.interval();
+        self.slots.queues.set_interval(stretch(configured.queues));
+        self.slots
+            .observations
+            .set_interval(stretch(configured.observations));
+        if let (Some(slot), Some(i)) = (&self.slots.activity, configured.activity) {
+            slot.set_interval(stretch(i));
+        }
+        if let (Some(slot), Some(i)) = (&self.slots.aggregates, configured.aggregates) {
+            slot.set_interval(stretch(i));
+        }
+        self.client.set_planned_per_minute(plan.planned_per_minute);
+        if self.slots.observations.interval() != before && plan.stretch > 1.0 {
+            tracing::warn!(
+                watched,
+                budget,
+                wanted_per_minute = budget::requests_per_minute(&configured, watched),
+                stretch = plan.stretch,
+                "the configured intervals need more requests than the budget: all intervals stretched to fit"
+            );
+        } else if self.slots.observations.interval() != before {
+            tracing::info!("the configured intervals fit the request budget again");
+        }
+    }
+
     pub fn web(&self) -> WebGuard {
         self.web.read().unwrap_or_else(|e| e.into_inner()).clone()
     }

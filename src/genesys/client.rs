@@ -193,6 +193,12 @@ impl GenesysClient {
         })
     }
 
+    /// Requests a minute the polling plan costs (see `budget`).
+    pub fn set_planned_per_minute(&self, per_minute: f64) {
+        self.inner.metrics.planned_per_minute.set(per_minute);
+        self.inner.metrics.changed();
+    }
+
     /// A new client-side budget (config reload).
     pub fn set_requests_per_minute(&self, per_minute: u32) {
         self.inner.limiter.set_per_minute(per_minute);

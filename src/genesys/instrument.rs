@@ -32,6 +32,7 @@ pub struct ApiMetrics {
     pub budget_wait_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
     pub budget_per_minute: Gauge,
     pub budget_waiting: Gauge,
+    pub planned_per_minute: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub token_refreshes: Counter,
     /// Bumped on every change above, so a scrape can tell whether its cached body is current.
     generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
@@ -63,6 +64,11 @@ impl ApiMetrics {
             "genesys_api_budget_waiting_requests",
             "Requests waiting right now for the client-side budget; above 0 for long, the budget is too small for the intervals",
             self.budget_waiting.clone(),
+        );
+        registry.register(
+            "genesys_api_planned_requests_per_minute",
+            "Requests a minute the collectors' effective intervals cost for the watched queues",
+            self.planned_per_minute.clone(),
         );
         registry.register(
             "genesys_api_token_refreshes",
