@@ -15,6 +15,9 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let mut args: Vec<OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "simulate") {
+        return genesys_exporter::sim::cli::main(args.split_off(2));
+    }
     let check_only = args.get(1).is_some_and(|a| a == "check-config");
     if check_only {
         args.remove(1);

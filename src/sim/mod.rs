@@ -25,6 +25,7 @@ mod agg_truth;
 mod aggregates;
 mod api;
 mod auth;
+pub mod cli;
 mod endpoints;
 mod faults;
 mod filter;

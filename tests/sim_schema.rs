@@ -1,0 +1,406 @@
+//! Every response body of the simulator against the official Genesys Cloud definitions.
+//!
+//! `tests/fixtures/openapi-definitions.json` holds the definitions below, `$ref`s resolved
+//! recursively, copied from the shared OpenAPI subset with:
+//!
+//! python3 -c "import json,re;d=json.load(open('/work/shared/genesys-api/openapi-subset.json'))['definitions'];t=['QueueEntityListing','QueueObservationQueryResponse','ConversationActivityResponse','ConversationAggregateQueryResponse','ErrorBody'];o={};[(o.__setitem__(n,d[n]),t.extend(r for r in re.findall(r'#/definitions/(\w+)',json.dumps(d[n])) if r not in t)) for n in t];json.dump(o,open('tests/fixtures/openapi-definitions.json','w'),indent=1,sort_keys=True)"
+//!
+//! The validator: objects may only hold declared properties (or match `additionalProperties`),
+//! declared types must match, `$ref`s are followed, and strings with an `enum` must be in it.
+
+use std::time::Duration;
+
+use base64::Engine;
+use chrono::TimeZone;
+use genesys_exporter::sim::{SimClock, SimConfig, SimOrg};
+use serde_json::{json, Map, Value};
+
+const OBS: &str = "/api/v2/analytics/queues/observations/query";
+const ACT: &str = "/api/v2/analytics/conversations/activity/query";
+const AGG: &str = "/api/v2/analytics/conversations/aggregates/query";
+
+fn definitions() -> Map<String, Value> {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/openapi-definitions.json"
+    ))
+    .expect("read the definitions fixture");
+    match serde_json::from_str(&text).expect("parse the definitions fixture") {
+        Value::Object(m) => m,
+        _ => panic!("the definitions fixture is not an object"),
+    }
+}
+
+struct Validator {
+    defs: Map<String, Value>,
+    errors: Vec<String>,
+}
+
+impl Validator {
+    fn check_def(&mut self, name: &str, value: &Value, path: &str) {
+        let Some(schema) = self.defs.get(name).cloned() else {
+            self.errors.push(format!("{path}: no definition {name}"));
+            return;
+        };
+        self.check(&schema, value, path);
+    }
+
+    fn check(&mut self, schema: &Value, value: &Value, path: &str) {
+        if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+            let name = r.rsplit('/').next().unwrap_or(r).to_string();
+            return self.check_def(&name, value, path);
+        }
+        let ty = schema.get("type").and_then(Value::as_str).or_else(|| {
+            (schema.get("properties").is_some() || schema.get("additionalProperties").is_some())
+                .then_some("object")
+        });
+        let ok = match ty {
+            None => true,
+            Some("string") => value.is_string(),
+            Some("integer") => value.is_i64() || value.is_u64(),
+            Some("number") => value.is_number(),
+            Some("boolean") => value.is_boolean(),
+            Some("array") => value.is_array(),
+            Some("object") => value.is_object(),
+            Some(other) => {
+                self.errors
+                    .push(format!("{path}: unknown schema type {other}"));
+                return;
+            }
+        };
+        if !ok {
+            self.errors.push(format!(
+                "{path}: expected {}, got {value}",
+                ty.unwrap_or("?")
+            ));
+            return;
+        }
+        if let (Some(allowed), Some(s)) =
+            (schema.get("enum").and_then(Value::as_array), value.as_str())
+        {
+            if !allowed.iter().any(|a| a.as_str() == Some(s)) {
+                self.errors
+                    .push(format!("{path}: {s:?} is not in the enum"));
+            }
+        }
+        match value {
+            Value::Array(items) => {
+                if let Some(item_schema) = schema.get("items") {
+                    for (i, item) in items.iter().enumerate() {
+                        self.check(item_schema, item, &format!("{path}[{i}]"));
+                    }
+                }
+            }
+            Value::Object(obj) => {
+                let props = schema.get("properties").and_then(Value::as_object);
+                let extra = schema.get("additionalProperties");
+                for (k, v) in obj {
+                    let sub = format!("{path}.{k}");
+                    if let Some(p) = props.and_then(|p| p.get(k)) {
+                        self.check(p, v, &sub);
+                    } else if let Some(a) = extra {
+                        if a.is_object() {
+                            self.check(a, v, &sub);
+                        } else if a == &Value::Bool(false) {
+                            self.errors.push(format!("{sub}: not allowed"));
+                        }
+                    } else if props.is_some() {
+                        self.errors.push(format!("{sub}: not declared"));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A Tuesday at 10:30 UTC: a busy org.
+fn busy() -> SimClock {
+    SimClock::ManualAt(
+        chrono::Utc
+            .with_ymd_and_hms(2026, 3, 10, 10, 30, 0)
+            .single()
+            .expect("a valid instant"),
+    )
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .no_proxy()
+        .build()
+        .expect("client")
+}
+
+async fn send(req: reqwest::RequestBuilder) -> (u16, Value) {
+    let r = req.send().await.expect("request");
+    let status = r.status().as_u16();
+    let bytes = r.bytes().await.expect("body");
+    let v = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|e| panic!("status {status}: body is not JSON ({e})"));
+    (status, v)
+}
+
+async fn token_response(sim: &SimOrg, secret: &str) -> (u16, Value) {
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("sim-client-id:{secret}"));
+    send(
+        client()
+            .post(format!("{}/oauth/token", sim.login_url()))
+            .header("Authorization", format!("Basic {auth}"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials"),
+    )
+    .await
+}
+
+async fn token(sim: &SimOrg) -> String {
+    let (status, v) = token_response(sim, "sim-client-secret").await;
+    assert_eq!(status, 200, "{v}");
+    // No definition for the token response: its three fields by hand.
+    let obj = v.as_object().expect("token response is an object");
+    let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["access_token", "expires_in", "token_type"], "{v}");
+    assert!(v["access_token"].as_str().is_some_and(|t| !t.is_empty()));
+    assert_eq!(v["token_type"], "bearer");
+    assert!(v["expires_in"].as_u64().is_some_and(|n| n > 0));
+    v["access_token"].as_str().unwrap_or_default().to_string()
+}
+
+async fn post(sim: &SimOrg, tok: &str, path: &str, body: &Value) -> (u16, Value) {
+    send(
+        client()
+            .post(format!("{}{path}", sim.api_url()))
+            .bearer_auth(tok)
+            .header("Content-Type", "application/json")
+            .body(body.to_string()),
+    )
+    .await
+}
+
+fn iso(ms: i64) -> String {
+    chrono::Utc
+        .timestamp_millis_opt(ms)
+        .single()
+        .expect("a valid instant")
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+/// Every metric key of every entry, to show the answers cover each kind.
+fn metric_names(v: &Value, out: &mut std::collections::BTreeSet<String>) {
+    match v {
+        Value::Object(o) => {
+            if let Some(m) = o.get("metric").and_then(Value::as_str) {
+                out.insert(m.to_string());
+            }
+            o.values().for_each(|x| metric_names(x, out));
+        }
+        Value::Array(a) => a.iter().for_each(|x| metric_names(x, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn every_response_matches_the_official_definitions() {
+    let sim = SimOrg::start(
+        SimConfig {
+            clock: busy(),
+            queues: 12,
+            ..SimConfig::default()
+        },
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("start the simulator");
+    sim.faults().set_emit_zero_counts(true);
+    sim.faults()
+        .set_aggregate_lag(Some((Duration::ZERO, Duration::ZERO)));
+    let first = sim.truth().queues[0].name.clone();
+    sim.schedule_spike(&first, Duration::from_secs(60), 30);
+    let start_ms = sim.now_ms();
+    sim.advance(Duration::from_secs(30 * 60));
+    let now = sim.now_ms();
+    let tok = token(&sim).await;
+    let mut v = Validator {
+        defs: definitions(),
+        errors: Vec::new(),
+    };
+    let mut seen = std::collections::BTreeSet::new();
+
+    // Routing queues, two pages.
+    for page in [1, 2] {
+        let (status, body) = send(
+            client()
+                .get(format!(
+                    "{}/api/v2/routing/queues?pageSize=10&pageNumber={page}",
+                    sim.api_url()
+                ))
+                .bearer_auth(&tok),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert!(!body["entities"].as_array().is_some_and(Vec::is_empty));
+        v.check_def("QueueEntityListing", &body, &format!("queues[page {page}]"));
+    }
+
+    let ids: Vec<String> = sim.truth().queues.into_iter().map(|q| q.id).collect();
+    let filter = json!({"type": "or", "predicates": ids.iter()
+        .map(|id| json!({"dimension": "queueId", "value": id})).collect::<Vec<_>>()});
+
+    // Observations: every metric, zero rows included.
+    let (status, body) = post(
+        &sim,
+        &tok,
+        OBS,
+        &json!({"filter": filter, "metrics": [
+            "oWaiting", "oInteracting", "oAlerting", "oLongestWaiting", "oLongestInteracting",
+            "oOnQueueUsers", "oOffQueueUsers", "oActiveUsers", "oMemberUsers",
+            "oUserRoutingStatuses", "oUserPresences"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    metric_names(&body, &mut seen);
+    assert!(body.to_string().contains("\"count\":0"), "zero rows are on");
+    v.check_def("QueueObservationQueryResponse", &body, "observations");
+
+    // Activity, by queue and media type and by media type only.
+    for group_by in [json!(["queueId", "mediaType"]), json!(["mediaType"])] {
+        let (status, body) = post(
+            &sim,
+            &tok,
+            ACT,
+            &json!({"metrics": [
+                {"metric": "oWaiting"}, {"metric": "oInteracting"}, {"metric": "oAlerting"},
+                {"metric": "oLongestWaiting"}, {"metric": "oLongestInteracting"}],
+                "groupBy": group_by}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        metric_names(&body, &mut seen);
+        v.check_def("ConversationActivityResponse", &body, "activity");
+    }
+
+    // Aggregates: every modeled metric, one bucket and 15-minute buckets.
+    let interval = format!("{}/{}", iso(start_ms), iso(now));
+    for granularity in [None, Some("PT15M")] {
+        let mut q = json!({
+            "interval": interval,
+            "groupBy": ["queueId"],
+            "metrics": ["nOffered", "nConnected", "nOverSla", "nTransferred", "tAnswered",
+                "tAbandon", "tShortAbandon", "tAcd", "tWait", "tTalk", "tHeld", "tAcw",
+                "tHandle", "tAlert", "oServiceLevel"],
+        });
+        if let Some(g) = granularity {
+            q["granularity"] = json!(g);
+        }
+        let (status, body) = post(&sim, &tok, AGG, &q).await;
+        assert_eq!(status, 200, "{body}");
+        metric_names(&body, &mut seen);
+        v.check_def("ConversationAggregateQueryResponse", &body, "aggregates");
+    }
+    for want in [
+        "oWaiting",
+        "oLongestWaiting",
+        "oLongestInteracting",
+        "oUserPresences",
+        "oOnQueueUsers",
+        "nOffered",
+        "tHandle",
+        "tAbandon",
+        "oServiceLevel",
+    ] {
+        assert!(
+            seen.contains(want),
+            "no {want} entry in the answers: {seen:?}"
+        );
+    }
+
+    // Error bodies: 400, 401, 404, 429.
+    let (status, body) = post(&sim, &tok, OBS, &json!({"metrics": ["oWaiting"]})).await;
+    assert_eq!(status, 400, "{body}");
+    v.check_def("ErrorBody", &body, "error 400");
+    let (status, body) =
+        send(client().get(format!("{}/api/v2/routing/queues", sim.api_url()))).await;
+    assert_eq!(status, 401, "{body}");
+    v.check_def("ErrorBody", &body, "error 401");
+    let (status, body) = send(
+        client()
+            .get(format!("{}/api/v2/nope", sim.api_url()))
+            .bearer_auth(&tok),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    v.check_def("ErrorBody", &body, "error 404");
+    sim.shutdown().await;
+
+    // A real budget 429 (not an injected one).
+    let small = SimOrg::start(
+        SimConfig {
+            clock: busy(),
+            queues: 2,
+            rate_limit_per_minute: 2,
+            ..SimConfig::default()
+        },
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("start the simulator");
+    let tok = token(&small).await;
+    let mut last = (0, Value::Null);
+    for _ in 0..3 {
+        last = send(
+            client()
+                .get(format!("{}/api/v2/routing/queues", small.api_url()))
+                .bearer_auth(&tok),
+        )
+        .await;
+    }
+    assert_eq!(last.0, 429, "{}", last.1);
+    v.check_def("ErrorBody", &last.1, "error 429");
+    // The token endpoint's OAuth error has no definition either: by hand.
+    let (status, body) = token_response(&small, "wrong").await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"], "invalid_client");
+    small.shutdown().await;
+
+    assert!(
+        v.errors.is_empty(),
+        "{} schema mismatches:\n{}",
+        v.errors.len(),
+        v.errors
+            .iter()
+            .take(40)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+/// The validator itself catches unknown fields, wrong types and values outside an enum.
+#[test]
+fn validator_reports_mismatches() {
+    let mut v = Validator {
+        defs: definitions(),
+        errors: Vec::new(),
+    };
+    let good = json!({"results": [{"group": {"queueId": "q"}, "data": [
+        {"metric": "oWaiting", "stats": {"count": 0}}]}]});
+    v.check_def("QueueObservationQueryResponse", &good, "good");
+    assert!(v.errors.is_empty(), "{:?}", v.errors);
+    let bad = json!({"results": [{"group": {"queueId": 7}, "extra": 1, "data": [
+        {"metric": "oWaitingg", "stats": {"count": "3"}}]}]});
+    v.check_def("QueueObservationQueryResponse", &bad, "bad");
+    let act = json!({"results": [{"group": {"mediaType": "voice"}, "data": [
+        {"metric": "oWaitingg", "count": 1}]}]});
+    v.check_def("ConversationActivityResponse", &act, "act");
+    let all = v.errors.join("\n");
+    for want in [
+        "bad.results[0].group.queueId: expected string",
+        "bad.results[0].extra: not declared",
+        "bad.results[0].data[0].stats.count: expected integer",
+        "act.results[0].data[0].metric: \"oWaitingg\" is not in the enum",
+    ] {
+        assert!(all.contains(want), "missing {want:?} in:\n{all}");
+    }
+}
