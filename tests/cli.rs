@@ -6,6 +6,12 @@ use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{blocking_get, free_port};
+
+/// Loopback answers take milliseconds; this bounds a hung exporter.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
 const BIN: &str = env!("CARGO_BIN_EXE_genesys-exporter");
 
 fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
@@ -90,30 +96,6 @@ fn a_taken_port_is_a_clear_startup_error() {
     );
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A tiny blocking HTTP/1.0 GET, so this file needs no async runtime.
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    use std::io::Write;
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let status = text.split_whitespace().nth(1)?.parse().ok()?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Some((status, body))
-}
-
 #[test]
 fn demo_mode_serves_lint_clean_metrics_and_exits_0_on_sigterm() {
     let port = free_port();
@@ -130,7 +112,7 @@ fn demo_mode_serves_lint_clean_metrics_and_exits_0_on_sigterm() {
         .expect("exporter starts");
 
     let deadline = Instant::now() + Duration::from_secs(30);
-    while http_get(port, "/-/ready").map(|r| r.0) != Some(200) {
+    while blocking_get(port, "/-/ready", HTTP_TIMEOUT).map(|r| r.0) != Some(200) {
         assert!(
             Instant::now() < deadline,
             "demo exporter never became ready"
@@ -138,10 +120,10 @@ fn demo_mode_serves_lint_clean_metrics_and_exits_0_on_sigterm() {
         assert!(child.try_wait().unwrap().is_none(), "exporter exited early");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let (status, landing) = http_get(port, "/").unwrap();
+    let (status, landing) = blocking_get(port, "/", HTTP_TIMEOUT).unwrap();
     assert_eq!(status, 200);
     assert!(landing.contains("href=\"/metrics\""), "{landing}");
-    let (status, metrics) = http_get(port, "/metrics").unwrap();
+    let (status, metrics) = blocking_get(port, "/metrics", HTTP_TIMEOUT).unwrap();
     assert_eq!(status, 200);
     assert!(
         metrics.contains("genesys_queue_conversations{"),
@@ -219,7 +201,7 @@ fn sighup_reloads_the_config_file() {
         .spawn()
         .expect("exporter starts");
     let metric = |name: &str| -> Option<f64> {
-        let (_, body) = http_get(port, "/metrics")?;
+        let (_, body) = blocking_get(port, "/metrics", HTTP_TIMEOUT)?;
         body.lines()
             .find(|l| l.starts_with(&format!("{name} ")))
             .and_then(|l| l.split(' ').nth(1)?.parse().ok())

@@ -12,8 +12,6 @@
 //! Loopback only, free ports, bounded polling; both processes are killed on drop.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -22,34 +20,18 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_genesys-exporter");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+mod common;
+
+use common::{blocking_get, free_port};
+
+/// Prometheus queries over a few minutes of data answer well within this.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// Delay of the scheduled spike: the baseline needs history before the spike.
 const SPIKE_AFTER_S: u64 = 90;
 const SPIKE_SIZE: u32 = 100;
 /// Everything (spike included) must be seen within this long after Prometheus is ready.
 const CHECK_DEADLINE: Duration = Duration::from_secs(300);
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A blocking HTTP/1.0 GET on loopback: (status, body).
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let status = text.split_whitespace().nth(1)?.parse().ok()?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Some((status, body))
-}
 
 /// A temporary directory, removed on drop.
 struct TempDir(PathBuf);
@@ -139,7 +121,7 @@ fn start_exporter(dir: &Path, name: &'static str, extra: &[String]) -> (Proc, u1
         "the exporter to be ready",
         Duration::from_secs(60),
         &mut [&mut p],
-        || http_get(port, "/-/ready").map(|r| r.0) == Some(200),
+        || blocking_get(port, "/-/ready", HTTP_TIMEOUT).map(|r| r.0) == Some(200),
     );
     (p, port)
 }
@@ -173,7 +155,7 @@ struct Prom {
 }
 impl Prom {
     fn api(&self, path: &str) -> Result<Value, String> {
-        let (status, body) = http_get(self.port, path).ok_or("no answer")?;
+        let (status, body) = blocking_get(self.port, path, HTTP_TIMEOUT).ok_or("no answer")?;
         let v: Value = serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))?;
         if status != 200 || v["status"] != "success" {
             return Err(format!("HTTP {status}: {body}"));
@@ -314,7 +296,7 @@ fn dashboard_and_rules_return_data_and_the_spike_alert_fires_on_a_real_prometheu
     // A first run of the demo org to pick the spiked queue by name: one that serves voice
     // only (the spike goes to a queue's first media type) and needs no regex escaping.
     let (probe, probe_port) = start_exporter(&dir.0, "exporter-probe", &[]);
-    let (_, metrics) = http_get(probe_port, "/metrics").expect("scrape");
+    let (_, metrics) = blocking_get(probe_port, "/metrics", HTTP_TIMEOUT).expect("scrape");
     drop(probe);
     let queues = queue_media(&metrics);
     assert!(queues.len() >= 10, "demo queues: {queues:?}");
@@ -382,7 +364,7 @@ fn dashboard_and_rules_return_data_and_the_spike_alert_fires_on_a_real_prometheu
         "Prometheus to be ready",
         Duration::from_secs(60),
         &mut [&mut prometheus, &mut exporter],
-        || http_get(prom_port, "/-/ready").map(|r| r.0) == Some(200),
+        || blocking_get(prom_port, "/-/ready", HTTP_TIMEOUT).map(|r| r.0) == Some(200),
     );
     wait_for(
         "a successful scrape",

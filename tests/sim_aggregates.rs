@@ -4,12 +4,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use base64::Engine;
 use chrono::TimeZone;
-use genesys_exporter::sim::{
-    AggregateTruth, Endpoint, Fault, SimClock, SimConfig, SimOrg, StatTruth,
-};
+use genesys_exporter::sim::{AggregateTruth, Endpoint, Fault, SimConfig, SimOrg, StatTruth};
 use serde_json::{json, Value};
+
+mod common;
+
+use common::{busy_at, sim_client as client, sim_token as token, start_sim as start};
 
 const AGG: &str = "/api/v2/analytics/conversations/aggregates/query";
 
@@ -31,42 +32,6 @@ const MODELED: [&str; 15] = [
     "tAlert",
     "oServiceLevel",
 ];
-
-/// A Tuesday at 10:30 UTC: a busy org.
-fn busy_at(h: u32, m: u32) -> SimClock {
-    SimClock::ManualAt(chrono::Utc.with_ymd_and_hms(2026, 3, 10, h, m, 0).unwrap())
-}
-
-async fn start(cfg: SimConfig) -> SimOrg {
-    SimOrg::start(cfg, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap()
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
-
-async fn token(sim: &SimOrg) -> String {
-    let auth = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode("sim-client-id:sim-client-secret")
-    );
-    let r = client()
-        .post(format!("{}/oauth/token", sim.login_url()))
-        .header("Authorization", auth)
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body("grant_type=client_credentials")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
-    let v: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
-    v["access_token"].as_str().unwrap().to_string()
-}
 
 async fn post_raw(sim: &SimOrg, tok: Option<&str>, body: &Value) -> (u16, Value) {
     let mut req = client()

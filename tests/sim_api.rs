@@ -3,38 +3,16 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use base64::Engine;
-use chrono::TimeZone;
 use genesys_exporter::sim::{Endpoint, Fault, SimClock, SimConfig, SimOrg};
 use serde_json::{json, Value};
 
+mod common;
+
+use common::{basic_auth as basic, sim_client as client, sim_token as token, start_sim as start};
+
 /// A Tuesday at 10:30 UTC: a busy org.
 fn busy() -> SimClock {
-    SimClock::ManualAt(
-        chrono::Utc
-            .with_ymd_and_hms(2026, 3, 10, 10, 30, 0)
-            .unwrap(),
-    )
-}
-
-async fn start(cfg: SimConfig) -> SimOrg {
-    SimOrg::start(cfg, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap()
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
-
-fn basic(id: &str, secret: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
-    )
+    common::busy_at(10, 30)
 }
 
 async fn token_response(sim: &SimOrg, auth: &str, body: &str) -> (u16, Value) {
@@ -58,17 +36,6 @@ impl JsonValue for reqwest::Response {
         let bytes = self.bytes().await.unwrap();
         serde_json::from_slice(&bytes).unwrap_or(Value::Null)
     }
-}
-
-async fn token(sim: &SimOrg) -> String {
-    let (status, v) = token_response(
-        sim,
-        &basic("sim-client-id", "sim-client-secret"),
-        "grant_type=client_credentials",
-    )
-    .await;
-    assert_eq!(status, 200);
-    v["access_token"].as_str().unwrap().to_string()
 }
 
 async fn post(sim: &SimOrg, tok: &str, path: &str, body: &Value) -> reqwest::Response {

@@ -2,17 +2,14 @@
 
 use std::time::Duration;
 
-use chrono::TimeZone;
-use genesys_exporter::sim::{SimClock, SimConfig, SimOrg};
+use genesys_exporter::sim::{SimClock, SimConfig};
 
-async fn start(cfg: SimConfig) -> SimOrg {
-    SimOrg::start(cfg, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap()
-}
+mod common;
+
+use common::start_sim as start;
 
 fn at(h: u32) -> SimClock {
-    SimClock::ManualAt(chrono::Utc.with_ymd_and_hms(2026, 3, 10, h, 0, 0).unwrap())
+    common::busy_at(h, 0)
 }
 
 #[tokio::test]

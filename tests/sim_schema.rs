@@ -15,6 +15,13 @@ use chrono::TimeZone;
 use genesys_exporter::sim::{SimClock, SimConfig, SimOrg};
 use serde_json::{json, Map, Value};
 
+mod common;
+
+/// A Tuesday at 10:30 UTC: a busy org.
+fn busy() -> SimClock {
+    common::busy_at(10, 30)
+}
+
 const OBS: &str = "/api/v2/analytics/queues/observations/query";
 const ACT: &str = "/api/v2/analytics/conversations/activity/query";
 const AGG: &str = "/api/v2/analytics/conversations/aggregates/query";
@@ -112,16 +119,6 @@ impl Validator {
             _ => {}
         }
     }
-}
-
-/// A Tuesday at 10:30 UTC: a busy org.
-fn busy() -> SimClock {
-    SimClock::ManualAt(
-        chrono::Utc
-            .with_ymd_and_hms(2026, 3, 10, 10, 30, 0)
-            .single()
-            .expect("a valid instant"),
-    )
 }
 
 fn client() -> reqwest::Client {

@@ -245,3 +245,79 @@ pub async fn wait_polls(addr: std::net::SocketAddr, collector: &str) -> Scrape {
     )
     .await
 }
+
+/// A free loopback port, for spawned binaries that are given a fixed address.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+/// A blocking HTTP/1.0 GET on loopback, for tests without an async runtime: (status, body),
+/// `None` when nothing readable came back within `timeout`.
+pub fn blocking_get(port: u16, path: &str, timeout: Duration) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(timeout)).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+/// Business time on a Tuesday (2026-03-10) at `h:m` UTC: a busy simulated org.
+pub fn busy_at(h: u32, m: u32) -> genesys_exporter::sim::SimClock {
+    use chrono::TimeZone;
+    genesys_exporter::sim::SimClock::ManualAt(
+        chrono::Utc
+            .with_ymd_and_hms(2026, 3, 10, h, m, 0)
+            .single()
+            .expect("a valid time"),
+    )
+}
+
+/// An HTTP client for talking to the simulator directly.
+pub fn sim_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("HTTP client")
+}
+
+/// `Authorization: Basic …` for a client id and secret.
+pub fn basic_auth(id: &str, secret: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+    )
+}
+
+/// An access token from the simulator's token endpoint, with the default credentials.
+pub async fn sim_token(sim: &SimOrg) -> String {
+    let defaults = SimConfig::default();
+    let r = sim_client()
+        .post(format!("{}/oauth/token", sim.login_url()))
+        .header(
+            "Authorization",
+            basic_auth(&defaults.client_id, &defaults.client_secret),
+        )
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .expect("token request");
+    assert_eq!(r.status().as_u16(), 200);
+    let v: serde_json::Value =
+        serde_json::from_slice(&r.bytes().await.expect("token body")).expect("token JSON");
+    v["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string()
+}
