@@ -1,0 +1,251 @@
+//! Renders the collectors' snapshots and the exporter's self-metrics in the Prometheus
+//! exposition formats. Nothing here calls Genesys: a scrape encodes what the slots hold, or
+//! serves the body encoded for an earlier scrape when nothing in it has changed.
+
+mod exposition;
+mod families;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use prometheus_client::registry::Registry;
+
+use crate::collect::activity::ActivitySnapshot;
+use crate::collect::aggregates::AggregatesSnapshot;
+use crate::collect::observations::ObservationsSnapshot;
+use crate::collect::queues::QueueSet;
+use crate::collect::Slot;
+use crate::genesys::ApiMetrics;
+use crate::reload::ReloadMetrics;
+use exposition::Exposition;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("encoding the self-metrics failed")]
+    Encode,
+    #[error("compressing the metrics failed")]
+    Compress(#[source] std::io::Error),
+}
+
+fn slot_key<T>(slot: &Slot<T>, now: SystemTime) -> (u64, bool) {
+    let p = slot.latest();
+    (p.polls, p.fresh_data(now, slot.interval()).is_some())
+}
+
+/// Fast compression: a body is compressed once per change of what it shows, and metric text
+/// compresses ~10x even so.
+const GZIP_LEVEL: flate2::Compression = flate2::Compression::fast();
+
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub const TEXT_CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+/// The slots of every collector the exporter runs.
+#[derive(Debug, Clone)]
+pub struct Slots {
+    pub queues: Arc<Slot<QueueSet>>,
+    pub observations: Arc<Slot<ObservationsSnapshot>>,
+    pub activity: Option<Arc<Slot<ActivitySnapshot>>>,
+    pub aggregates: Option<Arc<Slot<AggregatesSnapshot>>>,
+}
+
+impl Slots {
+    /// True once every collector has succeeded at least once (`/-/ready`).
+    pub fn all_succeeded(&self) -> bool {
+        self.queues.has_succeeded()
+            && self.observations.has_succeeded()
+            && self.activity.as_ref().is_none_or(|a| a.has_succeeded())
+            && self.aggregates.as_ref().is_none_or(|a| a.has_succeeded())
+    }
+}
+
+/// Which exposition format a scraper asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    OpenMetrics,
+    Text,
+}
+
+impl Format {
+    /// Prometheus asks for OpenMetrics first; curl and older tools get the 0.0.4 text format.
+    pub fn negotiate(accept: Option<&str>) -> Format {
+        match accept {
+            Some(a) if a.contains("application/openmetrics-text") => Format::OpenMetrics,
+            _ => Format::Text,
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
+            Format::Text => TEXT_CONTENT_TYPE,
+        }
+    }
+}
+
+/// Renders the exposition, and keeps the last body per format and encoding for as long as
+/// nothing it shows has changed: concurrent scrapers between two polls share one encoded body.
+pub struct Metrics {
+    /// The self-metrics kept by prometheus-client: API calls and reloads.
+    registry: Registry,
+    slots: Slots,
+    api: ApiMetrics,
+    reloads: ReloadMetrics,
+    cache: Mutex<HashMap<(Format, bool), (CacheKey, Bytes)>>,
+    /// Length of the last uncompressed body, to size the next one's buffer.
+    last_len: AtomicUsize,
+}
+
+/// Everything a body depends on: each collector's completed polls and whether its data is
+/// still fresh (time moves that), the API self-metrics' generation, the reload counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CacheKey {
+    slots: Vec<(u64, bool)>,
+    api: u64,
+    reloads: (u64, u64),
+}
+
+impl Metrics {
+    pub fn new(slots: Slots, api: &ApiMetrics, reloads: &ReloadMetrics) -> Metrics {
+        let mut registry = Registry::default();
+        api.register(&mut registry);
+        reloads.register(&mut registry);
+        Metrics {
+            registry,
+            slots,
+            api: api.clone(),
+            reloads: reloads.clone(),
+            cache: Mutex::new(HashMap::new()),
+            last_len: AtomicUsize::new(0),
+        }
+    }
+
+    /// The body for a scrape: the cached one if nothing changed since it was encoded, else a
+    /// fresh encoding (gzip-compressed when `gzip`). Concurrent scrapers that find the cache
+    /// outdated wait for one encoding instead of each doing their own.
+    pub fn body(&self, format: Format, gzip: bool) -> Result<Bytes, RenderError> {
+        let key = self.key(SystemTime::now());
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((cached_key, body)) = cache.get(&(format, gzip)) {
+            if *cached_key == key {
+                return Ok(body.clone());
+            }
+        }
+        // The previous plain body, once no response holds it any more, lends its memory to
+        // the next one: at a few hundred thousand series, the kernel's fresh zeroed pages
+        // cost more than the encoding itself.
+        let reused = match gzip {
+            true => Vec::new(),
+            false => cache
+                .remove(&(format, false))
+                .and_then(|(_, old)| old.try_into_mut().ok())
+                .map(Vec::from)
+                .unwrap_or_default(),
+        };
+        let body = self.encode(format, gzip.then_some(GZIP_LEVEL), reused)?;
+        // Bodies of an older state will not be served again: at 5,000 queues each is
+        // megabytes, so only the current state's are kept.
+        cache.retain(|_, (k, _)| *k == key);
+        cache.insert((format, gzip), (key, body.clone()));
+        Ok(body)
+    }
+
+    fn key(&self, now: SystemTime) -> CacheKey {
+        let mut slots = vec![
+            slot_key(&self.slots.queues, now),
+            slot_key(&self.slots.observations, now),
+        ];
+        slots.extend(self.slots.activity.as_ref().map(|s| slot_key(s, now)));
+        slots.extend(self.slots.aggregates.as_ref().map(|s| slot_key(s, now)));
+        CacheKey {
+            slots,
+            api: self.api.generation(),
+            reloads: (self.reloads.reloads.get(), self.reloads.failures.get()),
+        }
+    }
+
+    /// A full encoding into `buffer`: self-metrics, collector health and data, and last
+    /// `genesys_exporter_series`, which counts every sample before it.
+    fn encode(
+        &self,
+        format: Format,
+        gzip: Option<flate2::Compression>,
+        buffer: Vec<u8>,
+    ) -> Result<Bytes, RenderError> {
+        let mut own = String::new();
+        match format {
+            Format::OpenMetrics => {
+                prometheus_client::encoding::text::encode_registry(&mut own, &self.registry)
+            }
+            Format::Text => {
+                prometheus_client::encoding::prometheus_text::encode(&mut own, &self.registry)
+            }
+        }
+        .map_err(|_| RenderError::Encode)?;
+        let expected = self.last_len.load(Ordering::Relaxed);
+        let mut e = Exposition::new(format, gzip, buffer, expected + expected / 16);
+        let written = e
+            .raw(&own)
+            .and_then(|()| families::write(&mut e, &self.slots, SystemTime::now()))
+            .and_then(|()| families::write_series(&mut e));
+        written.map_err(RenderError::Compress)?;
+        self.last_len.store(e.text_len(), Ordering::Relaxed);
+        e.finish().map_err(RenderError::Compress)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn metrics() -> (Metrics, ApiMetrics) {
+        let slots = Slots {
+            queues: Slot::new("queues", Duration::from_secs(300)),
+            observations: Slot::new("observations", Duration::from_secs(15)),
+            activity: None,
+            aggregates: None,
+        };
+        let api = ApiMetrics::default();
+        (Metrics::new(slots, &api, &ReloadMetrics::default()), api)
+    }
+
+    #[test]
+    fn an_unchanged_state_serves_the_cached_body() {
+        let (m, api) = metrics();
+        let first = m.body(Format::Text, false).unwrap();
+        let again = m.body(Format::Text, false).unwrap();
+        assert_eq!(
+            first.as_ptr(),
+            again.as_ptr(),
+            "the same bytes, not a re-encoding"
+        );
+        let other_format = m.body(Format::OpenMetrics, false).unwrap();
+        assert_ne!(first.as_ptr(), other_format.as_ptr());
+        assert!(other_format.ends_with(b"# EOF\n"));
+
+        api.request(crate::genesys::Endpoint::Queues, "200");
+        let changed = m.body(Format::Text, false).unwrap();
+        assert_ne!(
+            first.as_ptr(),
+            changed.as_ptr(),
+            "a self-metric changed: re-encoded"
+        );
+        assert!(String::from_utf8_lossy(&changed).contains("code=\"200\""));
+    }
+
+    #[test]
+    fn gzip_bodies_decompress_to_the_plain_ones() {
+        let (m, _) = metrics();
+        let plain = m.body(Format::Text, false).unwrap();
+        let zipped = m.body(Format::Text, true).unwrap();
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&zipped[..]), &mut out)
+            .unwrap();
+        assert_eq!(out, plain.to_vec());
+    }
+}
