@@ -2,8 +2,9 @@
 # Scale benchmark: the release exporter against the simulator run as a separate process
 # (`genesys-exporter simulate`), so the exporter's memory and CPU are its own. For each org size
 # (default 100, 1000, 5000 queues) prints one table row: API requests per refresh and per
-# minute (next to Genesys' 300), series and body size, /metrics throughput with gzip under 32
-# connections, the exporter's peak RSS and idle CPU, and freshness (seconds from a spike in the
+# minute (next to Genesys' 300), series and body size (plain and gzip), /metrics throughput with
+# gzip under 32 connections and the exporter's CPU per such scrape, the exporter's peak RSS and
+# idle CPU, and freshness (seconds from a spike in the
 # simulator to its value on /metrics). Loopback only; every wait is bounded.
 #   scripts/scale-bench.sh [SIZES="100 1000 5000"] [extra exporter flags...]
 set -euo pipefail
@@ -18,8 +19,8 @@ metric() { curl -s "http://127.0.0.1:$1/metrics" | awk -v n="$2" '$1 == n && v =
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 export GENESYS_CLIENT_ID=bench GENESYS_CLIENT_SECRET=bench-secret
 
-printf '| queues | requests/live refresh | requests/aggregates refresh | planned requests/min (Genesys allows 300) | series | body | gzip req/s, 32 conns | p99 | peak RSS MiB | idle CPU %% of a core | freshness s |\n'
-printf '|---|---|---|---|---|---|---|---|---|---|---|\n'
+printf '| queues | requests/live refresh | requests/aggregates refresh | planned requests/min (Genesys allows 300) | series | body | gzip body | gzip req/s, 32 conns | p99 | exporter CPU ms/scrape | peak RSS MiB | idle CPU %% of a core | freshness s |\n'
+printf '|---|---|---|---|---|---|---|---|---|---|---|---|---|\n'
 start_sim() { # n spike-args... -> sets simpid, api, login
     local n=$1; shift
     simlog=$(mktemp)
@@ -48,6 +49,7 @@ for n in $sizes; do
     planned=$(metric "$port" genesys_api_planned_requests_per_minute)
     series=$(metric "$port" genesys_exporter_series | cut -d. -f1)
     bytes=$(curl -s "http://127.0.0.1:$port/metrics" | wc -c)
+    gzbytes=$(curl -s -H 'Accept-Encoding: gzip' "http://127.0.0.1:$port/metrics" | wc -c)
     # Idle CPU: 30 s with nobody scraping but the collectors polling.
     t0=$(cpu_ticks "$pid"); sleep 30; t1=$(cpu_ticks "$pid")
     idle=$(awk -v d="$((t1 - t0))" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", 100 * d / hz / 30}')
@@ -61,12 +63,16 @@ for n in $sizes; do
         fi
         sleep 0.2
     done
+    w0=$(cpu_ticks "$pid")
     out=$(wrk -t2 -c32 -d10s --timeout 10s --latency -H "Accept-Encoding: gzip" "http://127.0.0.1:$port/metrics")
+    w1=$(cpu_ticks "$pid")
     rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+    total=$(awk '/requests in/ {print $1}' <<<"$out")
+    per_scrape=$(awk -v d="$((w1 - w0))" -v hz="$(getconf CLK_TCK)" -v n="$total" 'BEGIN {printf "%.2f", 1000 * d / hz / n}')
     p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
     rss=$(( $(awk '/VmHWM/ {print $2}' "/proc/$pid/status") / 1024 ))
-    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$n" "$live" "$agg" "$planned" "$series" \
-        "$bytes" "$rps" "$p99" "$rss" "$idle" "$fresh"
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$n" "$live" "$agg" "$planned" "$series" \
+        "$bytes" "$gzbytes" "$rps" "$p99" "$per_scrape" "$rss" "$idle" "$fresh"
     kill "$pid" "$simpid" 2>/dev/null || true; wait "$pid" "$simpid" 2>/dev/null || true
     trap - EXIT
 done

@@ -14,6 +14,7 @@ use genesys_exporter::ErrorChain;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
+    return_large_blocks_to_the_os();
     let mut args: Vec<OsString> = std::env::args_os().collect();
     if args.get(1).is_some_and(|a| a == "simulate") {
         return genesys_exporter::sim::cli::main(args.split_off(2));
@@ -64,6 +65,23 @@ fn main() -> ExitCode {
     };
     runtime.block_on(run(config, args))
 }
+
+/// /metrics bodies are megabytes at thousands of queues and are freed on whichever thread
+/// drops the last response holding them. glibc raises its mmap threshold to the largest block
+/// freed so far, after which such blocks come from per-thread arenas that keep their pages:
+/// 32 plain-text scrapers of 1,000 queues (`scripts/load-test.sh 1000 20 32`) took the exporter
+/// to 453 MiB, against 161 MiB with a fixed threshold. Blocks from 1 MiB up stay mmapped and go
+/// back to the OS when freed.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn return_large_blocks_to_the_os() {
+    // SAFETY: mallopt only tunes the allocator, and runs before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn return_large_blocks_to_the_os() {}
 
 /// Flags, the config file they name, and the secret from the environment, read afresh each
 /// time (start-up and every reload).
