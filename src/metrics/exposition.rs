@@ -95,8 +95,9 @@ pub struct Exposition {
 }
 
 impl Exposition {
-    /// `buffer` is memory to write into (its contents are dropped); `expected` is how large
-    /// the uncompressed body will likely be, so the buffer grows once or not at all.
+    /// `buffer` is memory to write into (its contents are dropped); `expected` is the length
+    /// of the last uncompressed body, to which a smaller buffer is grown (plus some slack) so
+    /// that it grows once or not at all.
     pub fn new(
         format: Format,
         gzip: Option<flate2::Compression>,
@@ -108,8 +109,10 @@ impl Exposition {
             buffer.reserve(GZIP_CHUNK * 2);
             GzEncoder::new(Vec::with_capacity(expected / 8), level)
         });
-        if gzip.is_none() {
-            buffer.reserve(expected);
+        // A reused buffer that held the last body is big enough as a rule; growing it here
+        // for the slack alone would move it to fresh memory, which is what reuse avoids.
+        if gzip.is_none() && buffer.capacity() < expected {
+            buffer.reserve_exact(expected + expected / 16);
         }
         Exposition {
             format,

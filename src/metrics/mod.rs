@@ -186,7 +186,7 @@ impl Metrics {
         }
         .map_err(|_| RenderError::Encode)?;
         let expected = self.last_len.load(Ordering::Relaxed);
-        let mut e = Exposition::new(format, gzip, buffer, expected + expected / 16);
+        let mut e = Exposition::new(format, gzip, buffer, expected);
         let written = e
             .raw(&own)
             .and_then(|()| families::write(&mut e, &self.slots, SystemTime::now()))
@@ -236,6 +236,34 @@ mod tests {
             "a self-metric changed: re-encoded"
         );
         assert!(String::from_utf8_lossy(&changed).contains("code=\"200\""));
+    }
+
+    #[test]
+    fn a_new_plain_body_reuses_the_memory_of_the_last_once_nobody_holds_it() {
+        let (m, api) = metrics();
+        // The first body has no size to go by; from the second on, buffers have room to spare.
+        drop(m.body(Format::Text, false).unwrap());
+        api.request(crate::genesys::Endpoint::Queues, "200");
+        let second = m.body(Format::Text, false).unwrap();
+        let (at, len) = (second.as_ptr(), second.len());
+        drop(second);
+        // The same counter goes from 1 to 2: a new body of the same length.
+        api.request(crate::genesys::Endpoint::Queues, "200");
+        let third = m.body(Format::Text, false).unwrap();
+        assert_eq!(
+            third.as_ptr(),
+            at,
+            "written into the previous body's buffer"
+        );
+        assert_eq!(third.len(), len);
+        assert!(String::from_utf8_lossy(&third).contains("code=\"200\"} 2"));
+
+        // While a response still holds it, the old body is left alone.
+        api.request(crate::genesys::Endpoint::Queues, "429");
+        let fourth = m.body(Format::Text, false).unwrap();
+        assert_ne!(fourth.as_ptr(), third.as_ptr());
+        assert!(!String::from_utf8_lossy(&third).contains("code=\"429\""));
+        assert!(String::from_utf8_lossy(&fourth).contains("code=\"429\""));
     }
 
     #[test]
