@@ -241,13 +241,37 @@ fn write_queue_set(e: &mut Exposition, set: &QueueSet) -> Result<()> {
     )
 }
 
+/// The `state` label of conversation counts, in [`ConversationCounts::by_state`]'s order.
+struct StateLabels([Labels; 3]);
+
+impl StateLabels {
+    fn new() -> StateLabels {
+        StateLabels(
+            ConversationCounts::default()
+                .by_state()
+                .map(|(state, _)| Labels::new().with("state", state)),
+        )
+    }
+
+    /// One sample per state, after the given labels (an empty set writes nothing).
+    fn write(
+        &self,
+        e: &mut Exposition,
+        labels: [&Labels; 2],
+        counts: &ConversationCounts,
+    ) -> Result<()> {
+        for ((_, v), state) in counts.by_state().iter().zip(&self.0) {
+            e.sample(&[labels[0], labels[1], state], *v as f64)?;
+        }
+        Ok(())
+    }
+}
+
 fn write_observations(e: &mut Exposition, snap: &ObservationsSnapshot) -> Result<()> {
     let queues = queue_labels(&snap.queues);
     let rows = || queues.iter().zip(&snap.live);
     let mut media = Memo::new("media_type");
-    let states = ConversationCounts::default()
-        .by_state()
-        .map(|(state, _)| Labels::new().with("state", state));
+    let states = StateLabels::new();
 
     e.family(
         "genesys_queue_conversations",
@@ -256,10 +280,7 @@ fn write_observations(e: &mut Exposition, snap: &ObservationsSnapshot) -> Result
     )?;
     for (q, live) in rows() {
         for (m, counts) in &live.media {
-            let m = media.get(m);
-            for ((_, v), state) in counts.conversations.by_state().iter().zip(&states) {
-                e.sample(&[q, m, state], *v as f64)?;
-            }
+            states.write(e, [q, media.get(m)], &counts.conversations)?;
         }
     }
     e.family(
@@ -295,19 +316,18 @@ fn write_observations(e: &mut Exposition, snap: &ObservationsSnapshot) -> Result
 }
 
 fn write_activity(e: &mut Exposition, snap: &ActivitySnapshot) -> Result<()> {
-    let states = ConversationCounts::default()
-        .by_state()
-        .map(|(state, _)| Labels::new().with("state", state));
+    let states = StateLabels::new();
     e.family(
         "genesys_conversations",
         "Conversations org-wide right now by media type and state (conversation activity query).",
         Kind::Gauge,
     )?;
     for (media, counts) in &snap.by_media {
-        let m = Labels::new().with("media_type", media);
-        for ((_, v), state) in counts.by_state().iter().zip(&states) {
-            e.sample(&[&m, state], *v as f64)?;
-        }
+        states.write(
+            e,
+            [&Labels::new(), &Labels::new().with("media_type", media)],
+            counts,
+        )?;
     }
     Ok(())
 }
