@@ -1,0 +1,124 @@
+//! The demo's whole /metrics body for a fixed seed and a fixed business clock, byte for byte,
+//! in both exposition formats: a restructure that changes what is served (a name, a help text,
+//! a label, an order, a value) fails here.
+//!
+//! Only what depends on the wall clock is masked: poll timestamps and durations, the reload
+//! timestamp and the budget wait. The prometheus-client families keep their samples in a hash
+//! map, so their lines are compared sorted. Every other byte is compared as served.
+//!
+//! After an intended change: `UPDATE_GOLDEN=1 cargo test --test golden_metrics`, then review
+//! the diff of `tests/golden/`.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::*;
+use genesys_exporter::sim::SimConfig;
+
+/// Families whose values are wall time (or waits measured in it).
+const WALL_TIME: [&str; 4] = [
+    "genesys_collector_last_success_timestamp_seconds",
+    "genesys_collector_duration_seconds",
+    "genesys_exporter_config_last_reload_success_timestamp_seconds",
+    "genesys_api_budget_wait_seconds_total",
+];
+
+/// Families encoded from a hash map, in no fixed order.
+const UNORDERED: [&str; 2] = ["genesys_api_requests_total", "genesys_api_retries_total"];
+
+fn sample_name(line: &str) -> &str {
+    let end = line.find(['{', ' ']).unwrap_or(line.len());
+    &line[..end]
+}
+
+/// The body with wall-time values masked and unordered families sorted.
+fn normalize(body: &str) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut run: Vec<String> = Vec::new();
+    for line in body.lines() {
+        let name = sample_name(line);
+        let line = if !line.starts_with('#') && WALL_TIME.contains(&name) {
+            let (series, _) = line.rsplit_once(' ').expect("a sample line has a value");
+            format!("{series} <wall-time>")
+        } else {
+            line.to_string()
+        };
+        if !line.starts_with('#') && UNORDERED.contains(&name) {
+            run.push(line);
+            continue;
+        }
+        run.sort();
+        out.append(&mut run);
+        out.push(line);
+    }
+    run.sort();
+    out.append(&mut run);
+    out.join("\n") + "\n"
+}
+
+fn golden(file: &str, actual: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(file);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("golden dir");
+        std::fs::write(&path, actual).expect("golden written");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 writes it)", path.display()));
+    if expected != actual {
+        let first = expected
+            .lines()
+            .zip(actual.lines())
+            .position(|(e, a)| e != a)
+            .unwrap_or(expected.lines().count().min(actual.lines().count()));
+        panic!(
+            "{file}: the served body differs from the golden one at line {}:\n golden: {:?}\n served: {:?}",
+            first + 1,
+            expected.lines().nth(first),
+            actual.lines().nth(first),
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_body_is_byte_identical_for_a_fixed_seed_and_clock() {
+    let sim = start_sim(SimConfig {
+        clock: busy_at(10, 30),
+        ..sim_config()
+    })
+    .await;
+    // One poll per collector: the intervals are longer than the test.
+    let exporter = start_exporter_on_sim_clock(
+        &sim,
+        &[
+            "--collector.queues.interval=1h",
+            "--collector.observations.interval=1h",
+            "--collector.activity.interval=1h",
+            "--collector.aggregates.interval=1h",
+        ],
+    )
+    .await;
+    wait_ready(&exporter).await;
+    let addr = exporter.local_addr();
+    let text = get(addr, "/metrics").await.1;
+    let openmetrics = reqwest::Client::new()
+        .get(format!("http://{addr}/metrics"))
+        .header("Accept", "application/openmetrics-text; version=1.0.0")
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        text.contains("genesys_window_conversations_offered{"),
+        "{text}"
+    );
+    golden("demo-metrics.txt", &normalize(&text));
+    golden("demo-metrics.openmetrics.txt", &normalize(&openmetrics));
+    exporter.shutdown().await;
+    sim.shutdown().await;
+}
