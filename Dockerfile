@@ -8,6 +8,7 @@ FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+COPY crates ./crates
 RUN cargo build --release --locked --bin genesys-exporter
 
 FROM debian:bookworm-slim

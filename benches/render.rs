@@ -11,15 +11,16 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use genesys_exporter::collect::activity::ActivitySnapshot;
 use genesys_exporter::collect::aggregates::{
-    AggregatesExport, AggregatesSnapshot, GroupAggregates, Values,
+    AggregatesExport, AggregatesSnapshot, GroupAggregates, Quantity, Values,
 };
 use genesys_exporter::collect::observations::{
     ConversationCounts, MediaLive, ObservationsSnapshot, QueueLive, ROUTING_STATUSES,
 };
 use genesys_exporter::collect::queues::{QueueSet, WatchedQueue};
+use genesys_exporter::collect::Collectors;
 use genesys_exporter::collect::Slot;
 use genesys_exporter::genesys::{ApiMetrics, Endpoint};
-use genesys_exporter::metrics::{Format, Metrics, Slots};
+use genesys_exporter::metrics::{Format, Metrics};
 use genesys_exporter::reload::ReloadMetrics;
 
 const MEDIA: [&str; 5] = ["callback", "chat", "email", "message", "voice"];
@@ -63,8 +64,8 @@ fn metrics(n: usize) -> (Metrics, ApiMetrics) {
         })
         .collect();
     let mut values = Values::default();
-    for (i, v) in values.0.iter_mut().enumerate() {
-        *v = 1000.0 + i as f64;
+    for (i, q) in Quantity::ALL.into_iter().enumerate() {
+        values[q] = 1000.0 + i as f64;
     }
     let groups = (0..n)
         .flat_map(|q| MEDIA.iter().map(move |m| (q, m)))
@@ -75,30 +76,31 @@ fn metrics(n: usize) -> (Metrics, ApiMetrics) {
             windows: vec![values; 3],
         })
         .collect();
-    let slots = Slots {
-        queues: Slot::new("queues", Duration::from_secs(300)),
-        observations: Slot::new("observations", Duration::from_secs(15)),
-        activity: Some(Slot::new("activity", Duration::from_secs(15))),
-        aggregates: Some(Slot::new("aggregates", Duration::from_secs(60))),
-    };
-    slots.queues.publish((*queues).clone());
-    slots.observations.publish(ObservationsSnapshot {
+    let queue_slot = Slot::new("queues", Duration::from_secs(300));
+    queue_slot.publish((*queues).clone());
+    let observations = Slot::new("observations", Duration::from_secs(15));
+    observations.publish(ObservationsSnapshot {
         queues: queues.clone(),
         live,
     });
-    if let Some(a) = &slots.activity {
-        a.publish(ActivitySnapshot::default());
-    }
-    if let Some(a) = &slots.aggregates {
-        a.publish(AggregatesSnapshot {
-            queues,
-            window_labels: vec!["15m".into(), "1h".into(), "today".into()],
-            groups,
-            export: AggregatesExport::default(),
-        });
-    }
+    let activity = Slot::new("activity", Duration::from_secs(15));
+    activity.publish(ActivitySnapshot::default());
+    let aggregates = Slot::new("aggregates", Duration::from_secs(60));
+    aggregates.publish(AggregatesSnapshot {
+        queues,
+        window_labels: vec!["15m".into(), "1h".into(), "today".into()],
+        groups,
+        export: AggregatesExport::default(),
+    });
+    let collectors = Collectors {
+        all: vec![queue_slot.clone(), observations, activity, aggregates],
+        queues: queue_slot,
+    };
     let api = ApiMetrics::default();
-    (Metrics::new(slots, &api, &ReloadMetrics::default()), api)
+    (
+        Metrics::new(collectors, &api, &ReloadMetrics::default()),
+        api,
+    )
 }
 
 fn render(c: &mut Criterion) {

@@ -2,24 +2,19 @@
 //! the exporter through [`Exporter::start`].
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::clock::{SharedClock, SystemClock};
-use crate::collect::activity::ActivityCollector;
-use crate::collect::aggregates::AggregatesCollector;
-use crate::collect::observations::ObservationsCollector;
-use crate::collect::queues::QueueCollector;
-use crate::collect::{self, Slot};
+use crate::collect;
 use crate::config::{Config, Target};
-use crate::genesys::{ApiError, ApiMetrics, ClientConfig, Credentials, GenesysClient};
-use crate::metrics::{Metrics, Slots};
+use crate::genesys::{ApiError, ApiMetrics, ClientConfig, GenesysClient};
+use crate::metrics::Metrics;
 use crate::reload::{ConfigSource, ReloadError, ReloadMetrics, Reloader};
 use crate::server::{self, AppState};
-use crate::sim::{SimConfig, SimOrg};
 use crate::web::{WebConfigError, WebGuard};
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +25,7 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    #[cfg(feature = "demo")]
     #[error("cannot start the simulated org")]
     Demo(#[source] std::io::Error),
     #[error(transparent)]
@@ -61,7 +57,8 @@ pub struct Exporter {
     stop: watch::Sender<bool>,
     server: JoinHandle<()>,
     collectors: Vec<JoinHandle<()>>,
-    demo: Option<SimOrg>,
+    #[cfg(feature = "demo")]
+    demo: Option<genesys_sim::SimOrg>,
     reloader: Arc<Reloader>,
 }
 
@@ -86,40 +83,30 @@ impl Exporter {
     }
 
     pub async fn start_with(config: Config, options: Options) -> Result<Exporter, StartError> {
-        let web = match &config.web_config {
+        let Config { startup, live } = config;
+        let web = match &live.web_config {
             Some(path) => WebGuard::load(path).map_err(StartError::WebConfig)?,
             None => WebGuard::disabled(),
         };
-        let (api_url, login_url, credentials, demo) = match config.target.clone() {
+        #[cfg(feature = "demo")]
+        let mut demo = None;
+        let (api_url, login_url, credentials) = match startup.target.clone() {
             Target::Org {
                 api_url,
                 login_url,
                 credentials,
-            } => (api_url, login_url, credentials, None),
+            } => (api_url, login_url, credentials),
+            #[cfg(feature = "demo")]
             Target::Demo {
                 seed,
                 queues,
                 spikes,
                 spike_size,
             } => {
-                let sim_config = SimConfig {
-                    seed,
-                    queues: queues as usize,
-                    ..SimConfig::default()
-                };
-                let credentials = Credentials {
-                    client_id: sim_config.client_id.clone(),
-                    client_secret: sim_config.client_secret.clone().into(),
-                };
-                let sim = SimOrg::start(sim_config, SocketAddr::from(([127, 0, 0, 1], 0)))
-                    .await
-                    .map_err(StartError::Demo)?;
-                tracing::info!(api_url = %sim.api_url(), login_url = %sim.login_url(), "demo mode: simulated Genesys org started");
-                for spike in spikes {
-                    tracing::info!(queue = %spike.queue, after = ?spike.after, conversations = spike_size, "demo spike scheduled");
-                    sim.schedule_spike(&spike.queue, spike.after, spike_size);
-                }
-                (sim.api_url(), sim.login_url(), credentials, Some(sim))
+                let (sim, credentials) = start_demo(seed, queues, &spikes, spike_size).await?;
+                let urls = (sim.api_url(), sim.login_url());
+                demo = Some(sim);
+                (urls.0, urls.1, credentials)
             }
         };
         let api_metrics = ApiMetrics::default();
@@ -128,123 +115,81 @@ impl Exporter {
                 api_url,
                 login_url,
                 credentials,
-                requests_per_minute: config.requests_per_minute,
-                request_timeout: config.request_timeout,
-                max_retries: config.max_retries,
-                max_body_bytes: config.max_response_bytes,
+                requests_per_minute: live.requests_per_minute,
+                request_timeout: startup.request_timeout,
+                max_retries: startup.max_retries,
+                max_body_bytes: startup.max_response_bytes,
             },
             api_metrics.clone(),
         )?;
 
-        let slots = Slots {
-            queues: Slot::new("queues", config.queues_interval),
-            observations: Slot::new("observations", config.observations_interval),
-            activity: config.activity_interval.map(|i| Slot::new("activity", i)),
-            aggregates: config
-                .aggregates
-                .as_ref()
-                .map(|(i, _)| Slot::new("aggregates", *i)),
-        };
-        let (filter_tx, filter_rx) = watch::channel(config.queue_filter.clone());
-        let aggregates_tx = config
-            .aggregates
-            .as_ref()
-            .map(|(_, s)| watch::Sender::new(s.clone()));
-        let mut collectors = vec![
-            tokio::spawn(collect::run(
-                slots.queues.clone(),
-                QueueCollector {
-                    client: client.clone(),
-                    filter: filter_rx,
-                },
-            )),
-            tokio::spawn(collect::run(
-                slots.observations.clone(),
-                ObservationsCollector {
-                    client: client.clone(),
-                    queues: slots.queues.subscribe(),
-                    first_queues_wait: config.observations_interval,
-                    clock: options.clock.clone(),
-                },
-            )),
-        ];
-        if let Some(slot) = slots.activity.clone() {
-            let collector = ActivityCollector {
-                client: client.clone(),
-            };
-            collectors.push(tokio::spawn(collect::run(slot, collector)));
-        }
-        if let (Some(slot), Some(tx)) = (slots.aggregates.clone(), &aggregates_tx) {
-            let collector = AggregatesCollector::new(
-                client.clone(),
-                slots.queues.subscribe(),
-                slot.interval(),
-                options.clock.clone(),
-                tx.subscribe(),
-            );
-            collectors.push(tokio::spawn(collect::run(slot, collector)));
-        }
+        let (live_tx, live_rx) = watch::channel(Arc::new(live));
+        let (collectors, mut tasks) =
+            collect::start_all(&startup.collectors, &client, &options.clock, &live_rx);
 
         let listener =
-            TcpListener::bind(config.listen)
+            TcpListener::bind(startup.listen)
                 .await
                 .map_err(|source| StartError::Listen {
-                    addr: config.listen,
+                    addr: startup.listen,
                     source,
                 })?;
         let addr = listener.local_addr().map_err(|source| StartError::Listen {
-            addr: config.listen,
+            addr: startup.listen,
             source,
         })?;
         let reload_metrics = ReloadMetrics::default();
         reload_metrics.last_successful.set(1);
-        let metrics = Metrics::new(slots.clone(), &api_metrics, &reload_metrics);
+        let metrics = Metrics::new(collectors.clone(), &api_metrics, &reload_metrics);
         let source = options.reload_from.unwrap_or_else(|| {
-            let fixed = config.clone();
+            let fixed = Config {
+                startup: startup.clone(),
+                live: live_rx.borrow().as_ref().clone(),
+            };
             Arc::new(move || Ok(fixed.clone()))
         });
         let reloader = Arc::new(Reloader {
             source,
             web: std::sync::RwLock::new(web),
-            current: Mutex::new(config.clone()),
-            slots: slots.clone(),
+            startup: startup.clone(),
+            live: live_tx,
+            collectors: collectors.clone(),
             client,
-            filter: filter_tx,
-            aggregates: aggregates_tx,
             metrics: reload_metrics,
         });
         // Re-plan the intervals whenever queue discovery publishes (the queue count sets the cost).
         reloader.apply_plan();
         let planner = reloader.clone();
-        let mut listings = slots.queues.subscribe();
-        collectors.push(tokio::spawn(async move {
+        let mut listings = collectors.queues.subscribe();
+        tasks.push(tokio::spawn(async move {
             while listings.changed().await.is_ok() {
                 planner.apply_plan();
             }
         }));
         let state = Arc::new(AppState {
             metrics,
-            slots,
-            telemetry_path: config.telemetry_path.clone(),
+            collectors,
+            telemetry_path: startup.telemetry_path.clone(),
             reloader: reloader.clone(),
         });
         let (stop, mut stopped) = watch::channel(false);
         let server = tokio::spawn(server::serve(listener, state, async move {
             let _ = stopped.wait_for(|s| *s).await;
         }));
-        tracing::info!(%addr, path = %config.telemetry_path, "serving metrics");
+        tracing::info!(%addr, path = %startup.telemetry_path, "serving metrics");
         Ok(Exporter {
             addr,
             stop,
             server,
-            collectors,
+            collectors: tasks,
+            #[cfg(feature = "demo")]
             demo,
             reloader,
         })
     }
 
     /// Re-reads the configuration and applies it (what SIGHUP and `POST /-/reload` do).
-    pub fn reload(&self) -> Result<Vec<&'static str>, ReloadError> {
+    pub fn reload(&self) -> Result<Vec<String>, ReloadError> {
         self.reloader.reload()
     }
 
@@ -254,7 +199,8 @@ impl Exporter {
     }
 
     /// The simulated org, in demo mode.
-    pub fn demo(&self) -> Option<&SimOrg> {
+    #[cfg(feature = "demo")]
+    pub fn demo(&self) -> Option<&genesys_sim::SimOrg> {
         self.demo.as_ref()
     }
 
@@ -267,8 +213,37 @@ impl Exporter {
         if let Err(e) = self.server.await {
             tracing::warn!(error = %e, "HTTP server task ended abnormally");
         }
+        #[cfg(feature = "demo")]
         if let Some(sim) = self.demo {
             sim.shutdown().await;
         }
     }
+}
+
+/// `--demo`: the simulated org on a loopback port, with the spikes asked for scheduled.
+#[cfg(feature = "demo")]
+async fn start_demo(
+    seed: u64,
+    queues: u32,
+    spikes: &[genesys_sim::Spike],
+    spike_size: u32,
+) -> Result<(genesys_sim::SimOrg, crate::genesys::Credentials), StartError> {
+    let sim_config = genesys_sim::SimConfig {
+        seed,
+        queues: queues as usize,
+        ..genesys_sim::SimConfig::default()
+    };
+    let credentials = crate::genesys::Credentials {
+        client_id: sim_config.client_id.clone(),
+        client_secret: sim_config.client_secret.clone().into(),
+    };
+    let sim = genesys_sim::SimOrg::start(sim_config, SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .map_err(StartError::Demo)?;
+    tracing::info!(api_url = %sim.api_url(), login_url = %sim.login_url(), "demo mode: simulated Genesys org started");
+    for spike in spikes {
+        tracing::info!(queue = %spike.queue, after = ?spike.after, conversations = spike_size, "demo spike scheduled");
+        sim.schedule_spike(&spike.queue, spike.after, spike_size);
+    }
+    Ok((sim, credentials))
 }

@@ -6,15 +6,12 @@
 
 use std::time::Duration;
 
-use crate::collect::observations::MAX_QUEUES_PER_QUERY;
-
-/// The configured intervals; `None` for a disabled collector.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Intervals {
-    pub queues: Duration,
-    pub observations: Duration,
-    pub activity: Option<Duration>,
-    pub aggregates: Option<Duration>,
+/// One running collector in the plan: its configured interval and what one poll costs.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry {
+    pub interval: Duration,
+    /// API requests one poll sends with this many watched queues.
+    pub requests_per_poll: fn(usize) -> f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -25,19 +22,18 @@ pub struct Plan {
     pub planned_per_minute: f64,
 }
 
-/// Requests a minute the intervals cost with `watched` queues: queue listing and observations
-/// and aggregates take one request per 100 queues, activity one.
-pub fn requests_per_minute(i: &Intervals, watched: usize) -> f64 {
-    let batches = watched.div_ceil(MAX_QUEUES_PER_QUERY).max(1) as f64;
-    let per_minute = |d: Duration, n: f64| n * 60.0 / d.as_secs_f64().max(0.001);
-    per_minute(i.queues, batches)
-        + per_minute(i.observations, batches)
-        + i.activity.map_or(0.0, |d| per_minute(d, 1.0))
-        + i.aggregates.map_or(0.0, |d| per_minute(d, batches))
+/// Requests a minute the collectors cost at these intervals with `watched` queues.
+#[must_use]
+pub fn requests_per_minute(entries: &[Entry], watched: usize) -> f64 {
+    entries
+        .iter()
+        .map(|e| (e.requests_per_poll)(watched) * 60.0 / e.interval.as_secs_f64().max(0.001))
+        .sum()
 }
 
-pub fn plan(budget_per_minute: u32, configured: &Intervals, watched: usize) -> Plan {
-    let wanted = requests_per_minute(configured, watched);
+#[must_use]
+pub fn plan(budget_per_minute: u32, entries: &[Entry], watched: usize) -> Plan {
+    let wanted = requests_per_minute(entries, watched);
     let budget = f64::from(budget_per_minute.max(1));
     if wanted <= budget {
         Plan {
@@ -55,14 +51,17 @@ pub fn plan(budget_per_minute: u32, configured: &Intervals, watched: usize) -> P
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::REGISTRY;
 
-    fn defaults() -> Intervals {
-        Intervals {
-            queues: Duration::from_secs(300),
-            observations: Duration::from_secs(15),
-            activity: Some(Duration::from_secs(15)),
-            aggregates: Some(Duration::from_secs(60)),
-        }
+    /// Every registered collector at its default interval.
+    fn defaults() -> Vec<Entry> {
+        REGISTRY
+            .iter()
+            .map(|r| Entry {
+                interval: humantime::parse_duration(r.default_interval).expect("a duration"),
+                requests_per_poll: r.requests_per_poll,
+            })
+            .collect()
     }
 
     #[test]
@@ -86,14 +85,13 @@ mod tests {
         assert!((p.stretch - 1.32).abs() < 1e-9);
         assert_eq!(p.planned_per_minute, 200.0);
         // Stretched intervals cost exactly the budget.
-        let s = |d: Duration| d.mul_f64(p.stretch);
-        let d = defaults();
-        let stretched = Intervals {
-            queues: s(d.queues),
-            observations: s(d.observations),
-            activity: d.activity.map(s),
-            aggregates: d.aggregates.map(s),
-        };
+        let stretched: Vec<Entry> = defaults()
+            .into_iter()
+            .map(|e| Entry {
+                interval: e.interval.mul_f64(p.stretch),
+                ..e
+            })
+            .collect();
         assert!((requests_per_minute(&stretched, 5000) - 200.0).abs() < 1e-6);
     }
 }

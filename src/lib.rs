@@ -12,7 +12,6 @@ pub mod genesys;
 pub mod metrics;
 pub mod reload;
 pub mod server;
-pub mod sim;
 pub mod web;
 
 /// Displays an error with its sources, so a log line says "connection refused", not only

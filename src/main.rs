@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use genesys_exporter::app::{Exporter, Options};
-use genesys_exporter::config::{Config, ConfigError, Flags};
+use genesys_exporter::config::{Config, ConfigError, LogFormat, LogLevel};
 use genesys_exporter::ErrorChain;
 use tracing_subscriber::EnvFilter;
 
@@ -17,7 +17,7 @@ fn main() -> ExitCode {
     return_large_blocks_to_the_os();
     let mut args: Vec<OsString> = std::env::args_os().collect();
     if args.get(1).is_some_and(|a| a == "simulate") {
-        return genesys_exporter::sim::cli::main(args.split_off(2));
+        return simulate(args.split_off(2));
     }
     let check_only = args.get(1).is_some_and(|a| a == "check-config");
     if check_only {
@@ -32,7 +32,7 @@ fn main() -> ExitCode {
         }
     };
     if check_only {
-        if let Some(path) = &config.web_config {
+        if let Some(path) = &config.live.web_config {
             if let Err(e) = genesys_exporter::web::WebGuard::load(path) {
                 eprintln!("genesys-exporter: --web.config.file: {}", ErrorChain(&e));
                 return ExitCode::from(2);
@@ -44,19 +44,9 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    // The flags parsed once already; only their logging settings are needed here.
-    let flags = match <Flags as clap::Parser>::try_parse_from(&args) {
-        Ok(f) => f,
-        Err(e) => e.exit(),
-    };
-    if let Err(e) = init_logging(&flags.log_level, &flags.log_format) {
-        eprintln!("genesys-exporter: --log.level: {e}");
-        return ExitCode::from(2);
-    }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // Logging follows the one parse of flags and config file.
+    init_logging(config.startup.log_level, config.startup.log_format);
+    let runtime = match runtime() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("genesys-exporter: cannot start the async runtime: {e}");
@@ -64,6 +54,32 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(run(config, args))
+}
+
+/// `genesys-exporter simulate ARGS`: the simulated org's own command line (`genesys-sim`).
+#[cfg(feature = "demo")]
+fn simulate(args: Vec<OsString>) -> ExitCode {
+    match runtime() {
+        Ok(runtime) => runtime.block_on(genesys_sim::cli::run("genesys-exporter simulate", args)),
+        Err(e) => {
+            eprintln!("genesys-exporter simulate: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(not(feature = "demo"))]
+fn simulate(_args: Vec<OsString>) -> ExitCode {
+    eprintln!(
+        "genesys-exporter simulate: this build has no simulator (built without the `demo` feature)"
+    );
+    ExitCode::from(2)
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
 }
 
 /// /metrics bodies are megabytes at thousands of queues and are freed on whichever thread
@@ -110,18 +126,15 @@ async fn run(config: Config, args: Vec<OsString>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn init_logging(level: &str, format: &str) -> Result<(), String> {
-    let filter = EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+fn init_logging(level: LogLevel, format: LogFormat) {
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(EnvFilter::new(level.as_str()))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    if format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
     }
-    Ok(())
 }
 
 /// Reloads on SIGHUP until SIGTERM or SIGINT arrives; returns the stopping signal's name.

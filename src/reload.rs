@@ -1,29 +1,25 @@
 //! Configuration reload (SIGHUP, `POST /-/reload`): re-read flags and the config file, apply
 //! what can change in place, keep the listener, the snapshots and the counters.
 //!
-//! In place: queue filters, collector intervals, the request budget, aggregates settings.
-//! Needs a restart (logged, and the old value stays): listen address, telemetry path, the
-//! Genesys target and credentials, request timeout, retries, response cap, and which
-//! collectors run. A file that does not load keeps the old configuration, counts a failed
-//! reload, and says why.
+//! What may change in place is [`LiveConfig`], swapped whole: the collectors read it at each
+//! poll. What needs a restart is [`crate::config::StartupConfig`]: its changed settings are
+//! named (logged, returned) and keep their running value. A file that does not load keeps the
+//! old configuration, counts a failed reload, and says why.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use secrecy::ExposeSecret;
+
+use crate::metrics::catalog::{self, register};
 use tokio::sync::watch;
 
-use std::time::Duration;
-
-use crate::budget::{self, Intervals};
-use crate::collect::aggregates::AggregatesSettings;
-use crate::collect::queues::QueueFilter;
-use crate::config::{Config, ConfigError, Target};
+use crate::budget;
+use crate::collect::{Collectors, REGISTRY};
+use crate::config::{Config, ConfigError, LiveConfig, StartupConfig};
 use crate::genesys::GenesysClient;
-use crate::metrics::Slots;
 use crate::web::{WebConfigError, WebGuard};
 
 /// Where a reload reads the configuration from (main: the process' arguments, the environment
@@ -40,24 +36,24 @@ pub struct ReloadMetrics {
 
 impl ReloadMetrics {
     pub fn register(&self, registry: &mut Registry) {
-        registry.register(
-            "genesys_exporter_config_last_reload_successful",
-            "1 if the last configuration reload succeeded (or none was asked for), else 0",
+        register(
+            registry,
+            &catalog::EXPORTER_CONFIG_LAST_RELOAD_SUCCESSFUL,
             self.last_successful.clone(),
         );
-        registry.register(
-            "genesys_exporter_config_last_reload_success_timestamp_seconds",
-            "Unix time of the last successful configuration load",
+        register(
+            registry,
+            &catalog::EXPORTER_CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS,
             self.last_success_timestamp.clone(),
         );
-        registry.register(
-            "genesys_exporter_config_reloads",
-            "Configuration reloads asked for (SIGHUP or POST /-/reload)",
+        register(
+            registry,
+            &catalog::EXPORTER_CONFIG_RELOADS,
             self.reloads.clone(),
         );
-        registry.register(
-            "genesys_exporter_config_reload_failures",
-            "Configuration reloads that failed; the previous configuration stayed in force",
+        register(
+            registry,
+            &catalog::EXPORTER_CONFIG_RELOAD_FAILURES,
             self.failures.clone(),
         );
     }
@@ -76,11 +72,12 @@ pub struct Reloader {
     pub source: ConfigSource,
     /// The web configuration in force; replaced when a reload reads a valid one.
     pub web: std::sync::RwLock<WebGuard>,
-    pub current: Mutex<Config>,
-    pub slots: Slots,
+    /// The start-up settings in force, which a reload compares against.
+    pub startup: StartupConfig,
+    /// The live settings in force; the collectors watch it.
+    pub live: watch::Sender<Arc<LiveConfig>>,
+    pub collectors: Collectors,
     pub client: GenesysClient,
-    pub filter: watch::Sender<QueueFilter>,
-    pub aggregates: Option<watch::Sender<AggregatesSettings>>,
     pub metrics: ReloadMetrics,
 }
 
@@ -94,10 +91,10 @@ pub enum ReloadError {
 
 impl Reloader {
     /// Reloads; returns the settings that need a restart to change (they kept their value).
-    pub fn reload(&self) -> Result<Vec<&'static str>, ReloadError> {
+    pub fn reload(&self) -> Result<Vec<String>, ReloadError> {
         self.metrics.reloads.inc();
         let loaded = (self.source)().map_err(ReloadError::Config).and_then(|c| {
-            let web = match &c.web_config {
+            let web = match &c.live.web_config {
                 Some(path) => WebGuard::load(path).map_err(ReloadError::Web)?,
                 None => WebGuard::disabled(),
             };
@@ -113,84 +110,58 @@ impl Reloader {
             }
         };
         *self.web.write().unwrap_or_else(|e| e.into_inner()) = web;
-        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
-        let restart = needs_restart(&current, &new);
+        let restart = new.startup.changed_from(&self.startup);
         for setting in &restart {
             tracing::warn!(
                 setting,
                 "changed in the configuration, but only a restart applies it"
             );
         }
-
-        self.filter
-            .send_if_modified(|f| replace_if_changed(f, &new.queue_filter));
-        if let (Some(tx), Some((_, settings))) = (&self.aggregates, &new.aggregates) {
-            tx.send_if_modified(|s| replace_if_changed(s, settings));
-        }
-        self.client.set_requests_per_minute(new.requests_per_minute);
-
-        current.queue_filter = new.queue_filter;
-        current.queues_interval = new.queues_interval;
-        current.observations_interval = new.observations_interval;
-        if current.activity_interval.is_some() {
-            current.activity_interval = new.activity_interval.or(current.activity_interval);
-        }
-        if current.aggregates.is_some() && new.aggregates.is_some() {
-            current.aggregates = new.aggregates;
-        }
-        current.requests_per_minute = new.requests_per_minute;
-        drop(current);
+        self.client
+            .set_requests_per_minute(new.live.requests_per_minute);
+        self.live
+            .send_if_modified(|live| replace_if_changed(live, &Arc::new(new.live)));
         self.apply_plan();
         self.metrics.succeeded();
         tracing::info!("configuration reloaded");
         Ok(restart)
     }
-}
 
-impl Reloader {
     /// Sets every collector's interval to its configured one, stretched if the plan does not
     /// fit the budget for the queues being watched now. Called after each queue listing and
     /// each reload.
     pub fn apply_plan(&self) {
-        let (configured, budget) = {
-            let c = self.current.lock().unwrap_or_else(|e| e.into_inner());
-            let intervals = Intervals {
-                queues: c.queues_interval,
-                observations: c.observations_interval,
-                activity: c.activity_interval,
-                aggregates: c.aggregates.as_ref().map(|(i, _)| *i),
-            };
-            (intervals, c.requests_per_minute)
-        };
-        let watched = self
-            .slots
-            .queues
-            .latest()
-            .data
-            .map_or(0, |q| q.queues.len());
-        let plan = budget::plan(budget, &configured, watched);
-        let stretch = |d: Duration| d.mul_f64(plan.stretch);
-        let before = self.slots.observations.interval();
-        self.slots.queues.set_interval(stretch(configured.queues));
-        self.slots
-            .observations
-            .set_interval(stretch(configured.observations));
-        if let (Some(slot), Some(i)) = (&self.slots.activity, configured.activity) {
-            slot.set_interval(stretch(i));
-        }
-        if let (Some(slot), Some(i)) = (&self.slots.aggregates, configured.aggregates) {
-            slot.set_interval(stretch(i));
+        let live = self.live.borrow().clone();
+        let entries: Vec<budget::Entry> = self
+            .collectors
+            .all
+            .iter()
+            .filter_map(|c| {
+                let r = REGISTRY.iter().find(|r| r.name == c.name())?;
+                Some(budget::Entry {
+                    interval: live.interval(r.name),
+                    requests_per_poll: r.requests_per_poll,
+                })
+            })
+            .collect();
+        let watched = self.collectors.watched();
+        let budget = live.requests_per_minute;
+        let plan = budget::plan(budget, &entries, watched);
+        let before: Vec<_> = self.collectors.all.iter().map(|c| c.interval()).collect();
+        for c in &self.collectors.all {
+            c.set_interval(live.interval(c.name()).mul_f64(plan.stretch));
         }
         self.client.set_planned_per_minute(plan.planned_per_minute);
-        if self.slots.observations.interval() != before && plan.stretch > 1.0 {
+        let after: Vec<_> = self.collectors.all.iter().map(|c| c.interval()).collect();
+        if before != after && plan.stretch > 1.0 {
             tracing::warn!(
                 watched,
                 budget,
-                wanted_per_minute = budget::requests_per_minute(&configured, watched),
+                wanted_per_minute = budget::requests_per_minute(&entries, watched),
                 stretch = plan.stretch,
                 "the configured intervals need more requests than the budget: all intervals stretched to fit"
             );
-        } else if self.slots.observations.interval() != before {
+        } else if before != after {
             tracing::info!("the configured intervals fit the request budget again");
         }
     }
@@ -206,57 +177,4 @@ fn replace_if_changed<T: PartialEq + Clone>(slot: &mut T, new: &T) -> bool {
         *slot = new.clone();
     }
     changed
-}
-
-/// Settings that differ between `old` and `new` but only apply at start-up.
-fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    if old.listen != new.listen {
-        out.push("web.listen-address");
-    }
-    if old.telemetry_path != new.telemetry_path {
-        out.push("web.telemetry-path");
-    }
-    if !same_target(&old.target, &new.target) {
-        out.push("genesys target or credentials");
-    }
-    if old.request_timeout != new.request_timeout {
-        out.push("genesys.request-timeout");
-    }
-    if old.max_retries != new.max_retries {
-        out.push("genesys.max-retries");
-    }
-    if old.max_response_bytes != new.max_response_bytes {
-        out.push("genesys.max-response-bytes");
-    }
-    if old.activity_interval.is_some() != new.activity_interval.is_some()
-        || old.aggregates.is_some() != new.aggregates.is_some()
-    {
-        out.push("enabled collectors");
-    }
-    out
-}
-
-fn same_target(a: &Target, b: &Target) -> bool {
-    match (a, b) {
-        (
-            Target::Org {
-                api_url: a1,
-                login_url: l1,
-                credentials: c1,
-            },
-            Target::Org {
-                api_url: a2,
-                login_url: l2,
-                credentials: c2,
-            },
-        ) => {
-            a1 == a2
-                && l1 == l2
-                && c1.client_id == c2.client_id
-                && c1.client_secret.expose_secret() == c2.client_secret.expose_secret()
-        }
-        (Target::Demo { seed: s1, .. }, Target::Demo { seed: s2, .. }) => s1 == s2,
-        _ => false,
-    }
 }

@@ -19,7 +19,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::metrics::{Format, Metrics, Slots};
+use crate::collect::Collectors;
+use crate::metrics::{Format, Metrics};
 use crate::reload::Reloader;
 use crate::web::{self, WebGuard};
 
@@ -32,7 +33,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 pub struct AppState {
     pub metrics: Metrics,
-    pub slots: Slots,
+    pub collectors: Collectors,
     pub telemetry_path: String,
     pub reloader: Arc<Reloader>,
 }
@@ -174,7 +175,7 @@ fn route(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
     match path {
         "/" => landing_page(&state.telemetry_path),
         "/-/healthy" => text(StatusCode::OK, "Healthy.\n"),
-        "/-/ready" if state.slots.all_succeeded() => text(StatusCode::OK, "Ready.\n"),
+        "/-/ready" if state.collectors.all_succeeded() => text(StatusCode::OK, "Ready.\n"),
         "/-/ready" => text(
             StatusCode::SERVICE_UNAVAILABLE,
             "Not ready: not every collector has completed a poll of Genesys Cloud yet.\n",

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use common::*;
-use genesys_exporter::sim::{AggregateTruth, SimOrg};
+use genesys_sim::{AggregateTruth, SimOrg};
 
 const GRANULARITY_MS: i64 = 5 * 60 * 1000;
 

@@ -277,3 +277,74 @@ fn check_config_prints_the_effective_settings_without_secrets() {
     assert!(err.contains("aggregates.windows"), "{err}");
     std::fs::remove_file(&file).ok();
 }
+
+/// Runs the demo with `config` as its config file until it is ready, stops it, and returns
+/// what it logged.
+fn demo_log_with_config_file(config: &str) -> String {
+    let port = free_port();
+    let file = std::env::temp_dir().join(format!("gx-log-{}-{port}.yml", std::process::id()));
+    std::fs::write(&file, config).unwrap();
+    let mut child = Command::new(BIN)
+        .args([
+            "--demo",
+            &format!("--web.listen-address=127.0.0.1:{port}"),
+            &format!("--config.file={}", file.display()),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("exporter starts");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while blocking_get(port, "/-/ready", HTTP_TIMEOUT).map(|r| r.0) != Some(200) {
+        assert!(Instant::now() < deadline, "never ready");
+        assert!(child.try_wait().unwrap().is_none(), "exporter exited early");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    std::fs::remove_file(&file).ok();
+    log
+}
+
+#[test]
+fn log_level_and_format_in_the_config_file_apply() {
+    let quiet = demo_log_with_config_file("log:\n  level: warn\n");
+    assert!(
+        !quiet.contains("serving metrics") && !quiet.contains("shutting down"),
+        "info lines logged at log.level warn:\n{quiet}"
+    );
+
+    let json = demo_log_with_config_file("log.level: debug\nlog.format: json\n");
+    let lines: Vec<&str> = json.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(
+        lines.iter().any(|l| l.contains("poll ok")),
+        "debug lines logged at log.level debug:\n{json}"
+    );
+    for line in lines {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok(),
+            "not a JSON line: {line}"
+        );
+    }
+}
+
+#[test]
+fn an_unknown_log_level_is_refused() {
+    for bad in ["warning", "inf0", "bogus{{"] {
+        let (code, err) = run(
+            &["check-config", "--demo", &format!("--log.level={bad}")],
+            &[],
+        );
+        assert_eq!(code, 2, "--log.level={bad}: {err}");
+        assert!(err.contains("--log.level"), "{err}");
+    }
+}

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::*;
 use genesys_exporter::app::Exporter;
-use genesys_exporter::sim::{Endpoint, Fault, SimConfig, SimOrg};
+use genesys_sim::{Endpoint, Fault, SimConfig, SimOrg};
 
 /// A scrape must come back within this even while Genesys hangs for seconds.
 const SCRAPE_TIMEOUT: Duration = Duration::from_secs(1);

@@ -14,7 +14,7 @@ mod common;
 use std::path::PathBuf;
 
 use common::*;
-use genesys_exporter::sim::SimConfig;
+use genesys_sim::SimConfig;
 
 /// Families whose values are wall time (or waits measured in it).
 const WALL_TIME: [&str; 4] = [
@@ -83,6 +83,56 @@ fn golden(file: &str, actual: &str) {
     }
 }
 
+/// Each family served is declared in the catalog with the same type, help and labels, and the
+/// catalog declares nothing the demo does not serve (retries only appear after a retry).
+fn served_families_are_the_catalog(text: &str) {
+    use genesys_exporter::metrics::catalog;
+    let mut served = Vec::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        let Some(rest) = line.strip_prefix("# HELP ") else {
+            continue;
+        };
+        let (name, help) = rest.split_once(' ').expect("HELP name text");
+        let kind = lines
+            .next()
+            .and_then(|t| t.rsplit(' ').next())
+            .expect("a TYPE line");
+        let labels: Vec<String> = lines
+            .peek()
+            .filter(|l| !l.starts_with('#'))
+            .and_then(|l| l.split_once('{'))
+            .map(|(_, rest)| {
+                rest.split("\",")
+                    .filter_map(|p| {
+                        p.split_once("=\"")
+                            .map(|(k, _)| k.trim_start_matches(',').to_string())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let family = catalog::ALL
+            .iter()
+            .find(|f| f.exposed_name() == name)
+            .unwrap_or_else(|| panic!("{name} is served but not in the catalog"));
+        assert_eq!(family.help, help, "{name}: help");
+        assert_eq!(
+            format!("{:?}", family.kind).to_lowercase(),
+            kind,
+            "{name}: type"
+        );
+        assert_eq!(family.labels, labels, "{name}: labels");
+        served.push(name.to_string());
+    }
+    for family in catalog::ALL {
+        let name = family.exposed_name();
+        assert!(
+            served.contains(&name) || name == "genesys_api_retries_total",
+            "{name} is in the catalog but not served"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_body_is_byte_identical_for_a_fixed_seed_and_clock() {
     let sim = start_sim(SimConfig {
@@ -117,6 +167,7 @@ async fn the_demo_body_is_byte_identical_for_a_fixed_seed_and_clock() {
         text.contains("genesys_window_conversations_offered{"),
         "{text}"
     );
+    served_families_are_the_catalog(&text);
     golden("demo-metrics.txt", &normalize(&text));
     golden("demo-metrics.openmetrics.txt", &normalize(&openmetrics));
     exporter.shutdown().await;

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use genesys_exporter::sim::{SimClock, SimConfig, Truth};
+use genesys_sim::{SimClock, SimConfig, Truth};
 
 /// One expected sample: metric name, labels, value.
 type Expected = (&'static str, Vec<(&'static str, String)>, f64);

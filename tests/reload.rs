@@ -9,7 +9,7 @@ use std::sync::Arc;
 use common::*;
 use genesys_exporter::app::{Exporter, Options};
 use genesys_exporter::config::Config;
-use genesys_exporter::sim::{SimConfig, SimOrg};
+use genesys_sim::{SimConfig, SimOrg};
 
 struct ConfigFile(PathBuf);
 

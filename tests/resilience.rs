@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use genesys_exporter::sim::{Endpoint, Fault, SimClock, SimConfig};
+use genesys_sim::{Endpoint, Fault, SimClock, SimConfig};
 
 const OBSERVATIONS: &str = "/api/v2/analytics/queues/observations/query";
 const ACTIVITY: &str = "/api/v2/analytics/conversations/activity/query";
@@ -67,7 +67,7 @@ async fn tokens_are_refreshed_before_expiry_and_once_after_a_401() {
 }
 
 /// Arrival times of every API request the simulator saw, sorted.
-fn arrivals(sim: &genesys_exporter::sim::SimOrg) -> Vec<Duration> {
+fn arrivals(sim: &genesys_sim::SimOrg) -> Vec<Duration> {
     let mut all: Vec<Duration> = sim.stats().per_token.into_values().flatten().collect();
     all.sort();
     all

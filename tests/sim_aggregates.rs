@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::TimeZone;
-use genesys_exporter::sim::{AggregateTruth, Endpoint, Fault, SimConfig, SimOrg, StatTruth};
+use genesys_sim::{AggregateTruth, Endpoint, Fault, SimConfig, SimOrg, StatTruth};
 use serde_json::{json, Value};
 
 mod common;

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use genesys_exporter::sim::{Endpoint, Fault, SimClock, SimConfig, SimOrg};
+use genesys_sim::{Endpoint, Fault, SimClock, SimConfig, SimOrg};
 use serde_json::{json, Value};
 
 mod common;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use genesys_exporter::sim::{SimClock, SimConfig};
+use genesys_sim::{SimClock, SimConfig};
 
 mod common;
 

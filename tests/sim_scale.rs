@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::TimeZone;
-use genesys_exporter::sim::{SimClock, SimConfig, SimOrg};
+use genesys_sim::{SimClock, SimConfig, SimOrg};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use chrono::TimeZone;
-use genesys_exporter::sim::{SimClock, SimConfig, SimOrg};
+use genesys_sim::{SimClock, SimConfig, SimOrg};
 use serde_json::{json, Map, Value};
 
 mod common;

@@ -3,12 +3,31 @@
 
 use std::collections::BTreeMap;
 
-use super::observations::ConversationCounts;
-use super::{CollectError, Poll};
+use super::observations::{ConversationCounts, StateLabels};
+use super::{CollectError, Context, Poll, Registration, Slot, Snapshot, Started};
 use crate::genesys::models::{
     ActivityQueryMetric, ConversationActivityQuery, ConversationActivityResponse,
 };
 use crate::genesys::GenesysClient;
+use crate::metrics::catalog;
+use crate::metrics::exposition::{Exposition, Labels};
+
+pub const REGISTRATION: Registration = Registration {
+    name: "activity",
+    polls: "poll org-wide conversation activity",
+    default_interval: "15s",
+    disable: Some("Disable the org-wide conversation activity collector (for orgs where that API is missing)."),
+    // One query for the whole org.
+    requests_per_poll: |_| 1.0,
+    start,
+};
+
+fn start(ctx: Context) -> Started {
+    Started::spawn(
+        Slot::new(REGISTRATION.name, ctx.interval),
+        ActivityCollector { client: ctx.client },
+    )
+}
 
 /// Media types always exported (as 0 when idle), so dashboards and alerts never see gaps.
 pub const KNOWN_MEDIA_TYPES: [&str; 5] = ["callback", "chat", "email", "message", "voice"];
@@ -35,6 +54,22 @@ impl Poll for ActivityCollector {
         Ok(build_snapshot(
             &self.client.conversation_activity(&query).await?,
         ))
+    }
+}
+
+impl Snapshot for ActivitySnapshot {
+    fn write(&self, e: &mut Exposition) -> std::io::Result<()> {
+        let snap = self;
+        let states = StateLabels::new();
+        e.begin(&catalog::CONVERSATIONS)?;
+        for (media, counts) in &snap.by_media {
+            states.write(
+                e,
+                [&Labels::new(), &Labels::new().with("media_type", media)],
+                counts,
+            )?;
+        }
+        Ok(())
     }
 }
 

@@ -11,6 +11,7 @@
 //! once as one bucket, then grown by the buckets that age out of the look-back) and the cached
 //! buckets since midnight.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,33 +21,53 @@ use chrono_tz::Tz;
 use tokio::sync::watch;
 
 use super::queues::QueueSet;
-use super::{CollectError, Poll, Published};
+use super::{
+    batches, CollectError, Context, Poll, Published, Registration, Slot, Snapshot, Started,
+    MAX_QUEUES_PER_QUERY,
+};
 use crate::clock::SharedClock;
+use crate::config::LiveConfig;
 use crate::genesys::models::{
     ConversationAggregateQueryResponse, ConversationAggregationQuery, QueryFilter,
 };
 use crate::genesys::GenesysClient;
+use crate::metrics::catalog::{self, Family};
+use crate::metrics::exposition::{Exposition, Labels};
+use crate::metrics::families::Memo;
 
-/// As for observations: no documented cap on predicates; 100 per query is the safe batch.
-pub const MAX_QUEUES_PER_QUERY: usize = 100;
+pub const REGISTRATION: Registration = Registration {
+    name: "aggregates",
+    polls: "refresh the analytics aggregates (counters and windows)",
+    default_interval: "1m",
+    disable: Some("Disable the analytics aggregates collector."),
+    requests_per_poll: batches,
+    start,
+};
 
-pub const METRICS: [&str; 15] = [
-    "nOffered",
-    "tAnswered",
-    "tAbandon",
-    "tShortAbandon",
-    "tHandle",
-    "tTalk",
-    "tHeld",
-    "tAcw",
-    "tAcd",
-    "tWait",
-    "nTransferred",
-    "nOverSla",
-    "nConnected",
-    "oServiceLevel",
-    "tAlert",
-];
+fn start(ctx: Context) -> Started {
+    Started::spawn(
+        Slot::new(REGISTRATION.name, ctx.interval),
+        AggregatesCollector::new(
+            ctx.client,
+            ctx.queues.subscribe(),
+            ctx.interval,
+            ctx.clock,
+            ctx.live,
+        ),
+    )
+}
+
+/// The metrics the query asks for: each quantity's source metric, once, in [`Quantity::ALL`]'s
+/// order.
+pub fn metrics() -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for (metric, _) in Quantity::ALL.map(Quantity::source) {
+        if !out.contains(&metric) {
+            out.push(metric);
+        }
+    }
+    out
+}
 
 /// Which statistic of a metric a quantity reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,52 +86,126 @@ impl Stat {
     }
 }
 
-/// The quantities kept per (queue, media type) and bucket.
-const QUANTITIES: [(&str, Stat); 22] = [
-    ("nOffered", Stat::Count),            // 0
-    ("tAnswered", Stat::Count),           // 1
-    ("tAnswered", Stat::Sum),             // 2
-    ("tAbandon", Stat::Count),            // 3
-    ("tAbandon", Stat::Sum),              // 4
-    ("tShortAbandon", Stat::Count),       // 5
-    ("tHandle", Stat::Count),             // 6
-    ("tHandle", Stat::Sum),               // 7
-    ("tHandle", Stat::Max),               // 8
-    ("tTalk", Stat::Sum),                 // 9
-    ("tHeld", Stat::Count),               // 10
-    ("tHeld", Stat::Sum),                 // 11
-    ("tAcw", Stat::Sum),                  // 12
-    ("tAcd", Stat::Sum),                  // 13
-    ("tAcd", Stat::Max),                  // 14
-    ("tWait", Stat::Sum),                 // 15
-    ("nTransferred", Stat::Count),        // 16
-    ("nOverSla", Stat::Count),            // 17
-    ("nConnected", Stat::Count),          // 18
-    ("oServiceLevel", Stat::Numerator),   // 19
-    ("oServiceLevel", Stat::Denominator), // 20
-    ("tAlert", Stat::Sum),                // 21
-];
-const N: usize = QUANTITIES.len();
+/// The statistics kept per (queue, media type) and bucket: one statistic of one Genesys
+/// metric each. Timer sums and maxima are in milliseconds, as Genesys reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quantity {
+    Offered,
+    AnsweredCount,
+    AnsweredMs,
+    AbandonedCount,
+    AbandonedMs,
+    ShortAbandonedCount,
+    HandledCount,
+    HandleMs,
+    HandleMaxMs,
+    TalkMs,
+    HeldCount,
+    HeldMs,
+    AcwMs,
+    AcdMs,
+    AcdMaxMs,
+    WaitMs,
+    Transferred,
+    OverSla,
+    Connected,
+    ServiceLevelNumerator,
+    ServiceLevelDenominator,
+    AlertMs,
+}
 
-/// Statistics of one (queue, media type) over a bucket or a span, indexed like [`QUANTITIES`].
-/// Timer sums and maxima are in milliseconds, as Genesys reports them.
+impl Quantity {
+    /// Every quantity, in the order [`Values`] stores them.
+    pub const ALL: [Quantity; 22] = [
+        Quantity::Offered,
+        Quantity::AnsweredCount,
+        Quantity::AnsweredMs,
+        Quantity::AbandonedCount,
+        Quantity::AbandonedMs,
+        Quantity::ShortAbandonedCount,
+        Quantity::HandledCount,
+        Quantity::HandleMs,
+        Quantity::HandleMaxMs,
+        Quantity::TalkMs,
+        Quantity::HeldCount,
+        Quantity::HeldMs,
+        Quantity::AcwMs,
+        Quantity::AcdMs,
+        Quantity::AcdMaxMs,
+        Quantity::WaitMs,
+        Quantity::Transferred,
+        Quantity::OverSla,
+        Quantity::Connected,
+        Quantity::ServiceLevelNumerator,
+        Quantity::ServiceLevelDenominator,
+        Quantity::AlertMs,
+    ];
+
+    /// The Genesys metric and the statistic of it this quantity is.
+    const fn source(self) -> (&'static str, Stat) {
+        match self {
+            Quantity::Offered => ("nOffered", Stat::Count),
+            Quantity::AnsweredCount => ("tAnswered", Stat::Count),
+            Quantity::AnsweredMs => ("tAnswered", Stat::Sum),
+            Quantity::AbandonedCount => ("tAbandon", Stat::Count),
+            Quantity::AbandonedMs => ("tAbandon", Stat::Sum),
+            Quantity::ShortAbandonedCount => ("tShortAbandon", Stat::Count),
+            Quantity::HandledCount => ("tHandle", Stat::Count),
+            Quantity::HandleMs => ("tHandle", Stat::Sum),
+            Quantity::HandleMaxMs => ("tHandle", Stat::Max),
+            Quantity::TalkMs => ("tTalk", Stat::Sum),
+            Quantity::HeldCount => ("tHeld", Stat::Count),
+            Quantity::HeldMs => ("tHeld", Stat::Sum),
+            Quantity::AcwMs => ("tAcw", Stat::Sum),
+            Quantity::AcdMs => ("tAcd", Stat::Sum),
+            Quantity::AcdMaxMs => ("tAcd", Stat::Max),
+            Quantity::WaitMs => ("tWait", Stat::Sum),
+            Quantity::Transferred => ("nTransferred", Stat::Count),
+            Quantity::OverSla => ("nOverSla", Stat::Count),
+            Quantity::Connected => ("nConnected", Stat::Count),
+            Quantity::ServiceLevelNumerator => ("oServiceLevel", Stat::Numerator),
+            Quantity::ServiceLevelDenominator => ("oServiceLevel", Stat::Denominator),
+            Quantity::AlertMs => ("tAlert", Stat::Sum),
+        }
+    }
+
+    fn additive(self) -> bool {
+        self.source().1.additive()
+    }
+}
+
+/// Statistics of one (queue, media type) over a bucket or a span, indexed by [`Quantity`].
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Values(pub [f64; N]);
+pub struct Values([f64; Quantity::ALL.len()]);
 
 impl Default for Values {
     fn default() -> Self {
-        Values([0.0; N])
+        Values([0.0; Quantity::ALL.len()])
+    }
+}
+
+impl std::ops::Index<Quantity> for Values {
+    type Output = f64;
+    fn index(&self, q: Quantity) -> &f64 {
+        // `Quantity` is a fieldless enum whose variants count up from 0 in `ALL`'s order.
+        &self.0[q as usize]
+    }
+}
+
+impl std::ops::IndexMut<Quantity> for Values {
+    fn index_mut(&mut self, q: Quantity) -> &mut f64 {
+        &mut self.0[q as usize]
     }
 }
 
 impl Values {
     /// Combines two spans: sums add, maxima take the larger.
     pub fn combine(&mut self, other: &Values) {
-        for (i, (_, stat)) in QUANTITIES.iter().enumerate() {
-            if stat.additive() {
-                self.0[i] += other.0[i];
+        for q in Quantity::ALL {
+            if q.additive() {
+                self[q] += other[q];
             } else {
-                self.0[i] = self.0[i].max(other.0[i]);
+                self[q] = self[q].max(other[q]);
             }
         }
     }
@@ -119,8 +214,8 @@ impl Values {
     /// its larger value (a counter never goes down, even if Genesys revised one down).
     fn revise(&self, newer: &Values) -> Values {
         let mut v = *self;
-        for i in 0..N {
-            v.0[i] = v.0[i].max(newer.0[i]);
+        for q in Quantity::ALL {
+            v[q] = v[q].max(newer[q]);
         }
         v
     }
@@ -128,88 +223,177 @@ impl Values {
     /// Growth of the additive fields from `older` to `self` (never negative).
     fn growth_since(&self, older: &Values) -> Values {
         let mut v = Values::default();
-        for (i, (_, stat)) in QUANTITIES.iter().enumerate() {
-            if stat.additive() {
-                v.0[i] = (self.0[i] - older.0[i]).max(0.0);
-            }
+        for q in Quantity::ALL.into_iter().filter(|q| q.additive()) {
+            v[q] = (self[q] - older[q]).max(0.0);
         }
         v
     }
 }
 
-/// One exported quantity: its name (without `genesys_` and `_total`), help, and where it comes
-/// from. Seconds are milliseconds / 1000.
-pub struct Quantity {
-    pub name: &'static str,
-    pub help: &'static str,
-    index: usize,
-    seconds: bool,
+/// One exported quantity: the families that show it (a counter, unless it is a maximum, and a
+/// window gauge) and the quantity it shows. Milliseconds are exported as seconds.
+pub struct Exported {
+    pub counter: Option<&'static Family>,
+    pub window: &'static Family,
+    quantity: Quantity,
 }
 
-impl Quantity {
+impl Exported {
+    /// The name `--aggregates.metrics` selects it by: the window gauge's, without
+    /// `genesys_window_`.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        self.window
+            .name
+            .strip_prefix("genesys_window_")
+            .unwrap_or(self.window.name)
+    }
+
+    #[must_use]
     pub fn value(&self, v: &Values) -> f64 {
-        let x = v.0[self.index];
-        if self.seconds {
-            x / 1000.0
-        } else {
-            x
+        let x = v[self.quantity];
+        match self.quantity.source().1 {
+            Stat::Sum | Stat::Max => x / 1000.0,
+            Stat::Count | Stat::Numerator | Stat::Denominator => x,
         }
     }
 }
 
-const fn q(name: &'static str, help: &'static str, index: usize, seconds: bool) -> Quantity {
-    Quantity {
-        name,
-        help,
-        index,
-        seconds,
+const fn counted(
+    counter: &'static Family,
+    window: &'static Family,
+    quantity: Quantity,
+) -> Exported {
+    Exported {
+        counter: Some(counter),
+        window,
+        quantity,
     }
 }
 
+const fn maximum(window: &'static Family, quantity: Quantity) -> Exported {
+    Exported {
+        counter: None,
+        window,
+        quantity,
+    }
+}
+
+use Quantity as Q;
+
 /// Counters (`genesys_<name>_total`) and, over each window, gauges (`genesys_window_<name>`).
-pub const COUNTED: [Quantity; 20] = [
-    q("conversations_offered", "Conversations offered to the queue (nOffered)", 0, false),
-    q("conversations_answered", "Conversations answered by an agent (tAnswered count)", 1, false),
-    q("conversations_abandoned", "Conversations abandoned in queue (tAbandon count)", 3, false),
-    q("conversations_short_abandoned", "Abandons within the short-abandon threshold (tShortAbandon count)", 5, false),
-    q("conversations_handled", "Conversations whose handling (talk, hold, wrap-up) completed (tHandle count)", 6, false),
-    q("conversations_transferred", "Conversations transferred (nTransferred)", 16, false),
-    q("conversations_over_sla", "Conversations answered after the service level threshold (nOverSla)", 17, false),
-    q("conversations_connected", "Conversations connected to an agent (nConnected)", 18, false),
-    q("conversations_within_sla", "Service level numerator: answered within the threshold (oServiceLevel numerator)", 19, false),
-    q("conversations_sla_eligible", "Service level denominator: answered plus abandoned, short abandons excluded (oServiceLevel denominator)", 20, false),
-    q("holds", "Hold periods (tHeld count)", 10, false),
-    q("handle_seconds", "Handle time: talk + hold + after-call work (tHandle sum)", 7, true),
-    q("talk_seconds", "Talk time (tTalk sum)", 9, true),
-    q("hold_seconds", "Hold time (tHeld sum)", 11, true),
-    q("acw_seconds", "After-call work time (tAcw sum)", 12, true),
-    q("acd_wait_seconds", "Time in queue until answered or abandoned (tAcd sum)", 13, true),
-    q("answer_wait_seconds", "Time in queue of answered conversations (tAnswered sum)", 2, true),
-    q("abandon_wait_seconds", "Time in queue of abandoned conversations (tAbandon sum)", 4, true),
-    q("wait_seconds", "Waiting time (tWait sum)", 15, true),
-    q("alert_seconds", "Time offers spent alerting agents (tAlert sum)", 21, true),
+pub const COUNTED: [Exported; 20] = [
+    counted(
+        &catalog::CONVERSATIONS_OFFERED,
+        &catalog::WINDOW_CONVERSATIONS_OFFERED,
+        Q::Offered,
+    ),
+    counted(
+        &catalog::CONVERSATIONS_ANSWERED,
+        &catalog::WINDOW_CONVERSATIONS_ANSWERED,
+        Q::AnsweredCount,
+    ),
+    counted(
+        &catalog::CONVERSATIONS_ABANDONED,
+        &catalog::WINDOW_CONVERSATIONS_ABANDONED,
+        Q::AbandonedCount,
+    ),
+    counted(
+        &catalog::CONVERSATIONS_SHORT_ABANDONED,
+        &catalog::WINDOW_CONVERSATIONS_SHORT_ABANDONED,
+        Q::ShortAbandonedCount,
+    ),
+    counted(
+        &catalog::CONVERSATIONS_HANDLED,
+        &catalog::WINDOW_CONVERSATIONS_HANDLED,
+        Q::HandledCount,
+    ),
+    counted(
+        &catalog::CONVERSATIONS_TRANSFERRED,
+        &catalog::WINDOW_CONVERSATIONS_TRANSFERRED,
+        Q::Transferred,
+    ),
+    counted(
+        &catalog::CONVERSATIONS_OVER_SLA,
+        &catalog::WINDOW_CONVERSATIONS_OVER_SLA,
+        Q::OverSla,
+    ),
+    counted(
+        &catalog::CONVERSATIONS_CONNECTED,
+        &catalog::WINDOW_CONVERSATIONS_CONNECTED,
+        Q::Connected,
+    ),
+    counted(
+        &catalog::CONVERSATIONS_WITHIN_SLA,
+        &catalog::WINDOW_CONVERSATIONS_WITHIN_SLA,
+        Q::ServiceLevelNumerator,
+    ),
+    counted(
+        &catalog::CONVERSATIONS_SLA_ELIGIBLE,
+        &catalog::WINDOW_CONVERSATIONS_SLA_ELIGIBLE,
+        Q::ServiceLevelDenominator,
+    ),
+    counted(&catalog::HOLDS, &catalog::WINDOW_HOLDS, Q::HeldCount),
+    counted(
+        &catalog::HANDLE_SECONDS,
+        &catalog::WINDOW_HANDLE_SECONDS,
+        Q::HandleMs,
+    ),
+    counted(
+        &catalog::TALK_SECONDS,
+        &catalog::WINDOW_TALK_SECONDS,
+        Q::TalkMs,
+    ),
+    counted(
+        &catalog::HOLD_SECONDS,
+        &catalog::WINDOW_HOLD_SECONDS,
+        Q::HeldMs,
+    ),
+    counted(
+        &catalog::ACW_SECONDS,
+        &catalog::WINDOW_ACW_SECONDS,
+        Q::AcwMs,
+    ),
+    counted(
+        &catalog::ACD_WAIT_SECONDS,
+        &catalog::WINDOW_ACD_WAIT_SECONDS,
+        Q::AcdMs,
+    ),
+    counted(
+        &catalog::ANSWER_WAIT_SECONDS,
+        &catalog::WINDOW_ANSWER_WAIT_SECONDS,
+        Q::AnsweredMs,
+    ),
+    counted(
+        &catalog::ABANDON_WAIT_SECONDS,
+        &catalog::WINDOW_ABANDON_WAIT_SECONDS,
+        Q::AbandonedMs,
+    ),
+    counted(
+        &catalog::WAIT_SECONDS,
+        &catalog::WINDOW_WAIT_SECONDS,
+        Q::WaitMs,
+    ),
+    counted(
+        &catalog::ALERT_SECONDS,
+        &catalog::WINDOW_ALERT_SECONDS,
+        Q::AlertMs,
+    ),
 ];
 
 /// Window-only gauges: maxima (`genesys_window_<name>`).
-pub const WINDOW_MAXIMA: [Quantity; 2] = [
-    q(
-        "handle_max_seconds",
-        "Longest handle time in the window (tHandle max)",
-        8,
-        true,
-    ),
-    q(
-        "acd_wait_max_seconds",
-        "Longest time in queue in the window (tAcd max)",
-        14,
-        true,
-    ),
+pub const WINDOW_MAXIMA: [Exported; 2] = [
+    maximum(&catalog::WINDOW_HANDLE_MAX_SECONDS, Q::HandleMaxMs),
+    maximum(&catalog::WINDOW_ACD_WAIT_MAX_SECONDS, Q::AcdMaxMs),
 ];
 
 /// Service level over a span: Genesys' oServiceLevel, numerator over denominator; `None` when
 /// nothing was answered or abandoned (no conversations is no service level, not 100%).
 pub fn service_level(v: &Values) -> Option<f64> {
-    let (num, den) = (v.0[19], v.0[20]);
+    let (num, den) = (
+        v[Quantity::ServiceLevelNumerator],
+        v[Quantity::ServiceLevelDenominator],
+    );
     (den > 0.0).then(|| (num / den).clamp(0.0, 1.0))
 }
 
@@ -231,16 +415,22 @@ impl Window {
     }
 }
 
-/// `15m`, `1h`, `90m`: the label spelling of a window.
-fn format_duration(d: Duration) -> String {
+/// A duration in its largest whole unit: (count, `H`, `M` or `S`).
+fn whole_units(d: Duration) -> (u64, char) {
     let s = d.as_secs();
     if s % 3600 == 0 {
-        format!("{}h", s / 3600)
+        (s / 3600, 'H')
     } else if s % 60 == 0 {
-        format!("{}m", s / 60)
+        (s / 60, 'M')
     } else {
-        format!("{s}s")
+        (s, 'S')
     }
+}
+
+/// `15m`, `1h`, `90m`: the label spelling of a window.
+fn format_duration(d: Duration) -> String {
+    let (n, unit) = whole_units(d);
+    format!("{n}{}", unit.to_ascii_lowercase())
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -293,7 +483,7 @@ pub fn exportable() -> Vec<&'static str> {
     COUNTED
         .iter()
         .chain(&WINDOW_MAXIMA)
-        .map(|q| q.name)
+        .map(Exported::name)
         .chain(["service_level_ratio"])
         .collect()
 }
@@ -341,7 +531,7 @@ pub struct AggregatesCollector {
     pub clock: SharedClock,
     settings: AggregatesSettings,
     /// New settings from a config reload.
-    updates: watch::Receiver<AggregatesSettings>,
+    updates: watch::Receiver<Arc<LiveConfig>>,
     state: State,
 }
 
@@ -351,9 +541,9 @@ impl AggregatesCollector {
         queues: watch::Receiver<Published<QueueSet>>,
         first_queues_wait: Duration,
         clock: SharedClock,
-        mut updates: watch::Receiver<AggregatesSettings>,
+        mut updates: watch::Receiver<Arc<LiveConfig>>,
     ) -> AggregatesCollector {
-        let settings = updates.borrow_and_update().clone();
+        let settings = updates.borrow_and_update().aggregates.clone();
         AggregatesCollector {
             client,
             queues,
@@ -372,7 +562,7 @@ impl Poll for AggregatesCollector {
     async fn poll(&mut self) -> Result<AggregatesSnapshot, CollectError> {
         let queues = super::wait_for_queues(&mut self.queues, self.first_queues_wait).await?;
         if self.updates.has_changed().unwrap_or(false) {
-            let settings = self.updates.borrow_and_update().clone();
+            let settings = self.updates.borrow_and_update().aggregates.clone();
             if !settings.same_queries(&self.settings) {
                 // Other buckets or windows: start over from a new baseline (a counter reset).
                 tracing::info!("aggregates settings changed; counters start from a new baseline");
@@ -478,7 +668,7 @@ impl AggregatesCollector {
                 granularity: granularity.map(iso_duration),
                 group_by: vec!["queueId", "mediaType"],
                 filter: QueryFilter::any_queue(batch.iter().copied()),
-                metrics: METRICS.to_vec(),
+                metrics: metrics(),
             };
             let response = self.client.conversation_aggregates(&query).await?;
             merge_response(&mut out, &response, start_ms, end_ms);
@@ -568,8 +758,9 @@ pub(crate) fn merge_response(
             }
             let mut v = Values::default();
             for m in &bucket.metrics {
-                for (i, (metric, stat)) in QUANTITIES.iter().enumerate() {
-                    if *metric != m.metric {
+                for q in Quantity::ALL {
+                    let (metric, stat) = q.source();
+                    if metric != m.metric {
                         continue;
                     }
                     let s = &m.stats;
@@ -581,7 +772,7 @@ pub(crate) fn merge_response(
                         Stat::Denominator => s.denominator,
                     };
                     // Negative or NaN values are not statistics Genesys can mean.
-                    v.0[i] = x.filter(|x| x.is_finite() && *x >= 0.0).unwrap_or(0.0);
+                    v[q] = x.filter(|x| x.is_finite() && *x >= 0.0).unwrap_or(0.0);
                 }
             }
             out.entry(bucket_start)
@@ -620,14 +811,8 @@ fn iso(ms: i64) -> String {
 
 /// ISO-8601 duration of a granularity: `PT5M`, `PT1H`, `PT30S`.
 pub fn iso_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    if s % 3600 == 0 {
-        format!("PT{}H", s / 3600)
-    } else if s % 60 == 0 {
-        format!("PT{}M", s / 60)
-    } else {
-        format!("PT{s}S")
-    }
+    let (n, unit) = whole_units(d);
+    format!("PT{n}{unit}")
 }
 
 /// The most recent local midnight at or before `now_ms`, in ms. A midnight that does not exist
@@ -645,6 +830,90 @@ pub fn local_midnight_ms(now_ms: i64, tz: &Tz) -> i64 {
         t += chrono::Duration::minutes(30);
     }
     now_ms
+}
+
+/// One exported row of analytics: its labels, counters and window values.
+struct AggregateRow<'a> {
+    labels: Labels,
+    counters: Values,
+    windows: Cow<'a, [Values]>,
+}
+
+/// Per queue and media type, or (`--aggregates.by=media_type`) per media type summed over
+/// queues: sums add, maxima take the largest, service levels pool numerators and denominators.
+fn aggregate_rows(snap: &AggregatesSnapshot) -> Vec<AggregateRow<'_>> {
+    if snap.export.by_queue {
+        let queues = snap.queues.labels();
+        let mut media = Memo::new("media_type");
+        return snap
+            .groups
+            .iter()
+            .map(|g| AggregateRow {
+                labels: queues[g.queue].join(media.get(&g.media_type)),
+                counters: g.counters,
+                windows: Cow::Borrowed(&g.windows),
+            })
+            .collect();
+    }
+    let mut by_media: BTreeMap<&str, AggregateRow<'_>> = BTreeMap::new();
+    for g in &snap.groups {
+        let row = by_media
+            .entry(g.media_type.as_str())
+            .or_insert_with(|| AggregateRow {
+                labels: Labels::new().with("media_type", &g.media_type),
+                counters: Values::default(),
+                windows: Cow::Owned(vec![Values::default(); g.windows.len()]),
+            });
+        row.counters.combine(&g.counters);
+        for (w, v) in row.windows.to_mut().iter_mut().zip(&g.windows) {
+            w.combine(v);
+        }
+    }
+    by_media.into_values().collect()
+}
+
+impl Snapshot for AggregatesSnapshot {
+    fn write(&self, e: &mut Exposition) -> std::io::Result<()> {
+        let snap = self;
+        let rows = aggregate_rows(snap);
+        let export = &snap.export;
+        for quantity in COUNTED.iter().filter(|q| export.exports(q.name())) {
+            let Some(counter) = quantity.counter else {
+                continue;
+            };
+            e.begin(counter)?;
+            for r in &rows {
+                e.sample(&[&r.labels], quantity.value(&r.counters))?;
+            }
+        }
+        let windows: Vec<Labels> = snap
+            .window_labels
+            .iter()
+            .map(|w| Labels::new().with("window", w))
+            .collect();
+        let window_family = |e: &mut Exposition,
+                             family: &Family,
+                             value: &dyn Fn(&Values) -> Option<f64>|
+         -> std::io::Result<()> {
+            e.begin(family)?;
+            for r in &rows {
+                for (w, v) in windows.iter().zip(r.windows.iter()) {
+                    if let Some(x) = value(v) {
+                        e.sample(&[&r.labels, w], x)?;
+                    }
+                }
+            }
+            Ok(())
+        };
+        let window_quantities = COUNTED.iter().chain(&WINDOW_MAXIMA);
+        for quantity in window_quantities.filter(|q| export.exports(q.name())) {
+            window_family(e, quantity.window, &|v| Some(quantity.value(v)))?;
+        }
+        if export.exports("service_level_ratio") {
+            window_family(e, &catalog::WINDOW_SERVICE_LEVEL_RATIO, &service_level)?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -692,27 +961,55 @@ mod tests {
     #[test]
     fn a_revised_bucket_grows_by_its_difference_and_never_shrinks() {
         let mut first = Values::default();
-        first.0[0] = 5.0; // nOffered
-        first.0[8] = 9000.0; // tHandle max
+        first[Quantity::Offered] = 5.0;
+        first[Quantity::HandleMaxMs] = 9000.0;
         let mut later = first;
-        later.0[0] = 7.0;
-        later.0[8] = 4000.0;
+        later[Quantity::Offered] = 7.0;
+        later[Quantity::HandleMaxMs] = 4000.0;
         let merged = first.revise(&later);
-        assert_eq!(merged.0[0], 7.0);
-        assert_eq!(merged.0[8], 9000.0, "a max never goes down");
+        assert_eq!(merged[Quantity::Offered], 7.0);
+        assert_eq!(
+            merged[Quantity::HandleMaxMs],
+            9000.0,
+            "a max never goes down"
+        );
         let growth = merged.growth_since(&first);
-        assert_eq!(growth.0[0], 2.0);
-        assert_eq!(growth.0[8], 0.0, "maxima are not counted");
+        assert_eq!(growth[Quantity::Offered], 2.0);
+        assert_eq!(growth[Quantity::HandleMaxMs], 0.0, "maxima are not counted");
         let shrunk = Values::default();
         assert_eq!(first.revise(&shrunk), first, "a lower revision is ignored");
+    }
+
+    #[test]
+    fn the_query_asks_for_each_source_metric_once() {
+        assert_eq!(
+            metrics(),
+            [
+                "nOffered",
+                "tAnswered",
+                "tAbandon",
+                "tShortAbandon",
+                "tHandle",
+                "tTalk",
+                "tHeld",
+                "tAcw",
+                "tAcd",
+                "tWait",
+                "nTransferred",
+                "nOverSla",
+                "nConnected",
+                "oServiceLevel",
+                "tAlert",
+            ]
+        );
     }
 
     #[test]
     fn no_conversations_means_no_service_level() {
         assert_eq!(service_level(&Values::default()), None);
         let mut v = Values::default();
-        v.0[19] = 8.0;
-        v.0[20] = 10.0;
+        v[Quantity::ServiceLevelNumerator] = 8.0;
+        v[Quantity::ServiceLevelDenominator] = 10.0;
         assert_eq!(service_level(&v), Some(0.8));
     }
 
@@ -745,11 +1042,11 @@ mod tests {
             "the bucket outside the asked interval is ignored"
         );
         let v = out[&ms("2026-11-24T10:00:00Z")][&("q1".to_string(), "voice".to_string())];
-        assert_eq!(v.0[0], 4.0);
+        assert_eq!(v[Quantity::Offered], 4.0);
         assert_eq!(
             COUNTED
                 .iter()
-                .find(|q| q.name == "handle_seconds")
+                .find(|q| q.name() == "handle_seconds")
                 .unwrap()
                 .value(&v),
             300.0

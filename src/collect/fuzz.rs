@@ -290,7 +290,7 @@ proptest! {
             let mut out = aggregates::Buckets::new();
             aggregates::merge_response(&mut out, &r, i64::MIN, i64::MAX);
             for v in out.values().flat_map(|g| g.values()) {
-                prop_assert!(v.0.iter().all(|x| finite_and_not_negative(*x)));
+                prop_assert!(aggregates::Quantity::ALL.iter().all(|q| finite_and_not_negative(v[*q])));
             }
         }
     }

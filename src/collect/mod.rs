@@ -1,5 +1,10 @@
 //! Background collectors. Each polls Genesys on its own interval, builds a new immutable
 //! snapshot and publishes it into its [`Slot`]; the metrics renderer only reads slots.
+//!
+//! A collector is one file and one line in [`REGISTRY`]: its file declares a
+//! [`Registration`] (name, default interval, cost per poll, how to start it) and implements
+//! [`Snapshot`] for what it publishes (which catalog families it writes). Flags, the request
+//! budget, reload, health self-metrics, readiness and the body cache loop over the registry.
 
 pub mod activity;
 pub mod aggregates;
@@ -17,9 +22,201 @@ use tokio::sync::watch;
 
 use tokio::time::Instant;
 
+use tokio::task::JoinHandle;
+
 use self::queues::QueueSet;
+use crate::clock::SharedClock;
+use crate::config::LiveConfig;
 use crate::genesys::client::counting_requests;
-use crate::genesys::ApiError;
+use crate::genesys::{ApiError, GenesysClient};
+use crate::metrics::exposition::Exposition;
+
+/// Every collector the exporter knows, in the order their series are written. Queue discovery
+/// comes first: the others watch what it lists.
+pub const REGISTRY: [&Registration; 4] = [
+    &queues::REGISTRATION,
+    &observations::REGISTRATION,
+    &activity::REGISTRATION,
+    &aggregates::REGISTRATION,
+];
+
+/// What the rest of the exporter knows of a collector.
+#[derive(Debug)]
+pub struct Registration {
+    /// The `collector` label value and the flag names' middle part.
+    pub name: &'static str,
+    /// What it polls (flag help).
+    pub polls: &'static str,
+    /// `--collector.<name>.interval` default.
+    pub default_interval: &'static str,
+    /// `Some(help)`: `--no-collector.<name>` turns it off. Queue discovery cannot be turned off.
+    pub disable: Option<&'static str>,
+    /// API requests one poll sends with this many watched queues (the budget plan).
+    pub requests_per_poll: fn(watched: usize) -> f64,
+    /// Starts polling into a new slot.
+    pub start: fn(Context) -> Started,
+}
+
+/// A collector's query batches: 100 queues per request, and one request without queues.
+#[must_use]
+pub fn batches(watched: usize) -> f64 {
+    watched.div_ceil(MAX_QUEUES_PER_QUERY).max(1) as f64
+}
+
+/// No documented cap on predicates per analytics query (observations, aggregates) or on the
+/// queue listing's page size beyond it; 100 is what every Genesys list and query accepts.
+pub const MAX_QUEUES_PER_QUERY: usize = 100;
+
+/// What starting a collector needs.
+pub struct Context {
+    pub client: GenesysClient,
+    /// Business time (tests: the simulator's).
+    pub clock: SharedClock,
+    /// Queue discovery's slot: the listing other collectors watch, and queue discovery's own.
+    pub queues: Arc<Slot<QueueSet>>,
+    /// The configuration a reload may change, swapped whole on each reload.
+    pub live: watch::Receiver<Arc<LiveConfig>>,
+    /// This collector's configured interval.
+    pub interval: Duration,
+}
+
+/// A started collector: where it publishes and the task that polls.
+pub struct Started {
+    pub source: Arc<dyn Source>,
+    pub task: JoinHandle<()>,
+}
+
+impl Started {
+    /// Polls `collector` into `slot` on a new task.
+    pub fn spawn<P: Poll>(slot: Arc<Slot<P::Snapshot>>, collector: P) -> Started
+    where
+        P::Snapshot: Snapshot,
+    {
+        Started {
+            source: slot.clone(),
+            task: tokio::spawn(run(slot, collector)),
+        }
+    }
+}
+
+/// What a collector publishes: a snapshot that writes its own families.
+pub trait Snapshot: Send + Sync + 'static {
+    /// Writes the families of this snapshot (declared in the catalog).
+    ///
+    /// # Errors
+    /// When the body cannot be written (gzip).
+    fn write(&self, e: &mut Exposition) -> std::io::Result<()>;
+}
+
+/// A collector's slot, whatever its snapshot: what health, the planner and the renderer read.
+pub trait Source: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn interval(&self) -> Duration;
+    fn set_interval(&self, interval: Duration);
+    fn has_succeeded(&self) -> bool;
+    /// Completed polls and whether the data is fresh at `now`: a body is current while this is.
+    fn version(&self, now: SystemTime) -> (u64, bool);
+    fn health(&self, now: SystemTime) -> Health;
+    /// Writes the data families, if the data is fresh enough to serve at `now`.
+    ///
+    /// # Errors
+    /// When the body cannot be written (gzip).
+    fn write_fresh(&self, e: &mut Exposition, now: SystemTime) -> std::io::Result<()>;
+}
+
+/// One collector's self-metrics, computed at scrape time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Health {
+    pub name: &'static str,
+    pub up: bool,
+    /// Unix seconds of the last success.
+    pub last_success: Option<f64>,
+    pub last_duration: Option<Duration>,
+    pub last_requests: u64,
+    pub interval: Duration,
+    pub polls: u64,
+    pub failures: u64,
+}
+
+impl<T: Snapshot> Source for Slot<T> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn interval(&self) -> Duration {
+        Slot::interval(self)
+    }
+
+    fn set_interval(&self, interval: Duration) {
+        Slot::set_interval(self, interval);
+    }
+
+    fn has_succeeded(&self) -> bool {
+        Slot::has_succeeded(self)
+    }
+
+    fn version(&self, now: SystemTime) -> (u64, bool) {
+        let p = self.tx.borrow();
+        (p.polls, p.fresh_data(now, self.interval()).is_some())
+    }
+
+    fn health(&self, now: SystemTime) -> Health {
+        let p = self.tx.borrow();
+        Health {
+            name: self.name,
+            up: p.up(now, self.interval()),
+            last_success: p
+                .last_success
+                .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs_f64()),
+            last_duration: p.last_duration,
+            last_requests: p.last_requests,
+            interval: self.interval(),
+            polls: p.polls,
+            failures: p.failures,
+        }
+    }
+
+    fn write_fresh(&self, e: &mut Exposition, now: SystemTime) -> std::io::Result<()> {
+        // A clone of the Arc, so the watch is not borrowed while the body is written.
+        let fresh = self.tx.borrow().fresh_data(now, self.interval()).cloned();
+        match fresh {
+            Some(data) => data.write(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The running collectors.
+#[derive(Clone)]
+pub struct Collectors {
+    /// Queue discovery: the planner counts what it lists.
+    pub queues: Arc<Slot<QueueSet>>,
+    /// Every running collector in [`REGISTRY`] order, queue discovery included.
+    pub all: Vec<Arc<dyn Source>>,
+}
+
+impl std::fmt::Debug for Collectors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.all.iter().map(|s| s.name()))
+            .finish()
+    }
+}
+
+impl Collectors {
+    /// True once every collector has succeeded at least once (`/-/ready`).
+    #[must_use]
+    pub fn all_succeeded(&self) -> bool {
+        self.all.iter().all(|s| s.has_succeeded())
+    }
+
+    /// Queues watched by the last listing.
+    #[must_use]
+    pub fn watched(&self) -> usize {
+        self.queues.latest().data.map_or(0, |q| q.queues.len())
+    }
+}
 
 /// A collector's data counts as live for this many of its intervals after its last success;
 /// after that its series are left out (they go stale in Prometheus) rather than frozen.
@@ -33,6 +230,34 @@ pub enum CollectError {
     NoQueuesYet,
     #[error("queue listing did not end: more than {0} pages")]
     TooManyPages(u32),
+}
+
+/// Starts every enabled collector (`enabled` holds registry names) with its configured interval.
+pub fn start_all(
+    enabled: &[&'static str],
+    client: &GenesysClient,
+    clock: &SharedClock,
+    live: &watch::Receiver<Arc<LiveConfig>>,
+) -> (Collectors, Vec<JoinHandle<()>>) {
+    let interval = |name: &str| live.borrow().interval(name);
+    let queues = Slot::new(
+        queues::REGISTRATION.name,
+        interval(queues::REGISTRATION.name),
+    );
+    let mut all = Vec::new();
+    let mut tasks = Vec::new();
+    for registration in REGISTRY.into_iter().filter(|r| enabled.contains(&r.name)) {
+        let started = (registration.start)(Context {
+            client: client.clone(),
+            clock: clock.clone(),
+            queues: queues.clone(),
+            live: live.clone(),
+            interval: interval(registration.name),
+        });
+        all.push(started.source);
+        tasks.push(started.task);
+    }
+    (Collectors { queues, all }, tasks)
 }
 
 /// What a collector has published: its latest good data and how its polls are going.

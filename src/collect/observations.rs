@@ -8,14 +8,37 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::queues::QueueSet;
-use super::{CollectError, Poll, Published};
+use super::{
+    batches, CollectError, Context, Poll, Published, Registration, Slot, Snapshot, Started,
+    MAX_QUEUES_PER_QUERY,
+};
 use crate::clock::SharedClock;
 use crate::genesys::models::{QueryFilter, QueueObservationQuery, QueueObservationQueryResponse};
 use crate::genesys::GenesysClient;
+use crate::metrics::catalog;
+use crate::metrics::exposition::{Exposition, Labels};
+use crate::metrics::families::Memo;
 
-/// No primary source states the cap on queueId predicates; 100 is the documented cap of the
-/// sibling user queries and what REFERENCE.md 8.3 advises.
-pub const MAX_QUEUES_PER_QUERY: usize = 100;
+pub const REGISTRATION: Registration = Registration {
+    name: "observations",
+    polls: "poll queue observations (live queue state)",
+    default_interval: "15s",
+    disable: None,
+    requests_per_poll: batches,
+    start,
+};
+
+fn start(ctx: Context) -> Started {
+    Started::spawn(
+        Slot::new(REGISTRATION.name, ctx.interval),
+        ObservationsCollector {
+            client: ctx.client,
+            queues: ctx.queues.subscribe(),
+            first_queues_wait: ctx.interval,
+            clock: ctx.clock,
+        },
+    )
+}
 
 pub const METRICS: [&str; 6] = [
     "oWaiting",
@@ -124,6 +147,67 @@ pub fn longest_wait_seconds(value: i64, now_ms: i64) -> f64 {
         value
     };
     ms.max(0) as f64 / 1000.0
+}
+
+impl Snapshot for ObservationsSnapshot {
+    fn write(&self, e: &mut Exposition) -> std::io::Result<()> {
+        let snap = self;
+        let queues = snap.queues.labels();
+        let rows = || queues.iter().zip(&snap.live);
+        let mut media = Memo::new("media_type");
+        let states = StateLabels::new();
+
+        e.begin(&catalog::QUEUE_CONVERSATIONS)?;
+        for (q, live) in rows() {
+            for (m, counts) in &live.media {
+                states.write(e, [q, media.get(m)], &counts.conversations)?;
+            }
+        }
+        e.begin(&catalog::QUEUE_LONGEST_WAITING_SECONDS)?;
+        for (q, live) in rows() {
+            for (m, counts) in &live.media {
+                e.sample(&[q, media.get(m)], counts.longest_waiting_seconds)?;
+            }
+        }
+        e.begin(&catalog::QUEUE_ON_QUEUE_USERS)?;
+        for (q, live) in rows() {
+            e.sample(&[q], live.on_queue_users as f64)?;
+        }
+        let mut statuses = Memo::new("routing_status");
+        e.begin(&catalog::QUEUE_USERS)?;
+        for (q, live) in rows() {
+            for (status, v) in &live.routing_statuses {
+                e.sample(&[q, statuses.get(status)], *v as f64)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `state` label of conversation counts, in [`ConversationCounts::by_state`]'s order.
+pub(crate) struct StateLabels([Labels; 3]);
+
+impl StateLabels {
+    pub(crate) fn new() -> StateLabels {
+        StateLabels(
+            ConversationCounts::default()
+                .by_state()
+                .map(|(state, _)| Labels::new().with("state", state)),
+        )
+    }
+
+    /// One sample per state, after the given labels (an empty set writes nothing).
+    pub(crate) fn write(
+        &self,
+        e: &mut Exposition,
+        labels: [&Labels; 2],
+        counts: &ConversationCounts,
+    ) -> std::io::Result<()> {
+        for ((_, v), state) in counts.by_state().iter().zip(&self.0) {
+            e.sample(&[labels[0], labels[1], state], *v as f64)?;
+        }
+        Ok(())
+    }
 }
 
 pub fn build_snapshot(

@@ -4,13 +4,36 @@ use std::collections::BTreeMap;
 
 use regex::Regex;
 
-use super::{CollectError, Poll};
+use super::{batches, CollectError, Context, Poll, Registration, Snapshot, Started};
 use crate::genesys::models::Queue;
 use crate::genesys::GenesysClient;
+use crate::metrics::catalog;
+use crate::metrics::exposition::{Exposition, Labels};
+use crate::metrics::families::rows;
+
+pub const REGISTRATION: Registration = Registration {
+    name: "queues",
+    polls: "list queues (GET /api/v2/routing/queues)",
+    default_interval: "5m",
+    disable: None,
+    // One page per 100 queues.
+    requests_per_poll: batches,
+    start,
+};
+
+fn start(ctx: Context) -> Started {
+    Started::spawn(
+        ctx.queues,
+        QueueCollector {
+            client: ctx.client,
+            live: ctx.live,
+        },
+    )
+}
 
 /// The listing's `pageSize` maximum is not documented (REFERENCE.md 8.1); 100 is accepted by
 /// every Genesys list endpoint we know of.
-const PAGE_SIZE: u32 = 100;
+const PAGE_SIZE: u32 = super::MAX_QUEUES_PER_QUERY as u32;
 /// A listing that pages on past this is broken, not large (100k queues).
 const MAX_PAGES: u32 = 1000;
 
@@ -60,8 +83,8 @@ pub fn analytics_media_type(queue_config_key: &str) -> String {
 
 pub struct QueueCollector {
     pub client: GenesysClient,
-    /// Read at every poll, so a config reload applies at the next listing.
-    pub filter: tokio::sync::watch::Receiver<QueueFilter>,
+    /// The filters are read at every poll, so a config reload applies at the next listing.
+    pub live: tokio::sync::watch::Receiver<std::sync::Arc<crate::config::LiveConfig>>,
 }
 
 impl Poll for QueueCollector {
@@ -88,8 +111,40 @@ impl Poll for QueueCollector {
             }
             page += 1;
         }
-        let filter = self.filter.borrow().clone();
+        let filter = self.live.borrow().queue_filter.clone();
         Ok(build_queue_set(by_id.into_values(), &filter))
+    }
+}
+
+impl QueueSet {
+    /// `queue_id` and `queue` of every queue, in the set's order.
+    #[must_use]
+    pub fn labels(&self) -> Vec<Labels> {
+        self.queues
+            .iter()
+            .map(|q| Labels::new().with("queue_id", &q.id).with("queue", &q.name))
+            .collect()
+    }
+}
+
+impl Snapshot for QueueSet {
+    fn write(&self, e: &mut Exposition) -> std::io::Result<()> {
+        rows(
+            e,
+            &catalog::QUEUES,
+            [(Labels::new(), self.queues.len() as f64)],
+        )?;
+        rows(
+            e,
+            &catalog::QUEUE_INFO,
+            self.queues.iter().map(|q| {
+                let labels = Labels::new()
+                    .with("queue_id", &q.id)
+                    .with("queue", &q.name)
+                    .with("division", &q.division);
+                (labels, 1.0)
+            }),
+        )
     }
 }
 

@@ -20,9 +20,9 @@
 use std::ffi::OsString;
 use std::path::Path;
 
-use clap::{ArgAction, CommandFactory};
+use clap::ArgAction;
 
-use super::{ConfigError, Flags};
+use super::{command, ConfigError};
 
 /// Keys that must never be in the file: secrets, and the file's own path.
 fn forbidden(key: &str) -> Option<&'static str> {
@@ -66,7 +66,7 @@ pub fn load(path: &Path) -> Result<Vec<OsString>, ConfigError> {
             })
         }
     }
-    let command = Flags::command();
+    let command = command();
     let mut args = Vec::new();
     for (key, value) in pairs {
         let key_error = |reason: String| ConfigError::FileKey {
@@ -99,7 +99,7 @@ pub fn load(path: &Path) -> Result<Vec<OsString>, ConfigError> {
         let Some(arg_text) = arg_text else { continue };
         // The flag's own parser decides; its message says why.
         if let Err(e) =
-            Flags::command().try_get_matches_from(["genesys-exporter", arg_text.as_str()])
+            super::command().try_get_matches_from(["genesys-exporter", arg_text.as_str()])
         {
             return Err(key_error(clap_reason(&e)));
         }

@@ -3,18 +3,20 @@
 
 pub mod file;
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use regex::Regex;
 use secrecy::SecretString;
 
 use crate::collect::aggregates::{exportable, AggregatesExport, AggregatesSettings, Window};
 use crate::collect::queues::QueueFilter;
+use crate::collect::REGISTRY;
 use crate::genesys::region::UnknownRegion;
 use crate::genesys::{Credentials, Region};
 
@@ -102,24 +104,6 @@ pub struct Flags {
     #[arg(long = "queues.exclude", value_name = "REGEX", value_parser = parse_regex)]
     pub queues_exclude: Option<Regex>,
 
-    /// How often to list queues.
-    #[arg(long = "collector.queues.interval", default_value = "5m", value_parser = parse_interval)]
-    pub queues_interval: Duration,
-    /// How often to poll queue observations (live queue state).
-    #[arg(long = "collector.observations.interval", default_value = "15s", value_parser = parse_interval)]
-    pub observations_interval: Duration,
-    /// How often to poll org-wide conversation activity.
-    #[arg(long = "collector.activity.interval", default_value = "15s", value_parser = parse_interval)]
-    pub activity_interval: Duration,
-    /// Disable the org-wide conversation activity collector (for orgs where that API is missing).
-    #[arg(long = "no-collector.activity")]
-    pub no_activity: bool,
-    /// How often to refresh the analytics aggregates (counters and windows).
-    #[arg(long = "collector.aggregates.interval", default_value = "1m", value_parser = parse_interval)]
-    pub aggregates_interval: Duration,
-    /// Disable the analytics aggregates collector.
-    #[arg(long = "no-collector.aggregates")]
-    pub no_aggregates: bool,
     /// Bucket size of the aggregates queries (whole minutes dividing a day: 1m, 5m, 15m, 30m, 1h).
     #[arg(long = "aggregates.granularity", default_value = "5m", value_parser = parse_duration)]
     pub aggregates_granularity: Duration,
@@ -150,30 +134,107 @@ pub struct Flags {
     pub aggregates_by: String,
 
     /// Run against a built-in simulated Genesys org instead of a real one.
+    #[cfg(feature = "demo")]
     #[arg(long = "demo")]
     pub demo: bool,
     /// Seed of the simulated org's traffic in demo mode.
+    #[cfg(feature = "demo")]
     #[arg(long = "demo.seed", default_value_t = 1)]
     pub demo_seed: u64,
     /// Schedule a burst of arrivals in demo mode: QUEUE_NAME@+DELAY (e.g. "Support - Billing@+2m").
     /// Repeatable.
-    #[arg(long = "demo.spike", value_name = "QUEUE@+DELAY", value_parser = parse_spike)]
-    pub demo_spikes: Vec<Spike>,
+    #[cfg(feature = "demo")]
+    #[arg(long = "demo.spike", value_name = "QUEUE@+DELAY", value_parser = genesys_sim::parse_spike)]
+    pub demo_spikes: Vec<genesys_sim::Spike>,
     /// Queues in the simulated org of demo mode (load tests, scale trials).
+    #[cfg(feature = "demo")]
     #[arg(long = "demo.queues", default_value_t = 36,
           value_parser = clap::value_parser!(u32).range(1..=20_000))]
     pub demo_queues: u32,
     /// Conversations each demo spike adds to the queue.
+    #[cfg(feature = "demo")]
     #[arg(long = "demo.spike-size", default_value_t = 60,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub demo_spike_size: u32,
 
-    /// Log level: error, warn, info, debug, trace.
-    #[arg(long = "log.level", default_value = "info")]
-    pub log_level: String,
-    /// Log format: logfmt-like text or json.
-    #[arg(long = "log.format", default_value = "text", value_parser = ["text", "json"])]
-    pub log_format: String,
+    /// Only log messages with the given severity or above.
+    #[arg(long = "log.level", default_value = "info", value_enum)]
+    pub log_level: LogLevel,
+    /// Output format of log messages.
+    #[arg(long = "log.format", default_value = "text", value_enum)]
+    pub log_format: LogFormat,
+}
+
+/// `--log.level`: the exporter-toolkit levels, and trace. Anything else is refused, rather
+/// than read as a filter directive that silences every log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+/// `--log.format`: logfmt-like text or JSON lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The command line: [`Flags`] plus, for every registered collector,
+/// `--collector.<name>.interval` and (where it can be turned off) `--no-collector.<name>`.
+#[must_use]
+pub fn command() -> clap::Command {
+    let mut command = Flags::command();
+    for r in REGISTRY {
+        command = command.arg(
+            clap::Arg::new(interval_flag(r.name))
+                .long(interval_flag(r.name))
+                .value_name("DURATION")
+                .default_value(r.default_interval)
+                .value_parser(parse_interval)
+                .help(format!("How often to {}.", r.polls)),
+        );
+        if let Some(help) = r.disable {
+            command = command.arg(
+                clap::Arg::new(disable_flag(r.name))
+                    .long(disable_flag(r.name))
+                    .action(clap::ArgAction::SetTrue)
+                    .help(help),
+            );
+        }
+    }
+    command
+}
+
+fn interval_flag(collector: &str) -> String {
+    format!("collector.{collector}.interval")
+}
+
+fn disable_flag(collector: &str) -> String {
+    format!("no-collector.{collector}")
+}
+
+/// Parses a full command line: the flags and the collectors' generated ones.
+fn parse(args: &[OsString]) -> Result<(Flags, clap::ArgMatches), ConfigError> {
+    let matches = command().try_get_matches_from(args)?;
+    let flags = Flags::from_arg_matches(&matches)?;
+    Ok((flags, matches))
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -188,32 +249,12 @@ fn parse_interval(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-/// A burst of arrivals scheduled in the simulated org.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Spike {
-    pub queue: String,
-    pub after: Duration,
-}
-
-fn parse_spike(s: &str) -> Result<Spike, String> {
-    let (queue, delay) = s
-        .rsplit_once("@+")
-        .ok_or("expected QUEUE_NAME@+DELAY, e.g. \"Sales EN@+2m\"")?;
-    if queue.trim().is_empty() {
-        return Err("the queue name is empty".into());
-    }
-    Ok(Spike {
-        queue: queue.to_string(),
-        after: parse_duration(delay)?,
-    })
-}
-
 fn parse_regex(s: &str) -> Result<Regex, String> {
     Regex::new(s).map_err(|e| e.to_string())
 }
 
 /// Where the exporter gets its data.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Target {
     /// A real (or any API-compatible) Genesys Cloud org.
     Org {
@@ -222,32 +263,62 @@ pub enum Target {
         credentials: Credentials,
     },
     /// The built-in simulated org, started in-process.
+    #[cfg(feature = "demo")]
     Demo {
         seed: u64,
         queues: u32,
-        spikes: Vec<Spike>,
+        spikes: Vec<genesys_sim::Spike>,
         spike_size: u32,
     },
 }
 
+/// The configuration, parsed once from flags, the config file and the environment: what only
+/// a restart applies, and what a reload swaps in whole.
 #[derive(Debug, Clone)]
 pub struct Config {
+    pub startup: StartupConfig,
+    pub live: LiveConfig,
+}
+
+/// Settings read once at start-up. A reload compares them and names those that changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StartupConfig {
     pub listen: SocketAddr,
-    pub web_config: Option<PathBuf>,
     pub telemetry_path: String,
     pub target: Target,
-    pub requests_per_minute: u32,
     pub request_timeout: Duration,
     pub max_retries: u32,
     pub max_response_bytes: usize,
-    pub queue_filter: QueueFilter,
-    pub queues_interval: Duration,
-    pub observations_interval: Duration,
-    /// `None` when the activity collector is disabled.
-    pub activity_interval: Option<Duration>,
-    /// `None` when the aggregates collector is disabled.
-    pub aggregates: Option<(Duration, AggregatesSettings)>,
+    /// Registry names of the collectors that run.
+    pub collectors: Vec<&'static str>,
+    pub log_level: LogLevel,
+    pub log_format: LogFormat,
 }
+
+/// Settings a reload replaces while the exporter runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveConfig {
+    pub web_config: Option<PathBuf>,
+    pub requests_per_minute: u32,
+    pub queue_filter: QueueFilter,
+    /// The configured interval of every registered collector, by name.
+    pub intervals: BTreeMap<&'static str, Duration>,
+    pub aggregates: AggregatesSettings,
+}
+
+impl LiveConfig {
+    /// The configured interval of a registered collector.
+    #[must_use]
+    pub fn interval(&self, collector: &str) -> Duration {
+        self.intervals
+            .get(collector)
+            .copied()
+            .unwrap_or(DEFAULT_INTERVAL_FALLBACK)
+    }
+}
+
+/// Never used for a registered collector: every one has an interval flag with a default.
+const DEFAULT_INTERVAL_FALLBACK: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -295,19 +366,24 @@ impl Config {
         T: Into<OsString> + Clone,
     {
         let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
-        let flags = Flags::try_parse_from(&args)?;
+        let (flags, matches) = parse(&args)?;
         let Some(path) = flags.config_file.clone() else {
-            return Config::from_flags(flags, env_secret);
+            return Config::from_matches(flags, &matches, env_secret);
         };
         let mut merged: Vec<OsString> = args.iter().take(1).cloned().collect();
         merged.extend(file::load(&path)?);
         merged.extend(args.iter().skip(1).cloned());
-        Config::from_flags(Flags::try_parse_from(merged)?, env_secret)
+        let (flags, matches) = parse(&merged)?;
+        Config::from_matches(flags, &matches, env_secret)
     }
 
-    /// Validates flags; `env_secret` is GENESYS_CLIENT_SECRET (passed in so tests need not
-    /// touch the process environment).
-    pub fn from_flags(flags: Flags, env_secret: Option<String>) -> Result<Config, ConfigError> {
+    /// Validates a parsed command line; `env_secret` is GENESYS_CLIENT_SECRET (passed in so
+    /// tests need not touch the process environment).
+    fn from_matches(
+        flags: Flags,
+        matches: &clap::ArgMatches,
+        env_secret: Option<String>,
+    ) -> Result<Config, ConfigError> {
         let listen = parse_listen_address(&flags.listen_address)?;
         let path = flags.telemetry_path;
         if !path.starts_with('/')
@@ -318,13 +394,17 @@ impl Config {
         if flags.max_response_bytes < 1024 {
             return Err(ConfigError::ResponseCap);
         }
-        let target = if flags.demo {
-            Target::Demo {
-                seed: flags.demo_seed,
-                queues: flags.demo_queues,
-                spikes: flags.demo_spikes,
-                spike_size: flags.demo_spike_size,
-            }
+        #[cfg(feature = "demo")]
+        let demo = flags.demo.then(|| Target::Demo {
+            seed: flags.demo_seed,
+            queues: flags.demo_queues,
+            spikes: flags.demo_spikes,
+            spike_size: flags.demo_spike_size,
+        });
+        #[cfg(not(feature = "demo"))]
+        let demo = None;
+        let target = if let Some(demo) = demo {
+            demo
         } else {
             let region = Region::parse(&flags.region)?;
             let client_id = flags
@@ -346,52 +426,72 @@ impl Config {
                 },
             }
         };
+        let mut intervals = BTreeMap::new();
+        let mut collectors = Vec::new();
+        for r in REGISTRY {
+            if let Some(interval) = matches.get_one::<Duration>(&interval_flag(r.name)) {
+                intervals.insert(r.name, *interval);
+            }
+            let disabled = r.disable.is_some() && matches.get_flag(&disable_flag(r.name));
+            if !disabled {
+                collectors.push(r.name);
+            }
+        }
         Ok(Config {
-            listen,
-            web_config: flags.web_config_file,
-            telemetry_path: path,
-            target,
-            requests_per_minute: flags.requests_per_minute,
-            request_timeout: flags.request_timeout,
-            max_retries: flags.max_retries,
-            max_response_bytes: flags.max_response_bytes,
-            queue_filter: QueueFilter {
-                include: flags.queues_include,
-                exclude: flags.queues_exclude,
+            startup: StartupConfig {
+                listen,
+                telemetry_path: path,
+                target,
+                request_timeout: flags.request_timeout,
+                max_retries: flags.max_retries,
+                max_response_bytes: flags.max_response_bytes,
+                collectors,
+                log_level: flags.log_level,
+                log_format: flags.log_format,
             },
-            queues_interval: flags.queues_interval,
-            observations_interval: flags.observations_interval,
-            activity_interval: (!flags.no_activity).then_some(flags.activity_interval),
-            aggregates: if flags.no_aggregates {
-                None
-            } else {
-                Some((
-                    flags.aggregates_interval,
-                    aggregates_settings(
-                        flags.aggregates_granularity,
-                        flags.aggregates_lookback,
-                        &flags.aggregates_windows,
-                        &flags.aggregates_timezone,
-                        aggregates_export(&flags.aggregates_metrics, &flags.aggregates_by)?,
-                    )?,
-                ))
+            live: LiveConfig {
+                web_config: flags.web_config_file,
+                requests_per_minute: flags.requests_per_minute,
+                queue_filter: QueueFilter {
+                    include: flags.queues_include,
+                    exclude: flags.queues_exclude,
+                },
+                intervals,
+                aggregates: aggregates_settings(
+                    flags.aggregates_granularity,
+                    flags.aggregates_lookback,
+                    &flags.aggregates_windows,
+                    &flags.aggregates_timezone,
+                    aggregates_export(&flags.aggregates_metrics, &flags.aggregates_by)?,
+                )?,
             },
         })
     }
 }
 
+fn format_duration(d: &Duration) -> String {
+    humantime::format_duration(*d).to_string()
+}
+
 impl Config {
     /// The effective settings under their flag names, secrets redacted: what
     /// `check-config` prints.
-    pub fn describe(&self) -> Vec<(&'static str, String)> {
-        let d = |d: &Duration| humantime::format_duration(*d).to_string();
-        let mut out = vec![
+    #[must_use]
+    pub fn describe(&self) -> Vec<(String, String)> {
+        let mut out = self.startup.describe();
+        out.extend(self.live.describe());
+        out
+    }
+}
+
+impl StartupConfig {
+    /// The start-up settings under their flag names, secrets redacted.
+    #[must_use]
+    pub fn describe(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(&str, String)> = vec![
             ("web.listen-address", self.listen.to_string()),
             ("web.telemetry-path", self.telemetry_path.clone()),
         ];
-        if let Some(path) = &self.web_config {
-            out.push(("web.config.file", path.display().to_string()));
-        }
         match &self.target {
             Target::Org {
                 api_url,
@@ -403,6 +503,7 @@ impl Config {
                 out.push(("genesys.client-id", credentials.client_id.clone()));
                 out.push(("genesys.client-secret", "<redacted>".into()));
             }
+            #[cfg(feature = "demo")]
             Target::Demo {
                 seed,
                 queues,
@@ -413,59 +514,105 @@ impl Config {
                 out.push(("demo.seed", seed.to_string()));
                 out.push(("demo.queues", queues.to_string()));
                 for s in spikes {
-                    out.push(("demo.spike", format!("{}@+{}", s.queue, d(&s.after))));
+                    out.push((
+                        "demo.spike",
+                        format!("{}@+{}", s.queue, format_duration(&s.after)),
+                    ));
                 }
                 out.push(("demo.spike-size", spike_size.to_string()));
             }
         }
         out.push((
-            "genesys.requests-per-minute",
-            self.requests_per_minute.to_string(),
+            "genesys.request-timeout",
+            format_duration(&self.request_timeout),
         ));
-        out.push(("genesys.request-timeout", d(&self.request_timeout)));
         out.push(("genesys.max-retries", self.max_retries.to_string()));
         out.push((
             "genesys.max-response-bytes",
             self.max_response_bytes.to_string(),
         ));
+        out.push(("log.level", self.log_level.as_str().into()));
+        let format = match self.log_format {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        };
+        out.push(("log.format", format.into()));
+        let mut out: Vec<(String, String)> =
+            out.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        for r in REGISTRY.iter().filter(|r| r.disable.is_some()) {
+            if !self.collectors.contains(&r.name) {
+                out.push((disable_flag(r.name), "true".into()));
+            }
+        }
+        out
+    }
+
+    /// The settings that differ from `running`'s: a reload leaves them as they were, since
+    /// only a restart applies them.
+    #[must_use]
+    // Without the demo target, a target is always an org.
+    #[cfg_attr(not(feature = "demo"), allow(irrefutable_let_patterns))]
+    pub fn changed_from(&self, running: &StartupConfig) -> Vec<String> {
+        let before = running.describe();
+        let after = self.describe();
+        let mut changed: Vec<String> = after
+            .iter()
+            .filter(|kv| !before.contains(kv))
+            .chain(before.iter().filter(|kv| !after.contains(kv)))
+            .map(|(k, _)| k.clone())
+            .collect();
+        // The secret is redacted in both descriptions; compared here.
+        if let (Target::Org { credentials: a, .. }, Target::Org { credentials: b, .. }) =
+            (&running.target, &self.target)
+        {
+            if a != b && a.client_id == b.client_id {
+                changed.push("genesys.client-secret".into());
+            }
+        }
+        changed.sort();
+        changed.dedup();
+        changed
+    }
+}
+
+impl LiveConfig {
+    /// The settings a reload may change, under their flag names.
+    #[must_use]
+    pub fn describe(&self) -> Vec<(String, String)> {
+        let d = format_duration;
+        let mut out: Vec<(String, String)> = Vec::new();
+        let mut push = |k: &str, v: String| out.push((k.to_string(), v));
+        if let Some(path) = &self.web_config {
+            push("web.config.file", path.display().to_string());
+        }
+        push(
+            "genesys.requests-per-minute",
+            self.requests_per_minute.to_string(),
+        );
         for (key, regex) in [
             ("queues.include", &self.queue_filter.include),
             ("queues.exclude", &self.queue_filter.exclude),
         ] {
             if let Some(r) = regex {
-                out.push((key, format!("{:?}", r.as_str())));
+                push(key, format!("{:?}", r.as_str()));
             }
         }
-        out.push(("collector.queues.interval", d(&self.queues_interval)));
-        out.push((
-            "collector.observations.interval",
-            d(&self.observations_interval),
-        ));
-        match &self.activity_interval {
-            Some(i) => out.push(("collector.activity.interval", d(i))),
-            None => out.push(("no-collector.activity", "true".into())),
+        for (name, interval) in &self.intervals {
+            push(&interval_flag(name), d(interval));
         }
-        match &self.aggregates {
-            Some((i, s)) => {
-                out.push(("collector.aggregates.interval", d(i)));
-                out.push(("aggregates.granularity", d(&s.granularity)));
-                out.push(("aggregates.lookback", d(&s.lookback)));
-                let windows: Vec<String> = s.windows.iter().map(Window::label).collect();
-                out.push(("aggregates.windows", windows.join(",")));
-                out.push(("aggregates.timezone", s.timezone.name().to_string()));
-                out.push(("aggregates.metrics", s.export.selected.join(",")));
-                out.push((
-                    "aggregates.by",
-                    if s.export.by_queue {
-                        "queue"
-                    } else {
-                        "media_type"
-                    }
-                    .into(),
-                ));
-            }
-            None => out.push(("no-collector.aggregates", "true".into())),
-        }
+        let s = &self.aggregates;
+        push("aggregates.granularity", d(&s.granularity));
+        push("aggregates.lookback", d(&s.lookback));
+        let windows: Vec<String> = s.windows.iter().map(Window::label).collect();
+        push("aggregates.windows", windows.join(","));
+        push("aggregates.timezone", s.timezone.name().to_string());
+        push("aggregates.metrics", s.export.selected.join(","));
+        let by = if s.export.by_queue {
+            "queue"
+        } else {
+            "media_type"
+        };
+        push("aggregates.by", by.into());
         out
     }
 }
@@ -604,18 +751,23 @@ pub fn parse_listen_address(s: &str) -> Result<SocketAddr, ConfigError> {
 }
 
 #[cfg(test)]
+// Without the demo target, a `Target` is always an org.
+#[cfg_attr(not(feature = "demo"), allow(irrefutable_let_patterns))]
 mod tests {
     use super::*;
 
-    fn flags(args: &[&str]) -> Flags {
-        Flags::try_parse_from(std::iter::once("genesys-exporter").chain(args.iter().copied()))
-            .unwrap()
+    /// The configuration of a command line (without the program name).
+    fn from_flags(args: &[&str], env_secret: Option<String>) -> Result<Config, ConfigError> {
+        Config::from_args(
+            std::iter::once("genesys-exporter").chain(args.iter().copied()),
+            env_secret,
+        )
     }
 
     #[test]
     fn a_region_name_sets_both_hosts() {
-        let c = Config::from_flags(
-            flags(&["--genesys.region=eu_west_1", "--genesys.client-id=abc"]),
+        let c = from_flags(
+            &["--genesys.region=eu_west_1", "--genesys.client-id=abc"],
             Some("s3cret".into()),
         )
         .unwrap();
@@ -623,18 +775,22 @@ mod tests {
             api_url,
             login_url,
             credentials,
-        } = c.target
+        } = c.startup.target
         else {
             panic!()
         };
         assert_eq!(api_url, "https://api.mypurecloud.ie");
         assert_eq!(login_url, "https://login.mypurecloud.ie");
         assert_eq!(credentials.client_id, "abc");
-        assert_eq!(c.listen, "0.0.0.0:19464".parse().unwrap());
-        assert_eq!(c.observations_interval, Duration::from_secs(15));
-        assert_eq!(c.queues_interval, Duration::from_secs(300));
-        let (interval, agg) = c.aggregates.unwrap();
-        assert_eq!(interval, Duration::from_secs(60));
+        assert_eq!(c.startup.listen, "0.0.0.0:19464".parse().unwrap());
+        assert_eq!(c.live.interval("observations"), Duration::from_secs(15));
+        assert_eq!(c.live.interval("queues"), Duration::from_secs(300));
+        assert_eq!(c.live.interval("aggregates"), Duration::from_secs(60));
+        assert_eq!(
+            c.startup.collectors,
+            ["queues", "observations", "activity", "aggregates"]
+        );
+        let agg = c.live.aggregates;
         assert_eq!(agg.granularity, Duration::from_secs(300));
         assert_eq!(
             agg.windows.iter().map(Window::label).collect::<Vec<_>>(),
@@ -644,6 +800,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "demo")]
     fn aggregate_settings_that_cannot_work_are_refused() {
         for (args, needle) in [
             (
@@ -665,26 +822,24 @@ mod tests {
         ] {
             let mut all = vec!["--demo"];
             all.extend_from_slice(args);
-            let err = Config::from_flags(flags(&all), None)
-                .unwrap_err()
-                .to_string();
+            let err = from_flags(&all, None).unwrap_err().to_string();
             assert!(err.contains(needle), "{args:?}: {err}");
         }
     }
 
     #[test]
+    #[cfg(feature = "demo")]
     fn demo_spikes_name_a_queue_and_a_delay() {
-        let c = Config::from_flags(flags(&["--demo", "--demo.spike=Support @ Home@+90s"]), None)
-            .unwrap();
+        let c = from_flags(&["--demo", "--demo.spike=Support @ Home@+90s"], None).unwrap();
         let Target::Demo {
             spikes, spike_size, ..
-        } = c.target
+        } = c.startup.target
         else {
             panic!()
         };
         assert_eq!(
             spikes,
-            vec![Spike {
+            vec![genesys_sim::Spike {
                 queue: "Support @ Home".into(),
                 after: Duration::from_secs(90)
             }]
@@ -695,18 +850,15 @@ mod tests {
             "--demo.spike=@+1m",
             "--demo.spike=Support@+soon",
         ] {
-            assert!(
-                Flags::try_parse_from(["x", "--demo", bad]).is_err(),
-                "{bad}"
-            );
+            assert!(from_flags(&["--demo", bad], None).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn missing_credentials_are_named() {
-        let err = Config::from_flags(flags(&[]), Some("x".into())).unwrap_err();
+        let err = from_flags(&[], Some("x".into())).unwrap_err();
         assert!(err.to_string().contains("GENESYS_CLIENT_ID"), "{err}");
-        let err = Config::from_flags(flags(&["--genesys.client-id=a"]), None).unwrap_err();
+        let err = from_flags(&["--genesys.client-id=a"], None).unwrap_err();
         assert!(err.to_string().contains("GENESYS_CLIENT_SECRET"), "{err}");
     }
 
@@ -714,16 +866,16 @@ mod tests {
     fn the_secret_file_wins_and_loses_its_newline() {
         let dir = std::env::temp_dir().join(format!("gx-secret-{}", std::process::id()));
         std::fs::write(&dir, "from-file\n").unwrap();
-        let c = Config::from_flags(
-            flags(&[
+        let c = from_flags(
+            &[
                 "--genesys.client-id=a",
                 &format!("--genesys.client-secret-file={}", dir.display()),
-            ]),
+            ],
             Some("from-env".into()),
         )
         .unwrap();
         std::fs::remove_file(&dir).ok();
-        let Target::Org { credentials, .. } = c.target else {
+        let Target::Org { credentials, .. } = c.startup.target else {
             panic!()
         };
         use secrecy::ExposeSecret;
@@ -738,9 +890,7 @@ mod tests {
             &["--queues.include=("][..],
             &["--genesys.requests-per-minute=0"][..],
         ] {
-            let err = Flags::try_parse_from(std::iter::once("x").chain(args.iter().copied()))
-                .unwrap_err()
-                .to_string();
+            let err = from_flags(args, Some("s".into())).unwrap_err().to_string();
             let flag = args[0].split('=').next().unwrap();
             assert!(err.contains(flag), "{err}");
         }

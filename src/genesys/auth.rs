@@ -14,7 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::client::{read_body_capped, BodyError};
+use super::body::{read_body_capped, BodyError};
 use super::instrument::ApiMetrics;
 use super::models::{AuthErrorResponse, TokenResponse};
 use super::Endpoint;
@@ -32,6 +32,15 @@ const MAX_TOKEN_BODY: usize = 64 * 1024;
 pub struct Credentials {
     pub client_id: String,
     pub client_secret: SecretString,
+}
+
+/// Equal when both the id and the secret are: a reload compares the running credentials with
+/// the configured ones without ever printing either secret.
+impl PartialEq for Credentials {
+    fn eq(&self, other: &Self) -> bool {
+        self.client_id == other.client_id
+            && self.client_secret.expose_secret() == other.client_secret.expose_secret()
+    }
 }
 
 impl fmt::Debug for Credentials {

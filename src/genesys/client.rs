@@ -8,13 +8,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::auth::{transport_code, AuthError, BearerToken, Credentials, TokenSource};
+use super::body::{read_body_capped, BodyError};
 use super::instrument::ApiMetrics;
 use super::models::{
     ConversationActivityQuery, ConversationActivityResponse, ConversationAggregateQueryResponse,
@@ -70,6 +71,12 @@ pub enum ApiError {
         endpoint: &'static str,
         limit: usize,
     },
+    #[error("{endpoint}: the request body could not be encoded as JSON")]
+    Encode {
+        endpoint: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("{endpoint}: response is not valid JSON for this endpoint")]
     Decode {
         endpoint: &'static str,
@@ -93,29 +100,6 @@ pub enum ApiError {
     },
     #[error("invalid API base URL {url:?}: {reason}")]
     BadUrl { url: String, reason: String },
-}
-
-pub(crate) enum BodyError {
-    Transport(reqwest::Error),
-    TooLarge(usize),
-}
-
-/// Reads a response body, refusing (not buffering) anything larger than `limit`.
-pub(crate) async fn read_body_capped(
-    mut response: reqwest::Response,
-    limit: usize,
-) -> Result<Bytes, BodyError> {
-    if response.content_length().is_some_and(|n| n > limit as u64) {
-        return Err(BodyError::TooLarge(limit));
-    }
-    let mut body = BytesMut::new();
-    while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
-        if body.len() + chunk.len() > limit {
-            return Err(BodyError::TooLarge(limit));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
 }
 
 /// What one attempt came to, and whether it is worth another.
@@ -269,7 +253,7 @@ impl GenesysClient {
     ) -> Result<T, ApiError> {
         let body = match body {
             Some(b) => Some(Bytes::from(serde_json::to_vec(b).map_err(|source| {
-                ApiError::Decode {
+                ApiError::Encode {
                     endpoint: endpoint.label(),
                     source,
                 }

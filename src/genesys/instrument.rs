@@ -8,6 +8,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use crate::metrics::catalog::{self, register};
+
 use super::Endpoint;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -40,39 +42,31 @@ pub struct ApiMetrics {
 
 impl ApiMetrics {
     pub fn register(&self, registry: &mut Registry) {
-        registry.register(
-            "genesys_api_requests",
-            "Requests sent to the Genesys Cloud API, by endpoint and HTTP status code",
-            self.requests.clone(),
-        );
-        registry.register(
-            "genesys_api_retries",
-            "Requests repeated after a retryable failure, by endpoint and reason",
-            self.retries.clone(),
-        );
-        registry.register(
-            "genesys_api_budget_wait_seconds",
-            "Time requests spent waiting for the client-side request budget",
+        register(registry, &catalog::API_REQUESTS, self.requests.clone());
+        register(registry, &catalog::API_RETRIES, self.retries.clone());
+        register(
+            registry,
+            &catalog::API_BUDGET_WAIT_SECONDS,
             self.budget_wait_seconds.clone(),
         );
-        registry.register(
-            "genesys_api_budget_requests_per_minute",
-            "Client-side request budget shared by all collectors (Genesys allows 300/min per token by default)",
+        register(
+            registry,
+            &catalog::API_BUDGET_REQUESTS_PER_MINUTE,
             self.budget_per_minute.clone(),
         );
-        registry.register(
-            "genesys_api_budget_waiting_requests",
-            "Requests waiting right now for the client-side budget; above 0 for long, the budget is too small for the intervals",
+        register(
+            registry,
+            &catalog::API_BUDGET_WAITING_REQUESTS,
             self.budget_waiting.clone(),
         );
-        registry.register(
-            "genesys_api_planned_requests_per_minute",
-            "Requests a minute the collectors' effective intervals cost for the watched queues",
+        register(
+            registry,
+            &catalog::API_PLANNED_REQUESTS_PER_MINUTE,
             self.planned_per_minute.clone(),
         );
-        registry.register(
-            "genesys_api_token_refreshes",
-            "OAuth client-credentials tokens obtained from the login host",
+        register(
+            registry,
+            &catalog::API_TOKEN_REFRESHES,
             self.token_refreshes.clone(),
         );
     }

@@ -1,6 +1,7 @@
 //! Genesys Cloud Platform API client: OAuth, request budget, retries, typed models.
 
 pub mod auth;
+mod body;
 pub mod client;
 pub mod instrument;
 pub mod models;

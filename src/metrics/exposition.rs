@@ -124,9 +124,14 @@ impl Exposition {
         }
     }
 
+    /// Starts a family of the catalog.
+    pub fn begin(&mut self, family: &super::catalog::Family) -> std::io::Result<()> {
+        self.family(family.name, family.help, family.kind)
+    }
+
     /// Starts a family; counter names are given without `_total`, which is appended to the
     /// samples (and, in the text format, to the descriptor too).
-    pub fn family(&mut self, name: &str, help: &str, kind: Kind) -> std::io::Result<()> {
+    fn family(&mut self, name: &str, help: &str, kind: Kind) -> std::io::Result<()> {
         self.name.clear();
         self.name.push_str(name);
         if kind == Kind::Counter {

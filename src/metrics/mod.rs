@@ -2,25 +2,23 @@
 //! exposition formats. Nothing here calls Genesys: a scrape encodes what the slots hold, or
 //! serves the body encoded for an earlier scrape when nothing in it has changed.
 
-mod exposition;
-mod families;
+pub mod catalog;
+pub mod exposition;
+pub(crate) mod families;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::SystemTime;
 
 use bytes::Bytes;
 use prometheus_client::registry::Registry;
 
-use crate::collect::activity::ActivitySnapshot;
-use crate::collect::aggregates::AggregatesSnapshot;
-use crate::collect::observations::ObservationsSnapshot;
-use crate::collect::queues::QueueSet;
-use crate::collect::Slot;
+use crate::collect::Collectors;
 use crate::genesys::ApiMetrics;
 use crate::reload::ReloadMetrics;
 use exposition::Exposition;
+pub use exposition::Kind;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
@@ -30,11 +28,6 @@ pub enum RenderError {
     Compress(#[source] std::io::Error),
 }
 
-fn slot_key<T>(slot: &Slot<T>, now: SystemTime) -> (u64, bool) {
-    let p = slot.latest();
-    (p.polls, p.fresh_data(now, slot.interval()).is_some())
-}
-
 /// Fast compression: a body is compressed once per change of what it shows, and metric text
 /// compresses ~10x even so.
 const GZIP_LEVEL: flate2::Compression = flate2::Compression::fast();
@@ -42,25 +35,6 @@ const GZIP_LEVEL: flate2::Compression = flate2::Compression::fast();
 pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
 pub const TEXT_CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
-
-/// The slots of every collector the exporter runs.
-#[derive(Debug, Clone)]
-pub struct Slots {
-    pub queues: Arc<Slot<QueueSet>>,
-    pub observations: Arc<Slot<ObservationsSnapshot>>,
-    pub activity: Option<Arc<Slot<ActivitySnapshot>>>,
-    pub aggregates: Option<Arc<Slot<AggregatesSnapshot>>>,
-}
-
-impl Slots {
-    /// True once every collector has succeeded at least once (`/-/ready`).
-    pub fn all_succeeded(&self) -> bool {
-        self.queues.has_succeeded()
-            && self.observations.has_succeeded()
-            && self.activity.as_ref().is_none_or(|a| a.has_succeeded())
-            && self.aggregates.as_ref().is_none_or(|a| a.has_succeeded())
-    }
-}
 
 /// Which exposition format a scraper asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -91,7 +65,7 @@ impl Format {
 pub struct Metrics {
     /// The self-metrics kept by prometheus-client: API calls and reloads.
     registry: Registry,
-    slots: Slots,
+    collectors: Collectors,
     api: ApiMetrics,
     reloads: ReloadMetrics,
     cache: Mutex<HashMap<(Format, bool), (CacheKey, Bytes)>>,
@@ -109,13 +83,13 @@ struct CacheKey {
 }
 
 impl Metrics {
-    pub fn new(slots: Slots, api: &ApiMetrics, reloads: &ReloadMetrics) -> Metrics {
+    pub fn new(collectors: Collectors, api: &ApiMetrics, reloads: &ReloadMetrics) -> Metrics {
         let mut registry = Registry::default();
         api.register(&mut registry);
         reloads.register(&mut registry);
         Metrics {
             registry,
-            slots,
+            collectors,
             api: api.clone(),
             reloads: reloads.clone(),
             cache: Mutex::new(HashMap::new()),
@@ -154,14 +128,8 @@ impl Metrics {
     }
 
     fn key(&self, now: SystemTime) -> CacheKey {
-        let mut slots = vec![
-            slot_key(&self.slots.queues, now),
-            slot_key(&self.slots.observations, now),
-        ];
-        slots.extend(self.slots.activity.as_ref().map(|s| slot_key(s, now)));
-        slots.extend(self.slots.aggregates.as_ref().map(|s| slot_key(s, now)));
         CacheKey {
-            slots,
+            slots: self.collectors.all.iter().map(|c| c.version(now)).collect(),
             api: self.api.generation(),
             reloads: (self.reloads.reloads.get(), self.reloads.failures.get()),
         }
@@ -189,7 +157,7 @@ impl Metrics {
         let mut e = Exposition::new(format, gzip, buffer, expected);
         let written = e
             .raw(&own)
-            .and_then(|()| families::write(&mut e, &self.slots, SystemTime::now()))
+            .and_then(|()| families::write(&mut e, &self.collectors, SystemTime::now()))
             .and_then(|()| families::write_series(&mut e));
         written.map_err(RenderError::Compress)?;
         self.last_len.store(e.text_len(), Ordering::Relaxed);
@@ -202,16 +170,23 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::collect::observations::ObservationsSnapshot;
+    use crate::collect::Slot;
+    use std::sync::Arc;
 
     fn metrics() -> (Metrics, ApiMetrics) {
-        let slots = Slots {
-            queues: Slot::new("queues", Duration::from_secs(300)),
-            observations: Slot::new("observations", Duration::from_secs(15)),
-            activity: None,
-            aggregates: None,
+        let queues = Slot::new("queues", Duration::from_secs(300));
+        let observations: Arc<Slot<ObservationsSnapshot>> =
+            Slot::new("observations", Duration::from_secs(15));
+        let collectors = Collectors {
+            all: vec![queues.clone(), observations],
+            queues,
         };
         let api = ApiMetrics::default();
-        (Metrics::new(slots, &api, &ReloadMetrics::default()), api)
+        (
+            Metrics::new(collectors, &api, &ReloadMetrics::default()),
+            api,
+        )
     }
 
     #[test]

@@ -12,16 +12,9 @@ use base64::Engine;
 
 /// The request was not authorised: answer 401 with
 /// `WWW-Authenticate: Basic realm="genesys-exporter"` ([`WWW_AUTHENTICATE`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("unauthorized")]
 pub struct Unauthorized;
-
-impl fmt::Display for Unauthorized {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("unauthorized")
-    }
-}
-
-impl std::error::Error for Unauthorized {}
 
 /// The `WWW-Authenticate` value to send with a 401.
 pub const WWW_AUTHENTICATE: &str = "Basic realm=\"genesys-exporter\"";
@@ -242,5 +235,12 @@ mod tests {
         assert_eq!(auth.bcrypt_runs(), 2, "unknown users pay bcrypt too");
         assert!(auth.authorize(None).await.is_err());
         assert!(!format!("{auth:?}").contains("$2"));
+    }
+
+    #[test]
+    fn unauthorized_is_an_error_saying_unauthorized() {
+        let err: Box<dyn std::error::Error> = Box::new(Unauthorized);
+        assert_eq!(err.to_string(), "unauthorized");
+        assert!(err.source().is_none());
     }
 }

@@ -1,102 +1,41 @@
-//! Subject alternative names of an X.509 certificate, for `client_allowed_sans`: a small,
-//! bounds-checked DER walk (no panics on malformed input), formatted as Go's `crypto/x509` does
+//! Subject alternative names of an X.509 certificate, for `client_allowed_sans`: parsed with
+//! `x509-parser` (no panics on malformed input), formatted as Go's `crypto/x509` does
 //! (DNS names, IP addresses, email addresses, URIs).
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-/// One DER element: (tag, contents, rest of the input).
-fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    if tag & 0x1f == 0x1f {
-        return None; // high tag numbers do not occur in the structures walked here
-    }
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 {
-            return None;
-        }
-        let bytes = rest.get(..n)?;
-        let len = bytes
-            .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b));
-        (len, rest.get(n..)?)
-    };
-    Some((tag, rest.get(..len)?, rest.get(len..)?))
-}
+use x509_parser::certificate::X509Certificate;
+use x509_parser::extensions::GeneralName;
+use x509_parser::prelude::FromDer;
 
-const SEQUENCE: u8 = 0x30;
-const OID_SAN: &[u8] = &[0x55, 0x1d, 0x11]; // 2.5.29.17
-
-/// The SANs of a DER certificate; `None` if it cannot be parsed.
+/// The SANs of a DER certificate, in certificate order; `None` if it cannot be parsed (a
+/// malformed or duplicated SAN extension included). Names that are not valid UTF-8 and IP
+/// addresses that are neither 4 nor 16 bytes long are skipped; other name types are ignored.
 pub(crate) fn subject_alt_names(cert: &[u8]) -> Option<Vec<String>> {
-    let (tag, cert, _) = tlv(cert)?;
-    if tag != SEQUENCE {
-        return None;
-    }
-    let (tag, mut tbs, _) = tlv(cert)?;
-    if tag != SEQUENCE {
-        return None;
-    }
-    let mut names = Vec::new();
-    while !tbs.is_empty() {
-        let (tag, value, rest) = tlv(tbs)?;
-        tbs = rest;
-        if tag != 0xa3 {
-            continue; // [3] EXPLICIT extensions
-        }
-        let (tag, mut exts, _) = tlv(value)?;
-        if tag != SEQUENCE {
-            return None;
-        }
-        while !exts.is_empty() {
-            let (tag, ext, rest) = tlv(exts)?;
-            exts = rest;
-            if tag != SEQUENCE {
-                return None;
+    let (_, cert) = X509Certificate::from_der(cert).ok()?;
+    let Some(san) = cert.subject_alternative_name().ok()? else {
+        return Some(Vec::new());
+    };
+    let names = san
+        .value
+        .general_names
+        .iter()
+        .filter_map(|name| match *name {
+            GeneralName::RFC822Name(s) | GeneralName::DNSName(s) | GeneralName::URI(s) => {
+                Some(s.to_string())
             }
-            let (tag, oid, mut ext) = tlv(ext)?;
-            if tag != 0x06 || oid != OID_SAN {
-                continue;
-            }
-            // Optional `critical BOOLEAN`, then the OCTET STRING holding GeneralNames.
-            let (mut tag, mut octets, rest) = tlv(ext)?;
-            if tag == 0x01 {
-                ext = rest;
-                (tag, octets, _) = tlv(ext)?;
-            }
-            if tag != 0x04 {
-                return None;
-            }
-            let (tag, mut general, _) = tlv(octets)?;
-            if tag != SEQUENCE {
-                return None;
-            }
-            while !general.is_empty() {
-                let (tag, value, rest) = tlv(general)?;
-                general = rest;
-                match tag {
-                    // [1] rfc822Name, [2] dNSName, [6] URI: IA5String, implicitly tagged.
-                    0x81 | 0x82 | 0x86 => {
-                        if let Ok(s) = std::str::from_utf8(value) {
-                            names.push(s.to_string());
-                        }
-                    }
-                    // [7] iPAddress
-                    0x87 => {
-                        if let Ok(v4) = <[u8; 4]>::try_from(value) {
-                            names.push(Ipv4Addr::from(v4).to_string());
-                        } else if let Ok(v6) = <[u8; 16]>::try_from(value) {
-                            names.push(Ipv6Addr::from(v6).to_string());
-                        }
-                    }
-                    _ => {}
+            GeneralName::IPAddress(ip) => {
+                if let Ok(v4) = <[u8; 4]>::try_from(ip) {
+                    Some(Ipv4Addr::from(v4).to_string())
+                } else if let Ok(v6) = <[u8; 16]>::try_from(ip) {
+                    Some(Ipv6Addr::from(v6).to_string())
+                } else {
+                    None
                 }
             }
-        }
-    }
+            _ => None,
+        })
+        .collect();
     Some(names)
 }
 
@@ -144,15 +83,46 @@ mod tests {
             &[0x1f, 0x00],
         ];
         for input in inputs {
-            let _ = subject_alt_names(input);
+            assert_eq!(subject_alt_names(input), None, "{input:02x?}");
         }
-        // Every prefix of a well-formed structure.
+        // Every prefix of a SAN extension wrapped in a structure that is not a certificate.
         let ok = [
             0x30, 0x12, 0x30, 0x10, 0xa3, 0x0e, 0x30, 0x0c, 0x30, 0x0a, 0x06, 0x03, 0x55, 0x1d,
             0x11, 0x04, 0x03, 0x30, 0x01, 0x00,
         ];
-        for n in 0..ok.len() {
-            let _ = subject_alt_names(&ok[..n]);
+        for n in 0..=ok.len() {
+            assert_eq!(subject_alt_names(&ok[..n]), None, "prefix of {n} bytes");
         }
+    }
+
+    #[test]
+    fn truncated_or_corrupted_certificates_are_none() {
+        use rcgen::{CertificateParams, KeyPair, SanType};
+        let mut params = CertificateParams::default();
+        params.subject_alt_names = vec![
+            SanType::DnsName("client.example".try_into().expect("dns")),
+            SanType::IpAddress("2001:db8::1".parse().expect("v6")),
+        ];
+        let key = KeyPair::generate().expect("key");
+        let cert = params.self_signed(&key).expect("cert");
+        let der = cert.der().as_ref();
+        assert!(subject_alt_names(der).is_some());
+        // Every proper prefix: the outer SEQUENCE claims more bytes than there are.
+        for n in 0..der.len() {
+            assert_eq!(subject_alt_names(&der[..n]), None, "prefix of {n} bytes");
+        }
+        // Pseudo-random garbage, and the certificate with its header bytes overwritten.
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut garbage = vec![0u8; 512];
+        for byte in &mut garbage {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *byte = state.to_le_bytes()[0];
+        }
+        assert_eq!(subject_alt_names(&garbage), None);
+        let mut corrupted = der.to_vec();
+        corrupted[..4].fill(0xff);
+        assert_eq!(subject_alt_names(&corrupted), None);
     }
 }

@@ -6,10 +6,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::Parser;
 use genesys_exporter::app::Exporter;
-use genesys_exporter::config::{Config, Flags};
-use genesys_exporter::sim::{SimClock, SimConfig, SimOrg};
+use genesys_exporter::config::Config;
+use genesys_sim::{SimClock, SimConfig, SimOrg};
 
 pub const WAIT: Duration = Duration::from_secs(20);
 
@@ -73,8 +72,7 @@ pub fn exporter_config(sim: &SimOrg, extra: &[&str]) -> Config {
         format!("--genesys.requests-per-minute={TEST_BUDGET}"),
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
-    let flags = Flags::try_parse_from(args).expect("valid flags");
-    Config::from_flags(flags, Some(SimConfig::default().client_secret)).expect("valid config")
+    Config::from_args(args, Some(SimConfig::default().client_secret)).expect("valid config")
 }
 
 #[derive(Debug, Default, Clone)]
@@ -272,9 +270,9 @@ pub fn blocking_get(port: u16, path: &str, timeout: Duration) -> Option<(u16, St
 }
 
 /// Business time on a Tuesday (2026-03-10) at `h:m` UTC: a busy simulated org.
-pub fn busy_at(h: u32, m: u32) -> genesys_exporter::sim::SimClock {
+pub fn busy_at(h: u32, m: u32) -> genesys_sim::SimClock {
     use chrono::TimeZone;
-    genesys_exporter::sim::SimClock::ManualAt(
+    genesys_sim::SimClock::ManualAt(
         chrono::Utc
             .with_ymd_and_hms(2026, 3, 10, h, m, 0)
             .single()

@@ -1,5 +1,5 @@
-//! `genesys-exporter simulate`: the simulated org as a standalone server on the realtime clock,
-//! for trying the exporter (or any Genesys client) without a Genesys org.
+//! `genesys-sim` (also `genesys-exporter simulate`): the simulated org as a standalone server on
+//! the realtime clock, for trying the exporter (or any Genesys client) without a Genesys org.
 //!
 //! The first line on stdout is `api-url=<URL> login-url=<URL>`; the server then runs until
 //! SIGTERM or SIGINT and exits 0. Usage errors exit 2.
@@ -8,16 +8,15 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Parser;
 
-use super::{Endpoint, Fault, SimClock, SimConfig, SimOrg};
+use super::{parse_spike, Endpoint, Fault, SimClock, SimConfig, SimOrg, Spike};
 
 /// Run a simulated Genesys Cloud org (token, routing queues, observations, activity,
 /// aggregates) on loopback. Credentials: GENESYS_CLIENT_ID and GENESYS_CLIENT_SECRET.
 #[derive(Debug, Parser)]
-#[command(name = "genesys-exporter simulate")]
+#[command(name = "genesys-sim")]
 struct Args {
     /// Address to listen on (port 0 picks a free port; see the first line on stdout).
     #[arg(long = "listen", value_name = "HOST:PORT")]
@@ -35,7 +34,7 @@ struct Args {
     agents_per_queue: u32,
     /// A burst of arrivals: QUEUE_NAME@+DELAY (e.g. "Support - Billing@+10m"). Repeatable.
     #[arg(long = "spike", value_name = "QUEUE@+DELAY", value_parser = parse_spike)]
-    spikes: Vec<(String, Duration)>,
+    spikes: Vec<Spike>,
     /// Conversations each spike adds to its queue.
     #[arg(long = "spike-size", default_value_t = 60,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
@@ -52,19 +51,6 @@ struct Args {
 /// Parsed `--faults`: (endpoint, fault, count) in the given order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaultSpec(pub Vec<(Endpoint, Fault, u32)>);
-
-/// `NAME@+DELAY`, the format of the exporter's `--demo.spike`.
-fn parse_spike(s: &str) -> Result<(String, Duration), String> {
-    let (queue, delay) = s
-        .rsplit_once("@+")
-        .ok_or("expected QUEUE_NAME@+DELAY, e.g. \"Sales EN@+2m\"")?;
-    if queue.trim().is_empty() {
-        return Err("the queue name is empty".into());
-    }
-    let after = humantime::parse_duration(delay.trim())
-        .map_err(|e| format!("delay {delay:?}: {e} (examples: 30s, 10m)"))?;
-    Ok((queue.to_string(), after))
-}
 
 /// `ENDPOINT:FAULT[xCOUNT]` items, comma-separated.
 pub fn parse_faults(s: &str) -> Result<FaultSpec, String> {
@@ -158,9 +144,11 @@ fn parse_fault(s: &str) -> Result<Fault, String> {
     }
 }
 
-/// Entry point of `genesys-exporter simulate ARGS` (`args` without the subcommand).
-pub fn main(args: Vec<OsString>) -> ExitCode {
-    let argv = std::iter::once(OsString::from("genesys-exporter simulate")).chain(args);
+/// Runs the simulated org until SIGTERM or SIGINT: `program` is the name messages carry
+/// (`genesys-sim`, or `genesys-exporter simulate` when the exporter delegates here), `args` the
+/// arguments after it.
+pub async fn run(program: &str, args: Vec<OsString>) -> ExitCode {
+    let argv = std::iter::once(OsString::from(program)).chain(args);
     let args = match Args::try_parse_from(argv) {
         Ok(a) => a,
         Err(e) => {
@@ -177,25 +165,15 @@ pub fn main(args: Vec<OsString>) -> ExitCode {
         (env("GENESYS_CLIENT_ID"), env("GENESYS_CLIENT_SECRET"))
     else {
         eprintln!(
-            "genesys-exporter simulate: set GENESYS_CLIENT_ID and GENESYS_CLIENT_SECRET \
+            "{program}: set GENESYS_CLIENT_ID and GENESYS_CLIENT_SECRET \
              (the simulated org accepts only these credentials)"
         );
         return ExitCode::from(2);
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("genesys-exporter simulate: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(run(args, client_id, client_secret))
+    serve(program, args, client_id, client_secret).await
 }
 
-async fn run(args: Args, client_id: String, client_secret: String) -> ExitCode {
+async fn serve(program: &str, args: Args, client_id: String, client_secret: String) -> ExitCode {
     let cfg = SimConfig {
         seed: args.seed,
         queues: args.queues as usize,
@@ -208,16 +186,16 @@ async fn run(args: Args, client_id: String, client_secret: String) -> ExitCode {
     let sim = match SimOrg::start(cfg, args.listen).await {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("genesys-exporter simulate: --listen {}: {e}", args.listen);
+            eprintln!("{program}: --listen {}: {e}", args.listen);
             return ExitCode::FAILURE;
         }
     };
     if !args.spikes.is_empty() {
         let names: Vec<String> = sim.truth().queues.into_iter().map(|q| q.name).collect();
-        for (queue, after) in &args.spikes {
+        for Spike { queue, after } in &args.spikes {
             if !names.contains(queue) {
                 eprintln!(
-                    "genesys-exporter simulate: --spike {queue:?}: no such queue (e.g. {:?})",
+                    "{program}: --spike {queue:?}: no such queue (e.g. {:?})",
                     names.first().map(String::as_str).unwrap_or("")
                 );
                 sim.shutdown().await;
@@ -241,11 +219,11 @@ async fn run(args: Args, client_id: String, client_secret: String) -> ExitCode {
         )
         .and_then(|()| out.flush());
         if let Err(e) = printed {
-            eprintln!("genesys-exporter simulate: stdout: {e}");
+            eprintln!("{program}: stdout: {e}");
         }
     }
     eprintln!(
-        "genesys-exporter simulate: {} queues, seed {}; stop with SIGTERM or Ctrl-C",
+        "{program}: {} queues, seed {}; stop with SIGTERM or Ctrl-C",
         args.queues, args.seed
     );
     wait_for_stop().await;
@@ -278,6 +256,7 @@ async fn wait_for_stop() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn fault_specs() {
@@ -338,16 +317,5 @@ mod tests {
         }
         let e = parse_faults("queues:503,planet:503").unwrap_err();
         assert!(e.contains("planet:503"), "{e}");
-    }
-
-    #[test]
-    fn spikes() {
-        assert_eq!(
-            parse_spike("Sales EN@+10m"),
-            Ok(("Sales EN".to_string(), Duration::from_secs(600)))
-        );
-        assert!(parse_spike("Sales EN").is_err());
-        assert!(parse_spike("@+1m").is_err());
-        assert!(parse_spike("Sales@+soon").is_err());
     }
 }

@@ -23,9 +23,9 @@ pub(crate) enum AuthFailure {
 /// Budget state reported in the `inin-ratelimit-*` headers.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Budget {
-    pub count: u32,
-    pub allowed: u32,
-    pub reset_secs: u64,
+    pub(crate) count: u32,
+    pub(crate) allowed: u32,
+    pub(crate) reset_secs: u64,
 }
 
 pub(crate) struct AuthState {

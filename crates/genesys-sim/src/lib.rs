@@ -27,6 +27,7 @@ mod api;
 mod auth;
 pub mod cli;
 mod endpoints;
+mod error;
 mod faults;
 mod filter;
 mod media;
@@ -35,11 +36,13 @@ mod names;
 mod records;
 mod rng;
 mod server;
+mod shared;
+mod spike;
 mod stats;
 mod truth;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hyper::server::conn::http1;
@@ -52,11 +55,13 @@ use tokio::task::JoinHandle;
 pub use agg_truth::{AggregateTruth, StatTruth};
 pub use faults::{Endpoint, Fault, Faults};
 pub use records::{ConversationRecord, HoldSpan, Offer};
+pub use spike::{parse_spike, Spike};
 pub use stats::{RequestStats, STATUS_RESET};
 pub use truth::{Truth, TruthQueue, TruthTotals};
 
 use auth::AuthState;
 use model::Model;
+use shared::{lock, Shared};
 use stats::StatsRecorder;
 
 /// How business time moves.
@@ -99,45 +104,6 @@ impl Default for SimConfig {
             rate_limit_per_minute: 300,
             clock: SimClock::Realtime,
         }
-    }
-}
-
-/// State shared by the handle and the HTTP tasks.
-pub(crate) struct Shared {
-    client_id: String,
-    client_secret: String,
-    realtime: bool,
-    start_ms: i64,
-    /// Manual clock: business ms advanced so far.
-    advanced_ms: Mutex<i64>,
-    model: Mutex<Model>,
-    auth: Arc<AuthState>,
-    faults: Faults,
-    stats: StatsRecorder,
-    started: Instant,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl Shared {
-    /// The business clock now (epoch ms).
-    fn business_now_ms(&self) -> i64 {
-        if self.realtime {
-            chrono::Utc::now().timestamp_millis()
-        } else {
-            self.start_ms + *lock(&self.advanced_ms)
-        }
-    }
-
-    /// The model, caught up to business time.
-    fn model_now(&self) -> MutexGuard<'_, Model> {
-        let mut m = lock(&self.model);
-        if self.realtime {
-            m.run_until(chrono::Utc::now().timestamp_millis());
-        }
-        m
     }
 }
 

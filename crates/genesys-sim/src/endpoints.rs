@@ -3,28 +3,11 @@
 use std::collections::BTreeMap;
 
 use super::api::*;
+use super::error::{check_enum, ApiError, ListAllowed};
 use super::filter::Filter;
 use super::media::Media;
 use super::model::{Model, ROUTING_STATUSES};
 use super::names::PRESENCES;
-
-/// An error answered with `ErrorBody`.
-#[derive(Debug, Clone)]
-pub(crate) struct ApiError {
-    pub status: u16,
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl ApiError {
-    pub(crate) fn bad_request(message: impl Into<String>) -> ApiError {
-        ApiError {
-            status: 400,
-            code: "bad.request",
-            message: message.into(),
-        }
-    }
-}
 
 pub(crate) const OBSERVATION_METRICS: [&str; 11] = [
     "oActiveUsers",
@@ -88,18 +71,6 @@ const ACTIVITY_DIMS: [&str; 22] = [
 fn parse_json<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("The request could not be understood: {e}")))
-}
-
-fn check_enum(values: &[String], allowed: &[&str], field: &str) -> Result<(), ApiError> {
-    for v in values {
-        if !allowed.contains(&v.as_str()) {
-            return Err(ApiError::bad_request(format!(
-                "{field} value '{v}' is not valid; expected one of {}",
-                allowed.join(", ")
-            )));
-        }
-    }
-    Ok(())
 }
 
 // ---------- GET /api/v2/routing/queues ----------
@@ -222,8 +193,13 @@ pub(crate) fn parse_observation_query(body: &[u8]) -> Result<ObservationQuery, A
     if metrics.is_empty() && detail.is_empty() {
         return Err(ApiError::bad_request("metrics is required"));
     }
-    check_enum(&metrics, &OBSERVATION_METRICS, "metrics")?;
-    check_enum(&detail, &OBSERVATION_DETAIL_METRICS, "detailMetrics")?;
+    check_enum(&metrics, &OBSERVATION_METRICS, "metrics", ListAllowed::Yes)?;
+    check_enum(
+        &detail,
+        &OBSERVATION_DETAIL_METRICS,
+        "detailMetrics",
+        ListAllowed::Yes,
+    )?;
     let filter = Filter::parse(&filter, &OBSERVATION_DIMS)?;
     if filter.queue_id_predicates > MAX_QUEUE_PREDICATES {
         return Err(ApiError::bad_request(format!(
@@ -440,12 +416,12 @@ pub(crate) fn parse_activity_query(
     if metrics.is_empty() {
         return Err(ApiError::bad_request("metrics is required"));
     }
-    check_enum(&metrics, &ACTIVITY_METRICS, "metric")?;
+    check_enum(&metrics, &ACTIVITY_METRICS, "metric", ListAllowed::Yes)?;
     let group_by = q.group_by.unwrap_or_default();
     if group_by.is_empty() {
         return Err(ApiError::bad_request("groupBy is required"));
     }
-    check_enum(&group_by, &ACTIVITY_DIMS, "groupBy")?;
+    check_enum(&group_by, &ACTIVITY_DIMS, "groupBy", ListAllowed::Yes)?;
     if let Some(other) = group_by
         .iter()
         .find(|g| *g != "queueId" && *g != "mediaType")
@@ -455,7 +431,12 @@ pub(crate) fn parse_activity_query(
         )));
     }
     if let Some(o) = q.order.as_deref() {
-        check_enum(&[o.to_string()], &["asc", "desc", "unordered"], "order")?;
+        check_enum(
+            &[o.to_string()],
+            &["asc", "desc", "unordered"],
+            "order",
+            ListAllowed::Yes,
+        )?;
     }
     let filter = q
         .filter

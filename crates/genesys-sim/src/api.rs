@@ -11,27 +11,27 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ErrorBody {
-    pub message: String,
-    pub code: String,
-    pub status: u16,
-    pub context_id: String,
-    pub details: Vec<serde_json::Value>,
-    pub errors: Vec<ErrorBody>,
+    pub(crate) message: String,
+    pub(crate) code: String,
+    pub(crate) status: u16,
+    pub(crate) context_id: String,
+    pub(crate) details: Vec<serde_json::Value>,
+    pub(crate) errors: Vec<ErrorBody>,
 }
 
 /// OAuth error (GO SDK `AuthErrorResponse`).
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct AuthErrorBody {
-    pub error: String,
-    pub description: String,
-    pub error_description: String,
+    pub(crate) error: String,
+    pub(crate) description: String,
+    pub(crate) error_description: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct TokenResponse {
-    pub access_token: String,
-    pub token_type: String,
-    pub expires_in: u64,
+    pub(crate) access_token: String,
+    pub(crate) token_type: String,
+    pub(crate) expires_in: u64,
 }
 
 // ---------- routing queues ----------
@@ -39,68 +39,68 @@ pub(crate) struct TokenResponse {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct QueueEntityListing {
-    pub entities: Vec<Queue>,
-    pub page_size: usize,
-    pub page_number: usize,
-    pub total: usize,
-    pub first_uri: String,
+    pub(crate) entities: Vec<Queue>,
+    pub(crate) page_size: usize,
+    pub(crate) page_number: usize,
+    pub(crate) total: usize,
+    pub(crate) first_uri: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_uri: Option<String>,
+    pub(crate) next_uri: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub previous_uri: Option<String>,
-    pub last_uri: String,
-    pub self_uri: String,
-    pub page_count: usize,
+    pub(crate) previous_uri: Option<String>,
+    pub(crate) last_uri: String,
+    pub(crate) self_uri: String,
+    pub(crate) page_count: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Queue {
-    pub id: String,
-    pub name: String,
-    pub division: Division,
-    pub date_created: String,
-    pub member_count: usize,
-    pub user_member_count: usize,
-    pub joined_member_count: usize,
-    pub media_settings: QueueMediaSettings,
-    pub self_uri: String,
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) division: Division,
+    pub(crate) date_created: String,
+    pub(crate) member_count: usize,
+    pub(crate) user_member_count: usize,
+    pub(crate) joined_member_count: usize,
+    pub(crate) media_settings: QueueMediaSettings,
+    pub(crate) self_uri: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Division {
-    pub id: String,
-    pub name: String,
-    pub self_uri: String,
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) self_uri: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct QueueMediaSettings {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub call: Option<MediaSettings>,
+    pub(crate) call: Option<MediaSettings>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub callback: Option<MediaSettings>,
+    pub(crate) callback: Option<MediaSettings>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub chat: Option<MediaSettings>,
+    pub(crate) chat: Option<MediaSettings>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub email: Option<MediaSettings>,
+    pub(crate) email: Option<MediaSettings>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<MediaSettings>,
+    pub(crate) message: Option<MediaSettings>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct MediaSettings {
-    pub alerting_timeout_seconds: i64,
-    pub service_level: ServiceLevel,
+    pub(crate) alerting_timeout_seconds: i64,
+    pub(crate) service_level: ServiceLevel,
 }
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ServiceLevel {
-    pub percentage: f64,
-    pub duration_ms: i64,
+    pub(crate) percentage: f64,
+    pub(crate) duration_ms: i64,
 }
 
 // ---------- observations ----------
@@ -109,54 +109,54 @@ pub(crate) struct ServiceLevel {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct QueueObservationQueryResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub system_to_organization_mappings: Option<BTreeMap<String, Vec<String>>>,
-    pub results: Vec<QueueObservationDataContainer>,
+    pub(crate) system_to_organization_mappings: Option<BTreeMap<String, Vec<String>>>,
+    pub(crate) results: Vec<QueueObservationDataContainer>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct QueueObservationDataContainer {
-    pub group: BTreeMap<String, String>,
-    pub data: Vec<ObservationMetricData>,
+    pub(crate) group: BTreeMap<String, String>,
+    pub(crate) data: Vec<ObservationMetricData>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct ObservationMetricData {
-    pub metric: String,
+    pub(crate) metric: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub qualifier: Option<String>,
-    pub stats: StatisticalSummary,
+    pub(crate) qualifier: Option<String>,
+    pub(crate) stats: StatisticalSummary,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct StatisticalSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub count: Option<u64>,
+    pub(crate) count: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub calculated_metric_value: Option<i64>,
+    pub(crate) calculated_metric_value: Option<i64>,
 }
 
 // ---------- activity ----------
 
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct ConversationActivityResponse {
-    pub results: Vec<ConversationActivityData>,
+    pub(crate) results: Vec<ConversationActivityData>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct ConversationActivityData {
-    pub group: BTreeMap<String, String>,
-    pub data: Vec<ConversationActivityMetricValue>,
+    pub(crate) group: BTreeMap<String, String>,
+    pub(crate) data: Vec<ConversationActivityMetricValue>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ConversationActivityMetricValue {
-    pub metric: String,
+    pub(crate) metric: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub count: Option<u64>,
+    pub(crate) count: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub calculated_metric_value: Option<i64>,
+    pub(crate) calculated_metric_value: Option<i64>,
 }
 
 // ---------- requests ----------
@@ -164,52 +164,52 @@ pub(crate) struct ConversationActivityMetricValue {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct QueueObservationQuery {
-    pub filter: Option<QueryFilter>,
-    pub metrics: Option<Vec<String>>,
-    pub detail_metrics: Option<Vec<String>>,
+    pub(crate) filter: Option<QueryFilter>,
+    pub(crate) metrics: Option<Vec<String>>,
+    pub(crate) detail_metrics: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ConversationActivityQuery {
-    pub metrics: Option<Vec<ActivityMetric>>,
-    pub group_by: Option<Vec<String>>,
-    pub filter: Option<QueryFilter>,
-    pub order: Option<String>,
+    pub(crate) metrics: Option<Vec<ActivityMetric>>,
+    pub(crate) group_by: Option<Vec<String>>,
+    pub(crate) filter: Option<QueryFilter>,
+    pub(crate) order: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct ActivityMetric {
-    pub metric: Option<String>,
+    pub(crate) metric: Option<String>,
     #[allow(dead_code)]
-    pub details: Option<bool>,
+    pub(crate) details: Option<bool>,
 }
 
 /// Shared shape of `QueueObservationQueryFilter` and `ConversationActivityQueryFilter`.
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct QueryFilter {
     #[serde(rename = "type")]
-    pub kind: Option<String>,
-    pub clauses: Option<Vec<QueryClause>>,
-    pub predicates: Option<Vec<QueryPredicate>>,
+    pub(crate) kind: Option<String>,
+    pub(crate) clauses: Option<Vec<QueryClause>>,
+    pub(crate) predicates: Option<Vec<QueryPredicate>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct QueryClause {
     #[serde(rename = "type")]
-    pub kind: Option<String>,
-    pub predicates: Option<Vec<QueryPredicate>>,
+    pub(crate) kind: Option<String>,
+    pub(crate) predicates: Option<Vec<QueryPredicate>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct QueryPredicate {
     #[serde(rename = "type")]
-    pub kind: Option<String>,
-    pub dimension: Option<String>,
-    pub operator: Option<String>,
-    pub value: Option<String>,
+    pub(crate) kind: Option<String>,
+    pub(crate) dimension: Option<String>,
+    pub(crate) operator: Option<String>,
+    pub(crate) value: Option<String>,
     #[allow(dead_code)]
-    pub range: Option<serde_json::Value>,
+    pub(crate) range: Option<serde_json::Value>,
 }
 
 // ---------- conversation aggregates ----------
@@ -218,36 +218,36 @@ pub(crate) struct QueryPredicate {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ConversationAggregationQuery {
-    pub interval: Option<String>,
-    pub granularity: Option<String>,
+    pub(crate) interval: Option<String>,
+    pub(crate) granularity: Option<String>,
     #[allow(dead_code)]
-    pub time_zone: Option<String>,
-    pub group_by: Option<Vec<String>>,
-    pub filter: Option<QueryFilter>,
-    pub metrics: Option<Vec<String>>,
+    pub(crate) time_zone: Option<String>,
+    pub(crate) group_by: Option<Vec<String>>,
+    pub(crate) filter: Option<QueryFilter>,
+    pub(crate) metrics: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct ConversationAggregateQueryResponse {
-    pub results: Vec<ConversationAggregateDataContainer>,
+    pub(crate) results: Vec<ConversationAggregateDataContainer>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct ConversationAggregateDataContainer {
-    pub group: BTreeMap<String, String>,
-    pub data: Vec<StatisticalResponse>,
+    pub(crate) group: BTreeMap<String, String>,
+    pub(crate) data: Vec<StatisticalResponse>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct StatisticalResponse {
-    pub interval: String,
-    pub metrics: Vec<AggregateMetricData>,
+    pub(crate) interval: String,
+    pub(crate) metrics: Vec<AggregateMetricData>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct AggregateMetricData {
-    pub metric: String,
-    pub stats: AggregateStats,
+    pub(crate) metric: String,
+    pub(crate) stats: AggregateStats,
 }
 
 /// The subset of `StatisticalSummary` aggregates use: timers `max,min,count,sum` (ms),
@@ -255,19 +255,19 @@ pub(crate) struct AggregateMetricData {
 #[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct AggregateStats {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub max: Option<i64>,
+    pub(crate) max: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub min: Option<i64>,
+    pub(crate) min: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub count: Option<u64>,
+    pub(crate) count: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub sum: Option<i64>,
+    pub(crate) sum: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub ratio: Option<f64>,
+    pub(crate) ratio: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub numerator: Option<f64>,
+    pub(crate) numerator: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub denominator: Option<f64>,
+    pub(crate) denominator: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub target: Option<f64>,
+    pub(crate) target: Option<f64>,
 }

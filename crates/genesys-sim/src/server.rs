@@ -13,10 +13,11 @@ use serde::Serialize;
 use super::aggregates;
 use super::api::{AuthErrorBody, ErrorBody, TokenResponse};
 use super::auth::AuthFailure;
-use super::endpoints::{self, ApiError};
+use super::endpoints;
+use super::error::ApiError;
 use super::faults::{Endpoint, Fault};
+use super::shared::Shared;
 use super::stats::STATUS_RESET;
-use super::Shared;
 
 pub(crate) const TOKEN_PATH: &str = "/login/oauth/token";
 const QUEUES_PATH: &str = "/api/v2/routing/queues";
@@ -29,14 +30,9 @@ const MAX_BODY: usize = 512_000;
 type Resp = Response<Full<Bytes>>;
 
 /// Returned to hyper to drop the connection without an answer (`Fault::Reset`).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("connection reset by fault injection")]
 pub(crate) struct ResetConnection;
-impl std::fmt::Display for ResetConnection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("connection reset by fault injection")
-    }
-}
-impl std::error::Error for ResetConnection {}
 
 fn json<T: Serialize>(status: u16, body: &T) -> Resp {
     let bytes = serde_json::to_vec(body).unwrap_or_default();

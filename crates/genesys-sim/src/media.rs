@@ -12,15 +12,15 @@ pub(crate) enum Media {
 
 /// How conversations of one media type behave (durations in seconds).
 pub(crate) struct Profile {
-    pub talk_mean_s: f64,
-    pub acw_mean_s: f64,
+    pub(crate) talk_mean_s: f64,
+    pub(crate) acw_mean_s: f64,
     /// Mean customer patience before abandoning; None = never abandons.
-    pub patience_mean_s: Option<f64>,
-    pub hold_prob: f64,
-    pub answer_prob: f64,
-    pub alerting_timeout_s: i64,
-    pub sl_percentage: f64,
-    pub sl_duration_ms: i64,
+    pub(crate) patience_mean_s: Option<f64>,
+    pub(crate) hold_prob: f64,
+    pub(crate) answer_prob: f64,
+    pub(crate) alerting_timeout_s: i64,
+    pub(crate) sl_percentage: f64,
+    pub(crate) sl_duration_ms: i64,
 }
 
 impl Media {

@@ -22,11 +22,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::api::*;
-use super::endpoints::ApiError;
+use super::error::{check_enum, ApiError, ListAllowed};
 use super::filter::Filter;
 use super::media::Media;
 use super::model::Model;
 use super::records::ConversationRecord;
+use super::rng::{mix, GOLDEN_GAMMA};
 
 /// Abandons shorter than this are short abandons (`tShortAbandon`).
 pub(crate) const SHORT_ABANDON_MS: i64 = 10_000;
@@ -318,12 +319,6 @@ pub(crate) fn for_each_stamp(
     }
 }
 
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// How long after its stamps a conversation's metrics become visible (ms). Fixed per
 /// conversation: a hash of its id (itself drawn from the seed). `over`: the test override
 /// (min, max) in ms; `None` = 0-180 s for 95% of conversations, 180 s-20 min for the rest.
@@ -334,7 +329,7 @@ pub(crate) fn lag_ms(conversation_id: &str, over: Option<(i64, i64)>) -> i64 {
         h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
     }
     let h1 = mix(h);
-    let h2 = mix(h1 ^ 0x9E37_79B9_7F4A_7C15);
+    let h2 = mix(h1 ^ GOLDEN_GAMMA);
     let within = |lo: i64, hi: i64| {
         if hi <= lo {
             lo
@@ -448,17 +443,6 @@ pub(crate) fn parse_duration_ms(s: &str) -> Option<i64> {
     (parts > 0 && total > 0).then_some(total)
 }
 
-fn check_enum(values: &[String], allowed: &[&str], field: &str) -> Result<(), ApiError> {
-    for v in values {
-        if !allowed.contains(&v.as_str()) {
-            return Err(ApiError::bad_request(format!(
-                "{field} value '{v}' is not valid"
-            )));
-        }
-    }
-    Ok(())
-}
-
 pub(crate) fn parse_aggregate_query(body: &[u8]) -> Result<AggregateQuery, ApiError> {
     let q: ConversationAggregationQuery = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("The request could not be understood: {e}")))?;
@@ -488,9 +472,9 @@ pub(crate) fn parse_aggregate_query(body: &[u8]) -> Result<AggregateQuery, ApiEr
     if metrics.is_empty() {
         return Err(ApiError::bad_request("metrics is required"));
     }
-    check_enum(&metrics, &AGGREGATE_METRICS, "metrics")?;
+    check_enum(&metrics, &AGGREGATE_METRICS, "metrics", ListAllowed::No)?;
     let group_by = q.group_by.unwrap_or_default();
-    check_enum(&group_by, &AGGREGATE_GROUP_BY, "groupBy")?;
+    check_enum(&group_by, &AGGREGATE_GROUP_BY, "groupBy", ListAllowed::No)?;
     if let Some(other) = group_by
         .iter()
         .find(|g| *g != "queueId" && *g != "mediaType")
@@ -720,4 +704,22 @@ pub(crate) fn aggregates(
         results.push(ConversationAggregateDataContainer { group, data });
     }
     ConversationAggregateQueryResponse { results }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lag_is_a_fixed_hash_of_the_conversation_id() {
+        assert_eq!(lag_ms("", None), 868_156);
+        assert_eq!(lag_ms("a", None), 25_776);
+        assert_eq!(lag_ms("conv-1", None), 33_281);
+        assert_eq!(lag_ms("c58", None), 615_705);
+        assert_eq!(
+            lag_ms("3f2b7c1e-0000-4000-8000-000000000000", None),
+            164_879
+        );
+        assert_eq!(lag_ms("conv-2", Some((1000, 5000))), 3726);
+    }
 }

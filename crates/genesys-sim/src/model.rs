@@ -67,12 +67,12 @@ struct Agent {
 
 #[derive(Debug, Clone)]
 pub(crate) struct QueueState {
-    pub id: String,
-    pub name: String,
-    pub division: usize,
-    pub media: Vec<Media>,
-    pub date_created: String,
-    pub removed: bool,
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) division: usize,
+    pub(crate) media: Vec<Media>,
+    pub(crate) date_created: String,
+    pub(crate) removed: bool,
     load: f64,
     mix: [f64; 5],
     agents: Vec<Agent>,
@@ -148,14 +148,14 @@ struct Conv {
 /// Live counts of one queue at the current instant (what observations and truth report).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct QueueSnap {
-    pub waiting: [u64; 5],
-    pub alerting: [u64; 5],
-    pub interacting: [u64; 5],
-    pub longest_waiting: [Option<i64>; 5],
-    pub longest_interacting: [Option<i64>; 5],
-    pub statuses: [u64; 5],
-    pub presences: [u64; 5],
-    pub members: u64,
+    pub(crate) waiting: [u64; 5],
+    pub(crate) alerting: [u64; 5],
+    pub(crate) interacting: [u64; 5],
+    pub(crate) longest_waiting: [Option<i64>; 5],
+    pub(crate) longest_interacting: [Option<i64>; 5],
+    pub(crate) statuses: [u64; 5],
+    pub(crate) presences: [u64; 5],
+    pub(crate) members: u64,
 }
 
 impl QueueSnap {
@@ -169,17 +169,17 @@ impl QueueSnap {
 
 pub(crate) struct Model {
     rng: SimRng,
-    pub now_ms: i64,
-    pub queues: Vec<QueueState>,
+    pub(crate) now_ms: i64,
+    pub(crate) queues: Vec<QueueState>,
     by_id: HashMap<String, usize>,
     /// Live queue indices sorted by name (then id).
-    pub sorted: Vec<usize>,
-    pub divisions: Vec<(String, String)>,
-    pub presence_ids: Vec<String>,
+    pub(crate) sorted: Vec<usize>,
+    pub(crate) divisions: Vec<(String, String)>,
+    pub(crate) presence_ids: Vec<String>,
     convs: Slab,
     /// Ended conversations in the order they ended (tick of the end, ±0: every end lies on
     /// or just before the tick that records it).
-    pub ended: VecDeque<ConversationRecord>,
+    pub(crate) ended: VecDeque<ConversationRecord>,
     /// Parallel to `ended`: (tick at which it was recorded, queue index). Ticks are
     /// non-decreasing, and no stamp of the record is later than its tick.
     ended_meta: VecDeque<(i64, usize)>,

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use super::api::{QueryFilter, QueryPredicate};
-use super::endpoints::ApiError;
+use super::error::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Dim {
@@ -36,7 +36,7 @@ pub(crate) struct Filter {
     top: Group,
     clauses: Vec<Group>,
     /// Number of queueId predicates (for the 100 limit).
-    pub queue_id_predicates: usize,
+    pub(crate) queue_id_predicates: usize,
 }
 
 fn parse_type(t: Option<&str>, what: &str) -> Result<bool, ApiError> {

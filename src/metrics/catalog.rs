@@ -1,0 +1,735 @@
+//! Every metric family the exporter serves, declared once: name, type, unit, help and label
+//! names. The writer, the prometheus-client registry of the self-metrics and the tests all
+//! read this table; `tests/catalog.rs` compares it with a golden list, with the README's
+//! metric tables and with what a scrape serves.
+//!
+//! Names are without the `_total` a counter is exposed with (both encoders add it). The
+//! analytics families carry `queue_id` and `queue` only with `--aggregates.by=queue` (the
+//! default); with `--aggregates.by=media_type` they are summed over queues and drop both.
+
+use super::exposition::Kind;
+
+/// One metric family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Family {
+    /// Without the `_total` suffix of counters.
+    pub name: &'static str,
+    pub kind: Kind,
+    /// The base unit the name ends with (`seconds`, `ratio`), if any.
+    pub unit: Option<&'static str>,
+    /// Ends with a full stop, as served.
+    pub help: &'static str,
+    /// Label names in the order they are written.
+    pub labels: &'static [&'static str],
+}
+
+impl Family {
+    /// The name samples carry: counters end in `_total`.
+    #[must_use]
+    pub fn exposed_name(&self) -> String {
+        match self.kind {
+            Kind::Counter => format!("{}_total", self.name),
+            Kind::Gauge => self.name.to_string(),
+        }
+    }
+
+    /// The help as prometheus-client's registry wants it: it adds the full stop itself.
+    #[must_use]
+    pub fn registry_help(&self) -> &'static str {
+        self.help.strip_suffix('.').unwrap_or(self.help)
+    }
+}
+
+/// Registers a self-metric kept by prometheus-client under its catalog name and help.
+pub fn register(
+    registry: &mut prometheus_client::registry::Registry,
+    family: &Family,
+    metric: impl prometheus_client::registry::Metric,
+) {
+    registry.register(family.name, family.registry_help(), metric);
+}
+
+const NO_LABELS: &[&str] = &[];
+const COLLECTOR: &[&str] = &["collector"];
+const QUEUE: &[&str] = &["queue_id", "queue"];
+const QUEUE_MEDIA: &[&str] = &["queue_id", "queue", "media_type"];
+const QUEUE_MEDIA_WINDOW: &[&str] = &["queue_id", "queue", "media_type", "window"];
+
+// The Genesys client: what it spends of the API budget (`genesys::instrument`).
+pub const API_REQUESTS: Family = Family {
+    name: "genesys_api_requests",
+    kind: Kind::Counter,
+    unit: None,
+    help: "Requests sent to the Genesys Cloud API, by endpoint and HTTP status code.",
+    labels: &["endpoint", "code"],
+};
+
+pub const API_RETRIES: Family = Family {
+    name: "genesys_api_retries",
+    kind: Kind::Counter,
+    unit: None,
+    help: "Requests repeated after a retryable failure, by endpoint and reason.",
+    labels: &["endpoint", "reason"],
+};
+
+pub const API_BUDGET_WAIT_SECONDS: Family = Family {
+    name: "genesys_api_budget_wait_seconds",
+    kind: Kind::Counter,
+    unit: Some("seconds"),
+    help: "Time requests spent waiting for the client-side request budget.",
+    labels: NO_LABELS,
+};
+
+pub const API_BUDGET_REQUESTS_PER_MINUTE: Family = Family {
+    name: "genesys_api_budget_requests_per_minute",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Client-side request budget shared by all collectors (Genesys allows 300/min per token by default).",
+    labels: NO_LABELS,
+};
+
+pub const API_BUDGET_WAITING_REQUESTS: Family = Family {
+    name: "genesys_api_budget_waiting_requests",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Requests waiting right now for the client-side budget; above 0 for long, the budget is too small for the intervals.",
+    labels: NO_LABELS,
+};
+
+pub const API_PLANNED_REQUESTS_PER_MINUTE: Family = Family {
+    name: "genesys_api_planned_requests_per_minute",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Requests a minute the collectors' effective intervals cost for the watched queues.",
+    labels: NO_LABELS,
+};
+
+pub const API_TOKEN_REFRESHES: Family = Family {
+    name: "genesys_api_token_refreshes",
+    kind: Kind::Counter,
+    unit: None,
+    help: "OAuth client-credentials tokens obtained from the login host.",
+    labels: NO_LABELS,
+};
+
+// Configuration reloads (`reload`).
+pub const EXPORTER_CONFIG_LAST_RELOAD_SUCCESSFUL: Family = Family {
+    name: "genesys_exporter_config_last_reload_successful",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "1 if the last configuration reload succeeded (or none was asked for), else 0.",
+    labels: NO_LABELS,
+};
+
+pub const EXPORTER_CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS: Family = Family {
+    name: "genesys_exporter_config_last_reload_success_timestamp_seconds",
+    kind: Kind::Gauge,
+    unit: Some("seconds"),
+    help: "Unix time of the last successful configuration load.",
+    labels: NO_LABELS,
+};
+
+pub const EXPORTER_CONFIG_RELOADS: Family = Family {
+    name: "genesys_exporter_config_reloads",
+    kind: Kind::Counter,
+    unit: None,
+    help: "Configuration reloads asked for (SIGHUP or POST /-/reload).",
+    labels: NO_LABELS,
+};
+
+pub const EXPORTER_CONFIG_RELOAD_FAILURES: Family = Family {
+    name: "genesys_exporter_config_reload_failures",
+    kind: Kind::Counter,
+    unit: None,
+    help: "Configuration reloads that failed; the previous configuration stayed in force.",
+    labels: NO_LABELS,
+};
+
+// Collector health: one series per running collector (`collect`).
+pub const UP: Family = Family {
+    name: "genesys_up",
+    kind: Kind::Gauge,
+    unit: None,
+    help:
+        "1 when the collector's last poll of Genesys Cloud succeeded and its data is fresh, else 0.",
+    labels: COLLECTOR,
+};
+
+pub const COLLECTOR_LAST_SUCCESS_TIMESTAMP_SECONDS: Family = Family {
+    name: "genesys_collector_last_success_timestamp_seconds",
+    kind: Kind::Gauge,
+    unit: Some("seconds"),
+    help: "Unix time of the collector's last successful poll; data age is time() minus this.",
+    labels: COLLECTOR,
+};
+
+pub const COLLECTOR_DURATION_SECONDS: Family = Family {
+    name: "genesys_collector_duration_seconds",
+    kind: Kind::Gauge,
+    unit: Some("seconds"),
+    help: "Wall time of the collector's last poll, retries and budget waits included.",
+    labels: COLLECTOR,
+};
+
+pub const COLLECTOR_INTERVAL_SECONDS: Family = Family {
+    name: "genesys_collector_interval_seconds",
+    kind: Kind::Gauge,
+    unit: Some("seconds"),
+    help: "The collector's effective polling interval: the configured one, stretched when the plan does not fit the request budget.",
+    labels: COLLECTOR,
+};
+
+pub const COLLECTOR_REQUESTS: Family = Family {
+    name: "genesys_collector_requests",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "API requests the collector's last poll sent, retries included: the cost of one refresh.",
+    labels: COLLECTOR,
+};
+
+pub const COLLECTOR_POLLS: Family = Family {
+    name: "genesys_collector_polls",
+    kind: Kind::Counter,
+    unit: None,
+    help: "Polls the collector has run.",
+    labels: COLLECTOR,
+};
+
+pub const COLLECTOR_POLL_FAILURES: Family = Family {
+    name: "genesys_collector_poll_failures",
+    kind: Kind::Counter,
+    unit: None,
+    help: "Polls of the collector that failed.",
+    labels: COLLECTOR,
+};
+
+// The build.
+pub const EXPORTER_BUILD_INFO: Family = Family {
+    name: "genesys_exporter_build_info",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Always 1; the exporter's version as a label.",
+    labels: &["version"],
+};
+
+// `queues` collector: queue discovery.
+pub const QUEUES: Family = Family {
+    name: "genesys_queues",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Queues being watched (after the include/exclude filters).",
+    labels: NO_LABELS,
+};
+
+pub const QUEUE_INFO: Family = Family {
+    name: "genesys_queue_info",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Always 1 for each watched queue; carries its name and division.",
+    labels: &["queue_id", "queue", "division"],
+};
+
+// `observations` collector: live queue state.
+pub const QUEUE_CONVERSATIONS: Family = Family {
+    name: "genesys_queue_conversations",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Conversations in the queue right now by state (waiting, interacting, alerting): oWaiting, oInteracting, oAlerting.",
+    labels: &["queue_id", "queue", "media_type", "state"],
+};
+
+pub const QUEUE_LONGEST_WAITING_SECONDS: Family = Family {
+    name: "genesys_queue_longest_waiting_seconds",
+    kind: Kind::Gauge,
+    unit: Some("seconds"),
+    help: "How long the longest-waiting conversation has waited, as of the last poll (oLongestWaiting); 0 when none waits.",
+    labels: QUEUE_MEDIA,
+};
+
+pub const QUEUE_ON_QUEUE_USERS: Family = Family {
+    name: "genesys_queue_on_queue_users",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Agents on queue (oOnQueueUsers).",
+    labels: QUEUE,
+};
+
+pub const QUEUE_USERS: Family = Family {
+    name: "genesys_queue_users",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Queue members by routing status (oUserRoutingStatuses).",
+    labels: &["queue_id", "queue", "routing_status"],
+};
+
+// `activity` collector: org-wide live state.
+pub const CONVERSATIONS: Family = Family {
+    name: "genesys_conversations",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Conversations org-wide right now by media type and state (conversation activity query).",
+    labels: &["media_type", "state"],
+};
+
+// `aggregates` collector: counters since the exporter started.
+pub const CONVERSATIONS_OFFERED: Family = Family {
+    name: "genesys_conversations_offered",
+    kind: Kind::Counter,
+    unit: None,
+    help: "Conversations offered to the queue (nOffered), since the exporter started; late completions are added as Genesys reports them.",
+    labels: QUEUE_MEDIA,
+};
+
+pub const CONVERSATIONS_ANSWERED: Family = Family {
+    name: "genesys_conversations_answered",
+    kind: Kind::Counter,
+    unit: None,
+    help: "Conversations answered by an agent (tAnswered count), since the exporter started; late completions are added as Genesys reports them.",
+    labels: QUEUE_MEDIA,
+};
+
+pub const CONVERSATIONS_ABANDONED: Family = Family {
+    name: "genesys_conversations_abandoned",
+    kind: Kind::Counter,
+    unit: None,
+    help: "Conversations abandoned in queue (tAbandon count), since the exporter started; late completions are added as Genesys reports them.",
+    labels: QUEUE_MEDIA,
+};
+
+pub const CONVERSATIONS_SHORT_ABANDONED: Family = Family {
+    name: "genesys_conversations_short_abandoned",
+    kind: Kind::Counter,
+    unit: None,
+    help: "Abandons within the short-abandon threshold (tShortAbandon count), since the exporter started; late completions are added as Genesys reports them.",
+    labels: QUEUE_MEDIA,
+};
+
+pub const CONVERSATIONS_HANDLED: Family = Family {
+    name: "genesys_conversations_handled",
+    kind: Kind::Counter,
+    unit: None,
+    help: "Conversations whose handling (talk, hold, wrap-up) completed (tHandle count), since the exporter started; late completions are added as Genesys reports them.",
+    labels: QUEUE_MEDIA,
+};
+
+pub const CONVERSATIONS_TRANSFERRED: Family = Family {
+    name: "genesys_conversations_transferred",
+    kind: Kind::Counter,
+    unit: None,
+    help: "Conversations transferred (nTransferred), since the exporter started; late completions are added as Genesys reports them.",
+    labels: QUEUE_MEDIA,
+};
+
+pub const CONVERSATIONS_OVER_SLA: Family = Family {
+    name: "genesys_conversations_over_sla",
+    kind: Kind::Counter,
+    unit: None,
+    help: "Conversations answered after the service level threshold (nOverSla), since the exporter started; late completions are added as Genesys reports them.",
+    labels: QUEUE_MEDIA,
+};
+
+pub const CONVERSATIONS_CONNECTED: Family = Family {
+    name: "genesys_conversations_connected",
+    kind: Kind::Counter,
+    unit: None,
+    help: "Conversations connected to an agent (nConnected), since the exporter started; late completions are added as Genesys reports them.",
+    labels: QUEUE_MEDIA,
+};
+
+pub const CONVERSATIONS_WITHIN_SLA: Family = Family {
+    name: "genesys_conversations_within_sla",
+    kind: Kind::Counter,
+    unit: None,
+    help: "Service level numerator: answered within the threshold (oServiceLevel numerator), since the exporter started; late completions are added as Genesys reports them.",
+    labels: QUEUE_MEDIA,
+};
+
+pub const CONVERSATIONS_SLA_ELIGIBLE: Family = Family {
+    name: "genesys_conversations_sla_eligible",
+    kind: Kind::Counter,
+    unit: None,
+    help: "Service level denominator: answered plus abandoned, short abandons excluded (oServiceLevel denominator), since the exporter started; late completions are added as Genesys reports them.",
+    labels: QUEUE_MEDIA,
+};
+
+pub const HOLDS: Family = Family {
+    name: "genesys_holds",
+    kind: Kind::Counter,
+    unit: None,
+    help: "Hold periods (tHeld count), since the exporter started; late completions are added as Genesys reports them.",
+    labels: QUEUE_MEDIA,
+};
+
+pub const HANDLE_SECONDS: Family = Family {
+    name: "genesys_handle_seconds",
+    kind: Kind::Counter,
+    unit: Some("seconds"),
+    help: "Handle time: talk + hold + after-call work (tHandle sum), since the exporter started; late completions are added as Genesys reports them.",
+    labels: QUEUE_MEDIA,
+};
+
+pub const TALK_SECONDS: Family = Family {
+    name: "genesys_talk_seconds",
+    kind: Kind::Counter,
+    unit: Some("seconds"),
+    help: "Talk time (tTalk sum), since the exporter started; late completions are added as Genesys reports them.",
+    labels: QUEUE_MEDIA,
+};
+
+pub const HOLD_SECONDS: Family = Family {
+    name: "genesys_hold_seconds",
+    kind: Kind::Counter,
+    unit: Some("seconds"),
+    help: "Hold time (tHeld sum), since the exporter started; late completions are added as Genesys reports them.",
+    labels: QUEUE_MEDIA,
+};
+
+pub const ACW_SECONDS: Family = Family {
+    name: "genesys_acw_seconds",
+    kind: Kind::Counter,
+    unit: Some("seconds"),
+    help: "After-call work time (tAcw sum), since the exporter started; late completions are added as Genesys reports them.",
+    labels: QUEUE_MEDIA,
+};
+
+pub const ACD_WAIT_SECONDS: Family = Family {
+    name: "genesys_acd_wait_seconds",
+    kind: Kind::Counter,
+    unit: Some("seconds"),
+    help: "Time in queue until answered or abandoned (tAcd sum), since the exporter started; late completions are added as Genesys reports them.",
+    labels: QUEUE_MEDIA,
+};
+
+pub const ANSWER_WAIT_SECONDS: Family = Family {
+    name: "genesys_answer_wait_seconds",
+    kind: Kind::Counter,
+    unit: Some("seconds"),
+    help: "Time in queue of answered conversations (tAnswered sum), since the exporter started; late completions are added as Genesys reports them.",
+    labels: QUEUE_MEDIA,
+};
+
+pub const ABANDON_WAIT_SECONDS: Family = Family {
+    name: "genesys_abandon_wait_seconds",
+    kind: Kind::Counter,
+    unit: Some("seconds"),
+    help: "Time in queue of abandoned conversations (tAbandon sum), since the exporter started; late completions are added as Genesys reports them.",
+    labels: QUEUE_MEDIA,
+};
+
+pub const WAIT_SECONDS: Family = Family {
+    name: "genesys_wait_seconds",
+    kind: Kind::Counter,
+    unit: Some("seconds"),
+    help: "Waiting time (tWait sum), since the exporter started; late completions are added as Genesys reports them.",
+    labels: QUEUE_MEDIA,
+};
+
+pub const ALERT_SECONDS: Family = Family {
+    name: "genesys_alert_seconds",
+    kind: Kind::Counter,
+    unit: Some("seconds"),
+    help: "Time offers spent alerting agents (tAlert sum), since the exporter started; late completions are added as Genesys reports them.",
+    labels: QUEUE_MEDIA,
+};
+
+// `aggregates` collector: the same over each window, and window-only maxima and ratio.
+pub const WINDOW_CONVERSATIONS_OFFERED: Family = Family {
+    name: "genesys_window_conversations_offered",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Conversations offered to the queue (nOffered), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
+pub const WINDOW_CONVERSATIONS_ANSWERED: Family = Family {
+    name: "genesys_window_conversations_answered",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Conversations answered by an agent (tAnswered count), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
+pub const WINDOW_CONVERSATIONS_ABANDONED: Family = Family {
+    name: "genesys_window_conversations_abandoned",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Conversations abandoned in queue (tAbandon count), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
+pub const WINDOW_CONVERSATIONS_SHORT_ABANDONED: Family = Family {
+    name: "genesys_window_conversations_short_abandoned",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Abandons within the short-abandon threshold (tShortAbandon count), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
+pub const WINDOW_CONVERSATIONS_HANDLED: Family = Family {
+    name: "genesys_window_conversations_handled",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Conversations whose handling (talk, hold, wrap-up) completed (tHandle count), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
+pub const WINDOW_CONVERSATIONS_TRANSFERRED: Family = Family {
+    name: "genesys_window_conversations_transferred",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Conversations transferred (nTransferred), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
+pub const WINDOW_CONVERSATIONS_OVER_SLA: Family = Family {
+    name: "genesys_window_conversations_over_sla",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Conversations answered after the service level threshold (nOverSla), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
+pub const WINDOW_CONVERSATIONS_CONNECTED: Family = Family {
+    name: "genesys_window_conversations_connected",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Conversations connected to an agent (nConnected), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
+pub const WINDOW_CONVERSATIONS_WITHIN_SLA: Family = Family {
+    name: "genesys_window_conversations_within_sla",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Service level numerator: answered within the threshold (oServiceLevel numerator), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
+pub const WINDOW_CONVERSATIONS_SLA_ELIGIBLE: Family = Family {
+    name: "genesys_window_conversations_sla_eligible",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Service level denominator: answered plus abandoned, short abandons excluded (oServiceLevel denominator), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
+pub const WINDOW_HOLDS: Family = Family {
+    name: "genesys_window_holds",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Hold periods (tHeld count), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
+pub const WINDOW_HANDLE_SECONDS: Family = Family {
+    name: "genesys_window_handle_seconds",
+    kind: Kind::Gauge,
+    unit: Some("seconds"),
+    help: "Handle time: talk + hold + after-call work (tHandle sum), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
+pub const WINDOW_TALK_SECONDS: Family = Family {
+    name: "genesys_window_talk_seconds",
+    kind: Kind::Gauge,
+    unit: Some("seconds"),
+    help: "Talk time (tTalk sum), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
+pub const WINDOW_HOLD_SECONDS: Family = Family {
+    name: "genesys_window_hold_seconds",
+    kind: Kind::Gauge,
+    unit: Some("seconds"),
+    help: "Hold time (tHeld sum), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
+pub const WINDOW_ACW_SECONDS: Family = Family {
+    name: "genesys_window_acw_seconds",
+    kind: Kind::Gauge,
+    unit: Some("seconds"),
+    help: "After-call work time (tAcw sum), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
+pub const WINDOW_ACD_WAIT_SECONDS: Family = Family {
+    name: "genesys_window_acd_wait_seconds",
+    kind: Kind::Gauge,
+    unit: Some("seconds"),
+    help: "Time in queue until answered or abandoned (tAcd sum), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
+pub const WINDOW_ANSWER_WAIT_SECONDS: Family = Family {
+    name: "genesys_window_answer_wait_seconds",
+    kind: Kind::Gauge,
+    unit: Some("seconds"),
+    help: "Time in queue of answered conversations (tAnswered sum), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
+pub const WINDOW_ABANDON_WAIT_SECONDS: Family = Family {
+    name: "genesys_window_abandon_wait_seconds",
+    kind: Kind::Gauge,
+    unit: Some("seconds"),
+    help: "Time in queue of abandoned conversations (tAbandon sum), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
+pub const WINDOW_WAIT_SECONDS: Family = Family {
+    name: "genesys_window_wait_seconds",
+    kind: Kind::Gauge,
+    unit: Some("seconds"),
+    help: "Waiting time (tWait sum), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
+pub const WINDOW_ALERT_SECONDS: Family = Family {
+    name: "genesys_window_alert_seconds",
+    kind: Kind::Gauge,
+    unit: Some("seconds"),
+    help: "Time offers spent alerting agents (tAlert sum), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
+pub const WINDOW_HANDLE_MAX_SECONDS: Family = Family {
+    name: "genesys_window_handle_max_seconds",
+    kind: Kind::Gauge,
+    unit: Some("seconds"),
+    help: "Longest handle time in the window (tHandle max), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
+pub const WINDOW_ACD_WAIT_MAX_SECONDS: Family = Family {
+    name: "genesys_window_acd_wait_max_seconds",
+    kind: Kind::Gauge,
+    unit: Some("seconds"),
+    help: "Longest time in queue in the window (tAcd max), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
+pub const WINDOW_SERVICE_LEVEL_RATIO: Family = Family {
+    name: "genesys_window_service_level_ratio",
+    kind: Kind::Gauge,
+    unit: Some("ratio"),
+    help: "Service level over the window as Genesys defines it (oServiceLevel): answered within the threshold / (answered + abandoned, short abandons excluded); absent without conversations.",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
+// Written last: counts every sample before it.
+pub const EXPORTER_SERIES: Family = Family {
+    name: "genesys_exporter_series",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Samples this exporter serves on /metrics, this one included: its cardinality.",
+    labels: NO_LABELS,
+};
+
+/// Every family, in the order a scrape writes them.
+pub const ALL: [&Family; 70] = [
+    &API_REQUESTS,
+    &API_RETRIES,
+    &API_BUDGET_WAIT_SECONDS,
+    &API_BUDGET_REQUESTS_PER_MINUTE,
+    &API_BUDGET_WAITING_REQUESTS,
+    &API_PLANNED_REQUESTS_PER_MINUTE,
+    &API_TOKEN_REFRESHES,
+    &EXPORTER_CONFIG_LAST_RELOAD_SUCCESSFUL,
+    &EXPORTER_CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS,
+    &EXPORTER_CONFIG_RELOADS,
+    &EXPORTER_CONFIG_RELOAD_FAILURES,
+    &UP,
+    &COLLECTOR_LAST_SUCCESS_TIMESTAMP_SECONDS,
+    &COLLECTOR_DURATION_SECONDS,
+    &COLLECTOR_INTERVAL_SECONDS,
+    &COLLECTOR_REQUESTS,
+    &COLLECTOR_POLLS,
+    &COLLECTOR_POLL_FAILURES,
+    &EXPORTER_BUILD_INFO,
+    &QUEUES,
+    &QUEUE_INFO,
+    &QUEUE_CONVERSATIONS,
+    &QUEUE_LONGEST_WAITING_SECONDS,
+    &QUEUE_ON_QUEUE_USERS,
+    &QUEUE_USERS,
+    &CONVERSATIONS,
+    &CONVERSATIONS_OFFERED,
+    &CONVERSATIONS_ANSWERED,
+    &CONVERSATIONS_ABANDONED,
+    &CONVERSATIONS_SHORT_ABANDONED,
+    &CONVERSATIONS_HANDLED,
+    &CONVERSATIONS_TRANSFERRED,
+    &CONVERSATIONS_OVER_SLA,
+    &CONVERSATIONS_CONNECTED,
+    &CONVERSATIONS_WITHIN_SLA,
+    &CONVERSATIONS_SLA_ELIGIBLE,
+    &HOLDS,
+    &HANDLE_SECONDS,
+    &TALK_SECONDS,
+    &HOLD_SECONDS,
+    &ACW_SECONDS,
+    &ACD_WAIT_SECONDS,
+    &ANSWER_WAIT_SECONDS,
+    &ABANDON_WAIT_SECONDS,
+    &WAIT_SECONDS,
+    &ALERT_SECONDS,
+    &WINDOW_CONVERSATIONS_OFFERED,
+    &WINDOW_CONVERSATIONS_ANSWERED,
+    &WINDOW_CONVERSATIONS_ABANDONED,
+    &WINDOW_CONVERSATIONS_SHORT_ABANDONED,
+    &WINDOW_CONVERSATIONS_HANDLED,
+    &WINDOW_CONVERSATIONS_TRANSFERRED,
+    &WINDOW_CONVERSATIONS_OVER_SLA,
+    &WINDOW_CONVERSATIONS_CONNECTED,
+    &WINDOW_CONVERSATIONS_WITHIN_SLA,
+    &WINDOW_CONVERSATIONS_SLA_ELIGIBLE,
+    &WINDOW_HOLDS,
+    &WINDOW_HANDLE_SECONDS,
+    &WINDOW_TALK_SECONDS,
+    &WINDOW_HOLD_SECONDS,
+    &WINDOW_ACW_SECONDS,
+    &WINDOW_ACD_WAIT_SECONDS,
+    &WINDOW_ANSWER_WAIT_SECONDS,
+    &WINDOW_ABANDON_WAIT_SECONDS,
+    &WINDOW_WAIT_SECONDS,
+    &WINDOW_ALERT_SECONDS,
+    &WINDOW_HANDLE_MAX_SECONDS,
+    &WINDOW_ACD_WAIT_MAX_SECONDS,
+    &WINDOW_SERVICE_LEVEL_RATIO,
+    &EXPORTER_SERIES,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_follow_the_prometheus_conventions() {
+        let mut seen = std::collections::HashSet::new();
+        for f in ALL {
+            assert!(seen.insert(f.name), "{} declared twice", f.name);
+            assert!(f.name.starts_with("genesys_"), "{}", f.name);
+            assert!(!f.name.ends_with("_total"), "{}: `_total` is added", f.name);
+            assert!(
+                f.help.ends_with('.'),
+                "{}: help ends with a full stop",
+                f.name
+            );
+            if let Some(unit) = f.unit {
+                assert!(
+                    f.name.ends_with(unit) || f.name.contains(&format!("_{unit}_")),
+                    "{} does not carry its unit {unit}",
+                    f.name
+                );
+            }
+            for label in f.labels {
+                assert!(
+                    !label.ends_with("_id") || *label == "queue_id",
+                    "{}: only queue ids are bounded enough to be labels",
+                    f.name
+                );
+            }
+        }
+    }
+}
