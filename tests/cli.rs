@@ -28,6 +28,32 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
     )
 }
 
+/// The demo exporter on `port` with these extra flags; its stderr piped when `log` is set.
+fn spawn_demo(port: u16, extra: &[&str], log: bool) -> std::process::Child {
+    let listen = format!("--web.listen-address=127.0.0.1:{port}");
+    Command::new(BIN)
+        .args(["--demo", listen.as_str()])
+        .args(extra)
+        .env_remove("GENESYS_CLIENT_SECRET")
+        .stdout(Stdio::null())
+        .stderr(if log { Stdio::piped() } else { Stdio::null() })
+        .spawn()
+        .expect("exporter starts")
+}
+
+/// Waits (bounded) for `/-/ready`, failing if the exporter exits first.
+fn wait_until_ready(port: u16, child: &mut std::process::Child) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while blocking_get(port, "/-/ready", HTTP_TIMEOUT).map(|r| r.0) != Some(200) {
+        assert!(
+            Instant::now() < deadline,
+            "demo exporter never became ready"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "exporter exited early");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn an_unknown_region_fails_and_lists_the_valid_ones() {
     let (code, err) = run(
@@ -99,27 +125,8 @@ fn a_taken_port_is_a_clear_startup_error() {
 #[test]
 fn demo_mode_serves_lint_clean_metrics_and_exits_0_on_sigterm() {
     let port = free_port();
-    let mut child = Command::new(BIN)
-        .args([
-            "--demo",
-            &format!("--web.listen-address=127.0.0.1:{port}"),
-            "--collector.observations.interval=1s",
-        ])
-        .env_remove("GENESYS_CLIENT_SECRET")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("exporter starts");
-
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while blocking_get(port, "/-/ready", HTTP_TIMEOUT).map(|r| r.0) != Some(200) {
-        assert!(
-            Instant::now() < deadline,
-            "demo exporter never became ready"
-        );
-        assert!(child.try_wait().unwrap().is_none(), "exporter exited early");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let mut child = spawn_demo(port, &["--collector.observations.interval=1s"], true);
+    wait_until_ready(port, &mut child);
     let (status, landing) = blocking_get(port, "/", HTTP_TIMEOUT).unwrap();
     assert_eq!(status, 200);
     assert!(landing.contains("href=\"/metrics\""), "{landing}");
@@ -190,16 +197,7 @@ fn sighup_reloads_the_config_file() {
     let port = free_port();
     let file = std::env::temp_dir().join(format!("gx-sighup-{}.yml", std::process::id()));
     std::fs::write(&file, "genesys.requests-per-minute: 150\n").unwrap();
-    let mut child = Command::new(BIN)
-        .args([
-            "--demo",
-            &format!("--web.listen-address=127.0.0.1:{port}"),
-            &format!("--config.file={}", file.display()),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("exporter starts");
+    let mut child = spawn_demo(port, &[&format!("--config.file={}", file.display())], false);
     let metric = |name: &str| -> Option<f64> {
         let (_, body) = blocking_get(port, "/metrics", HTTP_TIMEOUT)?;
         body.lines()
@@ -284,22 +282,8 @@ fn demo_log_with_config_file(config: &str) -> String {
     let port = free_port();
     let file = std::env::temp_dir().join(format!("gx-log-{}-{port}.yml", std::process::id()));
     std::fs::write(&file, config).unwrap();
-    let mut child = Command::new(BIN)
-        .args([
-            "--demo",
-            &format!("--web.listen-address=127.0.0.1:{port}"),
-            &format!("--config.file={}", file.display()),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("exporter starts");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while blocking_get(port, "/-/ready", HTTP_TIMEOUT).map(|r| r.0) != Some(200) {
-        assert!(Instant::now() < deadline, "never ready");
-        assert!(child.try_wait().unwrap().is_none(), "exporter exited early");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let mut child = spawn_demo(port, &[&format!("--config.file={}", file.display())], true);
+    wait_until_ready(port, &mut child);
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
