@@ -24,7 +24,7 @@ pub struct Plan {
 
 /// Requests a minute the collectors cost at these intervals with `watched` queues.
 #[must_use]
-pub fn requests_per_minute(entries: &[Entry], watched: usize) -> f64 {
+pub(crate) fn requests_per_minute(entries: &[Entry], watched: usize) -> f64 {
     entries
         .iter()
         .map(|e| (e.requests_per_poll)(watched) * 60.0 / e.interval.as_secs_f64().max(0.001))

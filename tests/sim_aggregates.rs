@@ -93,12 +93,24 @@ fn merge(into: &mut StatTruth, s: &StatTruth) {
     into.denominator += s.denominator;
 }
 
+/// A count that JSON carries as a float (oServiceLevel's denominator): whole and not negative.
+fn whole(x: f64) -> u64 {
+    assert!(
+        x >= 0.0 && x.fract() == 0.0 && x < 1e15,
+        "{x} is not a count"
+    );
+    // Exact: checked whole, non-negative and small above.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let n = x as u64;
+    n
+}
+
 fn stat(metric: &str, stats: &Value) -> StatTruth {
     let i = |k: &str| stats[k].as_i64().unwrap_or(0);
     if metric == "oServiceLevel" {
         let den = stats["denominator"].as_f64().unwrap();
         StatTruth {
-            count: den as u64,
+            count: whole(den),
             numerator: stats["numerator"].as_f64().unwrap(),
             denominator: den,
             ..StatTruth::default()
@@ -219,7 +231,8 @@ async fn response_shape_units_and_omitted_zeros() {
                     let (count, sum) = (s["count"].as_u64().unwrap(), s["sum"].as_i64().unwrap());
                     let (max, min) = (s["max"].as_i64().unwrap(), s["min"].as_i64().unwrap());
                     assert!(count > 0 && min <= max && max <= sum && min >= 0);
-                    assert!(sum >= min * count as i64 && sum <= max * count as i64);
+                    let count = i64::try_from(count).unwrap();
+                    assert!(sum >= min * count && sum <= max * count);
                 }
             }
         }
@@ -229,7 +242,10 @@ async fn response_shape_units_and_omitted_zeros() {
         assert!(seen.contains(m), "{m} never reported");
     }
     let talk = parse(&v)["*"].total("tTalk").unwrap();
-    assert!(talk.sum_ms / talk.count as i64 > 30_000, "tTalk is in ms");
+    assert!(
+        talk.sum_ms / i64::try_from(talk.count).unwrap() > 30_000,
+        "tTalk is in ms"
+    );
 
     // Grouped by nothing: still split by mediaType.
     let v = query(
@@ -332,7 +348,7 @@ fn total_count(v: &Value) -> u64 {
         for d in r["data"].as_array().unwrap() {
             for m in d["metrics"].as_array().unwrap() {
                 n += m["stats"]["count"].as_u64().unwrap_or(0);
-                n += m["stats"]["denominator"].as_f64().unwrap_or(0.0) as u64;
+                n += whole(m["stats"]["denominator"].as_f64().unwrap_or(0.0));
             }
         }
     }

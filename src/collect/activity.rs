@@ -12,7 +12,7 @@ use crate::genesys::GenesysClient;
 use crate::metrics::catalog;
 use crate::metrics::exposition::{Exposition, Labels};
 
-pub const REGISTRATION: Registration = Registration {
+pub(crate) const REGISTRATION: Registration = Registration {
     name: "activity",
     polls: "poll org-wide conversation activity",
     default_interval: "15s",
@@ -30,14 +30,14 @@ fn start(ctx: Context) -> Started {
 }
 
 /// Media types always exported (as 0 when idle), so dashboards and alerts never see gaps.
-pub const KNOWN_MEDIA_TYPES: [&str; 5] = ["callback", "chat", "email", "message", "voice"];
+pub(crate) const KNOWN_MEDIA_TYPES: [&str; 5] = ["callback", "chat", "email", "message", "voice"];
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ActivitySnapshot {
     pub by_media: BTreeMap<String, ConversationCounts>,
 }
 
-pub struct ActivityCollector {
+pub(crate) struct ActivityCollector {
     pub client: GenesysClient,
 }
 
@@ -73,7 +73,8 @@ impl Snapshot for ActivitySnapshot {
     }
 }
 
-pub fn build_snapshot(response: &ConversationActivityResponse) -> ActivitySnapshot {
+#[must_use]
+pub(crate) fn build_snapshot(response: &ConversationActivityResponse) -> ActivitySnapshot {
     let mut by_media: BTreeMap<String, ConversationCounts> = KNOWN_MEDIA_TYPES
         .iter()
         .map(|m| (m.to_string(), ConversationCounts::default()))

@@ -35,7 +35,7 @@ use crate::metrics::catalog::{self, Family};
 use crate::metrics::exposition::{Exposition, Labels};
 use crate::metrics::families::Memo;
 
-pub const REGISTRATION: Registration = Registration {
+pub(crate) const REGISTRATION: Registration = Registration {
     name: "aggregates",
     polls: "refresh the analytics aggregates (counters and windows)",
     default_interval: "1m",
@@ -282,7 +282,7 @@ const fn maximum(window: &'static Family, quantity: Quantity) -> Exported {
 use Quantity as Q;
 
 /// Counters (`genesys_<name>_total`) and, over each window, gauges (`genesys_window_<name>`).
-pub const COUNTED: [Exported; 20] = [
+pub(crate) const COUNTED: [Exported; 20] = [
     counted(
         &catalog::CONVERSATIONS_OFFERED,
         &catalog::WINDOW_CONVERSATIONS_OFFERED,
@@ -382,14 +382,15 @@ pub const COUNTED: [Exported; 20] = [
 ];
 
 /// Window-only gauges: maxima (`genesys_window_<name>`).
-pub const WINDOW_MAXIMA: [Exported; 2] = [
+pub(crate) const WINDOW_MAXIMA: [Exported; 2] = [
     maximum(&catalog::WINDOW_HANDLE_MAX_SECONDS, Q::HandleMaxMs),
     maximum(&catalog::WINDOW_ACD_WAIT_MAX_SECONDS, Q::AcdMaxMs),
 ];
 
 /// Service level over a span: Genesys' oServiceLevel, numerator over denominator; `None` when
 /// nothing was answered or abandoned (no conversations is no service level, not 100%).
-pub fn service_level(v: &Values) -> Option<f64> {
+#[must_use]
+pub(crate) fn service_level(v: &Values) -> Option<f64> {
     let (num, den) = (
         v[Quantity::ServiceLevelNumerator],
         v[Quantity::ServiceLevelDenominator],
@@ -407,6 +408,7 @@ pub enum Window {
 }
 
 impl Window {
+    #[must_use]
     pub fn label(&self) -> String {
         match self {
             Window::Today => "today".to_string(),
@@ -472,6 +474,7 @@ impl Default for AggregatesExport {
 }
 
 impl AggregatesExport {
+    #[must_use]
     pub fn exports(&self, name: &str) -> bool {
         self.selected.contains(&name)
     }
@@ -479,7 +482,7 @@ impl AggregatesExport {
 
 /// Every analytics quantity that can be exported: the counted ones (as counters and window
 /// gauges), and the window-only maxima and service level ratio.
-pub fn exportable() -> Vec<&'static str> {
+pub(crate) fn exportable() -> Vec<&'static str> {
     COUNTED
         .iter()
         .chain(&WINDOW_MAXIMA)
@@ -524,7 +527,7 @@ struct State {
     covered_until_ms: Option<i64>,
 }
 
-pub struct AggregatesCollector {
+pub(crate) struct AggregatesCollector {
     pub client: GenesysClient,
     pub queues: watch::Receiver<Published<QueueSet>>,
     pub first_queues_wait: Duration,
@@ -571,9 +574,9 @@ impl Poll for AggregatesCollector {
             self.settings = settings;
         }
         let now = self.clock.now_ms();
-        let gran = self.settings.granularity.as_millis() as i64;
+        let gran = crate::clock::millis(self.settings.granularity);
         let end = (now.div_euclid(gran) + 1) * gran;
-        let start = end - self.settings.lookback.as_millis() as i64;
+        let start = end - crate::clock::millis(self.settings.lookback);
         let midnight = local_midnight_ms(now, &self.settings.timezone);
         let ids: Vec<&str> = queues.queues.iter().map(|q| q.id.as_str()).collect();
 
@@ -698,7 +701,7 @@ impl AggregatesCollector {
                     .iter()
                     .map(|w| {
                         let from = match w {
-                            Window::Last(d) => end - d.as_millis() as i64,
+                            Window::Last(d) => end - crate::clock::millis(*d),
                             Window::Today => midnight,
                         };
                         let mut v = match w {
@@ -810,14 +813,16 @@ fn iso(ms: i64) -> String {
 }
 
 /// ISO-8601 duration of a granularity: `PT5M`, `PT1H`, `PT30S`.
-pub fn iso_duration(d: Duration) -> String {
+#[must_use]
+pub(crate) fn iso_duration(d: Duration) -> String {
     let (n, unit) = whole_units(d);
     format!("PT{n}{unit}")
 }
 
 /// The most recent local midnight at or before `now_ms`, in ms. A midnight that does not exist
 /// (DST jumps at 00:00 in a few zones) falls to the earliest valid local time after it.
-pub fn local_midnight_ms(now_ms: i64, tz: &Tz) -> i64 {
+#[must_use]
+pub(crate) fn local_midnight_ms(now_ms: i64, tz: &Tz) -> i64 {
     let Some(now) = Utc.timestamp_millis_opt(now_ms).single() else {
         return now_ms;
     };

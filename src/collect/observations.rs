@@ -19,7 +19,7 @@ use crate::metrics::catalog;
 use crate::metrics::exposition::{Exposition, Labels};
 use crate::metrics::families::Memo;
 
-pub const REGISTRATION: Registration = Registration {
+pub(crate) const REGISTRATION: Registration = Registration {
     name: "observations",
     polls: "poll queue observations (live queue state)",
     default_interval: "15s",
@@ -40,7 +40,7 @@ fn start(ctx: Context) -> Started {
     )
 }
 
-pub const METRICS: [&str; 6] = [
+pub(crate) const METRICS: [&str; 6] = [
     "oWaiting",
     "oInteracting",
     "oAlerting",
@@ -62,6 +62,11 @@ pub const ROUTING_STATUSES: [&str; 5] = [
 /// 2.2 reports `oLongestWaiting` as the timestamp of the oldest waiting conversation).
 const TIMESTAMP_THRESHOLD_MS: i64 = 1_000_000_000_000;
 
+/// A count Genesys reported: missing or negative counts nothing.
+fn count_of(count: Option<i64>) -> u64 {
+    count.and_then(|c| u64::try_from(c).ok()).unwrap_or(0)
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ConversationCounts {
     pub waiting: u64,
@@ -78,11 +83,12 @@ impl ConversationCounts {
             "oAlerting" => &mut self.alerting,
             _ => return false,
         };
-        *slot += count.unwrap_or(0).max(0) as u64;
+        *slot += count_of(count);
         true
     }
 
     /// `(state label, value)` in a fixed order.
+    #[must_use]
     pub fn by_state(&self) -> [(&'static str, u64); 3] {
         [
             ("waiting", self.waiting),
@@ -114,7 +120,7 @@ pub struct ObservationsSnapshot {
     pub live: Vec<QueueLive>,
 }
 
-pub struct ObservationsCollector {
+pub(crate) struct ObservationsCollector {
     pub client: GenesysClient,
     pub queues: watch::Receiver<Published<QueueSet>>,
     /// How long the first poll waits for queue discovery before reporting failure.
@@ -140,7 +146,8 @@ impl Poll for ObservationsCollector {
 }
 
 /// Seconds waited so far, from `oLongestWaiting.stats.calculatedMetricValue`.
-pub fn longest_wait_seconds(value: i64, now_ms: i64) -> f64 {
+#[must_use]
+pub(crate) fn longest_wait_seconds(value: i64, now_ms: i64) -> f64 {
     let ms = if value > TIMESTAMP_THRESHOLD_MS {
         now_ms - value
     } else {
@@ -210,7 +217,8 @@ impl StateLabels {
     }
 }
 
-pub fn build_snapshot(
+#[must_use]
+pub(crate) fn build_snapshot(
     queues: Arc<QueueSet>,
     responses: &[QueueObservationQueryResponse],
     now_ms: i64,
@@ -254,15 +262,13 @@ pub fn build_snapshot(
             .map(|m| m.to_ascii_lowercase());
         for d in &container.data {
             match (d.metric.as_str(), &media) {
-                ("oOnQueueUsers", _) => {
-                    queue.on_queue_users += d.stats.count.unwrap_or(0).max(0) as u64
-                }
+                ("oOnQueueUsers", _) => queue.on_queue_users += count_of(d.stats.count),
                 ("oUserRoutingStatuses", _) => {
                     if let Some(q) = &d.qualifier {
                         *queue
                             .routing_statuses
                             .entry(q.to_ascii_lowercase())
-                            .or_default() += d.stats.count.unwrap_or(0).max(0) as u64;
+                            .or_default() += count_of(d.stats.count);
                     }
                 }
                 ("oLongestWaiting", Some(m)) => {

@@ -11,7 +11,7 @@ use crate::metrics::catalog;
 use crate::metrics::exposition::{Exposition, Labels};
 use crate::metrics::families::rows;
 
-pub const REGISTRATION: Registration = Registration {
+pub(crate) const REGISTRATION: Registration = Registration {
     name: "queues",
     polls: "list queues (GET /api/v2/routing/queues)",
     default_interval: "5m",
@@ -33,7 +33,8 @@ fn start(ctx: Context) -> Started {
 
 /// The listing's `pageSize` maximum is not documented (REFERENCE.md 8.1); 100 is accepted by
 /// every Genesys list endpoint we know of.
-const PAGE_SIZE: u32 = super::MAX_QUEUES_PER_QUERY as u32;
+const PAGE_SIZE: u32 = 100;
+const _: () = assert!(PAGE_SIZE as usize == super::MAX_QUEUES_PER_QUERY);
 /// A listing that pages on past this is broken, not large (100k queues).
 const MAX_PAGES: u32 = 1000;
 
@@ -67,6 +68,7 @@ impl PartialEq for QueueFilter {
 }
 
 impl QueueFilter {
+    #[must_use]
     pub fn admits(&self, name: &str) -> bool {
         self.include.as_ref().is_none_or(|r| r.is_match(name))
             && !self.exclude.as_ref().is_some_and(|r| r.is_match(name))
@@ -74,14 +76,15 @@ impl QueueFilter {
 }
 
 /// Queue configuration names telephony `call`; analytics says `voice` (REFERENCE.md 4.1).
-pub fn analytics_media_type(queue_config_key: &str) -> String {
+#[must_use]
+pub(crate) fn analytics_media_type(queue_config_key: &str) -> String {
     match queue_config_key.to_ascii_lowercase().as_str() {
         "call" => "voice".to_string(),
         other => other.to_string(),
     }
 }
 
-pub struct QueueCollector {
+pub(crate) struct QueueCollector {
     pub client: GenesysClient,
     /// The filters are read at every poll, so a config reload applies at the next listing.
     pub live: tokio::sync::watch::Receiver<std::sync::Arc<crate::config::LiveConfig>>,
@@ -148,7 +151,10 @@ impl Snapshot for QueueSet {
     }
 }
 
-pub fn build_queue_set(queues: impl IntoIterator<Item = Queue>, filter: &QueueFilter) -> QueueSet {
+pub(crate) fn build_queue_set(
+    queues: impl IntoIterator<Item = Queue>,
+    filter: &QueueFilter,
+) -> QueueSet {
     let mut watched: Vec<WatchedQueue> = queues
         .into_iter()
         .filter(|q| !q.id.is_empty())

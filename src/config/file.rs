@@ -41,6 +41,10 @@ fn forbidden(key: &str) -> Option<&'static str> {
 
 /// Reads the file and turns it into command-line arguments (`--key=value`), each checked
 /// with its flag's own parser, so that an error names the key.
+///
+/// # Errors
+/// When the file cannot be read, is not YAML, names an unknown or secret key, or a value its
+/// flag refuses.
 pub fn load(path: &Path) -> Result<Vec<OsString>, ConfigError> {
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {

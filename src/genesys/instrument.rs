@@ -41,7 +41,7 @@ pub struct ApiMetrics {
 }
 
 impl ApiMetrics {
-    pub fn register(&self, registry: &mut Registry) {
+    pub(crate) fn register(&self, registry: &mut Registry) {
         register(registry, &catalog::API_REQUESTS, self.requests.clone());
         register(registry, &catalog::API_RETRIES, self.retries.clone());
         register(
@@ -72,7 +72,8 @@ impl ApiMetrics {
     }
 
     /// Changes with every update of these metrics.
-    pub fn generation(&self) -> u64 {
+    #[must_use]
+    pub(crate) fn generation(&self) -> u64 {
         self.generation.load(std::sync::atomic::Ordering::Relaxed)
     }
 

@@ -132,7 +132,7 @@ pub struct QueryPredicate {
 
 impl QueryFilter {
     /// `queueId = a OR queueId = b OR …`
-    pub fn any_queue<'a>(ids: impl IntoIterator<Item = &'a str>) -> QueryFilter {
+    pub(crate) fn any_queue<'a>(ids: impl IntoIterator<Item = &'a str>) -> QueryFilter {
         QueryFilter {
             kind: "or",
             predicates: ids

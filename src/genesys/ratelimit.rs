@@ -29,6 +29,7 @@ struct State {
 }
 
 impl RateLimiter {
+    #[must_use]
     pub fn new(per_minute: u32) -> RateLimiter {
         let per_minute = per_minute.max(1) as usize;
         RateLimiter {
@@ -41,7 +42,8 @@ impl RateLimiter {
     }
 
     pub fn per_minute(&self) -> u32 {
-        self.per_minute.load(Ordering::Relaxed) as u32
+        // Only ever set from a u32.
+        u32::try_from(self.per_minute.load(Ordering::Relaxed)).unwrap_or(u32::MAX)
     }
 
     /// A new budget, in force from the next request that waits.
@@ -52,7 +54,7 @@ impl RateLimiter {
 
     /// Waits until a request may be sent and records it. Returns how long it waited.
     /// Waiters are served in order: the mutex is fair and is held across the wait.
-    pub async fn acquire(&self) -> Duration {
+    pub(crate) async fn acquire(&self) -> Duration {
         let started = Instant::now();
         let mut state = self.state.lock().await;
         loop {
@@ -78,7 +80,7 @@ impl RateLimiter {
     }
 
     /// Holds every request back for `wait` (at least) from now.
-    pub async fn pause_for(&self, wait: Duration) {
+    pub(crate) async fn pause_for(&self, wait: Duration) {
         let until = Instant::now() + wait;
         let mut state = self.state.lock().await;
         if state.paused_until.is_none_or(|u| u < until) {

@@ -2,8 +2,6 @@
 //!
 //! The login host is the API host with `api.` replaced by `login.`, as every SDK derives it.
 
-use std::fmt;
-
 /// One Genesys Cloud region: its SDK key (`us_east_1`) and its domain (`mypurecloud.com`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Region {
@@ -11,7 +9,7 @@ pub struct Region {
     pub domain: &'static str,
 }
 
-pub const REGIONS: [Region; 18] = [
+pub(crate) const REGIONS: [Region; 18] = [
     Region {
         key: "us_east_1",
         domain: "mypurecloud.com",
@@ -90,6 +88,9 @@ impl Region {
     /// Accepts a domain (`mypurecloud.ie`), an SDK key (`eu_west_1`) or the AWS spelling
     /// (`eu-west-1`), case-insensitively; surrounding `api.`/`https://` are tolerated because
     /// people paste the host they see in their browser or in another tool's config.
+    ///
+    /// # Errors
+    /// [`UnknownRegion`], listing the known regions, for anything else.
     pub fn parse(input: &str) -> Result<Region, UnknownRegion> {
         let s = input.trim().to_ascii_lowercase();
         let s = s.strip_prefix("https://").unwrap_or(&s);
@@ -106,36 +107,29 @@ impl Region {
             .ok_or_else(|| UnknownRegion(input.to_string()))
     }
 
+    #[must_use]
     pub fn api_url(&self) -> String {
         format!("https://api.{}", self.domain)
     }
 
+    #[must_use]
     pub fn login_url(&self) -> String {
         format!("https://login.{}", self.domain)
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown Genesys Cloud region {0:?}; valid regions are: {known}", known = known_regions())]
 pub struct UnknownRegion(pub String);
 
-impl fmt::Display for UnknownRegion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "unknown Genesys Cloud region {:?}; valid regions are: ",
-            self.0
-        )?;
-        for (i, r) in REGIONS.iter().enumerate() {
-            if i > 0 {
-                f.write_str(", ")?;
-            }
-            write!(f, "{} ({})", r.domain, r.key)?;
-        }
-        Ok(())
-    }
+/// `domain (key)` of every region, comma-separated.
+fn known_regions() -> String {
+    REGIONS
+        .iter()
+        .map(|r| format!("{} ({})", r.domain, r.key))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
-
-impl std::error::Error for UnknownRegion {}
 
 #[cfg(test)]
 mod tests {

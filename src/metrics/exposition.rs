@@ -33,10 +33,12 @@ pub enum Kind {
 pub struct Labels(String);
 
 impl Labels {
+    #[must_use]
     pub fn new() -> Labels {
         Labels(String::new())
     }
 
+    #[must_use]
     pub fn of(pairs: &[(&str, &str)]) -> Labels {
         pairs
             .iter()
@@ -44,6 +46,7 @@ impl Labels {
     }
 
     /// Adds a pair. Names are the exporter's own constants; only values are escaped.
+    #[must_use]
     pub fn with(mut self, name: &str, value: &str) -> Labels {
         if !self.0.is_empty() {
             self.0.push(',');
@@ -56,6 +59,7 @@ impl Labels {
     }
 
     /// These pairs followed by `more`'s.
+    #[must_use]
     pub fn join(&self, more: &Labels) -> Labels {
         match (self.0.is_empty(), more.0.is_empty()) {
             (_, true) => self.clone(),
@@ -98,6 +102,7 @@ impl Exposition {
     /// `buffer` is memory to write into (its contents are dropped); `expected` is the length
     /// of the last uncompressed body, to which a smaller buffer is grown (plus some slack) so
     /// that it grows once or not at all.
+    #[must_use]
     pub fn new(
         format: Format,
         gzip: Option<flate2::Compression>,
@@ -125,6 +130,9 @@ impl Exposition {
     }
 
     /// Starts a family of the catalog.
+    ///
+    /// # Errors
+    /// When compressing the body fails.
     pub fn begin(&mut self, family: &super::catalog::Family) -> std::io::Result<()> {
         self.family(family.name, family.help, family.kind)
     }
@@ -153,6 +161,9 @@ impl Exposition {
     }
 
     /// One sample of the current family with the given label sets, in order.
+    ///
+    /// # Errors
+    /// When compressing the body fails.
     pub fn sample(&mut self, labels: &[&Labels], value: f64) -> std::io::Result<()> {
         self.text.extend_from_slice(self.name.as_bytes());
         let mut open = false;
@@ -166,10 +177,13 @@ impl Exposition {
         }
         self.text.push(b' ');
         if value.is_sign_positive() && value < INTEGRAL_BELOW && value.fract() == 0.0 {
+            // Exact: a whole, non-negative number below 10^15 fits a u64 without loss.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let whole = value as u64;
             // Counts, the bulk of the values: integer formatting is several times cheaper
             // and spells them as dtoa does ("3.0").
             self.text
-                .extend_from_slice(itoa::Buffer::new().format(value as u64).as_bytes());
+                .extend_from_slice(itoa::Buffer::new().format(whole).as_bytes());
             self.text.extend_from_slice(b".0");
         } else if value.is_finite() {
             self.text
@@ -190,6 +204,9 @@ impl Exposition {
     }
 
     /// Exposition text from elsewhere (the registry of self-metrics), taken as it is.
+    ///
+    /// # Errors
+    /// When compressing the body fails.
     pub fn raw(&mut self, text: &str) -> std::io::Result<()> {
         self.samples += text
             .lines()
@@ -200,16 +217,21 @@ impl Exposition {
     }
 
     /// Samples written so far.
+    #[must_use]
     pub fn samples(&self) -> u64 {
         self.samples
     }
 
     /// Uncompressed length so far.
+    #[must_use]
     pub fn text_len(&self) -> usize {
         self.spilled + self.text.len()
     }
 
     /// The body, ended as the format requires.
+    ///
+    /// # Errors
+    /// When compressing the body fails.
     pub fn finish(mut self) -> std::io::Result<Bytes> {
         if self.format == Format::OpenMetrics {
             self.text.extend_from_slice(b"# EOF\n");

@@ -45,6 +45,7 @@ pub enum Format {
 
 impl Format {
     /// Prometheus asks for OpenMetrics first; curl and older tools get the 0.0.4 text format.
+    #[must_use]
     pub fn negotiate(accept: Option<&str>) -> Format {
         match accept {
             Some(a) if a.contains("application/openmetrics-text") => Format::OpenMetrics,
@@ -52,6 +53,7 @@ impl Format {
         }
     }
 
+    #[must_use]
     pub fn content_type(self) -> &'static str {
         match self {
             Format::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
@@ -83,6 +85,7 @@ struct CacheKey {
 }
 
 impl Metrics {
+    #[must_use]
     pub fn new(collectors: Collectors, api: &ApiMetrics, reloads: &ReloadMetrics) -> Metrics {
         let mut registry = Registry::default();
         api.register(&mut registry);
@@ -100,6 +103,9 @@ impl Metrics {
     /// The body for a scrape: the cached one if nothing changed since it was encoded, else a
     /// fresh encoding (gzip-compressed when `gzip`). Concurrent scrapers that find the cache
     /// outdated wait for one encoding instead of each doing their own.
+    ///
+    /// # Errors
+    /// When the self-metrics cannot be encoded or compressing fails.
     pub fn body(&self, format: Format, gzip: bool) -> Result<Bytes, RenderError> {
         let key = self.key(SystemTime::now());
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());

@@ -31,6 +31,7 @@ pub struct AggregateTruth {
 
 impl AggregateTruth {
     /// The stats of one metric summed over every group (None if no group has it).
+    #[must_use]
     pub fn total(&self, metric: &str) -> Option<StatTruth> {
         let mut out: Option<StatTruth> = None;
         for s in self.groups.values().filter_map(|g| g.get(metric)) {

@@ -334,7 +334,8 @@ pub(crate) fn lag_ms(conversation_id: &str, over: Option<(i64, i64)>) -> i64 {
         if hi <= lo {
             lo
         } else {
-            lo + (h2 % (hi - lo + 1) as u64) as i64
+            // lo + (h2 mod the span); the offset is at most hi - lo, so the sum never saturates.
+            lo.saturating_add_unsigned(h2 % (hi.abs_diff(lo) + 1))
         }
     };
     match over {
@@ -348,7 +349,9 @@ pub(crate) fn lag_ms(conversation_id: &str, over: Option<(i64, i64)>) -> i64 {
 pub(crate) fn lag_override(
     lag: Option<(std::time::Duration, std::time::Duration)>,
 ) -> Option<(i64, i64)> {
-    lag.map(|(a, b)| (a.as_millis() as i64, b.as_millis() as i64))
+    // Saturates only past i64::MAX ms (292 million years); exact below.
+    let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    lag.map(|(a, b)| (ms(a), ms(b)))
 }
 
 // ---------- request ----------
@@ -426,7 +429,7 @@ pub(crate) fn parse_duration_ms(s: &str) -> Option<i64> {
                     return None;
                 }
                 let v: f64 = num.parse().ok()?;
-                (v * 1000.0).round() as i64
+                secs_to_ms(v)
             } else {
                 num.parse::<i64>().ok()?.checked_mul(units[i].1)?
             };
@@ -441,6 +444,14 @@ pub(crate) fn parse_duration_ms(s: &str) -> Option<i64> {
         eat(t, &[('H', 3_600_000), ('M', 60_000), ('S', 1000)])?;
     }
     (parts > 0 && total > 0).then_some(total)
+}
+
+/// Decimal seconds (parsed from digits and one '.': never NaN or negative) to whole ms.
+// Float-to-int `as` saturates, and that is the clamp wanted: ms beyond i64 (an absurd
+// duration, or +inf from a very long number) become i64::MAX; everything else fits exactly.
+#[allow(clippy::cast_possible_truncation)]
+fn secs_to_ms(v: f64) -> i64 {
+    (v * 1000.0).round() as i64
 }
 
 pub(crate) fn parse_aggregate_query(body: &[u8]) -> Result<AggregateQuery, ApiError> {
@@ -588,7 +599,8 @@ pub(crate) fn aggregates(
     lag: Option<(i64, i64)>,
 ) -> ConversationAggregateQueryResponse {
     let now = model.now_ms;
-    let buckets = ((q.to_ms - q.from_ms) / q.granularity_ms) as usize;
+    // At least 1 (from < to, granularity > 0, checked by `parse_aggregate_query`): exact.
+    let buckets = usize::try_from((q.to_ms - q.from_ms) / q.granularity_ms).unwrap_or(usize::MAX);
     let wanted: HashSet<Stamp> = q
         .metrics
         .iter()
@@ -628,7 +640,8 @@ pub(crate) fn aggregates(
                 if at < q.from_ms || at >= q.to_ms || !wanted.contains(&s) {
                     return;
                 }
-                let b = ((at - q.from_ms) / q.granularity_ms) as usize;
+                // Non-negative (at >= from_ms), so exact.
+                let b = usize::try_from((at - q.from_ms) / q.granularity_ms).unwrap_or(usize::MAX);
                 if b < buckets {
                     g.entry(b).or_insert([Acc::default(); N_STAMPS])[s as usize].add(v);
                 }
@@ -687,7 +700,8 @@ pub(crate) fn aggregates(
             if metrics.is_empty() {
                 continue;
             }
-            let start = q.from_ms + b as i64 * q.granularity_ms;
+            // b < buckets, and buckets came from an i64: exact.
+            let start = q.from_ms + i64::try_from(b).unwrap_or(i64::MAX) * q.granularity_ms;
             data.push(StatisticalResponse {
                 interval: format!("{}/{}", fmt_ms(start), fmt_ms(start + q.granularity_ms)),
                 metrics,

@@ -62,7 +62,9 @@ impl AuthState {
         lock(&self.tokens).insert(
             token.clone(),
             TokenInfo {
-                expires_at_ms: now_ms.saturating_add(lifetime.as_millis() as i64),
+                // Saturates only past i64::MAX ms (292 million years); exact below.
+                expires_at_ms: now_ms
+                    .saturating_add(i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX)),
                 revoked: false,
             },
         );
@@ -101,19 +103,20 @@ impl AuthState {
         let reset = |w: &VecDeque<Instant>| -> u64 {
             w.front()
                 .map(|&t| {
-                    (WINDOW.saturating_sub(now.duration_since(t)))
-                        .as_secs_f64()
-                        .ceil() as u64
+                    // Whole seconds, rounded up.
+                    let left = WINDOW.saturating_sub(now.duration_since(t));
+                    left.as_secs() + u64::from(left.subsec_nanos() > 0)
                 })
                 .unwrap_or(60)
                 .max(1)
         };
-        if w.len() as u32 >= self.limit {
+        // The window never holds more than `limit` (a u32) entries, so these are exact.
+        if u32::try_from(w.len()).unwrap_or(u32::MAX) >= self.limit {
             return Err(reset(w));
         }
         w.push_back(now);
         Ok(Budget {
-            count: w.len() as u32,
+            count: u32::try_from(w.len()).unwrap_or(u32::MAX),
             allowed: self.limit,
             reset_secs: reset(w),
         })

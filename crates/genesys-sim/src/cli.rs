@@ -53,6 +53,12 @@ struct Args {
 pub struct FaultSpec(pub Vec<(Endpoint, Fault, u32)>);
 
 /// `ENDPOINT:FAULT[xCOUNT]` items, comma-separated.
+///
+/// # Errors
+///
+/// Fails (with a message naming the offending item) if an item is empty, has no `:`, names an
+/// unknown endpoint or fault, gives a fault a value it does not take (or a bad value), or has a
+/// count of 0 or one too large for a `u32`.
 pub fn parse_faults(s: &str) -> Result<FaultSpec, String> {
     let mut out = Vec::new();
     for item in s.split(',') {

@@ -118,6 +118,11 @@ pub struct SimOrg {
 
 impl SimOrg {
     /// Binds `listen` (e.g. 127.0.0.1:0) and serves until shutdown.
+    ///
+    /// # Errors
+    ///
+    /// Fails if `listen` cannot be bound or its local address cannot be read, or if the task
+    /// that builds the traffic model panics or is cancelled.
     pub async fn start(cfg: SimConfig, listen: SocketAddr) -> std::io::Result<SimOrg> {
         let now = chrono::Utc::now().timestamp_millis();
         let (realtime, start_ms) = match cfg.clock {
@@ -198,15 +203,18 @@ impl SimOrg {
     }
 
     /// e.g. "http://127.0.0.1:PORT"
+    #[must_use]
     pub fn api_url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
     /// e.g. "http://127.0.0.1:PORT/login"; the token endpoint is `login_url() + "/oauth/token"`.
+    #[must_use]
     pub fn login_url(&self) -> String {
         format!("http://{}/login", self.addr)
     }
 
+    #[must_use]
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
@@ -218,13 +226,15 @@ impl SimOrg {
         }
         let target = {
             let mut adv = lock(&self.shared.advanced_ms);
-            *adv += by.as_millis() as i64;
+            // Saturates only past i64::MAX ms (292 million years); exact below.
+            *adv += i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
             self.shared.start_ms + *adv
         };
         lock(&self.shared.model).run_until(target);
     }
 
     /// Business time now (epoch ms).
+    #[must_use]
     pub fn now_ms(&self) -> i64 {
         self.shared.business_now_ms()
     }
@@ -236,6 +246,7 @@ impl SimOrg {
     }
 
     /// Ground truth of the live state at the current sim instant.
+    #[must_use]
     pub fn truth(&self) -> Truth {
         truth::build(&self.shared.model_now())
     }
@@ -245,6 +256,7 @@ impl SimOrg {
     /// stamped so far, regardless of lag), grouped by queue and media type. Computed straight
     /// from the conversation records (not through the endpoint), honouring
     /// `Faults::set_aggregate_lag`.
+    #[must_use]
     pub fn aggregate_truth(
         &self,
         from_ms: i64,
@@ -256,16 +268,19 @@ impl SimOrg {
     }
 
     /// What the simulator has served so far.
+    #[must_use]
     pub fn stats(&self) -> RequestStats {
         self.shared.stats.snapshot()
     }
 
+    #[must_use]
     pub fn faults(&self) -> &Faults {
         &self.shared.faults
     }
 
     /// Adds a queue serving `media` (analytics vocabulary; unknown names ignored, voice if
     /// none); returns its id.
+    #[must_use]
     pub fn add_queue(&self, name: &str, media: &[&str]) -> String {
         self.shared.model_now().add_queue(name, media)
     }
@@ -278,12 +293,15 @@ impl SimOrg {
     /// `extra_waiting` conversations arrive on that queue (its first media type) at the first
     /// tick at or after now + `after`.
     pub fn schedule_spike(&self, queue_name: &str, after: Duration, extra_waiting: u32) {
-        self.shared
-            .model_now()
-            .schedule_spike(queue_name, after.as_millis() as i64, extra_waiting)
+        self.shared.model_now().schedule_spike(
+            queue_name,
+            i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
+            extra_waiting,
+        )
     }
 
     /// Ended conversations (retained 26 h of business time) whose end lies in [from_ms, to_ms).
+    #[must_use]
     pub fn ended_conversations(&self, from_ms: i64, to_ms: i64) -> Vec<ConversationRecord> {
         self.shared
             .model_now()
@@ -295,6 +313,7 @@ impl SimOrg {
     }
 
     /// Conversations still in progress, with the events they have had so far.
+    #[must_use]
     pub fn active_conversations(&self) -> Vec<ConversationRecord> {
         self.shared.model_now().active_records()
     }

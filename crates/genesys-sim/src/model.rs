@@ -96,11 +96,16 @@ struct Slab {
     free: Vec<u64>,
 }
 
+/// A slab id as a slot index. Ids are indexes of `slots` (a Vec), so they fit usize.
+fn slot(id: u64) -> usize {
+    usize::try_from(id).unwrap_or(usize::MAX)
+}
+
 impl Slab {
     fn insert(&mut self, c: Conv) -> u64 {
         match self.free.pop() {
             Some(id) => {
-                self.slots[id as usize] = Some(c);
+                self.slots[slot(id)] = Some(c);
                 id
             }
             None => {
@@ -110,13 +115,13 @@ impl Slab {
         }
     }
     fn get(&self, id: &u64) -> Option<&Conv> {
-        self.slots.get(*id as usize).and_then(Option::as_ref)
+        self.slots.get(slot(*id)).and_then(Option::as_ref)
     }
     fn get_mut(&mut self, id: &u64) -> Option<&mut Conv> {
-        self.slots.get_mut(*id as usize).and_then(Option::as_mut)
+        self.slots.get_mut(slot(*id)).and_then(Option::as_mut)
     }
     fn remove(&mut self, id: &u64) -> Option<Conv> {
-        let c = self.slots.get_mut(*id as usize).and_then(Option::take);
+        let c = self.slots.get_mut(slot(*id)).and_then(Option::take);
         if c.is_some() {
             self.free.push(*id);
         }
@@ -198,9 +203,24 @@ const CURVE: [f64; 24] = [
 ];
 
 /// Agents of a queue scheduled on shift at demand `c` (staffing follows demand).
+// The result lies in [0, n] (frac is clamped to [0.15, 1]), so it fits usize exactly.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 fn staffed(n: usize, c: f64) -> usize {
     let frac = (c * 1.1 + 0.08).clamp(0.15, 1.0);
     ((n as f64) * frac).ceil() as usize
+}
+
+/// `x` truncated toward zero (as `as` does), for the model's exponential draws.
+// `SimRng::exp` never exceeds ~37 times its mean (its uniform draw stays 2^-53 below 1) and the
+// means are at most an hour (`media.rs`), so even in ms these values are far inside i64.
+#[allow(clippy::cast_possible_truncation)]
+fn whole(x: f64) -> i64 {
+    x as i64
+}
+
+/// An offset into the retained ended conversations (a VecDeque), so it fits usize.
+fn ended_index(offset: u64) -> usize {
+    usize::try_from(offset).unwrap_or(usize::MAX)
 }
 
 fn demand(t_ms: i64) -> f64 {
@@ -286,7 +306,7 @@ impl Model {
 
     fn push_queue(&mut self, name: String, media: Vec<Media>) -> String {
         let id = self.rng.uuid();
-        let division = self.rng.range(0, names::DIVISIONS.len() as i64 - 1) as usize;
+        let division = self.rng.index(names::DIVISIONS.len());
         let days_ago = self.rng.range(30, 1500);
         let created = DateTime::<Utc>::from_timestamp_millis(self.now_ms - days_ago * 86_400_000)
             .unwrap_or_default()
@@ -496,13 +516,13 @@ impl Model {
         let start = seqs.map_or(0, |q| {
             q.partition_point(|&s| {
                 self.ended_meta
-                    .get((s - self.ended_seq0) as usize)
+                    .get(ended_index(s - self.ended_seq0))
                     .is_some_and(|&(t, _)| t < from_ms)
             })
         });
         seqs.into_iter()
             .flat_map(move |q| q.range(start..))
-            .filter_map(move |&s| self.ended.get((s - self.ended_seq0) as usize))
+            .filter_map(move |&s| self.ended.get(ended_index(s - self.ended_seq0)))
     }
 
     /// Every ended conversation recorded at or after `from_ms`, all queues.
@@ -630,7 +650,7 @@ impl Model {
         };
         let p = c.media.profile();
         let talk_s = self.rng.exp(p.talk_mean_s).max(15.0);
-        let talk_ms = (talk_s * 1000.0) as i64;
+        let talk_ms = whole(talk_s * 1000.0);
         let mut hold_ms = 0;
         if self.rng.chance(p.hold_prob) {
             hold_ms = self.rng.range(15, 120) * TICK_MS;
@@ -689,7 +709,7 @@ impl Model {
         let m = c.media.idx();
         let acw_mean = c.media.profile().acw_mean_s;
         self.queues[qi].interacting[m].retain(|&x| x != conv);
-        let acw = self.rng.exp(acw_mean).clamp(3.0, 600.0) as i64;
+        let acw = whole(self.rng.exp(acw_mean).clamp(3.0, 600.0));
         acw * TICK_MS
     }
 
@@ -703,7 +723,7 @@ impl Model {
         let p = media.profile();
         let abandon_at = p
             .patience_mean_s
-            .map(|mean| t + ((self.rng.exp(mean).max(5.0)) as i64) * TICK_MS);
+            .map(|mean| t + whole(self.rng.exp(mean).max(5.0)) * TICK_MS);
         let q = &self.queues[qi];
         let record = ConversationRecord {
             conversation_id: self.rng.uuid(),

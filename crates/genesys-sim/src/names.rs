@@ -53,7 +53,7 @@ pub(crate) fn queue_names(rng: &mut SimRng, count: usize) -> Vec<String> {
         .collect();
     // Fisher-Yates under our own rng.
     for i in (1..base.len()).rev() {
-        let j = rng.range(0, i as i64) as usize;
+        let j = rng.index(i + 1);
         base.swap(i, j);
     }
     for (k, odd) in ODD.iter().enumerate() {

@@ -49,11 +49,13 @@ pub struct ConversationRecord {
 
 impl ConversationRecord {
     /// When the conversation is over for good (wrap-up end, abandon or removal).
+    #[must_use]
     pub fn ended_ms(&self) -> Option<i64> {
         self.acw_end_ms.or(self.abandon_ms).or(self.removed_ms)
     }
 
     /// tWait / tAnswered / tAbandon value: time in queue until answer or abandon.
+    #[must_use]
     pub fn wait_ms(&self) -> Option<i64> {
         self.answer_ms
             .or(self.abandon_ms)
@@ -61,11 +63,13 @@ impl ConversationRecord {
     }
 
     /// tHeld: total hold time.
+    #[must_use]
     pub fn held_ms(&self) -> i64 {
         self.holds.iter().map(|h| h.end_ms - h.start_ms).sum()
     }
 
     /// tTalk: connected time minus hold.
+    #[must_use]
     pub fn talk_ms(&self) -> Option<i64> {
         match (self.answer_ms, self.talk_end_ms) {
             (Some(a), Some(e)) => Some(e - a - self.held_ms()),
@@ -74,6 +78,7 @@ impl ConversationRecord {
     }
 
     /// tAcw: wrap-up duration.
+    #[must_use]
     pub fn acw_ms(&self) -> Option<i64> {
         match (self.talk_end_ms, self.acw_end_ms) {
             (Some(t), Some(a)) => Some(a - t),
@@ -82,6 +87,7 @@ impl ConversationRecord {
     }
 
     /// tHandle: talk + hold + wrap-up (stamped at `acw_end_ms`).
+    #[must_use]
     pub fn handle_ms(&self) -> Option<i64> {
         match (self.answer_ms, self.acw_end_ms) {
             (Some(a), Some(e)) => Some(e - a),
@@ -90,6 +96,7 @@ impl ConversationRecord {
     }
 
     /// tAlert summed over all offers.
+    #[must_use]
     pub fn alert_ms(&self) -> i64 {
         self.offers
             .iter()
@@ -98,6 +105,7 @@ impl ConversationRecord {
     }
 
     /// nOverSla: answered later than the service level threshold.
+    #[must_use]
     pub fn over_sla(&self) -> bool {
         self.answer_ms
             .is_some_and(|a| a - self.arrival_ms > self.service_level_ms)

@@ -38,7 +38,16 @@ impl SimRng {
         if hi <= lo {
             return lo;
         }
-        lo + (self.next_u64() % ((hi - lo + 1) as u64)) as i64
+        // lo + (draw mod the span); the offset is at most hi - lo, so the sum never saturates.
+        lo.saturating_add_unsigned(self.next_u64() % (hi.abs_diff(lo) + 1))
+    }
+
+    /// Uniform index in [0, len): the same draw as `range(0, len - 1)`, so it draws nothing and
+    /// returns 0 when `len` <= 1.
+    pub(crate) fn index(&mut self, len: usize) -> usize {
+        let hi = i64::try_from(len).unwrap_or(i64::MAX) - 1;
+        // In [0, len) (or 0), so exact.
+        usize::try_from(self.range(0, hi)).unwrap_or(0)
     }
 
     /// Exponentially distributed with the given mean.

@@ -60,6 +60,7 @@ pub struct RequestStats {
 
 impl RequestStats {
     /// Requests to (method, path), any status.
+    #[must_use]
     pub fn count(&self, method: &str, path: &str) -> u64 {
         self.by_endpoint
             .iter()
@@ -69,6 +70,7 @@ impl RequestStats {
     }
 
     /// Requests to (method, path) answered with `status`.
+    #[must_use]
     pub fn count_status(&self, method: &str, path: &str, status: u16) -> u64 {
         self.by_endpoint
             .get(&(method.to_string(), path.to_string(), status))
@@ -77,6 +79,7 @@ impl RequestStats {
     }
 
     /// All requests answered with `status`, any path.
+    #[must_use]
     pub fn with_status(&self, status: u16) -> u64 {
         self.by_endpoint
             .iter()
@@ -85,11 +88,13 @@ impl RequestStats {
             .sum()
     }
 
+    #[must_use]
     pub fn total(&self) -> u64 {
         self.by_endpoint.values().sum()
     }
 
     /// Tokens that were presented on API requests.
+    #[must_use]
     pub fn tokens(&self) -> Vec<String> {
         let mut v: Vec<String> = self.per_token.keys().cloned().collect();
         v.sort();
@@ -97,6 +102,7 @@ impl RequestStats {
     }
 
     /// Most requests presenting `token` within any 60 s window (wall clock).
+    #[must_use]
     pub fn max_requests_in_any_60s_window(&self, token: &str) -> usize {
         self.per_token
             .get(token)
@@ -105,6 +111,7 @@ impl RequestStats {
     }
 
     /// The same, maximised over every token.
+    #[must_use]
     pub fn max_requests_in_any_60s_window_any_token(&self) -> usize {
         self.per_token
             .values()

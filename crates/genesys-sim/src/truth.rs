@@ -48,15 +48,18 @@ pub struct TruthTotals {
 }
 
 impl Truth {
+    #[must_use]
     pub fn queue_by_name(&self, name: &str) -> Option<&TruthQueue> {
         self.queues.iter().find(|q| q.name == name)
     }
 
+    #[must_use]
     pub fn queue(&self, id: &str) -> Option<&TruthQueue> {
         self.queues.iter().find(|q| q.id == id)
     }
 
     /// Sums over all queues per media type (0 entries are kept).
+    #[must_use]
     pub fn totals(&self) -> TruthTotals {
         let mut t = TruthTotals::default();
         for q in &self.queues {
