@@ -63,11 +63,19 @@ pub struct Exporter {
 }
 
 impl Exporter {
+    /// Starts the exporter with the wall clock and no reload source.
+    ///
+    /// # Errors
+    /// When the listener cannot bind, the web configuration or the API URLs are invalid, or the
+    /// demo org cannot start.
     pub async fn start(config: Config) -> Result<Exporter, StartError> {
         Exporter::start_with(config, Options::default()).await
     }
 
     /// Starts with another clock for buckets, windows and waits (tests: simulated time).
+    ///
+    /// # Errors
+    /// As [`Exporter::start`].
     pub async fn start_with_clock(
         config: Config,
         clock: SharedClock,
@@ -82,6 +90,10 @@ impl Exporter {
         .await
     }
 
+    /// Starts the exporter: client, collectors, HTTP server.
+    ///
+    /// # Errors
+    /// As [`Exporter::start`].
     pub async fn start_with(config: Config, options: Options) -> Result<Exporter, StartError> {
         let Config { startup, live } = config;
         let web = match &live.web_config {
@@ -139,7 +151,9 @@ impl Exporter {
             source,
         })?;
         let reload_metrics = ReloadMetrics::default();
-        reload_metrics.last_successful.set(1);
+        // The configuration in force was loaded now: alerts on `time() - ...` must not fire on
+        // a fresh exporter (Prometheus sets its own the same way).
+        reload_metrics.succeeded();
         let metrics = Metrics::new(collectors.clone(), &api_metrics, &reload_metrics);
         let source = options.reload_from.unwrap_or_else(|| {
             let fixed = Config {
@@ -170,12 +184,18 @@ impl Exporter {
             metrics,
             collectors,
             telemetry_path: startup.telemetry_path.clone(),
+            lifecycle: startup.enable_lifecycle,
             reloader: reloader.clone(),
         });
         let (stop, mut stopped) = watch::channel(false);
-        let server = tokio::spawn(server::serve(listener, state, async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        }));
+        let server = tokio::spawn(server::serve(
+            listener,
+            state,
+            startup.max_connections,
+            async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            },
+        ));
         tracing::info!(%addr, path = %startup.telemetry_path, "serving metrics");
         Ok(Exporter {
             addr,
@@ -189,17 +209,22 @@ impl Exporter {
     }
 
     /// Re-reads the configuration and applies it (what SIGHUP and `POST /-/reload` do).
+    ///
+    /// # Errors
+    /// When the configuration or the web configuration does not load; the running one stays.
     pub fn reload(&self) -> Result<Vec<String>, ReloadError> {
         self.reloader.reload()
     }
 
     /// The address the HTTP server is bound to (useful with port 0).
+    #[must_use]
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// The simulated org, in demo mode.
     #[cfg(feature = "demo")]
+    #[must_use]
     pub fn demo(&self) -> Option<&genesys_sim::SimOrg> {
         self.demo.as_ref()
     }

@@ -8,12 +8,14 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use genesys_exporter::app::{Exporter, Options};
+use genesys_exporter::app::{Exporter, Options, StartError};
 use genesys_exporter::config::{Config, ConfigError, LogFormat, LogLevel};
+use genesys_exporter::genesys::ApiError;
 use genesys_exporter::ErrorChain;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
+    ignore_sighup_until_handled();
     return_large_blocks_to_the_os();
     let mut args: Vec<OsString> = std::env::args_os().collect();
     if args.get(1).is_some_and(|a| a == "simulate") {
@@ -99,6 +101,20 @@ fn return_large_blocks_to_the_os() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn return_large_blocks_to_the_os() {}
 
+/// SIGHUP's default action ends the process: one sent while the exporter starts (a config
+/// manager reloading right after a deploy) killed it. It is ignored from the first instruction
+/// until the reload handler is installed, which then replaces this.
+#[cfg(unix)]
+fn ignore_sighup_until_handled() {
+    // SAFETY: SIG_IGN for SIGHUP, before any other thread exists; no handler code runs.
+    unsafe {
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+    }
+}
+
+#[cfg(not(unix))]
+fn ignore_sighup_until_handled() {}
+
 /// Flags, the config file they name, and the secret from the environment, read afresh each
 /// time (start-up and every reload).
 fn load(args: &[OsString]) -> Result<Config, ConfigError> {
@@ -109,18 +125,26 @@ fn load(args: &[OsString]) -> Result<Config, ConfigError> {
 }
 
 async fn run(config: Config, args: Vec<OsString>) -> ExitCode {
+    // Before anything starts: a SIGHUP or SIGTERM from here on waits for the exporter.
+    let signals = Signals::install();
     let options = Options {
         reload_from: Some(Arc::new(move || load(&args))),
         ..Options::default()
     };
     let exporter = match Exporter::start_with(config, options).await {
         Ok(e) => e,
+        // A configuration the checks could not see without loading it (the web config's
+        // files, the API URLs) exits 2, as check-config does for it.
+        Err(e @ (StartError::WebConfig(_) | StartError::Client(ApiError::BadUrl { .. }))) => {
+            eprintln!("genesys-exporter: {}", ErrorChain(&e));
+            return ExitCode::from(2);
+        }
         Err(e) => {
             eprintln!("genesys-exporter: {}", ErrorChain(&e));
             return ExitCode::FAILURE;
         }
     };
-    let signal = wait_for_signals(&exporter).await;
+    let signal = signals.wait(&exporter).await;
     tracing::info!(signal, "shutting down");
     exporter.shutdown().await;
     ExitCode::SUCCESS
@@ -137,31 +161,48 @@ fn init_logging(level: LogLevel, format: LogFormat) {
     }
 }
 
-/// Reloads on SIGHUP until SIGTERM or SIGINT arrives; returns the stopping signal's name.
-async fn wait_for_signals(exporter: &Exporter) -> &'static str {
+/// The process' signal streams, installed once.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut hup)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::hangup()),
-        ) else {
-            let _ = tokio::signal::ctrl_c().await;
-            return "SIGINT";
-        };
-        loop {
-            tokio::select! {
-                _ = term.recv() => return "SIGTERM",
-                _ = tokio::signal::ctrl_c() => return "SIGINT",
-                _ = hup.recv() => {
-                    // Failures are logged and counted by the reloader; the old config stays.
-                    let _ = exporter.reload();
+    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Signals {
+    fn install() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let streams = match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::hangup()),
+            ) {
+                (Ok(term), Ok(hup)) => Some((term, hup)),
+                _ => {
+                    tracing::warn!("cannot handle SIGTERM/SIGHUP; stop with Ctrl-C");
+                    None
+                }
+            };
+            Signals { streams }
+        }
+        #[cfg(not(unix))]
+        Signals {}
+    }
+
+    /// Reloads on SIGHUP until SIGTERM or SIGINT arrives; returns the stopping signal's name.
+    async fn wait(self, exporter: &Exporter) -> &'static str {
+        #[cfg(unix)]
+        if let Some((mut term, mut hup)) = self.streams {
+            loop {
+                tokio::select! {
+                    _ = term.recv() => return "SIGTERM",
+                    _ = tokio::signal::ctrl_c() => return "SIGINT",
+                    _ = hup.recv() => {
+                        // Failures are logged and counted by the reloader; the old config stays.
+                        let _ = exporter.reload();
+                    }
                 }
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
         let _ = exporter;
         let _ = tokio::signal::ctrl_c().await;
         "SIGINT"

@@ -58,7 +58,7 @@ impl ReloadMetrics {
         );
     }
 
-    fn succeeded(&self) {
+    pub(crate) fn succeeded(&self) {
         self.last_successful.set(1);
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -87,17 +87,31 @@ pub enum ReloadError {
     Config(#[source] ConfigError),
     #[error("web configuration reload failed, the previous configuration stays in force")]
     Web(#[source] WebConfigError),
+    /// Turning TLS off by reload would send passwords in clear on a port clients trust to be
+    /// TLS; turning it on would break every scraper. Either takes a restart.
+    #[error(
+        "web configuration reload refused: it turns TLS {}; only a restart may do that, the previous configuration stays in force",
+        if *.0 { "on" } else { "off" }
+    )]
+    TlsSwitch(bool),
 }
 
 impl Reloader {
     /// Reloads; returns the settings that need a restart to change (they kept their value).
+    ///
+    /// # Errors
+    /// When the configuration or the web configuration does not load; the running one stays.
     pub fn reload(&self) -> Result<Vec<String>, ReloadError> {
         self.metrics.reloads.inc();
+        let tls_now = self.web().tls_enabled();
         let loaded = (self.source)().map_err(ReloadError::Config).and_then(|c| {
             let web = match &c.live.web_config {
                 Some(path) => WebGuard::load(path).map_err(ReloadError::Web)?,
                 None => WebGuard::disabled(),
             };
+            if web.tls_enabled() != tls_now {
+                return Err(ReloadError::TlsSwitch(web.tls_enabled()));
+            }
             Ok((c, web))
         });
         let (new, web) = match loaded {

@@ -35,6 +35,8 @@ pub struct AppState {
     pub metrics: Metrics,
     pub collectors: Collectors,
     pub telemetry_path: String,
+    /// `--web.enable-lifecycle`: POST/PUT /-/reload allowed.
+    pub lifecycle: bool,
     pub reloader: Arc<Reloader>,
 }
 
@@ -47,14 +49,25 @@ impl AppState {
 
 type Body = Full<Bytes>;
 
+/// Serves until `shutdown` resolves. At most `max_connections` connections are open at once
+/// (`--web.max-connections`, as Prometheus' own): beyond that, new ones wait in the kernel's
+/// accept queue, so a flood of idle or half-sent connections costs bounded memory.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
+    max_connections: usize,
     shutdown: impl Future<Output = ()>,
 ) {
     let graceful = GracefulShutdown::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections.max(1)));
     tokio::pin!(shutdown);
     loop {
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => permit,
+            () = &mut shutdown => break,
+        };
+        // The semaphore is never closed.
+        let Ok(permit) = permit else { break };
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, _) = match accepted {
@@ -68,7 +81,11 @@ pub async fn serve(
                 };
                 // The handshake runs in the connection's own task, so one slow client never
                 // holds up accepting the next.
-                tokio::spawn(connection(stream, state.clone(), graceful.watcher()));
+                let (state, watcher) = (state.clone(), graceful.watcher());
+                tokio::spawn(async move {
+                    connection(stream, state, watcher).await;
+                    drop(permit);
+                });
             }
             () = &mut shutdown => break,
         }
@@ -179,6 +196,10 @@ fn route(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
         "/-/ready" => text(
             StatusCode::SERVICE_UNAVAILABLE,
             "Not ready: not every collector has completed a poll of Genesys Cloud yet.\n",
+        ),
+        "/-/reload" if !state.lifecycle => text(
+            StatusCode::FORBIDDEN,
+            "Lifecycle API is not enabled (--web.enable-lifecycle); SIGHUP reloads.\n",
         ),
         "/-/reload" => match state.reloader.reload() {
             Ok(restart) if restart.is_empty() => text(StatusCode::OK, "Reloaded.\n"),

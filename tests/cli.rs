@@ -332,3 +332,70 @@ fn an_unknown_log_level_is_refused() {
         assert!(err.contains("--log.level"), "{err}");
     }
 }
+
+/// SIGHUP's default action ends a process: one that arrives while the exporter starts (a
+/// config manager reloading right after a deploy) must not kill it. The config file is a FIFO
+/// here, so the exporter is certainly inside `main`, blocked reading it, when the SIGHUPs come.
+#[test]
+fn sighups_during_start_up_never_kill_the_exporter() {
+    let dir = std::env::temp_dir().join(format!("gx-hup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("config.yml");
+    let _ = std::fs::remove_file(&fifo);
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let port = free_port();
+    let mut child = spawn_demo(port, &[&format!("--config.file={}", fifo.display())], false);
+    let pid = child.id().to_string();
+    let hup = || {
+        let _ = Command::new("kill").args(["-HUP", &pid]).status();
+    };
+    // Until the exporter opens the FIFO it is starting (or blocked reading its config).
+    std::thread::sleep(Duration::from_millis(200));
+    for _ in 0..20 {
+        hup();
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "a SIGHUP during start-up ended the exporter"
+    );
+    // Feed the config, then put a plain file in the FIFO's place for the reloads to read.
+    std::fs::write(&fifo, "genesys.requests-per-minute: 150\n").unwrap();
+    let plain = dir.join("plain.yml");
+    std::fs::write(&plain, "genesys.requests-per-minute: 150\n").unwrap();
+    std::fs::rename(&plain, &fifo).unwrap();
+    wait_until_ready(port, &mut child);
+    for _ in 0..20 {
+        hup();
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "a SIGHUP ended the exporter"
+    );
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn an_invalid_web_config_exits_2_at_start_as_in_check_config() {
+    let file = std::env::temp_dir().join(format!("gx-bad-web-{}.yml", std::process::id()));
+    std::fs::write(
+        &file,
+        "tls_server_config:\n  cert_file: /nonexistent.crt\n  key_file: /nonexistent.key\n",
+    )
+    .unwrap();
+    let web = format!("--web.config.file={}", file.display());
+    let port = format!("--web.listen-address=127.0.0.1:{}", free_port());
+    let (check, err) = run(&["check-config", "--demo", &web], &[]);
+    assert_eq!(check, 2, "{err}");
+    let (start, err) = run(&["--demo", &port, &web], &[]);
+    assert_eq!(start, 2, "{err}");
+    assert!(err.contains("web config file"), "{err}");
+    std::fs::remove_file(&file).ok();
+}

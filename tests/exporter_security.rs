@@ -6,6 +6,8 @@ mod common;
 use std::path::PathBuf;
 
 use common::*;
+use genesys_exporter::app::{Exporter, StartError};
+use genesys_exporter::web::WebConfigError;
 
 struct Files(PathBuf);
 
@@ -41,13 +43,16 @@ async fn tls_and_basic_auth_guard_every_endpoint_but_health() {
     let (web, ca) = web_config(&dir, &[("alice", "wonderland")]);
 
     let sim = start_sim(sim_config()).await;
-    let exporter = start_exporter(&sim, &[&format!("--web.config.file={}", web.display())]).await;
+    let exporter = start_exporter(
+        &sim,
+        &[
+            &format!("--web.config.file={}", web.display()),
+            "--web.enable-lifecycle",
+        ],
+    )
+    .await;
     let addr = exporter.local_addr();
-    let https = reqwest::Client::builder()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(ca.as_bytes()).unwrap())
-        .build()
-        .unwrap();
+    let https = https_trusting(&ca);
     let url = |path: &str| format!("https://{addr}{path}");
 
     let r = https.get(url("/-/healthy")).send().await.unwrap();
@@ -116,11 +121,7 @@ async fn tls_and_basic_auth_guard_every_endpoint_but_health() {
         .await;
     // The reload also re-reads the certificate: trust the new one from here on.
     assert!(r.is_ok_and(|r| r.status().as_u16() == 200));
-    let https2 = reqwest::Client::builder()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(ca2.as_bytes()).unwrap())
-        .build()
-        .unwrap();
+    let https2 = https_trusting(&ca2);
     let r = https2
         .get(url("/metrics"))
         .basic_auth("alice", Some("wonderland"))
@@ -135,6 +136,58 @@ async fn tls_and_basic_auth_guard_every_endpoint_but_health() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
+    exporter.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bcrypt_cost_above_the_maximum_is_refused_at_start_and_on_reload() {
+    let dir = std::env::temp_dir().join(format!("gx-web-cost-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _cleanup = Files(dir.clone());
+    let (web, ca) = web_config(&dir, &[("alice", "wonderland")]);
+    let flag = format!("--web.config.file={}", web.display());
+    let sim = start_sim(sim_config()).await;
+    let exporter = start_exporter(&sim, &[&flag, "--web.enable-lifecycle"]).await;
+    let addr = exporter.local_addr();
+    let https = https_trusting(&ca);
+    let url = |path: &str| format!("https://{addr}{path}");
+
+    // A cost-31 hash (bcrypt's own maximum; days of work per hash), written without computing
+    // it. Before the limit, the reload computed a dummy hash at that cost and never answered.
+    let good = bcrypt::hash("builder", 4).unwrap();
+    let yaml = std::fs::read_to_string(&web).unwrap();
+    std::fs::write(&web, format!("{yaml}  bob: $2y$31{}\n", &good[6..])).unwrap();
+    let r = https
+        .post(url("/-/reload"))
+        .basic_auth("alice", Some("wonderland"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 500);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("basic_auth_users.bob: bcrypt cost 31 is above the maximum of 14"),
+        "{body}"
+    );
+    // The running users stay.
+    let r = https
+        .get(url("/"))
+        .basic_auth("alice", Some("wonderland"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+
+    // The same file at start-up: refused, with the key.
+    match Exporter::start(exporter_config(&sim, &[&flag])).await {
+        Err(StartError::WebConfig(WebConfigError::Invalid { key, message, .. })) => {
+            assert_eq!(key, "basic_auth_users.bob", "{message}");
+            assert!(message.contains("maximum of 14"), "{message}");
+        }
+        Err(other) => panic!("expected basic_auth_users.bob to be refused, got {other:?}"),
+        Ok(_) => panic!("an exporter started with a cost-31 bcrypt hash"),
+    }
     exporter.shutdown().await;
     sim.shutdown().await;
 }

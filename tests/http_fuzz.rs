@@ -85,8 +85,14 @@ fn arbitrary_requests_get_answers_and_never_break_the_server() {
     .unwrap();
     let (sim, exporter) = runtime.block_on(async {
         let sim = start_sim(sim_config()).await;
-        let exporter =
-            start_exporter(&sim, &[&format!("--web.config.file={}", web.display())]).await;
+        let exporter = start_exporter(
+            &sim,
+            &[
+                &format!("--web.config.file={}", web.display()),
+                "--web.enable-lifecycle",
+            ],
+        )
+        .await;
         (sim, exporter)
     });
     let addr = exporter.local_addr();

@@ -43,6 +43,7 @@ async fn start(sim: &SimOrg, file: &ConfigFile) -> Exporter {
         format!("--genesys.login-url={}", sim.login_url()),
         format!("--genesys.client-id={}", SimConfig::default().client_id),
         format!("--config.file={}", file.0.display()),
+        "--web.enable-lifecycle".into(),
     ]
     .into();
     let secret = SimConfig::default().client_secret;
@@ -185,4 +186,98 @@ async fn a_reload_changes_the_request_budget_in_place() {
     );
     exporter.shutdown().await;
     sim.shutdown().await;
+}
+
+/// Like Prometheus: `POST /-/reload` only with `--web.enable-lifecycle`; SIGHUP (here
+/// `Exporter::reload`, what the SIGHUP handler calls) always reloads. The last successful load
+/// is the start, not 0, so `time() - ..._success_timestamp_seconds` alerts stay quiet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reload_endpoint_needs_enable_lifecycle_and_the_load_time_is_the_start() {
+    let sim = start_sim(sim_config()).await;
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let exporter = start_exporter(&sim, &[]).await;
+    let addr = exporter.local_addr();
+    let loaded = value(
+        &scrape(addr).await,
+        "genesys_exporter_config_last_reload_success_timestamp_seconds",
+        &[],
+    );
+    assert!(
+        loaded >= started.floor() && loaded < started + 60.0,
+        "loaded at {loaded}, started at {started}"
+    );
+
+    let (status, body) = post_reload(addr).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("--web.enable-lifecycle"), "{body}");
+    let s = scrape(addr).await;
+    assert_eq!(value(&s, "genesys_exporter_config_reloads_total", &[]), 0.0);
+
+    exporter.reload().expect("the SIGHUP path reloads");
+    let s = scrape(addr).await;
+    assert_eq!(value(&s, "genesys_exporter_config_reloads_total", &[]), 1.0);
+    exporter.shutdown().await;
+    sim.shutdown().await;
+}
+
+/// A reload cannot switch TLS off (passwords would travel in clear on a port that was TLS) or
+/// on (every scraper would break): it is refused, counted, and the old configuration stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_switches_tls_off_is_refused() {
+    let dir = std::env::temp_dir().join(format!("gx-reload-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    std::fs::write(dir.join("server.crt"), cert.cert.pem()).unwrap();
+    std::fs::write(dir.join("server.key"), cert.signing_key.serialize_pem()).unwrap();
+    let users = format!(
+        "basic_auth_users:\n  alice: {}\n",
+        bcrypt::hash("wonderland", 4).unwrap()
+    );
+    let tls =
+        format!("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n{users}");
+    let web = dir.join("web.yml");
+    std::fs::write(&web, &tls).unwrap();
+
+    let sim = start_sim(sim_config()).await;
+    let exporter = start_exporter(&sim, &[&format!("--web.config.file={}", web.display())]).await;
+    let addr = exporter.local_addr();
+    let https = https_trusting(&cert.cert.pem());
+    let healthy = |client: reqwest::Client, scheme: &'static str| async move {
+        client
+            .get(format!("{scheme}://{addr}/-/healthy"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().as_u16() == 200)
+    };
+    assert!(healthy(https.clone(), "https").await);
+
+    // The same users without TLS: valid on its own, refused as a reload.
+    std::fs::write(&web, &users).unwrap();
+    let err = exporter.reload().expect_err("switching TLS off is refused");
+    assert!(err.to_string().contains("turns TLS off"), "{err}");
+    assert!(healthy(https, "https").await, "still TLS");
+    assert!(
+        !healthy(reqwest::Client::new(), "http").await,
+        "never plain HTTP"
+    );
+    let s = https_trusting(&cert.cert.pem())
+        .get(format!("https://{addr}/metrics"))
+        .basic_auth("alice", Some("wonderland"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let s = parse(&s);
+    assert_eq!(
+        value(&s, "genesys_exporter_config_reload_failures_total", &[]),
+        1.0
+    );
+    exporter.shutdown().await;
+    sim.shutdown().await;
+    std::fs::remove_dir_all(&dir).ok();
 }

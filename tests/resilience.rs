@@ -352,3 +352,84 @@ async fn intervals_stretch_to_fit_the_budget_and_say_so() {
     exporter.shutdown().await;
     sim.shutdown().await;
 }
+
+/// One failed queue listing or token request at start-up costs seconds, not the 5 minutes of
+/// the listing interval: until its first success a collector retries after 1 s, 2 s, ...;
+/// a token request that meets a reset or a server error is retried like any request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_first_listing_or_token_request_is_retried_within_seconds() {
+    let status = |status| Fault::Status {
+        status,
+        retry_after_secs: None,
+    };
+    for (endpoint, fault) in [
+        (Endpoint::Queues, status(500)),
+        (Endpoint::Token, Fault::Reset),
+        (Endpoint::Token, status(401)),
+        (Endpoint::Token, status(500)),
+    ] {
+        let sim = start_sim(sim_config()).await;
+        sim.faults().fail_next(endpoint, 1, fault.clone());
+        // The listing keeps its default interval: only the retry makes this test pass in time.
+        let exporter = start_exporter(&sim, &["--collector.queues.interval=5m"]).await;
+        let addr = exporter.local_addr();
+        eventually(
+            &format!("ready after {endpoint:?} {fault:?}"),
+            || async move { (get(addr, "/-/ready").await.0 == 200).then_some(()) },
+        )
+        .await;
+        let s = scrape(addr).await;
+        assert_eq!(value(&s, "genesys_up", &[("collector", "queues")]), 1.0);
+        exporter.shutdown().await;
+        sim.shutdown().await;
+    }
+}
+
+/// A login host that fails (5xx) is not one that refuses the client: the error says which,
+/// so an operator does not go hunting for a credentials problem that is not there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_token_endpoint_is_not_reported_as_refused_credentials() {
+    use genesys_exporter::genesys::{ApiMetrics, ClientConfig, Credentials, GenesysClient};
+    let sim = start_sim(sim_config()).await;
+    let client = |secret: &str| {
+        GenesysClient::new(
+            ClientConfig {
+                api_url: sim.api_url(),
+                login_url: sim.login_url(),
+                credentials: Credentials {
+                    client_id: SimConfig::default().client_id,
+                    client_secret: secret.to_string().into(),
+                },
+                requests_per_minute: TEST_BUDGET,
+                request_timeout: Duration::from_secs(2),
+                max_retries: 0,
+                max_body_bytes: 1 << 20,
+            },
+            ApiMetrics::default(),
+        )
+        .expect("client")
+    };
+    sim.faults().fail_next(
+        Endpoint::Token,
+        1,
+        Fault::Status {
+            status: 500,
+            retry_after_secs: None,
+        },
+    );
+    let failing = client(&SimConfig::default().client_secret)
+        .queues_page(1, 100)
+        .await
+        .expect_err("the token request fails");
+    let text = genesys_exporter::ErrorChain(&failing).to_string();
+    assert!(text.contains("could not issue a token: HTTP 500"), "{text}");
+    assert!(!text.contains("refused"), "{text}");
+
+    let refused = client("wrong-secret")
+        .queues_page(1, 100)
+        .await
+        .expect_err("a wrong secret is refused");
+    let text = genesys_exporter::ErrorChain(&refused).to_string();
+    assert!(text.contains("refused the client credentials"), "{text}");
+    sim.shutdown().await;
+}

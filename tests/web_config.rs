@@ -528,6 +528,119 @@ async fn basic_auth_over_tls() {
     assert_eq!(denied.status(), StatusCode::UNAUTHORIZED);
 }
 
+/// A well-formed bcrypt hash at `cost`, made without hashing at that cost (costs this high take
+/// hours): a cost-4 hash with its cost field rewritten. No password matches it.
+fn hash_at_cost(cost: u32) -> String {
+    let hash = bcrypt::hash("irrelevant", 4).expect("hash");
+    format!("{}{cost:02}{}", &hash[..4], &hash[6..])
+}
+
+#[test]
+fn bcrypt_costs_above_the_maximum_are_refused_at_load() {
+    let dir = TempDir::new("max-cost");
+    let alice = bcrypt::hash("pw", 4).expect("hash");
+    // 15 first: before the limit, loading it computed a cost-15 dummy hash and then succeeded;
+    // 31 (bcrypt's own maximum) made the exporter and check-config hang for days.
+    for cost in [15, 17, 31] {
+        let (err, message) = load_error(
+            &dir,
+            &format!(
+                "basic_auth_users:\n  alice: {alice}\n  bob: {}\n",
+                hash_at_cost(cost)
+            ),
+        );
+        assert_eq!(invalid_key(&err), "basic_auth_users.bob", "{message}");
+        assert!(
+            message.contains(&format!("bcrypt cost {cost} is above the maximum of 14")),
+            "{message}"
+        );
+        assert!(
+            !message.contains(&alice[7..]),
+            "no hash in the message: {message}"
+        );
+    }
+    // Below bcrypt's own minimum nobody could log in: refused too.
+    let (err, message) = load_error(
+        &dir,
+        &format!("basic_auth_users:\n  carol: {}\n", hash_at_cost(3)),
+    );
+    assert_eq!(invalid_key(&err), "basic_auth_users.carol", "{message}");
+    assert!(message.contains("below the minimum of 4"), "{message}");
+    // The maximum itself is accepted.
+    let path = dir.write(
+        "web.yml",
+        &format!("basic_auth_users:\n  alice: {}\n", hash_at_cost(14)),
+        1_000,
+    );
+    assert!(WebGuard::load(&path).expect("cost 14 loads").auth_enabled());
+}
+
+#[test]
+fn loading_a_web_config_runs_no_bcrypt() {
+    let dir = TempDir::new("load-no-bcrypt");
+    let path = dir.write(
+        "web.yml",
+        &format!(
+            "basic_auth_users:\n  alice: {}\n  bob: {}\n",
+            bcrypt::hash("a", 4).expect("hash"),
+            bcrypt::hash("b", 6).expect("hash"),
+        ),
+        1_000,
+    );
+    // Start-up, every reload and check-config go through load: no bcrypt there (the dummy hash
+    // for unknown users used to be computed here, at the highest cost in use).
+    let guard = WebGuard::load(&path).expect("load");
+    assert_eq!(guard.bcrypt_runs(), 0);
+    assert_eq!(guard.bcrypt_rounds(), 0, "bcrypt rounds run by load");
+}
+
+#[tokio::test]
+async fn unknown_users_and_wrong_passwords_cost_the_highest_cost_in_use() {
+    let dir = TempDir::new("auth-costs");
+    let path = dir.write(
+        "web.yml",
+        &format!(
+            "basic_auth_users:\n  alice: {}\n  bob: {}\n",
+            bcrypt::hash("alice-pw", 4).expect("hash"),
+            bcrypt::hash("bob-pw", 6).expect("hash"),
+        ),
+        1_000,
+    );
+    let guard = WebGuard::load(&path).expect("load");
+    // Every check that runs bcrypt costs 2^6 rounds, bob's cost, whoever asks: an unknown user
+    // or a wrong password must not be told apart from a known user by the time it takes.
+    let highest = 1u64 << 6;
+    for (user, password, ok) in [
+        ("mallory", "x", false),
+        ("alice", "wrong", false),
+        ("bob", "wrong", false),
+        ("alice", "alice-pw", true),
+        ("bob", "bob-pw", true),
+        ("mallory", "alice-pw", false),
+        ("alice", "bob-pw", false),
+    ] {
+        let (runs, rounds) = (guard.bcrypt_runs(), guard.bcrypt_rounds());
+        assert_eq!(
+            guard.authorize(Some(&basic(user, password))).await.is_ok(),
+            ok,
+            "{user}:{password}"
+        );
+        assert_eq!(guard.bcrypt_runs() - runs, 1, "{user}:{password}");
+        assert_eq!(
+            guard.bcrypt_rounds() - rounds,
+            highest,
+            "{user}:{password}: bcrypt rounds of one check"
+        );
+    }
+    // A cached success runs no bcrypt at all.
+    let rounds = guard.bcrypt_rounds();
+    assert!(guard
+        .authorize(Some(&basic("alice", "alice-pw")))
+        .await
+        .is_ok());
+    assert_eq!(guard.bcrypt_rounds(), rounds);
+}
+
 #[tokio::test]
 async fn no_config_means_plain_http_without_auth() {
     let guard = WebGuard::disabled();

@@ -220,7 +220,7 @@ impl Collectors {
 
 /// A collector's data counts as live for this many of its intervals after its last success;
 /// after that its series are left out (they go stale in Prometheus) rather than frozen.
-pub const STALE_AFTER_INTERVALS: u32 = 3;
+pub(crate) const STALE_AFTER_INTERVALS: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {
@@ -233,7 +233,7 @@ pub enum CollectError {
 }
 
 /// Starts every enabled collector (`enabled` holds registry names) with its configured interval.
-pub fn start_all(
+pub(crate) fn start_all(
     enabled: &[&'static str],
     client: &GenesysClient,
     clock: &SharedClock,
@@ -303,6 +303,7 @@ impl<T> Clone for Published<T> {
 
 impl<T> Published<T> {
     /// The data, if the last success is recent enough to be served as live at `now`.
+    #[must_use]
     pub fn fresh_data(&self, now: SystemTime, interval: Duration) -> Option<&Arc<T>> {
         let age = now
             .duration_since(self.last_success?)
@@ -311,6 +312,7 @@ impl<T> Published<T> {
     }
 
     /// `genesys_up`: the last poll succeeded and its data is still fresh.
+    #[must_use]
     pub fn up(&self, now: SystemTime, interval: Duration) -> bool {
         self.last_poll_ok && self.fresh_data(now, interval).is_some()
     }
@@ -326,10 +328,11 @@ pub struct Slot<T> {
 }
 
 impl<T> Slot<T> {
+    #[must_use]
     pub fn new(name: &'static str, interval: Duration) -> Arc<Slot<T>> {
         Arc::new(Slot {
             name,
-            interval_ms: AtomicU64::new(interval.as_millis() as u64),
+            interval_ms: AtomicU64::new(crate::clock::millis_u64(interval)),
             tx: watch::Sender::new(Published::default()),
         })
     }
@@ -341,7 +344,7 @@ impl<T> Slot<T> {
     /// Takes effect after the poll under way (or the wait for it).
     pub fn set_interval(&self, interval: Duration) {
         self.interval_ms
-            .store(interval.as_millis() as u64, Ordering::Relaxed);
+            .store(crate::clock::millis_u64(interval), Ordering::Relaxed);
     }
 
     pub fn latest(&self) -> Published<T> {
@@ -384,7 +387,10 @@ impl<T> Slot<T> {
 }
 
 /// The latest queue set, waiting up to `wait` for queue discovery's first success.
-pub async fn wait_for_queues(
+///
+/// # Errors
+/// [`CollectError::NoQueuesYet`] when no listing succeeded within `wait`.
+pub(crate) async fn wait_for_queues(
     rx: &mut watch::Receiver<Published<QueueSet>>,
     wait: Duration,
 ) -> Result<Arc<QueueSet>, CollectError> {
@@ -403,24 +409,57 @@ pub trait Poll: Send + 'static {
 /// Polls forever on the slot's interval. A slow poll delays the next tick instead of
 /// stacking polls up behind it.
 pub async fn run<P: Poll>(slot: Arc<Slot<P::Snapshot>>, mut collector: P) {
+    let mut first_retry = FIRST_RETRY;
     loop {
         let started = Instant::now();
         let (result, requests) = counting_requests(collector.poll()).await;
         if result.is_ok() {
             tracing::debug!(
                 collector = slot.name,
-                ms = started.elapsed().as_millis() as u64,
+                ms = crate::clock::millis_u64(started.elapsed()),
                 "poll ok"
             );
         }
         slot.record(started, requests, result);
-        tokio::time::sleep_until(started + slot.interval()).await;
+        tokio::time::sleep_until(started + next_poll(&slot, &mut first_retry)).await;
     }
+}
+
+/// Until a collector's first success, a failed poll is retried after 1 s, 2 s, 4 s, ... up
+/// to its interval: one failed queue listing or token request at start-up must not cost the
+/// 5 minutes of the listing interval. After the first success, data from the last good poll
+/// is served while fresh, so polls keep to the interval.
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+
+fn next_poll<T>(slot: &Slot<T>, first_retry: &mut Duration) -> Duration {
+    let interval = slot.interval();
+    if slot.has_succeeded() {
+        return interval;
+    }
+    let wait = (*first_retry).min(interval);
+    *first_retry = first_retry.saturating_mul(2);
+    wait
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn before_the_first_success_retries_back_off_from_a_second_to_the_interval() {
+        let slot: Arc<Slot<u32>> = Slot::new("queues", Duration::from_secs(300));
+        let mut first_retry = FIRST_RETRY;
+        let waits: Vec<u64> = (0..10)
+            .map(|_| next_poll(&slot, &mut first_retry).as_secs())
+            .collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300]);
+        slot.publish(7);
+        assert_eq!(
+            next_poll(&slot, &mut first_retry),
+            Duration::from_secs(300),
+            "after a success, the interval"
+        );
+    }
 
     #[test]
     fn data_goes_stale_after_three_intervals() {

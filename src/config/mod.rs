@@ -20,10 +20,6 @@ use crate::collect::REGISTRY;
 use crate::genesys::region::UnknownRegion;
 use crate::genesys::{Credentials, Region};
 
-/// Outside the 9100-9999 exporter range (full since 2023) and, as far as we know, no
-/// well-known service's port.
-pub const DEFAULT_PORT: u16 = 19464;
-
 #[derive(Debug, Parser)]
 #[command(
     name = "genesys-exporter",
@@ -40,6 +36,8 @@ pub struct Flags {
     pub config_file: Option<PathBuf>,
 
     /// Address to listen on for the web interface and telemetry.
+    // Port 19464: outside the 9100-9999 exporter range (full since 2023) and, as far as we
+    // know, no well-known service's port.
     #[arg(
         long = "web.listen-address",
         default_value = ":19464",
@@ -49,6 +47,14 @@ pub struct Flags {
     /// Exporter-toolkit web configuration (TLS, client certificates, basic auth) in YAML.
     #[arg(long = "web.config.file", value_name = "FILE")]
     pub web_config_file: Option<PathBuf>,
+    /// Connections open at once, at most; more wait to be accepted (Prometheus' default).
+    #[arg(long = "web.max-connections", default_value_t = 512,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+    /// Enable POST/PUT /-/reload (SIGHUP always reloads). Off by default, as in Prometheus
+    /// and Alertmanager: anyone who can reach the port could otherwise make it re-read files.
+    #[arg(long = "web.enable-lifecycle")]
+    pub enable_lifecycle: bool,
     /// Path under which to expose metrics.
     #[arg(
         long = "web.telemetry-path",
@@ -87,7 +93,7 @@ pub struct Flags {
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub requests_per_minute: u32,
     /// Timeout of one API request.
-    #[arg(long = "genesys.request-timeout", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long = "genesys.request-timeout", default_value = "10s", value_parser = parse_interval)]
     pub request_timeout: Duration,
     /// Retries of one request after 429, 502/503/504, timeouts and connection errors.
     #[arg(long = "genesys.max-retries", default_value_t = 3,
@@ -241,6 +247,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 500ms, 15s, 5m, 1h)"))
 }
 
+/// Intervals and timeouts: 0s would poll in a busy loop or time every request out.
 fn parse_interval(s: &str) -> Result<Duration, String> {
     let d = parse_duration(s)?;
     if d < Duration::from_millis(100) {
@@ -285,6 +292,9 @@ pub struct Config {
 pub struct StartupConfig {
     pub listen: SocketAddr,
     pub telemetry_path: String,
+    /// POST/PUT /-/reload allowed.
+    pub enable_lifecycle: bool,
+    pub max_connections: usize,
     pub target: Target,
     pub request_timeout: Duration,
     pub max_retries: u32,
@@ -360,6 +370,9 @@ pub enum ConfigError {
 impl Config {
     /// Flags and, when `--config.file` names one, the YAML file under them: the file's settings
     /// come first on the effective command line, so explicit flags win.
+    ///
+    /// # Errors
+    /// When a flag, the config file or a setting is invalid, or credentials are missing.
     pub fn from_args<I, T>(args: I, env_secret: Option<String>) -> Result<Config, ConfigError>
     where
         I: IntoIterator<Item = T>,
@@ -441,6 +454,8 @@ impl Config {
             startup: StartupConfig {
                 listen,
                 telemetry_path: path,
+                enable_lifecycle: flags.enable_lifecycle,
+                max_connections: flags.max_connections as usize,
                 target,
                 request_timeout: flags.request_timeout,
                 max_retries: flags.max_retries,
@@ -491,6 +506,8 @@ impl StartupConfig {
         let mut out: Vec<(&str, String)> = vec![
             ("web.listen-address", self.listen.to_string()),
             ("web.telemetry-path", self.telemetry_path.clone()),
+            ("web.enable-lifecycle", self.enable_lifecycle.to_string()),
+            ("web.max-connections", self.max_connections.to_string()),
         ];
         match &self.target {
             Target::Org {
@@ -740,7 +757,10 @@ fn read_secret_file(path: &PathBuf) -> Result<String, ConfigError> {
 }
 
 /// `:9464` means every IPv4 interface, like the Go exporters' default.
-pub fn parse_listen_address(s: &str) -> Result<SocketAddr, ConfigError> {
+///
+/// # Errors
+/// [`ConfigError::ListenAddress`] when it is not `host:port` or `:port`.
+pub(crate) fn parse_listen_address(s: &str) -> Result<SocketAddr, ConfigError> {
     let full = if s.starts_with(':') {
         format!("0.0.0.0{s}")
     } else {
@@ -889,6 +909,8 @@ mod tests {
             &["--collector.observations.interval=0s"][..],
             &["--queues.include=("][..],
             &["--genesys.requests-per-minute=0"][..],
+            &["--genesys.request-timeout=0s"][..],
+            &["--log.level=warning"][..],
         ] {
             let err = from_flags(args, Some("s".into())).unwrap_err().to_string();
             let flag = args[0].split('=').next().unwrap();

@@ -14,9 +14,9 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::body::{read_body_capped, BodyError};
 use super::instrument::ApiMetrics;
 use super::models::{AuthErrorResponse, TokenResponse};
+use super::response::{read_body_capped, retry_after, BodyError};
 use super::Endpoint;
 
 /// Genesys' default token lifetime, assumed when a response leaves out `expires_in`.
@@ -57,6 +57,7 @@ impl fmt::Debug for Credentials {
 pub struct BearerToken(Arc<str>);
 
 impl BearerToken {
+    #[must_use]
     pub fn header_value(&self) -> String {
         format!("Bearer {}", self.0)
     }
@@ -82,6 +83,15 @@ pub enum AuthError {
         error: String,
         description: String,
     },
+    /// 429 or a server error: the login host is busy or failing, not refusing the client.
+    #[error("login host could not issue a token: HTTP {status} {error}: {description}")]
+    Unavailable {
+        status: u16,
+        error: String,
+        description: String,
+        /// `Retry-After` of a 429, if it gave one.
+        retry_after: Option<Duration>,
+    },
     #[error("token response from {url} is not usable: {reason}")]
     InvalidResponse { url: String, reason: String },
 }
@@ -100,6 +110,7 @@ pub struct TokenSource {
 }
 
 impl TokenSource {
+    #[must_use]
     pub fn new(
         http: reqwest::Client,
         login_url: &str,
@@ -116,6 +127,9 @@ impl TokenSource {
     }
 
     /// A valid token: the cached one, or a fresh one if it is missing or about to expire.
+    ///
+    /// # Errors
+    /// When the token request fails or the login host refuses the credentials.
     pub async fn token(&self) -> Result<BearerToken, AuthError> {
         let mut cached = self.cached.lock().await;
         if let Some(c) = cached.as_ref() {
@@ -131,7 +145,7 @@ impl TokenSource {
 
     /// Drops `rejected` after the API answered 401 to it, unless another request has already
     /// replaced it, so that many concurrent 401s lead to one token request, not many.
-    pub async fn invalidate(&self, rejected: &BearerToken) {
+    pub(crate) async fn invalidate(&self, rejected: &BearerToken) {
         let mut cached = self.cached.lock().await;
         if cached.as_ref().is_some_and(|c| &c.token == rejected) {
             *cached = None;
@@ -166,6 +180,7 @@ impl TokenSource {
         };
         let status = response.status();
         self.metrics.request(Endpoint::Token, status.as_str());
+        let retry_after = retry_after(response.headers());
         let body = read_body_capped(response, MAX_TOKEN_BODY)
             .await
             .map_err(|e| match e {
@@ -180,13 +195,25 @@ impl TokenSource {
             })?;
         if !status.is_success() {
             let err: AuthErrorResponse = serde_json::from_slice(&body).unwrap_or_default();
-            return Err(AuthError::Rejected {
-                status: status.as_u16(),
-                error: err.error.unwrap_or_else(|| "unknown_error".into()),
-                description: err
-                    .error_description
-                    .or(err.description)
-                    .unwrap_or_else(|| "no description".into()),
+            let error = err.error.unwrap_or_else(|| "unknown_error".into());
+            let description = err
+                .error_description
+                .or(err.description)
+                .unwrap_or_else(|| "no description".into());
+            let status = status.as_u16();
+            return Err(if status == 429 || status >= 500 {
+                AuthError::Unavailable {
+                    status,
+                    error,
+                    description,
+                    retry_after,
+                }
+            } else {
+                AuthError::Rejected {
+                    status,
+                    error,
+                    description,
+                }
             });
         }
         let parsed: TokenResponse =

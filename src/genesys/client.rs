@@ -9,13 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::auth::{transport_code, AuthError, BearerToken, Credentials, TokenSource};
-use super::body::{read_body_capped, BodyError};
 use super::instrument::ApiMetrics;
 use super::models::{
     ConversationActivityQuery, ConversationActivityResponse, ConversationAggregateQueryResponse,
@@ -23,6 +22,7 @@ use super::models::{
     QueueObservationQueryResponse,
 };
 use super::ratelimit::RateLimiter;
+use super::response::{read_body_capped, retry_after, BodyError};
 use super::Endpoint;
 
 /// The official SDKs give up on a 429 whose `Retry-After` is longer than this: such answers
@@ -106,6 +106,8 @@ pub enum ApiError {
 enum Attempt<T> {
     Done(T),
     Retry {
+        /// The request repeated: the call's own, or the token request before it.
+        retried: Endpoint,
         reason: &'static str,
         wait: Option<Duration>,
         error: ApiError,
@@ -133,6 +135,11 @@ struct Inner {
 }
 
 impl GenesysClient {
+    /// A client for one org: its URLs, credentials, budget and retry policy.
+    ///
+    /// # Errors
+    /// [`ApiError::BadUrl`] when the API or login URL is not an http(s) base URL; when the HTTP
+    /// client cannot be built.
     pub fn new(config: ClientConfig, metrics: ApiMetrics) -> Result<GenesysClient, ApiError> {
         for url in [&config.api_url, &config.login_url] {
             let parsed = url::Url::parse(url).map_err(|e| ApiError::BadUrl {
@@ -194,6 +201,9 @@ impl GenesysClient {
     }
 
     /// `GET /api/v2/routing/queues`, one page.
+    ///
+    /// # Errors
+    /// When the request fails after its retries, or the answer is not the expected JSON.
     pub async fn queues_page(
         &self,
         page_number: u32,
@@ -205,6 +215,9 @@ impl GenesysClient {
     }
 
     /// `POST /api/v2/analytics/queues/observations/query`.
+    ///
+    /// # Errors
+    /// As [`GenesysClient::queues_page`].
     pub async fn queue_observations(
         &self,
         query: &QueueObservationQuery,
@@ -215,6 +228,9 @@ impl GenesysClient {
     }
 
     /// `POST /api/v2/analytics/conversations/activity/query`.
+    ///
+    /// # Errors
+    /// As [`GenesysClient::queues_page`].
     pub async fn conversation_activity(
         &self,
         query: &ConversationActivityQuery,
@@ -230,6 +246,9 @@ impl GenesysClient {
     }
 
     /// `POST /api/v2/analytics/conversations/aggregates/query`.
+    ///
+    /// # Errors
+    /// As [`GenesysClient::queues_page`].
     pub async fn conversation_aggregates(
         &self,
         query: &ConversationAggregationQuery,
@@ -285,6 +304,7 @@ impl GenesysClient {
                     self.inner.tokens.invalidate(&rejected).await;
                 }
                 Attempt::Retry {
+                    retried,
                     reason,
                     wait,
                     error,
@@ -298,12 +318,12 @@ impl GenesysClient {
                     }
                     let wait = wait.unwrap_or_else(|| backoff(retries));
                     retries += 1;
-                    self.inner.metrics.retry(endpoint, reason);
+                    self.inner.metrics.retry(retried, reason);
                     tracing::warn!(
-                        endpoint = endpoint.label(),
+                        endpoint = retried.label(),
                         reason,
                         retry = retries,
-                        wait_ms = wait.as_millis() as u64,
+                        wait_ms = crate::clock::millis_u64(wait),
                         error = %error,
                         "retrying Genesys request"
                     );
@@ -324,10 +344,39 @@ impl GenesysClient {
         let token = match inner.tokens.token().await {
             Ok(t) => t,
             Err(source) => {
-                return Attempt::Fail(ApiError::Auth {
-                    endpoint: endpoint.label(),
-                    source,
-                })
+                // The token request is retried like any other: a login host that is busy,
+                // failing or unreachable for a moment must not cost a whole poll.
+                let (reason, wait) = match &source {
+                    AuthError::Transport { source: e, .. } => (transport_code(e), None),
+                    AuthError::Unavailable {
+                        status: 429,
+                        retry_after,
+                        ..
+                    } => (
+                        "rate_limited",
+                        Some(
+                            retry_after
+                                .unwrap_or(DEFAULT_RETRY_AFTER)
+                                .min(MAX_RETRY_AFTER),
+                        ),
+                    ),
+                    AuthError::Unavailable { .. } => ("server_error", None),
+                    AuthError::Rejected { .. } | AuthError::InvalidResponse { .. } => {
+                        return Attempt::Fail(ApiError::Auth {
+                            endpoint: endpoint.label(),
+                            source,
+                        })
+                    }
+                };
+                return Attempt::Retry {
+                    retried: Endpoint::Token,
+                    reason,
+                    wait,
+                    error: ApiError::Auth {
+                        endpoint: endpoint.label(),
+                        source,
+                    },
+                };
             }
         };
         inner.metrics.budget_waiting.inc();
@@ -356,6 +405,7 @@ impl GenesysClient {
                     source,
                 };
                 return Attempt::Retry {
+                    retried: endpoint,
                     reason: code,
                     wait: None,
                     error,
@@ -381,6 +431,7 @@ impl GenesysClient {
                     source,
                 };
                 return Attempt::Retry {
+                    retried: endpoint,
                     reason,
                     wait: None,
                     error,
@@ -408,6 +459,7 @@ impl GenesysClient {
                 // Every collector shares the token's budget, so all of them hold back.
                 inner.limiter.pause_for(wait).await;
                 Attempt::Retry {
+                    retried: endpoint,
                     reason: "rate_limited",
                     wait: Some(wait),
                     error,
@@ -416,6 +468,7 @@ impl GenesysClient {
             StatusCode::BAD_GATEWAY
             | StatusCode::SERVICE_UNAVAILABLE
             | StatusCode::GATEWAY_TIMEOUT => Attempt::Retry {
+                retried: endpoint,
                 reason: "server_error",
                 wait: None,
                 error,
@@ -431,7 +484,7 @@ tokio::task_local! {
 
 /// Runs `fut` and counts the API requests it sent (retries included), so a collector can say
 /// what one refresh costs.
-pub async fn counting_requests<F: std::future::Future>(fut: F) -> (F::Output, u64) {
+pub(crate) async fn counting_requests<F: std::future::Future>(fut: F) -> (F::Output, u64) {
     REQUESTS
         .scope(std::cell::Cell::new(0), async move {
             let out = fut.await;
@@ -456,18 +509,6 @@ fn status_error(endpoint: Endpoint, status: StatusCode, body: &[u8]) -> ApiError
     }
 }
 
-/// `Retry-After` in seconds, as Genesys sends it since its 2021 normalisation of 429s.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let secs: u64 = headers
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(Duration::from_secs(secs))
-}
-
 /// Exponential backoff with full jitter: a random wait in [d/2, d], d = 0.5 s · 2^n, capped.
 fn backoff(retry: u32) -> Duration {
     let full = BACKOFF_BASE
@@ -490,15 +531,6 @@ mod tests {
                 .min(BACKOFF_MAX);
             assert!(d >= full / 2 && d <= full, "retry {retry}: {d:?}");
         }
-    }
-
-    #[test]
-    fn retry_after_reads_whole_seconds_only() {
-        let mut h = HeaderMap::new();
-        h.insert(RETRY_AFTER, "42".parse().unwrap());
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(42)));
-        h.insert(RETRY_AFTER, "soon".parse().unwrap());
-        assert_eq!(retry_after(&h), None);
     }
 
     #[test]

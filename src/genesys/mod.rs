@@ -1,12 +1,12 @@
 //! Genesys Cloud Platform API client: OAuth, request budget, retries, typed models.
 
 pub mod auth;
-mod body;
 pub mod client;
 pub mod instrument;
 pub mod models;
 pub mod ratelimit;
 pub mod region;
+mod response;
 
 pub use auth::{AuthError, Credentials};
 pub use client::{ApiError, ClientConfig, GenesysClient};
@@ -24,6 +24,7 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
+    #[must_use]
     pub fn label(self) -> &'static str {
         match self {
             Endpoint::Token => "/oauth/token",

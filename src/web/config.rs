@@ -706,6 +706,11 @@ mod tests {
         let i = issue("basic_auth_users:\n  alice: secret\n");
         assert_eq!(i.key, "basic_auth_users.alice");
         assert!(!i.message.contains("secret"), "{i}");
+        let i = issue(
+            "basic_auth_users:\n  bob: $2y$31$mDwo.lAisC94iLAyP81MCesa29IzH37oigHC/42V2pdJlUprsJPze\n",
+        );
+        assert_eq!(i.key, "basic_auth_users.bob");
+        assert!(i.message.contains("above the maximum of 14"), "{i}");
         let i = issue("rate_limit:\n  interval: soon\n  burst: 1\n");
         assert_eq!(i.key, "rate_limit.interval");
         let i = issue("rate_limit:\n  interval: 1s\n");

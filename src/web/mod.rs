@@ -16,6 +16,11 @@
 //!   X25519MLKEM768 are ignored with a warning (ring lacks them).
 //! - `prefer_server_cipher_suites` maps to rustls `ignore_client_order` (default true).
 //! - `http_server_config.http2: true` is accepted with a warning: the server is HTTP/1.1 only.
+//!
+//! Beyond the toolkit, for `basic_auth_users`: bcrypt costs above [`MAX_BCRYPT_COST`] (and below
+//! bcrypt's minimum, 4) are refused; loading runs no bcrypt (start-up, reload and check-config
+//! stay fast); and every check that runs bcrypt costs the highest cost in use, for known and
+//! unknown users alike, so response times do not tell which users exist.
 
 mod auth;
 mod config;
@@ -31,7 +36,7 @@ use std::time::Duration;
 use hyper::header::{HeaderName, HeaderValue};
 use rustls_pki_types::CertificateDer;
 
-pub use auth::{Unauthorized, WWW_AUTHENTICATE};
+pub use auth::{Unauthorized, MAX_BCRYPT_COST, WWW_AUTHENTICATE};
 
 use auth::BasicAuth;
 use config::{Issue, ParseError};
@@ -101,12 +106,18 @@ impl fmt::Debug for WebGuard {
 impl WebGuard {
     /// Reads and validates the file (and the cert/key/CA files it names). Relative paths are
     /// relative to the file's directory.
+    ///
+    /// # Errors
+    /// When a file cannot be read or the configuration is invalid (the error says which key).
     pub fn load(path: &Path) -> Result<WebGuard, WebConfigError> {
         Self::load_with_reload_interval(path, RELOAD_CHECK_INTERVAL)
     }
 
     /// [`WebGuard::load`] with another interval between checks of the certificate files (tests
     /// use zero: every new connection checks).
+    ///
+    /// # Errors
+    /// As [`WebGuard::load`].
     pub fn load_with_reload_interval(
         path: &Path,
         reload_interval: Duration,
@@ -131,9 +142,9 @@ impl WebGuard {
             ),
             None => None,
         };
-        let auth = BasicAuth::new(settings.users).map_err(|message| {
-            WebConfigError::invalid(path, Issue::new("basic_auth_users", message))
-        })?;
+        // Runs no bcrypt: start-up, reloads and check-config stay fast whatever the costs.
+        let auth =
+            BasicAuth::new(settings.users).map_err(|issue| WebConfigError::invalid(path, issue))?;
         for warning in &settings.warnings {
             tracing::warn!("web config file {}: {warning}", path.display());
         }
@@ -149,6 +160,7 @@ impl WebGuard {
     }
 
     /// No TLS, no auth (when --web.config.file is not given).
+    #[must_use]
     pub fn disabled() -> WebGuard {
         WebGuard {
             inner: Arc::new(Inner {
@@ -162,6 +174,7 @@ impl WebGuard {
     }
 
     /// Is TLS configured?
+    #[must_use]
     pub fn tls_enabled(&self) -> bool {
         self.inner.tls.is_some()
     }
@@ -176,21 +189,34 @@ impl WebGuard {
 
     /// Checks a request's `Authorization` header value. Ok when no users are configured or the
     /// Basic credentials match a user's bcrypt hash.
+    ///
+    /// # Errors
+    /// [`Unauthorized`] when users are configured and the header matches none of them.
     pub async fn authorize(&self, authorization: Option<&str>) -> Result<(), Unauthorized> {
         self.inner.auth.authorize(authorization).await
     }
 
     /// Are `basic_auth_users` configured?
+    #[must_use]
     pub fn auth_enabled(&self) -> bool {
         !self.inner.auth.is_empty()
     }
 
     /// How many bcrypt comparisons have run (successful checks are cached; for tests).
+    #[must_use]
     pub fn bcrypt_runs(&self) -> u64 {
         self.inner.auth.bcrypt_runs()
     }
 
+    /// How many bcrypt rounds those comparisons have run: 2^cost per hash verified. Every
+    /// comparison runs 2^(highest cost in use), known user or not (for tests).
+    #[must_use]
+    pub fn bcrypt_rounds(&self) -> u64 {
+        self.inner.auth.bcrypt_rounds()
+    }
+
     /// Extra response headers from http_server_config.headers.
+    #[must_use]
     pub fn extra_headers(&self) -> Vec<(HeaderName, HeaderValue)> {
         self.inner.headers.clone()
     }
@@ -199,6 +225,7 @@ impl WebGuard {
     /// `tls_stream.get_ref().1.peer_certificates()`.) The handshake already refuses other
     /// certificates; this is the same check for the server's own use. True without
     /// `client_allowed_sans`.
+    #[must_use]
     pub fn client_allowed(&self, peer_certs: Option<&[CertificateDer<'_>]>) -> bool {
         match &self.inner.allowed_sans {
             None => true,

@@ -280,6 +280,15 @@ pub fn busy_at(h: u32, m: u32) -> genesys_sim::SimClock {
     )
 }
 
+/// An HTTPS client that trusts only the certificate (PEM) it is given.
+pub fn https_trusting(ca_pem: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).expect("a PEM"))
+        .build()
+        .expect("HTTPS client")
+}
+
 /// An HTTP client for talking to the simulator directly.
 pub fn sim_client() -> reqwest::Client {
     reqwest::Client::builder()
