@@ -135,7 +135,7 @@ impl Exporter {
             api_metrics.clone(),
         )?;
 
-        let (live_tx, live_rx) = watch::channel(Arc::new(live));
+        let (settings_tx, live_rx) = watch::channel(Arc::new(live.collectors.clone()));
         let (collectors, mut tasks) =
             collect::start_all(&startup.collectors, &client, &options.clock, &live_rx);
 
@@ -158,7 +158,7 @@ impl Exporter {
         let source = options.reload_from.unwrap_or_else(|| {
             let fixed = Config {
                 startup: startup.clone(),
-                live: live_rx.borrow().as_ref().clone(),
+                live: live.clone(),
             };
             Arc::new(move || Ok(fixed.clone()))
         });
@@ -166,7 +166,8 @@ impl Exporter {
             source,
             web: std::sync::RwLock::new(web),
             startup: startup.clone(),
-            live: live_tx,
+            settings: settings_tx,
+            budget: live.requests_per_minute.into(),
             collectors: collectors.clone(),
             client,
             metrics: reload_metrics,

@@ -1,8 +1,9 @@
 //! Configuration reload (SIGHUP, `POST /-/reload`): re-read flags and the config file, apply
 //! what can change in place, keep the listener, the snapshots and the counters.
 //!
-//! What may change in place is [`LiveConfig`], swapped whole: the collectors read it at each
-//! poll. What needs a restart is [`crate::config::StartupConfig`]: its changed settings are
+//! What may change in place is [`crate::config::LiveConfig`]: its collector settings are
+//! swapped whole into a watch the collectors read at each poll, the budget and the web
+//! configuration are replaced. What needs a restart is [`crate::config::StartupConfig`]: its changed settings are
 //! named (logged, returned) and keep their running value. A file that does not load keeps the
 //! old configuration, counts a failed reload, and says why.
 
@@ -17,8 +18,8 @@ use crate::metrics::catalog::{self, register};
 use tokio::sync::watch;
 
 use crate::budget;
-use crate::collect::{Collectors, REGISTRY};
-use crate::config::{Config, ConfigError, LiveConfig, StartupConfig};
+use crate::collect::{Collectors, Settings, REGISTRY};
+use crate::config::{Config, ConfigError, StartupConfig};
 use crate::genesys::GenesysClient;
 use crate::web::{WebConfigError, WebGuard};
 
@@ -74,8 +75,10 @@ pub struct Reloader {
     pub web: std::sync::RwLock<WebGuard>,
     /// The start-up settings in force, which a reload compares against.
     pub startup: StartupConfig,
-    /// The live settings in force; the collectors watch it.
-    pub live: watch::Sender<Arc<LiveConfig>>,
+    /// The collectors' settings in force; they watch it.
+    pub settings: watch::Sender<Arc<Settings>>,
+    /// The request budget in force (requests a minute).
+    pub budget: std::sync::atomic::AtomicU32,
     pub collectors: Collectors,
     pub client: GenesysClient,
     pub metrics: ReloadMetrics,
@@ -131,10 +134,13 @@ impl Reloader {
                 "changed in the configuration, but only a restart applies it"
             );
         }
-        self.client
-            .set_requests_per_minute(new.live.requests_per_minute);
-        self.live
-            .send_if_modified(|live| replace_if_changed(live, &Arc::new(new.live)));
+        let budget = new.live.requests_per_minute;
+        self.client.set_requests_per_minute(budget);
+        self.budget
+            .store(budget, std::sync::atomic::Ordering::Relaxed);
+        let settings = Arc::new(new.live.collectors);
+        self.settings
+            .send_if_modified(|s| replace_if_changed(s, &settings));
         self.apply_plan();
         self.metrics.succeeded();
         tracing::info!("configuration reloaded");
@@ -145,7 +151,7 @@ impl Reloader {
     /// fit the budget for the queues being watched now. Called after each queue listing and
     /// each reload.
     pub fn apply_plan(&self) {
-        let live = self.live.borrow().clone();
+        let live = self.settings.borrow().clone();
         let entries: Vec<budget::Entry> = self
             .collectors
             .all
@@ -159,7 +165,7 @@ impl Reloader {
             })
             .collect();
         let watched = self.collectors.watched();
-        let budget = live.requests_per_minute;
+        let budget = self.budget.load(std::sync::atomic::Ordering::Relaxed);
         let plan = budget::plan(budget, &entries, watched);
         let before: Vec<_> = self.collectors.all.iter().map(|c| c.interval()).collect();
         for c in &self.collectors.all {

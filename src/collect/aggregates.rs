@@ -26,7 +26,6 @@ use super::{
     MAX_QUEUES_PER_QUERY,
 };
 use crate::clock::SharedClock;
-use crate::config::LiveConfig;
 use crate::genesys::models::{
     ConversationAggregateQueryResponse, ConversationAggregationQuery, QueryFilter,
 };
@@ -534,7 +533,7 @@ pub(crate) struct AggregatesCollector {
     pub clock: SharedClock,
     settings: AggregatesSettings,
     /// New settings from a config reload.
-    updates: watch::Receiver<Arc<LiveConfig>>,
+    updates: watch::Receiver<Arc<super::Settings>>,
     state: State,
 }
 
@@ -544,7 +543,7 @@ impl AggregatesCollector {
         queues: watch::Receiver<Published<QueueSet>>,
         first_queues_wait: Duration,
         clock: SharedClock,
-        mut updates: watch::Receiver<Arc<LiveConfig>>,
+        mut updates: watch::Receiver<Arc<super::Settings>>,
     ) -> AggregatesCollector {
         let settings = updates.borrow_and_update().aggregates.clone();
         AggregatesCollector {

@@ -26,7 +26,6 @@ use tokio::task::JoinHandle;
 
 use self::queues::QueueSet;
 use crate::clock::SharedClock;
-use crate::config::LiveConfig;
 use crate::genesys::client::counting_requests;
 use crate::genesys::{ApiError, GenesysClient};
 use crate::metrics::exposition::Exposition;
@@ -67,6 +66,30 @@ pub fn batches(watched: usize) -> f64 {
 /// queue listing's page size beyond it; 100 is what every Genesys list and query accepts.
 pub const MAX_QUEUES_PER_QUERY: usize = 100;
 
+/// What the collectors read of the configuration a reload may change; a reload swaps it whole
+/// and each collector reads its part at its next poll.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub queue_filter: queues::QueueFilter,
+    /// The configured interval of every registered collector, by name.
+    pub intervals: std::collections::BTreeMap<&'static str, Duration>,
+    pub aggregates: aggregates::AggregatesSettings,
+}
+
+/// Never used for a registered collector: every one has an interval flag with a default.
+const INTERVAL_FALLBACK: Duration = Duration::from_secs(60);
+
+impl Settings {
+    /// The configured interval of a registered collector.
+    #[must_use]
+    pub fn interval(&self, collector: &str) -> Duration {
+        self.intervals
+            .get(collector)
+            .copied()
+            .unwrap_or(INTERVAL_FALLBACK)
+    }
+}
+
 /// What starting a collector needs.
 pub struct Context {
     pub client: GenesysClient,
@@ -74,8 +97,8 @@ pub struct Context {
     pub clock: SharedClock,
     /// Queue discovery's slot: the listing other collectors watch, and queue discovery's own.
     pub queues: Arc<Slot<QueueSet>>,
-    /// The configuration a reload may change, swapped whole on each reload.
-    pub live: watch::Receiver<Arc<LiveConfig>>,
+    /// The settings a reload may change, swapped whole on each reload.
+    pub live: watch::Receiver<Arc<Settings>>,
     /// This collector's configured interval.
     pub interval: Duration,
 }
@@ -237,7 +260,7 @@ pub(crate) fn start_all(
     enabled: &[&'static str],
     client: &GenesysClient,
     clock: &SharedClock,
-    live: &watch::Receiver<Arc<LiveConfig>>,
+    live: &watch::Receiver<Arc<Settings>>,
 ) -> (Collectors, Vec<JoinHandle<()>>) {
     let interval = |name: &str| live.borrow().interval(name);
     let queues = Slot::new(

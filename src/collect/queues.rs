@@ -87,7 +87,7 @@ pub(crate) fn analytics_media_type(queue_config_key: &str) -> String {
 pub(crate) struct QueueCollector {
     pub client: GenesysClient,
     /// The filters are read at every poll, so a config reload applies at the next listing.
-    pub live: tokio::sync::watch::Receiver<std::sync::Arc<crate::config::LiveConfig>>,
+    pub live: tokio::sync::watch::Receiver<std::sync::Arc<super::Settings>>,
 }
 
 impl Poll for QueueCollector {

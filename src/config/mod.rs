@@ -16,7 +16,7 @@ use secrecy::SecretString;
 
 use crate::collect::aggregates::{exportable, AggregatesExport, AggregatesSettings, Window};
 use crate::collect::queues::QueueFilter;
-use crate::collect::REGISTRY;
+use crate::collect::{Settings, REGISTRY};
 use crate::genesys::region::UnknownRegion;
 use crate::genesys::{Credentials, Region};
 
@@ -310,25 +310,9 @@ pub struct StartupConfig {
 pub struct LiveConfig {
     pub web_config: Option<PathBuf>,
     pub requests_per_minute: u32,
-    pub queue_filter: QueueFilter,
-    /// The configured interval of every registered collector, by name.
-    pub intervals: BTreeMap<&'static str, Duration>,
-    pub aggregates: AggregatesSettings,
+    /// What the collectors read: filters, intervals, aggregates settings.
+    pub collectors: Settings,
 }
-
-impl LiveConfig {
-    /// The configured interval of a registered collector.
-    #[must_use]
-    pub fn interval(&self, collector: &str) -> Duration {
-        self.intervals
-            .get(collector)
-            .copied()
-            .unwrap_or(DEFAULT_INTERVAL_FALLBACK)
-    }
-}
-
-/// Never used for a registered collector: every one has an interval flag with a default.
-const DEFAULT_INTERVAL_FALLBACK: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -467,18 +451,20 @@ impl Config {
             live: LiveConfig {
                 web_config: flags.web_config_file,
                 requests_per_minute: flags.requests_per_minute,
-                queue_filter: QueueFilter {
-                    include: flags.queues_include,
-                    exclude: flags.queues_exclude,
+                collectors: Settings {
+                    queue_filter: QueueFilter {
+                        include: flags.queues_include,
+                        exclude: flags.queues_exclude,
+                    },
+                    intervals,
+                    aggregates: aggregates_settings(
+                        flags.aggregates_granularity,
+                        flags.aggregates_lookback,
+                        &flags.aggregates_windows,
+                        &flags.aggregates_timezone,
+                        aggregates_export(&flags.aggregates_metrics, &flags.aggregates_by)?,
+                    )?,
                 },
-                intervals,
-                aggregates: aggregates_settings(
-                    flags.aggregates_granularity,
-                    flags.aggregates_lookback,
-                    &flags.aggregates_windows,
-                    &flags.aggregates_timezone,
-                    aggregates_export(&flags.aggregates_metrics, &flags.aggregates_by)?,
-                )?,
             },
         })
     }
@@ -607,17 +593,17 @@ impl LiveConfig {
             self.requests_per_minute.to_string(),
         );
         for (key, regex) in [
-            ("queues.include", &self.queue_filter.include),
-            ("queues.exclude", &self.queue_filter.exclude),
+            ("queues.include", &self.collectors.queue_filter.include),
+            ("queues.exclude", &self.collectors.queue_filter.exclude),
         ] {
             if let Some(r) = regex {
                 push(key, format!("{:?}", r.as_str()));
             }
         }
-        for (name, interval) in &self.intervals {
+        for (name, interval) in &self.collectors.intervals {
             push(&interval_flag(name), d(interval));
         }
-        let s = &self.aggregates;
+        let s = &self.collectors.aggregates;
         push("aggregates.granularity", d(&s.granularity));
         push("aggregates.lookback", d(&s.lookback));
         let windows: Vec<String> = s.windows.iter().map(Window::label).collect();
@@ -803,14 +789,15 @@ mod tests {
         assert_eq!(login_url, "https://login.mypurecloud.ie");
         assert_eq!(credentials.client_id, "abc");
         assert_eq!(c.startup.listen, "0.0.0.0:19464".parse().unwrap());
-        assert_eq!(c.live.interval("observations"), Duration::from_secs(15));
-        assert_eq!(c.live.interval("queues"), Duration::from_secs(300));
-        assert_eq!(c.live.interval("aggregates"), Duration::from_secs(60));
+        let collectors = &c.live.collectors;
+        assert_eq!(collectors.interval("observations"), Duration::from_secs(15));
+        assert_eq!(collectors.interval("queues"), Duration::from_secs(300));
+        assert_eq!(collectors.interval("aggregates"), Duration::from_secs(60));
         assert_eq!(
             c.startup.collectors,
             ["queues", "observations", "activity", "aggregates"]
         );
-        let agg = c.live.aggregates;
+        let agg = c.live.collectors.aggregates;
         assert_eq!(agg.granularity, Duration::from_secs(300));
         assert_eq!(
             agg.windows.iter().map(Window::label).collect::<Vec<_>>(),

@@ -7,7 +7,12 @@
 //! analytics families carry `queue_id` and `queue` only with `--aggregates.by=queue` (the
 //! default); with `--aggregates.by=media_type` they are summed over queues and drop both.
 
-use super::exposition::Kind;
+/// A family's type, as both exposition formats spell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+}
 
 /// One metric family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

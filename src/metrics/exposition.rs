@@ -12,6 +12,7 @@ use std::io::Write;
 use bytes::Bytes;
 use flate2::write::GzEncoder;
 
+use super::catalog::{Family, Kind};
 use super::Format;
 
 /// Compressed in pieces of this size: large enough for the compressor to work well, small
@@ -21,12 +22,6 @@ const GZIP_CHUNK: usize = 64 * 1024;
 /// Below this, dtoa writes whole numbers in positional notation (it switches to exponents at
 /// 1e16), so integer formatting gives the same text.
 const INTEGRAL_BELOW: f64 = 1e15;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Counter,
-    Gauge,
-}
 
 /// Label pairs, escaped and joined once (`a="x",b="y"`), to be written by many samples.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -133,7 +128,7 @@ impl Exposition {
     ///
     /// # Errors
     /// When compressing the body fails.
-    pub fn begin(&mut self, family: &super::catalog::Family) -> std::io::Result<()> {
+    pub fn begin(&mut self, family: &Family) -> std::io::Result<()> {
         self.family(family.name, family.help, family.kind)
     }
 

@@ -17,8 +17,8 @@ use prometheus_client::registry::Registry;
 use crate::collect::Collectors;
 use crate::genesys::ApiMetrics;
 use crate::reload::ReloadMetrics;
+pub use catalog::Kind;
 use exposition::Exposition;
-pub use exposition::Kind;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use base64::engine::{general_purpose, GeneralPurpose};
 use base64::Engine;
 
-use super::config::Issue;
+use super::Issue;
 
 /// The request was not authorised: answer 401 with
 /// `WWW-Authenticate: Basic realm="genesys-exporter"` ([`WWW_AUTHENTICATE`]).

@@ -12,27 +12,7 @@ use rustls::crypto::SupportedKxGroup;
 use rustls::{SupportedCipherSuite, SupportedProtocolVersion};
 use serde::Deserialize;
 
-/// A validation problem: the key path (`tls_server_config.client_auth_type`) and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Issue {
-    pub key: String,
-    pub message: String,
-}
-
-impl Issue {
-    pub(crate) fn new(key: impl Into<String>, message: impl Into<String>) -> Issue {
-        Issue {
-            key: key.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for Issue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.key, self.message)
-    }
-}
+use super::Issue;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]

@@ -39,9 +39,31 @@ use rustls_pki_types::CertificateDer;
 pub use auth::{Unauthorized, MAX_BCRYPT_COST, WWW_AUTHENTICATE};
 
 use auth::BasicAuth;
-use config::{Issue, ParseError};
+use config::ParseError;
 use ratelimit::TokenBucket;
 use tls::TlsReloader;
+
+/// A validation problem: the key path (`tls_server_config.client_auth_type`) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Issue {
+    pub key: String,
+    pub message: String,
+}
+
+impl Issue {
+    pub(crate) fn new(key: impl Into<String>, message: impl Into<String>) -> Issue {
+        Issue {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Issue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
 
 /// How often [`WebGuard::tls_acceptor`] looks at the certificate files, at most.
 pub const RELOAD_CHECK_INTERVAL: Duration = Duration::from_secs(1);

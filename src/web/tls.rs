@@ -15,8 +15,9 @@ use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConf
 use rustls_pki_types::pem::PemObject;
 use tokio_rustls::TlsAcceptor;
 
-use super::config::{Issue, PemSource, TlsSettings};
+use super::config::{PemSource, TlsSettings};
 use super::san::subject_alt_names;
+use super::Issue;
 
 const P: &str = "tls_server_config";
 
