@@ -17,9 +17,9 @@ use serde::Serialize;
 use super::auth::{transport_code, AuthError, BearerToken, Credentials, TokenSource};
 use super::instrument::ApiMetrics;
 use super::models::{
-    ConversationActivityQuery, ConversationActivityResponse, ConversationAggregateQueryResponse,
-    ConversationAggregationQuery, ErrorBody, QueueEntityListing, QueueObservationQuery,
-    QueueObservationQueryResponse,
+    Channel, ChannelTopicEntityListing, ConversationActivityQuery, ConversationActivityResponse,
+    ConversationAggregateQueryResponse, ConversationAggregationQuery, ErrorBody,
+    QueueEntityListing, QueueObservationQuery, QueueObservationQueryResponse, TopicRequest,
 };
 use super::ratelimit::RateLimiter;
 use super::response::{read_body_capped, retry_after, BodyError};
@@ -241,6 +241,48 @@ impl GenesysClient {
             Method::POST,
             path,
             Some(query),
+        )
+        .await
+    }
+
+    /// `POST /api/v2/notifications/channels`: a new notification channel (its WebSocket is
+    /// connected to `connectUri` exactly as returned).
+    ///
+    /// # Errors
+    /// As [`GenesysClient::queues_page`]; an org without the notifications API answers 404 or
+    /// 403, which the caller reads as "poll instead".
+    pub async fn create_channel(&self) -> Result<Channel, ApiError> {
+        let path = Endpoint::NotificationChannels.label();
+        self.call::<(), _>(Endpoint::NotificationChannels, Method::POST, path, None)
+            .await
+    }
+
+    /// Subscribes a channel to `topics`: `PUT` replaces its subscriptions, `POST` adds to
+    /// them. The answer says per topic whether it is `Permitted` or `Rejected` (and which
+    /// permissions are missing). `ignoreErrors=true` asks for that per-topic answer rather than
+    /// an error for the whole request when some topic is not permitted (unverified: the
+    /// reference shows the parameter, not its effect; a wrong guess fails the request, and the
+    /// queues are polled instead).
+    ///
+    /// # Errors
+    /// As [`GenesysClient::queues_page`]; more than 1,000 topics on a channel is a 400.
+    pub async fn subscribe(
+        &self,
+        channel_id: &str,
+        topics: &[&str],
+        replace: bool,
+    ) -> Result<ChannelTopicEntityListing, ApiError> {
+        let path = format!(
+            "/api/v2/notifications/channels/{}/subscriptions?ignoreErrors=true",
+            url::form_urlencoded::byte_serialize(channel_id.as_bytes()).collect::<String>()
+        );
+        let body: Vec<TopicRequest<'_>> = topics.iter().map(|id| TopicRequest { id }).collect();
+        let method = if replace { Method::PUT } else { Method::POST };
+        self.call(
+            Endpoint::NotificationSubscriptions,
+            method,
+            &path,
+            Some(&body),
         )
         .await
     }

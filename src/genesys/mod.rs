@@ -21,6 +21,8 @@ pub enum Endpoint {
     QueueObservations,
     ConversationActivity,
     ConversationAggregates,
+    NotificationChannels,
+    NotificationSubscriptions,
 }
 
 impl Endpoint {
@@ -32,6 +34,11 @@ impl Endpoint {
             Endpoint::QueueObservations => "/api/v2/analytics/queues/observations/query",
             Endpoint::ConversationActivity => "/api/v2/analytics/conversations/activity/query",
             Endpoint::ConversationAggregates => "/api/v2/analytics/conversations/aggregates/query",
+            Endpoint::NotificationChannels => "/api/v2/notifications/channels",
+            // The channel id stays out of the label: one series, however many channels.
+            Endpoint::NotificationSubscriptions => {
+                "/api/v2/notifications/channels/{channelId}/subscriptions"
+            }
         }
     }
 }

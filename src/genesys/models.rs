@@ -294,6 +294,108 @@ pub struct AggregateMetricData {
     pub stats: StatisticalSummary,
 }
 
+// ---- Notifications (REFERENCE.md 2.7) --------------------------------------------------------
+
+/// `Channel`: the answer to `POST /api/v2/notifications/channels`. `connectUri` is used exactly
+/// as returned.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Channel {
+    pub id: String,
+    pub connect_uri: String,
+    /// When the channel goes away (24 h after creation, by the documented limits).
+    #[serde(default)]
+    pub expires: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// One topic of a subscription request: `[{"id": topic}, ...]`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TopicRequest<'a> {
+    pub id: &'a str,
+}
+
+/// `ChannelTopicEntityListing`: what the subscription endpoints answer.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ChannelTopicEntityListing {
+    #[serde(default)]
+    pub entities: Vec<ChannelTopic>,
+}
+
+/// `ChannelTopic`: one subscribed topic and whether it was allowed.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelTopic {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub state: TopicState,
+    #[serde(default)]
+    pub rejection_reason: Option<String>,
+    #[serde(default)]
+    pub missing_permissions: Vec<String>,
+}
+
+/// `ChannelTopic.state`; a value the spec does not list reads as `Unknown`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum TopicState {
+    Permitted,
+    Rejected,
+    #[default]
+    #[serde(other)]
+    Unknown,
+}
+
+/// A WebSocket frame: `{topicName, version, eventBody, metadata}` (the .NET SDK's
+/// `NotificationData`). The body is kept raw and read by topic.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationFrame {
+    #[serde(default)]
+    pub topic_name: String,
+    #[serde(default)]
+    pub event_body: serde_json::Value,
+}
+
+/// `StatEventQueueTopicStatsNotification`: the body of `v2.analytics.queues.{id}.observations`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct QueueStatsEvent {
+    /// `queueId` and `mediaType`.
+    #[serde(default, deserialize_with = "string_map")]
+    pub group: BTreeMap<String, String>,
+    #[serde(default)]
+    pub data: Vec<QueueStatsInterval>,
+}
+
+/// `StatEventQueueTopicIntervalMetrics`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct QueueStatsInterval {
+    #[serde(default)]
+    pub interval: String,
+    #[serde(default)]
+    pub metrics: Vec<QueueStatsMetric>,
+}
+
+/// `StatEventQueueTopicMetricStats`: `stats` maps a statistic's name to a number.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct QueueStatsMetric {
+    #[serde(default)]
+    pub metric: String,
+    #[serde(default)]
+    pub qualifier: Option<String>,
+    #[serde(default, deserialize_with = "number_map")]
+    pub stats: BTreeMap<String, f64>,
+}
+
+/// A map of numbers by the spec; a value of another type is skipped.
+fn number_map<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, f64>, D::Error> {
+    let raw: Option<BTreeMap<String, serde_json::Value>> = Option::deserialize(d)?;
+    Ok(raw
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v.as_f64()?)))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,5 +457,53 @@ mod tests {
             Some("voice")
         );
         assert_eq!(r.results[1].data[0].stats.count, Some(1));
+    }
+
+    #[test]
+    fn notification_frames_and_bodies_parse_as_the_official_schemas_say() {
+        // The heartbeat frame of REFERENCE.md 2.7.
+        let text = include_str!("../../tests/fixtures/notifications-heartbeat.frame.json");
+        let frame: NotificationFrame = serde_json::from_str(text).unwrap();
+        assert_eq!(frame.topic_name, "channel.metadata");
+        assert_eq!(frame.event_body["message"], "WebSocket Heartbeat");
+
+        // StatEventQueueTopicStatsNotification with odd values: a non-string group value and a
+        // non-number stat are skipped, unknown fields ignored.
+        let body = serde_json::json!({
+            "group": {"queueId": "q1", "mediaType": "voice", "odd": 7},
+            "data": [{"interval": "2026-11-30T09:00:00.000Z/2026-11-30T09:30:00.000Z",
+                      "metrics": [{"metric": "oWaiting", "stats": {"count": 3, "bad": "x"}},
+                                  {"metric": "oUserRoutingStatuses", "qualifier": "IDLE",
+                                   "stats": {"count": 2}, "extra": true}]}]
+        });
+        let event: QueueStatsEvent = serde_json::from_value(body).unwrap();
+        assert_eq!(event.group.len(), 2);
+        let metrics = &event.data[0].metrics;
+        assert_eq!(
+            metrics[0].stats,
+            BTreeMap::from([("count".to_string(), 3.0)])
+        );
+        assert_eq!(metrics[1].qualifier.as_deref(), Some("IDLE"));
+
+        let listing: ChannelTopicEntityListing = serde_json::from_value(serde_json::json!({
+            "entities": [
+                {"id": "v2.analytics.queues.q1.observations", "state": "Permitted"},
+                {"id": "v2.analytics.queues.q2.observations", "state": "Rejected",
+                 "rejectionReason": "missing permissions",
+                 "missingPermissions": ["analytics:queueObservation:view"]},
+                {"id": "v2.analytics.queues.q3.observations", "state": "Pending"}
+            ]
+        }))
+        .unwrap();
+        let states: Vec<TopicState> = listing.entities.iter().map(|t| t.state).collect();
+        assert_eq!(
+            states,
+            [
+                TopicState::Permitted,
+                TopicState::Rejected,
+                TopicState::Unknown
+            ]
+        );
+        assert_eq!(listing.entities[1].missing_permissions.len(), 1);
     }
 }
