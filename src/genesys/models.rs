@@ -336,7 +336,7 @@ pub struct ChannelTopic {
 }
 
 /// `ChannelTopic.state`; a value the spec does not list reads as `Unknown`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 pub enum TopicState {
     Permitted,
     Rejected,

@@ -119,7 +119,7 @@ pub(crate) struct QueueObservationDataContainer {
     pub(crate) data: Vec<ObservationMetricData>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub(crate) struct ObservationMetricData {
     pub(crate) metric: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -127,7 +127,7 @@ pub(crate) struct ObservationMetricData {
     pub(crate) stats: StatisticalSummary,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct StatisticalSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -270,4 +270,96 @@ pub(crate) struct AggregateStats {
     pub(crate) denominator: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) target: Option<f64>,
+}
+
+// ---------- notifications ----------
+
+/// `Channel`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Channel {
+    pub(crate) connect_uri: String,
+    pub(crate) id: String,
+    pub(crate) expires: String,
+}
+
+/// `ChannelEntityListing`.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct ChannelEntityListing {
+    pub(crate) entities: Vec<Channel>,
+}
+
+/// `ChannelTopic` as a request item: only `id` is read.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct ChannelTopicRequest {
+    pub(crate) id: Option<String>,
+}
+
+/// `ChannelTopic` as answered.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ChannelTopic {
+    pub(crate) id: String,
+    pub(crate) state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) rejection_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) missing_permissions: Option<Vec<String>>,
+}
+
+/// `ChannelTopicEntityListing`.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct ChannelTopicEntityListing {
+    pub(crate) entities: Vec<ChannelTopic>,
+}
+
+/// A WebSocket frame (NET `Extensions/Notifications/NotificationData.cs`): `version` and
+/// `metadata` are left out on `channel.metadata` frames, as in the published heartbeat.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct NotificationFrame<T> {
+    pub(crate) topic_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) version: Option<String>,
+    pub(crate) event_body: T,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) metadata: Option<NotificationMetadata>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct NotificationMetadata {
+    #[serde(rename = "CorrelationId")]
+    pub(crate) correlation_id: String,
+}
+
+/// Event body of `channel.metadata` (heartbeat, pong).
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct ChannelMetadataBody {
+    pub(crate) message: String,
+}
+
+/// `SystemMessageSystemMessage` (the fields the simulator sends).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SystemMessage {
+    pub(crate) channel_id: String,
+    pub(crate) correlation_id: String,
+    pub(crate) oauth_client_id: String,
+    pub(crate) message: String,
+}
+
+/// `StatEventQueueTopicStatsNotification`.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct StatEventQueueTopicStatsNotification {
+    pub(crate) group: BTreeMap<String, String>,
+    pub(crate) data: Vec<StatEventQueueTopicIntervalMetrics>,
+}
+
+/// `StatEventQueueTopicIntervalMetrics`.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct StatEventQueueTopicIntervalMetrics {
+    pub(crate) interval: String,
+    /// `StatEventQueueTopicMetricStats` has the shape of `ObservationMetricData` (metric,
+    /// qualifier, stats as numbers).
+    pub(crate) metrics: Vec<ObservationMetricData>,
 }

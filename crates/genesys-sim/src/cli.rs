@@ -14,7 +14,7 @@ use clap::Parser;
 use super::{parse_spike, Endpoint, Fault, SimClock, SimConfig, SimOrg, Spike};
 
 /// Run a simulated Genesys Cloud org (token, routing queues, observations, activity,
-/// aggregates) on loopback. Credentials: GENESYS_CLIENT_ID and GENESYS_CLIENT_SECRET.
+/// aggregates, notification channels and their WebSocket) on loopback. Credentials: GENESYS_CLIENT_ID and GENESYS_CLIENT_SECRET.
 #[derive(Debug, Parser)]
 #[command(name = "genesys-sim")]
 struct Args {
@@ -41,9 +41,13 @@ struct Args {
     spike_size: u32,
     /// Faults for the next calls: ENDPOINT:FAULT[xCOUNT],... e.g.
     /// "observations:503x5,queues:429x3,token:reset,aggregates:delay=3s,any:malformed".
-    /// Endpoints: token, queues, observations, activity, aggregates, any. Faults: an HTTP
-    /// status (400-599; 429 sends Retry-After: 1), reset, delay=DURATION, malformed,
-    /// oversized=BYTES, mangled, stripped.
+    /// Endpoints: token, queues, observations, activity, aggregates, channels, subscriptions,
+    /// websocket, any. Faults: an HTTP status (400-599; 429 sends Retry-After: 1), reset,
+    /// delay=DURATION, malformed, oversized=BYTES, mangled, stripped; for subscriptions also
+    /// rejected (topics answered Rejected with missingPermissions); for websocket also
+    /// socket_closing, drop, stall, which replace the next frame a connected notification
+    /// socket would send (e.g. "channels:403" refuses channel creation, "websocket:dropx3"
+    /// drops the next three sockets).
     #[arg(long = "faults", value_name = "SPEC", value_parser = parse_faults)]
     faults: Option<FaultSpec>,
 }
@@ -81,11 +85,15 @@ fn parse_fault_item(item: &str) -> Result<(Endpoint, Fault, u32), String> {
         "observations" => Endpoint::Observations,
         "activity" => Endpoint::Activity,
         "aggregates" => Endpoint::Aggregates,
+        "channels" => Endpoint::Channels,
+        "subscriptions" => Endpoint::Subscriptions,
+        "websocket" => Endpoint::WebSocket,
         "any" => Endpoint::Any,
         other => {
             return Err(format!(
-            "unknown endpoint {other:?} (token, queues, observations, activity, aggregates, any)"
-        ))
+                "unknown endpoint {other:?} (token, queues, observations, activity, aggregates, \
+                 channels, subscriptions, websocket, any)"
+            ))
         }
     };
     let rest = rest.trim();
@@ -101,6 +109,20 @@ fn parse_fault_item(item: &str) -> Result<(Endpoint, Fault, u32), String> {
         _ => (rest, 1),
     };
     let fault = parse_fault(fault)?;
+    if fault.is_push() && endpoint != Endpoint::WebSocket {
+        return Err("socket_closing, drop and stall are for the websocket endpoint".into());
+    }
+    if fault == Fault::Rejected && endpoint != Endpoint::Subscriptions {
+        return Err("rejected is for the subscriptions endpoint".into());
+    }
+    if endpoint == Endpoint::WebSocket
+        && matches!(
+            fault,
+            Fault::Malformed | Fault::Oversized(_) | Fault::Mangled | Fault::Stripped
+        )
+    {
+        return Err("the websocket endpoint takes an HTTP status, reset, delay, socket_closing, drop or stall".into());
+    }
     Ok((endpoint, fault, count))
 }
 
@@ -118,6 +140,10 @@ fn parse_fault(s: &str) -> Result<Fault, String> {
         "malformed" => no_value(Fault::Malformed),
         "mangled" => no_value(Fault::Mangled),
         "stripped" => no_value(Fault::Stripped),
+        "socket_closing" | "socket-closing" => no_value(Fault::SocketClosing),
+        "drop" => no_value(Fault::Drop),
+        "stall" => no_value(Fault::Stall),
+        "rejected" => no_value(Fault::Rejected),
         "delay" => {
             let v = value.ok_or("delay needs a duration, e.g. delay=3s")?;
             humantime::parse_duration(v)
@@ -145,7 +171,7 @@ fn parse_fault(s: &str) -> Result<Fault, String> {
         }
         "" => Err("the fault is empty".into()),
         other => Err(format!(
-            "unknown fault {other:?} (an HTTP status, reset, delay=DURATION, malformed, oversized=BYTES, mangled, stripped)"
+            "unknown fault {other:?} (an HTTP status, reset, delay=DURATION, malformed, oversized=BYTES, mangled, stripped, rejected, socket_closing, drop, stall)"
         )),
     }
 }
@@ -318,6 +344,46 @@ mod tests {
             "queues:reset=1",
             "queues:503,",
             "queues:503x99999999999",
+        ] {
+            assert!(parse_faults(bad).is_err(), "{bad:?} should be rejected");
+        }
+        let FaultSpec(v) = parse_faults(
+            "channels:403,subscriptions:rejectedx2,websocket:socket_closing,websocket:drop,websocket:stall,websocket:503,subscriptions:reset",
+        )
+        .expect("valid push spec");
+        assert_eq!(
+            v,
+            vec![
+                (
+                    Endpoint::Channels,
+                    Fault::Status {
+                        status: 403,
+                        retry_after_secs: None
+                    },
+                    1
+                ),
+                (Endpoint::Subscriptions, Fault::Rejected, 2),
+                (Endpoint::WebSocket, Fault::SocketClosing, 1),
+                (Endpoint::WebSocket, Fault::Drop, 1),
+                (Endpoint::WebSocket, Fault::Stall, 1),
+                (
+                    Endpoint::WebSocket,
+                    Fault::Status {
+                        status: 503,
+                        retry_after_secs: None
+                    },
+                    1
+                ),
+                (Endpoint::Subscriptions, Fault::Reset, 1),
+            ]
+        );
+        for bad in [
+            "queues:stall",
+            "any:drop",
+            "channels:rejected",
+            "websocket:rejected",
+            "websocket:malformed",
+            "websocket:stall=1",
         ] {
             assert!(parse_faults(bad).is_err(), "{bad:?} should be rejected");
         }

@@ -219,6 +219,30 @@ pub(crate) fn parse_observation_query(body: &[u8]) -> Result<ObservationQuery, A
     })
 }
 
+/// Every observation metric of one queue: what a `v2.analytics.queues.{id}.observations`
+/// event carries (see `notify.rs`).
+pub(crate) fn queue_observation_query(queue_id: &str) -> ObservationQuery {
+    let filter = QueryFilter {
+        kind: Some("or".to_string()),
+        clauses: None,
+        predicates: Some(vec![QueryPredicate {
+            kind: None,
+            dimension: Some("queueId".to_string()),
+            operator: None,
+            value: Some(queue_id.to_string()),
+            range: None,
+        }]),
+    };
+    ObservationQuery {
+        // A single `matches` predicate on a valid dimension always parses.
+        filter: Filter::parse(&filter, &OBSERVATION_DIMS).unwrap_or_else(|_| unreachable!()),
+        metrics: OBSERVATION_METRICS
+            .iter()
+            .map(|m| (*m).to_string())
+            .collect(),
+    }
+}
+
 fn count_entry(
     metric: &str,
     qualifier: Option<&str>,

@@ -14,6 +14,14 @@ pub enum Endpoint {
     Observations,
     Activity,
     Aggregates,
+    /// `POST`/`GET /api/v2/notifications/channels` and `HEAD .../channels/{id}`
+    /// (`Status { status: 403, .. }` = channel creation refused).
+    Channels,
+    /// `GET`/`PUT`/`POST`/`DELETE .../channels/{id}/subscriptions`.
+    Subscriptions,
+    /// The notification WebSocket: HTTP faults (`Status`, `Delay`, `Reset`) hit the upgrade
+    /// request; push faults (`SocketClosing`, `Drop`, `Stall`) hit a connected socket.
+    WebSocket,
     Any,
 }
 
@@ -41,6 +49,24 @@ pub enum Fault {
     /// The normal answer with `stats` removed from every metric entry and `group` from every
     /// other result.
     Stripped,
+    /// Push (WebSocket): instead of the next frame a socket would send (heartbeat, pong or
+    /// event), a `v2.system.socket_closing` notice, then a close frame.
+    SocketClosing,
+    /// Push: instead of the next frame, the TCP connection is closed without a close frame.
+    Drop,
+    /// Push: from the next frame on, the socket sends nothing (no heartbeats, pongs or
+    /// events) and stays open, until the client closes it or a newer socket displaces it.
+    Stall,
+    /// Subscriptions: the next `PUT`/`POST` answers every requested topic `Rejected` with
+    /// `missingPermissions` and subscribes none of them.
+    Rejected,
+}
+
+impl Fault {
+    /// Carried out by a connected WebSocket rather than on an HTTP request.
+    pub(crate) fn is_push(&self) -> bool {
+        matches!(self, Fault::SocketClosing | Fault::Drop | Fault::Stall)
+    }
 }
 
 /// Fault injection handle (interior mutability; shared with the server).
@@ -48,6 +74,7 @@ pub struct Faults {
     pending: Mutex<Vec<(Endpoint, u32, Fault)>>,
     auth: Arc<AuthState>,
     zero_counts: AtomicBool,
+    changed_metrics_only: AtomicBool,
     aggregate_lag: Mutex<Option<(Duration, Duration)>>,
 }
 
@@ -57,6 +84,7 @@ impl Faults {
             pending: Mutex::new(Vec::new()),
             auth,
             zero_counts: AtomicBool::new(false),
+            changed_metrics_only: AtomicBool::new(false),
             aggregate_lag: Mutex::new(None),
         }
     }
@@ -109,11 +137,29 @@ impl Faults {
         *self.aggregate_lag.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn take(&self, endpoint: Endpoint) -> Option<Fault> {
+    /// What a `v2.analytics.queues.{id}.observations` event carries (undocumented by
+    /// Genesys): `false` (default) = every metric of the changed group, as the observations
+    /// query answers it; `true` = only the metrics whose value changed since the topic's last
+    /// event (a count that fell to zero is sent as `count: 0`; a vanished `oLongest*` is not
+    /// sent). Clients should not depend on either.
+    pub fn set_push_changed_metrics_only(&self, on: bool) {
+        self.changed_metrics_only.store(on, Ordering::Relaxed);
+    }
+
+    pub(crate) fn push_changed_metrics_only(&self) -> bool {
+        self.changed_metrics_only.load(Ordering::Relaxed)
+    }
+
+    /// The next fault for `endpoint` (or `Any`) that `applies`, in queue order.
+    pub(crate) fn take_if(
+        &self,
+        endpoint: Endpoint,
+        applies: impl Fn(&Fault) -> bool,
+    ) -> Option<Fault> {
         let mut p = self.lock();
         let i = p
             .iter()
-            .position(|(e, _, _)| *e == endpoint || *e == Endpoint::Any)?;
+            .position(|(e, _, f)| (*e == endpoint || *e == Endpoint::Any) && applies(f))?;
         let fault = p[i].2.clone();
         p[i].1 -= 1;
         if p[i].1 == 0 {

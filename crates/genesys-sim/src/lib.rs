@@ -20,6 +20,10 @@
 //!   and show it only after a per-conversation lag (0-180 s, 5% up to 20 min;
 //!   `Faults::set_aggregate_lag`); groups are always split by `mediaType`; timers in ms;
 //!   zero counts and empty buckets are left out. `SimOrg::aggregate_truth` is the oracle.
+//! * Notifications (REFERENCE 2.7): channels, subscriptions and the channel WebSocket on the
+//!   same listener (`connectUri` = `ws://HOST:PORT/channels/{id}`, no auth, like Genesys'),
+//!   heartbeats, ping/pong, displacement, expiry, and `v2.analytics.queues.{id}.observations`
+//!   events; what an event carries is described in `notify.rs`.
 
 mod agg_truth;
 mod aggregates;
@@ -33,6 +37,7 @@ mod filter;
 mod media;
 mod model;
 mod names;
+mod notify;
 mod records;
 mod rng;
 mod server;
@@ -40,6 +45,7 @@ mod shared;
 mod spike;
 mod stats;
 mod truth;
+mod websocket;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -48,8 +54,7 @@ use std::time::{Duration, Instant};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 pub use agg_truth::{AggregateTruth, StatTruth};
@@ -61,6 +66,7 @@ pub use truth::{Truth, TruthQueue, TruthTotals};
 
 use auth::AuthState;
 use model::Model;
+use notify::Hub;
 use shared::{lock, Shared};
 use stats::StatsRecorder;
 
@@ -90,6 +96,11 @@ pub struct SimConfig {
     /// Per-token budget over a sliding 60 s window (wall clock).
     pub rate_limit_per_minute: u32,
     pub clock: SimClock,
+    /// Lifetime of a notification channel (Genesys: 24 h), on the business clock; renewed by
+    /// each `PUT`/`POST` of its subscriptions.
+    pub channel_ttl: Duration,
+    /// Period of the `channel.metadata` heartbeat on notification sockets (wall clock).
+    pub heartbeat_interval: Duration,
 }
 
 impl Default for SimConfig {
@@ -103,6 +114,8 @@ impl Default for SimConfig {
             token_lifetime: Duration::from_secs(24 * 3600),
             rate_limit_per_minute: 300,
             clock: SimClock::Realtime,
+            channel_ttl: Duration::from_secs(24 * 3600),
+            heartbeat_interval: Duration::from_secs(30),
         }
     }
 }
@@ -114,6 +127,7 @@ pub struct SimOrg {
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
     ticker: Option<JoinHandle<()>>,
+    pump: Option<JoinHandle<()>>,
 }
 
 impl SimOrg {
@@ -141,6 +155,8 @@ impl SimOrg {
             cfg.token_lifetime,
             cfg.rate_limit_per_minute,
         ));
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             client_id: cfg.client_id,
             client_secret: cfg.client_secret,
@@ -152,35 +168,48 @@ impl SimOrg {
             auth,
             stats: StatsRecorder::default(),
             started: Instant::now(),
+            addr,
+            hub: Hub::new(cfg.channel_ttl, cfg.heartbeat_interval),
         });
-        let listener = tokio::net::TcpListener::bind(listen).await?;
-        let addr = listener.local_addr()?;
         let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
         let sh = shared.clone();
         let server = tokio::spawn(async move {
-            let graceful = GracefulShutdown::new();
+            // Graceful shutdown by hand: hyper-util's `GracefulShutdown` does not take
+            // connections with upgrades. Each connection holds a clone of `alive`.
+            let (closing_tx, closing_rx) = watch::channel(false);
+            let (alive, mut all_gone) = tokio::sync::mpsc::channel::<()>(1);
             loop {
                 tokio::select! {
                     res = listener.accept() => {
                         let Ok((stream, _)) = res else { continue };
                         let sh = sh.clone();
-                        let conn = http1::Builder::new().serve_connection(
-                            TokioIo::new(stream),
-                            service_fn(move |req| server::handle(sh.clone(), req)),
-                        );
-                        let fut = graceful.watch(conn);
+                        let alive = alive.clone();
+                        let mut closing = closing_rx.clone();
                         tokio::spawn(async move {
-                            let _ = fut.await;
+                            let conn = http1::Builder::new()
+                                .serve_connection(
+                                    TokioIo::new(stream),
+                                    service_fn(move |req| server::handle(sh.clone(), req)),
+                                )
+                                .with_upgrades();
+                            tokio::pin!(conn);
+                            tokio::select! {
+                                _ = conn.as_mut() => {}
+                                _ = closing.changed() => {
+                                    conn.as_mut().graceful_shutdown();
+                                    let _ = conn.await;
+                                }
+                            }
+                            drop(alive);
                         });
                     }
                     _ = &mut stop_rx => break,
                 }
             }
             drop(listener);
-            tokio::select! {
-                _ = graceful.shutdown() => {}
-                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-            }
+            let _ = closing_tx.send(true);
+            drop(alive);
+            let _ = tokio::time::timeout(Duration::from_secs(2), all_gone.recv()).await;
         });
         let ticker = realtime.then(|| {
             let sh = shared.clone();
@@ -189,16 +218,39 @@ impl SimOrg {
                 loop {
                     every.tick().await;
                     let sh = sh.clone();
-                    let _ = tokio::task::spawn_blocking(move || drop(sh.model_now())).await;
+                    let _ = tokio::task::spawn_blocking(move || {
+                        drop(sh.model_now());
+                        sh.hub.wake();
+                    })
+                    .await;
                 }
             })
         });
+        // Publishes notification events and expires channels; reads the model, never
+        // advances it (no effect on the traffic model or its randomness).
+        let pump = {
+            let sh = shared.clone();
+            tokio::spawn(async move {
+                loop {
+                    let due = sh.hub.pump(&sh);
+                    let wait = due.map_or(Duration::from_secs(1), |at| {
+                        at.saturating_duration_since(Instant::now())
+                            .min(Duration::from_secs(1))
+                    });
+                    tokio::select! {
+                        () = sh.hub.woken() => {}
+                        () = tokio::time::sleep(wait) => {}
+                    }
+                }
+            })
+        };
         Ok(SimOrg {
             shared,
             addr,
             stop: Some(stop_tx),
             server: Some(server),
             ticker,
+            pump: Some(pump),
         })
     }
 
@@ -231,6 +283,7 @@ impl SimOrg {
             self.shared.start_ms + *adv
         };
         lock(&self.shared.model).run_until(target);
+        self.shared.hub.wake();
     }
 
     /// Business time now (epoch ms).
@@ -282,12 +335,15 @@ impl SimOrg {
     /// none); returns its id.
     #[must_use]
     pub fn add_queue(&self, name: &str, media: &[&str]) -> String {
-        self.shared.model_now().add_queue(name, media)
+        let id = self.shared.model_now().add_queue(name, media);
+        self.shared.hub.wake();
+        id
     }
 
     /// Removes a queue; its live conversations are disconnected.
     pub fn remove_queue(&self, queue_id: &str) {
-        self.shared.model_now().remove_queue(queue_id)
+        self.shared.model_now().remove_queue(queue_id);
+        self.shared.hub.wake();
     }
 
     /// `extra_waiting` conversations arrive on that queue (its first media type) at the first
@@ -322,6 +378,10 @@ impl SimOrg {
         if let Some(t) = self.ticker.take() {
             t.abort();
         }
+        if let Some(t) = self.pump.take() {
+            t.abort();
+        }
+        self.shared.hub.shutdown();
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
@@ -336,6 +396,10 @@ impl Drop for SimOrg {
         if let Some(t) = self.ticker.take() {
             t.abort();
         }
+        if let Some(t) = self.pump.take() {
+            t.abort();
+        }
+        self.shared.hub.shutdown();
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }

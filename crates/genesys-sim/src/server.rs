@@ -16,6 +16,7 @@ use super::auth::AuthFailure;
 use super::endpoints;
 use super::error::ApiError;
 use super::faults::{Endpoint, Fault};
+use super::notify::{CHANNELS_PATH, SOCKET_PREFIX};
 use super::shared::Shared;
 use super::stats::STATUS_RESET;
 
@@ -177,39 +178,85 @@ pub(crate) async fn handle(
     result
 }
 
+const CHANNELS_METHODS: &[Method] = &[Method::POST, Method::GET];
+const CHANNEL_METHODS: &[Method] = &[Method::HEAD];
+const SUBSCRIPTIONS_METHODS: &[Method] = &[Method::GET, Method::PUT, Method::POST, Method::DELETE];
+const GET: &[Method] = &[Method::GET];
+const POST: &[Method] = &[Method::POST];
+
+/// The endpoint at `path` and the methods it takes.
+fn route(path: &str) -> Option<(Endpoint, &'static [Method])> {
+    Some(match path {
+        TOKEN_PATH => (Endpoint::Token, POST),
+        QUEUES_PATH => (Endpoint::Queues, GET),
+        OBSERVATIONS_PATH => (Endpoint::Observations, POST),
+        ACTIVITY_PATH => (Endpoint::Activity, POST),
+        AGGREGATES_PATH => (Endpoint::Aggregates, POST),
+        CHANNELS_PATH => (Endpoint::Channels, CHANNELS_METHODS),
+        _ => {
+            if let Some(rest) = path
+                .strip_prefix(CHANNELS_PATH)
+                .and_then(|r| r.strip_prefix('/'))
+            {
+                match rest.split_once('/') {
+                    None if !rest.is_empty() => (Endpoint::Channels, CHANNEL_METHODS),
+                    Some((id, "subscriptions")) if !id.is_empty() => {
+                        (Endpoint::Subscriptions, SUBSCRIPTIONS_METHODS)
+                    }
+                    _ => return None,
+                }
+            } else {
+                let id = path.strip_prefix(SOCKET_PREFIX)?;
+                if id.is_empty() || id.contains('/') {
+                    return None;
+                }
+                (Endpoint::WebSocket, GET)
+            }
+        }
+    })
+}
+
+/// Whether a pending `fault` is for this request (HTTP faults; push faults are the socket's).
+fn fault_applies(endpoint: Endpoint, method: &Method, fault: &Fault) -> bool {
+    match fault {
+        Fault::SocketClosing | Fault::Drop | Fault::Stall => false,
+        Fault::Rejected => {
+            endpoint == Endpoint::Subscriptions && (method == Method::PUT || method == Method::POST)
+        }
+        Fault::Status { .. } | Fault::Delay(_) | Fault::Reset => true,
+        Fault::Malformed | Fault::Oversized(_) | Fault::Mangled | Fault::Stripped => {
+            endpoint != Endpoint::WebSocket
+        }
+    }
+}
+
 async fn dispatch(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     req: Request<Incoming>,
     method: &Method,
     path: &str,
 ) -> Result<Resp, ResetConnection> {
     let ctx = uuid::Uuid::new_v4().to_string();
-    let (endpoint, allowed) = match path {
-        TOKEN_PATH => (Endpoint::Token, Method::POST),
-        QUEUES_PATH => (Endpoint::Queues, Method::GET),
-        OBSERVATIONS_PATH => (Endpoint::Observations, Method::POST),
-        ACTIVITY_PATH => (Endpoint::Activity, Method::POST),
-        AGGREGATES_PATH => (Endpoint::Aggregates, Method::POST),
-        _ => {
-            let r = error_body(
-                404,
-                "not.found",
-                format!("The requested resource was not found: {path}"),
-                &ctx,
-            );
-            return Ok(with_correlation(r, &ctx));
-        }
+    let Some((endpoint, allowed)) = route(path) else {
+        let r = error_body(
+            404,
+            "not.found",
+            format!("The requested resource was not found: {path}"),
+            &ctx,
+        );
+        return Ok(with_correlation(r, &ctx));
     };
-    if *method != allowed {
+    if !allowed.contains(method) {
         let mut r = error_body(
             405,
             "method.not.allowed",
             format!("Method {method} is not allowed on {path}"),
             &ctx,
         );
+        let allow: Vec<&str> = allowed.iter().map(Method::as_str).collect();
         r.headers_mut().insert(
             "Allow",
-            HeaderValue::from_str(allowed.as_str()).unwrap_or(HeaderValue::from_static("GET")),
+            HeaderValue::from_str(&allow.join(", ")).unwrap_or(HeaderValue::from_static("GET")),
         );
         return Ok(with_correlation(r, &ctx));
     }
@@ -217,7 +264,11 @@ async fn dispatch(
         shared.stats.record_token_request();
     }
     let mut rewrite: Option<Fault> = None;
-    match shared.faults.take(endpoint) {
+    let mut rejected = false;
+    match shared
+        .faults
+        .take_if(endpoint, |f| fault_applies(endpoint, method, f))
+    {
         Some(Fault::Reset) => return Err(ResetConnection),
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
         Some(Fault::Status {
@@ -235,12 +286,13 @@ async fn dispatch(
             return Ok(with_correlation(json_text(200, body), &ctx));
         }
         Some(f @ (Fault::Malformed | Fault::Mangled | Fault::Stripped)) => rewrite = Some(f),
-        None => {}
+        Some(Fault::Rejected) => rejected = true,
+        Some(Fault::SocketClosing | Fault::Drop | Fault::Stall) | None => {}
     }
-    let resp = if endpoint == Endpoint::Token {
-        token_endpoint(shared, req).await
-    } else {
-        api_endpoint(shared, req, endpoint, &ctx).await
+    let resp = match endpoint {
+        Endpoint::Token => token_endpoint(shared, req).await,
+        Endpoint::WebSocket => websocket_upgrade(shared, req, path, &ctx),
+        _ => api_endpoint(shared, req, endpoint, rejected, &ctx).await,
     };
     let resp = match rewrite {
         Some(Fault::Malformed) => truncate(resp).await,
@@ -249,6 +301,137 @@ async fn dispatch(
         _ => resp,
     };
     Ok(with_correlation(resp, &ctx))
+}
+
+/// `GET ws://…/channels/{id}` with an upgrade to WebSocket (no bearer token: the channel id
+/// is what the client holds, as with Genesys' `connectUri`).
+fn websocket_upgrade(
+    shared: &Arc<Shared>,
+    mut req: Request<Incoming>,
+    path: &str,
+    ctx: &str,
+) -> Resp {
+    use hyper::header::{
+        CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE,
+    };
+    let header = |name| {
+        req.headers()
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let wants_upgrade = header(UPGRADE).eq_ignore_ascii_case("websocket")
+        && header(CONNECTION)
+            .split(',')
+            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+        && header(SEC_WEBSOCKET_VERSION) == "13";
+    let key = header(SEC_WEBSOCKET_KEY);
+    if !wants_upgrade || key.is_empty() {
+        let mut r = error_body(
+            426,
+            "bad.request",
+            "This is a notification channel: connect with a WebSocket (version 13)".to_string(),
+            ctx,
+        );
+        r.headers_mut()
+            .insert(UPGRADE, HeaderValue::from_static("websocket"));
+        return r;
+    }
+    let channel_id = path.trim_start_matches(SOCKET_PREFIX).to_string();
+    let Some((socket_id, rx)) = shared.hub.connect(shared, &channel_id) else {
+        return error_body(
+            404,
+            "not.found",
+            format!("Channel {channel_id} was not found"),
+            ctx,
+        );
+    };
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let sh = shared.clone();
+    tokio::spawn(async move {
+        if let Ok(upgraded) = on_upgrade.await {
+            super::websocket::serve(sh.clone(), channel_id.clone(), upgraded, rx).await;
+        }
+        sh.hub.detach(&channel_id, socket_id);
+    });
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = r.headers_mut();
+    h.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(v) = HeaderValue::from_str(&accept) {
+        h.insert(SEC_WEBSOCKET_ACCEPT, v);
+    }
+    r
+}
+
+fn empty(status: StatusCode) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = status;
+    r
+}
+
+/// Channels and subscriptions (after auth and budget).
+async fn notify_endpoint(
+    shared: &Arc<Shared>,
+    req: Request<Incoming>,
+    endpoint: Endpoint,
+    rejected: bool,
+) -> Result<Resp, ApiError> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let hub = &shared.hub;
+    // `…/channels/{id}` or `…/channels/{id}/subscriptions`.
+    let channel_id = path
+        .strip_prefix(CHANNELS_PATH)
+        .unwrap_or("")
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    match (endpoint, &method) {
+        (Endpoint::Channels, &Method::POST) => Ok(json(200, &hub.create_channel(shared))),
+        (Endpoint::Channels, &Method::GET) => Ok(json(200, &hub.list_channels(shared))),
+        (Endpoint::Channels, _) => {
+            if hub.exists(shared, &channel_id) {
+                Ok(empty(StatusCode::OK))
+            } else {
+                Err(ApiError {
+                    status: 404,
+                    code: "not.found",
+                    message: format!("Channel {channel_id} was not found"),
+                })
+            }
+        }
+        (_, &Method::GET) => hub
+            .subscriptions(shared, &channel_id)
+            .map(|v| json(200, &v)),
+        (_, &Method::DELETE) => hub
+            .unsubscribe_all(shared, &channel_id)
+            .map(|()| empty(StatusCode::NO_CONTENT)),
+        _ => {
+            if !content_type_is(&req, "application/json") {
+                return Err(ApiError {
+                    status: 415,
+                    code: "unsupported.media.type",
+                    message: "Content-Type must be application/json".to_string(),
+                });
+            }
+            let replace = method == Method::PUT;
+            let body = read_body(req).await?;
+            let topics: Vec<super::api::ChannelTopicRequest> = serde_json::from_slice(&body)
+                .map_err(|e| {
+                    ApiError::bad_request(format!(
+                        "The request could not be understood: expected a list of topics ({e})"
+                    ))
+                })?;
+            hub.subscribe(shared, &channel_id, topics, replace, rejected)
+                .map(|v| json(200, &v))
+        }
+    }
 }
 
 fn with_correlation(mut r: Resp, ctx: &str) -> Resp {
@@ -395,9 +578,10 @@ async fn token_endpoint(shared: &Shared, req: Request<Incoming>) -> Resp {
 }
 
 async fn api_endpoint(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     req: Request<Incoming>,
     endpoint: Endpoint,
+    rejected: bool,
     ctx: &str,
 ) -> Resp {
     let token = bearer(&req);
@@ -462,7 +646,10 @@ async fn api_endpoint(
                 }
             }
         }
-        Endpoint::Token | Endpoint::Any => Err(ApiError {
+        Endpoint::Channels | Endpoint::Subscriptions => {
+            notify_endpoint(shared, req, endpoint, rejected).await
+        }
+        Endpoint::Token | Endpoint::WebSocket | Endpoint::Any => Err(ApiError {
             status: 404,
             code: "not.found",
             message: "not found".to_string(),

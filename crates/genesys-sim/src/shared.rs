@@ -1,11 +1,13 @@
 //! State shared by the `SimOrg` handle and the HTTP tasks.
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use super::auth::AuthState;
 use super::faults::Faults;
 use super::model::Model;
+use super::notify::Hub;
 use super::stats::StatsRecorder;
 
 /// State shared by the handle and the HTTP tasks.
@@ -21,6 +23,10 @@ pub(crate) struct Shared {
     pub(crate) faults: Faults,
     pub(crate) stats: StatsRecorder,
     pub(crate) started: Instant,
+    /// The listener's address (the notification channels' `connectUri`).
+    pub(crate) addr: SocketAddr,
+    /// Notification channels and their sockets.
+    pub(crate) hub: Hub,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
