@@ -3,30 +3,13 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use genesys_exporter::genesys::models::TopicState;
-use genesys_exporter::genesys::{ApiError, ApiMetrics, ClientConfig, Credentials, GenesysClient};
+use genesys_exporter::genesys::{ApiError, GenesysClient};
 use genesys_sim::{Endpoint, Fault, SimConfig, SimOrg};
 
 fn client(sim: &SimOrg) -> GenesysClient {
-    GenesysClient::new(
-        ClientConfig {
-            api_url: sim.api_url(),
-            login_url: sim.login_url(),
-            credentials: Credentials {
-                client_id: SimConfig::default().client_id,
-                client_secret: SimConfig::default().client_secret.into(),
-            },
-            requests_per_minute: TEST_BUDGET,
-            request_timeout: Duration::from_secs(5),
-            max_retries: 0,
-            max_body_bytes: 1 << 20,
-        },
-        ApiMetrics::default(),
-    )
-    .expect("client")
+    api_client(sim, &SimConfig::default().client_secret, 0)
 }
 
 fn topic(queue_id: &str) -> String {

@@ -389,26 +389,8 @@ async fn a_failed_first_listing_or_token_request_is_retried_within_seconds() {
 /// so an operator does not go hunting for a credentials problem that is not there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_token_endpoint_is_not_reported_as_refused_credentials() {
-    use genesys_exporter::genesys::{ApiMetrics, ClientConfig, Credentials, GenesysClient};
     let sim = start_sim(sim_config()).await;
-    let client = |secret: &str| {
-        GenesysClient::new(
-            ClientConfig {
-                api_url: sim.api_url(),
-                login_url: sim.login_url(),
-                credentials: Credentials {
-                    client_id: SimConfig::default().client_id,
-                    client_secret: secret.to_string().into(),
-                },
-                requests_per_minute: TEST_BUDGET,
-                request_timeout: Duration::from_secs(2),
-                max_retries: 0,
-                max_body_bytes: 1 << 20,
-            },
-            ApiMetrics::default(),
-        )
-        .expect("client")
-    };
+    let client = |secret: &str| api_client(&sim, secret, 0);
     sim.faults().fail_next(
         Endpoint::Token,
         1,

@@ -1,6 +1,8 @@
 //! Test support: start the simulated org and the exporter on loopback ports, scrape, wait.
 #![allow(dead_code)]
 
+pub mod schema;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -278,6 +280,31 @@ pub fn busy_at(h: u32, m: u32) -> genesys_sim::SimClock {
             .single()
             .expect("a valid time"),
     )
+}
+
+/// The exporter's own API client for `sim`, with this secret and no retries unless asked.
+pub fn api_client(
+    sim: &SimOrg,
+    secret: &str,
+    max_retries: u32,
+) -> genesys_exporter::genesys::GenesysClient {
+    use genesys_exporter::genesys::{ApiMetrics, ClientConfig, Credentials, GenesysClient};
+    GenesysClient::new(
+        ClientConfig {
+            api_url: sim.api_url(),
+            login_url: sim.login_url(),
+            credentials: Credentials {
+                client_id: SimConfig::default().client_id,
+                client_secret: secret.to_string().into(),
+            },
+            requests_per_minute: TEST_BUDGET,
+            request_timeout: Duration::from_secs(5),
+            max_retries,
+            max_body_bytes: 1 << 20,
+        },
+        ApiMetrics::default(),
+    )
+    .expect("client")
 }
 
 /// An HTTPS client that trusts only the certificate (PEM) it is given.
