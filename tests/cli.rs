@@ -41,6 +41,14 @@ fn spawn_demo(port: u16, extra: &[&str], log: bool) -> std::process::Child {
         .expect("exporter starts")
 }
 
+/// SIGTERM, then the exit status.
+fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    child.wait().expect("the exporter exits")
+}
+
 /// Waits (bounded) for `/-/ready`, failing if the exporter exits first.
 fn wait_until_ready(port: u16, child: &mut std::process::Child) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -220,10 +228,7 @@ fn sighup_reloads_the_config_file() {
         .success());
     wait_for("genesys_api_budget_requests_per_minute", 90.0);
     wait_for("genesys_exporter_config_reloads_total", 1.0);
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    terminate(&mut child);
     std::fs::remove_file(&file).ok();
 }
 
@@ -284,10 +289,7 @@ fn demo_log_with_config_file(config: &str) -> String {
     std::fs::write(&file, config).unwrap();
     let mut child = spawn_demo(port, &[&format!("--config.file={}", file.display())], true);
     wait_until_ready(port, &mut child);
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    terminate(&mut child);
     let mut log = String::new();
     child
         .stderr
@@ -376,9 +378,7 @@ fn sighups_during_start_up_never_kill_the_exporter() {
         child.try_wait().unwrap().is_none(),
         "a SIGHUP ended the exporter"
     );
-    let _ = Command::new("kill").args(["-TERM", &pid]).status();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(terminate(&mut child).code(), Some(0));
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -375,6 +375,15 @@ impl SimOrg {
     }
 
     pub async fn shutdown(mut self) {
+        self.stop_tasks();
+        if let Some(h) = self.server.take() {
+            let _ = h.await;
+        }
+    }
+
+    /// Stops the model's ticker and the event pump, closes the sockets, and tells the server
+    /// to stop accepting.
+    fn stop_tasks(&mut self) {
         if let Some(t) = self.ticker.take() {
             t.abort();
         }
@@ -384,24 +393,12 @@ impl SimOrg {
         self.shared.hub.shutdown();
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
-        }
-        if let Some(h) = self.server.take() {
-            let _ = h.await;
         }
     }
 }
 
 impl Drop for SimOrg {
     fn drop(&mut self) {
-        if let Some(t) = self.ticker.take() {
-            t.abort();
-        }
-        if let Some(t) = self.pump.take() {
-            t.abort();
-        }
-        self.shared.hub.shutdown();
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
+        self.stop_tasks();
     }
 }
