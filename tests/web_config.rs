@@ -575,18 +575,24 @@ fn bcrypt_costs_above_the_maximum_are_refused_at_load() {
     assert!(WebGuard::load(&path).expect("cost 14 loads").auth_enabled());
 }
 
-#[test]
-fn loading_a_web_config_runs_no_bcrypt() {
-    let dir = TempDir::new("load-no-bcrypt");
-    let path = dir.write(
+/// A web config with two users of different bcrypt costs: alice (`alice-pw`, cost 4) and bob
+/// (`bob-pw`, cost 6).
+fn alice_at_cost_4_and_bob_at_cost_6(dir: &TempDir) -> PathBuf {
+    dir.write(
         "web.yml",
         &format!(
             "basic_auth_users:\n  alice: {}\n  bob: {}\n",
-            bcrypt::hash("a", 4).expect("hash"),
-            bcrypt::hash("b", 6).expect("hash"),
+            bcrypt::hash("alice-pw", 4).expect("hash"),
+            bcrypt::hash("bob-pw", 6).expect("hash"),
         ),
         1_000,
-    );
+    )
+}
+
+#[test]
+fn loading_a_web_config_runs_no_bcrypt() {
+    let dir = TempDir::new("load-no-bcrypt");
+    let path = alice_at_cost_4_and_bob_at_cost_6(&dir);
     // Start-up, every reload and check-config go through load: no bcrypt there (the dummy hash
     // for unknown users used to be computed here, at the highest cost in use).
     let guard = WebGuard::load(&path).expect("load");
@@ -597,15 +603,7 @@ fn loading_a_web_config_runs_no_bcrypt() {
 #[tokio::test]
 async fn unknown_users_and_wrong_passwords_cost_the_highest_cost_in_use() {
     let dir = TempDir::new("auth-costs");
-    let path = dir.write(
-        "web.yml",
-        &format!(
-            "basic_auth_users:\n  alice: {}\n  bob: {}\n",
-            bcrypt::hash("alice-pw", 4).expect("hash"),
-            bcrypt::hash("bob-pw", 6).expect("hash"),
-        ),
-        1_000,
-    );
+    let path = alice_at_cost_4_and_bob_at_cost_6(&dir);
     let guard = WebGuard::load(&path).expect("load");
     // Every check that runs bcrypt costs 2^6 rounds, bob's cost, whoever asks: an unknown user
     // or a wrong password must not be told apart from a known user by the time it takes.
