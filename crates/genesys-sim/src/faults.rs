@@ -1,6 +1,6 @@
 //! Fault injection: make the next N calls of an endpoint fail in a chosen way.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -75,6 +75,7 @@ pub struct Faults {
     auth: Arc<AuthState>,
     zero_counts: AtomicBool,
     changed_metrics_only: AtomicBool,
+    push_count_offset: AtomicI64,
     aggregate_lag: Mutex<Option<(Duration, Duration)>>,
 }
 
@@ -85,6 +86,7 @@ impl Faults {
             auth,
             zero_counts: AtomicBool::new(false),
             changed_metrics_only: AtomicBool::new(false),
+            push_count_offset: AtomicI64::new(0),
             aggregate_lag: Mutex::new(None),
         }
     }
@@ -148,6 +150,16 @@ impl Faults {
 
     pub(crate) fn push_changed_metrics_only(&self) -> bool {
         self.changed_metrics_only.load(Ordering::Relaxed)
+    }
+
+    /// Pushed events lie: every `count` they carry is off by `offset` (0 = the truth). The
+    /// observations query is unaffected, so a client's reconciliation can catch the lie.
+    pub fn set_push_count_offset(&self, offset: i64) {
+        self.push_count_offset.store(offset, Ordering::Relaxed);
+    }
+
+    pub(crate) fn push_count_offset(&self) -> i64 {
+        self.push_count_offset.load(Ordering::Relaxed)
     }
 
     /// The next fault for `endpoint` (or `Any`) that `applies`, in queue order.

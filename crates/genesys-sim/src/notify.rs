@@ -525,6 +525,7 @@ impl Hub {
         }
         let zeros = shared.faults.emit_zero_counts();
         let changed_only = shared.faults.push_changed_metrics_only();
+        let offset = shared.faults.push_count_offset();
         let interval = interval_of(now_ms);
         let model = lock(&shared.model);
         let mut cache: HashMap<String, Groups> = HashMap::new();
@@ -558,11 +559,16 @@ impl Hub {
                 for key in changed {
                     let empty = Vec::new();
                     let current = now.get(&key).unwrap_or(&empty);
-                    let metrics = if changed_only {
+                    let mut metrics = if changed_only {
                         changed_metrics(t.last.get(&key).unwrap_or(&empty), current)
                     } else {
                         current.clone()
                     };
+                    if offset != 0 {
+                        for m in &mut metrics {
+                            m.stats.count = m.stats.count.map(|c| c.saturating_add_signed(offset));
+                        }
+                    }
                     let frame = NotificationFrame {
                         topic_name: name.clone(),
                         version: Some("2".to_string()),
