@@ -14,7 +14,7 @@ use genesys_exporter::collect::aggregates::{
     AggregatesExport, AggregatesSnapshot, GroupAggregates, Quantity, Values,
 };
 use genesys_exporter::collect::observations::{
-    ConversationCounts, MediaLive, ObservationsSnapshot, QueueLive, ROUTING_STATUSES,
+    ConversationCounts, LiveReport, MediaLive, ObservationsSnapshot, QueueLive, ROUTING_STATUSES,
 };
 use genesys_exporter::collect::queues::{QueueSet, WatchedQueue};
 use genesys_exporter::collect::Collectors;
@@ -38,29 +38,31 @@ fn metrics(n: usize) -> (Metrics, ApiMetrics) {
             .collect(),
     });
     let live = (0..n)
-        .map(|i| QueueLive {
-            media: MEDIA
-                .iter()
-                .map(|m| {
-                    let c = ConversationCounts {
-                        waiting: i as u64 % 7,
-                        interacting: 3,
-                        alerting: 1,
-                    };
-                    (
-                        m.to_string(),
-                        MediaLive {
-                            conversations: c,
-                            longest_waiting_seconds: 12.5,
-                        },
-                    )
-                })
-                .collect(),
-            on_queue_users: 8,
-            routing_statuses: ROUTING_STATUSES
-                .iter()
-                .map(|s| (s.to_string(), 2))
-                .collect::<BTreeMap<_, _>>(),
+        .map(|i| {
+            Some(Arc::new(QueueLive {
+                media: MEDIA
+                    .iter()
+                    .map(|m| {
+                        let c = ConversationCounts {
+                            waiting: i as u64 % 7,
+                            interacting: 3,
+                            alerting: 1,
+                        };
+                        (
+                            m.to_string(),
+                            MediaLive {
+                                conversations: c,
+                                longest_waiting_seconds: 12.5,
+                            },
+                        )
+                    })
+                    .collect(),
+                on_queue_users: 8,
+                routing_statuses: ROUTING_STATUSES
+                    .iter()
+                    .map(|s| (s.to_string(), 2))
+                    .collect::<BTreeMap<_, _>>(),
+            }))
         })
         .collect();
     let mut values = Values::default();
@@ -82,6 +84,7 @@ fn metrics(n: usize) -> (Metrics, ApiMetrics) {
     observations.publish(ObservationsSnapshot {
         queues: queues.clone(),
         live,
+        report: LiveReport::default(),
     });
     let activity = Slot::new("activity", Duration::from_secs(15));
     activity.publish(ActivitySnapshot::default());

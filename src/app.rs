@@ -136,8 +136,13 @@ impl Exporter {
         )?;
 
         let (settings_tx, live_rx) = watch::channel(Arc::new(live.collectors.clone()));
-        let (collectors, mut tasks) =
-            collect::start_all(&startup.collectors, &client, &options.clock, &live_rx);
+        let (collectors, mut tasks) = collect::start_all(
+            &startup.collectors,
+            &client,
+            &options.clock,
+            &live_rx,
+            &startup.push,
+        );
 
         let listener =
             TcpListener::bind(startup.listen)

@@ -101,6 +101,8 @@ pub struct Context {
     pub live: watch::Receiver<Arc<Settings>>,
     /// This collector's configured interval.
     pub interval: Duration,
+    /// How live queue state arrives (`--live.*`).
+    pub push: observations::PushSettings,
 }
 
 /// A started collector: where it publishes and the task that polls.
@@ -180,7 +182,7 @@ impl<T: Snapshot> Source for Slot<T> {
 
     fn version(&self, now: SystemTime) -> (u64, bool) {
         let p = self.tx.borrow();
-        (p.polls, p.fresh_data(now, self.interval()).is_some())
+        (p.version, p.fresh_data(now, self.interval()).is_some())
     }
 
     fn health(&self, now: SystemTime) -> Health {
@@ -261,6 +263,7 @@ pub(crate) fn start_all(
     client: &GenesysClient,
     clock: &SharedClock,
     live: &watch::Receiver<Arc<Settings>>,
+    push: &observations::PushSettings,
 ) -> (Collectors, Vec<JoinHandle<()>>) {
     let interval = |name: &str| live.borrow().interval(name);
     let queues = Slot::new(
@@ -276,6 +279,7 @@ pub(crate) fn start_all(
             queues: queues.clone(),
             live: live.clone(),
             interval: interval(registration.name),
+            push: push.clone(),
         });
         all.push(started.source);
         tasks.push(started.task);
@@ -294,6 +298,8 @@ pub struct Published<T> {
     pub last_requests: u64,
     pub polls: u64,
     pub failures: u64,
+    /// Bumped whenever `data` or the poll counters change: what the body cache compares.
+    pub version: u64,
 }
 
 impl<T> Default for Published<T> {
@@ -306,6 +312,7 @@ impl<T> Default for Published<T> {
             last_requests: 0,
             polls: 0,
             failures: 0,
+            version: 0,
         }
     }
 }
@@ -320,6 +327,7 @@ impl<T> Clone for Published<T> {
             last_requests: self.last_requests,
             polls: self.polls,
             failures: self.failures,
+            version: self.version,
         }
     }
 }
@@ -389,22 +397,45 @@ impl<T> Slot<T> {
 
     fn record(&self, started: Instant, requests: u64, result: Result<T, CollectError>) {
         let duration = started.elapsed();
+        match result {
+            Ok(data) => {
+                self.record_poll(duration, requests, Ok(()));
+                self.refresh(data);
+            }
+            Err(error) => self.record_poll(duration, requests, Err(error)),
+        }
+    }
+
+    /// Counts a poll (`genesys_collector_polls_total`, failures, duration, requests) without
+    /// publishing data: push mode publishes separately, with [`Slot::refresh`].
+    pub(crate) fn record_poll(
+        &self,
+        duration: Duration,
+        requests: u64,
+        result: Result<(), CollectError>,
+    ) {
         self.tx.send_modify(|p| {
             p.polls += 1;
+            p.version += 1;
             p.last_duration = Some(duration);
             p.last_requests = requests;
             match result {
-                Ok(data) => {
-                    p.data = Some(Arc::new(data));
-                    p.last_success = Some(SystemTime::now());
-                    p.last_poll_ok = true;
-                }
+                Ok(()) => p.last_poll_ok = true,
                 Err(error) => {
                     p.failures += 1;
                     p.last_poll_ok = false;
                     tracing::warn!(collector = self.name, error = %crate::ErrorChain(&error), "poll failed");
                 }
             }
+        });
+    }
+
+    /// Publishes data known current now (a poll, or pushed events applied).
+    pub(crate) fn refresh(&self, data: T) {
+        self.tx.send_modify(|p| {
+            p.data = Some(Arc::new(data));
+            p.last_success = Some(SystemTime::now());
+            p.version += 1;
         });
     }
 }

@@ -15,6 +15,7 @@ use regex::Regex;
 use secrecy::SecretString;
 
 use crate::collect::aggregates::{exportable, AggregatesExport, AggregatesSettings, Window};
+use crate::collect::observations::{LiveMode, PushSettings};
 use crate::collect::queues::QueueFilter;
 use crate::collect::{Settings, REGISTRY};
 use crate::genesys::region::UnknownRegion;
@@ -138,6 +139,19 @@ pub struct Flags {
     /// only (summed over the watched queues).
     #[arg(long = "aggregates.by", default_value = "queue", value_parser = ["queue", "media_type"])]
     pub aggregates_by: String,
+
+    /// How live queue state arrives: auto (pushed over notification channels where Genesys
+    /// permits, polled for the rest), push (channels only), poll (the observations query only).
+    #[arg(long = "live.mode", value_enum, default_value_t = LiveMode::Auto)]
+    pub live_mode: LiveMode,
+    /// Notification channels to hold, 1,000 queues each (Genesys allows 20 per OAuth client;
+    /// leave room for other integrations). Queues beyond them are polled.
+    #[arg(long = "live.max-channels", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub live_max_channels: u32,
+    /// How often the observations query replaces pushed state (and counts differences).
+    #[arg(long = "live.reconcile-interval", default_value = "5m", value_parser = parse_interval)]
+    pub live_reconcile_interval: Duration,
 
     /// Run against a built-in simulated Genesys org instead of a real one.
     #[cfg(feature = "demo")]
@@ -299,6 +313,8 @@ pub struct StartupConfig {
     pub request_timeout: Duration,
     pub max_retries: u32,
     pub max_response_bytes: usize,
+    /// `--live.*`: push or poll for live queue state.
+    pub push: PushSettings,
     /// Registry names of the collectors that run.
     pub collectors: Vec<&'static str>,
     pub log_level: LogLevel,
@@ -444,6 +460,11 @@ impl Config {
                 request_timeout: flags.request_timeout,
                 max_retries: flags.max_retries,
                 max_response_bytes: flags.max_response_bytes,
+                push: PushSettings {
+                    mode: flags.live_mode,
+                    max_channels: flags.live_max_channels as usize,
+                    reconcile_interval: flags.live_reconcile_interval,
+                },
                 collectors,
                 log_level: flags.log_level,
                 log_format: flags.log_format,
@@ -533,6 +554,12 @@ impl StartupConfig {
         out.push((
             "genesys.max-response-bytes",
             self.max_response_bytes.to_string(),
+        ));
+        out.push(("live.mode", self.push.mode.label().into()));
+        out.push(("live.max-channels", self.push.max_channels.to_string()));
+        out.push((
+            "live.reconcile-interval",
+            format_duration(&self.push.reconcile_interval),
         ));
         out.push(("log.level", self.log_level.as_str().into()));
         let format = match self.log_format {

@@ -267,6 +267,72 @@ pub const QUEUE_USERS: Family = Family {
     labels: &["queue_id", "queue", "routing_status"],
 };
 
+// `observations` collector, how live data arrives (push over notification channels, or polls).
+pub const LIVE_MODE: Family = Family {
+    name: "genesys_live_mode",
+    kind: Kind::Gauge,
+    unit: None,
+    help:
+        "The configured --live.mode: 1 for the mode in use (auto, push or poll), 0 for the others.",
+    labels: &["mode"],
+};
+
+pub const LIVE_QUEUES: Family = Family {
+    name: "genesys_live_queues",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Watched queues by how their live state arrives right now: push (a notification channel) or poll.",
+    labels: &["delivery"],
+};
+
+pub const LIVE_CHANNELS: Family = Family {
+    name: "genesys_live_channels",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Notification channels with a connected WebSocket.",
+    labels: NO_LABELS,
+};
+
+pub const LIVE_TOPICS: Family = Family {
+    name: "genesys_live_topics",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Queue observation topics by subscription state (permitted, rejected).",
+    labels: &["state"],
+};
+
+pub const LIVE_EVENTS: Family = Family {
+    name: "genesys_live_events",
+    kind: Kind::Counter,
+    unit: None,
+    help: "WebSocket frames received, by topic kind (observations, heartbeat, pong, socket_closing, other).",
+    labels: &["topic"],
+};
+
+pub const LIVE_RECONNECTS: Family = Family {
+    name: "genesys_live_reconnects",
+    kind: Kind::Counter,
+    unit: None,
+    help: "Notification channels replaced, by reason (socket_closing, closed, stalled, expiring, failed).",
+    labels: &["reason"],
+};
+
+pub const LIVE_RECONCILE_DIFFERENCES: Family = Family {
+    name: "genesys_live_reconcile_differences",
+    kind: Kind::Counter,
+    unit: None,
+    help: "Live series whose pushed value differed from the polled one when a reconciling poll replaced it.",
+    labels: NO_LABELS,
+};
+
+pub const LIVE_LAST_EVENT_TIMESTAMP_SECONDS: Family = Family {
+    name: "genesys_live_last_event_timestamp_seconds",
+    kind: Kind::Gauge,
+    unit: Some("seconds"),
+    help: "Unix time of the newest queue observation event received (absent before the first).",
+    labels: NO_LABELS,
+};
+
 // `activity` collector: org-wide live state.
 pub const CONVERSATIONS: Family = Family {
     name: "genesys_conversations",
@@ -632,7 +698,7 @@ pub const EXPORTER_SERIES: Family = Family {
 };
 
 /// Every family, in the order a scrape writes them.
-pub const ALL: [&Family; 70] = [
+pub const ALL: [&Family; 78] = [
     &API_REQUESTS,
     &API_RETRIES,
     &API_BUDGET_WAIT_SECONDS,
@@ -658,6 +724,14 @@ pub const ALL: [&Family; 70] = [
     &QUEUE_LONGEST_WAITING_SECONDS,
     &QUEUE_ON_QUEUE_USERS,
     &QUEUE_USERS,
+    &LIVE_MODE,
+    &LIVE_QUEUES,
+    &LIVE_CHANNELS,
+    &LIVE_TOPICS,
+    &LIVE_EVENTS,
+    &LIVE_RECONNECTS,
+    &LIVE_RECONCILE_DIFFERENCES,
+    &LIVE_LAST_EVENT_TIMESTAMP_SECONDS,
     &CONVERSATIONS,
     &CONVERSATIONS_OFFERED,
     &CONVERSATIONS_ANSWERED,

@@ -72,6 +72,9 @@ pub fn exporter_config(sim: &SimOrg, extra: &[&str]) -> Config {
         "--collector.aggregates.interval=250ms".into(),
         "--genesys.request-timeout=2s".into(),
         format!("--genesys.requests-per-minute={TEST_BUDGET}"),
+        // Polling: these tests time polls and compare each with the simulator's truth.
+        // tests/push.rs runs the default mode, push with polling to reconcile.
+        "--live.mode=poll".into(),
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
     Config::from_args(args, Some(SimConfig::default().client_secret)).expect("valid config")

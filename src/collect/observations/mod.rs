@@ -1,5 +1,11 @@
 //! Live per-queue state: `POST /api/v2/analytics/queues/observations/query`, at most
-//! [`MAX_QUEUES_PER_QUERY`] queues per request.
+//! [`MAX_QUEUES_PER_QUERY`] queues per request, or (`--live.mode=auto|push`) events pushed on
+//! notification channels with the query as reconciliation and fallback (`live.rs`,
+//! `channel.rs`).
+
+mod channel;
+mod live;
+pub mod rows;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -29,6 +35,9 @@ pub(crate) const REGISTRATION: Registration = Registration {
 };
 
 fn start(ctx: Context) -> Started {
+    if ctx.push.mode != LiveMode::Poll {
+        return live::start(ctx);
+    }
     Started::spawn(
         Slot::new(REGISTRATION.name, ctx.interval),
         ObservationsCollector {
@@ -40,7 +49,8 @@ fn start(ctx: Context) -> Started {
     )
 }
 
-pub(crate) const METRICS: [&str; 6] = [
+/// The observation metrics the live families read (the query asks for these).
+pub const METRICS: [&str; 6] = [
     "oWaiting",
     "oInteracting",
     "oAlerting",
@@ -58,12 +68,206 @@ pub const ROUTING_STATUSES: [&str; 5] = [
     "off_queue",
 ];
 
+/// How live queue state arrives (`--live.mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LiveMode {
+    /// Push where a notification channel can carry it, polling for the rest.
+    #[default]
+    Auto,
+    /// Push only: queues no channel covers have no live series.
+    Push,
+    /// Polling only, as before push existed.
+    Poll,
+}
+
+impl LiveMode {
+    pub const ALL: [LiveMode; 3] = [LiveMode::Auto, LiveMode::Push, LiveMode::Poll];
+
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            LiveMode::Auto => "auto",
+            LiveMode::Push => "push",
+            LiveMode::Poll => "poll",
+        }
+    }
+}
+
+/// The `--live.*` settings (read at start-up).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushSettings {
+    pub mode: LiveMode,
+    /// Notification channels this exporter may hold (Genesys allows 20 per OAuth client).
+    pub max_channels: usize,
+    /// How often the observations query reconciles pushed state.
+    pub reconcile_interval: Duration,
+}
+
+impl Default for PushSettings {
+    fn default() -> Self {
+        PushSettings {
+            mode: LiveMode::Auto,
+            max_channels: 10,
+            reconcile_interval: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Kinds of WebSocket frames, the `topic` label of `genesys_live_events_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameKind {
+    Observations,
+    Heartbeat,
+    Pong,
+    SocketClosing,
+    Other,
+}
+
+impl FrameKind {
+    pub const ALL: [FrameKind; 5] = [
+        FrameKind::Observations,
+        FrameKind::Heartbeat,
+        FrameKind::Pong,
+        FrameKind::SocketClosing,
+        FrameKind::Other,
+    ];
+
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            FrameKind::Observations => "observations",
+            FrameKind::Heartbeat => "heartbeat",
+            FrameKind::Pong => "pong",
+            FrameKind::SocketClosing => "socket_closing",
+            FrameKind::Other => "other",
+        }
+    }
+}
+
+/// Why a channel was replaced, the `reason` label of `genesys_live_reconnects_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reconnect {
+    /// `v2.system.socket_closing`: Genesys announced maintenance.
+    SocketClosing,
+    /// The socket closed or broke (a second socket on the channel displaces the first).
+    Closed,
+    /// No frame, heartbeat or pong within the silence timeout.
+    Stalled,
+    /// Renewed before the channel's `expires`.
+    Expiring,
+    /// Opening a channel (create, subscribe, connect) failed; tried again.
+    Failed,
+}
+
+impl Reconnect {
+    pub const ALL: [Reconnect; 5] = [
+        Reconnect::SocketClosing,
+        Reconnect::Closed,
+        Reconnect::Stalled,
+        Reconnect::Expiring,
+        Reconnect::Failed,
+    ];
+
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Reconnect::SocketClosing => "socket_closing",
+            Reconnect::Closed => "closed",
+            Reconnect::Stalled => "stalled",
+            Reconnect::Expiring => "expiring",
+            Reconnect::Failed => "failed",
+        }
+    }
+}
+
+/// How live data arrived, as of a snapshot: the `genesys_live_*` families.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LiveReport {
+    pub mode: LiveMode,
+    pub pushed_queues: u64,
+    pub polled_queues: u64,
+    pub channels: u64,
+    pub topics_permitted: u64,
+    pub topics_rejected: u64,
+    /// By [`FrameKind::ALL`].
+    pub frames: [u64; 5],
+    /// By [`Reconnect::ALL`].
+    pub reconnects: [u64; 5],
+    pub reconcile_differences: u64,
+    /// Unix seconds of the newest observation event.
+    pub last_event: Option<f64>,
+}
+
+impl LiveReport {
+    fn write(&self, e: &mut Exposition) -> std::io::Result<()> {
+        use crate::metrics::families::rows as family;
+        let labelled = |name: &str, value: &str| Labels::new().with(name, value);
+        family(
+            e,
+            &catalog::LIVE_MODE,
+            LiveMode::ALL.map(|m| {
+                (
+                    labelled("mode", m.label()),
+                    f64::from(u8::from(m == self.mode)),
+                )
+            }),
+        )?;
+        family(
+            e,
+            &catalog::LIVE_QUEUES,
+            [
+                (labelled("delivery", "push"), self.pushed_queues as f64),
+                (labelled("delivery", "poll"), self.polled_queues as f64),
+            ],
+        )?;
+        family(
+            e,
+            &catalog::LIVE_CHANNELS,
+            [(Labels::new(), self.channels as f64)],
+        )?;
+        family(
+            e,
+            &catalog::LIVE_TOPICS,
+            [
+                (labelled("state", "permitted"), self.topics_permitted as f64),
+                (labelled("state", "rejected"), self.topics_rejected as f64),
+            ],
+        )?;
+        family(
+            e,
+            &catalog::LIVE_EVENTS,
+            FrameKind::ALL
+                .iter()
+                .zip(self.frames)
+                .map(|(k, n)| (labelled("topic", k.label()), n as f64)),
+        )?;
+        family(
+            e,
+            &catalog::LIVE_RECONNECTS,
+            Reconnect::ALL
+                .iter()
+                .zip(self.reconnects)
+                .map(|(r, n)| (labelled("reason", r.label()), n as f64)),
+        )?;
+        family(
+            e,
+            &catalog::LIVE_RECONCILE_DIFFERENCES,
+            [(Labels::new(), self.reconcile_differences as f64)],
+        )?;
+        family(
+            e,
+            &catalog::LIVE_LAST_EVENT_TIMESTAMP_SECONDS,
+            self.last_event.map(|t| (Labels::new(), t)),
+        )
+    }
+}
+
 /// Values above this are epoch-millisecond timestamps, below it durations in ms (REFERENCE.md
 /// 2.2 reports `oLongestWaiting` as the timestamp of the oldest waiting conversation).
 const TIMESTAMP_THRESHOLD_MS: i64 = 1_000_000_000_000;
 
 /// A count Genesys reported: missing or negative counts nothing.
-fn count_of(count: Option<i64>) -> u64 {
+pub(crate) fn count_of(count: Option<i64>) -> u64 {
     count.and_then(|c| u64::try_from(c).ok()).unwrap_or(0)
 }
 
@@ -113,11 +317,13 @@ pub struct QueueLive {
     pub routing_statuses: BTreeMap<String, u64>,
 }
 
-/// One poll's result: the queues polled and, in the same order, their live state.
+/// The watched queues and, in the same order, the live state of those whose state is known
+/// and fresh (a queue whose data went stale has `None`, and no live series).
 #[derive(Debug, Clone)]
 pub struct ObservationsSnapshot {
     pub queues: Arc<QueueSet>,
-    pub live: Vec<QueueLive>,
+    pub live: Vec<Option<Arc<QueueLive>>>,
+    pub report: LiveReport,
 }
 
 pub(crate) struct ObservationsCollector {
@@ -160,7 +366,12 @@ impl Snapshot for ObservationsSnapshot {
     fn write(&self, e: &mut Exposition) -> std::io::Result<()> {
         let snap = self;
         let queues = snap.queues.labels();
-        let rows = || queues.iter().zip(&snap.live);
+        let rows = || {
+            queues
+                .iter()
+                .zip(&snap.live)
+                .filter_map(|(q, live)| Some((q, live.as_deref()?)))
+        };
         let mut media = Memo::new("media_type");
         let states = StateLabels::new();
 
@@ -187,7 +398,7 @@ impl Snapshot for ObservationsSnapshot {
                 e.sample(&[q, statuses.get(status)], *v as f64)?;
             }
         }
-        Ok(())
+        snap.report.write(e)
     }
 }
 
@@ -217,37 +428,46 @@ impl StateLabels {
     }
 }
 
+/// One poll of every watched queue, as the snapshot of polling mode.
 #[must_use]
 pub(crate) fn build_snapshot(
     queues: Arc<QueueSet>,
     responses: &[QueueObservationQueryResponse],
     now_ms: i64,
 ) -> ObservationsSnapshot {
-    let mut live: Vec<QueueLive> = queues
+    let mut polled = polled_rows(&queues, responses);
+    let live = queues
         .queues
         .iter()
-        .map(|q| QueueLive {
-            media: q
-                .media_types
-                .iter()
-                .map(|m| (m.clone(), MediaLive::default()))
-                .collect(),
-            on_queue_users: 0,
-            routing_statuses: ROUTING_STATUSES
-                .iter()
-                .map(|s| (s.to_string(), 0))
-                .collect(),
-        })
+        .zip(polled.iter_mut())
+        .map(|(q, r)| Some(Arc::new(rows::derive(r, &q.media_types, now_ms))))
         .collect();
+    let report = LiveReport {
+        mode: LiveMode::Poll,
+        polled_queues: queues.queues.len() as u64,
+        ..LiveReport::default()
+    };
+    ObservationsSnapshot {
+        queues,
+        live,
+        report,
+    }
+}
+
+/// The rows of each watched queue (in the set's order) from the answers of a poll. Results for
+/// queues not in the set (or that vanished) are ignored.
+pub(crate) fn polled_rows(
+    queues: &QueueSet,
+    responses: &[QueueObservationQueryResponse],
+) -> Vec<rows::Rows> {
+    let mut out = vec![rows::Rows::new(); queues.queues.len()];
     let index: HashMap<&str, usize> = queues
         .queues
         .iter()
         .enumerate()
         .map(|(i, q)| (q.id.as_str(), i))
         .collect();
-
     for container in responses.iter().flat_map(|r| &r.results) {
-        // Results for queues we did not ask about (or that vanished) are ignored.
         let Some(&i) = container
             .group
             .get("queueId")
@@ -255,39 +475,9 @@ pub(crate) fn build_snapshot(
         else {
             continue;
         };
-        let queue = &mut live[i];
-        let media = container
-            .group
-            .get("mediaType")
-            .map(|m| m.to_ascii_lowercase());
-        for d in &container.data {
-            match (d.metric.as_str(), &media) {
-                ("oOnQueueUsers", _) => queue.on_queue_users += count_of(d.stats.count),
-                ("oUserRoutingStatuses", _) => {
-                    if let Some(q) = &d.qualifier {
-                        *queue
-                            .routing_statuses
-                            .entry(q.to_ascii_lowercase())
-                            .or_default() += count_of(d.stats.count);
-                    }
-                }
-                ("oLongestWaiting", Some(m)) => {
-                    if let Some(v) = d.stats.calculated_metric_value {
-                        let entry = queue.media.entry(m.clone()).or_default();
-                        entry.longest_waiting_seconds = entry
-                            .longest_waiting_seconds
-                            .max(longest_wait_seconds(v, now_ms));
-                    }
-                }
-                (metric, Some(m)) => {
-                    let entry = queue.media.entry(m.clone()).or_default();
-                    entry.conversations.add(metric, d.stats.count);
-                }
-                _ => {}
-            }
-        }
+        rows::add_polled(&mut out[i], container);
     }
-    ObservationsSnapshot { queues, live }
+    out
 }
 
 #[cfg(test)]
@@ -308,10 +498,11 @@ mod tests {
 
     #[test]
     fn the_official_example_becomes_per_queue_state() {
-        let text = include_str!("../../tests/fixtures/queue-observations.response.tutorial.json");
+        let text =
+            include_str!("../../../tests/fixtures/queue-observations.response.tutorial.json");
         let response: QueueObservationQueryResponse = serde_json::from_str(text).unwrap();
         let snap = build_snapshot(set(), &[response], 0);
-        let q = &snap.live[0];
+        let q = snap.live[0].as_deref().unwrap();
         assert_eq!(q.routing_statuses["interacting"], 2);
         assert_eq!(q.routing_statuses["idle"], 1);
         assert_eq!(q.routing_statuses["off_queue"], 3);
@@ -357,7 +548,7 @@ mod tests {
         }))
         .unwrap();
         let snap = build_snapshot(set(), &[response], 0);
-        let voice = &snap.live[0].media["voice"].conversations;
+        let voice = &snap.live[0].as_deref().unwrap().media["voice"].conversations;
         assert_eq!((voice.waiting, voice.alerting), (0, 2));
     }
 }

@@ -1,0 +1,569 @@
+//! One notification channel (REFERENCE.md 2.7) carrying up to [`MAX_TOPICS`] queue
+//! observation topics, kept alive without a gap.
+//!
+//! A worker creates the channel, subscribes its topics (`PUT`), connects a WebSocket to
+//! `connectUri` exactly as returned, and forwards what arrives to the live loop as
+//! [`Report`]s. Topic changes come in as the whole wanted set: additions are `POST`ed, a
+//! removal `PUT`s the remaining set, and the channel itself stays.
+//!
+//! Replacement is make-before-break: on `v2.system.socket_closing`, before `expires`, or when
+//! the socket falls silent (no frame, heartbeat or pong within the silence timeout), the worker
+//! opens a new channel, subscribes and connects it while still reading the old socket, and
+//! only then lets the old one go. A socket that closed or broke is already gone: its queues
+//! are reported lost (the live loop polls them) until the new channel is up.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use super::{FrameKind, Reconnect};
+use crate::clock::SharedClock;
+use crate::genesys::models::{NotificationFrame, QueueStatsEvent, TopicState};
+use crate::genesys::{ApiError, GenesysClient};
+
+/// "Each WebSocket connection is limited to 1,000 topics" (more is a 400).
+pub(crate) const MAX_TOPICS: usize = 1000;
+
+const TOPIC_PREFIX: &str = "v2.analytics.queues.";
+const TOPIC_SUFFIX: &str = ".observations";
+const METADATA_TOPIC: &str = "channel.metadata";
+const SOCKET_CLOSING_TOPIC: &str = "v2.system.socket_closing";
+
+/// Frames are small JSON documents; anything near this is not a notification.
+const MAX_FRAME_BYTES: usize = 1 << 20;
+
+/// The observations topic of a queue.
+#[must_use]
+pub(crate) fn topic(queue_id: &str) -> String {
+    format!("{TOPIC_PREFIX}{queue_id}{TOPIC_SUFFIX}")
+}
+
+fn queue_of(topic: &str) -> Option<&str> {
+    topic.strip_prefix(TOPIC_PREFIX)?.strip_suffix(TOPIC_SUFFIX)
+}
+
+/// What a worker tells the live loop.
+#[derive(Debug)]
+pub(crate) enum Report {
+    /// The channel's subscriptions after a (re)subscription: queues whose topic is
+    /// `Permitted` and is delivered from `since` on, and queues whose topic was refused.
+    Coverage {
+        slot: usize,
+        permitted: Vec<String>,
+        rejected: Vec<String>,
+        since: Instant,
+    },
+    /// A queue observation event.
+    Event {
+        received: Instant,
+        event: QueueStatsEvent,
+    },
+    /// A heartbeat or pong: the channel was alive at `at`.
+    Alive { slot: usize, at: Instant },
+    /// No socket delivers for this channel any more; a new one is being opened.
+    Lost { slot: usize, reason: Reconnect },
+    /// The channel was replaced make-before-break: coverage went on, but events may have
+    /// crossed the switch, so its queues are reconciled once.
+    Replaced { slot: usize, reason: Reconnect },
+}
+
+/// Counters the workers share with the report (`genesys_live_*`).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub frames: [AtomicU64; 5],
+    pub reconnects: [AtomicU64; 5],
+    /// Unix milliseconds of the newest observation event, 0 before the first.
+    pub last_event_ms: AtomicU64,
+}
+
+impl Counters {
+    fn frame(&self, kind: FrameKind) {
+        let i = FrameKind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
+        self.frames[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn reconnect(&self, reason: Reconnect) {
+        let i = Reconnect::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .unwrap_or(0);
+        self.reconnects[i].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// How a worker keeps its socket honest.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timing {
+    /// A `{"message":"ping"}` this often.
+    pub ping: Duration,
+    /// No frame for this long: the socket is stalled.
+    pub silence: Duration,
+    /// Longest wait between two failed attempts to open a channel.
+    pub retry_max: Duration,
+}
+
+/// The live loop's handle on a worker; dropping it stops the worker.
+pub(crate) struct Worker {
+    topics: mpsc::UnboundedSender<BTreeSet<String>>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Worker {
+    /// Starts a worker for channel slot `slot` with the wanted queues.
+    pub(crate) fn spawn(
+        slot: usize,
+        queues: BTreeSet<String>,
+        env: Env,
+        reports: mpsc::Sender<Report>,
+    ) -> Worker {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(
+            ChannelWorker {
+                slot,
+                want: queues,
+                env,
+                reports,
+                commands: rx,
+            }
+            .run(),
+        );
+        Worker { topics: tx, task }
+    }
+
+    /// The queues this channel should carry from now on.
+    pub(crate) fn set_queues(&self, queues: BTreeSet<String>) {
+        let _ = self.topics.send(queues);
+    }
+}
+
+/// What every worker shares.
+#[derive(Clone)]
+pub(crate) struct Env {
+    pub client: GenesysClient,
+    pub clock: SharedClock,
+    pub counters: Arc<Counters>,
+    pub timing: Timing,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum OpenError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error("connecting the WebSocket failed")]
+    Connect(#[source] tokio_tungstenite::tungstenite::Error),
+    #[error("connecting the WebSocket timed out")]
+    ConnectTimeout,
+}
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// An open channel with a connected socket.
+struct Open {
+    id: String,
+    ws: Socket,
+    /// Topics asked for on this channel (permitted or not), as queue ids.
+    requested: BTreeSet<String>,
+    permitted: BTreeSet<String>,
+    /// When to replace it, ahead of `expires`.
+    renew_at: Option<Instant>,
+    last_frame: Instant,
+}
+
+/// What happened on a socket.
+enum Step {
+    /// Keep reading.
+    Continue,
+    /// Replace the channel; the old socket still works until the new one is up.
+    Replace(Reconnect),
+    /// The socket is gone.
+    Gone(Reconnect),
+}
+
+struct ChannelWorker {
+    slot: usize,
+    want: BTreeSet<String>,
+    env: Env,
+    reports: mpsc::Sender<Report>,
+    commands: mpsc::UnboundedReceiver<BTreeSet<String>>,
+}
+
+impl ChannelWorker {
+    async fn run(mut self) {
+        let mut retry = Duration::from_secs(1);
+        // Why the next channel is opened: none for the first.
+        let mut reason: Option<Reconnect> = None;
+        let mut current: Option<Open> = None;
+        loop {
+            let mut open = match current.take() {
+                Some(open) => open,
+                None => match self.open().await {
+                    Ok(open) => {
+                        retry = Duration::from_secs(1);
+                        if let Some(r) = reason.take() {
+                            self.env.counters.reconnect(r);
+                            tracing::info!(slot = self.slot, reason = r.label(), channel = %open.id, "notification channel replaced");
+                        }
+                        self.coverage(&open).await;
+                        open
+                    }
+                    Err(error) => {
+                        self.env.counters.reconnect(Reconnect::Failed);
+                        tracing::warn!(slot = self.slot, error = %crate::ErrorChain(&error), retry_secs = retry.as_secs(), "opening a notification channel failed; its queues are polled");
+                        if !self.wait_commands(retry).await {
+                            return;
+                        }
+                        retry = (retry * 2).min(self.env.timing.retry_max);
+                        continue;
+                    }
+                },
+            };
+            // Serve the socket until it must be replaced or is gone.
+            let step = self.serve(&mut open).await;
+            match step {
+                // `serve` returns only to replace or reopen.
+                None | Some(Step::Continue) => return,
+                Some(Step::Gone(r)) => {
+                    tracing::warn!(slot = self.slot, reason = r.label(), channel = %open.id, "notification socket lost; its queues are polled until a new channel is up");
+                    let _ = self
+                        .reports
+                        .send(Report::Lost {
+                            slot: self.slot,
+                            reason: r,
+                        })
+                        .await;
+                    reason = Some(r);
+                }
+                Some(Step::Replace(r)) => {
+                    if r == Reconnect::Stalled {
+                        // A silent socket may have missed events: poll until replaced.
+                        let _ = self
+                            .reports
+                            .send(Report::Lost {
+                                slot: self.slot,
+                                reason: r,
+                            })
+                            .await;
+                    }
+                    match self.replace(&mut open).await {
+                        Ok(new) => {
+                            self.env.counters.reconnect(r);
+                            tracing::info!(slot = self.slot, reason = r.label(), old = %open.id, new = %new.id, "notification channel replaced before the old one was let go");
+                            close(open.ws).await;
+                            if r == Reconnect::Stalled {
+                                self.coverage(&new).await;
+                            } else {
+                                // Same topics, no gap: one reconciling poll.
+                                let _ = self
+                                    .reports
+                                    .send(Report::Replaced {
+                                        slot: self.slot,
+                                        reason: r,
+                                    })
+                                    .await;
+                            }
+                            current = Some(new);
+                        }
+                        Err(error) => {
+                            self.env.counters.reconnect(Reconnect::Failed);
+                            tracing::warn!(slot = self.slot, error = %crate::ErrorChain(&error), "opening the replacement channel failed");
+                            if r != Reconnect::Stalled {
+                                let _ = self
+                                    .reports
+                                    .send(Report::Lost {
+                                        slot: self.slot,
+                                        reason: r,
+                                    })
+                                    .await;
+                            }
+                            reason = Some(r);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Creates a channel, subscribes the wanted topics, connects its socket.
+    async fn open(&self) -> Result<Open, OpenError> {
+        let channel = self.env.client.create_channel().await?;
+        let mut open_channel = Open {
+            id: channel.id.clone(),
+            ws: connect(&channel.connect_uri, self.env.timing.silence).await?,
+            requested: BTreeSet::new(),
+            permitted: BTreeSet::new(),
+            renew_at: channel.expires.map(|e| self.renew_at(e)),
+            last_frame: Instant::now(),
+        };
+        if !self.want.is_empty() {
+            self.subscribe(&mut open_channel, true).await?;
+        }
+        Ok(open_channel)
+    }
+
+    /// Ahead of `expires` by a tenth of the time left (at least a second).
+    fn renew_at(&self, expires: chrono::DateTime<chrono::Utc>) -> Instant {
+        let left_ms = expires.timestamp_millis() - self.env.clock.now_ms();
+        let left = Duration::from_millis(u64::try_from(left_ms).unwrap_or(0));
+        let margin = (left / 10).max(Duration::from_secs(1));
+        Instant::now() + left.saturating_sub(margin)
+    }
+
+    /// `PUT` (replace) or `POST` (add) so the channel carries `self.want`.
+    async fn subscribe(&self, open: &mut Open, replace: bool) -> Result<(), ApiError> {
+        let queues: Vec<&String> = if replace {
+            self.want.iter().collect()
+        } else {
+            self.want.difference(&open.requested).collect()
+        };
+        let topics: Vec<String> = queues.iter().map(|q| topic(q)).collect();
+        let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+        let listing = self.env.client.subscribe(&open.id, &refs, replace).await?;
+        let missing: BTreeSet<&str> = listing
+            .entities
+            .iter()
+            .filter(|t| t.state == TopicState::Rejected)
+            .flat_map(|t| t.missing_permissions.iter().map(String::as_str))
+            .collect();
+        if !missing.is_empty() {
+            let missing: Vec<&str> = missing.into_iter().collect();
+            tracing::warn!(slot = self.slot, missing_permissions = %missing.join(","), "Genesys rejected observation topics for missing permissions");
+        }
+        let permitted: BTreeSet<String> = listing
+            .entities
+            .iter()
+            .filter(|t| t.state == TopicState::Permitted)
+            .filter_map(|t| queue_of(&t.id))
+            .filter(|q| self.want.contains(*q))
+            .map(str::to_string)
+            .collect();
+        if replace {
+            open.permitted = permitted;
+        } else {
+            open.permitted.extend(permitted);
+        }
+        open.permitted.retain(|q| self.want.contains(q));
+        open.requested.clone_from(&self.want);
+        Ok(())
+    }
+
+    async fn coverage(&self, open: &Open) {
+        let rejected = self
+            .want
+            .iter()
+            .filter(|q| !open.permitted.contains(*q))
+            .cloned()
+            .collect::<Vec<_>>();
+        if !rejected.is_empty() {
+            tracing::warn!(
+                slot = self.slot,
+                rejected = rejected.len(),
+                "observation topics rejected; those queues are polled"
+            );
+        }
+        let _ = self
+            .reports
+            .send(Report::Coverage {
+                slot: self.slot,
+                permitted: open.permitted.iter().cloned().collect(),
+                rejected,
+                since: Instant::now(),
+            })
+            .await;
+    }
+
+    /// Waits `wait`, taking topic changes meanwhile; false when the live loop is gone.
+    async fn wait_commands(&mut self, wait: Duration) -> bool {
+        let until = Instant::now() + wait;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(until) => return true,
+                cmd = self.commands.recv() => match cmd {
+                    Some(want) => self.want = want,
+                    None => return false,
+                },
+            }
+        }
+    }
+
+    /// Reads the socket, pings it, applies topic changes; returns why it stopped (`None`:
+    /// the live loop is gone).
+    async fn serve(&mut self, open: &mut Open) -> Option<Step> {
+        let ping = self.env.timing.ping;
+        let mut ticks = tokio::time::interval_at(Instant::now() + ping, ping);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut resubscribe = false;
+        loop {
+            let renew = open.renew_at;
+            let step = tokio::select! {
+                msg = open.ws.next() => self.frame(open, msg).await,
+                cmd = self.commands.recv() => {
+                    let want = cmd?;
+                    self.want = want;
+                    resubscribe = true;
+                    Step::Continue
+                }
+                _ = ticks.tick() => {
+                    if open.last_frame.elapsed() > self.env.timing.silence {
+                        Step::Replace(Reconnect::Stalled)
+                    } else if open.ws.send(Message::text(r#"{"message":"ping"}"#)).await.is_err() {
+                        Step::Gone(Reconnect::Closed)
+                    } else {
+                        Step::Continue
+                    }
+                }
+                () = sleep_until_opt(renew) => Step::Replace(Reconnect::Expiring),
+            };
+            if resubscribe {
+                resubscribe = false;
+                // Additions are added; any removal replaces the whole set.
+                let replace = !open.requested.is_subset(&self.want);
+                match self.subscribe(open, replace).await {
+                    Ok(()) => self.coverage(open).await,
+                    Err(error) => {
+                        tracing::warn!(slot = self.slot, error = %crate::ErrorChain(&error), "changing subscriptions failed; retried at the next change or replacement");
+                    }
+                }
+            }
+            match step {
+                Step::Continue => {}
+                other => return Some(other),
+            }
+        }
+    }
+
+    /// Handles one socket message.
+    async fn frame(
+        &self,
+        open: &mut Open,
+        msg: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+    ) -> Step {
+        let text = match msg {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Close(_)) | Err(_)) | None => return Step::Gone(Reconnect::Closed),
+            // Binary, WebSocket pings and pongs (tungstenite answers pings itself).
+            Some(Ok(_)) => {
+                open.last_frame = Instant::now();
+                return Step::Continue;
+            }
+        };
+        let now = Instant::now();
+        open.last_frame = now;
+        let Ok(frame) = serde_json::from_str::<NotificationFrame>(text.as_str()) else {
+            self.env.counters.frame(FrameKind::Other);
+            tracing::debug!(slot = self.slot, "notification frame is not JSON; ignored");
+            return Step::Continue;
+        };
+        let topic = frame.topic_name.as_str();
+        if topic == METADATA_TOPIC {
+            let message = frame
+                .event_body
+                .get("message")
+                .and_then(serde_json::Value::as_str);
+            let kind = match message {
+                Some("pong") => FrameKind::Pong,
+                Some(m) if m.contains("Heartbeat") => FrameKind::Heartbeat,
+                _ => FrameKind::Other,
+            };
+            self.env.counters.frame(kind);
+            let _ = self
+                .reports
+                .send(Report::Alive {
+                    slot: self.slot,
+                    at: now,
+                })
+                .await;
+            Step::Continue
+        } else if topic == SOCKET_CLOSING_TOPIC {
+            self.env.counters.frame(FrameKind::SocketClosing);
+            Step::Replace(Reconnect::SocketClosing)
+        } else if queue_of(topic).is_some() {
+            match serde_json::from_value::<QueueStatsEvent>(frame.event_body) {
+                Ok(mut event) => {
+                    self.env.counters.frame(FrameKind::Observations);
+                    let ms = u64::try_from(self.env.clock.now_ms()).unwrap_or(0);
+                    self.env.counters.last_event_ms.store(ms, Ordering::Relaxed);
+                    // The topic names the queue when the group does not.
+                    if let Some(q) = queue_of(topic) {
+                        event
+                            .group
+                            .entry("queueId".into())
+                            .or_insert_with(|| q.to_string());
+                    }
+                    let _ = self
+                        .reports
+                        .send(Report::Event {
+                            received: now,
+                            event,
+                        })
+                        .await;
+                }
+                Err(error) => {
+                    self.env.counters.frame(FrameKind::Other);
+                    tracing::debug!(slot = self.slot, %error, "observation event of an unexpected shape; ignored");
+                }
+            }
+            Step::Continue
+        } else {
+            self.env.counters.frame(FrameKind::Other);
+            Step::Continue
+        }
+    }
+
+    /// Opens the replacement while the old socket keeps delivering.
+    async fn replace(&mut self, old: &mut Open) -> Result<Open, OpenError> {
+        let this = &*self;
+        let opening = this.open();
+        tokio::pin!(opening);
+        let mut old_alive = true;
+        loop {
+            tokio::select! {
+                new = &mut opening => return new,
+                msg = old.ws.next(), if old_alive => {
+                    if let Step::Gone(_) = this.frame(old, msg).await {
+                        old_alive = false;
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn connect(uri: &str, timeout: Duration) -> Result<Socket, OpenError> {
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_FRAME_BYTES))
+        .max_frame_size(Some(MAX_FRAME_BYTES));
+    let connecting = tokio_tungstenite::connect_async_with_config(uri, Some(config), true);
+    match tokio::time::timeout(timeout, connecting).await {
+        Ok(Ok((ws, _response))) => Ok(ws),
+        Ok(Err(e)) => Err(OpenError::Connect(e)),
+        Err(_) => Err(OpenError::ConnectTimeout),
+    }
+}
+
+/// Says goodbye to a replaced socket, briefly.
+async fn close(mut ws: Socket) {
+    let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+}

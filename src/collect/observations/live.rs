@@ -1,0 +1,736 @@
+//! Push mode (`--live.mode=auto|push`): the live loop that owns every watched queue's rows.
+//!
+//! * Channels: queues are assigned to channel slots, [`MAX_TOPICS`] each, at most
+//!   `--live.max-channels`; a queue keeps its slot while it is watched, so adding or removing
+//!   one changes one channel's subscriptions and nothing else. Each slot has a
+//!   [`Worker`] that keeps its channel alive (`channel.rs`).
+//! * Events replace exactly the rows they carry. A queue counts as pushed once its topic is
+//!   permitted on a connected channel *and* a poll that started after the subscription has
+//!   given it a baseline (a socket starts from nothing: what happened before is not replayed).
+//! * Polls run on their own task so the loop never waits on Genesys: every
+//!   `--live.reconcile-interval` all queues (the pushed state is replaced, and each differing
+//!   series counted), and at the observations interval the queues push does not cover
+//!   (`auto` only), or that need a baseline.
+//! * Freshness per queue: the live series are served while the queue's data was known current
+//!   within [`STALE_AFTER_INTERVALS`] observation intervals: at its last poll, or, while its
+//!   channel is alive (any frame, heartbeat or pong), at the channel's last frame. An idle
+//!   queue on a live channel gets no events and stays fresh.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use super::channel::{Counters, Env, Report, Timing, Worker, MAX_TOPICS};
+use super::rows::{self, Rows};
+use super::{
+    LiveMode, LiveReport, ObservationsSnapshot, PushSettings, QueueLive, METRICS, REGISTRATION,
+};
+use crate::clock::SharedClock;
+use crate::collect::queues::QueueSet;
+use crate::collect::{
+    wait_for_queues, CollectError, Context, Published, Slot, Started, MAX_QUEUES_PER_QUERY,
+    STALE_AFTER_INTERVALS,
+};
+use crate::genesys::client::counting_requests;
+use crate::genesys::models::{QueryFilter, QueueObservationQuery, QueueObservationQueryResponse};
+use crate::genesys::GenesysClient;
+
+/// How often the loop schedules polls and publishes what changed.
+const TICK: Duration = Duration::from_millis(250);
+/// A queue whose longest-waiting time grows is republished this often without events.
+const REDERIVE_EVERY: Duration = Duration::from_secs(1);
+
+pub(super) fn start(ctx: Context) -> Started {
+    let slot = Slot::new(REGISTRATION.name, ctx.interval);
+    let task = tokio::spawn(run(slot.clone(), ctx));
+    Started { source: slot, task }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cover {
+    /// No channel carries it (none assigned, or its channel is not up).
+    None,
+    /// Its topic was refused.
+    Rejected,
+    /// Permitted on a connected channel since `since`; `baselined` once a poll that started
+    /// after `since` has been applied.
+    Pushed {
+        slot: usize,
+        since: Instant,
+        baselined: bool,
+    },
+}
+
+#[derive(Debug)]
+struct Queue {
+    /// The media types it serves (from the listing): every one has series, 0 when idle.
+    media_types: Vec<String>,
+    rows: Rows,
+    live: Option<Arc<QueueLive>>,
+    /// When its data was last known current.
+    current_at: Option<Instant>,
+    last_event: Option<Instant>,
+    /// Rows changed by events since the last poll: a poll then counts the differences.
+    pushed_since_poll: bool,
+    cover: Cover,
+    /// Its channel slot, if it has one.
+    slot: Option<usize>,
+}
+
+impl Queue {
+    fn pushed(&self) -> Option<usize> {
+        match self.cover {
+            Cover::Pushed {
+                slot,
+                baselined: true,
+                ..
+            } => Some(slot),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Default)]
+struct ChannelSlot {
+    worker: Option<Worker>,
+    queues: BTreeSet<String>,
+    connected: bool,
+    alive_at: Option<Instant>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PollKind {
+    /// Every watched queue: the pushed state is replaced and differences counted.
+    Reconcile,
+    /// Queues push does not cover, or that need a baseline.
+    Fallback,
+}
+
+struct PollJob {
+    kind: PollKind,
+    ids: Vec<String>,
+}
+
+struct PollDone {
+    kind: PollKind,
+    ids: Vec<String>,
+    started: Instant,
+    duration: Duration,
+    requests: u64,
+    result: Result<Vec<QueueObservationQueryResponse>, CollectError>,
+}
+
+/// Polls on its own task, one job at a time.
+async fn poller(
+    client: GenesysClient,
+    mut jobs: mpsc::Receiver<PollJob>,
+    done: mpsc::Sender<PollDone>,
+) {
+    while let Some(job) = jobs.recv().await {
+        let started = Instant::now();
+        let (result, requests) = counting_requests(async {
+            let mut responses = Vec::new();
+            for batch in job.ids.chunks(MAX_QUEUES_PER_QUERY) {
+                let query = QueueObservationQuery {
+                    filter: QueryFilter::any_queue(batch.iter().map(String::as_str)),
+                    metrics: METRICS.to_vec(),
+                };
+                responses.push(client.queue_observations(&query).await?);
+            }
+            Ok(responses)
+        })
+        .await;
+        let report = PollDone {
+            kind: job.kind,
+            ids: job.ids,
+            started,
+            duration: started.elapsed(),
+            requests,
+            result,
+        };
+        if done.send(report).await.is_err() {
+            return;
+        }
+    }
+}
+
+struct Live {
+    slot: Arc<Slot<ObservationsSnapshot>>,
+    settings: PushSettings,
+    clock: SharedClock,
+    env: Env,
+    reports_tx: mpsc::Sender<Report>,
+    set: Arc<QueueSet>,
+    queues: HashMap<String, Queue>,
+    channels: Vec<ChannelSlot>,
+    jobs: mpsc::Sender<PollJob>,
+    polling: bool,
+    polled_once: bool,
+    next_reconcile: Instant,
+    next_fallback: Instant,
+    poll_now: bool,
+    first_retry: Duration,
+    differences: u64,
+    dirty: bool,
+    last_publish: Instant,
+    last_fresh: usize,
+    last_report: LiveReport,
+}
+
+async fn run(slot: Arc<Slot<ObservationsSnapshot>>, ctx: Context) {
+    let mut queues_rx = ctx.queues.subscribe();
+    let (jobs_tx, jobs_rx) = mpsc::channel(1);
+    let (done_tx, mut done_rx) = mpsc::channel(1);
+    tokio::spawn(poller(ctx.client.clone(), jobs_rx, done_tx));
+    // Bounded: a flood of events waits in the sockets rather than in memory.
+    let (reports_tx, mut reports_rx) = mpsc::channel(4096);
+    let interval = ctx.interval;
+    let env = Env {
+        client: ctx.client.clone(),
+        clock: ctx.clock.clone(),
+        counters: Arc::new(Counters::default()),
+        timing: timing(interval, ctx.push.reconcile_interval),
+    };
+    let now = Instant::now();
+    let mut live = Live {
+        slot,
+        settings: ctx.push.clone(),
+        clock: ctx.clock.clone(),
+        env,
+        reports_tx,
+        set: Arc::new(QueueSet::default()),
+        queues: HashMap::new(),
+        channels: Vec::new(),
+        jobs: jobs_tx,
+        polling: false,
+        polled_once: false,
+        next_reconcile: now,
+        next_fallback: now,
+        poll_now: false,
+        first_retry: Duration::from_secs(1),
+        differences: 0,
+        dirty: false,
+        last_publish: now,
+        last_fresh: 0,
+        last_report: LiveReport::default(),
+    };
+    // The first listing, as the polling collector waits for it.
+    let Ok(set) = wait_for_first(&mut queues_rx, &live.slot).await else {
+        return;
+    };
+    live.set_queues(set);
+    let mut ticks = tokio::time::interval(TICK);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            changed = queues_rx.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let data = queues_rx.borrow_and_update().data.clone();
+                if let Some(set) = data {
+                    if !Arc::ptr_eq(&set, &live.set) {
+                        live.set_queues(set);
+                    }
+                }
+            }
+            Some(report) = reports_rx.recv() => live.on_report(report),
+            Some(done) = done_rx.recv() => live.on_polled(done),
+            _ = ticks.tick() => live.on_tick(),
+        }
+    }
+}
+
+/// Waits for queue discovery's first listing, recording a failed poll each interval it is
+/// missing (as the polling collector does).
+async fn wait_for_first(
+    rx: &mut watch::Receiver<Published<QueueSet>>,
+    slot: &Slot<ObservationsSnapshot>,
+) -> Result<Arc<QueueSet>, ()> {
+    loop {
+        let started = std::time::Instant::now();
+        match wait_for_queues(rx, slot.interval()).await {
+            Ok(set) => return Ok(set),
+            Err(e) => slot.record_poll(started.elapsed(), 0, Err(e)),
+        }
+        if rx.has_changed().is_err() {
+            return Err(());
+        }
+    }
+}
+
+/// Pings a third of the observations interval apart (1-10 s), and calls a socket stalled
+/// after an interval without a frame: the queues' data is then still fresh for two more
+/// intervals, time enough to poll them.
+fn timing(interval: Duration, reconcile: Duration) -> Timing {
+    let ping = (interval / 3).clamp(Duration::from_millis(200), Duration::from_secs(10));
+    Timing {
+        ping,
+        silence: interval.max(ping * 2),
+        retry_max: reconcile.max(Duration::from_secs(1)),
+    }
+}
+
+impl Live {
+    fn interval(&self) -> Duration {
+        self.slot.interval()
+    }
+
+    fn fresh_for(&self) -> Duration {
+        self.interval() * STALE_AFTER_INTERVALS
+    }
+
+    /// A new listing: keep the state of queues still watched, give new ones a channel slot,
+    /// and tell the channels whose queues changed.
+    fn set_queues(&mut self, set: Arc<QueueSet>) {
+        let wanted: BTreeSet<&str> = set.queues.iter().map(|q| q.id.as_str()).collect();
+        let mut touched = BTreeSet::new();
+        self.queues.retain(|id, q| {
+            let keep = wanted.contains(id.as_str());
+            if !keep {
+                if let Some(s) = q.slot {
+                    touched.insert(s);
+                }
+            }
+            keep
+        });
+        for ch in &mut self.channels {
+            ch.queues.retain(|id| wanted.contains(id.as_str()));
+        }
+        let push = self.settings.mode != LiveMode::Poll;
+        for q in &set.queues {
+            if let Some(state) = self.queues.get_mut(&q.id) {
+                state.media_types.clone_from(&q.media_types);
+                continue;
+            }
+            let slot = if push { self.free_slot() } else { None };
+            if let Some(s) = slot {
+                self.channels[s].queues.insert(q.id.clone());
+                touched.insert(s);
+            }
+            self.queues.insert(
+                q.id.clone(),
+                Queue {
+                    media_types: q.media_types.clone(),
+                    rows: Rows::new(),
+                    live: None,
+                    current_at: None,
+                    last_event: None,
+                    pushed_since_poll: false,
+                    cover: Cover::None,
+                    slot,
+                },
+            );
+            self.poll_now = true;
+        }
+        for s in touched {
+            self.sync_channel(s);
+        }
+        self.set = set;
+        self.rederive_all();
+    }
+
+    /// The first slot with room, opening a new one while under `--live.max-channels`.
+    fn free_slot(&mut self) -> Option<usize> {
+        if let Some(s) = self
+            .channels
+            .iter()
+            .position(|c| c.queues.len() < MAX_TOPICS)
+        {
+            return Some(s);
+        }
+        if self.channels.len() < self.settings.max_channels {
+            self.channels.push(ChannelSlot::default());
+            return Some(self.channels.len() - 1);
+        }
+        None
+    }
+
+    fn sync_channel(&mut self, s: usize) {
+        let ch = &mut self.channels[s];
+        if ch.queues.is_empty() {
+            ch.worker = None;
+            ch.connected = false;
+            return;
+        }
+        match &ch.worker {
+            Some(w) => w.set_queues(ch.queues.clone()),
+            None => {
+                ch.worker = Some(Worker::spawn(
+                    s,
+                    ch.queues.clone(),
+                    self.env.clone(),
+                    self.reports_tx.clone(),
+                ));
+            }
+        }
+    }
+
+    fn rederive_all(&mut self) {
+        let now_ms = self.clock.now_ms();
+        for q in &self.set.queues {
+            if let Some(state) = self.queues.get_mut(&q.id) {
+                if state.current_at.is_some() {
+                    state.live = Some(Arc::new(rows::derive(&state.rows, &q.media_types, now_ms)));
+                }
+            }
+        }
+        self.dirty = true;
+    }
+
+    fn on_report(&mut self, report: Report) {
+        match report {
+            Report::Event { received, event } => {
+                let Some(id) = event.group.get("queueId") else {
+                    return;
+                };
+                let Some(q) = self.queues.get_mut(id) else {
+                    return;
+                };
+                for (key, stat) in rows::pushed(&event, &METRICS) {
+                    q.rows.insert(key, stat);
+                }
+                q.last_event = Some(received);
+                q.pushed_since_poll = true;
+                if q.pushed().is_some() {
+                    q.current_at = Some(received);
+                }
+                q.live = Some(Arc::new(rows::derive(
+                    &q.rows,
+                    &q.media_types,
+                    self.clock.now_ms(),
+                )));
+                self.dirty = true;
+            }
+            Report::Alive { slot, at } => {
+                if let Some(ch) = self.channels.get_mut(slot) {
+                    ch.alive_at = Some(at);
+                }
+            }
+            Report::Coverage {
+                slot,
+                permitted,
+                rejected,
+                since,
+            } => {
+                if let Some(ch) = self.channels.get_mut(slot) {
+                    ch.connected = true;
+                    ch.alive_at = Some(since);
+                }
+                for id in permitted {
+                    if let Some(q) = self.queues.get_mut(&id) {
+                        let already = matches!(q.cover, Cover::Pushed { slot: s, .. } if s == slot);
+                        if !already {
+                            q.cover = Cover::Pushed {
+                                slot,
+                                since,
+                                baselined: false,
+                            };
+                            self.poll_now = true;
+                        }
+                    }
+                }
+                for id in rejected {
+                    if let Some(q) = self.queues.get_mut(&id) {
+                        q.cover = Cover::Rejected;
+                        self.poll_now = true;
+                    }
+                }
+                self.dirty = true;
+            }
+            Report::Lost { slot, reason } => {
+                tracing::debug!(
+                    slot,
+                    reason = reason.label(),
+                    "channel lost; its queues are polled"
+                );
+                if let Some(ch) = self.channels.get_mut(slot) {
+                    ch.connected = false;
+                }
+                for q in self.queues.values_mut() {
+                    if matches!(q.cover, Cover::Pushed { slot: s, .. } if s == slot) {
+                        q.cover = Cover::None;
+                    }
+                }
+                self.poll_now = true;
+                self.dirty = true;
+            }
+            Report::Replaced { slot, reason } => {
+                tracing::debug!(
+                    slot,
+                    reason = reason.label(),
+                    "channel replaced; its queues are reconciled once"
+                );
+                let now = Instant::now();
+                if let Some(ch) = self.channels.get_mut(slot) {
+                    ch.connected = true;
+                    ch.alive_at = Some(now);
+                }
+                for q in self.queues.values_mut() {
+                    if let Cover::Pushed { slot: s, .. } = q.cover {
+                        if s == slot {
+                            // Still pushed (freshness goes on), and polled once.
+                            q.cover = Cover::Pushed {
+                                slot,
+                                since: now,
+                                baselined: false,
+                            };
+                            q.current_at = q.current_at.max(Some(now));
+                        }
+                    }
+                }
+                self.poll_now = true;
+            }
+        }
+    }
+
+    fn on_polled(&mut self, done: PollDone) {
+        self.polling = false;
+        let ok = done.result.is_ok();
+        let PollDone {
+            kind,
+            ids,
+            started,
+            duration,
+            requests,
+            result,
+        } = done;
+        let outcome = match result {
+            Ok(responses) => {
+                self.apply_poll(&ids, started, &responses);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        };
+        self.slot.record_poll(duration, requests, outcome);
+        let now = Instant::now();
+        if ok {
+            self.polled_once = true;
+            self.first_retry = Duration::from_secs(1);
+        } else {
+            // Until the first success, retry soon (1 s, 2 s, ... up to the interval); after
+            // it, failed polls keep to the interval.
+            let wait = if self.polled_once {
+                self.interval()
+            } else {
+                let w = self.first_retry.min(self.interval());
+                self.first_retry = self.first_retry.saturating_mul(2);
+                w
+            };
+            match kind {
+                PollKind::Reconcile => self.next_reconcile = now + wait,
+                PollKind::Fallback => self.next_fallback = now + wait,
+            }
+        }
+        self.publish();
+    }
+
+    fn apply_poll(
+        &mut self,
+        ids: &[String],
+        started: Instant,
+        responses: &[QueueObservationQueryResponse],
+    ) {
+        let mut polled: HashMap<&str, Rows> =
+            ids.iter().map(|id| (id.as_str(), Rows::new())).collect();
+        for container in responses.iter().flat_map(|r| &r.results) {
+            let Some(rows) = container
+                .group
+                .get("queueId")
+                .and_then(|id| polled.get_mut(id.as_str()))
+            else {
+                continue;
+            };
+            rows::add_polled(rows, container);
+        }
+        let now_ms = self.clock.now_ms();
+        for watched in &self.set.queues {
+            let (Some(rows), Some(q)) = (
+                polled.remove(watched.id.as_str()),
+                self.queues.get_mut(&watched.id),
+            ) else {
+                continue;
+            };
+            let pushed = q.pushed().is_some();
+            // An event that arrived after this poll started is newer than its answer.
+            if pushed && q.last_event.is_some_and(|t| t > started) {
+                continue;
+            }
+            let fresh = rows::derive(&rows, &watched.media_types, now_ms);
+            if q.pushed_since_poll {
+                let before = rows::derive(&q.rows, &watched.media_types, now_ms);
+                let n = rows::differences(&before, &fresh);
+                if n > 0 {
+                    tracing::debug!(queue = %watched.id, differences = n, "pushed state differed from the reconciling poll");
+                }
+                self.differences += n;
+            }
+            q.rows = rows;
+            q.pushed_since_poll = false;
+            q.live = Some(Arc::new(fresh));
+            q.current_at = q.current_at.max(Some(started));
+            if let Cover::Pushed {
+                slot,
+                since,
+                baselined: false,
+            } = q.cover
+            {
+                if started >= since {
+                    q.cover = Cover::Pushed {
+                        slot,
+                        since,
+                        baselined: true,
+                    };
+                }
+            }
+        }
+        self.dirty = true;
+    }
+
+    fn on_tick(&mut self) {
+        let now = Instant::now();
+        // A live channel keeps its pushed queues current, events or not.
+        for q in self.queues.values_mut() {
+            if let Some(s) = q.pushed() {
+                if let Some(ch) = self.channels.get(s) {
+                    if ch.connected {
+                        q.current_at = q.current_at.max(ch.alive_at);
+                    }
+                }
+            }
+        }
+        self.schedule(now);
+        self.publish();
+    }
+
+    /// Starts a poll if one is due and none is running.
+    fn schedule(&mut self, now: Instant) {
+        if self.polling {
+            return;
+        }
+        let job = if now >= self.next_reconcile {
+            self.next_reconcile = now + self.settings.reconcile_interval;
+            self.next_fallback = now + self.interval();
+            self.poll_now = false;
+            Some(PollJob {
+                kind: PollKind::Reconcile,
+                ids: self.set.queues.iter().map(|q| q.id.clone()).collect(),
+            })
+        } else if self.poll_now || now >= self.next_fallback {
+            let auto = self.settings.mode == LiveMode::Auto;
+            let ids: Vec<String> = self
+                .set
+                .queues
+                .iter()
+                .filter(|w| {
+                    self.queues.get(&w.id).is_some_and(|q| match q.cover {
+                        Cover::Pushed { baselined, .. } => !baselined,
+                        Cover::None | Cover::Rejected => auto,
+                    })
+                })
+                .map(|w| w.id.clone())
+                .collect();
+            self.poll_now = false;
+            if ids.is_empty() {
+                None
+            } else {
+                self.next_fallback = now + self.interval();
+                Some(PollJob {
+                    kind: PollKind::Fallback,
+                    ids,
+                })
+            }
+        } else {
+            None
+        };
+        if let Some(job) = job {
+            if self.jobs.try_send(job).is_ok() {
+                self.polling = true;
+            }
+        }
+    }
+
+    fn report(&self) -> LiveReport {
+        let c = &self.env.counters;
+        let pushed = self
+            .queues
+            .values()
+            .filter(|q| q.pushed().is_some())
+            .count() as u64;
+        let permitted = self
+            .queues
+            .values()
+            .filter(|q| matches!(q.cover, Cover::Pushed { .. }))
+            .count() as u64;
+        let rejected = self
+            .queues
+            .values()
+            .filter(|q| q.cover == Cover::Rejected)
+            .count() as u64;
+        let last_event_ms = c.last_event_ms.load(Ordering::Relaxed);
+        LiveReport {
+            mode: self.settings.mode,
+            pushed_queues: pushed,
+            polled_queues: self.queues.len() as u64 - pushed,
+            channels: self.channels.iter().filter(|c| c.connected).count() as u64,
+            topics_permitted: permitted,
+            topics_rejected: rejected,
+            frames: std::array::from_fn(|i| c.frames[i].load(Ordering::Relaxed)),
+            reconnects: std::array::from_fn(|i| c.reconnects[i].load(Ordering::Relaxed)),
+            reconcile_differences: self.differences,
+            last_event: (last_event_ms > 0).then(|| last_event_ms as f64 / 1000.0),
+        }
+    }
+
+    /// Publishes a new snapshot when something it shows changed.
+    fn publish(&mut self) {
+        if !self.polled_once {
+            return;
+        }
+        let now = Instant::now();
+        let fresh_for = self.fresh_for();
+        let is_fresh = |q: &Queue| {
+            q.current_at
+                .is_some_and(|t| now.duration_since(t) <= fresh_for)
+        };
+        let fresh = self.queues.values().filter(|q| is_fresh(q)).count();
+        let report = self.report();
+        let growing = self
+            .queues
+            .values()
+            .any(|q| is_fresh(q) && rows::time_dependent(&q.rows));
+        let rederive = growing && now.duration_since(self.last_publish) >= REDERIVE_EVERY;
+        if !(self.dirty || rederive || fresh != self.last_fresh || report != self.last_report) {
+            return;
+        }
+        let now_ms = self.clock.now_ms();
+        let live = self
+            .set
+            .queues
+            .iter()
+            .map(|w| {
+                let q = self.queues.get(&w.id)?;
+                if !is_fresh(q) {
+                    return None;
+                }
+                if rederive && rows::time_dependent(&q.rows) {
+                    return Some(Arc::new(rows::derive(&q.rows, &w.media_types, now_ms)));
+                }
+                q.live.clone()
+            })
+            .collect();
+        self.slot.refresh(ObservationsSnapshot {
+            queues: self.set.clone(),
+            live,
+            report: report.clone(),
+        });
+        self.dirty = false;
+        self.last_publish = now;
+        self.last_fresh = fresh;
+        self.last_report = report;
+    }
+}
