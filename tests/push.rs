@@ -410,3 +410,43 @@ async fn poll_mode_opens_no_channel() {
     exporter.shutdown().await;
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_mode_never_falls_back_to_polling() {
+    let sim = common::start_sim(sim_config(QUEUES)).await;
+    sim.faults().fail_next(
+        Endpoint::Channels,
+        1_000,
+        Fault::Status {
+            status: 403,
+            retry_after_secs: None,
+        },
+    );
+    // Not `start`: without a channel the collector has no data, so never becomes ready.
+    let mut flags = PUSH.to_vec();
+    flags.push("--live.mode=push");
+    let exporter = common::start_exporter_on_sim_clock(&sim, &flags).await;
+    let addr = exporter.local_addr();
+    let s = eventually("a refused channel counted twice", || async {
+        let s = scrape(addr).await;
+        (value(&s, "genesys_live_reconnects_total", &[("reason", "failed")]) >= 2.0).then_some(s)
+    })
+    .await;
+    assert_eq!(value(&s, "genesys_live_mode", &[("mode", "push")]), 1.0);
+    assert_eq!(delivery(&s, "push"), 0.0);
+    assert_eq!(
+        queues_with_series(&s),
+        0,
+        "no live series without a channel"
+    );
+    sim.faults().clear();
+    wait_all_pushed(addr, QUEUES).await;
+    let s = eventually("live series once pushed", || async {
+        let s = scrape(addr).await;
+        (queues_with_series(&s) == QUEUES).then_some(s)
+    })
+    .await;
+    assert_eq!(value(&s, "genesys_live_mode", &[("mode", "push")]), 1.0);
+    exporter.shutdown().await;
+    sim.shutdown().await;
+}

@@ -555,6 +555,10 @@ impl Live {
             ) else {
                 continue;
             };
+            // `--live.mode=push`: only queues on a channel have live series.
+            if self.settings.mode == LiveMode::Push && !matches!(q.cover, Cover::Pushed { .. }) {
+                continue;
+            }
             let pushed = q.pushed().is_some();
             // An event that arrived after this poll started is newer than its answer.
             if pushed && q.last_event.is_some_and(|t| t > started) {
