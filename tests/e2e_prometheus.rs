@@ -7,13 +7,21 @@
 //!   data; every alerting rule's expression returns data once its threshold comparisons are
 //!   made non-filtering (`> 10` becomes `> bool 10`), so a rule that cannot match any series
 //!   (a misspelt metric or label) fails;
-//! - the queue spike alert becomes `firing` for the spiked queue.
+//! - the queue spike alert becomes `firing` for the spiked queue, and Alertmanager (Debian's
+//!   `prometheus-alertmanager`, with the example `prometheus/alertmanager.yml`) delivers its
+//!   notification to a webhook receiver run by the test: the spike-to-notification time is
+//!   printed;
+//! - the queue variable works for the demo's queue names with a quote, a backslash and
+//!   parentheses, formatted as Grafana 10.4 formats `${queue:regex}`.
 //!
-//! Loopback only, free ports, bounded polling; both processes are killed on drop.
+//! Loopback only, free ports, bounded polling; every process is killed on drop.
 
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -68,7 +76,7 @@ impl Proc {
             .stderr(file)
             .spawn()
             .unwrap_or_else(|e| {
-                panic!("cannot start {name} ({e}); prometheus comes from Debian's prometheus package (apt-get install prometheus)")
+                panic!("cannot start {name} ({e}); prometheus and alertmanager come from Debian's prometheus and prometheus-alertmanager packages (apt-get install prometheus prometheus-alertmanager)")
             });
         Proc { name, child, log }
     }
@@ -173,6 +181,131 @@ impl Prom {
     }
 }
 
+/// The Alertmanager binary: Debian's package installs it as `prometheus-alertmanager`,
+/// upstream's tarball as `alertmanager`. Missing, the test fails: it never skips.
+fn alertmanager_binary() -> &'static str {
+    for name in ["prometheus-alertmanager", "alertmanager"] {
+        if Command::new(name)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            return name;
+        }
+    }
+    panic!(
+        "Alertmanager not found (neither prometheus-alertmanager nor alertmanager is on PATH): \
+         install Debian's prometheus-alertmanager package (apt-get install prometheus-alertmanager)"
+    );
+}
+
+#[test]
+fn example_alertmanager_config_passes_amtool() {
+    let out = Command::new("amtool")
+        .args(["check-config", "prometheus/alertmanager.yml"])
+        .current_dir(ROOT)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("amtool not found ({e}): install Debian's prometheus-alertmanager package (apt-get install prometheus-alertmanager)")
+        });
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success() && text.contains("SUCCESS"), "{text}");
+    assert!(
+        text.contains("1 inhibit rules") && text.contains("2 receivers"),
+        "{text}"
+    );
+}
+
+/// A notification received by the webhook receiver.
+struct Notification {
+    at: Instant,
+    path: String,
+    body: Value,
+}
+
+/// A webhook receiver on a free loopback port: answers every POST with 200 and passes the
+/// request's path and JSON body on, with the time it arrived.
+fn webhook_receiver() -> (u16, mpsc::Receiver<Notification>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let request = read_request(&mut stream);
+            let status = if request.is_some() {
+                "200 OK"
+            } else {
+                "400 Bad Request"
+            };
+            let _ = stream.write_all(
+                format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .as_bytes(),
+            );
+            if let Some((path, body)) = request {
+                let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let n = Notification {
+                    at: Instant::now(),
+                    path,
+                    body,
+                };
+                if tx.send(n).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    (port, rx)
+}
+
+/// One HTTP/1.1 request with a Content-Length body: (path, body).
+fn read_request(stream: &mut TcpStream) -> Option<(String, Vec<u8>)> {
+    stream.set_read_timeout(Some(HTTP_TIMEOUT)).ok()?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let path = head.split_whitespace().nth(1)?.to_string();
+    let len: usize = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(0);
+    while buf.len() < head_end + len {
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Some((path, buf[head_end..head_end + len].to_vec()))
+}
+
+/// `text` with each `(from, to)` applied; each `from` must occur exactly once in `text`, so
+/// an example configuration cannot drift away from what is tested.
+fn edit_exactly_once(file: &str, text: &str, edits: &[(&str, String)]) -> String {
+    let mut out = text.to_string();
+    for (from, to) in edits {
+        assert_eq!(text.matches(from).count(), 1, "{from} in {file}");
+        out = out.replace(from, to);
+    }
+    out
+}
+
 /// `a > 10` -> `a > bool 10`: comparisons keep every series (as 0 or 1) instead of filtering,
 /// so the expression returns data whenever its inputs exist. Label matchers, strings and
 /// comments are left alone.
@@ -248,26 +381,69 @@ fn without_thresholds_makes_comparisons_non_filtering() {
     );
 }
 
-/// What Grafana puts into `=~"$var"` for one value: regex metacharacters escaped with a
-/// backslash, itself escaped for the PromQL string.
+/// What Grafana 10.4 puts into `=~"$var"` for one value of a multi-value variable without an
+/// explicit format (the Prometheus data source's `prometheusSpecialRegexEscape`): a
+/// backslash becomes four, `$^*{}[]'+?.()|` get two in front, meant for a PromQL
+/// double-quoted string. A double quote is left alone and ends the string: that is why the
+/// dashboard uses `${queue:regex}` in backticks for queue names. Used here for `$instance`.
 fn grafana_regex_escape(v: &str) -> String {
     let mut out = String::new();
     for c in v.chars() {
-        if "\\^$*+?.()|{}[]".contains(c) {
-            out.push_str("\\\\");
+        if c == '\\' {
+            out.push_str(r"\\\\");
+        } else {
+            if "$^*{}[]'+?.()|".contains(c) {
+                out.push_str(r"\\");
+            }
+            out.push(c);
         }
-        out.push(c);
     }
     out
 }
 
+/// Grafana's `regex` variable format, `${var:regex}`: each value regex-escaped with one
+/// backslash (`escapeRegex` of @grafana/data: `\ ^ $ * + ? . ( ) | [ ] { } /`), several values
+/// as `(a|b)`. The dashboard puts it in a PromQL raw string, `` queue=~`${queue:regex}` ``,
+/// where backslashes and quotes need no further escaping; only a backtick would end it.
+fn grafana_regex_format(values: &[&str]) -> String {
+    let escaped: Vec<String> = values
+        .iter()
+        .map(|v| {
+            assert!(!v.contains('`'), "a backtick ends a PromQL raw string: {v}");
+            let mut out = String::new();
+            for c in v.chars() {
+                if "\\^$*+?.()|[]{}/".contains(c) {
+                    out.push('\\');
+                }
+                out.push(c);
+            }
+            out
+        })
+        .collect();
+    if escaped.len() == 1 {
+        escaped[0].clone()
+    } else {
+        format!("({})", escaped.join("|"))
+    }
+}
+
 #[test]
-fn grafana_regex_escape_is_a_valid_promql_string() {
+fn grafana_escaping_is_modelled() {
     assert_eq!(
         grafana_regex_escape("Accounts - General"),
         "Accounts - General"
     );
     assert_eq!(grafana_regex_escape("Support (EN)"), r"Support \\(EN\\)");
+    assert_eq!(grafana_regex_escape(r"a\b"), r"a\\\\b");
+    assert_eq!(grafana_regex_escape("127.0.0.1:9"), r"127\\.0\\.0\\.1:9");
+    assert_eq!(
+        grafana_regex_format(&[r#"Support "Tier 2""#]),
+        r#"Support "Tier 2""#
+    );
+    assert_eq!(
+        grafana_regex_format(&[r"Billing \ Refunds", "Sales – Nordics (SE/NO)"]),
+        r"(Billing \\ Refunds|Sales – Nordics \(SE\/NO\))"
+    );
 }
 
 /// Grafana's substitutions for a query run now over the last hour.
@@ -289,8 +465,9 @@ fn substitute(expr: &str, vars: &[(&str, &str)]) -> String {
 }
 
 #[test]
-fn dashboard_and_rules_return_data_and_the_spike_alert_fires_on_a_real_prometheus() {
+fn dashboard_and_rules_return_data_and_the_spike_notification_arrives() {
     let started = Instant::now();
+    let alertmanager_bin = alertmanager_binary();
     let dir = TempDir::new();
 
     // A first run of the demo org to pick the spiked queue by name: one that serves voice
@@ -307,6 +484,16 @@ fn dashboard_and_rules_return_data_and_the_spike_alert_fires_on_a_real_prometheu
         .map(|(q, m)| (q.clone(), m[0].clone()))
         .expect("a voice-only queue with a plain name");
     eprintln!("spiking queue {queue:?} ({media}) after {SPIKE_AFTER_S}s");
+    // The demo's names with a quote, a backslash, parentheses and a slash.
+    let odd: Vec<&str> = queues
+        .keys()
+        .map(String::as_str)
+        .filter(|q| q.contains(['"', '\\', '(']))
+        .collect();
+    assert!(
+        odd.iter().any(|q| q.contains('"')) && odd.iter().any(|q| q.contains('\\')),
+        "the demo has queue names with a quote and a backslash: {odd:?}"
+    );
 
     let (mut exporter, exporter_port) = start_exporter(
         &dir.0,
@@ -318,34 +505,71 @@ fn dashboard_and_rules_return_data_and_the_spike_alert_fires_on_a_real_prometheu
     );
     let spike_at = Instant::now() + Duration::from_secs(SPIKE_AFTER_S);
 
-    // The example config with the e2e's intervals, target and rules path; each edit must
-    // apply exactly once, so the example cannot drift away from what is tested.
-    let example =
-        std::fs::read_to_string(Path::new(ROOT).join("prometheus/prometheus.yml")).unwrap();
+    // Alertmanager with the example config: receivers pointed at the test's webhook
+    // receiver, group_wait shortened so the measured time is Prometheus' and not a batching
+    // delay chosen for people.
+    let (hook_port, notifications) = webhook_receiver();
+    let am_file = "prometheus/alertmanager.yml";
+    let am_config = edit_exactly_once(
+        am_file,
+        &std::fs::read_to_string(Path::new(ROOT).join(am_file)).unwrap(),
+        &[
+            (
+                "https://pager.example.com/genesys/page",
+                format!("http://127.0.0.1:{hook_port}/page"),
+            ),
+            (
+                "https://chat.example.com/genesys/warning",
+                format!("http://127.0.0.1:{hook_port}/warning"),
+            ),
+            ("group_wait: 30s", "group_wait: 1s".into()),
+            ("group_wait: 10s", "group_wait: 1s".into()),
+        ],
+    );
+    let am_config_path = dir.0.join("alertmanager.yml");
+    std::fs::write(&am_config_path, am_config).unwrap();
+    let am_port = free_port();
+    let mut alertmanager = Proc::spawn(
+        "alertmanager",
+        Command::new(alertmanager_bin).args([
+            format!("--config.file={}", am_config_path.display()),
+            format!("--storage.path={}", dir.0.join("am-data").display()),
+            format!("--web.listen-address=127.0.0.1:{am_port}"),
+            // No cluster: it would listen on 0.0.0.0:9094.
+            "--cluster.listen-address=".to_string(),
+        ]),
+        &dir.0,
+    );
+    wait_for(
+        "Alertmanager to be ready",
+        Duration::from_secs(60),
+        &mut [&mut alertmanager, &mut exporter],
+        || blocking_get(am_port, "/-/ready", HTTP_TIMEOUT).map(|r| r.0) == Some(200),
+    );
+
+    // The example config with the e2e's intervals, target, rules path and Alertmanager.
     let rules = Path::new(ROOT).join("prometheus/genesys-rules.yml");
-    let mut config = example.clone();
-    for (from, to) in [
-        ("scrape_interval: 15s", "scrape_interval: 2s".to_string()),
-        (
-            "evaluation_interval: 15s",
-            "evaluation_interval: 2s".to_string(),
-        ),
-        (
-            "- genesys-rules.yml",
-            format!("- {:?}", rules.display().to_string()),
-        ),
-        (
-            "\"localhost:19464\"",
-            format!("\"127.0.0.1:{exporter_port}\""),
-        ),
-    ] {
-        assert_eq!(
-            example.matches(from).count(),
-            1,
-            "{from} in prometheus/prometheus.yml"
-        );
-        config = config.replace(from, &to);
-    }
+    let prom_file = "prometheus/prometheus.yml";
+    let config = edit_exactly_once(
+        prom_file,
+        &std::fs::read_to_string(Path::new(ROOT).join(prom_file)).unwrap(),
+        &[
+            ("scrape_interval: 15s", "scrape_interval: 2s".to_string()),
+            (
+                "evaluation_interval: 15s",
+                "evaluation_interval: 2s".to_string(),
+            ),
+            (
+                "- genesys-rules.yml",
+                format!("- {:?}", rules.display().to_string()),
+            ),
+            (
+                "\"localhost:19464\"",
+                format!("\"127.0.0.1:{exporter_port}\""),
+            ),
+            ("\"localhost:9093\"", format!("\"127.0.0.1:{am_port}\"")),
+        ],
+    );
     let config_path = dir.0.join("prometheus.yml");
     std::fs::write(&config_path, config).unwrap();
 
@@ -382,22 +606,65 @@ fn dashboard_and_rules_return_data_and_the_spike_alert_fires_on_a_real_prometheu
             .unwrap(),
     )
     .unwrap();
-    let queue_re = grafana_regex_escape(&queue);
-    let variants: [(&str, Vec<(&str, &str)>); 2] = [
+    // Variables as Grafana 10.4 substitutes them: "All" is the custom all value `.*`
+    // unformatted; `${queue:regex}` is regex-formatted; `$instance` and `$media_type` get the
+    // Prometheus data source's default escaping.
+    let queue_re = grafana_regex_format(&[queue.as_str()]);
+    let odd_re = grafana_regex_format(&odd);
+    let instance_re = grafana_regex_escape(&format!("127.0.0.1:{exporter_port}"));
+    let variants: [(&str, Vec<(&str, &str)>); 3] = [
         (
             "all",
-            vec![("queue", ".*"), ("media_type", ".*"), ("job", ".*")],
+            vec![
+                ("queue:regex", ".*"),
+                ("media_type", ".*"),
+                ("job", ".*"),
+                ("instance", ".*"),
+            ],
         ),
         (
             "one",
             vec![
-                ("queue", queue_re.as_str()),
+                ("queue:regex", queue_re.as_str()),
                 ("media_type", media.as_str()),
                 ("job", "genesys"),
+                ("instance", instance_re.as_str()),
+            ],
+        ),
+        (
+            "odd names",
+            vec![
+                ("queue:regex", odd_re.as_str()),
+                ("media_type", ".*"),
+                ("job", "genesys"),
+                ("instance", ".*"),
             ],
         ),
     ];
     let mut panels = 0;
+    // The queue variable's values must each select exactly their queue.
+    for name in &odd {
+        let one = grafana_regex_format(&[name]);
+        let all = grafana_regex_format(&odd);
+        for (q, n) in [
+            (
+                substitute(
+                    r#"genesys_queue_info{job=~"$job", queue=~`${queue:regex}`}"#,
+                    &[("job", "genesys"), ("queue:regex", &one)],
+                ),
+                1,
+            ),
+            (
+                substitute(
+                    r#"genesys_queue_info{job=~"$job", queue=~`${queue:regex}`}"#,
+                    &[("job", "genesys"), ("queue:regex", &all)],
+                ),
+                odd.len(),
+            ),
+        ] {
+            assert_eq!(prom.count(&q), Ok(n), "{q}");
+        }
+    }
     for p in dashboard["panels"].as_array().unwrap() {
         let Some(targets) = p["targets"].as_array() else {
             continue;
@@ -458,6 +725,8 @@ fn dashboard_and_rules_return_data_and_the_spike_alert_fires_on_a_real_prometheu
         .collect();
     let mut unhealthy = vec![String::from("not evaluated yet")];
     let mut spike_firing_after = None;
+    let mut notified_after = None;
+    let mut received = Vec::new();
     let mut all_data_after = None;
     let mut spike_state = String::from("none");
     let deadline = ready + CHECK_DEADLINE;
@@ -510,7 +779,44 @@ fn dashboard_and_rules_return_data_and_the_spike_alert_fires_on_a_real_prometheu
                 }
             }
         }
-        if pending.is_empty() && unhealthy.is_empty() && spike_firing_after.is_some() {
+        while let Ok(n) = notifications.try_recv() {
+            let alerts = n.body["alerts"].as_array().cloned().unwrap_or_default();
+            received.push(format!(
+                "{} {} {}: {}",
+                n.path,
+                n.body["status"],
+                n.body["groupLabels"],
+                alerts.len()
+            ));
+            let spike = alerts.iter().find(|a| {
+                a["labels"]["alertname"] == "GenesysQueueSpike"
+                    && a["labels"]["queue"] == queue.as_str()
+                    && a["status"] == "firing"
+            });
+            if let (Some(a), None) = (spike, notified_after) {
+                assert_eq!(n.path, "/page", "pages go to the pager receiver");
+                assert_eq!(n.body["receiver"], "genesys-pager");
+                assert_eq!(n.body["groupLabels"]["queue"], queue.as_str());
+                assert_eq!(a["labels"]["media_type"], media.as_str());
+                assert!(
+                    a["annotations"]["runbook_url"]
+                        .as_str()
+                        .is_some_and(|u| u.ends_with("runbook.md#genesysqueuespike")),
+                    "{a}"
+                );
+                let after = n.at.saturating_duration_since(spike_at);
+                eprintln!(
+                    "spike notification received {after:?} after the spike: {}",
+                    a["annotations"]["summary"]
+                );
+                notified_after = Some(after);
+            }
+        }
+        if pending.is_empty()
+            && unhealthy.is_empty()
+            && spike_firing_after.is_some()
+            && notified_after.is_some()
+        {
             break;
         }
         if Instant::now() > deadline {
@@ -520,20 +826,25 @@ fn dashboard_and_rules_return_data_and_the_spike_alert_fires_on_a_real_prometheu
                 .collect();
             panic!(
                 "after {CHECK_DEADLINE:?}:\n{} queries without data:\n{}\nunhealthy rules: {unhealthy:?}\n\
-                 spike alert for {queue:?}: {spike_state}\n--- exporter log\n{}\n--- prometheus log\n{}",
+                 spike alert for {queue:?}: {spike_state}\nnotifications received: {received:#?}\n\
+                 --- exporter log\n{}\n--- prometheus log\n{}\n--- alertmanager log\n{}",
                 failing.len(),
                 failing.join("\n"),
                 exporter.log_tail(),
-                prometheus.log_tail()
+                prometheus.log_tail(),
+                alertmanager.log_tail()
             );
         }
         exporter.assert_running();
         prometheus.assert_running();
-        std::thread::sleep(Duration::from_secs(1));
+        alertmanager.assert_running();
+        std::thread::sleep(Duration::from_millis(500));
     }
     eprintln!(
-        "all queries returned data, rules healthy, spike alert firing {:?} after the spike; total {:?}",
+        "all queries returned data, rules healthy, spike alert firing {:?} and its notification \
+         received {:?} after the spike; total {:?}",
         spike_firing_after.unwrap(),
+        notified_after.unwrap(),
         started.elapsed()
     );
 }

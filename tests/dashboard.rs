@@ -1,0 +1,398 @@
+//! Static checks of what the dashboard, the rules and the runbook promise each other, from
+//! the files alone (no Prometheus, no Grafana, no simulator):
+//! - every query of the dashboard is filtered by `$job` and `$instance`, so two exporters in
+//!   one Prometheus are not summed together; the variables' own queries are too;
+//! - queue names go through `${queue:regex}` in a PromQL raw string (quotes and backslashes
+//!   in names work, see `grafana_regex_format` in tests/e2e_prometheus.rs);
+//! - every stat panel that draws a sparkline asks for a range;
+//! - the panels of alerted quantities carry the alerts' thresholds; NaN and null show as "–";
+//! - the job is the same in prometheus.yml, the rules and the dashboard's `$job` default;
+//! - every alert links a section of docs/runbook.md that exists;
+//! - the provisioned data source does not claim to be Grafana's default.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_json::Value;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+const DASHBOARD: &str = "grafana/dashboards/genesys-overview.json";
+const RULES: &str = "prometheus/genesys-rules.yml";
+const PROMETHEUS: &str = "prometheus/prometheus.yml";
+const RUNBOOK: &str = "docs/runbook.md";
+const DATASOURCE: &str = "grafana/provisioning/datasources/prometheus.yml";
+
+/// The placeholder base of every `runbook_url` (README: adapt it to your copy).
+const RUNBOOK_BASE: &str =
+    "https://github.com/genesys-exporter/genesys-exporter/blob/main/docs/runbook.md#";
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(Path::new(ROOT).join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+fn dashboard() -> Value {
+    serde_json::from_str(&read(DASHBOARD)).expect("dashboard is valid JSON")
+}
+
+/// Every panel but rows, the panels of collapsed rows included.
+fn panels(d: &Value) -> Vec<&Value> {
+    let mut out = Vec::new();
+    for p in d["panels"].as_array().expect("panels") {
+        out.push(p);
+        if let Some(nested) = p["panels"].as_array() {
+            out.extend(nested);
+        }
+    }
+    out.retain(|p| p["type"] != "row");
+    out
+}
+
+fn exprs(p: &Value) -> Vec<&str> {
+    p["targets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .map(|t| t["expr"].as_str().expect("expr"))
+        .collect()
+}
+
+fn variable<'a>(d: &'a Value, name: &str) -> &'a Value {
+    d["templating"]["list"]
+        .as_array()
+        .expect("templating")
+        .iter()
+        .find(|v| v["name"] == name)
+        .unwrap_or_else(|| panic!("no variable {name}"))
+}
+
+/// Each series selector of an expression: (metric name, what is between the braces).
+/// Every metric must have braces, so a selector without any filter cannot slip through.
+fn selectors(expr: &str) -> Vec<(String, String)> {
+    let metric = regex::Regex::new(r"\b(genesys_[a-z_]+|up)\b(\{)?").unwrap();
+    let mut out = Vec::new();
+    for c in metric.captures_iter(expr) {
+        let name = c[1].to_string();
+        let open = c
+            .get(2)
+            .unwrap_or_else(|| panic!("{name} without a selector in {expr}"));
+        let close = expr[open.end()..]
+            .find('}')
+            .unwrap_or_else(|| panic!("unclosed selector in {expr}"));
+        out.push((name, expr[open.end()..open.end() + close].to_string()));
+    }
+    out
+}
+
+#[test]
+fn every_query_is_filtered_by_job_and_instance() {
+    let d = dashboard();
+    let mut checked = 0;
+    for p in panels(&d) {
+        for e in exprs(p) {
+            let sel = selectors(e);
+            assert!(!sel.is_empty(), "{}: no metric in {e}", p["title"]);
+            for (name, inner) in sel {
+                for needle in [r#"job=~"$job""#, r#"instance=~"$instance""#] {
+                    assert!(
+                        inner.contains(needle),
+                        "{}: {name}{{{inner}}} lacks {needle}",
+                        p["title"]
+                    );
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 80, "{checked} selectors");
+}
+
+#[test]
+fn variables_are_filtered_by_job_and_the_job_defaults_to_the_rules_job() {
+    let d = dashboard();
+    for name in ["instance", "queue", "media_type"] {
+        let v = variable(&d, name);
+        let q = v["query"]["query"].as_str().expect("query");
+        assert!(q.contains(r#"job=~"$job""#), "{name}: {q}");
+        assert_eq!(v["definition"].as_str(), Some(q), "{name}");
+        assert_eq!(v["includeAll"], true, "{name}");
+        assert_eq!(v["multi"], true, "{name}");
+        assert_eq!(v["allValue"], ".*", "{name}");
+    }
+    for name in ["queue", "media_type"] {
+        let q = variable(&d, name)["query"]["query"].as_str().unwrap();
+        assert!(q.contains(r#"instance=~"$instance""#), "{name}: {q}");
+    }
+
+    // The job: set by job_name in prometheus.yml, matched literally by the rules, the
+    // default of the dashboard's $job.
+    let job_name = regex::Regex::new(r"(?m)^\s*- job_name:\s*(\S+)")
+        .unwrap()
+        .captures_iter(&read(PROMETHEUS))
+        .map(|c| c[1].to_string())
+        .collect::<Vec<_>>();
+    assert_eq!(job_name.len(), 1, "{PROMETHEUS}: {job_name:?}");
+    let job = job_name[0].as_str();
+    let rules_jobs: BTreeSet<String> = regex::Regex::new(r#"job\s*=\s*"([^"]*)""#)
+        .unwrap()
+        .captures_iter(&read(RULES))
+        .map(|c| c[1].to_string())
+        .collect();
+    assert!(!rules_jobs.is_empty(), "{RULES} matches the job somewhere");
+    assert_eq!(
+        rules_jobs,
+        BTreeSet::from([job.to_string()]),
+        "{RULES} vs {PROMETHEUS}"
+    );
+    let current = &variable(&d, "job")["current"];
+    assert_eq!(current["value"], job, "$job default vs {PROMETHEUS}");
+    assert_eq!(current["text"], job, "$job default vs {PROMETHEUS}");
+}
+
+#[test]
+fn queue_names_go_through_the_regex_format_in_a_raw_string() {
+    let d = dashboard();
+    let mut uses = 0;
+    for p in panels(&d) {
+        for e in exprs(p) {
+            // `$queue` only as `${queue:regex}` in backticks: Grafana 10.4's default escaping
+            // leaves `"` alone, which ends a double-quoted PromQL string.
+            let plain = e.matches("$queue").count() + e.matches("${queue}").count();
+            let formatted = e.matches("queue=~`${queue:regex}`").count();
+            assert_eq!(plain, 0, "{}: {e}", p["title"]);
+            assert_eq!(
+                e.matches("${queue:").count(),
+                formatted,
+                "{}: {e}",
+                p["title"]
+            );
+            assert!(!e.contains("queue=~\""), "{}: {e}", p["title"]);
+            uses += formatted;
+        }
+    }
+    assert!(uses > 50, "{uses} queue filters");
+}
+
+#[test]
+fn stat_sparklines_come_from_range_queries() {
+    let d = dashboard();
+    let mut stats = 0;
+    for p in panels(&d).into_iter().filter(|p| p["type"] == "stat") {
+        stats += 1;
+        let graph = p["options"]["graphMode"].as_str().unwrap_or("none");
+        if graph == "none" {
+            continue;
+        }
+        for t in p["targets"].as_array().unwrap() {
+            assert_eq!(t["range"], true, "{}: sparkline without range", p["title"]);
+            assert_ne!(t["instant"], true, "{}: instant query", p["title"]);
+        }
+        assert_eq!(
+            p["options"]["reduceOptions"]["calcs"],
+            serde_json::json!(["lastNotNull"]),
+            "{}: the big number is the last value",
+            p["title"]
+        );
+    }
+    assert!(stats >= 14, "{stats} stat panels");
+}
+
+/// The `threshold` annotation of alert `name` in the rules file.
+fn alert_threshold(name: &str) -> f64 {
+    let rules = read(RULES);
+    let block = rules
+        .split("- alert: ")
+        .find(|b| b.starts_with(&format!("{name}\n")))
+        .unwrap_or_else(|| panic!("no alert {name}"));
+    let v = regex::Regex::new(r#"\n\s+threshold: "([^"]+)""#)
+        .unwrap()
+        .captures(block)
+        .unwrap_or_else(|| panic!("{name}: no threshold annotation"))[1]
+        .to_string();
+    v.parse().unwrap()
+}
+
+/// Threshold steps as (color, value); the base step has no value.
+fn steps(thresholds: &Value) -> Vec<(String, Option<f64>)> {
+    assert_eq!(thresholds["mode"], "absolute");
+    thresholds["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| {
+            (
+                s["color"].as_str().unwrap().to_string(),
+                s["value"].as_f64(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn alerted_quantities_turn_red_at_the_alert_thresholds() {
+    let d = dashboard();
+    let sl = alert_threshold("GenesysQueueServiceLevelLow");
+    let abandon = alert_threshold("GenesysQueueAbandonRatioHigh");
+    let wait = alert_threshold("GenesysQueueLongestWait");
+    let stale = alert_threshold("GenesysDataStale");
+    let expected = |title: &str| -> Option<Vec<(String, Option<f64>)>> {
+        let red_above = |v: f64| vec![("green".into(), None), ("red".into(), Some(v))];
+        let red_below = |v: f64| vec![("red".into(), None), ("green".into(), Some(v))];
+        if title.contains("Service level") {
+            Some(red_below(sl))
+        } else if title.contains("Abandon ratio") {
+            Some(red_above(abandon))
+        } else if title.contains("Longest wait") {
+            Some(red_above(wait))
+        } else if title == "Data age" {
+            Some(red_above(stale))
+        } else if ["Agents on queue", "Collector up", "Scrape target up"].contains(&title) {
+            Some(red_below(1.0))
+        } else {
+            None
+        }
+    };
+    let mut seen = BTreeSet::new();
+    for p in panels(&d) {
+        let title = p["title"].as_str().unwrap();
+        let defaults = &p["fieldConfig"]["defaults"];
+        // Explicit everywhere: Grafana's implicit default turns any value above 80 red.
+        assert!(defaults["thresholds"].is_object(), "{title}: no thresholds");
+        if let Some(want) = expected(title) {
+            assert_eq!(steps(&defaults["thresholds"]), want, "{title}");
+            if p["type"] == "timeseries" {
+                let style = &defaults["custom"]["thresholdsStyle"]["mode"];
+                assert!(
+                    style.as_str().is_some_and(|m| m != "off"),
+                    "{title}: thresholds not drawn"
+                );
+            }
+            if p["type"] == "stat" {
+                assert_ne!(p["options"]["colorMode"], "none", "{title}: no color");
+            }
+            seen.insert(title.to_string());
+        }
+        if p["type"] == "table" {
+            for o in p["fieldConfig"]["overrides"].as_array().unwrap() {
+                let col = o["matcher"]["options"].as_str().unwrap();
+                let Some(want) = expected(col) else { continue };
+                let props = o["properties"].as_array().unwrap();
+                let th = props
+                    .iter()
+                    .find(|x| x["id"] == "thresholds")
+                    .unwrap_or_else(|| panic!("{title}: column {col} without thresholds"));
+                assert_eq!(steps(&th["value"]), want, "{title}: column {col}");
+                assert!(
+                    props.iter().any(|x| x["id"] == "custom.cellOptions"),
+                    "{title}: column {col} is not colored"
+                );
+                seen.insert(format!("{title}: {col}"));
+            }
+        }
+    }
+    for must in [
+        "Service level",
+        "Service level by queue (30m rolling)",
+        "Per queue: today: Service level",
+        "Per queue: last hour: Service level",
+        "Abandon ratio",
+        "Longest wait now",
+    ] {
+        assert!(
+            seen.contains(must),
+            "{must} has no alert thresholds: {seen:?}"
+        );
+    }
+}
+
+#[test]
+fn nan_and_null_show_as_a_dash() {
+    let d = dashboard();
+    for p in panels(&d) {
+        let title = p["title"].as_str().unwrap();
+        let mappings = p["fieldConfig"]["defaults"]["mappings"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{title}: no value mappings"));
+        let dash = mappings.iter().any(|m| {
+            m["type"] == "special"
+                && m["options"]["match"] == "null+nan"
+                && m["options"]["result"]["text"] == "–"
+        });
+        assert!(dash, "{title}: NaN is not mapped to –");
+    }
+}
+
+#[test]
+fn provisioned_datasource_is_not_the_default() {
+    let ds = read(DATASOURCE);
+    for line in ds.lines() {
+        let code = line.split('#').next().unwrap().trim();
+        assert_ne!(
+            code.replace(' ', ""),
+            "isDefault:true",
+            "{DATASOURCE}: a Grafana that already has a default fails to provision it"
+        );
+    }
+    assert!(ds.contains("type: prometheus"), "{ds}");
+}
+
+/// GitHub's anchor of a Markdown heading: lower case, spaces to hyphens, punctuation other
+/// than hyphens and underscores dropped.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn every_alert_links_an_existing_runbook_section() {
+    let runbook = read(RUNBOOK);
+    let anchors: BTreeSet<String> = runbook
+        .lines()
+        .filter(|l| l.starts_with('#'))
+        .map(|l| anchor(l.trim_start_matches('#')))
+        .collect();
+    let rules = read(RULES);
+    let mut alerts = 0;
+    for block in rules.split("- alert: ").skip(1) {
+        let name = block.lines().next().unwrap().trim();
+        alerts += 1;
+        let url = block
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("runbook_url: "))
+            .unwrap_or_else(|| panic!("{name}: no runbook_url"));
+        let frag = url
+            .strip_prefix(RUNBOOK_BASE)
+            .unwrap_or_else(|| panic!("{name}: {url} is not under {RUNBOOK_BASE}"));
+        assert!(
+            anchors.contains(frag),
+            "{name}: no section #{frag} in {RUNBOOK}"
+        );
+        assert_eq!(
+            frag,
+            name.to_lowercase(),
+            "{name}: the section is named after it"
+        );
+        // The section says what it means, how to check it and what to do.
+        let section = runbook
+            .split("\n## ")
+            .find(|s| anchor(s.lines().next().unwrap()) == frag)
+            .unwrap();
+        for part in ["**Means**", "**Check**", "**Do**"] {
+            assert!(section.contains(part), "{RUNBOOK} #{frag} lacks {part}");
+        }
+    }
+    assert!(alerts >= 9, "{alerts} alerts");
+}
+
+#[test]
+fn anchors_are_githubs() {
+    assert_eq!(anchor(" GenesysQueueSpike"), "genesysqueuespike");
+    assert_eq!(anchor("Queue spike (page)"), "queue-spike-page");
+}
