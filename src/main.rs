@@ -3,10 +3,14 @@
 //!
 //! `genesys-exporter check-config [flags]` validates the configuration and prints the
 //! effective settings, secrets redacted.
+//!
+//! `genesys-exporter healthcheck [--url URL]` asks a running exporter's `/-/healthy` and exits
+//! 0 on a 200, 1 otherwise: the container image's HEALTHCHECK, which has no curl.
 
 use std::ffi::OsString;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use genesys_exporter::app::{Exporter, Options, StartError};
 use genesys_exporter::config::{Config, ConfigError, LogFormat, LogLevel};
@@ -20,6 +24,9 @@ fn main() -> ExitCode {
     let mut args: Vec<OsString> = std::env::args_os().collect();
     if args.get(1).is_some_and(|a| a == "simulate") {
         return simulate(args.split_off(2));
+    }
+    if args.get(1).is_some_and(|a| a == "healthcheck") {
+        return healthcheck(args.split_off(2));
     }
     let check_only = args.get(1).is_some_and(|a| a == "check-config");
     if check_only {
@@ -76,6 +83,68 @@ fn simulate(_args: Vec<OsString>) -> ExitCode {
         "genesys-exporter simulate: this build has no simulator (built without the `demo` feature)"
     );
     ExitCode::from(2)
+}
+
+/// The flags of `genesys-exporter healthcheck`.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "genesys-exporter healthcheck",
+    about = "Exit 0 if the exporter at --url answers 200, else 1 (a container HEALTHCHECK)."
+)]
+struct HealthcheckFlags {
+    /// The exporter's liveness endpoint; match it to --web.listen-address (https:// when
+    /// --web.config.file enables TLS).
+    #[arg(
+        long,
+        env = "GENESYS_EXPORTER_HEALTHCHECK_URL",
+        default_value = "http://127.0.0.1:19464/-/healthy",
+        value_name = "URL"
+    )]
+    url: String,
+    /// How long to wait for the answer, connecting included.
+    #[arg(long, default_value = "2s", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+}
+
+/// `genesys-exporter healthcheck [--url URL] [--timeout 2s]`.
+fn healthcheck(args: Vec<OsString>) -> ExitCode {
+    let flags = <HealthcheckFlags as clap::Parser>::parse_from(
+        std::iter::once(OsString::from("genesys-exporter healthcheck")).chain(args),
+    );
+    let probed = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+        .and_then(|rt| rt.block_on(probe_healthy(&flags.url, flags.timeout)));
+    match probed {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(why) => {
+            eprintln!("genesys-exporter healthcheck: {}: {why}", flags.url);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One GET of `url`: `Ok` for a 200, else why not.
+async fn probe_healthy(url: &str, timeout: Duration) -> Result<(), String> {
+    let client = reqwest::Client::builder()
+        .timeout(timeout)
+        // The exporter's own listener, never through a proxy from the environment.
+        .no_proxy()
+        // With TLS on, the certificate names the service, not 127.0.0.1, and may be signed by
+        // a private CA: liveness is the question here, not the certificate (nor a secret).
+        .danger_accept_invalid_certs(true)
+        .build()
+        .map_err(|e| ErrorChain(&e).to_string())?;
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| ErrorChain(&e).to_string())?;
+    match response.status() {
+        reqwest::StatusCode::OK => Ok(()),
+        status => Err(format!("answered {status}")),
+    }
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {

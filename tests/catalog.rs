@@ -68,7 +68,7 @@ fn readme_metric_names() -> BTreeSet<String> {
         .map(str::trim)
         .filter_map(|cell| cell.strip_prefix('`')?.strip_suffix('`'))
         .filter(|name| {
-            name.starts_with("genesys_")
+            (name.starts_with("genesys_") || name.starts_with("process_"))
                 && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
         })
         .map(str::to_string)

@@ -399,3 +399,109 @@ fn an_invalid_web_config_exits_2_at_start_as_in_check_config() {
     assert!(err.contains("web config file"), "{err}");
     std::fs::remove_file(&file).ok();
 }
+
+#[test]
+fn version_names_the_git_revision_and_the_compiler() {
+    let out = Command::new(BIN)
+        .arg("--version")
+        .output()
+        .expect("binary runs");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rest = text
+        .trim_end()
+        .strip_prefix(concat!(
+            "genesys-exporter ",
+            env!("CARGO_PKG_VERSION"),
+            " (revision "
+        ))
+        .unwrap_or_else(|| panic!("{text}"));
+    let (revision, rustc) = rest.split_once(", ").unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        rustc.starts_with("rustc 1.") && rustc.ends_with(')'),
+        "{text}"
+    );
+    // Built from this checkout: a commit of it (HEAD when built; HEAD may have moved since).
+    // Built without .git (a Docker context without the build argument): `unknown`.
+    let in_git = Command::new("git")
+        .args(["rev-parse", "--git-dir"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if in_git {
+        assert!(
+            revision.len() == 12 && revision.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{text}"
+        );
+        let commit = Command::new("git")
+            .args(["cat-file", "-e", &format!("{revision}^{{commit}}")])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("git runs");
+        assert!(
+            commit.success(),
+            "{revision} is not a commit of this checkout"
+        );
+    } else {
+        assert!(!revision.is_empty(), "{text}");
+    }
+}
+
+/// `genesys-exporter healthcheck ARGS`: exit code, stderr, how long it took.
+fn healthcheck(args: &[&str]) -> (i32, String, Duration) {
+    let started = Instant::now();
+    let out = Command::new(BIN)
+        .arg("healthcheck")
+        .args(args)
+        .env_remove("GENESYS_EXPORTER_HEALTHCHECK_URL")
+        .output()
+        .expect("binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        started.elapsed(),
+    )
+}
+
+#[test]
+fn healthcheck_exits_0_on_a_healthy_exporter_and_1_otherwise() {
+    let port = free_port();
+    let healthy = format!("--url=http://127.0.0.1:{port}/-/healthy");
+    // Nothing listening yet: refused at once.
+    let (code, err, took) = healthcheck(&[&healthy]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(took < HTTP_TIMEOUT, "{took:?}");
+
+    let mut child = spawn_demo(port, &[], false);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (code, err, _) = healthcheck(&[&healthy]);
+        if code == 0 {
+            break;
+        }
+        assert_eq!(code, 1, "{err}");
+        assert!(Instant::now() < deadline, "never healthy: {err}");
+        assert!(child.try_wait().unwrap().is_none(), "exporter exited early");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Anything but a 200 is unhealthy.
+    let missing = format!("--url=http://127.0.0.1:{port}/-/missing");
+    let (code, err, _) = healthcheck(&[&missing]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("404"), "{err}");
+    terminate(&mut child);
+}
+
+#[test]
+fn healthcheck_gives_up_on_a_listener_that_never_answers() {
+    // The kernel completes the handshake; nobody ever reads or writes.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("--url=http://{}/-/healthy", silent.local_addr().unwrap());
+    let (code, err, took) = healthcheck(&[&url, "--timeout=300ms"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        took >= Duration::from_millis(300) && took < HTTP_TIMEOUT,
+        "{took:?}: {err}"
+    );
+}

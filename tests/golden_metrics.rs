@@ -2,9 +2,10 @@
 //! in both exposition formats: a restructure that changes what is served (a name, a help text,
 //! a label, an order, a value) fails here.
 //!
-//! Only what depends on the wall clock is masked: poll timestamps and durations, the reload
-//! timestamp and the budget wait. The prometheus-client families keep their samples in a hash
-//! map, so their lines are compared sorted. Every other byte is compared as served.
+//! Only what depends on the wall clock or the machine is masked: poll timestamps and durations,
+//! the reload timestamp, the budget wait, the `process_*` values, and the build's git revision
+//! and rustc version. The prometheus-client families keep their samples in a hash map, so
+//! their lines are compared sorted. Every other byte is compared as served.
 //!
 //! After an intended change: `UPDATE_GOLDEN=1 cargo test --test golden_metrics`, then review
 //! the diff of `tests/golden/`.
@@ -24,6 +25,19 @@ const WALL_TIME: [&str; 4] = [
     "genesys_api_budget_wait_seconds_total",
 ];
 
+/// The process' own figures (CPU time, memory, file descriptors, start time): Linux only.
+const PROCESS: [&str; 6] = [
+    "process_cpu_seconds_total",
+    "process_resident_memory_bytes",
+    "process_virtual_memory_bytes",
+    "process_open_fds",
+    "process_max_fds",
+    "process_start_time_seconds",
+];
+
+/// Labels of `genesys_exporter_build_info` that change with every commit or toolchain.
+const BUILD: [&str; 2] = ["revision", "rustc_version"];
+
 /// Families encoded from a hash map, in no fixed order.
 const UNORDERED: [&str; 2] = ["genesys_api_requests_total", "genesys_api_retries_total"];
 
@@ -32,15 +46,37 @@ fn sample_name(line: &str) -> &str {
     &line[..end]
 }
 
-/// The body with wall-time values masked and unordered families sorted.
+/// `line` with the value of each label in `labels` replaced by `<name>`.
+fn mask_labels(line: &str, labels: &[&str]) -> String {
+    let mut line = line.to_string();
+    for label in labels {
+        let open = format!("{label}=\"");
+        if let Some(start) = line.find(&open).map(|i| i + open.len()) {
+            let end = start + line[start..].find('"').expect("a closed label value");
+            line.replace_range(start..end, &format!("<{label}>"));
+        }
+    }
+    line
+}
+
+/// The body with wall-time and machine-dependent values masked and unordered families sorted.
 fn normalize(body: &str) -> String {
     let mut out: Vec<String> = Vec::new();
     let mut run: Vec<String> = Vec::new();
     for line in body.lines() {
         let name = sample_name(line);
-        let line = if !line.starts_with('#') && WALL_TIME.contains(&name) {
+        let masked = |mask: &str| {
             let (series, _) = line.rsplit_once(' ').expect("a sample line has a value");
-            format!("{series} <wall-time>")
+            format!("{series} {mask}")
+        };
+        let line = if line.starts_with('#') {
+            line.to_string()
+        } else if WALL_TIME.contains(&name) {
+            masked("<wall-time>")
+        } else if PROCESS.contains(&name) {
+            masked("<process>")
+        } else if name == "genesys_exporter_build_info" {
+            mask_labels(line, &BUILD)
         } else {
             line.to_string()
         };
@@ -84,7 +120,7 @@ fn golden(file: &str, actual: &str) {
 }
 
 /// Each family served is declared in the catalog with the same type, help and labels, and the
-/// catalog declares nothing the demo does not serve (retries only appear after a retry).
+/// catalog declares nothing the demo does not serve.
 fn served_families_are_the_catalog(text: &str) {
     use genesys_exporter::metrics::catalog;
     let mut served = Vec::new();
@@ -128,9 +164,10 @@ fn served_families_are_the_catalog(text: &str) {
         let name = family.exposed_name();
         assert!(
             served.contains(&name)
-                // No retry happened; no event is pushed in polling mode.
-                || name == "genesys_api_retries_total"
-                || name == "genesys_live_last_event_timestamp_seconds",
+                // No event is pushed in polling mode.
+                || name == "genesys_live_last_event_timestamp_seconds"
+                // The process families are read from /proc.
+                || (cfg!(not(target_os = "linux")) && name.starts_with("process_")),
             "{name} is in the catalog but not served"
         );
     }

@@ -24,7 +24,15 @@ use crate::genesys::{Credentials, Region};
 #[derive(Debug, Parser)]
 #[command(
     name = "genesys-exporter",
-    version,
+    // `genesys-exporter 0.1.0 (revision abc123def456, rustc 1.95.0 (...))`; build.rs sets both.
+    version = concat!(
+        env!("CARGO_PKG_VERSION"),
+        " (revision ",
+        env!("GENESYS_EXPORTER_REVISION"),
+        ", ",
+        env!("GENESYS_EXPORTER_RUSTC_VERSION"),
+        ")"
+    ),
     args_override_self = true,
     about = "Prometheus exporter for Genesys Cloud: live queue state and analytics.",
     after_help = "Credentials: GENESYS_CLIENT_ID (or --genesys.client-id) and GENESYS_CLIENT_SECRET \

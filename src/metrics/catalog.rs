@@ -213,8 +213,58 @@ pub const EXPORTER_BUILD_INFO: Family = Family {
     name: "genesys_exporter_build_info",
     kind: Kind::Gauge,
     unit: None,
-    help: "Always 1; the exporter's version as a label.",
-    labels: &["version"],
+    help: "Always 1; the exporter's version, git revision and the rustc that built it as labels.",
+    labels: &["version", "revision", "rustc_version"],
+};
+
+// The process (`metrics::process`): the standard families of the Prometheus client libraries,
+// with their names and help, on Linux only (absent elsewhere).
+pub const PROCESS_CPU_SECONDS: Family = Family {
+    name: "process_cpu_seconds",
+    kind: Kind::Counter,
+    unit: Some("seconds"),
+    help: "Total user and system CPU time spent in seconds.",
+    labels: NO_LABELS,
+};
+
+pub const PROCESS_RESIDENT_MEMORY_BYTES: Family = Family {
+    name: "process_resident_memory_bytes",
+    kind: Kind::Gauge,
+    unit: Some("bytes"),
+    help: "Resident memory size in bytes.",
+    labels: NO_LABELS,
+};
+
+pub const PROCESS_VIRTUAL_MEMORY_BYTES: Family = Family {
+    name: "process_virtual_memory_bytes",
+    kind: Kind::Gauge,
+    unit: Some("bytes"),
+    help: "Virtual memory size in bytes.",
+    labels: NO_LABELS,
+};
+
+pub const PROCESS_OPEN_FDS: Family = Family {
+    name: "process_open_fds",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Number of open file descriptors.",
+    labels: NO_LABELS,
+};
+
+pub const PROCESS_MAX_FDS: Family = Family {
+    name: "process_max_fds",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Maximum number of open file descriptors.",
+    labels: NO_LABELS,
+};
+
+pub const PROCESS_START_TIME_SECONDS: Family = Family {
+    name: "process_start_time_seconds",
+    kind: Kind::Gauge,
+    unit: Some("seconds"),
+    help: "Start time of the process since unix epoch in seconds.",
+    labels: NO_LABELS,
 };
 
 // `queues` collector: queue discovery.
@@ -698,7 +748,7 @@ pub const EXPORTER_SERIES: Family = Family {
 };
 
 /// Every family, in the order a scrape writes them.
-pub const ALL: [&Family; 78] = [
+pub const ALL: [&Family; 84] = [
     &API_REQUESTS,
     &API_RETRIES,
     &API_BUDGET_WAIT_SECONDS,
@@ -718,6 +768,12 @@ pub const ALL: [&Family; 78] = [
     &COLLECTOR_POLLS,
     &COLLECTOR_POLL_FAILURES,
     &EXPORTER_BUILD_INFO,
+    &PROCESS_CPU_SECONDS,
+    &PROCESS_RESIDENT_MEMORY_BYTES,
+    &PROCESS_VIRTUAL_MEMORY_BYTES,
+    &PROCESS_OPEN_FDS,
+    &PROCESS_MAX_FDS,
+    &PROCESS_START_TIME_SECONDS,
     &QUEUES,
     &QUEUE_INFO,
     &QUEUE_CONVERSATIONS,
@@ -788,7 +844,12 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for f in ALL {
             assert!(seen.insert(f.name), "{} declared twice", f.name);
-            assert!(f.name.starts_with("genesys_"), "{}", f.name);
+            // `process_*`: the standard names every Prometheus client library serves.
+            assert!(
+                f.name.starts_with("genesys_") || f.name.starts_with("process_"),
+                "{}",
+                f.name
+            );
             assert!(!f.name.ends_with("_total"), "{}: `_total` is added", f.name);
             assert!(
                 f.help.ends_with('.'),

@@ -1,5 +1,6 @@
 //! The families written at scrape time around the collectors' own: their health, the build,
-//! the series count; and the helpers each collector's [`crate::collect::Snapshot`] writes with.
+//! the process, the series count; and the helpers each collector's
+//! [`crate::collect::Snapshot`] writes with.
 //!
 //! Series of a collector whose data is older than a few of its intervals are left out (see
 //! [`crate::collect::STALE_AFTER_INTERVALS`]), so Prometheus marks them stale instead of
@@ -17,15 +18,26 @@ use crate::collect::{Collectors, Health};
 pub(super) fn write(e: &mut Exposition, collectors: &Collectors, now: SystemTime) -> Result<()> {
     let health: Vec<Health> = collectors.all.iter().map(|c| c.health(now)).collect();
     write_health(e, &health)?;
-    rows(
-        e,
-        &catalog::EXPORTER_BUILD_INFO,
-        [(Labels::of(&[("version", env!("CARGO_PKG_VERSION"))]), 1.0)],
-    )?;
+    rows(e, &catalog::EXPORTER_BUILD_INFO, [(build_info(), 1.0)])?;
+    super::process::write(e)?;
     for collector in &collectors.all {
         collector.write_fresh(e, now)?;
     }
     Ok(())
+}
+
+/// What `--version` says (build.rs records the revision and the compiler), as labels.
+fn build_info() -> Labels {
+    let rustc = env!("GENESYS_EXPORTER_RUSTC_VERSION");
+    Labels::of(&[
+        ("version", env!("CARGO_PKG_VERSION")),
+        ("revision", env!("GENESYS_EXPORTER_REVISION")),
+        // `1.95.0 (59807616e 2026-04-14)`: the version without the leading `rustc `.
+        (
+            "rustc_version",
+            rustc.strip_prefix("rustc ").unwrap_or(rustc),
+        ),
+    ])
 }
 
 /// The last family: every sample before it, plus itself, so it is exact in one pass.

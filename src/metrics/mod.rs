@@ -5,11 +5,12 @@
 pub mod catalog;
 pub mod exposition;
 pub(crate) mod families;
+mod process;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use prometheus_client::registry::Registry;
@@ -64,18 +65,40 @@ impl Format {
 
 /// Renders the exposition, and keeps the last body per format and encoding for as long as
 /// nothing it shows has changed: concurrent scrapers between two polls share one encoded body.
+///
+/// The `process_*` families are the exception: they change all the time, and no key could
+/// say when without reading /proc on every scrape. They are read when a body is encoded, and a
+/// cached body is reused only while it is younger than [`process::REFRESH`] (5 s), so their
+/// values are at most that old, and scrapers that come together still share one encoding.
+/// The rest of the body is re-encoded with them: `genesys_exporter_series` counts their
+/// samples, so they cannot be spliced in after the cached part.
 pub struct Metrics {
     /// The self-metrics kept by prometheus-client: API calls and reloads.
     registry: Registry,
     collectors: Collectors,
     api: ApiMetrics,
     reloads: ReloadMetrics,
-    cache: Mutex<HashMap<(Format, bool), (CacheKey, Bytes)>>,
+    cache: Mutex<HashMap<(Format, bool), Cached>>,
     /// Length of the last uncompressed body, to size the next one's buffer.
     last_len: AtomicUsize,
 }
 
-/// Everything a body depends on: each collector's completed polls and whether its data is
+/// An encoded body, what it shows, and when it was encoded (for its process values' age).
+struct Cached {
+    key: CacheKey,
+    encoded: Instant,
+    body: Bytes,
+}
+
+impl Cached {
+    fn serves(&self, key: &CacheKey, now: Instant) -> bool {
+        self.key == *key
+            && process::REFRESH
+                .is_none_or(|refresh| now.saturating_duration_since(self.encoded) < refresh)
+    }
+}
+
+/// Everything a body depends on, the process families aside: each collector's completed polls and whether its data is
 /// still fresh (time moves that), the API self-metrics' generation, the reload counters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct CacheKey {
@@ -109,9 +132,9 @@ impl Metrics {
     pub fn body(&self, format: Format, gzip: bool) -> Result<Bytes, RenderError> {
         let key = self.key(SystemTime::now());
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((cached_key, body)) = cache.get(&(format, gzip)) {
-            if *cached_key == key {
-                return Ok(body.clone());
+        if let Some(cached) = cache.get(&(format, gzip)) {
+            if cached.serves(&key, Instant::now()) {
+                return Ok(cached.body.clone());
             }
         }
         // The previous plain body, once no response holds it any more, lends its memory to
@@ -121,15 +144,23 @@ impl Metrics {
             true => Vec::new(),
             false => cache
                 .remove(&(format, false))
-                .and_then(|(_, old)| old.try_into_mut().ok())
+                .and_then(|old| old.body.try_into_mut().ok())
                 .map(Vec::from)
                 .unwrap_or_default(),
         };
+        let encoded = Instant::now();
         let body = self.encode(format, gzip.then_some(GZIP_LEVEL), reused)?;
         // Bodies of an older state will not be served again: at 5,000 queues each is
         // megabytes, so only the current state's are kept.
-        cache.retain(|_, (k, _)| *k == key);
-        cache.insert((format, gzip), (key, body.clone()));
+        cache.retain(|_, cached| cached.key == key);
+        cache.insert(
+            (format, gzip),
+            Cached {
+                key,
+                encoded,
+                body: body.clone(),
+            },
+        );
         Ok(body)
     }
 
@@ -248,6 +279,74 @@ mod tests {
     }
 
     #[test]
+    fn retry_series_exist_at_0_before_any_retry() {
+        let (m, api) = metrics();
+        let text = String::from_utf8(m.body(Format::Text, false).unwrap().to_vec()).unwrap();
+        let retries: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("genesys_api_retries_total{"))
+            .collect();
+        // 7 endpoints x 5 reasons, less the token endpoint's `unauthorized`.
+        assert_eq!(retries.len(), 34, "{retries:#?}");
+        assert!(retries.iter().all(|l| l.ends_with(" 0")), "{retries:#?}");
+        assert!(text.contains(
+            "genesys_api_retries_total{endpoint=\"/oauth/token\",reason=\"rate_limited\"} 0\n"
+        ));
+        assert!(!text.contains("endpoint=\"/oauth/token\",reason=\"unauthorized\""));
+
+        api.retry(crate::genesys::Endpoint::Queues, "unauthorized");
+        let text = String::from_utf8(m.body(Format::Text, false).unwrap().to_vec()).unwrap();
+        assert!(text.contains(
+            "genesys_api_retries_total{endpoint=\"/api/v2/routing/queues\",reason=\"unauthorized\"} 1\n"
+        ));
+    }
+
+    #[test]
+    fn build_info_carries_the_revision_and_the_compiler() {
+        let (m, _) = metrics();
+        let text = String::from_utf8(m.body(Format::Text, false).unwrap().to_vec()).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("genesys_exporter_build_info{"))
+            .expect("build info");
+        let expected = format!(
+            "genesys_exporter_build_info{{version=\"{}\",revision=\"{}\",rustc_version=\"",
+            env!("CARGO_PKG_VERSION"),
+            env!("GENESYS_EXPORTER_REVISION"),
+        );
+        assert!(line.starts_with(&expected), "{line}");
+        assert!(
+            line.contains("rustc_version=\"1.") && line.ends_with("\"} 1.0"),
+            "{line}"
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_cached_body_is_re_encoded_once_its_process_values_are_too_old() {
+        let (m, _) = metrics();
+        let first = m.body(Format::Text, false).unwrap();
+        assert!(String::from_utf8_lossy(&first).contains("\nprocess_resident_memory_bytes "));
+        let again = m.body(Format::Text, false).unwrap();
+        assert_eq!(
+            first.as_ptr(),
+            again.as_ptr(),
+            "young: served from the cache"
+        );
+
+        let refresh = process::REFRESH.expect("Linux serves process families");
+        for cached in m.cache.lock().unwrap().values_mut() {
+            cached.encoded = cached.encoded.checked_sub(refresh).expect("up for 5 s");
+        }
+        let later = m.body(Format::Text, false).unwrap();
+        assert_ne!(
+            first.as_ptr(),
+            later.as_ptr(),
+            "as old as the refresh: re-encoded with fresh process values"
+        );
+    }
+
+    #[test]
     fn gzip_bodies_decompress_to_the_plain_ones() {
         let (m, _) = metrics();
         let plain = m.body(Format::Text, false).unwrap();
@@ -255,6 +354,14 @@ mod tests {
         let mut out = Vec::new();
         std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&zipped[..]), &mut out)
             .unwrap();
-        assert_eq!(out, plain.to_vec());
+        // Each is encoded on its own, so the process values (CPU time) may have moved between.
+        let steady = |body: &[u8]| -> String {
+            String::from_utf8_lossy(body)
+                .lines()
+                .filter(|l| !l.starts_with("process_"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(steady(&out), steady(&plain));
     }
 }
