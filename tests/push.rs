@@ -95,7 +95,11 @@ async fn a_spike_is_on_metrics_within_two_seconds_without_a_poll() {
     sim.advance(Duration::from_secs(1));
     let changed = Instant::now();
     let expected = sim.truth().queue(&queue.id).unwrap().waiting[&media] as f64;
-    assert!(expected >= (was + 60) as f64, "the spike happened");
+    // Agents may answer some of the 60 within the simulated second.
+    assert!(
+        expected >= (was + 40) as f64,
+        "the spike happened: {was} -> {expected}"
+    );
 
     let seen = eventually("the spike on /metrics", || async {
         let s = scrape(addr).await;
