@@ -19,8 +19,11 @@ fn frame(group: &str, metrics: &str) -> String {
 }
 
 fn apply(text: &str, rows: &mut Rows, media: &[String]) -> usize {
-    let frame: NotificationFrame = serde_json::from_str(text).expect("frame");
-    let event: QueueStatsEvent = serde_json::from_value(frame.event_body).expect("event");
+    // As the channel worker reads it: the topic first, then the body of that topic.
+    let head: NotificationFrame<serde::de::IgnoredAny> = serde_json::from_str(text).expect("head");
+    assert!(head.topic_name.ends_with(".observations"));
+    let frame: NotificationFrame<QueueStatsEvent> = serde_json::from_str(text).expect("frame");
+    let event = frame.event_body;
     for (k, s) in rows::pushed(&event, &METRICS) {
         rows.insert(k, s);
     }

@@ -346,14 +346,23 @@ pub enum TopicState {
 }
 
 /// A WebSocket frame: `{topicName, version, eventBody, metadata}` (the .NET SDK's
-/// `NotificationData`). The body is kept raw and read by topic.
+/// `NotificationData`), with the body read as `B`. A frame is read twice: first with
+/// `B = IgnoredAny` for its topic (the body is skipped, not built), then with the body type
+/// of that topic; cheaper than building a `serde_json::Value` and converting it.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct NotificationFrame {
+pub struct NotificationFrame<B = serde_json::Value> {
     #[serde(default)]
     pub topic_name: String,
     #[serde(default)]
-    pub event_body: serde_json::Value,
+    pub event_body: B,
+}
+
+/// The body of `channel.metadata` frames: `{"message": "WebSocket Heartbeat"}` or `"pong"`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ChannelMetadata {
+    #[serde(default)]
+    pub message: Option<String>,
 }
 
 /// `StatEventQueueTopicStatsNotification`: the body of `v2.analytics.queues.{id}.observations`.

@@ -28,7 +28,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::{FrameKind, Reconnect};
 use crate::clock::SharedClock;
-use crate::genesys::models::{NotificationFrame, QueueStatsEvent, TopicState};
+use crate::genesys::models::{ChannelMetadata, NotificationFrame, QueueStatsEvent, TopicState};
 use crate::genesys::{ApiError, GenesysClient};
 
 /// "Each WebSocket connection is limited to 1,000 topics" (more is a 400).
@@ -464,18 +464,19 @@ impl ChannelWorker {
         };
         let now = Instant::now();
         open.last_frame = now;
-        let Ok(frame) = serde_json::from_str::<NotificationFrame>(text.as_str()) else {
+        let text = text.as_str();
+        let Ok(head) = serde_json::from_str::<NotificationFrame<serde::de::IgnoredAny>>(text)
+        else {
             self.env.counters.frame(FrameKind::Other);
             tracing::debug!(slot = self.slot, "notification frame is not JSON; ignored");
             return Step::Continue;
         };
-        let topic = frame.topic_name.as_str();
+        let topic = head.topic_name.as_str();
         if topic == METADATA_TOPIC {
-            let message = frame
-                .event_body
-                .get("message")
-                .and_then(serde_json::Value::as_str);
-            let kind = match message {
+            let message = serde_json::from_str::<NotificationFrame<ChannelMetadata>>(text)
+                .ok()
+                .and_then(|f| f.event_body.message);
+            let kind = match message.as_deref() {
                 Some("pong") => FrameKind::Pong,
                 Some(m) if m.contains("Heartbeat") => FrameKind::Heartbeat,
                 _ => FrameKind::Other,
@@ -492,19 +493,18 @@ impl ChannelWorker {
         } else if topic == SOCKET_CLOSING_TOPIC {
             self.env.counters.frame(FrameKind::SocketClosing);
             Step::Replace(Reconnect::SocketClosing)
-        } else if queue_of(topic).is_some() {
-            match serde_json::from_value::<QueueStatsEvent>(frame.event_body) {
-                Ok(mut event) => {
+        } else if let Some(queue) = queue_of(topic) {
+            match serde_json::from_str::<NotificationFrame<QueueStatsEvent>>(text) {
+                Ok(frame) => {
+                    let mut event = frame.event_body;
                     self.env.counters.frame(FrameKind::Observations);
                     let ms = u64::try_from(self.env.clock.now_ms()).unwrap_or(0);
                     self.env.counters.last_event_ms.store(ms, Ordering::Relaxed);
                     // The topic names the queue when the group does not.
-                    if let Some(q) = queue_of(topic) {
-                        event
-                            .group
-                            .entry("queueId".into())
-                            .or_insert_with(|| q.to_string());
-                    }
+                    event
+                        .group
+                        .entry("queueId".into())
+                        .or_insert_with(|| queue.to_string());
                     let _ = self
                         .reports
                         .send(Report::Event {

@@ -39,10 +39,14 @@ use crate::genesys::client::counting_requests;
 use crate::genesys::models::{QueryFilter, QueueObservationQuery, QueueObservationQueryResponse};
 use crate::genesys::GenesysClient;
 
+/// Reports taken per wake-up of the loop, at most.
+const REPORTS_PER_WAKE: usize = 256;
 /// How often the loop schedules polls and publishes what changed.
 const TICK: Duration = Duration::from_millis(250);
-/// A queue whose longest-waiting time grows is republished this often without events.
-const REDERIVE_EVERY: Duration = Duration::from_secs(1);
+/// A queue whose longest-waiting time grows is re-derived this often without events: the
+/// granularity of `genesys_queue_longest_waiting_seconds` between events (a body is
+/// re-encoded at most every 5 s for the process metrics anyway).
+const REDERIVE_EVERY: Duration = Duration::from_secs(5);
 
 pub(super) fn start(ctx: Context) -> Started {
     let slot = Slot::new(REGISTRATION.name, ctx.interval);
@@ -76,6 +80,9 @@ struct Queue {
     last_event: Option<Instant>,
     /// Rows changed by events since the last poll: a poll then counts the differences.
     pushed_since_poll: bool,
+    /// Its rows hold a waiting-since timestamp: the derived wait grows without events
+    /// (kept with the rows, so the loop's ticks do not scan every row of every queue).
+    growing: bool,
     cover: Cover,
     /// Its channel slot, if it has one.
     slot: Option<usize>,
@@ -176,7 +183,7 @@ struct Live {
     first_retry: Duration,
     differences: u64,
     dirty: bool,
-    last_publish: Instant,
+    last_rederive: Instant,
     last_fresh: usize,
     last_report: LiveReport,
 }
@@ -214,7 +221,7 @@ async fn run(slot: Arc<Slot<ObservationsSnapshot>>, ctx: Context) {
         first_retry: Duration::from_secs(1),
         differences: 0,
         dirty: false,
-        last_publish: now,
+        last_rederive: now,
         last_fresh: 0,
         last_report: LiveReport::default(),
     };
@@ -223,6 +230,7 @@ async fn run(slot: Arc<Slot<ObservationsSnapshot>>, ctx: Context) {
         return;
     };
     live.set_queues(set);
+    let mut reports = Vec::with_capacity(REPORTS_PER_WAKE);
     let mut ticks = tokio::time::interval(TICK);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -238,7 +246,15 @@ async fn run(slot: Arc<Slot<ObservationsSnapshot>>, ctx: Context) {
                     }
                 }
             }
-            Some(report) = reports_rx.recv() => live.on_report(report),
+            // Everything waiting at once: one wake-up for a burst of events.
+            n = reports_rx.recv_many(&mut reports, REPORTS_PER_WAKE) => {
+                if n == 0 {
+                    return;
+                }
+                for report in reports.drain(..) {
+                    live.on_report(report);
+                }
+            }
             Some(done) = done_rx.recv() => live.on_polled(done),
             _ = ticks.tick() => live.on_tick(),
         }
@@ -321,6 +337,7 @@ impl Live {
                     current_at: None,
                     last_event: None,
                     pushed_since_poll: false,
+                    growing: false,
                     cover: Cover::None,
                     slot,
                 },
@@ -396,6 +413,7 @@ impl Live {
                 }
                 q.last_event = Some(received);
                 q.pushed_since_poll = true;
+                q.growing = rows::time_dependent(&q.rows);
                 if q.pushed().is_some() {
                     q.current_at = Some(received);
                 }
@@ -448,12 +466,22 @@ impl Live {
                     reason = reason.label(),
                     "channel lost; its queues are polled"
                 );
+                let alive = self.channels.get(slot).and_then(|ch| ch.alive_at);
                 if let Some(ch) = self.channels.get_mut(slot) {
                     ch.connected = false;
                 }
                 for q in self.queues.values_mut() {
-                    if matches!(q.cover, Cover::Pushed { slot: s, .. } if s == slot) {
-                        q.cover = Cover::None;
+                    if let Cover::Pushed {
+                        slot: s, baselined, ..
+                    } = q.cover
+                    {
+                        if s == slot {
+                            // Current until the channel's last frame; polled from here on.
+                            if baselined {
+                                q.current_at = q.current_at.max(alive);
+                            }
+                            q.cover = Cover::None;
+                        }
                     }
                 }
                 self.poll_now = true;
@@ -470,6 +498,7 @@ impl Live {
                     ch.connected = true;
                     ch.alive_at = Some(now);
                 }
+                // Every queue still pushed here was current until now.
                 for q in self.queues.values_mut() {
                     if let Cover::Pushed { slot: s, .. } = q.cover {
                         if s == slot {
@@ -575,6 +604,7 @@ impl Live {
             }
             q.rows = rows;
             q.pushed_since_poll = false;
+            q.growing = rows::time_dependent(&q.rows);
             q.live = Some(Arc::new(fresh));
             q.current_at = q.current_at.max(Some(started));
             if let Cover::Pushed {
@@ -596,19 +626,20 @@ impl Live {
     }
 
     fn on_tick(&mut self) {
-        let now = Instant::now();
-        // A live channel keeps its pushed queues current, events or not.
-        for q in self.queues.values_mut() {
-            if let Some(s) = q.pushed() {
-                if let Some(ch) = self.channels.get(s) {
-                    if ch.connected {
-                        q.current_at = q.current_at.max(ch.alive_at);
-                    }
-                }
-            }
-        }
-        self.schedule(now);
+        self.schedule(Instant::now());
         self.publish();
+    }
+
+    /// When a queue's data was last known current: its last poll or applied event, or, while
+    /// it is pushed on a connected channel, that channel's last frame (events or not). Read,
+    /// not stored, so a tick does not write every queue.
+    fn known_current(&self, q: &Queue) -> Option<Instant> {
+        let alive = q
+            .pushed()
+            .and_then(|s| self.channels.get(s))
+            .filter(|ch| ch.connected)
+            .and_then(|ch| ch.alive_at);
+        q.current_at.max(alive)
     }
 
     /// Starts a poll if one is due and none is running.
@@ -639,10 +670,12 @@ impl Live {
                 .map(|w| w.id.clone())
                 .collect();
             self.poll_now = false;
+            // Looked at again an interval later (or when something asks for a poll now),
+            // not on every tick.
+            self.next_fallback = now + self.interval();
             if ids.is_empty() {
                 None
             } else {
-                self.next_fallback = now + self.interval();
                 Some(PollJob {
                     kind: PollKind::Fallback,
                     ids,
@@ -658,25 +691,23 @@ impl Live {
         }
     }
 
-    fn report(&self) -> LiveReport {
+    /// The report, and how many queues are fresh and have a growing wait, in one pass.
+    fn report(&self, now: Instant) -> (LiveReport, usize, bool) {
         let c = &self.env.counters;
-        let pushed = self
-            .queues
-            .values()
-            .filter(|q| q.pushed().is_some())
-            .count() as u64;
-        let permitted = self
-            .queues
-            .values()
-            .filter(|q| matches!(q.cover, Cover::Pushed { .. }))
-            .count() as u64;
-        let rejected = self
-            .queues
-            .values()
-            .filter(|q| q.cover == Cover::Rejected)
-            .count() as u64;
+        let fresh_for = self.fresh_for();
+        let (mut pushed, mut permitted, mut rejected, mut fresh) = (0u64, 0u64, 0u64, 0usize);
+        let mut growing = false;
+        for q in self.queues.values() {
+            pushed += u64::from(q.pushed().is_some());
+            permitted += u64::from(matches!(q.cover, Cover::Pushed { .. }));
+            rejected += u64::from(q.cover == Cover::Rejected);
+            if self.is_fresh(q, now, fresh_for) {
+                fresh += 1;
+                growing |= q.growing;
+            }
+        }
         let last_event_ms = c.last_event_ms.load(Ordering::Relaxed);
-        LiveReport {
+        let report = LiveReport {
             mode: self.settings.mode,
             pushed_queues: pushed,
             polled_queues: self.queues.len() as u64 - pushed,
@@ -687,7 +718,13 @@ impl Live {
             reconnects: std::array::from_fn(|i| c.reconnects[i].load(Ordering::Relaxed)),
             reconcile_differences: self.differences,
             last_event: (last_event_ms > 0).then(|| last_event_ms as f64 / 1000.0),
-        }
+        };
+        (report, fresh, growing)
+    }
+
+    fn is_fresh(&self, q: &Queue, now: Instant, fresh_for: Duration) -> bool {
+        self.known_current(q)
+            .is_some_and(|t| now.duration_since(t) <= fresh_for)
     }
 
     /// Publishes a new snapshot when something it shows changed.
@@ -696,35 +733,28 @@ impl Live {
             return;
         }
         let now = Instant::now();
-        let fresh_for = self.fresh_for();
-        let is_fresh = |q: &Queue| {
-            q.current_at
-                .is_some_and(|t| now.duration_since(t) <= fresh_for)
-        };
-        let fresh = self.queues.values().filter(|q| is_fresh(q)).count();
-        let report = self.report();
-        let growing = self
-            .queues
-            .values()
-            .any(|q| is_fresh(q) && rows::time_dependent(&q.rows));
-        let rederive = growing && now.duration_since(self.last_publish) >= REDERIVE_EVERY;
+        let (report, fresh, growing) = self.report(now);
+        let rederive = growing && now.duration_since(self.last_rederive) >= REDERIVE_EVERY;
         if !(self.dirty || rederive || fresh != self.last_fresh || report != self.last_report) {
             return;
         }
-        let now_ms = self.clock.now_ms();
+        if rederive {
+            let now_ms = self.clock.now_ms();
+            for q in self.queues.values_mut().filter(|q| q.growing) {
+                q.live = Some(Arc::new(rows::derive(&q.rows, &q.media_types, now_ms)));
+            }
+            self.last_rederive = now;
+        }
+        let fresh_for = self.fresh_for();
         let live = self
             .set
             .queues
             .iter()
             .map(|w| {
                 let q = self.queues.get(&w.id)?;
-                if !is_fresh(q) {
-                    return None;
-                }
-                if rederive && rows::time_dependent(&q.rows) {
-                    return Some(Arc::new(rows::derive(&q.rows, &w.media_types, now_ms)));
-                }
-                q.live.clone()
+                self.is_fresh(q, now, fresh_for)
+                    .then(|| q.live.clone())
+                    .flatten()
             })
             .collect();
         self.slot.refresh(ObservationsSnapshot {
@@ -733,7 +763,6 @@ impl Live {
             report: report.clone(),
         });
         self.dirty = false;
-        self.last_publish = now;
         self.last_fresh = fresh;
         self.last_report = report;
     }
