@@ -167,9 +167,12 @@ snapshot() {
         $1 == "genesys_live_queues{delivery=\"push\"}" {push = $2}
         $1 == "genesys_live_queues{delivery=\"poll\"}" {poll = $2}
         $1 == "genesys_live_channels" {ch = $2}
-        $1 == "genesys_live_reconcile_differences_total" {diff = $2}
+        $1 == "genesys_live_reconcile_differences_total{reading=\"rows\"}" {drows = $2}
+        $1 == "genesys_live_reconcile_differences_total{reading=\"groups\"}" {dgroups = $2}
+        $1 == "genesys_live_event_reading{reading=\"groups\"}" {groups = $2}
         $1 == "genesys_collector_interval_seconds{collector=\"observations\"}" {iv = $2}
-        END {print req + 0, ev + 0, polls + 0, push + 0, poll + 0, ch + 0, diff + 0, iv + 0}'
+        END {diff = (groups == 1) ? dgroups : drows
+             print req + 0, ev + 0, polls + 0, push + 0, poll + 0, ch + 0, diff + 0, iv + 0}'
 }
 # start_sim N ARGS... -> simpid, api, login, t_line (when it printed its URLs). A spike is due at
 # the whole second after (the second the simulator scheduled it in) + its delay; that second is
@@ -311,7 +314,7 @@ EOF
     done
     totals+="$n queues: $(awk -v a="$(now)" -v b="$size_start" 'BEGIN {printf "%.0f", a - b}') s; "
 done
-printf '\n| queues | mode | sim start to ready s | simulator tick lag s | queues pushed / polled | channels | observation poll interval s | observation polls in window | reconcile differences in window | scrape period | simulator CPU %% of a core | load avg (window start-end) | run s |\n'
+printf '\n| queues | mode | sim start to ready s | simulator tick lag s | queues pushed / polled | channels | observation poll interval s | observation polls in window | reconcile differences in window (reading of events in use) | scrape period | simulator CPU %% of a core | load avg (window start-end) | run s |\n'
 printf '|---|---|---|---|---|---|---|---|---|---|---|---|---|\n'
 printf '%s' "$details"
 printf '\nRuntime: %s\n' "${totals%; }"

@@ -193,9 +193,8 @@ async fn socket_closing_drop_and_stall_recover_without_a_gap() {
     sim.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_channel_falls_back_to_polling_and_push_resumes_when_allowed() {
-    let sim = common::start_sim(sim_config(QUEUES)).await;
+/// Every channel creation answers 403 until the faults are cleared.
+fn refuse_channels(sim: &SimOrg) {
     sim.faults().fail_next(
         Endpoint::Channels,
         1_000,
@@ -204,6 +203,12 @@ async fn a_refused_channel_falls_back_to_polling_and_push_resumes_when_allowed()
             retry_after_secs: None,
         },
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_channel_falls_back_to_polling_and_push_resumes_when_allowed() {
+    let sim = common::start_sim(sim_config(QUEUES)).await;
+    refuse_channels(&sim);
     let exporter = start(&sim, &[]).await;
     let addr = exporter.local_addr();
     let s = eventually("a refused channel counted", || async {
@@ -383,7 +388,11 @@ async fn reconciliation_repairs_a_wrong_pushed_value_and_counts_it() {
         (conversations(&s, &queue.id, &media, "waiting") == Some(right + 5.0)).then_some(s)
     })
     .await;
-    let counted = value(&lie, "genesys_live_reconcile_differences_total", &[]);
+    let counted = value(
+        &lie,
+        "genesys_live_reconcile_differences_total",
+        &[("reading", "rows")],
+    );
     // No change in the simulator from here on: only the reconciling poll can repair it.
     let s = eventually("the reconciled value", || async {
         let s = scrape(addr).await;
@@ -391,7 +400,11 @@ async fn reconciliation_repairs_a_wrong_pushed_value_and_counts_it() {
     })
     .await;
     assert!(
-        value(&s, "genesys_live_reconcile_differences_total", &[]) > counted,
+        value(
+            &s,
+            "genesys_live_reconcile_differences_total",
+            &[("reading", "rows")]
+        ) > counted,
         "the difference was counted"
     );
     exporter.shutdown().await;
@@ -418,14 +431,7 @@ async fn poll_mode_opens_no_channel() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_mode_never_falls_back_to_polling() {
     let sim = common::start_sim(sim_config(QUEUES)).await;
-    sim.faults().fail_next(
-        Endpoint::Channels,
-        1_000,
-        Fault::Status {
-            status: 403,
-            retry_after_secs: None,
-        },
-    );
+    refuse_channels(&sim);
     // Not `start`: without a channel the collector has no data, so never becomes ready.
     let mut flags = PUSH.to_vec();
     flags.push("--live.mode=push");
@@ -451,6 +457,85 @@ async fn push_mode_never_falls_back_to_polling() {
     })
     .await;
     assert_eq!(value(&s, "genesys_live_mode", &[("mode", "push")]), 1.0);
+    exporter.shutdown().await;
+    sim.shutdown().await;
+}
+
+/// Drives a busy simulated hour in 5 s steps, so counts rise and fall back to zero, then
+/// waits for two reconciling polls after it.
+async fn busy_then_reconciled(sim: &SimOrg, addr: SocketAddr) -> Scrape {
+    for _ in 0..120 {
+        sim.advance(Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Events of the last changes go out within a second; then two reconciliations.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let polls = observation_polls(&scrape(addr).await);
+    eventually("two reconciliations", || async {
+        let s = scrape(addr).await;
+        (observation_polls(&s) >= polls + 2.0).then_some(s)
+    })
+    .await
+}
+
+fn differences(s: &Scrape, reading: &str) -> f64 {
+    value(
+        s,
+        "genesys_live_reconcile_differences_total",
+        &[("reading", reading)],
+    )
+}
+
+fn reading(s: &Scrape, reading: &str) -> f64 {
+    value(s, "genesys_live_event_reading", &[("reading", reading)])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whole_group_events_are_read_as_groups_once_reconciliation_says_so() {
+    // The simulator's default: an event holds every metric of its group, zero counts left
+    // out, so a count that fell to zero is simply absent.
+    let sim = common::start_sim(SimConfig {
+        clock: common::busy_at(10, 30),
+        ..sim_config(QUEUES)
+    })
+    .await;
+    let exporter = start(&sim, &["--live.reconcile-interval=3s"]).await;
+    let addr = exporter.local_addr();
+    let before = wait_all_pushed(addr, QUEUES).await;
+    assert_eq!(reading(&before, "rows"), 1.0, "rows until evidence");
+    let s = busy_then_reconciled(&sim, addr).await;
+    assert!(
+        differences(&s, "rows") > differences(&s, "groups"),
+        "rows {} vs groups {}",
+        differences(&s, "rows"),
+        differences(&s, "groups")
+    );
+    assert_eq!(reading(&s, "groups"), 1.0);
+    assert_eq!(reading(&s, "rows"), 0.0);
+    exporter.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changed_metrics_only_events_stay_read_as_rows() {
+    let sim = common::start_sim(SimConfig {
+        clock: common::busy_at(10, 30),
+        ..sim_config(QUEUES)
+    })
+    .await;
+    // Events carry only what changed (a count gone to zero as `count: 0`).
+    sim.faults().set_push_changed_metrics_only(true);
+    let exporter = start(&sim, &["--live.reconcile-interval=3s"]).await;
+    let addr = exporter.local_addr();
+    wait_all_pushed(addr, QUEUES).await;
+    let s = busy_then_reconciled(&sim, addr).await;
+    assert!(
+        differences(&s, "groups") > differences(&s, "rows"),
+        "rows {} vs groups {}",
+        differences(&s, "rows"),
+        differences(&s, "groups")
+    );
+    assert_eq!(reading(&s, "rows"), 1.0);
     exporter.shutdown().await;
     sim.shutdown().await;
 }

@@ -371,8 +371,16 @@ pub const LIVE_RECONCILE_DIFFERENCES: Family = Family {
     name: "genesys_live_reconcile_differences",
     kind: Kind::Counter,
     unit: None,
-    help: "Live series whose pushed value differed from the polled one when a reconciling poll replaced it.",
-    labels: NO_LABELS,
+    help: "Live series whose pushed value differed from the polled one when a reconciling poll replaced it, by reading of events (rows: an event replaces the rows it carries; groups: it is its group's whole state).",
+    labels: &["reading"],
+};
+
+pub const LIVE_EVENT_READING: Family = Family {
+    name: "genesys_live_event_reading",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "1 for the reading of pushed events in use (rows or groups): the one with fewer reconcile differences so far.",
+    labels: &["reading"],
 };
 
 pub const LIVE_LAST_EVENT_TIMESTAMP_SECONDS: Family = Family {
@@ -748,7 +756,7 @@ pub const EXPORTER_SERIES: Family = Family {
 };
 
 /// Every family, in the order a scrape writes them.
-pub const ALL: [&Family; 84] = [
+pub const ALL: [&Family; 85] = [
     &API_REQUESTS,
     &API_RETRIES,
     &API_BUDGET_WAIT_SECONDS,
@@ -787,6 +795,7 @@ pub const ALL: [&Family; 84] = [
     &LIVE_EVENTS,
     &LIVE_RECONNECTS,
     &LIVE_RECONCILE_DIFFERENCES,
+    &LIVE_EVENT_READING,
     &LIVE_LAST_EVENT_TIMESTAMP_SECONDS,
     &CONVERSATIONS,
     &CONVERSATIONS_OFFERED,

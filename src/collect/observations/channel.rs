@@ -240,25 +240,13 @@ impl ChannelWorker {
                 None | Some(Step::Continue) => return,
                 Some(Step::Gone(r)) => {
                     tracing::warn!(slot = self.slot, reason = r.label(), channel = %open.id, "notification socket lost; its queues are polled until a new channel is up");
-                    let _ = self
-                        .reports
-                        .send(Report::Lost {
-                            slot: self.slot,
-                            reason: r,
-                        })
-                        .await;
+                    self.lost(r).await;
                     reason = Some(r);
                 }
                 Some(Step::Replace(r)) => {
                     if r == Reconnect::Stalled {
                         // A silent socket may have missed events: poll until replaced.
-                        let _ = self
-                            .reports
-                            .send(Report::Lost {
-                                slot: self.slot,
-                                reason: r,
-                            })
-                            .await;
+                        self.lost(r).await;
                     }
                     match self.replace(&mut open).await {
                         Ok(new) => {
@@ -269,13 +257,11 @@ impl ChannelWorker {
                                 self.coverage(&new).await;
                             } else {
                                 // Same topics, no gap: one reconciling poll.
-                                let _ = self
-                                    .reports
-                                    .send(Report::Replaced {
-                                        slot: self.slot,
-                                        reason: r,
-                                    })
-                                    .await;
+                                self.report(Report::Replaced {
+                                    slot: self.slot,
+                                    reason: r,
+                                })
+                                .await;
                             }
                             current = Some(new);
                         }
@@ -283,13 +269,7 @@ impl ChannelWorker {
                             self.env.counters.reconnect(Reconnect::Failed);
                             tracing::warn!(slot = self.slot, error = %crate::ErrorChain(&error), "opening the replacement channel failed");
                             if r != Reconnect::Stalled {
-                                let _ = self
-                                    .reports
-                                    .send(Report::Lost {
-                                        slot: self.slot,
-                                        reason: r,
-                                    })
-                                    .await;
+                                self.lost(r).await;
                             }
                             reason = Some(r);
                         }
@@ -297,6 +277,20 @@ impl ChannelWorker {
                 }
             }
         }
+    }
+
+    /// Tells the live loop; if it is gone, the worker is about to be stopped anyway.
+    async fn report(&self, report: Report) {
+        let _ = self.reports.send(report).await;
+    }
+
+    /// No socket delivers for this channel: its queues are polled until a new one is up.
+    async fn lost(&self, reason: Reconnect) {
+        self.report(Report::Lost {
+            slot: self.slot,
+            reason,
+        })
+        .await;
     }
 
     /// Creates a channel, subscribes the wanted topics, connects its socket.
@@ -376,15 +370,13 @@ impl ChannelWorker {
                 "observation topics rejected; those queues are polled"
             );
         }
-        let _ = self
-            .reports
-            .send(Report::Coverage {
-                slot: self.slot,
-                permitted: open.permitted.iter().cloned().collect(),
-                rejected,
-                since: Instant::now(),
-            })
-            .await;
+        self.report(Report::Coverage {
+            slot: self.slot,
+            permitted: open.permitted.iter().cloned().collect(),
+            rejected,
+            since: Instant::now(),
+        })
+        .await;
     }
 
     /// Waits `wait`, taking topic changes meanwhile; false when the live loop is gone.
@@ -482,13 +474,11 @@ impl ChannelWorker {
                 _ => FrameKind::Other,
             };
             self.env.counters.frame(kind);
-            let _ = self
-                .reports
-                .send(Report::Alive {
-                    slot: self.slot,
-                    at: now,
-                })
-                .await;
+            self.report(Report::Alive {
+                slot: self.slot,
+                at: now,
+            })
+            .await;
             Step::Continue
         } else if topic == SOCKET_CLOSING_TOPIC {
             self.env.counters.frame(FrameKind::SocketClosing);
@@ -505,13 +495,11 @@ impl ChannelWorker {
                         .group
                         .entry("queueId".into())
                         .or_insert_with(|| queue.to_string());
-                    let _ = self
-                        .reports
-                        .send(Report::Event {
-                            received: now,
-                            event,
-                        })
-                        .await;
+                    self.report(Report::Event {
+                        received: now,
+                        event,
+                    })
+                    .await;
                 }
                 Err(error) => {
                     self.env.counters.frame(FrameKind::Other);

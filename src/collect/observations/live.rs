@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::channel::{Counters, Env, Report, Timing, Worker, MAX_TOPICS};
-use super::rows::{self, Rows};
+use super::rows::{self, Reading, Rows};
 use super::{
     LiveMode, LiveReport, ObservationsSnapshot, PushSettings, QueueLive, METRICS, REGISTRATION,
 };
@@ -73,7 +73,8 @@ enum Cover {
 struct Queue {
     /// The media types it serves (from the listing): every one has series, 0 when idle.
     media_types: Vec<String>,
-    rows: Rows,
+    /// Its rows under each [`Reading`] of events (by `Reading::index`); polls set both.
+    rows: [Rows; 2],
     live: Option<Arc<QueueLive>>,
     /// When its data was last known current.
     current_at: Option<Instant>,
@@ -181,7 +182,10 @@ struct Live {
     next_fallback: Instant,
     poll_now: bool,
     first_retry: Duration,
-    differences: u64,
+    /// Series that differed at reconciliation, by [`Reading`].
+    differences: [u64; 2],
+    /// How events are read now.
+    reading: Reading,
     dirty: bool,
     last_rederive: Instant,
     last_fresh: usize,
@@ -219,7 +223,8 @@ async fn run(slot: Arc<Slot<ObservationsSnapshot>>, ctx: Context) {
         next_fallback: now,
         poll_now: false,
         first_retry: Duration::from_secs(1),
-        differences: 0,
+        differences: [0; 2],
+        reading: Reading::Rows,
         dirty: false,
         last_rederive: now,
         last_fresh: 0,
@@ -332,7 +337,7 @@ impl Live {
                 q.id.clone(),
                 Queue {
                     media_types: q.media_types.clone(),
-                    rows: Rows::new(),
+                    rows: [Rows::new(), Rows::new()],
                     live: None,
                     current_at: None,
                     last_event: None,
@@ -389,10 +394,16 @@ impl Live {
 
     fn rederive_all(&mut self) {
         let now_ms = self.clock.now_ms();
+        let r = self.reading.index();
         for q in &self.set.queues {
             if let Some(state) = self.queues.get_mut(&q.id) {
+                state.growing = rows::time_dependent(&state.rows[r]);
                 if state.current_at.is_some() {
-                    state.live = Some(Arc::new(rows::derive(&state.rows, &q.media_types, now_ms)));
+                    state.live = Some(Arc::new(rows::derive(
+                        &state.rows[r],
+                        &q.media_types,
+                        now_ms,
+                    )));
                 }
             }
         }
@@ -408,17 +419,20 @@ impl Live {
                 let Some(q) = self.queues.get_mut(id) else {
                     return;
                 };
-                for (key, stat) in rows::pushed(&event, &METRICS) {
-                    q.rows.insert(key, stat);
+                let carried = rows::pushed(&event, &METRICS);
+                for reading in Reading::ALL {
+                    let rows = &mut q.rows[reading.index()];
+                    rows::apply(rows, &event, &carried, reading, &METRICS);
                 }
+                let served = &q.rows[self.reading.index()];
                 q.last_event = Some(received);
                 q.pushed_since_poll = true;
-                q.growing = rows::time_dependent(&q.rows);
+                q.growing = rows::time_dependent(served);
                 if q.pushed().is_some() {
                     q.current_at = Some(received);
                 }
                 q.live = Some(Arc::new(rows::derive(
-                    &q.rows,
+                    served,
                     &q.media_types,
                     self.clock.now_ms(),
                 )));
@@ -595,16 +609,19 @@ impl Live {
             }
             let fresh = rows::derive(&rows, &watched.media_types, now_ms);
             if q.pushed_since_poll {
-                let before = rows::derive(&q.rows, &watched.media_types, now_ms);
-                let n = rows::differences(&before, &fresh);
-                if n > 0 {
-                    tracing::debug!(queue = %watched.id, differences = n, "pushed state differed from the reconciling poll");
+                for reading in Reading::ALL {
+                    let before =
+                        rows::derive(&q.rows[reading.index()], &watched.media_types, now_ms);
+                    let n = rows::differences(&before, &fresh);
+                    if n > 0 {
+                        tracing::debug!(queue = %watched.id, reading = reading.label(), differences = n, "pushed state differed from the reconciling poll");
+                    }
+                    self.differences[reading.index()] += n;
                 }
-                self.differences += n;
             }
-            q.rows = rows;
+            q.growing = rows::time_dependent(&rows);
+            q.rows = [rows.clone(), rows];
             q.pushed_since_poll = false;
-            q.growing = rows::time_dependent(&q.rows);
             q.live = Some(Arc::new(fresh));
             q.current_at = q.current_at.max(Some(started));
             if let Cover::Pushed {
@@ -622,7 +639,29 @@ impl Live {
                 }
             }
         }
+        self.choose_reading();
         self.dirty = true;
+    }
+
+    /// Serves the reading of events that reconciliation found fewer differences for so far
+    /// (rows on a tie: the reading). A wrong guess costs until the next reconcile.
+    fn choose_reading(&mut self) {
+        let [rows, groups] = self.differences;
+        let better = if groups < rows {
+            Reading::Groups
+        } else {
+            Reading::Rows
+        };
+        if better != self.reading {
+            tracing::info!(
+                reading = better.label(),
+                differences_rows = rows,
+                differences_groups = groups,
+                "pushed events are now read as the reading that matched the reconciling polls better"
+            );
+            self.reading = better;
+            self.rederive_all();
+        }
     }
 
     fn on_tick(&mut self) {
@@ -717,6 +756,7 @@ impl Live {
             frames: std::array::from_fn(|i| c.frames[i].load(Ordering::Relaxed)),
             reconnects: std::array::from_fn(|i| c.reconnects[i].load(Ordering::Relaxed)),
             reconcile_differences: self.differences,
+            reading: self.reading,
             last_event: (last_event_ms > 0).then(|| last_event_ms as f64 / 1000.0),
         };
         (report, fresh, growing)
@@ -740,8 +780,9 @@ impl Live {
         }
         if rederive {
             let now_ms = self.clock.now_ms();
+            let r = self.reading.index();
             for q in self.queues.values_mut().filter(|q| q.growing) {
-                q.live = Some(Arc::new(rows::derive(&q.rows, &q.media_types, now_ms)));
+                q.live = Some(Arc::new(rows::derive(&q.rows[r], &q.media_types, now_ms)));
             }
             self.last_rederive = now;
         }

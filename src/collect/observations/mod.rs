@@ -193,7 +193,10 @@ pub struct LiveReport {
     pub frames: [u64; 5],
     /// By [`Reconnect::ALL`].
     pub reconnects: [u64; 5],
-    pub reconcile_differences: u64,
+    /// By [`rows::Reading::ALL`].
+    pub reconcile_differences: [u64; 2],
+    /// How pushed events are read now.
+    pub reading: rows::Reading,
     /// Unix seconds of the newest observation event.
     pub last_event: Option<f64>,
 }
@@ -252,7 +255,22 @@ impl LiveReport {
         family(
             e,
             &catalog::LIVE_RECONCILE_DIFFERENCES,
-            [(Labels::new(), self.reconcile_differences as f64)],
+            rows::Reading::ALL.map(|r| {
+                (
+                    labelled("reading", r.label()),
+                    self.reconcile_differences[r.index()] as f64,
+                )
+            }),
+        )?;
+        family(
+            e,
+            &catalog::LIVE_EVENT_READING,
+            rows::Reading::ALL.map(|r| {
+                (
+                    labelled("reading", r.label()),
+                    f64::from(u8::from(r == self.reading)),
+                )
+            }),
         )?;
         family(
             e,

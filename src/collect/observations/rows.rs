@@ -85,6 +85,53 @@ pub fn pushed(event: &QueueStatsEvent, metrics: &[&str]) -> Vec<(Key, Stat)> {
         .collect()
 }
 
+/// How a pushed event's rows are read. Genesys does not document what an event holds, so the
+/// live loop keeps both readings and serves the one reconciliation finds closer to the truth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reading {
+    /// The event replaces exactly the rows it carries; the rest keep their values.
+    #[default]
+    Rows,
+    /// The event is its group's whole state (`{queueId}` or `{queueId, mediaType}`): rows of
+    /// that group it leaves out are gone, as an absent row of a query answer counts zero.
+    Groups,
+}
+
+impl Reading {
+    pub const ALL: [Reading; 2] = [Reading::Rows, Reading::Groups];
+
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Reading::Rows => "rows",
+            Reading::Groups => "groups",
+        }
+    }
+
+    #[must_use]
+    pub fn index(self) -> usize {
+        match self {
+            Reading::Rows => 0,
+            Reading::Groups => 1,
+        }
+    }
+}
+
+/// Applies the rows an event carries (see [`pushed`]) to a queue's rows, read as `reading`.
+pub fn apply(
+    rows: &mut Rows,
+    event: &QueueStatsEvent,
+    carried: &[(Key, Stat)],
+    reading: Reading,
+    metrics: &[&str],
+) {
+    if reading == Reading::Groups {
+        let media = event.group.get("mediaType").map(|m| m.to_ascii_lowercase());
+        rows.retain(|k, _| k.media != media || !metrics.contains(&k.metric.as_str()));
+    }
+    rows.extend(carried.iter().cloned());
+}
+
 /// A JSON number as a whole number, if it is one within range.
 fn whole(v: f64) -> Option<i64> {
     // Range-checked first: the cast below cannot truncate or wrap.
