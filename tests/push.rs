@@ -461,9 +461,22 @@ async fn push_mode_never_falls_back_to_polling() {
     sim.shutdown().await;
 }
 
-/// Drives a busy simulated hour in 5 s steps, so counts rise and fall back to zero, then
-/// waits for two reconciling polls after it.
-async fn busy_then_reconciled(sim: &SimOrg, addr: SocketAddr) -> Scrape {
+/// A busy simulated hour, pushed and reconciled every 3 s: the scrape after two reconciling
+/// polls that followed it. `changed_only`: events carry only what changed (a count gone to
+/// zero as `count: 0`); otherwise the simulator's default, every metric of the group with
+/// zero counts left out. Before the hour, events are read as `rows`.
+async fn reconciled_busy_hour(changed_only: bool) -> Scrape {
+    let sim = common::start_sim(SimConfig {
+        clock: common::busy_at(10, 30),
+        ..sim_config(QUEUES)
+    })
+    .await;
+    sim.faults().set_push_changed_metrics_only(changed_only);
+    let exporter = start(&sim, &["--live.reconcile-interval=3s"]).await;
+    let addr = exporter.local_addr();
+    let before = wait_all_pushed(addr, QUEUES).await;
+    assert_eq!(reading(&before, "rows"), 1.0, "rows until evidence");
+    // Counts rise and fall back to zero.
     for _ in 0..120 {
         sim.advance(Duration::from_secs(5));
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -471,11 +484,19 @@ async fn busy_then_reconciled(sim: &SimOrg, addr: SocketAddr) -> Scrape {
     // Events of the last changes go out within a second; then two reconciliations.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     let polls = observation_polls(&scrape(addr).await);
-    eventually("two reconciliations", || async {
+    let s = eventually("two reconciliations", || async {
         let s = scrape(addr).await;
         (observation_polls(&s) >= polls + 2.0).then_some(s)
     })
-    .await
+    .await;
+    eprintln!(
+        "differences: rows {}, groups {}",
+        differences(&s, "rows"),
+        differences(&s, "groups")
+    );
+    exporter.shutdown().await;
+    sim.shutdown().await;
+    s
 }
 
 fn differences(s: &Scrape, reading: &str) -> f64 {
@@ -492,50 +513,15 @@ fn reading(s: &Scrape, reading: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whole_group_events_are_read_as_groups_once_reconciliation_says_so() {
-    // The simulator's default: an event holds every metric of its group, zero counts left
-    // out, so a count that fell to zero is simply absent.
-    let sim = common::start_sim(SimConfig {
-        clock: common::busy_at(10, 30),
-        ..sim_config(QUEUES)
-    })
-    .await;
-    let exporter = start(&sim, &["--live.reconcile-interval=3s"]).await;
-    let addr = exporter.local_addr();
-    let before = wait_all_pushed(addr, QUEUES).await;
-    assert_eq!(reading(&before, "rows"), 1.0, "rows until evidence");
-    let s = busy_then_reconciled(&sim, addr).await;
-    assert!(
-        differences(&s, "rows") > differences(&s, "groups"),
-        "rows {} vs groups {}",
-        differences(&s, "rows"),
-        differences(&s, "groups")
-    );
+    let s = reconciled_busy_hour(false).await;
+    assert!(differences(&s, "rows") > differences(&s, "groups"));
     assert_eq!(reading(&s, "groups"), 1.0);
     assert_eq!(reading(&s, "rows"), 0.0);
-    exporter.shutdown().await;
-    sim.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changed_metrics_only_events_stay_read_as_rows() {
-    let sim = common::start_sim(SimConfig {
-        clock: common::busy_at(10, 30),
-        ..sim_config(QUEUES)
-    })
-    .await;
-    // Events carry only what changed (a count gone to zero as `count: 0`).
-    sim.faults().set_push_changed_metrics_only(true);
-    let exporter = start(&sim, &["--live.reconcile-interval=3s"]).await;
-    let addr = exporter.local_addr();
-    wait_all_pushed(addr, QUEUES).await;
-    let s = busy_then_reconciled(&sim, addr).await;
-    assert!(
-        differences(&s, "groups") > differences(&s, "rows"),
-        "rows {} vs groups {}",
-        differences(&s, "rows"),
-        differences(&s, "groups")
-    );
+    let s = reconciled_busy_hour(true).await;
+    assert!(differences(&s, "groups") > differences(&s, "rows"));
     assert_eq!(reading(&s, "rows"), 1.0);
-    exporter.shutdown().await;
-    sim.shutdown().await;
 }
