@@ -141,12 +141,9 @@ pub trait Source: Send + Sync {
     fn has_succeeded(&self) -> bool;
     /// Completed polls and whether the data is fresh at `now`: a body is current while this is.
     fn version(&self, now: SystemTime) -> (u64, bool);
-    fn health(&self, now: SystemTime) -> Health;
-    /// Writes the data families, if the data is fresh enough to serve at `now`.
-    ///
-    /// # Errors
-    /// When the body cannot be written (gzip).
-    fn write_fresh(&self, e: &mut Exposition, now: SystemTime) -> std::io::Result<()>;
+    /// Its health and its data if fresh enough to serve at `now`, read together: a scrape
+    /// never shows the counters of one poll next to the data of the next.
+    fn read(&self, now: SystemTime) -> (Health, Option<Arc<dyn Snapshot>>);
 }
 
 /// One collector's self-metrics, computed at scrape time.
@@ -185,9 +182,9 @@ impl<T: Snapshot> Source for Slot<T> {
         (p.version, p.fresh_data(now, self.interval()).is_some())
     }
 
-    fn health(&self, now: SystemTime) -> Health {
+    fn read(&self, now: SystemTime) -> (Health, Option<Arc<dyn Snapshot>>) {
         let p = self.tx.borrow();
-        Health {
+        let health = Health {
             name: self.name,
             up: p.up(now, self.interval()),
             last_success: p
@@ -199,16 +196,12 @@ impl<T: Snapshot> Source for Slot<T> {
             interval: self.interval(),
             polls: p.polls,
             failures: p.failures,
-        }
-    }
-
-    fn write_fresh(&self, e: &mut Exposition, now: SystemTime) -> std::io::Result<()> {
+        };
         // A clone of the Arc, so the watch is not borrowed while the body is written.
-        let fresh = self.tx.borrow().fresh_data(now, self.interval()).cloned();
-        match fresh {
-            Some(data) => data.write(e),
-            None => Ok(()),
-        }
+        let data = p
+            .fresh_data(now, self.interval())
+            .map(|d| Arc::clone(d) as Arc<dyn Snapshot>);
+        (health, data)
     }
 }
 

@@ -16,12 +16,12 @@ use crate::collect::{Collectors, Health};
 
 /// Every collector's health, then the data of those whose data is fresh.
 pub(super) fn write(e: &mut Exposition, collectors: &Collectors, now: SystemTime) -> Result<()> {
-    let health: Vec<Health> = collectors.all.iter().map(|c| c.health(now)).collect();
+    let (health, data): (Vec<Health>, Vec<_>) = collectors.all.iter().map(|c| c.read(now)).unzip();
     write_health(e, &health)?;
     rows(e, &catalog::EXPORTER_BUILD_INFO, [(build_info(), 1.0)])?;
     super::process::write(e)?;
-    for collector in &collectors.all {
-        collector.write_fresh(e, now)?;
+    for snapshot in data.into_iter().flatten() {
+        snapshot.write(e)?;
     }
     Ok(())
 }
