@@ -2,6 +2,10 @@
 //! the files alone (no Prometheus, no Grafana, no simulator):
 //! - every query of the dashboard is filtered by `$job` and `$instance`, so two exporters in
 //!   one Prometheus are not summed together; the variables' own queries are too;
+//! - every query is filtered by `$org` too, the queue and media type lists as well; `$org`
+//!   lists the `org` label of a multi-org exporter and falls back to "All" (`.*`, which also
+//!   matches series without the label) for a single-org one, whose list is empty; every
+//!   aggregation of a graph or table keeps the orgs apart and its legend names the org;
 //! - queue names go through `${queue:regex}` in a PromQL raw string (quotes and backslashes
 //!   in names work, see `grafana_regex_format` in tests/e2e_prometheus.rs);
 //! - every stat panel that draws a sparkline asks for a range;
@@ -106,10 +110,123 @@ fn every_query_is_filtered_by_job_and_instance() {
     assert!(checked > 80, "{checked} selectors");
 }
 
+const ORG: &str = r#"org=~"$org""#;
+
+#[test]
+fn every_query_is_filtered_by_org() {
+    let d = dashboard();
+    let mut targets = 0;
+    let mut up = 0;
+    for p in panels(&d) {
+        for e in exprs(p) {
+            targets += 1;
+            assert!(e.contains(ORG), "{}: {e} lacks {ORG}", p["title"]);
+            for (name, inner) in selectors(e) {
+                if name == "up" {
+                    // Prometheus' `up` is per scrape target, one exporter whatever the number
+                    // of orgs it watches: it has no org label, and `org=~"acme"` would empty
+                    // it. It is joined on the target with a genesys_ series of the orgs.
+                    assert!(!inner.contains("org"), "{}: up{{{inner}}}", p["title"]);
+                    assert!(
+                        e.contains("and on (job, instance)"),
+                        "{}: up is not joined with the org's series: {e}",
+                        p["title"]
+                    );
+                    up += 1;
+                } else {
+                    assert!(
+                        inner.contains(ORG),
+                        "{}: {name}{{{inner}}} lacks {ORG}",
+                        p["title"]
+                    );
+                }
+            }
+        }
+    }
+    assert!(targets > 50, "{targets} targets");
+    assert_eq!(up, 1, "one panel shows Prometheus' up");
+}
+
+#[test]
+fn the_org_variable_lists_the_orgs_and_defaults_to_all_which_matches_no_org_label() {
+    let d = dashboard();
+    let list = d["templating"]["list"].as_array().unwrap();
+    let names: Vec<&str> = list.iter().map(|v| v["name"].as_str().unwrap()).collect();
+    let job = names.iter().position(|n| *n == "job").expect("job");
+    assert_eq!(
+        names.get(job + 1),
+        Some(&"org"),
+        "$org right after $job: {names:?}"
+    );
+    let v = variable(&d, "org");
+    assert_eq!(v["type"], "query");
+    assert_eq!(v["datasource"]["uid"], "${datasource}");
+    let q = v["query"]["query"].as_str().expect("query");
+    assert_eq!(q, r#"label_values(genesys_up{job=~"$job"}, org)"#);
+    assert_eq!(v["definition"].as_str(), Some(q));
+    assert_ne!(v["refresh"], 0, "the list follows the exporters' orgs");
+    assert_eq!(v["multi"], true);
+    // A single-org exporter has no org label, so the list is empty. Grafana then offers only
+    // "All" when includeAll is on (10.x: the options are [All]; scenes, 11.x: an empty list
+    // with includeAll selects All), and All is the custom value `.*`: without one it would be
+    // the (empty) list of values. It must be the saved selection too.
+    assert_eq!(v["includeAll"], true);
+    assert_eq!(v["allValue"], ".*");
+    assert_eq!(v["current"]["value"], serde_json::json!(["$__all"]));
+    // PromQL anchors label regexes, and a missing label is the empty string: `.*` matches
+    // single-org series and every org of a multi-org exporter.
+    let all = regex::Regex::new(&format!("^(?:{})$", v["allValue"].as_str().unwrap())).unwrap();
+    assert!(all.is_match("") && all.is_match("acme"));
+    for name in ["queue", "media_type"] {
+        let q = variable(&d, name)["query"]["query"].as_str().unwrap();
+        assert!(q.contains(ORG), "{name} is not filtered by org: {q}");
+    }
+}
+
+#[test]
+fn graphs_and_tables_keep_orgs_apart_and_name_them() {
+    let d = dashboard();
+    let by = regex::Regex::new(r"\bby\s*\(([^)]*)\)").unwrap();
+    let unsplit = regex::Regex::new(r"\b(sum|min|max|avg|count|group|topk|bottomk)\s*\(").unwrap();
+    let mut split = 0;
+    for p in panels(&d) {
+        let title = p["title"].as_str().unwrap();
+        for t in p["targets"].as_array().unwrap() {
+            let e = t["expr"].as_str().unwrap();
+            if p["type"] == "stat" {
+                // A big number is the total of the selected orgs.
+                assert!(!by.is_match(e), "{title}: {e}");
+                continue;
+            }
+            assert!(
+                !unsplit.is_match(e),
+                "{title}: aggregation without by (org, …): {e}"
+            );
+            let clauses: Vec<_> = by.captures_iter(e).collect();
+            for c in &clauses {
+                let labels: Vec<&str> = c[1].split(',').map(str::trim).collect();
+                assert!(labels.contains(&"org"), "{title}: by ({}) in {e}", &c[1]);
+            }
+            if clauses.is_empty() {
+                continue;
+            }
+            split += 1;
+            if t["format"] != "table" {
+                let legend = t["legendFormat"].as_str().unwrap_or("");
+                assert!(
+                    legend.starts_with("{{org}} "),
+                    "{title}: legend {legend:?} does not name the org"
+                );
+            }
+        }
+    }
+    assert!(split > 30, "{split} targets split by org");
+}
+
 #[test]
 fn variables_are_filtered_by_job_and_the_job_defaults_to_the_rules_job() {
     let d = dashboard();
-    for name in ["instance", "queue", "media_type"] {
+    for name in ["org", "instance", "queue", "media_type"] {
         let v = variable(&d, name);
         let q = v["query"]["query"].as_str().expect("query");
         assert!(q.contains(r#"job=~"$job""#), "{name}: {q}");

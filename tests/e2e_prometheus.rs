@@ -620,6 +620,8 @@ fn dashboard_and_rules_return_data_and_the_spike_notification_arrives() {
                 ("media_type", ".*"),
                 ("job", ".*"),
                 ("instance", ".*"),
+                // One org: no `org` label, which the All value `.*` matches.
+                ("org", ".*"),
             ],
         ),
         (
@@ -629,6 +631,7 @@ fn dashboard_and_rules_return_data_and_the_spike_notification_arrives() {
                 ("media_type", media.as_str()),
                 ("job", "genesys"),
                 ("instance", instance_re.as_str()),
+                ("org", ".*"),
             ],
         ),
         (
@@ -638,6 +641,8 @@ fn dashboard_and_rules_return_data_and_the_spike_notification_arrives() {
                 ("media_type", ".*"),
                 ("job", "genesys"),
                 ("instance", ".*"),
+                // One org: no `org` label, which the All value `.*` matches.
+                ("org", ".*"),
             ],
         ),
     ];

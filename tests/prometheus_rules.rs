@@ -1,7 +1,8 @@
 //! Static checks of the monitoring files: `promtool check rules`, `promtool test rules` and
 //! `promtool check config` on `prometheus/`, alert conventions (severity, summary and
-//! description naming the queue and media type, thresholds in the expression and in the
-//! annotations agree), and the Grafana dashboard's structure (Grafana 10 schema, variables,
+//! description naming the queue and media type, and the org when there is one, thresholds in
+//! the expression and in the annotations agree), the `org` kept by every join and aggregation
+//! and shown firing per org in the unit tests, and the Grafana dashboard's structure (Grafana 10 schema, variables,
 //! rows, a unit on every panel). The queries themselves run against a real Prometheus in
 //! `tests/e2e_prometheus.rs`.
 
@@ -194,7 +195,8 @@ fn every_alert_has_severity_for_summary_description_and_visible_thresholds() {
         } else {
             &["$labels.instance }}"]
         };
-        for n in needles {
+        // The org when the series have one; nothing (no "org :") for a single-org exporter.
+        for n in needles.iter().chain(&["{{ with $labels.org }}"]) {
             assert!(
                 summary.contains(n),
                 "{}: summary lacks {n}: {summary}",
@@ -234,6 +236,107 @@ fn every_alert_has_severity_for_summary_description_and_visible_thresholds() {
                 a.expr.join("\n")
             );
         }
+    }
+}
+
+/// The label lists of every `by (...)` and `on (...)` of the rules' expressions, comments
+/// left out.
+fn grouping_clauses(text: &str) -> Vec<String> {
+    let clause = regex::Regex::new(r"\b(by|on)\s*\(([^)]*)\)").unwrap();
+    let mut out = Vec::new();
+    let mut in_expr = false;
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with("expr:") {
+            in_expr = true;
+        } else if in_expr && (t.starts_with("for:") || t.starts_with("- ") || t.is_empty()) {
+            in_expr = false;
+        }
+        if !in_expr {
+            continue;
+        }
+        let code = t.split('#').next().unwrap();
+        out.extend(
+            clause
+                .captures_iter(code)
+                .map(|c| format!("{} ({})", &c[1], &c[2])),
+        );
+    }
+    out
+}
+
+#[test]
+fn every_join_and_aggregation_keeps_the_org() {
+    // Queue ids and names repeat from one org to the next: a join or sum without `org` mixes
+    // them (one org's empty queue would page another's staffed one).
+    let rules = read(RULES);
+    let clauses = grouping_clauses(&rules);
+    assert!(clauses.len() >= 4, "{clauses:?}");
+    for c in &clauses {
+        let labels: Vec<&str> = c[c.find('(').unwrap() + 1..c.len() - 1]
+            .split(',')
+            .map(str::trim)
+            .collect();
+        assert!(labels.contains(&"org"), "{RULES}: {c} drops the org");
+    }
+    // A `query` in an annotation looks the value up in the alert's own org (`org=''` is the
+    // single-org exporter's series, which have no org label).
+    for a in alerts() {
+        for (k, v) in &a.annotations {
+            if v.contains("| query") {
+                assert!(
+                    v.contains("org='%s'") && v.contains("$labels.org"),
+                    "{}: {k} queries without the org: {v}",
+                    a.name
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn grouping_clauses_are_found() {
+    let text = "      - alert: X\n        expr: |\n          sum by (job, org) (x)  # by (no)\n          and on (org, queue_id) y\n        for: 1m\n        summary: by (not, code)\n";
+    assert_eq!(
+        grouping_clauses(text),
+        ["by (job, org)", "on (org, queue_id)"]
+    );
+}
+
+#[test]
+fn every_alert_fires_per_org_in_a_promtool_test() {
+    // A test of two orgs with the same queue: each alert fires with the org among its labels
+    // and the org named in its summary and description.
+    let tests = read(RULE_TESTS);
+    let mut per_org = BTreeSet::new();
+    for block in tests.split("- eval_time:").skip(1) {
+        let Some(name) = block
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("alertname: "))
+        else {
+            continue;
+        };
+        for alert in block.split("- exp_labels:").skip(1) {
+            let Some(org) = alert.lines().find_map(|l| l.trim().strip_prefix("org: ")) else {
+                continue;
+            };
+            let named = |key: &str| {
+                alert
+                    .lines()
+                    .find_map(|l| l.trim().strip_prefix(key))
+                    .is_some_and(|v| v.contains(&format!("org {org}")))
+            };
+            if named("summary: ") && named("description: ") {
+                per_org.insert(name.to_string());
+            }
+        }
+    }
+    for a in alerts() {
+        assert!(
+            per_org.contains(&a.name),
+            "{} never fires with an org (named in its annotations) in {RULE_TESTS}",
+            a.name
+        );
     }
 }
 
@@ -302,7 +405,7 @@ fn dashboard_is_grafana_10_with_datasource_queue_and_media_type_variables() {
     };
     assert_eq!(var("datasource")["type"], "datasource");
     assert_eq!(var("datasource")["query"], "prometheus");
-    for name in ["queue", "media_type"] {
+    for name in ["org", "queue", "media_type"] {
         let v = var(name);
         assert_eq!(v["type"], "query", "{name}");
         let q = v["query"]["query"]
