@@ -1,5 +1,6 @@
 //! `genesys-exporter simulate` as a child process: the first stdout line, credentials,
-//! `--faults`, SIGTERM, and usage errors (exit 2). Loopback only, bounded waits only.
+//! `--faults`, SIGTERM, usage errors (exit 2), and several orgs in one process (`--orgs`).
+//! Loopback only, bounded waits only.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
@@ -24,9 +25,16 @@ impl Drop for Running {
 }
 
 fn simulate(extra: &[&str]) -> Command {
+    let mut cmd = simulate_with(&["--listen", "127.0.0.1:0", "--queues", "5"]);
+    cmd.args(extra);
+    cmd
+}
+
+/// `simulate` with exactly these arguments (no default `--listen` or `--queues`).
+fn simulate_with(args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
-    cmd.args(["simulate", "--listen", "127.0.0.1:0", "--queues", "5"])
-        .args(extra)
+    cmd.arg("simulate")
+        .args(args)
         .env("GENESYS_CLIENT_ID", ID)
         .env("GENESYS_CLIENT_SECRET", SECRET)
         .env_remove("RUST_LOG")
@@ -237,4 +245,210 @@ fn bad_invocations_exit_2_naming_the_bad_part() {
         assert!(err.contains(expect), "{args:?}: {err}");
         assert!(out.is_empty(), "{args:?}: {out}");
     }
+}
+
+#[tokio::test]
+async fn one_org_asked_for_explicitly_prints_the_single_org_line() {
+    // `start` insists on exactly `api-url=URL login-url=URL`, as scripts parse it.
+    let (mut sim, _, login) = start(&["--orgs", "1"]);
+    // A single org keeps the credentials unchanged (no `-org01` suffix).
+    let (status, v) = token(&login, ID, SECRET).await;
+    assert_eq!(status, 200, "{v}");
+    let _ = sim.0.kill();
+    wait_exit(&mut sim.0, Duration::from_secs(10));
+}
+
+/// One org's stdout line under `--orgs N`.
+struct OrgLine {
+    name: String,
+    api: String,
+    login: String,
+    client_id: String,
+}
+
+impl OrgLine {
+    /// What this org accepts: the client id it printed, and the secret derived the same way.
+    fn secret(&self) -> String {
+        format!("{SECRET}-{}", self.name)
+    }
+}
+
+/// Starts `simulate` with exactly `args` and reads the `orgs` lines of `--orgs`.
+fn start_orgs(args: &[&str], orgs: usize) -> (Running, Vec<OrgLine>) {
+    let mut child = simulate_with(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn genesys-exporter simulate");
+    let stdout = child.stdout.take().expect("stdout piped");
+    let running = Running(child);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        for _ in 0..orgs {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(n) if n > 0 => {
+                    if tx.send(line).is_err() {
+                        return;
+                    }
+                }
+                _ => return,
+            }
+        }
+    });
+    let re = regex::Regex::new(
+        r"^org=(org[0-9]{2,}) api-url=(http://127\.0\.0\.1:[0-9]+) login-url=(http://127\.0\.0\.1:[0-9]+/login) client-id=(\S+)\n$",
+    )
+    .expect("regex");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let lines = (0..orgs)
+        .map(|i| {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            let line = rx
+                .recv_timeout(wait)
+                .unwrap_or_else(|e| panic!("stdout line {} within 30 s: {e}", i + 1));
+            assert!(!line.contains(SECRET), "a secret on stdout: {line:?}");
+            let caps = re.captures(&line).unwrap_or_else(|| {
+                panic!("line {line:?} is not `org=NAME api-url=URL login-url=URL client-id=ID`")
+            });
+            let org = OrgLine {
+                name: caps[1].to_string(),
+                api: caps[2].to_string(),
+                login: caps[3].to_string(),
+                client_id: caps[4].to_string(),
+            };
+            assert_eq!(format!("{}/login", org.api), org.login);
+            org
+        })
+        .collect();
+    (running, lines)
+}
+
+async fn access_token(org: &OrgLine) -> String {
+    let (status, v) = token(&org.login, &org.client_id, &org.secret()).await;
+    assert_eq!(status, 200, "{}: {v}", org.name);
+    v["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string()
+}
+
+#[tokio::test]
+async fn three_orgs_each_accept_only_their_own_credentials_and_list_their_own_queues() {
+    let (mut sim, orgs) = start_orgs(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--orgs",
+            "3",
+            "--queues",
+            "5,7,9",
+        ],
+        3,
+    );
+    let names: Vec<&str> = orgs.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(names, ["org01", "org02", "org03"]);
+    let mut apis: Vec<&str> = orgs.iter().map(|o| o.api.as_str()).collect();
+    apis.sort_unstable();
+    apis.dedup();
+    assert_eq!(apis.len(), 3, "each org on its own port: {apis:?}");
+
+    for (i, org) in orgs.iter().enumerate() {
+        assert_eq!(org.client_id, format!("{ID}-{}", org.name));
+        // Another org's credentials, and the undecorated ones, are refused.
+        let other = &orgs[(i + 1) % orgs.len()];
+        let (status, v) = token(&org.login, &other.client_id, &other.secret()).await;
+        assert_eq!(
+            status, 401,
+            "{} with {}'s credentials: {v}",
+            org.name, other.name
+        );
+        let (status, _) = token(&org.login, ID, SECRET).await;
+        assert_eq!(status, 401, "{} with the base credentials", org.name);
+
+        let tok = access_token(org).await;
+        let (status, v) = list_queues(&org.api, &tok).await;
+        assert_eq!(status, 200, "{}: {v}", org.name);
+        assert_eq!(v["total"], [5, 7, 9][i], "{}", org.name);
+        // A token is good only where it was issued.
+        let (status, _) = list_queues(&other.api, &tok).await;
+        assert_eq!(status, 401, "{}'s token at {}", org.name, other.name);
+    }
+
+    let pid = sim.0.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("run kill");
+    assert!(killed.success());
+    let status = wait_exit(&mut sim.0, Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "exit after SIGTERM: {status:?}");
+}
+
+#[tokio::test]
+async fn a_fault_prefixed_with_an_org_hits_only_that_org() {
+    let (mut sim, orgs) = start_orgs(
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--orgs",
+            "2",
+            "--queues",
+            "5",
+            "--faults",
+            "org02/queues:503x1,token:429x1",
+        ],
+        2,
+    );
+    // The unprefixed `token:429x1` hits every org once.
+    for org in &orgs {
+        let (status, _) = token(&org.login, &org.client_id, &org.secret()).await;
+        assert_eq!(status, 429, "{}", org.name);
+    }
+    let tok1 = access_token(&orgs[0]).await;
+    let tok2 = access_token(&orgs[1]).await;
+    let (status, v) = list_queues(&orgs[0].api, &tok1).await;
+    assert_eq!(status, 200, "org01 has no queues fault: {v}");
+    let (status, _) = list_queues(&orgs[1].api, &tok2).await;
+    assert_eq!(status, 503, "org02/queues:503x1");
+    let (status, v) = list_queues(&orgs[1].api, &tok2).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["total"], 5);
+    let _ = sim.0.kill();
+    wait_exit(&mut sim.0, Duration::from_secs(10));
+}
+
+#[test]
+fn impossible_org_layouts_exit_2_naming_the_bad_part() {
+    for (args, expect) in [
+        (&["--orgs", "3", "--queues", "5,7"][..], "--queues"),
+        (&["--orgs", "2", "--queues", "5,7,9"][..], "--queues"),
+        (
+            &["--orgs", "2", "--faults", "org03/queues:503"][..],
+            "org03",
+        ),
+        (
+            &["--orgs", "2", "--faults", "team02/queues:503"][..],
+            "team02",
+        ),
+        (&["--orgs", "0"][..], "--orgs"),
+        (&["--orgs", "101"][..], "--orgs"),
+        (&["--queues", "5,0"][..], "\"0\""),
+    ] {
+        let mut cmd = simulate_with(&["--listen", "127.0.0.1:0"]);
+        cmd.args(args);
+        let (code, err, out) = run_to_exit(cmd);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(err.contains(expect), "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?}: {out}");
+    }
+    let (code, err, _) = run_to_exit(simulate_with(&[
+        "--listen",
+        "127.0.0.1:65535",
+        "--orgs",
+        "2",
+    ]));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("65535"), "{err}");
 }

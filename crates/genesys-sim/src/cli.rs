@@ -1,8 +1,11 @@
 //! `genesys-sim` (also `genesys-exporter simulate`): the simulated org as a standalone server on
 //! the realtime clock, for trying the exporter (or any Genesys client) without a Genesys org.
 //!
-//! The first line on stdout is `api-url=<URL> login-url=<URL>`; the server then runs until
-//! SIGTERM or SIGINT and exits 0. Usage errors exit 2.
+//! With one org (the default) the first line on stdout is `api-url=<URL> login-url=<URL>`.
+//! With `--orgs N` (N > 1) the process runs N independent orgs, each its own server, and prints
+//! one line per org, in order, once every org listens:
+//! `org=<name> api-url=<URL> login-url=<URL> client-id=<ID>` (never the secret). The servers
+//! then run until SIGTERM or SIGINT and the process exits 0. Usage errors exit 2.
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -10,36 +13,57 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::Parser;
+use futures_util::future::join_all;
 
-use super::{parse_spike, Endpoint, Fault, SimClock, SimConfig, SimOrg, Spike};
+use super::{org_name, parse_spike, Endpoint, Fault, SimClock, SimConfig, SimOrg, Spike};
+
+/// Most orgs one process runs: each is a full model with its own tasks, and 100 is already far
+/// more than any test or demo of a multi-org exporter needs.
+const MAX_ORGS: u16 = 100;
+/// Queues per org when `--queues` is not given.
+const DEFAULT_QUEUES: u32 = 36;
+/// Most queues per org (the model's tested scale).
+const MAX_QUEUES: u32 = 20_000;
 
 /// Run a simulated Genesys Cloud org (token, routing queues, observations, activity,
 /// aggregates, notification channels and their WebSocket) on loopback. Credentials: GENESYS_CLIENT_ID and GENESYS_CLIENT_SECRET.
+///
+/// With --orgs N (N > 1), N independent orgs named org01..orgNN, each on its own port: org i
+/// has seed SEED+i-1 and accepts only client id "$GENESYS_CLIENT_ID-<name>" with secret
+/// "$GENESYS_CLIENT_SECRET-<name>" (e.g. "sim-org02"). stdout then has one line per org:
+/// "org=<name> api-url=<URL> login-url=<URL> client-id=<ID>".
 #[derive(Debug, Parser)]
 #[command(name = "genesys-sim")]
 struct Args {
-    /// Address to listen on (port 0 picks a free port; see the first line on stdout).
+    /// Address to listen on (port 0 picks a free port; see the first line on stdout). With
+    /// --orgs N and a non-zero PORT, the orgs listen on PORT, PORT+1, ..., PORT+N-1.
     #[arg(long = "listen", value_name = "HOST:PORT")]
     listen: SocketAddr,
-    /// Seed of the traffic model: same seed, same org.
+    /// Number of independent simulated orgs, each its own server on its own port.
+    #[arg(long = "orgs", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=i64::from(MAX_ORGS)))]
+    orgs: u16,
+    /// Seed of the traffic model: same seed, same org (with --orgs, org i gets SEED+i-1).
     #[arg(long = "seed", default_value_t = 1)]
     seed: u64,
-    /// Number of queues.
-    #[arg(long = "queues", default_value_t = 36,
-          value_parser = clap::value_parser!(u32).range(1..=20_000))]
-    queues: u32,
+    /// Number of queues (1-20000): one number for every org, or with --orgs N a
+    /// comma-separated list of N numbers, one per org (e.g. 250,100,36).
+    #[arg(long = "queues", value_name = "N[,N...]", default_value = "36",
+          value_parser = parse_queue_sizes)]
+    queues: QueueSizes,
     /// Agents per queue.
     #[arg(long = "agents-per-queue", default_value_t = 8,
           value_parser = clap::value_parser!(u32).range(1..=1_000))]
     agents_per_queue: u32,
     /// A burst of arrivals: QUEUE_NAME@+DELAY (e.g. "Support - Billing@+10m"). Repeatable.
+    /// With --orgs, it hits every org that has a queue of that name.
     #[arg(long = "spike", value_name = "QUEUE@+DELAY", value_parser = parse_spike)]
     spikes: Vec<Spike>,
     /// Conversations each spike adds to its queue.
     #[arg(long = "spike-size", default_value_t = 60,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     spike_size: u32,
-    /// Faults for the next calls: ENDPOINT:FAULT[xCOUNT],... e.g.
+    /// Faults for the next calls: [ORG/]ENDPOINT:FAULT[xCOUNT],... e.g.
     /// "observations:503x5,queues:429x3,token:reset,aggregates:delay=3s,any:malformed".
     /// Endpoints: token, queues, observations, activity, aggregates, channels, subscriptions,
     /// websocket, any. Faults: an HTTP status (400-599; 429 sends Retry-After: 1), reset,
@@ -47,22 +71,70 @@ struct Args {
     /// rejected (topics answered Rejected with missingPermissions); for websocket also
     /// socket_closing, drop, stall, which replace the next frame a connected notification
     /// socket would send (e.g. "channels:403" refuses channel creation, "websocket:dropx3"
-    /// drops the next three sockets).
+    /// drops the next three sockets). An item applies to every org unless prefixed with an
+    /// org's name and a slash (e.g. "org02/observations:503x5"). Repeatable.
     #[arg(long = "faults", value_name = "SPEC", value_parser = parse_faults)]
-    faults: Option<FaultSpec>,
+    faults: Vec<FaultSpec>,
 }
 
-/// Parsed `--faults`: (endpoint, fault, count) in the given order.
+/// Parsed `--queues`: one size for every org, or one per org; never empty.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FaultSpec(pub Vec<(Endpoint, Fault, u32)>);
+struct QueueSizes(Vec<u32>);
 
-/// `ENDPOINT:FAULT[xCOUNT]` items, comma-separated.
+/// One number, or comma-separated numbers, each 1..=`MAX_QUEUES`.
+fn parse_queue_sizes(s: &str) -> Result<QueueSizes, String> {
+    s.split(',')
+        .map(|item| {
+            let item = item.trim();
+            match item.parse::<u32>() {
+                Ok(n @ 1..=MAX_QUEUES) => Ok(n),
+                _ => Err(format!(
+                    "{item:?}: expected a number of queues 1-{MAX_QUEUES}, or a comma-separated \
+                     list of them, one per org (e.g. 250,100,36)"
+                )),
+            }
+        })
+        .collect::<Result<Vec<u32>, String>>()
+        .map(QueueSizes)
+}
+
+/// One `--faults` item: `count` times `fault` on `endpoint`, in one org or all of them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultItem {
+    /// The org it applies to, counted from 1 (`org02/...` = 2); `None` = every org.
+    pub org: Option<usize>,
+    pub endpoint: Endpoint,
+    pub fault: Fault,
+    pub count: u32,
+}
+
+/// Parsed `--faults`: its items in the given order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultSpec(pub Vec<FaultItem>);
+
+impl FaultSpec {
+    /// What org `index` (counted from 1) gets, in the given order: the unprefixed items and
+    /// those prefixed with that org. The order matters when an `any` item and an endpoint's
+    /// own item meet on the same call.
+    #[must_use]
+    pub fn for_org(&self, index: usize) -> Vec<(Endpoint, Fault, u32)> {
+        self.0
+            .iter()
+            .filter(|i| i.org.is_none_or(|o| o == index))
+            .map(|i| (i.endpoint, i.fault.clone(), i.count))
+            .collect()
+    }
+}
+
+/// `[ORG/]ENDPOINT:FAULT[xCOUNT]` items, comma-separated; ORG is an org's name (`org02`; the
+/// zero padding is optional, so `org2` is the same org).
 ///
 /// # Errors
 ///
 /// Fails (with a message naming the offending item) if an item is empty, has no `:`, names an
-/// unknown endpoint or fault, gives a fault a value it does not take (or a bad value), or has a
-/// count of 0 or one too large for a `u32`.
+/// unknown endpoint or fault, gives a fault a value it does not take (or a bad value), has a
+/// count of 0 or one too large for a `u32`, or has an org prefix that is not `org` and a
+/// number 1-100. Whether the org exists is checked against `--orgs` later.
 pub fn parse_faults(s: &str) -> Result<FaultSpec, String> {
     let mut out = Vec::new();
     for item in s.split(',') {
@@ -70,9 +142,41 @@ pub fn parse_faults(s: &str) -> Result<FaultSpec, String> {
         if item.is_empty() {
             return Err(format!("empty item in {s:?}"));
         }
-        out.push(parse_fault_item(item).map_err(|e| format!("{item:?}: {e}"))?);
+        let parsed = parse_org_prefix(item).and_then(|(org, rest)| {
+            let (endpoint, fault, count) = parse_fault_item(rest)?;
+            Ok(FaultItem {
+                org,
+                endpoint,
+                fault,
+                count,
+            })
+        });
+        out.push(parsed.map_err(|e| format!("{item:?}: {e}"))?);
     }
     Ok(FaultSpec(out))
+}
+
+/// Splits an optional `ORG/` off an item. No endpoint or fault contains a `/`, so the first
+/// one can only end an org prefix.
+fn parse_org_prefix(item: &str) -> Result<(Option<usize>, &str), String> {
+    let Some((org, rest)) = item.split_once('/') else {
+        return Ok((None, item));
+    };
+    let org = org.trim();
+    let number = org
+        .get(..3)
+        .filter(|p| p.eq_ignore_ascii_case("org"))
+        .and_then(|_| org.get(3..))
+        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|n| (1..=usize::from(MAX_ORGS)).contains(n));
+    match number {
+        Some(n) => Ok((Some(n), rest)),
+        None => Err(format!(
+            "{org:?} is not an org: expected ORG/ENDPOINT:FAULT with ORG org01-org{MAX_ORGS}, \
+             e.g. org02/observations:503x5"
+        )),
+    }
 }
 
 fn parse_fault_item(item: &str) -> Result<(Endpoint, Fault, u32), String> {
@@ -176,7 +280,7 @@ fn parse_fault(s: &str) -> Result<Fault, String> {
     }
 }
 
-/// Runs the simulated org until SIGTERM or SIGINT: `program` is the name messages carry
+/// Runs the simulated org(s) until SIGTERM or SIGINT: `program` is the name messages carry
 /// (`genesys-sim`, or `genesys-exporter simulate` when the exporter delegates here), `args` the
 /// arguments after it.
 pub async fn run(program: &str, args: Vec<OsString>) -> ExitCode {
@@ -198,69 +302,235 @@ pub async fn run(program: &str, args: Vec<OsString>) -> ExitCode {
     else {
         eprintln!(
             "{program}: set GENESYS_CLIENT_ID and GENESYS_CLIENT_SECRET \
-             (the simulated org accepts only these credentials)"
+             (the simulated org accepts only these credentials; with --orgs, each org \
+             these with -<org name> appended)"
         );
         return ExitCode::from(2);
     };
-    serve(program, args, client_id, client_secret).await
+    let plans = match plan(&args, client_id, client_secret) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{program}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    serve(program, &args, plans).await
 }
 
-async fn serve(program: &str, args: Args, client_id: String, client_secret: String) -> ExitCode {
-    let cfg = SimConfig {
+/// A command line that parses but asks for something impossible (exit 2).
+#[derive(Debug, PartialEq, thiserror::Error)]
+enum UsageError {
+    #[error(
+        "--queues: {given} sizes for --orgs {orgs} \
+         (give one size for every org, or a comma-separated list of one per org)"
+    )]
+    QueueCount { given: usize, orgs: usize },
+    #[error(
+        "--listen port {port}: --orgs {orgs} needs {orgs} ports from it, past 65535 \
+         (use port 0 for free ports)"
+    )]
+    PortRange { port: u16, orgs: usize },
+    #[error("--faults: there is no {name} (--orgs {orgs} runs {runs})")]
+    NoSuchOrg {
+        name: String,
+        orgs: usize,
+        /// The org names there are, e.g. `org01..org03`.
+        runs: String,
+    },
+}
+
+/// One org to start: everything the command line decided for it.
+#[derive(Debug)]
+struct OrgPlan {
+    /// `None` for the single org of `--orgs 1`, which keeps the single-org output and the
+    /// credentials unchanged.
+    name: Option<String>,
+    config: SimConfig,
+    listen: SocketAddr,
+    faults: Vec<(Endpoint, Fault, u32)>,
+}
+
+/// Derives each org from the flags and the credentials: names, seeds and credentials via
+/// `SimConfig::for_org` (so in-process tests derive them the same way), ports from `--listen`.
+fn plan(args: &Args, client_id: String, client_secret: String) -> Result<Vec<OrgPlan>, UsageError> {
+    let orgs = usize::from(args.orgs);
+    let sizes = &args.queues.0;
+    if sizes.len() != 1 && sizes.len() != orgs {
+        return Err(UsageError::QueueCount {
+            given: sizes.len(),
+            orgs,
+        });
+    }
+    let named = args.faults.iter().flat_map(|f| &f.0).filter_map(|i| i.org);
+    if let Some(missing) = named.filter(|&o| o > orgs).min() {
+        return Err(UsageError::NoSuchOrg {
+            name: org_name(missing, orgs),
+            orgs,
+            runs: if orgs == 1 {
+                org_name(1, 1)
+            } else {
+                format!("{}..{}", org_name(1, orgs), org_name(orgs, orgs))
+            },
+        });
+    }
+    let base = SimConfig {
         seed: args.seed,
-        queues: args.queues as usize,
         agents_per_queue: args.agents_per_queue as usize,
         client_id,
         client_secret,
         clock: SimClock::Realtime,
         ..SimConfig::default()
     };
-    let sim = match SimOrg::start(cfg, args.listen).await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("{program}: --listen {}: {e}", args.listen);
-            return ExitCode::FAILURE;
-        }
-    };
-    if !args.spikes.is_empty() {
-        let names: Vec<String> = sim.truth().queues.into_iter().map(|q| q.name).collect();
-        for Spike { queue, after } in &args.spikes {
-            if !names.contains(queue) {
-                eprintln!(
-                    "{program}: --spike {queue:?}: no such queue (e.g. {:?})",
-                    names.first().map(String::as_str).unwrap_or("")
-                );
-                sim.shutdown().await;
-                return ExitCode::from(2);
+    let port = args.listen.port();
+    (1..=orgs)
+        .map(|i| {
+            // A non-zero port is the first of a run of ports; 0 stays 0 (each org a free one).
+            let port = if port == 0 {
+                Ok(0)
+            } else {
+                u16::try_from(usize::from(port) + i - 1)
+                    .map_err(|_| UsageError::PortRange { port, orgs })
+            }?;
+            let (name, mut config) = if orgs == 1 {
+                (None, base.clone())
+            } else {
+                (Some(org_name(i, orgs)), base.for_org(i, orgs))
+            };
+            // One size for all, or the i-th of one per org (the length was checked above).
+            let queues = sizes.get(i - 1).or(sizes.first()).copied();
+            config.queues = queues.unwrap_or(DEFAULT_QUEUES) as usize;
+            Ok(OrgPlan {
+                name,
+                config,
+                listen: SocketAddr::new(args.listen.ip(), port),
+                faults: args.faults.iter().flat_map(|f| f.for_org(i)).collect(),
+            })
+        })
+        .collect()
+}
+
+/// Starts every org, prints the stdout lines once all of them listen, and serves until a
+/// signal.
+async fn serve(program: &str, args: &Args, plans: Vec<OrgPlan>) -> ExitCode {
+    // Together, so N models build in parallel (each on a blocking thread) rather than in turn.
+    let started = join_all(
+        plans
+            .iter()
+            .map(|p| SimOrg::start(p.config.clone(), p.listen)),
+    )
+    .await;
+    let mut sims = Vec::with_capacity(plans.len());
+    let mut failed = false;
+    for (p, res) in plans.iter().zip(started) {
+        match res {
+            Ok(sim) => sims.push(sim),
+            Err(e) => {
+                failed = true;
+                let org = p
+                    .name
+                    .as_ref()
+                    .map(|n| format!("{n}: "))
+                    .unwrap_or_default();
+                eprintln!("{program}: {org}--listen {}: {e}", p.listen);
             }
-            sim.schedule_spike(queue, *after, args.spike_size);
         }
     }
-    if let Some(FaultSpec(faults)) = &args.faults {
-        for (endpoint, fault, count) in faults {
+    if failed {
+        shutdown_all(sims).await;
+        return ExitCode::FAILURE;
+    }
+    if let Err(e) = schedule_spikes(program, args, &sims) {
+        eprintln!("{e}");
+        shutdown_all(sims).await;
+        return ExitCode::from(2);
+    }
+    for (p, sim) in plans.iter().zip(&sims) {
+        for (endpoint, fault, count) in &p.faults {
             sim.faults().fail_next(*endpoint, *count, fault.clone());
         }
     }
     {
         let mut out = std::io::stdout().lock();
-        let printed = writeln!(
-            out,
-            "api-url={} login-url={}",
-            sim.api_url(),
-            sim.login_url()
-        )
-        .and_then(|()| out.flush());
+        let printed = plans
+            .iter()
+            .zip(&sims)
+            .try_for_each(|(p, sim)| writeln!(out, "{}", stdout_line(p, sim)))
+            .and_then(|()| out.flush());
         if let Err(e) = printed {
             eprintln!("{program}: stdout: {e}");
         }
     }
-    eprintln!(
-        "{program}: {} queues, seed {}; stop with SIGTERM or Ctrl-C",
-        args.queues, args.seed
-    );
+    // A single org keeps its old stderr line; several get one line each.
+    match plans.as_slice() {
+        [single] if single.name.is_none() => eprintln!(
+            "{program}: {} queues, seed {}; stop with SIGTERM or Ctrl-C",
+            single.config.queues, single.config.seed
+        ),
+        _ => {
+            for p in &plans {
+                let name = p.name.as_deref().unwrap_or_default();
+                eprintln!(
+                    "{program}: {name}: {} queues, seed {}",
+                    p.config.queues, p.config.seed
+                );
+            }
+            eprintln!(
+                "{program}: {} orgs; stop with SIGTERM or Ctrl-C",
+                plans.len()
+            );
+        }
+    }
     wait_for_stop().await;
-    sim.shutdown().await;
+    shutdown_all(sims).await;
     ExitCode::SUCCESS
+}
+
+/// The org's stdout line: the single-org line scripts already parse, or with a name the
+/// multi-org line (the client id but never the secret).
+fn stdout_line(p: &OrgPlan, sim: &SimOrg) -> String {
+    match &p.name {
+        None => format!("api-url={} login-url={}", sim.api_url(), sim.login_url()),
+        Some(name) => format!(
+            "org={name} api-url={} login-url={} client-id={}",
+            sim.api_url(),
+            sim.login_url(),
+            p.config.client_id
+        ),
+    }
+}
+
+/// Schedules each `--spike` in every org that has a queue of that name (the names come from
+/// each org's seed, so they differ between orgs); a name no org has is a usage error.
+fn schedule_spikes(program: &str, args: &Args, sims: &[SimOrg]) -> Result<(), String> {
+    if args.spikes.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<Vec<String>> = sims
+        .iter()
+        .map(|s| s.truth().queues.into_iter().map(|q| q.name).collect())
+        .collect();
+    for Spike { queue, .. } in &args.spikes {
+        if !names.iter().any(|n| n.contains(queue)) {
+            let example = names.first().and_then(|n| n.first());
+            return Err(format!(
+                "{program}: --spike {queue:?}: no such queue (e.g. {:?})",
+                example.map_or("", String::as_str)
+            ));
+        }
+    }
+    for Spike { queue, after } in &args.spikes {
+        for (sim, names) in sims.iter().zip(&names) {
+            if names.contains(queue) {
+                sim.schedule_spike(queue, *after, args.spike_size);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Stops the orgs together: each shutdown waits (bounded) for its connections to close.
+async fn shutdown_all(sims: Vec<SimOrg>) {
+    join_all(sims.into_iter().map(SimOrg::shutdown)).await;
 }
 
 async fn wait_for_stop() {
@@ -292,10 +562,11 @@ mod tests {
 
     #[test]
     fn fault_specs() {
-        let FaultSpec(v) = parse_faults(
+        let v = parse_faults(
             "observations:503x5,queues:429x3,token:reset,aggregates:delay=3s,any:malformed,activity:oversized=1000x2,queues:mangled,queues:stripped",
         )
-        .expect("valid spec");
+        .expect("valid spec")
+        .for_org(1);
         assert_eq!(
             v[0],
             (
@@ -347,10 +618,11 @@ mod tests {
         ] {
             assert!(parse_faults(bad).is_err(), "{bad:?} should be rejected");
         }
-        let FaultSpec(v) = parse_faults(
+        let v = parse_faults(
             "channels:403,subscriptions:rejectedx2,websocket:socket_closing,websocket:drop,websocket:stall,websocket:503,subscriptions:reset",
         )
-        .expect("valid push spec");
+        .expect("valid push spec")
+        .for_org(1);
         assert_eq!(
             v,
             vec![
@@ -389,5 +661,223 @@ mod tests {
         }
         let e = parse_faults("queues:503,planet:503").unwrap_err();
         assert!(e.contains("planet:503"), "{e}");
+    }
+
+    fn args(argv: &[&str]) -> Args {
+        let argv = ["genesys-sim"].iter().chain(argv);
+        Args::try_parse_from(argv).expect("valid command line")
+    }
+
+    fn plan_of(argv: &[&str]) -> Result<Vec<OrgPlan>, UsageError> {
+        plan(&args(argv), "id".into(), "secret".into())
+    }
+
+    #[test]
+    fn a_fault_prefixed_with_an_org_applies_to_that_org_only() {
+        let spec = parse_faults("org02/observations:503x5,queues:429x3,ORG3/token:reset")
+            .expect("valid spec");
+        let s503 = Fault::Status {
+            status: 503,
+            retry_after_secs: None,
+        };
+        let s429 = Fault::Status {
+            status: 429,
+            retry_after_secs: Some(1),
+        };
+        assert_eq!(
+            spec.0[0],
+            FaultItem {
+                org: Some(2),
+                endpoint: Endpoint::Observations,
+                fault: s503.clone(),
+                count: 5
+            }
+        );
+        assert_eq!(spec.for_org(1), vec![(Endpoint::Queues, s429.clone(), 3)]);
+        assert_eq!(
+            spec.for_org(2),
+            vec![
+                (Endpoint::Observations, s503, 5),
+                (Endpoint::Queues, s429.clone(), 3)
+            ]
+        );
+        assert_eq!(
+            spec.for_org(3),
+            vec![
+                (Endpoint::Queues, s429, 3),
+                (Endpoint::Token, Fault::Reset, 1)
+            ]
+        );
+        // The zero padding is optional: org2 and org002 are org02.
+        for same in [
+            "org2/queues:503",
+            "org002/queues:503",
+            " org02 / queues:503",
+        ] {
+            let spec = parse_faults(same).expect(same);
+            assert_eq!(spec.0[0].org, Some(2), "{same:?}");
+        }
+        for bad in [
+            "org/queues:503",
+            "org0/queues:503",
+            "org101/queues:503",
+            "team02/queues:503",
+            "org2x/queues:503",
+            "/queues:503",
+            "org02/",
+            "org02/planet:503",
+            "org02/org03/queues:503",
+            "queues:503,or/queues:503",
+        ] {
+            assert!(parse_faults(bad).is_err(), "{bad:?} should be rejected");
+        }
+        let e = parse_faults("queues:503,team02/queues:503").unwrap_err();
+        assert!(e.contains("team02/queues:503"), "{e}");
+    }
+
+    #[test]
+    fn queue_sizes_are_one_number_or_a_comma_separated_list() {
+        assert_eq!(parse_queue_sizes("36"), Ok(QueueSizes(vec![36])));
+        assert_eq!(
+            parse_queue_sizes("250, 100,1"),
+            Ok(QueueSizes(vec![250, 100, 1]))
+        );
+        for bad in ["", "0", "20001", "5,", ",5", "5,,7", "five", "5;7", "-1"] {
+            assert!(
+                parse_queue_sizes(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
+        }
+        let e = parse_queue_sizes("5,0,7").unwrap_err();
+        assert!(e.contains("\"0\""), "{e}");
+    }
+
+    #[test]
+    fn orgs_must_be_between_1_and_100() {
+        let parse =
+            |n: &str| Args::try_parse_from(["genesys-sim", "--listen", "127.0.0.1:0", "--orgs", n]);
+        assert_eq!(parse("1").map(|a| a.orgs).ok(), Some(1));
+        assert_eq!(parse("100").map(|a| a.orgs).ok(), Some(100));
+        for bad in ["0", "101", "-1", "two"] {
+            assert!(parse(bad).is_err(), "--orgs {bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn org_names_are_zero_padded_to_the_width_of_the_count() {
+        assert_eq!(org_name(1, 1), "org01");
+        assert_eq!(org_name(3, 9), "org03");
+        assert_eq!(org_name(12, 12), "org12");
+        assert_eq!(org_name(7, 100), "org007");
+        assert_eq!(org_name(100, 100), "org100");
+    }
+
+    #[test]
+    fn each_org_gets_its_name_seed_credentials_port_and_queue_count() {
+        let plans = plan_of(&[
+            "--listen",
+            "127.0.0.1:8100",
+            "--orgs",
+            "3",
+            "--seed",
+            "7",
+            "--queues",
+            "5,7,9",
+            "--agents-per-queue",
+            "4",
+            "--faults",
+            "org02/queues:503",
+        ])
+        .expect("a valid plan");
+        assert_eq!(plans.len(), 3);
+        for (i, p) in (1u16..).zip(&plans) {
+            let name = format!("org0{i}");
+            assert_eq!(p.name.as_deref(), Some(name.as_str()));
+            assert_eq!(p.config.seed, 6 + u64::from(i));
+            assert_eq!(p.config.queues, [5, 7, 9][usize::from(i - 1)]);
+            assert_eq!(p.config.agents_per_queue, 4);
+            assert_eq!(p.config.client_id, format!("id-{name}"));
+            assert_eq!(p.config.client_secret, format!("secret-{name}"));
+            assert_eq!(p.listen, SocketAddr::from(([127, 0, 0, 1], 8099 + i)));
+            assert_eq!(p.faults.len(), usize::from(i == 2), "{name}");
+        }
+        // The library helper derives the same org, so in-process tests agree with the CLI.
+        let base = SimConfig {
+            seed: 7,
+            client_id: "id".into(),
+            client_secret: "secret".into(),
+            ..SimConfig::default()
+        };
+        let derived = base.for_org(2, 3);
+        assert_eq!(
+            (derived.seed, derived.client_id, derived.client_secret),
+            (8, "id-org02".to_string(), "secret-org02".to_string())
+        );
+
+        // One size applies to every org; port 0 gives every org a free port.
+        let plans = plan_of(&["--listen", "127.0.0.1:0", "--orgs", "2", "--queues", "11"])
+            .expect("a valid plan");
+        assert!(plans
+            .iter()
+            .all(|p| p.config.queues == 11 && p.listen.port() == 0));
+    }
+
+    #[test]
+    fn a_single_org_keeps_the_seed_and_the_credentials_unchanged() {
+        let plans = plan_of(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--seed",
+            "7",
+            "--faults",
+            "org01/queues:503,token:reset",
+        ])
+        .expect("a valid plan");
+        assert_eq!(plans.len(), 1);
+        let p = &plans[0];
+        assert_eq!(p.name, None);
+        assert_eq!(p.config.seed, 7);
+        assert_eq!(p.config.queues, DEFAULT_QUEUES as usize);
+        assert_eq!(
+            (p.config.client_id.as_str(), p.config.client_secret.as_str()),
+            ("id", "secret")
+        );
+        assert_eq!(p.faults.len(), 2);
+    }
+
+    #[test]
+    fn impossible_org_layouts_are_usage_errors() {
+        assert_eq!(
+            plan_of(&["--listen", "127.0.0.1:0", "--orgs", "3", "--queues", "5,7"]).err(),
+            Some(UsageError::QueueCount { given: 2, orgs: 3 })
+        );
+        assert_eq!(
+            plan_of(&["--listen", "127.0.0.1:0", "--queues", "5,7"]).err(),
+            Some(UsageError::QueueCount { given: 2, orgs: 1 })
+        );
+        assert_eq!(
+            plan_of(&["--listen", "127.0.0.1:65535", "--orgs", "2"]).err(),
+            Some(UsageError::PortRange {
+                port: 65535,
+                orgs: 2
+            })
+        );
+        assert!(plan_of(&["--listen", "127.0.0.1:65534", "--orgs", "2"]).is_ok());
+        let e = plan_of(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--orgs",
+            "2",
+            "--faults",
+            "org01/queues:503",
+            "--faults",
+            "org3/token:reset",
+        ])
+        .expect_err("org03 does not exist");
+        assert_eq!(
+            e.to_string(),
+            "--faults: there is no org03 (--orgs 2 runs org01..org02)"
+        );
+        assert!(plan_of(&["--listen", "127.0.0.1:0", "--faults", "org02/queues:503"]).is_err());
     }
 }

@@ -120,6 +120,39 @@ impl Default for SimConfig {
     }
 }
 
+/// The name of org `index` (counted from 1) of `orgs` run side by side, as `genesys-sim --orgs`
+/// names them: `org01`, `org02`, ..., zero-padded to the width of `orgs` and to at least two
+/// digits (`org001`..`org100` for 100), so the names sort in order.
+#[must_use]
+pub fn org_name(index: usize, orgs: usize) -> String {
+    let width = orgs.max(index).to_string().len().max(2);
+    format!("org{index:0width$}")
+}
+
+impl SimConfig {
+    /// Org `index` (counted from 1; 0 counts as 1) of `orgs` run side by side, derived from
+    /// this config exactly as `genesys-sim --orgs N` derives it, so tests that start several
+    /// `SimOrg`s and the command line agree. With `name` = [`org_name`]`(index, orgs)`:
+    /// seed `seed + index - 1` (wrapping; the orgs differ), client id `<client_id>-<name>`
+    /// and secret `<client_secret>-<name>` (one org's credentials are refused by the others);
+    /// everything else (queues, clock, limits) is copied.
+    ///
+    /// `genesys-sim` with a single org (the default) does not derive: it runs the base config
+    /// with the credentials unchanged.
+    #[must_use]
+    pub fn for_org(&self, index: usize, orgs: usize) -> SimConfig {
+        let index = index.max(1);
+        let name = org_name(index, orgs);
+        SimConfig {
+            // usize -> u64 is lossless on every supported target.
+            seed: self.seed.wrapping_add(index as u64 - 1),
+            client_id: format!("{}-{name}", self.client_id),
+            client_secret: format!("{}-{name}", self.client_secret),
+            ..self.clone()
+        }
+    }
+}
+
 /// A running simulated org.
 pub struct SimOrg {
     shared: Arc<Shared>,
