@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
-# Validates the Kubernetes manifests in deploy/kubernetes/ (CI runs it from .ci/run):
+# Validates the Kubernetes manifests in deploy/kubernetes/ and its sharded component in
+# deploy/kubernetes/sharded/ (CI runs it from .ci/run):
 #   1. the generated files (prometheusrule.yaml, dashboard-configmap.yaml) are up to date with
 #      their sources (scripts/gen-k8s.sh) and carry them unchanged;
-#   2. every manifest parses, kustomization.yaml lists every manifest but secret.example.yaml,
-#      and `kubectl kustomize` (when kubectl is installed) renders the kustomization;
-#   3. the Deployment meets Pod Security Standards "restricted" and the project's choices
-#      (one replica, probes, resources, the secret as a file), and the Deployment, Service and
-#      ServiceMonitor agree on labels, ports and the secret;
-#   4. built-in kinds (Deployment, Service, ConfigMap, Secret) against the Kubernetes schemas
-#      with kubernetes-validate --strict, for Kubernetes $KUBE_VERSIONS;
+#   2. every manifest parses, kustomization.yaml (and sharded/kustomization.yaml) lists every
+#      manifest but secret.example.yaml, and `kubectl kustomize` (when kubectl is installed)
+#      renders the kustomization, and the kustomization with the sharded component (through a
+#      throwaway overlay, as a user applies it);
+#   3. the workload (the Deployment; with the component, the StatefulSet instead) meets Pod
+#      Security Standards "restricted" and the project's choices (one replica, or one pod per
+#      shard with --shard from its ordinal; probes, resources, the credentials as files), and
+#      the workload, Service and ServiceMonitor agree on labels, ports and the secret;
+#   4. built-in kinds (Deployment, StatefulSet, Service, ConfigMap, Secret) against the
+#      Kubernetes schemas with kubernetes-validate --strict, for Kubernetes $KUBE_VERSIONS;
 #   5. ServiceMonitor and PrometheusRule against the Prometheus Operator's JSON schemas in
 #      deploy/kubernetes/schemas/ with check-jsonschema.
-# Steps 4-5 check both the files as written and the rendered kustomization. Every failure
+# Steps 3-5 check both the files as written and the rendered output. Without kubectl, the
+# sharded set is composed from the files as kustomize would (the base, less what the
+# component's patches delete, plus its resources) and checked the same way. Every failure
 # names the file and the reason; the exit status is 1 when anything failed.
 #
 # The tools come from PyPI into a virtualenv cached under ~/.cache/genesys-exporter/ (keyed by
@@ -112,6 +118,7 @@ else
     note "no kubectl (with kustomize) or kustomize here: the kustomization is checked by" \
         "parsing its resources, not rendered"
 fi
+rendered_sharded=""
 if [ ${#kustomize_cmd[@]} -gt 0 ]; then
     if "${kustomize_cmd[@]}" "$k8s" >"$work/rendered.yaml" 2>"$work/kustomize.err"; then
         rendered="$work/rendered.yaml"
@@ -121,22 +128,44 @@ if [ ${#kustomize_cmd[@]} -gt 0 ]; then
         cat "$work/kustomize.err" >&2
         fail "deploy/kubernetes/kustomization.yaml: ${kustomize_cmd[*]} failed (above)"
     fi
+    # A Component is not built on its own: a throwaway overlay outside deploy/kubernetes takes
+    # the base and the component, as the user's overlay does (sharded/kustomization.yaml).
+    overlay="$work/overlay"
+    mkdir -p "$overlay"
+    relpath() { python3 -c 'import os, sys; print(os.path.relpath(sys.argv[1], sys.argv[2]))' "$1" "$2"; }
+    printf '%s\n' "apiVersion: kustomize.config.k8s.io/v1beta1" "kind: Kustomization" \
+        "resources:" "  - $(relpath "$k8s" "$overlay")" \
+        "components:" "  - $(relpath "$k8s/sharded" "$overlay")" >"$overlay/kustomization.yaml"
+    if "${kustomize_cmd[@]}" "$overlay" >"$work/rendered-sharded.yaml" 2>"$work/kustomize.err"
+    then
+        rendered_sharded="$work/rendered-sharded.yaml"
+        note "rendered deploy/kubernetes with the component deploy/kubernetes/sharded" \
+            "($(grep -c '^kind:' "$rendered_sharded") resources)"
+    else
+        cat "$work/kustomize.err" >&2
+        fail "deploy/kubernetes/sharded/kustomization.yaml: ${kustomize_cmd[*]} of an overlay" \
+            "with the component failed (above)"
+    fi
 fi
 
 # --- 2-3. parse, cross-checks and policy; split resources per kind for steps 4-5 -----------
 mkdir -p "$work/split"
-"$py" - "$repo" "$work/split" "$rendered" <<'PY' || failed=1
+"$py" - "$repo" "$work/split" "$rendered" "$rendered_sharded" <<'PY' || failed=1
 import os
 import re
 import sys
 
 import yaml
 
-repo, split, rendered = sys.argv[1], sys.argv[2], sys.argv[3]
+repo, split, rendered, rendered_sharded = sys.argv[1:5]
 K8S = "deploy/kubernetes"
+SHARDED = f"{K8S}/sharded"
 RULES = "prometheus/genesys-rules.yml"
 DASHBOARD = "grafana/dashboards/genesys-overview.json"
-BUILTIN = {"Deployment", "Service", "ConfigMap", "Secret"}
+BUILTIN = {"Deployment", "StatefulSet", "Service", "ConfigMap", "Secret"}
+WORKLOADS = ("Deployment", "StatefulSet")
+# The downward API field the sharded StatefulSet reads its shard from (Kubernetes 1.28+).
+POD_INDEX = "metadata.labels['apps.kubernetes.io/pod-index']"
 CRDS = {"ServiceMonitor": "servicemonitor", "PrometheusRule": "prometheusrule"}
 EXAMPLES = {"secret.example.yaml"}
 failures = 0
@@ -163,59 +192,120 @@ def ident(doc):
     return f"{doc.get('kind')}/{meta.get('name')}"
 
 
-# Every YAML file in the directory parses, and every document is a Kubernetes object.
-docs = {}  # file name -> documents
-k8s_dir = os.path.join(repo, K8S)
-for name in sorted(os.listdir(k8s_dir)):
-    if name.endswith((".yaml", ".yml")):
-        loaded = load(f"{K8S}/{name}")
-        if loaded is None:
-            continue
-        for d in loaded:
-            if not isinstance(d, dict) or not d.get("apiVersion") or not d.get("kind"):
-                fail(f"{K8S}/{name}", "a document without apiVersion and kind")
-            elif name != "kustomization.yaml" and not (d.get("metadata") or {}).get("name"):
-                fail(f"{K8S}/{name}", f"{d['kind']} without metadata.name")
-        docs[name] = [d for d in loaded if isinstance(d, dict)]
-
-# The kustomization lists every manifest once, except the examples, and only files that exist.
-kust = (docs.get("kustomization.yaml") or [None])[0]
-listed = []
-if not kust:
-    fail(f"{K8S}/kustomization.yaml", "missing or empty")
-else:
+def parse_dir(rel, kind):
+    """Every YAML file of the directory `rel` parses, every document is a Kubernetes object,
+    and its kustomization.yaml (of `kind`: Kustomization or Component) lists every manifest
+    once, except the examples, and only files that exist. Returns the documents by file name,
+    the kustomization and the file names it lists."""
+    docs = {}  # file name -> documents
+    here = os.path.join(repo, rel)
+    for name in sorted(os.listdir(here)):
+        if name.endswith((".yaml", ".yml")):
+            loaded = load(f"{rel}/{name}")
+            if loaded is None:
+                continue
+            for d in loaded:
+                if not isinstance(d, dict) or not d.get("apiVersion") or not d.get("kind"):
+                    fail(f"{rel}/{name}", "a document without apiVersion and kind")
+                elif name != "kustomization.yaml" and not (d.get("metadata") or {}).get("name"):
+                    fail(f"{rel}/{name}", f"{d['kind']} without metadata.name")
+            docs[name] = [d for d in loaded if isinstance(d, dict)]
+    kust = (docs.get("kustomization.yaml") or [None])[0]
+    if not kust:
+        fail(f"{rel}/kustomization.yaml", "missing or empty")
+        return docs, None, []
+    if kust.get("kind") != kind:
+        fail(f"{rel}/kustomization.yaml", f"kind is {kust.get('kind')!r}, expected {kind}")
     listed = kust.get("resources") or []
     for r in listed:
-        if not isinstance(r, str) or not os.path.isfile(os.path.join(k8s_dir, r)):
-            fail(f"{K8S}/kustomization.yaml", f"resource {r!r} is not a file in {K8S}/")
+        if not isinstance(r, str) or not os.path.isfile(os.path.join(here, r)):
+            fail(f"{rel}/kustomization.yaml", f"resource {r!r} is not a file in {rel}/")
     for r in sorted({r for r in listed if listed.count(r) > 1}):
-        fail(f"{K8S}/kustomization.yaml", f"resource {r!r} is listed twice")
+        fail(f"{rel}/kustomization.yaml", f"resource {r!r} is listed twice")
     for name in sorted(set(docs) - {"kustomization.yaml"} - EXAMPLES - set(listed)):
-        fail(f"{K8S}/kustomization.yaml", f"{name} is not listed in resources")
+        fail(f"{rel}/kustomization.yaml", f"{name} is not listed in resources")
     for name in sorted(EXAMPLES & set(listed)):
-        fail(f"{K8S}/kustomization.yaml", f"{name} is listed in resources: applying it would "
+        fail(f"{rel}/kustomization.yaml", f"{name} is listed in resources: applying it would "
              "replace the real Secret with placeholders")
     images = [i.get("name") for i in kust.get("images") or []]
     if "ghcr.io/genesys-exporter/genesys-exporter" not in images:
-        fail(f"{K8S}/kustomization.yaml", "no images: entry for "
+        fail(f"{rel}/kustomization.yaml", "no images: entry for "
              "ghcr.io/genesys-exporter/genesys-exporter")
+    return docs, kust, listed
 
-# Sources: the listed manifests and the examples, as written; plus the rendered output.
-sets = {"files": [(f"{K8S}/{n}", d) for n in listed + sorted(EXAMPLES)
-                  for d in docs.get(n, [])]}
+
+def deleted_by(rel, kust):
+    """Kind/name of each resource that a `$patch: delete` patch of the kustomization removes."""
+    gone = set()
+    for p in (kust or {}).get("patches") or []:
+        try:
+            patch = yaml.safe_load(p.get("patch") or "") if isinstance(p, dict) else None
+        except yaml.YAMLError as e:
+            fail(f"{rel}/kustomization.yaml", f"a patch does not parse: {e}")
+            continue
+        if isinstance(patch, dict) and patch.get("$patch") == "delete":
+            gone.add(ident(patch))
+    return gone
+
+
+def check_rendered(where, out, want, ns):
+    """The rendered output holds exactly the resources `want`, all in namespace `ns`."""
+    kinds = sorted(ident(d) for d in out)
+    want = sorted(ident(d) for d in want)
+    if kinds != want:
+        fail(where, f"renders {kinds}, the listed files hold {want}")
+    for d in out:
+        if ns and d["metadata"].get("namespace") != ns:
+            fail(where, f"{ident(d)} not in namespace {ns}")
+
+
+# The base, and the sharded component over it.
+docs, kust, listed = parse_dir(K8S, "Kustomization")
+sdocs, skust, slisted = parse_dir(SHARDED, "Component")
+ns = kust.get("namespace") if kust else None
+if skust and skust.get("namespace") != ns:
+    fail(f"{SHARDED}/kustomization.yaml", f"namespace is {skust.get('namespace')!r}, "
+         f"{K8S}/kustomization.yaml's is {ns!r}")
+base_docs = [d for n in listed for d in docs.get(n, [])]
+gone = deleted_by(SHARDED, skust)
+for g in sorted(gone - {ident(d) for d in base_docs}):
+    fail(f"{SHARDED}/kustomization.yaml", f"deletes {g}, which {K8S} does not hold")
+# What kustomize makes of the base with the component, composed from the files (so that the
+# checks of step 3 run without kubectl too).
+composed = ([d for d in base_docs if ident(d) not in gone]
+            + [d for n in slisted for d in sdocs.get(n, [])])
+
+# Where each set of resources comes from, as failures name it.
+WHERE = {
+    "files": K8S,
+    "rendered": f"{K8S} (rendered by kustomize)",
+    "sharded files": SHARDED,
+    "sharded composed": f"{SHARDED} (composed with {K8S})",
+    "sharded rendered": f"{SHARDED} (rendered by kustomize with {K8S})",
+}
+# Schemas (steps 4-5): the listed manifests and the examples as written, and the rendered
+# outputs.
+sets = {
+    "files": [(f"{K8S}/{n}", d) for n in listed + sorted(EXAMPLES) for d in docs.get(n, [])],
+    "sharded files": [(f"{SHARDED}/{n}", d) for n in slisted + sorted(EXAMPLES)
+                      for d in sdocs.get(n, [])],
+}
+# Policy (step 3): each set that is a whole installation, with the directory whose
+# secret.example.yaml and kustomization apply to it.
+whole = {"files": (K8S, docs, kust), "sharded composed": (SHARDED, sdocs, skust)}
+composed_items = [(WHERE["sharded composed"], d) for d in composed]
 if rendered:
     out = load("kubectl kustomize output", rendered)
     if out is not None:
-        sets["rendered"] = [(f"{K8S} (rendered by kustomize)", d) for d in out]
-        kinds = sorted(ident(d) for d in out)
-        want = sorted(ident(d) for n in listed for d in docs.get(n, []))
-        if kinds != want:
-            fail(f"{K8S} (rendered by kustomize)",
-                 f"renders {kinds}, the listed files hold {want}")
-        ns = kust.get("namespace") if kust else None
-        for d in out:
-            if ns and d["metadata"].get("namespace") != ns:
-                fail(f"{K8S} (rendered by kustomize)", f"{ident(d)} not in namespace {ns}")
+        sets["rendered"] = [(WHERE["rendered"], d) for d in out]
+        whole["rendered"] = (K8S, docs, kust)
+        check_rendered(WHERE["rendered"], out, base_docs, ns)
+if rendered_sharded:
+    out = load("kubectl kustomize output with the sharded component", rendered_sharded)
+    if out is not None:
+        sets["sharded rendered"] = [(WHERE["sharded rendered"], d) for d in out]
+        whole["sharded rendered"] = (SHARDED, sdocs, skust)
+        check_rendered(WHERE["sharded rendered"], out, composed, ns)
 
 # Write each resource to its own file, by kind, for kubernetes-validate and check-jsonschema.
 for label, items in sets.items():
@@ -229,7 +319,12 @@ for label, items in sets.items():
             fail(where, f"{ident(d)}: no schema for kind {kind!r} (known: "
                  f"{', '.join(sorted(BUILTIN | set(CRDS)))}): extend scripts/validate-k8s.sh")
             continue
-        src = os.path.basename(where.split(" ")[0]) if label == "files" else "rendered"
+        # Named after the source: the manifest's path under deploy/kubernetes ('/' as '_'),
+        # or `rendered` / `sharded-rendered`.
+        if label.endswith("files"):
+            src = os.path.relpath(where, K8S).replace("/", "_")
+        else:
+            src = label.replace(" ", "-")
         name = f"{src}--{kind.lower()}-{d['metadata'].get('name')}.yaml"
         os.makedirs(os.path.join(split, sub), exist_ok=True)
         with open(os.path.join(split, sub, name), "w", encoding="utf-8") as f:
@@ -252,9 +347,12 @@ def seconds(d):
     return h * 3600 + mi * 60 + s + ms / 1000
 
 
-def check(items, where):
+def check(items, where, layout):
     """The generated content, Pod Security Standards "restricted", and agreement between
-    the Deployment, Service, ServiceMonitor and Secret."""
+    the workload (Deployment or sharded StatefulSet), Service, ServiceMonitor and Secret.
+    `layout`: the directory whose secret.example.yaml and kustomization apply, its
+    documents and its kustomization."""
+    layout_dir, layout_docs, layout_kust = layout
     # Generated resources carry their sources unchanged.
     rule = one(items, "PrometheusRule", where)
     if rule:
@@ -271,7 +369,10 @@ def check(items, where):
         if (cm["metadata"].get("labels") or {}).get("grafana_dashboard") != "1":
             fail(where, 'ConfigMap lacks the label grafana_dashboard: "1" (Grafana sidecar)')
 
-    dep = one(items, "Deployment", where)
+    workloads = [d for _, d in items if d.get("kind") in WORKLOADS]
+    dep = workloads[0] if len(workloads) == 1 else None
+    if not dep:
+        fail(where, f"expected exactly one Deployment or StatefulSet, found {len(workloads)}")
     svc = one(items, "Service", where)
     mon = one(items, "ServiceMonitor", where)
     if not dep:
@@ -280,9 +381,20 @@ def check(items, where):
     pod = (spec.get("template") or {}).get("spec") or {}
     psc = pod.get("securityContext") or {}
     tmpl_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
-    w = f"{where}: Deployment/{dep['metadata'].get('name')}"
-    if spec.get("replicas") != 1:
-        fail(w, f"replicas is {spec.get('replicas')!r}; 1 (each replica polls Genesys)")
+    w = f"{where}: {dep['kind']}/{dep['metadata'].get('name')}"
+    # A StatefulSet shards the org: one pod per shard, `shards` of them.
+    shards = None
+    if dep["kind"] == "Deployment":
+        if spec.get("replicas") != 1:
+            fail(w, f"replicas is {spec.get('replicas')!r}; 1 (each replica polls Genesys)")
+    else:
+        shards = spec.get("replicas")
+        if not isinstance(shards, int) or shards < 1:
+            fail(w, f"replicas is {shards!r}: one pod per shard, at least 1")
+            shards = None
+        if svc and spec.get("serviceName") != svc["metadata"].get("name"):
+            fail(w, f"serviceName {spec.get('serviceName')!r} is not the Service "
+                 f"{svc['metadata'].get('name')!r}")
     sel = (spec.get("selector") or {}).get("matchLabels") or {}
     if not sel or any(tmpl_labels.get(k) != v for k, v in sel.items()):
         fail(w, f"selector {sel} does not match the pod labels {tmpl_labels}")
@@ -337,49 +449,110 @@ def check(items, where):
                 fail(cw, f"{probe} must be an httpGet of {path}")
             elif get.get("port") not in ports and get.get("port") not in ports.values():
                 fail(cw, f"{probe} port {get.get('port')!r} is not a container port")
-        # The secret: a file from a secret volume, named by --genesys.client-secret-file.
         args = c.get("args") or []
-        files = [a.split("=", 1)[1] for a in args
-                 if a.startswith("--genesys.client-secret-file=")]
-        if not any(a.startswith("--genesys.region=") for a in args):
+
+        def flag(name):
+            return [a.split("=", 1)[1] for a in args if a.startswith(f"--{name}=")]
+
+        env = {e.get("name"): e for e in c.get("env") or []}
+        if not flag("genesys.region"):
             fail(cw, "no --genesys.region= argument")
-        if any(e.get("name") == "GENESYS_CLIENT_SECRET" for e in c.get("env") or []):
+        if "GENESYS_CLIENT_SECRET" in env:
             fail(cw, "GENESYS_CLIENT_SECRET in the environment; mount the secret as a file")
-        if len(files) != 1:
+        # The shard: the pod's ordinal, of as many shards as pods. `ordinals`: what $(SHARD)
+        # stands for in each pod.
+        ordinals = [None]
+        if shards is not None:
+            if flag("shard") != ["$(SHARD)"]:
+                fail(cw, f"--shard is {flag('shard')}; expected --shard=$(SHARD)")
+            field = ((env.get("SHARD") or {}).get("valueFrom") or {}).get("fieldRef") or {}
+            if field.get("fieldPath") != POD_INDEX:
+                fail(cw, f"SHARD must come from the downward API: fieldRef {POD_INDEX}")
+            if flag("total-shards") != [str(shards)]:
+                fail(cw, f"--total-shards is {flag('total-shards')}; expected "
+                     f"--total-shards={shards}, one shard per replica")
+            ordinals = [str(n) for n in range(shards)]
+        elif flag("shard") or flag("total-shards"):
+            fail(cw, f"--shard or --total-shards on a {dep['kind']}: shard with the "
+                 f"StatefulSet of {SHARDED}")
+
+        def secret_key(name, path):
+            """(Secret name, key) of the file `path` in a mounted secret volume, or None."""
+            mount = next((m for m in c.get("volumeMounts") or []
+                          if path.startswith(m.get("mountPath", "").rstrip("/") + "/")), None)
+            vol = volumes.get(mount.get("name")) if mount else None
+            secret = (vol or {}).get("secret")
+            if not secret:
+                fail(cw, f"--{name}={path} is not in a mounted secret volume")
+                return None
+            rel = path[len(mount["mountPath"].rstrip("/")) + 1:]
+            items_ = secret.get("items")
+            if items_ is None:
+                # A whole Secret mounted: one file per key, named after it.
+                return secret.get("secretName"), rel
+            item = next((i for i in items_ if i.get("path") == rel), None)
+            if not item:
+                fail(cw, f"secret volume {vol['name']!r} has no item with path {rel!r}")
+                return None
+            return secret.get("secretName"), item.get("key")
+
+        # The credentials: files from a secret volume, each pod its own with shards (the
+        # budget is per token); the id may come from the same Secret through the environment.
+        secret_files = flag("genesys.client-secret-file")
+        id_files = flag("genesys.client-id-file")
+        if len(secret_files) != 1:
             fail(cw, "expected one --genesys.client-secret-file= argument")
             continue
-        path = files[0]
-        mount = next((m for m in c.get("volumeMounts") or []
-                      if path.startswith(m.get("mountPath", "").rstrip("/") + "/")), None)
-        vol = volumes.get(mount.get("name")) if mount else None
-        secret = (vol or {}).get("secret")
-        if not secret:
-            fail(cw, f"--genesys.client-secret-file={path} is not in a mounted secret volume")
+        if len(id_files) > 1:
+            fail(cw, "--genesys.client-id-file= given more than once")
             continue
-        rel = path[len(mount["mountPath"].rstrip("/")) + 1:]
-        items_ = secret.get("items")
-        if items_ is not None and rel not in [i.get("path") for i in items_]:
-            fail(cw, f"secret volume {vol['name']!r} has no item with path {rel!r}")
-        refs = [((e.get("valueFrom") or {}).get("secretKeyRef") or {})
-                for e in c.get("env") or [] if e.get("name") == "GENESYS_CLIENT_ID"]
-        if not refs or refs[0].get("name") != secret.get("secretName"):
-            fail(cw, "GENESYS_CLIENT_ID must come from the same Secret "
-                 f"({secret.get('secretName')!r}) through secretKeyRef")
-        # The example Secret has the keys the Deployment uses.
-        example = [d for d in docs.get("secret.example.yaml", []) if d.get("kind") == "Secret"]
-        if example:
+        if shards is not None and not id_files:
+            fail(cw, "no --genesys.client-id-file=: each shard needs its own OAuth client")
+        refs = [(e.get("valueFrom") or {}).get("secretKeyRef") or {}
+                for e in env.values() if e.get("name") == "GENESYS_CLIENT_ID"]
+        read = []  # (Secret name, key) of every credential a pod reads
+        for name, files in (("genesys.client-secret-file", secret_files),
+                            ("genesys.client-id-file", id_files)):
+            for path in files:
+                if shards is not None and "$(SHARD)" not in path:
+                    fail(cw, f"--{name}={path}: every shard reads the same file; name it "
+                         "after the shard with $(SHARD) (the budget is per token)")
+                if shards is None and "$(SHARD)" in path:
+                    fail(cw, f"--{name}={path}: $(SHARD) without shards")
+                for n in ordinals:
+                    key = secret_key(name, path.replace("$(SHARD)", n or ""))
+                    if key:
+                        read.append(key)
+        secret_names = {name for name, _ in read}
+        if len(secret_names) > 1:
+            fail(cw, f"the credentials come from several Secrets: {sorted(secret_names)}")
+        if not secret_names:
+            continue
+        secret_name = next(iter(secret_names))
+        if not id_files:
+            if not refs or refs[0].get("name") != secret_name:
+                fail(cw, f"GENESYS_CLIENT_ID must come from the same Secret ({secret_name!r}) "
+                     "through secretKeyRef, or use --genesys.client-id-file")
+            else:
+                read.append((secret_name, refs[0].get("key")))
+        # The example Secret has the keys the pods read.
+        example_file = f"{layout_dir}/secret.example.yaml"
+        example = [d for d in layout_docs.get("secret.example.yaml", [])
+                   if d.get("kind") == "Secret"]
+        if not example:
+            fail(example_file, "missing: an example of the Secret the workload reads")
+        else:
             ex = example[0]
             keys = set(ex.get("stringData") or {}) | set(ex.get("data") or {})
-            needed = {i.get("key") for i in items_ or []} | {r.get("key") for r in refs}
-            if ex["metadata"].get("name") != secret.get("secretName"):
-                fail(f"{K8S}/secret.example.yaml", f"named {ex['metadata'].get('name')!r}, the "
-                     f"Deployment reads {secret.get('secretName')!r}")
+            needed = {key for _, key in read}
+            if ex["metadata"].get("name") != secret_name:
+                fail(example_file, f"named {ex['metadata'].get('name')!r}, the "
+                     f"{dep['kind']} reads {secret_name!r}")
             if needed - keys:
-                fail(f"{K8S}/secret.example.yaml", f"lacks the keys {sorted(needed - keys)}")
-            ns = kust.get("namespace") if kust else None
+                fail(example_file, f"lacks the keys {sorted(needed - keys)}")
+            ns = layout_kust.get("namespace") if layout_kust else None
             if ns and ex["metadata"].get("namespace") != ns:
-                fail(f"{K8S}/secret.example.yaml", f"namespace is not {ns!r}, the "
-                     "kustomization's")
+                fail(example_file, f"namespace is not {ns!r}, the kustomization's")
     # Service -> pods, ServiceMonitor -> Service.
     if svc:
         sw = f"{where}: Service/{svc['metadata'].get('name')}"
@@ -407,8 +580,9 @@ def check(items, where):
                          f"{e.get('scrapeTimeout')!r}: both needed, timeout <= interval")
 
 
-for label, items in sets.items():
-    check(items, f"{K8S} (rendered by kustomize)" if label == "rendered" else K8S)
+for label, layout in whole.items():
+    items = composed_items if label == "sharded composed" else sets[label]
+    check(items, WHERE[label], layout)
 
 sys.exit(1 if failures else 0)
 PY
@@ -429,7 +603,7 @@ else
         sed 's/^/  /' "$work/kv.out" >&2
         fail "kubernetes-validate (Kubernetes $KUBE_VERSIONS, strict): see above; a file" \
             "named SOURCE--kind-name.yaml is that resource from deploy/kubernetes/SOURCE" \
-            "(rendered: the kustomize output)"
+            "('_' for '/'; rendered, sharded-rendered: the kustomize output)"
     else
         note "kubernetes-validate --strict (Kubernetes $KUBE_VERSIONS): ${#builtin[@]}" \
             "resources valid: $(cd "$work/split/builtin" && echo *.yaml)"
@@ -492,7 +666,8 @@ for kind in servicemonitor prometheusrule; do
     else
         sed 's/^/  /' "$work/cj.out" >&2
         fail "check-jsonschema against deploy/kubernetes/schemas/${kind}_v1.json: see above" \
-            "(SOURCE--kind-name.yaml is that resource from deploy/kubernetes/SOURCE)"
+            "(SOURCE--kind-name.yaml is that resource from deploy/kubernetes/SOURCE, '_'" \
+            "for '/')"
     fi
 done
 
@@ -500,4 +675,4 @@ if [ "$failed" -ne 0 ]; then
     echo "validate-k8s: FAILED ($((SECONDS - start)) s)" >&2
     exit 1
 fi
-note "OK: deploy/kubernetes is valid ($((SECONDS - start)) s)"
+note "OK: deploy/kubernetes and deploy/kubernetes/sharded are valid ($((SECONDS - start)) s)"

@@ -9,10 +9,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::clock::{SharedClock, SystemClock};
-use crate::collect;
-use crate::config::{Config, Target};
-use crate::genesys::{ApiError, ApiMetrics, ClientConfig, GenesysClient};
+use crate::config::Config;
+use crate::genesys::ApiError;
 use crate::metrics::Metrics;
+use crate::org::Org;
 use crate::reload::{ConfigSource, ReloadError, ReloadMetrics, Reloader};
 use crate::server::{self, AppState};
 use crate::web::{WebConfigError, WebGuard};
@@ -56,9 +56,6 @@ pub struct Exporter {
     addr: SocketAddr,
     stop: watch::Sender<bool>,
     server: JoinHandle<()>,
-    collectors: Vec<JoinHandle<()>>,
-    #[cfg(feature = "demo")]
-    demo: Option<genesys_sim::SimOrg>,
     reloader: Arc<Reloader>,
 }
 
@@ -95,54 +92,25 @@ impl Exporter {
     /// # Errors
     /// As [`Exporter::start`].
     pub async fn start_with(config: Config, options: Options) -> Result<Exporter, StartError> {
-        let Config { startup, live } = config;
+        let Config {
+            startup,
+            live,
+            orgs: org_configs,
+        } = config;
         let web = match &live.web_config {
             Some(path) => WebGuard::load(path).map_err(StartError::WebConfig)?,
             None => WebGuard::disabled(),
         };
-        #[cfg(feature = "demo")]
-        let mut demo = None;
-        let (api_url, login_url, credentials) = match startup.target.clone() {
-            Target::Org {
-                api_url,
-                login_url,
-                credentials,
-            } => (api_url, login_url, credentials),
-            #[cfg(feature = "demo")]
-            Target::Demo {
-                seed,
-                queues,
-                spikes,
-                spike_size,
-            } => {
-                let (sim, credentials) = start_demo(seed, queues, &spikes, spike_size).await?;
-                let urls = (sim.api_url(), sim.login_url());
-                demo = Some(sim);
-                (urls.0, urls.1, credentials)
+        let several = !org_configs.is_empty();
+        let mut orgs = Vec::new();
+        if several {
+            for org in &org_configs {
+                let name = Some(org.name.clone());
+                orgs.push(Org::start(name, &org.startup, &org.live, &options.clock).await?);
             }
-        };
-        let api_metrics = ApiMetrics::default();
-        let client = GenesysClient::new(
-            ClientConfig {
-                api_url,
-                login_url,
-                credentials,
-                requests_per_minute: live.requests_per_minute,
-                request_timeout: startup.request_timeout,
-                max_retries: startup.max_retries,
-                max_body_bytes: startup.max_response_bytes,
-            },
-            api_metrics.clone(),
-        )?;
-
-        let (settings_tx, live_rx) = watch::channel(Arc::new(live.collectors.clone()));
-        let (collectors, mut tasks) = collect::start_all(
-            &startup.collectors,
-            &client,
-            &options.clock,
-            &live_rx,
-            &startup.push,
-        );
+        } else {
+            orgs.push(Org::start(None, &startup, &live, &options.clock).await?);
+        }
 
         let listener =
             TcpListener::bind(startup.listen)
@@ -159,11 +127,15 @@ impl Exporter {
         // The configuration in force was loaded now: alerts on `time() - ...` must not fire on
         // a fresh exporter (Prometheus sets its own the same way).
         reload_metrics.succeeded();
-        let metrics = Metrics::new(collectors.clone(), &api_metrics, &reload_metrics);
+        let metrics = Arc::new(match orgs.as_slice() {
+            [org] if !several => Metrics::single(org.metrics(), &reload_metrics),
+            _ => Metrics::several(orgs.iter().map(Org::metrics).collect(), &reload_metrics),
+        });
         let source = options.reload_from.unwrap_or_else(|| {
             let fixed = Config {
                 startup: startup.clone(),
                 live: live.clone(),
+                orgs: org_configs.clone(),
             };
             Arc::new(move || Ok(fixed.clone()))
         });
@@ -171,24 +143,14 @@ impl Exporter {
             source,
             web: std::sync::RwLock::new(web),
             startup: startup.clone(),
-            settings: settings_tx,
-            budget: live.requests_per_minute.into(),
-            collectors: collectors.clone(),
-            client,
+            orgs: tokio::sync::Mutex::new(orgs),
+            several,
+            body: metrics.clone(),
+            clock: options.clock.clone(),
             metrics: reload_metrics,
         });
-        // Re-plan the intervals whenever queue discovery publishes (the queue count sets the cost).
-        reloader.apply_plan();
-        let planner = reloader.clone();
-        let mut listings = collectors.queues.subscribe();
-        tasks.push(tokio::spawn(async move {
-            while listings.changed().await.is_ok() {
-                planner.apply_plan();
-            }
-        }));
         let state = Arc::new(AppState {
             metrics,
-            collectors,
             telemetry_path: startup.telemetry_path.clone(),
             lifecycle: startup.enable_lifecycle,
             reloader: reloader.clone(),
@@ -207,9 +169,6 @@ impl Exporter {
             addr,
             stop,
             server,
-            collectors: tasks,
-            #[cfg(feature = "demo")]
-            demo,
             reloader,
         })
     }
@@ -218,8 +177,8 @@ impl Exporter {
     ///
     /// # Errors
     /// When the configuration or the web configuration does not load; the running one stays.
-    pub fn reload(&self) -> Result<Vec<String>, ReloadError> {
-        self.reloader.reload()
+    pub async fn reload(&self) -> Result<Vec<String>, ReloadError> {
+        self.reloader.reload().await
     }
 
     /// The address the HTTP server is bound to (useful with port 0).
@@ -228,53 +187,12 @@ impl Exporter {
         self.addr
     }
 
-    /// The simulated org, in demo mode.
-    #[cfg(feature = "demo")]
-    #[must_use]
-    pub fn demo(&self) -> Option<&genesys_sim::SimOrg> {
-        self.demo.as_ref()
-    }
-
     /// Stops polling, lets in-flight HTTP requests finish, then returns.
     pub async fn shutdown(self) {
-        for c in &self.collectors {
-            c.abort();
-        }
+        self.reloader.stop().await;
         let _ = self.stop.send(true);
         if let Err(e) = self.server.await {
             tracing::warn!(error = %e, "HTTP server task ended abnormally");
         }
-        #[cfg(feature = "demo")]
-        if let Some(sim) = self.demo {
-            sim.shutdown().await;
-        }
     }
-}
-
-/// `--demo`: the simulated org on a loopback port, with the spikes asked for scheduled.
-#[cfg(feature = "demo")]
-async fn start_demo(
-    seed: u64,
-    queues: u32,
-    spikes: &[genesys_sim::Spike],
-    spike_size: u32,
-) -> Result<(genesys_sim::SimOrg, crate::genesys::Credentials), StartError> {
-    let sim_config = genesys_sim::SimConfig {
-        seed,
-        queues: queues as usize,
-        ..genesys_sim::SimConfig::default()
-    };
-    let credentials = crate::genesys::Credentials {
-        client_id: sim_config.client_id.clone(),
-        client_secret: sim_config.client_secret.clone().into(),
-    };
-    let sim = genesys_sim::SimOrg::start(sim_config, SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .map_err(StartError::Demo)?;
-    tracing::info!(api_url = %sim.api_url(), login_url = %sim.login_url(), "demo mode: simulated Genesys org started");
-    for spike in spikes {
-        tracing::info!(queue = %spike.queue, after = ?spike.after, conversations = spike_size, "demo spike scheduled");
-        sim.schedule_spike(&spike.queue, spike.after, spike_size);
-    }
-    Ok((sim, credentials))
 }

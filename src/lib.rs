@@ -10,6 +10,7 @@ pub mod collect;
 pub mod config;
 pub mod genesys;
 pub mod metrics;
+pub mod org;
 pub mod reload;
 pub mod server;
 pub mod web;

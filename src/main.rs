@@ -267,7 +267,7 @@ impl Signals {
                     _ = tokio::signal::ctrl_c() => return "SIGINT",
                     _ = hup.recv() => {
                         // Failures are logged and counted by the reloader; the old config stays.
-                        let _ = exporter.reload();
+                        let _ = exporter.reload().await;
                     }
                 }
             }

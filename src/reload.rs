@@ -3,9 +3,13 @@
 //!
 //! What may change in place is [`crate::config::LiveConfig`]: its collector settings are
 //! swapped whole into a watch the collectors read at each poll, the budget and the web
-//! configuration are replaced. What needs a restart is [`crate::config::StartupConfig`]: its changed settings are
-//! named (logged, returned) and keep their running value. A file that does not load keeps the
-//! old configuration, counts a failed reload, and says why.
+//! configuration are replaced. What needs a restart is [`crate::config::StartupConfig`]: its
+//! changed settings are named (logged, returned) and keep their running value. With several
+//! orgs (`orgs:`), each org is compared on its own: added orgs start, removed ones stop, an
+//! org whose start-up settings changed is restarted alone, the others take their live settings
+//! in place; only the process' own settings (web, log) and the switch between one org and
+//! `orgs:` need a restart of the process. A file that does not load keeps the old
+//! configuration, counts a failed reload, and says why.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -15,12 +19,11 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::metrics::catalog::{self, register};
-use tokio::sync::watch;
 
-use crate::budget;
-use crate::collect::{Collectors, Settings, REGISTRY};
-use crate::config::{Config, ConfigError, StartupConfig};
-use crate::genesys::GenesysClient;
+use crate::clock::SharedClock;
+use crate::config::{Config, ConfigError, OrgConfig, StartupConfig};
+use crate::metrics::Metrics;
+use crate::org::{Org, OrgStartup};
 use crate::web::{WebConfigError, WebGuard};
 
 /// Where a reload reads the configuration from (main: the process' arguments, the environment
@@ -75,12 +78,13 @@ pub struct Reloader {
     pub web: std::sync::RwLock<WebGuard>,
     /// The start-up settings in force, which a reload compares against.
     pub startup: StartupConfig,
-    /// The collectors' settings in force; they watch it.
-    pub settings: watch::Sender<Arc<Settings>>,
-    /// The request budget in force (requests a minute).
-    pub budget: std::sync::atomic::AtomicU32,
-    pub collectors: Collectors,
-    pub client: GenesysClient,
+    /// The running orgs: one without a name, or those of `orgs:`. Locked for a whole reload,
+    /// so reloads apply one after the other.
+    pub orgs: tokio::sync::Mutex<Vec<Org>>,
+    /// Several orgs (series labelled `org`): switching to or from it takes a restart.
+    pub several: bool,
+    pub body: Arc<Metrics>,
+    pub clock: SharedClock,
     pub metrics: ReloadMetrics,
 }
 
@@ -104,7 +108,8 @@ impl Reloader {
     ///
     /// # Errors
     /// When the configuration or the web configuration does not load; the running one stays.
-    pub fn reload(&self) -> Result<Vec<String>, ReloadError> {
+    pub async fn reload(&self) -> Result<Vec<String>, ReloadError> {
+        let mut orgs = self.orgs.lock().await;
         self.metrics.reloads.inc();
         let tls_now = self.web().tls_enabled();
         let loaded = (self.source)().map_err(ReloadError::Config).and_then(|c| {
@@ -127,74 +132,89 @@ impl Reloader {
             }
         };
         *self.web.write().unwrap_or_else(|e| e.into_inner()) = web;
-        let restart = new.startup.changed_from(&self.startup);
+        let several = !new.orgs.is_empty();
+        let mut restart = if several || self.several {
+            new.startup.process_changed_from(&self.startup)
+        } else {
+            new.startup.changed_from(&self.startup)
+        };
+        if several != self.several {
+            // The `org` label would appear on or vanish from every series.
+            restart.push("orgs".to_string());
+        } else if several {
+            self.replace_orgs(&mut orgs, &new.orgs).await;
+        } else if let Some(org) = orgs.first() {
+            org.apply(&new.live);
+        }
         for setting in &restart {
             tracing::warn!(
                 setting,
                 "changed in the configuration, but only a restart applies it"
             );
         }
-        let budget = new.live.requests_per_minute;
-        self.client.set_requests_per_minute(budget);
-        self.budget
-            .store(budget, std::sync::atomic::Ordering::Relaxed);
-        let settings = Arc::new(new.live.collectors);
-        self.settings
-            .send_if_modified(|s| replace_if_changed(s, &settings));
-        self.apply_plan();
         self.metrics.succeeded();
         tracing::info!("configuration reloaded");
         Ok(restart)
     }
 
-    /// Sets every collector's interval to its configured one, stretched if the plan does not
-    /// fit the budget for the queues being watched now. Called after each queue listing and
-    /// each reload.
-    pub fn apply_plan(&self) {
-        let live = self.settings.borrow().clone();
-        let entries: Vec<budget::Entry> = self
-            .collectors
-            .all
-            .iter()
-            .filter_map(|c| {
-                let r = REGISTRY.iter().find(|r| r.name == c.name())?;
-                Some(budget::Entry {
-                    interval: live.interval(r.name),
-                    requests_per_poll: r.requests_per_poll,
-                })
-            })
-            .collect();
-        let watched = self.collectors.watched();
-        let budget = self.budget.load(std::sync::atomic::Ordering::Relaxed);
-        let plan = budget::plan(budget, &entries, watched);
-        let before: Vec<_> = self.collectors.all.iter().map(|c| c.interval()).collect();
-        for c in &self.collectors.all {
-            c.set_interval(live.interval(c.name()).mul_f64(plan.stretch));
+    /// Several orgs: starts the new ones, stops the removed ones, restarts those whose
+    /// start-up settings changed, and applies the rest in place; the others keep running
+    /// untouched (their counters, snapshots, tokens and channels).
+    async fn replace_orgs(&self, running: &mut Vec<Org>, wanted: &[OrgConfig]) {
+        let mut old: Vec<Org> = std::mem::take(running);
+        for want in wanted {
+            let kept = old
+                .iter()
+                .position(|o| o.name.as_deref() == Some(want.name.as_str()))
+                .map(|i| old.swap_remove(i));
+            match kept {
+                Some(org) if org.startup == OrgStartup::of(&want.startup) => {
+                    org.apply(&want.live);
+                    running.push(org);
+                }
+                kept => {
+                    if let Some(org) = kept {
+                        tracing::info!(org = %want.name, "restarting the org: its start-up settings changed");
+                        org.stop().await;
+                    } else {
+                        tracing::info!(org = %want.name, "starting the org added to the configuration");
+                    }
+                    let started = Org::start(
+                        Some(want.name.clone()),
+                        &want.startup,
+                        &want.live,
+                        &self.clock,
+                    )
+                    .await;
+                    match started {
+                        Ok(org) => running.push(org),
+                        Err(error) => {
+                            tracing::error!(org = %want.name, error = %crate::ErrorChain(&error), "the org did not start");
+                        }
+                    }
+                }
+            }
         }
-        self.client.set_planned_per_minute(plan.planned_per_minute);
-        let after: Vec<_> = self.collectors.all.iter().map(|c| c.interval()).collect();
-        if before != after && plan.stretch > 1.0 {
-            tracing::warn!(
-                watched,
-                budget,
-                wanted_per_minute = budget::requests_per_minute(&entries, watched),
-                stretch = plan.stretch,
-                "the configured intervals need more requests than the budget: all intervals stretched to fit"
+        for org in old {
+            tracing::info!(
+                org = org.name.as_deref().unwrap_or_default(),
+                "stopping the org removed from the configuration"
             );
-        } else if before != after {
-            tracing::info!("the configured intervals fit the request budget again");
+            org.stop().await;
         }
+        self.body
+            .set_orgs(running.iter().map(Org::metrics).collect());
     }
 
     pub fn web(&self) -> WebGuard {
         self.web.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
-}
 
-fn replace_if_changed<T: PartialEq + Clone>(slot: &mut T, new: &T) -> bool {
-    let changed = slot != new;
-    if changed {
-        *slot = new.clone();
+    /// Stops every org.
+    pub async fn stop(&self) {
+        let orgs = std::mem::take(&mut *self.orgs.lock().await);
+        for org in orgs {
+            org.stop().await;
+        }
     }
-    changed
 }

@@ -19,7 +19,6 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::collect::Collectors;
 use crate::metrics::{Format, Metrics};
 use crate::reload::Reloader;
 use crate::web::{self, WebGuard};
@@ -32,8 +31,7 @@ const MAX_HEADER_BYTES: usize = 16 * 1024;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 pub struct AppState {
-    pub metrics: Metrics,
-    pub collectors: Collectors,
+    pub metrics: Arc<Metrics>,
     pub telemetry_path: String,
     /// `--web.enable-lifecycle`: POST/PUT /-/reload allowed.
     pub lifecycle: bool,
@@ -157,7 +155,7 @@ async fn guarded(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
         );
         r
     } else {
-        route(state, req)
+        route(state, req).await
     };
     for (name, value) in web.extra_headers() {
         response.headers_mut().insert(name, value);
@@ -165,7 +163,7 @@ async fn guarded(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
     response
 }
 
-fn route(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
+async fn route(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
     let path = req.uri().path();
     let reload = path == "/-/reload";
     if !(reload || path == state.telemetry_path || matches!(path, "/" | "/-/healthy" | "/-/ready"))
@@ -192,7 +190,7 @@ fn route(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
     match path {
         "/" => landing_page(&state.telemetry_path),
         "/-/healthy" => text(StatusCode::OK, "Healthy.\n"),
-        "/-/ready" if state.collectors.all_succeeded() => text(StatusCode::OK, "Ready.\n"),
+        "/-/ready" if state.metrics.ready() => text(StatusCode::OK, "Ready.\n"),
         "/-/ready" => text(
             StatusCode::SERVICE_UNAVAILABLE,
             "Not ready: not every collector has completed a poll of Genesys Cloud yet.\n",
@@ -201,7 +199,7 @@ fn route(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
             StatusCode::FORBIDDEN,
             "Lifecycle API is not enabled (--web.enable-lifecycle); SIGHUP reloads.\n",
         ),
-        "/-/reload" => match state.reloader.reload() {
+        "/-/reload" => match state.reloader.reload().await {
             Ok(restart) if restart.is_empty() => text(StatusCode::OK, "Reloaded.\n"),
             Ok(restart) => respond(
                 StatusCode::OK,

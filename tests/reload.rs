@@ -216,7 +216,7 @@ async fn the_reload_endpoint_needs_enable_lifecycle_and_the_load_time_is_the_sta
     let s = scrape(addr).await;
     assert_eq!(value(&s, "genesys_exporter_config_reloads_total", &[]), 0.0);
 
-    exporter.reload().expect("the SIGHUP path reloads");
+    exporter.reload().await.expect("the SIGHUP path reloads");
     let s = scrape(addr).await;
     assert_eq!(value(&s, "genesys_exporter_config_reloads_total", &[]), 1.0);
     exporter.shutdown().await;
@@ -256,7 +256,10 @@ async fn a_reload_that_switches_tls_off_is_refused() {
 
     // The same users without TLS: valid on its own, refused as a reload.
     std::fs::write(&web, &users).unwrap();
-    let err = exporter.reload().expect_err("switching TLS off is refused");
+    let err = exporter
+        .reload()
+        .await
+        .expect_err("switching TLS off is refused");
     assert!(err.to_string().contains("turns TLS off"), "{err}");
     assert!(healthy(https, "https").await, "still TLS");
     assert!(

@@ -48,7 +48,7 @@ async fn no_secret_or_token_in_logs_metrics_or_debug_output() {
             .then_some(())
     })
     .await;
-    let _ = exporter.reload();
+    let _ = exporter.reload().await;
     let metrics = scrape(addr).await.text;
     let config_debug = format!("{:?}", exporter_config(&sim, &[]));
     exporter.shutdown().await;

@@ -1,10 +1,16 @@
 //! Org-wide live conversations by media type:
 //! `POST /api/v2/analytics/conversations/activity/query` grouped by `mediaType`.
+//!
+//! Not keyed by queue, so when an org is sharded (`--total-shards`) only shard 0 queries and
+//! serves it: from every shard, a sum over shards would count each conversation once per shard.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio::sync::watch;
 
 use super::observations::{ConversationCounts, StateLabels};
-use super::{CollectError, Context, Poll, Registration, Slot, Snapshot, Started};
+use super::{CollectError, Context, Poll, Registration, Settings, Slot, Snapshot, Started};
 use crate::genesys::models::{
     ActivityQueryMetric, ConversationActivityQuery, ConversationActivityResponse,
 };
@@ -17,7 +23,8 @@ pub(crate) const REGISTRATION: Registration = Registration {
     polls: "poll org-wide conversation activity",
     default_interval: "15s",
     disable: Some("Disable the org-wide conversation activity collector (for orgs where that API is missing)."),
-    // One query for the whole org.
+    // One query for the whole org (none on shards other than 0, which the plan does not know:
+    // it over-counts them by this one query a poll).
     requests_per_poll: |_| 1.0,
     start,
 };
@@ -25,7 +32,10 @@ pub(crate) const REGISTRATION: Registration = Registration {
 fn start(ctx: Context) -> Started {
     Started::spawn(
         Slot::new(REGISTRATION.name, ctx.interval),
-        ActivityCollector { client: ctx.client },
+        ActivityCollector {
+            client: ctx.client,
+            live: ctx.live,
+        },
     )
 }
 
@@ -35,16 +45,29 @@ pub(crate) const KNOWN_MEDIA_TYPES: [&str; 5] = ["callback", "chat", "email", "m
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ActivitySnapshot {
     pub by_media: BTreeMap<String, ConversationCounts>,
+    /// On a shard other than 0: shard 0 serves the org-wide counts, this one writes nothing.
+    pub other_shard: bool,
 }
 
 pub(crate) struct ActivityCollector {
     pub client: GenesysClient,
+    /// The shard is read at every poll, so a reload that moves this exporter to or from
+    /// shard 0 applies at the next one.
+    pub live: watch::Receiver<Arc<Settings>>,
 }
 
 impl Poll for ActivityCollector {
     type Snapshot = ActivitySnapshot;
 
     async fn poll(&mut self) -> Result<ActivitySnapshot, CollectError> {
+        // A successful poll without a request: the collector stays up (and the exporter
+        // ready) on every shard, and only shard 0 spends budget on the org-wide query.
+        if !self.live.borrow().queue_filter.shard.serves_org_wide() {
+            return Ok(ActivitySnapshot {
+                other_shard: true,
+                ..ActivitySnapshot::default()
+            });
+        }
         let query = ConversationActivityQuery {
             metrics: ["oWaiting", "oInteracting", "oAlerting"]
                 .map(|metric| ActivityQueryMetric { metric })
@@ -60,6 +83,9 @@ impl Poll for ActivityCollector {
 impl Snapshot for ActivitySnapshot {
     fn write(&self, e: &mut Exposition) -> std::io::Result<()> {
         let snap = self;
+        if snap.other_shard {
+            return Ok(());
+        }
         let states = StateLabels::new();
         e.begin(&catalog::CONVERSATIONS)?;
         for (media, counts) in &snap.by_media {
@@ -88,7 +114,10 @@ pub(crate) fn build_snapshot(response: &ConversationActivityResponse) -> Activit
             counts.add(&d.metric, d.count);
         }
     }
-    ActivitySnapshot { by_media }
+    ActivitySnapshot {
+        by_media,
+        other_shard: false,
+    }
 }
 
 #[cfg(test)]
@@ -116,5 +145,22 @@ mod tests {
         );
         assert_eq!(snap.by_media["video"].alerting, 1);
         assert_eq!(snap.by_media["chat"], ConversationCounts::default());
+    }
+
+    #[test]
+    fn only_shard_zero_writes_the_org_wide_conversations() {
+        use crate::metrics::Format;
+        let body = |snap: &ActivitySnapshot| {
+            let mut e = Exposition::new(Format::Text, None, Vec::new(), 0);
+            snap.write(&mut e).unwrap();
+            String::from_utf8(e.finish().unwrap().to_vec()).unwrap()
+        };
+        let shard_zero = build_snapshot(&ConversationActivityResponse::default());
+        assert!(body(&shard_zero).contains("genesys_conversations{media_type=\"voice\""));
+        let other = ActivitySnapshot {
+            other_shard: true,
+            ..shard_zero
+        };
+        assert_eq!(body(&other), "", "not even the family's HELP and TYPE");
     }
 }

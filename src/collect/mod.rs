@@ -16,6 +16,7 @@ pub mod queues;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+use tracing::Instrument;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::watch;
@@ -119,7 +120,8 @@ impl Started {
     {
         Started {
             source: slot.clone(),
-            task: tokio::spawn(run(slot, collector)),
+            // In the span of the org it polls for (several orgs: its log lines name it).
+            task: tokio::spawn(run(slot, collector).in_current_span()),
         }
     }
 }
@@ -227,6 +229,15 @@ impl Collectors {
     #[must_use]
     pub fn all_succeeded(&self) -> bool {
         self.all.iter().all(|s| s.has_succeeded())
+    }
+
+    /// True once every collector has finished a poll, successful or not.
+    #[must_use]
+    pub fn all_tried(&self) -> bool {
+        let now = SystemTime::now();
+        self.all
+            .iter()
+            .all(|s| s.has_succeeded() || s.read(now).0.polls > 0)
     }
 
     /// Queues watched by the last listing.

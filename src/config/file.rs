@@ -30,13 +30,44 @@ fn forbidden(key: &str) -> Option<&'static str> {
         return Some("the config file cannot name itself");
     }
     let last = key.rsplit('.').next().unwrap_or(key);
-    if last.contains("secret") && last != "client-secret-file" {
+    if last.contains("secret") && last != "client-secret-file" && last != "client-secret-env" {
         return Some(
             "secrets are not read from the config file; set GENESYS_CLIENT_SECRET or \
-             genesys.client-secret-file",
+             genesys.client-secret-file (or name the variable in genesys.client-secret-env)",
         );
     }
     None
+}
+
+/// What the file says: settings as command-line arguments, and the orgs of `orgs:`.
+#[derive(Debug, Default)]
+pub struct FileConfig {
+    /// The top-level settings: for one org, its settings; with `orgs:`, the defaults of
+    /// every org and the process' own settings.
+    pub args: Vec<OsString>,
+    /// `orgs:` entries in order: each a name and its own settings over the top level's.
+    pub orgs: Vec<FileOrg>,
+}
+
+/// One entry of `orgs:`.
+#[derive(Debug)]
+pub struct FileOrg {
+    pub name: String,
+    pub args: Vec<OsString>,
+}
+
+/// Settings of the process rather than of an org: refused in an `orgs:` entry.
+fn process_wide(key: &str) -> bool {
+    ["web.", "log."].iter().any(|p| key.starts_with(p)) || key == "orgs"
+}
+
+/// An org's name becomes the `org` label of its series and is named in log lines: short,
+/// and plain enough to type into a PromQL matcher.
+fn valid_org_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name.len() <= 64
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
 /// Reads the file and turns it into command-line arguments (`--key=value`), each checked
@@ -44,8 +75,8 @@ fn forbidden(key: &str) -> Option<&'static str> {
 ///
 /// # Errors
 /// When the file cannot be read, is not YAML, names an unknown or secret key, or a value its
-/// flag refuses.
-pub fn load(path: &Path) -> Result<Vec<OsString>, ConfigError> {
+/// flag refuses; when an `orgs:` entry has no valid or a repeated name, or a process-wide key.
+pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
         path: shown.clone(),
@@ -59,28 +90,94 @@ pub fn load(path: &Path) -> Result<Vec<OsString>, ConfigError> {
             reason: e.to_string(),
         })?
     };
-    let mut pairs = Vec::new();
-    match doc {
-        serde_json::Value::Object(map) => flatten("", map, &mut pairs),
-        serde_json::Value::Null => {}
+    let mut map = match doc {
+        serde_json::Value::Object(map) => map,
+        serde_json::Value::Null => serde_json::Map::new(),
         _ => {
             return Err(ConfigError::File {
                 path: shown,
                 reason: "the top level must be a map of settings".into(),
             })
         }
+    };
+    let orgs = match map.remove("orgs") {
+        None => Vec::new(),
+        Some(orgs) => load_orgs(&shown, orgs)?,
+    };
+    Ok(FileConfig {
+        args: to_args(&shown, "", map)?,
+        orgs,
+    })
+}
+
+fn load_orgs(shown: &str, orgs: serde_json::Value) -> Result<Vec<FileOrg>, ConfigError> {
+    let error = |key: String, reason: String| ConfigError::FileKey {
+        path: shown.to_string(),
+        key,
+        reason,
+    };
+    let serde_json::Value::Array(entries) = orgs else {
+        return Err(error(
+            "orgs".into(),
+            "expected a list of orgs, each a map with a name".into(),
+        ));
+    };
+    if entries.is_empty() {
+        return Err(error("orgs".into(), "the list is empty".into()));
     }
+    let mut out: Vec<FileOrg> = Vec::new();
+    for (i, entry) in entries.into_iter().enumerate() {
+        let serde_json::Value::Object(mut map) = entry else {
+            return Err(error(
+                format!("orgs[{i}]"),
+                "expected a map with a name".into(),
+            ));
+        };
+        let name = match map.remove("name") {
+            Some(serde_json::Value::String(name)) if valid_org_name(&name) => name,
+            _ => {
+                return Err(error(
+                    format!("orgs[{i}].name"),
+                    "expected a name of letters, digits, '_', '-' or '.' (at most 64, starting with a letter or digit)".into(),
+                ))
+            }
+        };
+        if out.iter().any(|o| o.name == name) {
+            return Err(error(
+                format!("orgs[{i}].name"),
+                format!("{name:?} is already the name of another org"),
+            ));
+        }
+        let args = to_args(shown, &format!("orgs[{i}] ({name}): "), map)?;
+        out.push(FileOrg { name, args });
+    }
+    Ok(out)
+}
+
+/// One map of settings as flags; `context` goes before each key in errors.
+fn to_args(
+    shown: &str,
+    context: &str,
+    map: serde_json::Map<String, serde_json::Value>,
+) -> Result<Vec<OsString>, ConfigError> {
+    let mut pairs = Vec::new();
+    flatten("", map, &mut pairs);
     let command = command();
     let mut args = Vec::new();
     for (key, value) in pairs {
         let key_error = |reason: String| ConfigError::FileKey {
-            path: shown.clone(),
-            key: key.clone(),
+            path: shown.to_string(),
+            key: format!("{context}{key}"),
             reason,
         };
         let normalized = key.replace('_', "-");
         if let Some(why) = forbidden(&normalized) {
             return Err(key_error(why.to_string()));
+        }
+        if !context.is_empty() && process_wide(&normalized) {
+            return Err(key_error(
+                "a setting of the whole process, not of one org: set it at the top level".into(),
+            ));
         }
         let Some(arg) = command
             .get_arguments()
@@ -172,8 +269,9 @@ mod tests {
         ));
         std::fs::write(&path, text).unwrap();
         let r = load(&path)
-            .map(|a| {
-                a.into_iter()
+            .map(|f| {
+                f.args
+                    .into_iter()
                     .map(|s| s.to_string_lossy().into_owned())
                     .collect()
             })
@@ -263,5 +361,81 @@ mod tests {
         assert!(err.contains("top level must be a map"), "{err}");
         let err = load_text("a: [unclosed\n").unwrap_err();
         assert!(err.contains("config"), "{err}");
+    }
+
+    fn load_orgs_text(text: &str) -> Result<FileConfig, String> {
+        let path = std::env::temp_dir().join(format!(
+            "gx-config-orgs-{}-{}.yml",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::write(&path, text).unwrap();
+        let r = load(&path).map_err(|e| e.to_string());
+        std::fs::remove_file(&path).ok();
+        r
+    }
+
+    #[test]
+    fn each_org_gets_its_own_settings_under_its_name() {
+        let file = load_orgs_text(
+            "queues.include: '^Support'\norgs:\n  - name: acme\n    genesys:\n      region: mypurecloud.ie\n      client_id: abc\n  - name: globex\n    queues.include: '^Sales'\n",
+        )
+        .unwrap();
+        assert_eq!(file.args, vec![OsString::from("--queues.include=^Support")]);
+        let orgs: Vec<(&str, Vec<String>)> = file
+            .orgs
+            .iter()
+            .map(|o| {
+                let args = o.args.iter().map(|a| a.to_string_lossy().into_owned());
+                (o.name.as_str(), args.collect())
+            })
+            .collect();
+        assert_eq!(
+            orgs,
+            vec![
+                (
+                    "acme",
+                    vec![
+                        "--genesys.client-id=abc".to_string(),
+                        "--genesys.region=mypurecloud.ie".to_string()
+                    ]
+                ),
+                ("globex", vec!["--queues.include=^Sales".to_string()]),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bad_org_entry_is_named() {
+        for (text, says) in [
+            ("orgs: acme\n", "expected a list of orgs"),
+            ("orgs: []\n", "the list is empty"),
+            ("orgs:\n  - genesys.client_id: x\n", "orgs[0].name"),
+            ("orgs:\n  - name: 'a b'\n", "orgs[0].name"),
+            (
+                "orgs:\n  - name: a\n  - name: a\n",
+                "already the name of another org",
+            ),
+            (
+                "orgs:\n  - name: acme\n    web.listen-address: ':1'\n",
+                "orgs[0] (acme): web.listen-address: a setting of the whole process",
+            ),
+            (
+                "orgs:\n  - name: acme\n    log.level: debug\n",
+                "a setting of the whole process",
+            ),
+            (
+                "orgs:\n  - name: acme\n    genesys.client_secret: hunter2\n",
+                "secrets are not read from the config file",
+            ),
+            (
+                "orgs:\n  - name: acme\n    queues.include: '('\n",
+                "orgs[0] (acme): queues.include: invalid value",
+            ),
+        ] {
+            let err = load_orgs_text(text).unwrap_err();
+            assert!(err.contains(says), "{text:?} -> {err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
     }
 }

@@ -16,7 +16,7 @@ use secrecy::SecretString;
 
 use crate::collect::aggregates::{exportable, AggregatesExport, AggregatesSettings, Window};
 use crate::collect::observations::{LiveMode, PushSettings};
-use crate::collect::queues::QueueFilter;
+use crate::collect::queues::{QueueFilter, Shard};
 use crate::collect::{Settings, REGISTRY};
 use crate::genesys::region::UnknownRegion;
 use crate::genesys::{Credentials, Region};
@@ -35,8 +35,9 @@ use crate::genesys::{Credentials, Region};
     ),
     args_override_self = true,
     about = "Prometheus exporter for Genesys Cloud: live queue state and analytics.",
-    after_help = "Credentials: GENESYS_CLIENT_ID (or --genesys.client-id) and GENESYS_CLIENT_SECRET \
-                  (or --genesys.client-secret-file). They are never read from other flags."
+    after_help = "Credentials: GENESYS_CLIENT_ID (or --genesys.client-id, or --genesys.client-id-file) \
+                  and GENESYS_CLIENT_SECRET (or --genesys.client-secret-file). They are never read \
+                  from other flags."
 )]
 pub struct Flags {
     /// YAML file with any of these settings (keys are the flag names); flags override it.
@@ -97,6 +98,15 @@ pub struct Flags {
     /// precedence over GENESYS_CLIENT_SECRET.
     #[arg(long = "genesys.client-secret-file", value_name = "FILE")]
     pub client_secret_file: Option<PathBuf>,
+    /// File holding the OAuth client id; takes precedence over GENESYS_CLIENT_ID and
+    /// --genesys.client-id. With --shard, one Secret can give each shard its own client (the
+    /// request budget is per token).
+    #[arg(long = "genesys.client-id-file", value_name = "FILE")]
+    pub client_id_file: Option<PathBuf>,
+    /// Name of the environment variable holding the OAuth client secret, instead of
+    /// GENESYS_CLIENT_SECRET (one variable per org of `orgs:`).
+    #[arg(long = "genesys.client-secret-env", value_name = "NAME")]
+    pub client_secret_env: Option<String>,
     /// Client-side request budget shared by all collectors (Genesys allows 300/min per token).
     #[arg(long = "genesys.requests-per-minute", default_value_t = 200,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
@@ -118,6 +128,14 @@ pub struct Flags {
     /// Do not watch queues whose name matches this regular expression.
     #[arg(long = "queues.exclude", value_name = "REGEX", value_parser = parse_regex)]
     pub queues_exclude: Option<Regex>,
+    /// This exporter's shard, from 0: it watches the queues whose id hashes to it (FNV-1a 64
+    /// modulo --total-shards). Org-wide families come from shard 0 only.
+    #[arg(long = "shard", default_value_t = 0, value_name = "N")]
+    pub shard: u32,
+    /// How many exporters split the org's queues between them (kube-state-metrics style).
+    #[arg(long = "total-shards", default_value_t = 1, value_name = "M",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub total_shards: u32,
 
     /// Bucket size of the aggregates queries (whole minutes dividing a day: 1m, 5m, 15m, 30m, 1h).
     #[arg(long = "aggregates.granularity", default_value = "5m", value_parser = parse_duration)]
@@ -305,6 +323,18 @@ pub enum Target {
 /// a restart applies, and what a reload swaps in whole.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The process' settings and, with one org, that org's.
+    pub startup: StartupConfig,
+    pub live: LiveConfig,
+    /// `orgs:` of the config file: when not empty, the orgs watched (each with the top level's
+    /// settings under its own), and every series carries `org`.
+    pub orgs: Vec<OrgConfig>,
+}
+
+/// One org of `orgs:`: the top level's settings with the entry's over them.
+#[derive(Debug, Clone)]
+pub struct OrgConfig {
+    pub name: String,
     pub startup: StartupConfig,
     pub live: LiveConfig,
 }
@@ -354,6 +384,16 @@ pub enum ConfigError {
     MissingClientSecret,
     #[error("--genesys.client-secret-file {path}: {reason}")]
     SecretFile { path: String, reason: String },
+    #[error("--genesys.client-id-file {path}: {reason}")]
+    ClientIdFile { path: String, reason: String },
+    #[error("--genesys.client-secret-env {0}: the environment variable is not set or empty")]
+    SecretEnv(String),
+    #[error("org {name}")]
+    Org {
+        name: String,
+        #[source]
+        source: Box<ConfigError>,
+    },
     #[error("--genesys.max-response-bytes must be at least 1024")]
     ResponseCap,
     #[error("--{flag} {value:?}: {reason}")]
@@ -389,21 +429,48 @@ impl Config {
         let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
         let (flags, matches) = parse(&args)?;
         let Some(path) = flags.config_file.clone() else {
-            return Config::from_matches(flags, &matches, env_secret);
+            return Config::from_matches(flags, &matches, env_secret, None);
         };
+        let file = file::load(&path)?;
         let mut merged: Vec<OsString> = args.iter().take(1).cloned().collect();
-        merged.extend(file::load(&path)?);
+        merged.extend(file.args);
         merged.extend(args.iter().skip(1).cloned());
+        let mut orgs = Vec::new();
+        for org in file.orgs {
+            // The most specific wins: an org's own settings over the flags and the top level.
+            let mut own = merged.clone();
+            own.extend(org.args);
+            let in_org = |source: ConfigError| ConfigError::Org {
+                name: org.name.clone(),
+                source: Box::new(source),
+            };
+            let (flags, matches) = parse(&own).map_err(in_org)?;
+            let config =
+                Config::from_matches(flags, &matches, env_secret.clone(), None).map_err(in_org)?;
+            orgs.push(OrgConfig {
+                name: org.name,
+                startup: config.startup,
+                live: config.live,
+            });
+        }
         let (flags, matches) = parse(&merged)?;
-        Config::from_matches(flags, &matches, env_secret)
+        // With orgs, the top level need not name an org of its own: its settings are the
+        // orgs' defaults and the process'.
+        let fallback = orgs.first().map(|o| o.startup.target.clone());
+        let mut config = Config::from_matches(flags, &matches, env_secret, fallback)?;
+        config.orgs = orgs;
+        Ok(config)
     }
 
     /// Validates a parsed command line; `env_secret` is GENESYS_CLIENT_SECRET (passed in so
     /// tests need not touch the process environment).
+    ///
+    /// `fallback`: the target to use when the flags name none (the top level of `orgs:`).
     fn from_matches(
         flags: Flags,
         matches: &clap::ArgMatches,
         env_secret: Option<String>,
+        fallback: Option<Target>,
     ) -> Result<Config, ConfigError> {
         let listen = parse_listen_address(&flags.listen_address)?;
         let path = flags.telemetry_path;
@@ -415,6 +482,10 @@ impl Config {
         if flags.max_response_bytes < 1024 {
             return Err(ConfigError::ResponseCap);
         }
+        // Rendered by clap like any other flag error (exit 2, usage); `--total-shards=0` is
+        // already refused by its parser.
+        let shard = Shard::new(flags.shard, flags.total_shards)
+            .map_err(|e| command().error(clap::error::ErrorKind::ValueValidation, e))?;
         #[cfg(feature = "demo")]
         let demo = flags.demo.then(|| Target::Demo {
             seed: flags.demo_seed,
@@ -424,17 +495,31 @@ impl Config {
         });
         #[cfg(not(feature = "demo"))]
         let demo = None;
+        let named = flags.client_id_file.is_some()
+            || flags
+                .client_id
+                .as_ref()
+                .is_some_and(|id| !id.trim().is_empty());
         let target = if let Some(demo) = demo {
             demo
+        } else if let (false, Some(fallback)) = (named, fallback) {
+            fallback
         } else {
             let region = Region::parse(&flags.region)?;
-            let client_id = flags
-                .client_id
-                .filter(|id| !id.trim().is_empty())
-                .ok_or(ConfigError::MissingClientId)?;
-            let secret = match &flags.client_secret_file {
-                Some(path) => read_secret_file(path)?,
-                None => env_secret
+            let client_id = match &flags.client_id_file {
+                Some(path) => read_client_id_file(path)?,
+                None => flags
+                    .client_id
+                    .filter(|id| !id.trim().is_empty())
+                    .ok_or(ConfigError::MissingClientId)?,
+            };
+            let secret = match (&flags.client_secret_file, &flags.client_secret_env) {
+                (Some(path), _) => read_secret_file(path)?,
+                (None, Some(name)) => std::env::var(name)
+                    .ok()
+                    .filter(|s| !s.is_empty())
+                    .ok_or_else(|| ConfigError::SecretEnv(name.clone()))?,
+                (None, None) => env_secret
                     .filter(|s| !s.is_empty())
                     .ok_or(ConfigError::MissingClientSecret)?,
             };
@@ -484,6 +569,7 @@ impl Config {
                     queue_filter: QueueFilter {
                         include: flags.queues_include,
                         exclude: flags.queues_exclude,
+                        shard,
                     },
                     intervals,
                     aggregates: aggregates_settings(
@@ -495,6 +581,7 @@ impl Config {
                     )?,
                 },
             },
+            orgs: Vec::new(),
         })
     }
 }
@@ -508,9 +595,59 @@ impl Config {
     /// `check-config` prints.
     #[must_use]
     pub fn describe(&self) -> Vec<(String, String)> {
+        if !self.orgs.is_empty() {
+            return self.describe_orgs();
+        }
         let mut out = self.startup.describe();
         out.extend(self.live.describe());
         out
+    }
+}
+
+impl Config {
+    /// Several orgs: the process' settings, then each org's under `orgs.<name>.`.
+    fn describe_orgs(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self
+            .startup
+            .describe()
+            .into_iter()
+            .filter(|(k, _)| process_wide(k))
+            .collect();
+        out.extend(
+            self.live
+                .describe()
+                .into_iter()
+                .filter(|(k, _)| process_wide(k)),
+        );
+        for org in &self.orgs {
+            let settings = org
+                .startup
+                .describe()
+                .into_iter()
+                .chain(org.live.describe());
+            out.extend(
+                settings
+                    .filter(|(k, _)| !process_wide(k))
+                    .map(|(k, v)| (format!("orgs.{}.{k}", org.name), v)),
+            );
+        }
+        out
+    }
+}
+
+/// Settings of the process (web server, logging) rather than of an org.
+fn process_wide(key: &str) -> bool {
+    key.starts_with("web.") || key.starts_with("log.")
+}
+
+impl StartupConfig {
+    /// Like [`StartupConfig::changed_from`], for the process' own settings only (with
+    /// several orgs, a reload applies an org's by restarting that org).
+    #[must_use]
+    pub fn process_changed_from(&self, running: &StartupConfig) -> Vec<String> {
+        let mut changed = self.changed_from(running);
+        changed.retain(|k| process_wide(k));
+        changed
     }
 }
 
@@ -635,6 +772,9 @@ impl LiveConfig {
                 push(key, format!("{:?}", r.as_str()));
             }
         }
+        let shard = self.collectors.queue_filter.shard;
+        push("shard", shard.index().to_string());
+        push("total-shards", shard.total().to_string());
         for (name, interval) in &self.collectors.intervals {
             push(&interval_flag(name), d(interval));
         }
@@ -775,6 +915,23 @@ fn read_secret_file(path: &PathBuf) -> Result<String, ConfigError> {
         });
     }
     Ok(secret)
+}
+
+fn read_client_id_file(path: &PathBuf) -> Result<String, ConfigError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::ClientIdFile {
+        path: shown.clone(),
+        reason: e.to_string(),
+    })?;
+    // An id holds no whitespace; files usually end with a newline.
+    let id = text.trim().to_string();
+    if id.is_empty() {
+        return Err(ConfigError::ClientIdFile {
+            path: shown,
+            reason: "file is empty".into(),
+        });
+    }
+    Ok(id)
 }
 
 /// `:9464` means every IPv4 interface, like the Go exporters' default.
@@ -943,5 +1100,100 @@ mod tests {
             Err(ConfigError::ListenAddress(_))
         ));
         assert_eq!(parse_listen_address("127.0.0.1:0").unwrap().port(), 0);
+    }
+
+    /// A config file with `text` in a fresh temporary path, and a secret file beside it.
+    fn orgs_file(text: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!(
+            "gx-orgs-config-{}-{}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = dir.join("acme.secret");
+        std::fs::write(&secret, "acme-secret\n").unwrap();
+        let path = dir.join("config.yml");
+        std::fs::write(
+            &path,
+            text.replace("SECRET_FILE", &secret.display().to_string()),
+        )
+        .unwrap();
+        (path, secret)
+    }
+
+    #[test]
+    fn orgs_take_the_top_level_as_defaults_and_their_own_settings_over_it() {
+        // A variable no other test uses.
+        std::env::set_var("GX_TEST_GLOBEX_SECRET", "globex-secret");
+        let (path, _) = orgs_file(
+            "genesys.requests_per_minute: 120\nqueues.include: '^Support'\norgs:\n  - name: acme\n    genesys: {region: mypurecloud.ie, client_id: acme-id, client_secret_file: SECRET_FILE}\n  - name: globex\n    genesys: {region: usw2.pure.cloud, client_id: globex-id, client_secret_env: GX_TEST_GLOBEX_SECRET, requests_per_minute: 250}\n",
+        );
+        let config = from_flags(&[&format!("--config.file={}", path.display())], None).unwrap();
+        let orgs: Vec<(&str, &str, u32, Option<&str>)> = config
+            .orgs
+            .iter()
+            .map(|o| {
+                let Target::Org { api_url, .. } = &o.startup.target else {
+                    panic!("an org target")
+                };
+                (
+                    o.name.as_str(),
+                    api_url.as_str(),
+                    o.live.requests_per_minute,
+                    o.live
+                        .collectors
+                        .queue_filter
+                        .include
+                        .as_ref()
+                        .map(Regex::as_str),
+                )
+            })
+            .collect();
+        assert_eq!(
+            orgs,
+            vec![
+                ("acme", "https://api.mypurecloud.ie", 120, Some("^Support")),
+                (
+                    "globex",
+                    "https://api.usw2.pure.cloud",
+                    250,
+                    Some("^Support")
+                ),
+            ]
+        );
+        let secrets: Vec<String> = config
+            .orgs
+            .iter()
+            .map(|o| match &o.startup.target {
+                Target::Org { credentials, .. } => {
+                    secrecy::ExposeSecret::expose_secret(&credentials.client_secret).to_string()
+                }
+                #[cfg(feature = "demo")]
+                Target::Demo { .. } => String::new(),
+            })
+            .collect();
+        assert_eq!(secrets, vec!["acme-secret", "globex-secret"]);
+        // check-config: each org's settings under its name, no secret.
+        let described = config.describe();
+        assert!(described.contains(&(
+            "orgs.globex.genesys.requests-per-minute".to_string(),
+            "250".to_string()
+        )));
+        assert!(described
+            .iter()
+            .all(|(_, v)| !v.contains("secret\n") && v != "globex-secret"));
+    }
+
+    #[test]
+    fn an_org_without_credentials_is_named() {
+        let (path, _) = orgs_file(
+            "orgs:\n  - name: acme\n    genesys: {client_id: acme-id, client_secret_file: SECRET_FILE}\n  - name: globex\n    genesys: {client_id: globex-id, client_secret_env: GX_TEST_UNSET_VARIABLE}\n",
+        );
+        let err = from_flags(&[&format!("--config.file={}", path.display())], None).unwrap_err();
+        let text = crate::ErrorChain(&err).to_string();
+        assert!(
+            text.contains("org globex") && text.contains("GX_TEST_UNSET_VARIABLE"),
+            "{text}"
+        );
     }
 }

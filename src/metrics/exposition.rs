@@ -53,6 +53,12 @@ impl Labels {
         self
     }
 
+    /// The escaped pairs as they appear between the braces.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     /// These pairs followed by `more`'s.
     #[must_use]
     pub fn join(&self, more: &Labels) -> Labels {

@@ -12,18 +12,45 @@ use std::time::SystemTime;
 
 use super::catalog::{self, Family};
 use super::exposition::{Exposition, Labels};
-use crate::collect::{Collectors, Health};
+use std::sync::Arc;
 
-/// Every collector's health, then the data of those whose data is fresh.
+use crate::collect::{Collectors, Health, Snapshot};
+
+/// Every collector's health, the process-wide families, then the data of the collectors
+/// whose data is fresh: one org's body.
 pub(super) fn write(e: &mut Exposition, collectors: &Collectors, now: SystemTime) -> Result<()> {
-    let (health, data): (Vec<Health>, Vec<_>) = collectors.all.iter().map(|c| c.read(now)).unzip();
+    let (health, data) = read(collectors, now);
     write_health(e, &health)?;
-    rows(e, &catalog::EXPORTER_BUILD_INFO, [(build_info(), 1.0)])?;
-    super::process::write(e)?;
+    write_global(e)?;
     for snapshot in data.into_iter().flatten() {
         snapshot.write(e)?;
     }
     Ok(())
+}
+
+/// An org's part of a body of several orgs: its collectors' health and fresh data.
+pub(super) fn write_org(
+    e: &mut Exposition,
+    collectors: &Collectors,
+    now: SystemTime,
+) -> Result<()> {
+    let (health, data) = read(collectors, now);
+    write_health(e, &health)?;
+    for snapshot in data.into_iter().flatten() {
+        snapshot.write(e)?;
+    }
+    Ok(())
+}
+
+/// The families of the process, whatever the orgs: build information and `process_*`.
+pub(super) fn write_global(e: &mut Exposition) -> Result<()> {
+    rows(e, &catalog::EXPORTER_BUILD_INFO, [(build_info(), 1.0)])?;
+    super::process::write(e)
+}
+
+/// Each collector's health and fresh data, read together.
+fn read(collectors: &Collectors, now: SystemTime) -> (Vec<Health>, Vec<Option<Arc<dyn Snapshot>>>) {
+    collectors.all.iter().map(|c| c.read(now)).unzip()
 }
 
 /// What `--version` says (build.rs records the revision and the compiler), as labels.

@@ -5,11 +5,12 @@
 pub mod catalog;
 pub mod exposition;
 pub(crate) mod families;
+mod merge;
 mod process;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
@@ -19,7 +20,7 @@ use crate::collect::Collectors;
 use crate::genesys::ApiMetrics;
 use crate::reload::ReloadMetrics;
 pub use catalog::Kind;
-use exposition::Exposition;
+use exposition::{Exposition, Labels};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
@@ -73,14 +74,68 @@ impl Format {
 /// The rest of the body is re-encoded with them: `genesys_exporter_series` counts their
 /// samples, so they cannot be spliced in after the cached part.
 pub struct Metrics {
-    /// The self-metrics kept by prometheus-client: API calls and reloads.
+    /// The self-metrics kept by prometheus-client: reloads, and with one org its API calls.
     registry: Registry,
-    collectors: Collectors,
-    api: ApiMetrics,
+    /// The orgs whose families the body shows. One org: no `org` label, its API self-metrics
+    /// in `registry`. Several: each org's in its own registry, every series labelled. A
+    /// reload replaces the list (orgs added, removed or restarted).
+    orgs: RwLock<Orgs>,
     reloads: ReloadMetrics,
     cache: Mutex<HashMap<(Format, bool), Cached>>,
     /// Length of the last uncompressed body, to size the next one's buffer.
     last_len: AtomicUsize,
+}
+
+/// The orgs in the body, and a number that changes whenever the list does.
+struct Orgs {
+    list: Arc<Vec<Arc<OrgMetrics>>>,
+    generation: u64,
+    /// Several orgs (`orgs:` in the config file): series carry `org`.
+    labelled: bool,
+}
+
+/// One org's part of the body: its collectors and the API self-metrics of its client.
+pub struct OrgMetrics {
+    /// `org="<name>"` when the exporter watches several orgs.
+    label: Option<Labels>,
+    collectors: Collectors,
+    api: ApiMetrics,
+    /// Its API self-metrics, when they are not in the shared registry (several orgs).
+    registry: Option<Registry>,
+}
+
+impl OrgMetrics {
+    /// The org of an exporter watching one: no `org` label; its API self-metrics go into the
+    /// exporter's registry.
+    #[must_use]
+    pub fn single(collectors: Collectors, api: &ApiMetrics) -> OrgMetrics {
+        OrgMetrics {
+            label: None,
+            collectors,
+            api: api.clone(),
+            registry: None,
+        }
+    }
+
+    /// An org of an exporter watching several: every series gets `org="<name>"`.
+    #[must_use]
+    pub fn labelled(name: &str, collectors: Collectors, api: &ApiMetrics) -> OrgMetrics {
+        let mut registry = Registry::default();
+        api.register(&mut registry);
+        OrgMetrics {
+            label: Some(Labels::of(&[("org", name)])),
+            collectors,
+            api: api.clone(),
+            registry: Some(registry),
+        }
+    }
+
+    /// Ready once every collector has succeeded; in an exporter of several orgs, an org whose
+    /// collectors have each at least tried once counts as ready too, so that one broken org
+    /// does not take every other org's series off the scrape targets.
+    fn ready(&self, several: bool) -> bool {
+        self.collectors.all_succeeded() || (several && self.collectors.all_tried())
+    }
 }
 
 /// An encoded body, what it shows, and when it was encoded (for its process values' age).
@@ -98,29 +153,77 @@ impl Cached {
     }
 }
 
-/// Everything a body depends on, the process families aside: each collector's completed polls and whether its data is
-/// still fresh (time moves that), the API self-metrics' generation, the reload counters.
+/// Everything a body depends on, the process families aside: which orgs it shows, each
+/// collector's completed polls and whether its data is still fresh (time moves that), the
+/// API self-metrics' generations, the reload counters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct CacheKey {
+    orgs: u64,
     slots: Vec<(u64, bool)>,
-    api: u64,
+    api: Vec<u64>,
     reloads: (u64, u64),
 }
 
 impl Metrics {
+    /// The body of an exporter watching one org: no `org` label, as it always was.
     #[must_use]
     pub fn new(collectors: Collectors, api: &ApiMetrics, reloads: &ReloadMetrics) -> Metrics {
+        Metrics::single(Arc::new(OrgMetrics::single(collectors, api)), reloads)
+    }
+
+    /// The body of an exporter watching one org (made by [`OrgMetrics::single`]).
+    #[must_use]
+    pub fn single(org: Arc<OrgMetrics>, reloads: &ReloadMetrics) -> Metrics {
         let mut registry = Registry::default();
-        api.register(&mut registry);
+        org.api.register(&mut registry);
         reloads.register(&mut registry);
+        Metrics::with_orgs(registry, vec![org], false, reloads)
+    }
+
+    /// The body of an exporter watching several orgs (each made by [`OrgMetrics::labelled`]).
+    #[must_use]
+    pub fn several(orgs: Vec<Arc<OrgMetrics>>, reloads: &ReloadMetrics) -> Metrics {
+        let mut registry = Registry::default();
+        reloads.register(&mut registry);
+        Metrics::with_orgs(registry, orgs, true, reloads)
+    }
+
+    fn with_orgs(
+        registry: Registry,
+        orgs: Vec<Arc<OrgMetrics>>,
+        labelled: bool,
+        reloads: &ReloadMetrics,
+    ) -> Metrics {
         Metrics {
             registry,
-            collectors,
-            api: api.clone(),
+            orgs: RwLock::new(Orgs {
+                list: Arc::new(orgs),
+                generation: 0,
+                labelled,
+            }),
             reloads: reloads.clone(),
             cache: Mutex::new(HashMap::new()),
             last_len: AtomicUsize::new(0),
         }
+    }
+
+    /// Replaces the orgs shown (a reload added, removed or restarted some).
+    pub fn set_orgs(&self, orgs: Vec<Arc<OrgMetrics>>) {
+        let mut current = self.orgs.write().unwrap_or_else(|e| e.into_inner());
+        current.list = Arc::new(orgs);
+        current.generation += 1;
+    }
+
+    fn orgs(&self) -> (Arc<Vec<Arc<OrgMetrics>>>, u64, bool) {
+        let o = self.orgs.read().unwrap_or_else(|e| e.into_inner());
+        (o.list.clone(), o.generation, o.labelled)
+    }
+
+    /// `/-/ready`: every org ready (see [`OrgMetrics`]).
+    #[must_use]
+    pub fn ready(&self) -> bool {
+        let (orgs, _, several) = self.orgs();
+        orgs.iter().all(|o| o.ready(several))
     }
 
     /// The body for a scrape: the cached one if nothing changed since it was encoded, else a
@@ -165,9 +268,14 @@ impl Metrics {
     }
 
     fn key(&self, now: SystemTime) -> CacheKey {
+        let (orgs, generation, _) = self.orgs();
         CacheKey {
-            slots: self.collectors.all.iter().map(|c| c.version(now)).collect(),
-            api: self.api.generation(),
+            orgs: generation,
+            slots: orgs
+                .iter()
+                .flat_map(|o| o.collectors.all.iter().map(|c| c.version(now)))
+                .collect(),
+            api: orgs.iter().map(|o| o.api.generation()).collect(),
             reloads: (self.reloads.reloads.get(), self.reloads.failures.get()),
         }
     }
@@ -180,26 +288,60 @@ impl Metrics {
         gzip: Option<flate2::Compression>,
         buffer: Vec<u8>,
     ) -> Result<Bytes, RenderError> {
-        let mut own = String::new();
-        match format {
-            Format::OpenMetrics => {
-                prometheus_client::encoding::text::encode_registry(&mut own, &self.registry)
-            }
-            Format::Text => {
-                prometheus_client::encoding::prometheus_text::encode(&mut own, &self.registry)
-            }
-        }
-        .map_err(|_| RenderError::Encode)?;
+        let (orgs, _, several) = self.orgs();
+        let own = encode_registry(&self.registry, format)?;
         let expected = self.last_len.load(Ordering::Relaxed);
         let mut e = Exposition::new(format, gzip, buffer, expected);
-        let written = e
-            .raw(&own)
-            .and_then(|()| families::write(&mut e, &self.collectors, SystemTime::now()))
-            .and_then(|()| families::write_series(&mut e));
+        let written = match (several, orgs.first()) {
+            (false, Some(org)) => e
+                .raw(&own)
+                .and_then(|()| families::write(&mut e, &org.collectors, SystemTime::now())),
+            _ => {
+                let merged = merge_orgs(format, &own, &orgs)?;
+                e.raw(&merged)
+            }
+        }
+        .and_then(|()| families::write_series(&mut e));
         written.map_err(RenderError::Compress)?;
         self.last_len.store(e.text_len(), Ordering::Relaxed);
         e.finish().map_err(RenderError::Compress)
     }
+}
+
+/// A registry's families in `format`, without the OpenMetrics `# EOF` (the body ends once).
+fn encode_registry(registry: &Registry, format: Format) -> Result<String, RenderError> {
+    let mut own = String::new();
+    match format {
+        Format::OpenMetrics => {
+            prometheus_client::encoding::text::encode_registry(&mut own, registry)
+        }
+        Format::Text => prometheus_client::encoding::prometheus_text::encode(&mut own, registry),
+    }
+    .map_err(|_| RenderError::Encode)?;
+    Ok(own)
+}
+
+/// The families of several orgs, each org's samples labelled with it, each family described
+/// once: the shared self-metrics and process families, then every org's.
+fn merge_orgs(format: Format, own: &str, orgs: &[Arc<OrgMetrics>]) -> Result<String, RenderError> {
+    let now = SystemTime::now();
+    let plain = |write: &dyn Fn(&mut Exposition) -> std::io::Result<()>| {
+        let mut e = Exposition::new(format, None, Vec::new(), 0);
+        write(&mut e).map_err(RenderError::Compress)?;
+        let body = e.finish().map_err(RenderError::Compress)?;
+        String::from_utf8(body.to_vec()).map_err(|_| RenderError::Encode)
+    };
+    let mut merged = merge::Merged::default();
+    merged.add(own, None);
+    merged.add(&plain(&families::write_global)?, None);
+    for org in orgs {
+        if let Some(registry) = &org.registry {
+            merged.add(&encode_registry(registry, format)?, org.label.as_ref());
+        }
+        let text = plain(&|e| families::write_org(e, &org.collectors, now))?;
+        merged.add(&text, org.label.as_ref());
+    }
+    Ok(merged.into_text())
 }
 
 #[cfg(test)]

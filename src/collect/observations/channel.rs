@@ -16,6 +16,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
@@ -141,7 +142,8 @@ impl Worker {
                 reports,
                 commands: rx,
             }
-            .run(),
+            .run()
+            .in_current_span(),
         );
         Worker { topics: tx, task }
     }

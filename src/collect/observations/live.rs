@@ -20,6 +20,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -50,7 +51,7 @@ const REDERIVE_EVERY: Duration = Duration::from_secs(5);
 
 pub(super) fn start(ctx: Context) -> Started {
     let slot = Slot::new(REGISTRATION.name, ctx.interval);
-    let task = tokio::spawn(run(slot.clone(), ctx));
+    let task = tokio::spawn(run(slot.clone(), ctx).in_current_span());
     Started { source: slot, task }
 }
 
@@ -196,7 +197,7 @@ async fn run(slot: Arc<Slot<ObservationsSnapshot>>, ctx: Context) {
     let mut queues_rx = ctx.queues.subscribe();
     let (jobs_tx, jobs_rx) = mpsc::channel(1);
     let (done_tx, mut done_rx) = mpsc::channel(1);
-    tokio::spawn(poller(ctx.client.clone(), jobs_rx, done_tx));
+    tokio::spawn(poller(ctx.client.clone(), jobs_rx, done_tx).in_current_span());
     // Bounded: a flood of events waits in the sockets rather than in memory.
     let (reports_tx, mut reports_rx) = mpsc::channel(4096);
     let interval = ctx.interval;
