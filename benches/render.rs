@@ -74,6 +74,7 @@ fn metrics(n: usize) -> (Metrics, ApiMetrics) {
         .map(|(q, m)| GroupAggregates {
             queue: q,
             media_type: m.to_string(),
+            direction: None,
             counters: values,
             windows: vec![values; 3],
         })

@@ -132,7 +132,15 @@ impl Org {
             settings: settings_rx,
             budget: Arc::new(AtomicU32::new(live.requests_per_minute)),
             client,
+            org_limit: Arc::new(AtomicU32::new(0)),
+            explicit_budget: Arc::new(std::sync::atomic::AtomicBool::new(
+                live.requests_per_minute_explicit,
+            )),
         };
+        // The org's own request limit, once, on its own task: start-up never waits for it.
+        tasks.push(tokio::spawn(
+            read_org_limit(planner.clone(), live.requests_per_minute).instrument(span.clone()),
+        ));
         // Re-plan the intervals whenever queue discovery publishes (the queue count sets the
         // cost).
         planner.apply_plan();
@@ -160,7 +168,10 @@ impl Org {
 
     /// Swaps in what a reload may change in place: the budget and the collectors' settings.
     pub fn apply(&self, live: &LiveConfig) {
-        let budget = live.requests_per_minute;
+        self.planner
+            .explicit_budget
+            .store(live.requests_per_minute_explicit, Ordering::Relaxed);
+        let budget = self.planner.budget_for(live.requests_per_minute);
         self.planner.client.set_requests_per_minute(budget);
         self.planner.budget.store(budget, Ordering::Relaxed);
         let settings = Arc::new(live.collectors.clone());
@@ -212,14 +223,113 @@ struct Planner {
     /// The request budget in force (requests a minute).
     budget: Arc<AtomicU32>,
     client: GenesysClient,
+    /// The org's per-token limit from its limits API; 0 until (or unless) it was read.
+    org_limit: Arc<AtomicU32>,
+    /// `--genesys.requests-per-minute` was given: the budget never follows the org's limit.
+    explicit_budget: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// The limits namespace of the platform API (REFERENCE.md 3.1).
+const LIMITS_NAMESPACE: &str = "platform.api";
+/// The keys of the per-token limit, most specific first (REFERENCE.md 3.1).
+const TOKEN_LIMIT_KEYS: [&str; 2] = [
+    "client.credentials.token.rate.per.minute",
+    "token.rate.per.minute",
+];
+
+/// The budget that keeps the default's margin (200 of 300) under an org limit of `limit`.
+fn budget_under(limit: u32) -> u32 {
+    u32::try_from(u64::from(limit) * 2 / 3)
+        .unwrap_or(u32::MAX)
+        .max(1)
+}
+
+/// Reads the org's limits once, logs them, exposes the per-token limit
+/// (`genesys_api_org_limit_requests_per_minute`) and, when the budget was not set explicitly,
+/// fits the budget under it. Any failure is logged and ignored: the default budget stays.
+async fn read_org_limit(planner: Planner, configured: u32) {
+    let listing = match planner.client.org_limits(LIMITS_NAMESPACE).await {
+        Ok(listing) => listing,
+        Err(
+            error @ crate::genesys::ApiError::Status {
+                status: 403 | 404, ..
+            },
+        ) => {
+            tracing::info!(namespace = LIMITS_NAMESPACE, error = %error, "the org's limits are not readable with this client; keeping the configured budget");
+            return;
+        }
+        Err(error) => {
+            tracing::info!(namespace = LIMITS_NAMESPACE, error = %crate::ErrorChain(&error), "could not read the org's limits; keeping the configured budget");
+            return;
+        }
+    };
+    for limit in &listing.entities {
+        tracing::info!(
+            namespace = limit.namespace.as_deref().unwrap_or(LIMITS_NAMESPACE),
+            key = limit.key.as_deref().unwrap_or(""),
+            value = limit.value,
+            "org limit"
+        );
+    }
+    let found = TOKEN_LIMIT_KEYS.iter().find_map(|key| {
+        listing
+            .entities
+            .iter()
+            .find(|l| l.key.as_deref() == Some(key))
+            .and_then(|l| l.value)
+            .and_then(|v| u32::try_from(v).ok())
+            .filter(|v| *v > 0)
+    });
+    let Some(limit) = found else {
+        tracing::info!(
+            namespace = LIMITS_NAMESPACE,
+            "no per-token request limit among the org's limits; keeping the configured budget"
+        );
+        return;
+    };
+    planner.client.set_org_limit_per_minute(i64::from(limit));
+    planner.org_limit.store(limit, Ordering::Relaxed);
+    if planner.explicit_budget.load(Ordering::Relaxed) {
+        if configured > limit {
+            tracing::warn!(
+                requests_per_minute = configured,
+                org_limit = limit,
+                "--genesys.requests-per-minute is above the org's per-token limit: expect 429s"
+            );
+        }
+        return;
+    }
+    let budget = planner.budget_for(configured);
+    if budget != planner.budget.load(Ordering::Relaxed) {
+        tracing::info!(
+            org_limit = limit,
+            budget,
+            "request budget follows the org's limit (2/3 of it, as the default 200 of 300)"
+        );
+        planner.client.set_requests_per_minute(budget);
+        planner.budget.store(budget, Ordering::Relaxed);
+        planner.apply_plan();
+    }
 }
 
 impl Planner {
+    /// The budget in force for a configured `requests_per_minute`: as configured when given
+    /// explicitly or while the org's limit is unknown, else 2/3 of that limit.
+    fn budget_for(&self, configured: u32) -> u32 {
+        let limit = self.org_limit.load(Ordering::Relaxed);
+        if limit == 0 || self.explicit_budget.load(Ordering::Relaxed) {
+            configured
+        } else {
+            budget_under(limit)
+        }
+    }
+
     /// Sets every collector's interval to its configured one, stretched if the plan does not
     /// fit the budget for the queues being watched now. Called after each queue listing and
     /// each reload.
     fn apply_plan(&self) {
         let live = self.settings.borrow().clone();
+        let watched = self.collectors.watched();
         let entries: Vec<budget::Entry> = self
             .collectors
             .all
@@ -228,13 +338,12 @@ impl Planner {
                 let r = REGISTRY.iter().find(|r| r.name == c.name())?;
                 Some(budget::Entry {
                     interval: live.interval(r.name),
-                    requests_per_poll: r.requests_per_poll,
+                    requests_per_poll: (r.requests_per_poll)(&live, watched),
                 })
             })
             .collect();
-        let watched = self.collectors.watched();
         let budget = self.budget.load(Ordering::Relaxed);
-        let plan = budget::plan(budget, &entries, watched);
+        let plan = budget::plan(budget, &entries);
         let before: Vec<_> = self.collectors.all.iter().map(|c| c.interval()).collect();
         for c in &self.collectors.all {
             c.set_interval(live.interval(c.name()).mul_f64(plan.stretch));
@@ -245,7 +354,7 @@ impl Planner {
             tracing::warn!(
                 watched,
                 budget,
-                wanted_per_minute = budget::requests_per_minute(&entries, watched),
+                wanted_per_minute = budget::requests_per_minute(&entries),
                 stretch = plan.stretch,
                 "the configured intervals need more requests than the budget: all intervals stretched to fit"
             );

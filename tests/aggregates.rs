@@ -541,3 +541,293 @@ async fn per_media_type_and_chosen_quantities_only() {
     exporter.shutdown().await;
     sim.shutdown().await;
 }
+
+/// The quantities added for issue 16, each a counter and a window gauge, and the Genesys
+/// statistic each must equal.
+const MORE: [(&str, &str, Field); 8] = [
+    (
+        "genesys_offers_not_answered_total",
+        "tNotResponding",
+        Field::Count,
+    ),
+    (
+        "genesys_not_responding_seconds_total",
+        "tNotResponding",
+        Field::Seconds,
+    ),
+    (
+        "genesys_conversations_blind_transferred_total",
+        "nBlindTransferred",
+        Field::Count,
+    ),
+    (
+        "genesys_conversations_consult_transferred_total",
+        "nConsultTransferred",
+        Field::Count,
+    ),
+    (
+        "genesys_conversations_outbound_total",
+        "nOutbound",
+        Field::Count,
+    ),
+    ("genesys_dialing_seconds_total", "tDialing", Field::Seconds),
+    (
+        "genesys_contacting_seconds_total",
+        "tContacting",
+        Field::Seconds,
+    ),
+    ("genesys_conversation_errors_total", "nError", Field::Count),
+];
+
+/// `genesys_window_<name>` of a counter `genesys_<name>_total`.
+fn window_of(counter: &str) -> String {
+    format!(
+        "genesys_window_{}",
+        counter
+            .trim_start_matches("genesys_")
+            .trim_end_matches("_total")
+    )
+}
+
+/// The `--aggregates.metrics` name of a counter.
+fn selection_name(counter: &str) -> &str {
+    counter
+        .trim_start_matches("genesys_")
+        .trim_end_matches("_total")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_added_quantities_equal_genesys_counters_and_windows_alike() {
+    let sim = start_sim(sim_at("2026-11-24T10:02:30Z")).await;
+    let exporter = start_exporter_on_sim_clock(&sim, &["--aggregates.metrics=all"]).await;
+    let addr = exporter.local_addr();
+    wait_ready(&exporter).await;
+    let t0 = sim.now_ms();
+    scrape_after_poll(addr).await;
+    let start0 = bucket_end(t0) - 2 * 3600 * 1000;
+    let baseline = sim.aggregate_truth(start0, bucket_end(t0), Some(t0));
+    let mut last = t0;
+    for _ in 0..8 {
+        sim.advance(Duration::from_secs(90));
+        scrape_after_poll(addr).await;
+        last = sim.now_ms();
+    }
+    let now_truth = sim.aggregate_truth(start0, bucket_end(last), Some(last));
+    let s = scrape(addr).await;
+    let mut diffs = Vec::new();
+    let mut grew: BTreeMap<&str, f64> = BTreeMap::new();
+    let midnight = at("2026-11-24T00:00:00Z").timestamp_millis();
+    let today = sim.aggregate_truth(midnight, bucket_end(last), Some(last));
+    let mut today_totals: BTreeMap<&str, f64> = BTreeMap::new();
+    for q in &sim.truth().queues {
+        for media in &q.media_types {
+            for (name, metric, field) in MORE {
+                let want = truth_value(&now_truth, &q.id, media, metric, field)
+                    - truth_value(&baseline, &q.id, media, metric, field);
+                let got = s.get(name, &labels(&q.id, &q.name, media));
+                if got.is_none_or(|g| (g - want).abs() > 1e-6) {
+                    diffs.push(format!(
+                        "{name} {} {media}: exported {got:?}, truth {want}",
+                        q.name
+                    ));
+                }
+                *grew.entry(name).or_default() += want;
+                let l = [
+                    ("queue_id", q.id.as_str()),
+                    ("queue", q.name.as_str()),
+                    ("media_type", media.as_str()),
+                    ("window", "today"),
+                ];
+                let want = truth_value(&today, &q.id, media, metric, field);
+                let got = s.get(&window_of(name), &l);
+                if got.is_none_or(|g| (g - want).abs() > 1e-6) {
+                    diffs.push(format!("{} {l:?}: {got:?}, truth {want}", window_of(name)));
+                }
+                *today_totals.entry(name).or_default() += want;
+            }
+        }
+    }
+    assert!(
+        diffs.is_empty(),
+        "{} differences, first: {:#?}",
+        diffs.len(),
+        &diffs[..diffs.len().min(8)]
+    );
+    // The simulated morning has every one of them, so the equalities above say something.
+    for (name, total) in &today_totals {
+        assert!(*total > 0.0, "{name}: nothing today");
+    }
+    for name in [
+        "genesys_offers_not_answered_total",
+        "genesys_conversations_outbound_total",
+        "genesys_dialing_seconds_total",
+    ] {
+        assert!(grew[name] > 0.0, "{name} did not grow in 12 minutes");
+    }
+    // Transfers are blind or consult, never both; outbound calls are voice only.
+    let total = |metric: &str| now_truth.total(metric).map_or(0, |s| s.count);
+    assert_eq!(
+        total("nBlindTransferred") + total("nConsultTransferred"),
+        total("nTransferred")
+    );
+    assert_eq!(total("nOutbound"), total("tDialing"));
+    assert!(s
+        .all("genesys_conversations_outbound_total")
+        .iter()
+        .all(|(l, v)| l["media_type"] == "voice" || *v == 0.0));
+    exporter.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_direction_splits_each_series_into_inbound_and_outbound() {
+    let sim = start_sim(sim_at("2026-11-24T14:11:00Z")).await;
+    sim.advance(Duration::from_secs(20 * 60));
+    let exporter = start_exporter_on_sim_clock(
+        &sim,
+        &["--aggregates.by-direction", "--aggregates.metrics=all"],
+    )
+    .await;
+    let addr = exporter.local_addr();
+    wait_ready(&exporter).await;
+    let t0 = sim.now_ms();
+    scrape_after_poll(addr).await;
+    let start0 = bucket_end(t0) - 2 * 3600 * 1000;
+    let base = |d: &str| sim.aggregate_truth_in_direction(start0, bucket_end(t0), Some(t0), d);
+    let baselines = [("inbound", base("inbound")), ("outbound", base("outbound"))];
+    let whole_baseline = sim.aggregate_truth(start0, bucket_end(t0), Some(t0));
+    for _ in 0..4 {
+        sim.advance(Duration::from_secs(120));
+        scrape_after_poll(addr).await;
+    }
+    let now = sim.now_ms();
+    let s = scrape(addr).await;
+    let whole_now = sim.aggregate_truth(start0, bucket_end(now), Some(now));
+    let midnight = at("2026-11-24T00:00:00Z").timestamp_millis();
+    let whole_today = sim.aggregate_truth(midnight, bucket_end(now), Some(now));
+    let mut diffs = Vec::new();
+    let mut outbound_seen = 0.0;
+    for (direction, baseline) in &baselines {
+        let now_truth =
+            sim.aggregate_truth_in_direction(start0, bucket_end(now), Some(now), direction);
+        let today =
+            sim.aggregate_truth_in_direction(midnight, bucket_end(now), Some(now), direction);
+        for q in &sim.truth().queues {
+            for media in &q.media_types {
+                let l = [
+                    ("queue_id", q.id.as_str()),
+                    ("queue", q.name.as_str()),
+                    ("media_type", media.as_str()),
+                    ("direction", direction),
+                ];
+                let lw = [
+                    ("queue_id", q.id.as_str()),
+                    ("queue", q.name.as_str()),
+                    ("media_type", media.as_str()),
+                    ("direction", direction),
+                    ("window", "today"),
+                ];
+                for (name, metric, field) in COUNTERS.into_iter().chain(MORE) {
+                    let want = truth_value(&now_truth, &q.id, media, metric, field)
+                        - truth_value(baseline, &q.id, media, metric, field);
+                    let got = s.get(name, &l);
+                    if got.is_none_or(|g| (g - want).abs() > 1e-6) {
+                        diffs.push(format!("{name} {l:?}: exported {got:?}, truth {want}"));
+                    }
+                    let want = truth_value(&today, &q.id, media, metric, field);
+                    let got = s.get(&window_of(name), &lw);
+                    if got.is_none_or(|g| (g - want).abs() > 1e-6) {
+                        diffs.push(format!("{} {lw:?}: {got:?}, truth {want}", window_of(name)));
+                    }
+                    if *direction == "outbound" && name == "genesys_conversations_offered_total" {
+                        outbound_seen += want;
+                    }
+                }
+                // Inbound plus outbound is the undirected value.
+                let undirected = |name: &str, metric: &str, field: Field| {
+                    let l = |d| {
+                        [
+                            ("queue_id", q.id.as_str()),
+                            ("queue", q.name.as_str()),
+                            ("media_type", media.as_str()),
+                            ("direction", d),
+                            ("window", "today"),
+                        ]
+                    };
+                    let both = s.get(name, &l("inbound")).unwrap_or(f64::NAN)
+                        + s.get(name, &l("outbound")).unwrap_or(f64::NAN);
+                    let want = truth_value(&whole_today, &q.id, media, metric, field);
+                    (both - want).abs() < 1e-6
+                };
+                if *direction == "inbound" {
+                    for (name, metric, field) in COUNTERS.into_iter().chain(MORE) {
+                        assert!(
+                            undirected(&window_of(name), metric, field),
+                            "{name} {} {media}: inbound + outbound != the whole",
+                            q.name
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        diffs.is_empty(),
+        "{} differences, first: {:#?}",
+        diffs.len(),
+        &diffs[..diffs.len().min(8)]
+    );
+    assert!(outbound_seen > 0.0, "some outbound conversations today");
+    // Counters: inbound + outbound grew by what the undirected query grew by.
+    let counted = |d: &str| -> f64 {
+        s.all("genesys_conversations_offered_total")
+            .iter()
+            .filter(|(l, _)| l["direction"] == d)
+            .map(|(_, v)| v)
+            .sum()
+    };
+    let whole = |t: &AggregateTruth| t.total("nOffered").map_or(0, |s| s.count) as f64;
+    assert_eq!(
+        counted("inbound") + counted("outbound"),
+        whole(&whole_now) - whole(&whole_baseline)
+    );
+    // Every (queue, media type) has both directions, at 0 when none went that way.
+    let pairs: usize = sim.truth().queues.iter().map(|q| q.media_types.len()).sum();
+    let offered = s.all("genesys_conversations_offered_total");
+    assert_eq!(offered.len(), 2 * pairs);
+    assert!(offered
+        .iter()
+        .all(|(l, v)| l["media_type"] == "voice" || l["direction"] == "inbound" || *v == 0.0));
+    assert_eq!(
+        s.get("genesys_exporter_series", &[]),
+        Some(s.samples.len() as f64)
+    );
+    exporter.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_added_quantities_are_left_out_by_default_and_can_be_chosen_alone() {
+    let sim = start_sim(sim_at("2026-11-24T11:00:00Z")).await;
+    let only: Vec<&str> = MORE.iter().map(|c| selection_name(c.0)).collect();
+    let only = format!("--aggregates.metrics={}", only.join(","));
+    // At defaults: an upgrade does not add them to every scrape.
+    let left_out = start_exporter_on_sim_clock(&sim, &[]).await;
+    let alone = start_exporter_on_sim_clock(&sim, &[&only]).await;
+    wait_ready(&left_out).await;
+    wait_ready(&alone).await;
+    let a = scrape_after_poll(left_out.local_addr()).await;
+    let b = scrape_after_poll(alone.local_addr()).await;
+    for (name, _, _) in MORE {
+        assert!(!a.has(name) && !a.has(&window_of(name)), "{name} left out");
+        assert!(b.has(name) && b.has(&window_of(name)), "{name} chosen");
+    }
+    for (name, _, _) in COUNTERS {
+        assert!(a.has(name) && a.has(&window_of(name)), "{name} chosen");
+        assert!(!b.has(name) && !b.has(&window_of(name)), "{name} left out");
+    }
+    assert!(!a.text.contains("direction=\""), "no direction by default");
+    left_out.shutdown().await;
+    alone.shutdown().await;
+    sim.shutdown().await;
+}

@@ -501,7 +501,18 @@ fn dashboard_and_rules_return_data_and_the_spike_notification_arrives() {
         &[
             format!("--demo.spike={queue}@+{SPIKE_AFTER_S}s"),
             format!("--demo.spike-size={SPIKE_SIZE}"),
-        ],
+            // Estimated wait is opt-in and asked only where conversations wait: on, and the
+            // odd-named queues get conversations waiting too, so its panel has data in every
+            // variant below.
+            "--collector.estimated_wait".to_string(),
+            "--collector.estimated_wait.interval=15s".to_string(),
+        ]
+        .into_iter()
+        .chain(
+            odd.iter()
+                .map(|q| format!("--demo.spike={q}@+{SPIKE_AFTER_S}s")),
+        )
+        .collect::<Vec<_>>(),
     );
     let spike_at = Instant::now() + Duration::from_secs(SPIKE_AFTER_S);
 

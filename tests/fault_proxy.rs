@@ -310,13 +310,16 @@ fn exporter_config(proxy: SocketAddr) -> Config {
 fn as_exporter_labels(counts: &BTreeMap<(String, String), u32>) -> BTreeMap<(String, String), f64> {
     let mut out = BTreeMap::new();
     for ((path, outcome), n) in counts {
-        // The exporter labels a channel's subscriptions by the path template, not the id.
+        // The exporter labels a channel's subscriptions and a limits namespace by the path
+        // template, not the id or the name.
         let subscriptions =
             path.starts_with("/api/v2/notifications/channels/") && path.ends_with("/subscriptions");
         let endpoint = if path == TOKEN_PATH {
             "/oauth/token"
         } else if subscriptions {
             "/api/v2/notifications/channels/{channelId}/subscriptions"
+        } else if path.starts_with("/api/v2/organizations/limits/namespaces/") {
+            "/api/v2/organizations/limits/namespaces/{namespaceName}"
         } else {
             path.as_str()
         };

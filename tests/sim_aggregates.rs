@@ -15,7 +15,7 @@ use common::{busy_at, sim_client as client, sim_token as token, start_sim as sta
 const AGG: &str = "/api/v2/analytics/conversations/aggregates/query";
 
 /// Every metric the simulator models.
-const MODELED: [&str; 15] = [
+const MODELED: [&str; 22] = [
     "nOffered",
     "nConnected",
     "nOverSla",
@@ -31,6 +31,13 @@ const MODELED: [&str; 15] = [
     "tHandle",
     "tAlert",
     "oServiceLevel",
+    "tNotResponding",
+    "nBlindTransferred",
+    "nConsultTransferred",
+    "nOutbound",
+    "tDialing",
+    "tContacting",
+    "nError",
 ];
 
 async fn post_raw(sim: &SimOrg, tok: Option<&str>, body: &Value) -> (u16, Value) {
@@ -173,7 +180,7 @@ async fn response_shape_units_and_omitted_zeros() {
     body["metrics"]
         .as_array_mut()
         .unwrap()
-        .extend([json!("tNotResponding"), json!("nOffered")]);
+        .extend([json!("tIvr"), json!("nOffered")]);
     let v = query(&sim, &tok, &body).await;
     let results = v["results"].as_array().unwrap();
     assert!(results.len() > 20, "a busy org has many groups");
@@ -266,7 +273,7 @@ async fn response_shape_units_and_omitted_zeros() {
     let v = query(
         &sim,
         &tok,
-        &json!({"interval": interval(from, now), "metrics": ["tIvr", "nError"]}),
+        &json!({"interval": interval(from, now), "metrics": ["tIvr", "tVoicemail"]}),
     )
     .await;
     assert_eq!(v, json!({"results": []}));

@@ -23,9 +23,15 @@ pub(crate) const REGISTRATION: Registration = Registration {
     polls: "poll org-wide conversation activity",
     default_interval: "15s",
     disable: Some("Disable the org-wide conversation activity collector (for orgs where that API is missing)."),
-    // One query for the whole org (none on shards other than 0, which the plan does not know:
-    // it over-counts them by this one query a poll).
-    requests_per_poll: |_| 1.0,
+    opt_in: false,
+    // One query for the whole org, on shard 0 only.
+    requests_per_poll: |settings, _| {
+        if settings.queue_filter.shard.serves_org_wide() {
+            1.0
+        } else {
+            0.0
+        }
+    },
     start,
 };
 

@@ -1,5 +1,6 @@
 //! Rolling analytics: `POST /api/v2/analytics/conversations/aggregates/query` grouped by queue
-//! and media type, turned into exactly-once counters and window gauges.
+//! and media type (and, with `--aggregates.by-direction`, `originatingDirection`), turned into
+//! exactly-once counters and window gauges.
 //!
 //! Genesys stamps a metric when it completes and makes it visible minutes later, so a bucket
 //! keeps growing after it closed. Each refresh asks for the last `lookback` at `granularity`,
@@ -39,7 +40,8 @@ pub(crate) const REGISTRATION: Registration = Registration {
     polls: "refresh the analytics aggregates (counters and windows)",
     default_interval: "1m",
     disable: Some("Disable the analytics aggregates collector."),
-    requests_per_poll: batches,
+    opt_in: false,
+    requests_per_poll: |_, watched| batches(watched),
     start,
 };
 
@@ -111,11 +113,19 @@ pub enum Quantity {
     ServiceLevelNumerator,
     ServiceLevelDenominator,
     AlertMs,
+    NotRespondingCount,
+    NotRespondingMs,
+    BlindTransferred,
+    ConsultTransferred,
+    Outbound,
+    DialingMs,
+    ContactingMs,
+    Error,
 }
 
 impl Quantity {
     /// Every quantity, in the order [`Values`] stores them.
-    pub const ALL: [Quantity; 22] = [
+    pub const ALL: [Quantity; 30] = [
         Quantity::Offered,
         Quantity::AnsweredCount,
         Quantity::AnsweredMs,
@@ -138,6 +148,14 @@ impl Quantity {
         Quantity::ServiceLevelNumerator,
         Quantity::ServiceLevelDenominator,
         Quantity::AlertMs,
+        Quantity::NotRespondingCount,
+        Quantity::NotRespondingMs,
+        Quantity::BlindTransferred,
+        Quantity::ConsultTransferred,
+        Quantity::Outbound,
+        Quantity::DialingMs,
+        Quantity::ContactingMs,
+        Quantity::Error,
     ];
 
     /// The Genesys metric and the statistic of it this quantity is.
@@ -165,6 +183,14 @@ impl Quantity {
             Quantity::ServiceLevelNumerator => ("oServiceLevel", Stat::Numerator),
             Quantity::ServiceLevelDenominator => ("oServiceLevel", Stat::Denominator),
             Quantity::AlertMs => ("tAlert", Stat::Sum),
+            Quantity::NotRespondingCount => ("tNotResponding", Stat::Count),
+            Quantity::NotRespondingMs => ("tNotResponding", Stat::Sum),
+            Quantity::BlindTransferred => ("nBlindTransferred", Stat::Count),
+            Quantity::ConsultTransferred => ("nConsultTransferred", Stat::Count),
+            Quantity::Outbound => ("nOutbound", Stat::Count),
+            Quantity::DialingMs => ("tDialing", Stat::Sum),
+            Quantity::ContactingMs => ("tContacting", Stat::Sum),
+            Quantity::Error => ("nError", Stat::Count),
         }
     }
 
@@ -235,6 +261,9 @@ pub struct Exported {
     pub counter: Option<&'static Family>,
     pub window: &'static Family,
     quantity: Quantity,
+    /// Exported only when `--aggregates.metrics` names it (or says `all`): quantities added
+    /// after the first release, so that an upgrade does not grow every scrape by a third.
+    opt_in: bool,
 }
 
 impl Exported {
@@ -267,6 +296,15 @@ const fn counted(
         counter: Some(counter),
         window,
         quantity,
+        opt_in: false,
+    }
+}
+
+/// A counted quantity that is not in the default selection.
+const fn opt_in(counter: &'static Family, window: &'static Family, quantity: Quantity) -> Exported {
+    Exported {
+        opt_in: true,
+        ..counted(counter, window, quantity)
     }
 }
 
@@ -275,13 +313,14 @@ const fn maximum(window: &'static Family, quantity: Quantity) -> Exported {
         counter: None,
         window,
         quantity,
+        opt_in: false,
     }
 }
 
 use Quantity as Q;
 
 /// Counters (`genesys_<name>_total`) and, over each window, gauges (`genesys_window_<name>`).
-pub(crate) const COUNTED: [Exported; 20] = [
+pub(crate) const COUNTED: [Exported; 28] = [
     counted(
         &catalog::CONVERSATIONS_OFFERED,
         &catalog::WINDOW_CONVERSATIONS_OFFERED,
@@ -378,6 +417,46 @@ pub(crate) const COUNTED: [Exported; 20] = [
         &catalog::WINDOW_ALERT_SECONDS,
         Q::AlertMs,
     ),
+    opt_in(
+        &catalog::OFFERS_NOT_ANSWERED,
+        &catalog::WINDOW_OFFERS_NOT_ANSWERED,
+        Q::NotRespondingCount,
+    ),
+    opt_in(
+        &catalog::NOT_RESPONDING_SECONDS,
+        &catalog::WINDOW_NOT_RESPONDING_SECONDS,
+        Q::NotRespondingMs,
+    ),
+    opt_in(
+        &catalog::CONVERSATIONS_BLIND_TRANSFERRED,
+        &catalog::WINDOW_CONVERSATIONS_BLIND_TRANSFERRED,
+        Q::BlindTransferred,
+    ),
+    opt_in(
+        &catalog::CONVERSATIONS_CONSULT_TRANSFERRED,
+        &catalog::WINDOW_CONVERSATIONS_CONSULT_TRANSFERRED,
+        Q::ConsultTransferred,
+    ),
+    opt_in(
+        &catalog::CONVERSATIONS_OUTBOUND,
+        &catalog::WINDOW_CONVERSATIONS_OUTBOUND,
+        Q::Outbound,
+    ),
+    opt_in(
+        &catalog::DIALING_SECONDS,
+        &catalog::WINDOW_DIALING_SECONDS,
+        Q::DialingMs,
+    ),
+    opt_in(
+        &catalog::CONTACTING_SECONDS,
+        &catalog::WINDOW_CONTACTING_SECONDS,
+        Q::ContactingMs,
+    ),
+    opt_in(
+        &catalog::CONVERSATION_ERRORS,
+        &catalog::WINDOW_CONVERSATION_ERRORS,
+        Q::Error,
+    ),
 ];
 
 /// Window-only gauges: maxima (`genesys_window_<name>`).
@@ -440,6 +519,8 @@ pub struct AggregatesSettings {
     pub lookback: Duration,
     pub windows: Vec<Window>,
     pub timezone: Tz,
+    /// Group by `originatingDirection` too (`--aggregates.by-direction`): a `direction` label.
+    pub by_direction: bool,
     /// What is exported of it: changing this alone keeps the counters.
     pub export: AggregatesExport,
 }
@@ -451,6 +532,7 @@ impl AggregatesSettings {
             && self.lookback == other.lookback
             && self.windows == other.windows
             && self.timezone == other.timezone
+            && self.by_direction == other.by_direction
     }
 }
 
@@ -481,10 +563,21 @@ impl AggregatesExport {
 
 /// Every analytics quantity that can be exported: the counted ones (as counters and window
 /// gauges), and the window-only maxima and service level ratio.
-pub(crate) fn exportable() -> Vec<&'static str> {
+pub fn exportable() -> Vec<&'static str> {
     COUNTED
         .iter()
         .chain(&WINDOW_MAXIMA)
+        .map(Exported::name)
+        .chain(["service_level_ratio"])
+        .collect()
+}
+
+/// What `--aggregates.metrics=default` (the default) exports: all but the opt-in quantities.
+pub fn exported_by_default() -> Vec<&'static str> {
+    COUNTED
+        .iter()
+        .chain(&WINDOW_MAXIMA)
+        .filter(|e| !e.opt_in)
         .map(Exported::name)
         .chain(["service_level_ratio"])
         .collect()
@@ -495,6 +588,8 @@ pub(crate) fn exportable() -> Vec<&'static str> {
 pub struct GroupAggregates {
     pub queue: usize,
     pub media_type: String,
+    /// `originatingDirection` (`inbound`, `outbound`), with `--aggregates.by-direction` only.
+    pub direction: Option<String>,
     /// Since the process started (additive fields only).
     pub counters: Values,
     /// One per configured window, in the same order.
@@ -509,7 +604,12 @@ pub struct AggregatesSnapshot {
     pub export: AggregatesExport,
 }
 
-type Group = (String, String);
+/// Queue id, media type (lower case) and, when grouped by it, `originatingDirection`.
+type Group = (String, String, Option<String>);
+
+/// The directions every (queue, media type) shows with `--aggregates.by-direction`, at 0 when
+/// none of its conversations went that way.
+const DIRECTIONS: [&str; 2] = ["inbound", "outbound"];
 pub(crate) type Buckets = BTreeMap<i64, HashMap<Group, Values>>;
 
 #[derive(Debug, Default)]
@@ -665,10 +765,14 @@ impl AggregatesCollector {
     ) -> Result<Buckets, CollectError> {
         let mut out = Buckets::new();
         for batch in ids.chunks(MAX_QUEUES_PER_QUERY) {
+            let mut group_by = vec!["queueId", "mediaType"];
+            if self.settings.by_direction {
+                group_by.push("originatingDirection");
+            }
             let query = ConversationAggregationQuery {
                 interval: format!("{}/{}", iso(start_ms), iso(end_ms)),
                 granularity: granularity.map(iso_duration),
-                group_by: vec!["queueId", "mediaType"],
+                group_by,
                 filter: QueryFilter::any_queue(batch.iter().copied()),
                 metrics: metrics(),
             };
@@ -686,14 +790,31 @@ impl AggregatesCollector {
             // Media types Genesys reports beyond the configured ones (e.g. after a change).
             let seen = state.counters.keys().chain(state.day_base.keys());
             let seen = seen.chain(state.buckets.values().flat_map(|g| g.keys()));
-            for (id, m) in seen {
+            for (id, m, _) in seen {
                 if id == &q.id && !media.contains(&m.as_str()) {
                     media.push(m);
                 }
             }
             media.sort_unstable();
-            for m in media {
-                let group = (q.id.clone(), m.to_string());
+            let mut directions: Vec<Option<&str>> = if self.settings.by_direction {
+                DIRECTIONS.iter().copied().map(Some).collect()
+            } else {
+                vec![None]
+            };
+            // Directions Genesys reports beyond inbound and outbound.
+            let seen = state.counters.keys().chain(state.day_base.keys());
+            let seen = seen.chain(state.buckets.values().flat_map(|g| g.keys()));
+            for (id, _, d) in seen {
+                if id == &q.id && !directions.contains(&d.as_deref()) {
+                    directions.push(d.as_deref());
+                }
+            }
+            directions.sort_unstable();
+            let pairs = media
+                .iter()
+                .flat_map(|m| directions.iter().map(move |d| (*m, *d)));
+            for (m, d) in pairs {
+                let group = (q.id.clone(), m.to_string(), d.map(str::to_string));
                 let windows = self
                     .settings
                     .windows
@@ -720,6 +841,7 @@ impl AggregatesCollector {
                 groups.push(GroupAggregates {
                     queue: i,
                     media_type: m.to_string(),
+                    direction: d.map(str::to_string),
                     counters: state.counters.get(&group).copied().unwrap_or_default(),
                     windows,
                 });
@@ -749,7 +871,11 @@ pub(crate) fn merge_response(
         ) else {
             continue;
         };
-        let group = (queue.clone(), media.to_ascii_lowercase());
+        let direction = container
+            .group
+            .get("originatingDirection")
+            .map(|d| d.to_ascii_lowercase());
+        let group = (queue.clone(), media.to_ascii_lowercase(), direction);
         for bucket in &container.data {
             let Some(bucket_start) = interval_start_ms(&bucket.interval) else {
                 tracing::debug!(interval = %bucket.interval, "unreadable aggregate interval");
@@ -849,24 +975,37 @@ fn aggregate_rows(snap: &AggregatesSnapshot) -> Vec<AggregateRow<'_>> {
     if snap.export.by_queue {
         let queues = snap.queues.labels();
         let mut media = Memo::new("media_type");
+        let mut direction = Memo::new("direction");
         return snap
             .groups
             .iter()
-            .map(|g| AggregateRow {
-                labels: queues[g.queue].join(media.get(&g.media_type)),
-                counters: g.counters,
-                windows: Cow::Borrowed(&g.windows),
+            .map(|g| {
+                let mut labels = queues[g.queue].join(media.get(&g.media_type));
+                if let Some(d) = &g.direction {
+                    labels = labels.join(direction.get(d));
+                }
+                AggregateRow {
+                    labels,
+                    counters: g.counters,
+                    windows: Cow::Borrowed(&g.windows),
+                }
             })
             .collect();
     }
-    let mut by_media: BTreeMap<&str, AggregateRow<'_>> = BTreeMap::new();
+    let mut by_media: BTreeMap<(&str, Option<&str>), AggregateRow<'_>> = BTreeMap::new();
     for g in &snap.groups {
         let row = by_media
-            .entry(g.media_type.as_str())
-            .or_insert_with(|| AggregateRow {
-                labels: Labels::new().with("media_type", &g.media_type),
-                counters: Values::default(),
-                windows: Cow::Owned(vec![Values::default(); g.windows.len()]),
+            .entry((g.media_type.as_str(), g.direction.as_deref()))
+            .or_insert_with(|| {
+                let mut labels = Labels::new().with("media_type", &g.media_type);
+                if let Some(d) = &g.direction {
+                    labels = labels.with("direction", d);
+                }
+                AggregateRow {
+                    labels,
+                    counters: Values::default(),
+                    windows: Cow::Owned(vec![Values::default(); g.windows.len()]),
+                }
             });
         row.counters.combine(&g.counters);
         for (w, v) in row.windows.to_mut().iter_mut().zip(&g.windows) {
@@ -1004,8 +1143,50 @@ mod tests {
                 "nConnected",
                 "oServiceLevel",
                 "tAlert",
+                "tNotResponding",
+                "nBlindTransferred",
+                "nConsultTransferred",
+                "nOutbound",
+                "tDialing",
+                "tContacting",
+                "nError",
             ]
         );
+    }
+
+    #[test]
+    fn directions_fold_into_groups_of_their_own() {
+        let response: ConversationAggregateQueryResponse = serde_json::from_value(serde_json::json!({
+            "results": [
+                {"group": {"queueId": "q1", "mediaType": "voice", "originatingDirection": "inbound"}, "data": [
+                    {"interval": "2026-11-24T10:00:00.000Z/2026-11-24T10:05:00.000Z", "metrics": [
+                        {"metric": "nOffered", "stats": {"count": 4}}
+                    ]}
+                ]},
+                {"group": {"queueId": "q1", "mediaType": "voice", "originatingDirection": "outbound"}, "data": [
+                    {"interval": "2026-11-24T10:00:00.000Z/2026-11-24T10:05:00.000Z", "metrics": [
+                        {"metric": "nOffered", "stats": {"count": 1}},
+                        {"metric": "nOutbound", "stats": {"count": 1}},
+                        {"metric": "tDialing", "stats": {"count": 1, "sum": 3000, "max": 3000, "min": 3000}}
+                    ]}
+                ]}
+            ]
+        }))
+        .unwrap();
+        let mut out = Buckets::new();
+        merge_response(
+            &mut out,
+            &response,
+            ms("2026-11-24T09:00:00Z"),
+            ms("2026-11-24T11:00:00Z"),
+        );
+        let bucket = &out[&ms("2026-11-24T10:00:00Z")];
+        let group = |d: &str| bucket[&("q1".to_string(), "voice".to_string(), Some(d.to_string()))];
+        assert_eq!(group("inbound")[Quantity::Offered], 4.0);
+        assert_eq!(group("inbound")[Quantity::Outbound], 0.0);
+        assert_eq!(group("outbound")[Quantity::Offered], 1.0);
+        assert_eq!(group("outbound")[Quantity::Outbound], 1.0);
+        assert_eq!(group("outbound")[Quantity::DialingMs], 3000.0);
     }
 
     #[test]
@@ -1045,7 +1226,7 @@ mod tests {
             1,
             "the bucket outside the asked interval is ignored"
         );
-        let v = out[&ms("2026-11-24T10:00:00Z")][&("q1".to_string(), "voice".to_string())];
+        let v = out[&ms("2026-11-24T10:00:00Z")][&("q1".to_string(), "voice".to_string(), None)];
         assert_eq!(v[Quantity::Offered], 4.0);
         assert_eq!(
             COUNTED

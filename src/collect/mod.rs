@@ -8,6 +8,7 @@
 
 pub mod activity;
 pub mod aggregates;
+pub mod estimated_wait;
 #[cfg(test)]
 mod fuzz;
 pub mod observations;
@@ -33,11 +34,12 @@ use crate::metrics::exposition::Exposition;
 
 /// Every collector the exporter knows, in the order their series are written. Queue discovery
 /// comes first: the others watch what it lists.
-pub const REGISTRY: [&Registration; 4] = [
+pub const REGISTRY: [&Registration; 5] = [
     &queues::REGISTRATION,
     &observations::REGISTRATION,
     &activity::REGISTRATION,
     &aggregates::REGISTRATION,
+    &estimated_wait::REGISTRATION,
 ];
 
 /// What the rest of the exporter knows of a collector.
@@ -50,11 +52,24 @@ pub struct Registration {
     /// `--collector.<name>.interval` default.
     pub default_interval: &'static str,
     /// `Some(help)`: `--no-collector.<name>` turns it off. Queue discovery cannot be turned off.
+    /// For an `opt_in` collector, the help of `--collector.<name>`, which turns it on.
     pub disable: Option<&'static str>,
+    /// Runs only when asked for with `--collector.<name>` (its requests grow with the org, and
+    /// not every org wants to spend them); the others run unless turned off.
+    pub opt_in: bool,
     /// API requests one poll sends with this many watched queues (the budget plan).
-    pub requests_per_poll: fn(watched: usize) -> f64,
+    pub requests_per_poll: fn(settings: &Settings, watched: usize) -> f64,
     /// Starts polling into a new slot.
     pub start: fn(Context) -> Started,
+}
+
+impl Registration {
+    /// Runs unless turned off (`--no-collector.<name>`); false for `opt_in` collectors,
+    /// which run only with `--collector.<name>`.
+    #[must_use]
+    pub fn enabled_by_default(&self) -> bool {
+        !self.opt_in
+    }
 }
 
 /// A collector's query batches: 100 queues per request, and one request without queues.
@@ -75,6 +90,7 @@ pub struct Settings {
     /// The configured interval of every registered collector, by name.
     pub intervals: std::collections::BTreeMap<&'static str, Duration>,
     pub aggregates: aggregates::AggregatesSettings,
+    pub estimated_wait: estimated_wait::EstimatedWaitSettings,
 }
 
 /// Never used for a registered collector: every one has an interval flag with a default.
@@ -104,6 +120,9 @@ pub struct Context {
     pub interval: Duration,
     /// How live queue state arrives (`--live.*`).
     pub push: observations::PushSettings,
+    /// The collectors started before this one, in [`REGISTRY`] order: what a collector that
+    /// reads another's snapshot (`estimated_wait` reads `observations`) finds it in.
+    pub earlier: Vec<Arc<dyn Source>>,
 }
 
 /// A started collector: where it publishes and the task that polls.
@@ -146,6 +165,9 @@ pub trait Source: Send + Sync {
     /// Its health and its data if fresh enough to serve at `now`, read together: a scrape
     /// never shows the counters of one poll next to the data of the next.
     fn read(&self, now: SystemTime) -> (Health, Option<Arc<dyn Snapshot>>);
+    /// Its latest data, fresh or not, for a collector that builds on it (downcast to the
+    /// snapshot type).
+    fn latest_any(&self) -> Option<Arc<dyn std::any::Any + Send + Sync>>;
 }
 
 /// One collector's self-metrics, computed at scrape time.
@@ -205,6 +227,11 @@ impl<T: Snapshot> Source for Slot<T> {
             .map(|d| Arc::clone(d) as Arc<dyn Snapshot>);
         (health, data)
     }
+
+    fn latest_any(&self) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
+        let data = self.tx.borrow().data.clone()?;
+        Some(data as Arc<dyn std::any::Any + Send + Sync>)
+    }
 }
 
 /// The running collectors.
@@ -259,6 +286,13 @@ pub enum CollectError {
     NoQueuesYet,
     #[error("queue listing did not end: more than {0} pages")]
     TooManyPages(u32),
+    #[error("the {0} collector has not published yet, nothing to build on")]
+    NotYet(&'static str),
+    #[error("{endpoint}: unexpected answer: {reason}")]
+    Unexpected {
+        endpoint: &'static str,
+        reason: String,
+    },
 }
 
 /// Starts every enabled collector (`enabled` holds registry names) with its configured interval.
@@ -284,6 +318,7 @@ pub(crate) fn start_all(
             live: live.clone(),
             interval: interval(registration.name),
             push: push.clone(),
+            earlier: all.clone(),
         });
         all.push(started.source);
         tasks.push(started.task);

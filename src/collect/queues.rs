@@ -18,8 +18,9 @@ pub(crate) const REGISTRATION: Registration = Registration {
     polls: "list queues (GET /api/v2/routing/queues)",
     default_interval: "5m",
     disable: None,
+    opt_in: false,
     // One page per 100 queues.
-    requests_per_poll: batches,
+    requests_per_poll: |_, watched| batches(watched),
     start,
 };
 

@@ -14,7 +14,10 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 use regex::Regex;
 use secrecy::SecretString;
 
-use crate::collect::aggregates::{exportable, AggregatesExport, AggregatesSettings, Window};
+use crate::collect::aggregates::{
+    exportable, exported_by_default, AggregatesExport, AggregatesSettings, Window,
+};
+use crate::collect::estimated_wait::EstimatedWaitSettings;
 use crate::collect::observations::{LiveMode, PushSettings};
 use crate::collect::queues::{QueueFilter, Shard};
 use crate::collect::{Settings, REGISTRY};
@@ -153,11 +156,13 @@ pub struct Flags {
     /// IANA time zone whose midnight starts the `today` window (e.g. Europe/Berlin).
     #[arg(long = "aggregates.timezone", default_value = "UTC")]
     pub aggregates_timezone: String,
-    /// Comma-separated analytics quantities to export (counters and window gauges), or `all`;
+    /// Comma-separated analytics quantities to export (counters and window gauges), `default`
+    /// (all but the opt-in ones: offers_not_answered, not_responding_seconds, transfers by
+    /// kind, outbound, dialing, contacting, errors) or `all`;
     /// e.g. conversations_offered,conversations_answered,handle_seconds,service_level_ratio.
     #[arg(
         long = "aggregates.metrics",
-        default_value = "all",
+        default_value = "default",
         value_delimiter = ','
     )]
     pub aggregates_metrics: Vec<String>,
@@ -165,6 +170,10 @@ pub struct Flags {
     /// only (summed over the watched queues).
     #[arg(long = "aggregates.by", default_value = "queue", value_parser = ["queue", "media_type"])]
     pub aggregates_by: String,
+    /// Group the analytics by originatingDirection too: a `direction` label (inbound,
+    /// outbound) on every analytics series, twice the series, no extra request.
+    #[arg(long = "aggregates.by-direction")]
+    pub aggregates_by_direction: bool,
 
     /// How live queue state arrives: auto (pushed over notification channels where Genesys
     /// permits, polled for the rest), push (channels only), poll (the observations query only).
@@ -178,6 +187,13 @@ pub struct Flags {
     /// How often the observations query replaces pushed state (and counts differences).
     #[arg(long = "live.reconcile-interval", default_value = "5m", value_parser = parse_interval)]
     pub live_reconcile_interval: Duration,
+
+    /// Estimated wait requests a poll, at most (one per queue and media type with
+    /// conversations waiting, most waiting first); the collector is off unless
+    /// --collector.estimated_wait.
+    #[arg(long = "estimated-wait.max-queries", default_value_t = crate::collect::estimated_wait::DEFAULT_MAX_QUERIES,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub estimated_wait_max_queries: u32,
 
     /// Run against a built-in simulated Genesys org instead of a real one.
     #[cfg(feature = "demo")]
@@ -243,7 +259,8 @@ pub enum LogFormat {
 }
 
 /// The command line: [`Flags`] plus, for every registered collector,
-/// `--collector.<name>.interval` and (where it can be turned off) `--no-collector.<name>`.
+/// `--collector.<name>.interval` and (where it can be turned off) `--no-collector.<name>`, or
+/// for an opt-in one `--collector.<name>`.
 #[must_use]
 pub fn command() -> clap::Command {
     let mut command = Flags::command();
@@ -257,15 +274,26 @@ pub fn command() -> clap::Command {
                 .help(format!("How often to {}.", r.polls)),
         );
         if let Some(help) = r.disable {
+            let flag = switch_flag(r);
             command = command.arg(
-                clap::Arg::new(disable_flag(r.name))
-                    .long(disable_flag(r.name))
+                clap::Arg::new(flag.clone())
+                    .long(flag)
                     .action(clap::ArgAction::SetTrue)
                     .help(help),
             );
         }
     }
     command
+}
+
+/// The flag that switches collector `r` from its default: `--no-collector.<name>` turns a
+/// collector off, `--collector.<name>` turns an opt-in one on.
+fn switch_flag(r: &crate::collect::Registration) -> String {
+    if r.enabled_by_default() {
+        disable_flag(r.name)
+    } else {
+        format!("collector.{}", r.name)
+    }
 }
 
 fn interval_flag(collector: &str) -> String {
@@ -364,6 +392,9 @@ pub struct StartupConfig {
 pub struct LiveConfig {
     pub web_config: Option<PathBuf>,
     pub requests_per_minute: u32,
+    /// `--genesys.requests-per-minute` was given (a flag or the config file): the budget
+    /// stays as given. Otherwise it may follow the org's own limit, read at start-up.
+    pub requests_per_minute_explicit: bool,
     /// What the collectors read: filters, intervals, aggregates settings.
     pub collectors: Settings,
 }
@@ -538,8 +569,8 @@ impl Config {
             if let Some(interval) = matches.get_one::<Duration>(&interval_flag(r.name)) {
                 intervals.insert(r.name, *interval);
             }
-            let disabled = r.disable.is_some() && matches.get_flag(&disable_flag(r.name));
-            if !disabled {
+            let switched = r.disable.is_some() && matches.get_flag(&switch_flag(r));
+            if r.enabled_by_default() != switched {
                 collectors.push(r.name);
             }
         }
@@ -565,6 +596,8 @@ impl Config {
             live: LiveConfig {
                 web_config: flags.web_config_file,
                 requests_per_minute: flags.requests_per_minute,
+                requests_per_minute_explicit: matches.value_source("requests_per_minute")
+                    != Some(clap::parser::ValueSource::DefaultValue),
                 collectors: Settings {
                     queue_filter: QueueFilter {
                         include: flags.queues_include,
@@ -577,8 +610,12 @@ impl Config {
                         flags.aggregates_lookback,
                         &flags.aggregates_windows,
                         &flags.aggregates_timezone,
+                        flags.aggregates_by_direction,
                         aggregates_export(&flags.aggregates_metrics, &flags.aggregates_by)?,
                     )?,
+                    estimated_wait: EstimatedWaitSettings {
+                        max_queries: flags.estimated_wait_max_queries,
+                    },
                 },
             },
             orgs: Vec::new(),
@@ -715,8 +752,8 @@ impl StartupConfig {
         let mut out: Vec<(String, String)> =
             out.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
         for r in REGISTRY.iter().filter(|r| r.disable.is_some()) {
-            if !self.collectors.contains(&r.name) {
-                out.push((disable_flag(r.name), "true".into()));
+            if self.collectors.contains(&r.name) != r.enabled_by_default() {
+                out.push((switch_flag(r), "true".into()));
             }
         }
         out
@@ -791,6 +828,11 @@ impl LiveConfig {
             "media_type"
         };
         push("aggregates.by", by.into());
+        push("aggregates.by-direction", s.by_direction.to_string());
+        push(
+            "estimated-wait.max-queries",
+            self.collectors.estimated_wait.max_queries.to_string(),
+        );
         out
     }
 }
@@ -802,8 +844,10 @@ fn aggregates_export(metrics: &[String], by: &str) -> Result<AggregatesExport, C
         .map(|m| m.trim())
         .filter(|m| !m.is_empty())
         .collect();
-    let selected = if wanted.is_empty() || wanted == ["all"] {
+    let selected = if wanted == ["all"] {
         all
+    } else if wanted.is_empty() || wanted == ["default"] {
+        exported_by_default()
     } else {
         let mut selected = Vec::new();
         for name in wanted {
@@ -812,7 +856,7 @@ fn aggregates_export(metrics: &[String], by: &str) -> Result<AggregatesExport, C
                     flag: "aggregates.metrics",
                     value: name.to_string(),
                     reason: format!(
-                        "not an analytics quantity; choose from all, {}",
+                        "not an analytics quantity; choose from all, default, {}",
                         all.join(", ")
                     ),
                 });
@@ -834,6 +878,7 @@ fn aggregates_settings(
     lookback: Duration,
     windows: &[String],
     timezone: &str,
+    by_direction: bool,
     export: AggregatesExport,
 ) -> Result<AggregatesSettings, ConfigError> {
     let err = |flag, value: String, reason: &str| ConfigError::Aggregates {
@@ -896,6 +941,7 @@ fn aggregates_settings(
         lookback,
         windows: parsed,
         timezone,
+        by_direction,
         export,
     })
 }
@@ -1016,7 +1062,7 @@ mod tests {
             ),
             (
                 &["--aggregates.metrics=handle_secs"][..],
-                "choose from all, conversations_offered",
+                "choose from all, default, conversations_offered",
             ),
         ] {
             let mut all = vec!["--demo"];

@@ -19,7 +19,8 @@ use super::instrument::ApiMetrics;
 use super::models::{
     Channel, ChannelTopicEntityListing, ConversationActivityQuery, ConversationActivityResponse,
     ConversationAggregateQueryResponse, ConversationAggregationQuery, ErrorBody,
-    QueueEntityListing, QueueObservationQuery, QueueObservationQueryResponse, TopicRequest,
+    EstimatedWaitTimePredictions, LimitsEntityListing, QueueEntityListing, QueueObservationQuery,
+    QueueObservationQueryResponse, TopicRequest,
 };
 use super::ratelimit::RateLimiter;
 use super::response::{read_body_capped, retry_after, BodyError};
@@ -303,6 +304,52 @@ impl GenesysClient {
             Some(query),
         )
         .await
+    }
+
+    /// `GET /api/v2/routing/queues/{queueId}/mediatypes/{mediaType}/estimatedwaittime`;
+    /// `media_type` in the path's vocabulary (`call`, not `voice`).
+    ///
+    /// # Errors
+    /// As [`GenesysClient::queues_page`].
+    pub async fn estimated_wait_time(
+        &self,
+        queue_id: &str,
+        media_type: &str,
+    ) -> Result<EstimatedWaitTimePredictions, ApiError> {
+        let segment =
+            |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let path = format!(
+            "/api/v2/routing/queues/{}/mediatypes/{}/estimatedwaittime",
+            segment(queue_id),
+            segment(media_type)
+        );
+        self.call::<(), _>(Endpoint::EstimatedWaitTime, Method::GET, &path, None)
+            .await
+    }
+
+    /// `GET /api/v2/organizations/limits/namespaces/{namespaceName}`: the org's effective
+    /// limits in one namespace (REFERENCE.md 3.1).
+    ///
+    /// # Errors
+    /// As [`GenesysClient::queues_page`]; an org or client without access answers 403 or 404.
+    pub async fn org_limits(&self, namespace: &str) -> Result<LimitsEntityListing, ApiError> {
+        let path = format!(
+            "/api/v2/organizations/limits/namespaces/{}",
+            url::form_urlencoded::byte_serialize(namespace.as_bytes()).collect::<String>()
+        );
+        self.call::<(), _>(Endpoint::OrgLimits, Method::GET, &path, None)
+            .await
+    }
+
+    /// Creates `endpoint`'s retry series at 0 (an endpoint that only an opt-in collector
+    /// calls gets them when that collector starts, so the default body does not change).
+    pub fn init_endpoint_metrics(&self, endpoint: Endpoint) {
+        self.inner.metrics.init_retries(endpoint);
+    }
+
+    /// `genesys_api_org_limit_requests_per_minute`: the org's own per-token limit.
+    pub fn set_org_limit_per_minute(&self, per_minute: i64) {
+        self.inner.metrics.set_org_limit(per_minute);
     }
 
     async fn call<B: Serialize, T: DeserializeOwned>(

@@ -19,6 +19,10 @@ pub struct RequestLabels {
     pub code: String,
 }
 
+/// A series without labels that exists only once set (a plain gauge is always served).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NoLabels {}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RetryLabels {
     pub endpoint: &'static str,
@@ -27,8 +31,10 @@ pub struct RetryLabels {
     pub reason: &'static str,
 }
 
-/// Every endpoint the client calls: each gets its retry series at 0 before the first retry.
-const ENDPOINTS: [Endpoint; 7] = [
+/// Every endpoint the client calls by default: each gets its retry series at 0 before the first
+/// retry. Endpoints of opt-in collectors (`EstimatedWaitTime`) get theirs when the collector
+/// starts ([`ApiMetrics::init_retries`]), so turning nothing on changes nothing in the body.
+const ENDPOINTS: [Endpoint; 8] = [
     Endpoint::Token,
     Endpoint::Queues,
     Endpoint::QueueObservations,
@@ -36,6 +42,7 @@ const ENDPOINTS: [Endpoint; 7] = [
     Endpoint::ConversationAggregates,
     Endpoint::NotificationChannels,
     Endpoint::NotificationSubscriptions,
+    Endpoint::OrgLimits,
 ];
 
 /// The reasons a request to `endpoint` can be retried for (`genesys::client`). The match
@@ -63,7 +70,9 @@ fn retry_reasons(endpoint: Endpoint) -> &'static [&'static str] {
         | Endpoint::ConversationActivity
         | Endpoint::ConversationAggregates
         | Endpoint::NotificationChannels
-        | Endpoint::NotificationSubscriptions => ALL,
+        | Endpoint::NotificationSubscriptions
+        | Endpoint::EstimatedWaitTime
+        | Endpoint::OrgLimits => ALL,
     }
 }
 
@@ -76,6 +85,8 @@ pub struct ApiMetrics {
     pub budget_waiting: Gauge,
     pub planned_per_minute: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub token_refreshes: Counter,
+    /// `genesys_api_org_limit_requests_per_minute`: no series until the org's limits said it.
+    pub org_limit_per_minute: Family<NoLabels, Gauge>,
     /// Bumped on every change above, so a scrape can tell whether its cached body is current.
     generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
@@ -86,12 +97,7 @@ impl ApiMetrics {
         // at 0, so `rate()` and `increase()` see the first retry, and an alert on them does
         // not need `or vector(0)`. (Requests are not: their `code` is whatever came back.)
         for endpoint in ENDPOINTS {
-            for &reason in retry_reasons(endpoint) {
-                drop(self.retries.get_or_create(&RetryLabels {
-                    endpoint: endpoint.label(),
-                    reason,
-                }));
-            }
+            self.init_retries(endpoint);
         }
         register(registry, &catalog::API_REQUESTS, self.requests.clone());
         register(registry, &catalog::API_RETRIES, self.retries.clone());
@@ -120,6 +126,30 @@ impl ApiMetrics {
             &catalog::API_TOKEN_REFRESHES,
             self.token_refreshes.clone(),
         );
+        register(
+            registry,
+            &catalog::API_ORG_LIMIT_REQUESTS_PER_MINUTE,
+            self.org_limit_per_minute.clone(),
+        );
+    }
+
+    /// Creates `endpoint`'s retry series at 0.
+    pub fn init_retries(&self, endpoint: Endpoint) {
+        for &reason in retry_reasons(endpoint) {
+            drop(self.retries.get_or_create(&RetryLabels {
+                endpoint: endpoint.label(),
+                reason,
+            }));
+        }
+        self.changed();
+    }
+
+    /// The org's per-token request limit, as its limits API reported it.
+    pub fn set_org_limit(&self, per_minute: i64) {
+        self.org_limit_per_minute
+            .get_or_create(&NoLabels {})
+            .set(per_minute);
+        self.changed();
     }
 
     /// Changes with every update of these metrics.

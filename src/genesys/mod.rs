@@ -23,6 +23,10 @@ pub enum Endpoint {
     ConversationAggregates,
     NotificationChannels,
     NotificationSubscriptions,
+    /// `GET /api/v2/routing/queues/{queueId}/mediatypes/{mediaType}/estimatedwaittime`.
+    EstimatedWaitTime,
+    /// `GET /api/v2/organizations/limits/namespaces/{namespaceName}`.
+    OrgLimits,
 }
 
 impl Endpoint {
@@ -39,6 +43,11 @@ impl Endpoint {
             Endpoint::NotificationSubscriptions => {
                 "/api/v2/notifications/channels/{channelId}/subscriptions"
             }
+            // Queue id and media type stay out of the label, as the channel id does.
+            Endpoint::EstimatedWaitTime => {
+                "/api/v2/routing/queues/{queueId}/mediatypes/{mediaType}/estimatedwaittime"
+            }
+            Endpoint::OrgLimits => "/api/v2/organizations/limits/namespaces/{namespaceName}",
         }
     }
 }

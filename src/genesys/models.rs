@@ -405,6 +405,64 @@ fn number_map<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String,
         .collect())
 }
 
+// ---- GET /api/v2/routing/queues/{queueId}/mediatypes/{mediaType}/estimatedwaittime --------
+
+/// `EstimatedWaitTimePredictions`. Not in `openapi-subset.json`: the shape is the official
+/// SDKs' model documentation (`build/docs/EstimatedWaitTimePredictions.md`,
+/// `PredictionResults.md`). Everything is optional, so the collector, not serde, decides
+/// whether an answer holds an estimate: one without any is a failed poll, never a series.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct EstimatedWaitTimePredictions {
+    #[serde(default)]
+    pub results: Option<Vec<PredictionResults>>,
+}
+
+/// `PredictionResults`: one estimate (the SDKs: `intent` "the media type scope", `formula`,
+/// `estimatedWaitTimeSeconds` an integer).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PredictionResults {
+    #[serde(default)]
+    pub intent: Option<String>,
+    #[serde(default)]
+    pub formula: Option<String>,
+    /// A number: an integer by the SDKs, read as f64 so a fractional one is not an error.
+    #[serde(default)]
+    pub estimated_wait_time_seconds: Option<f64>,
+}
+
+impl EstimatedWaitTimePredictions {
+    /// The first estimate that is a finite, non-negative number of seconds.
+    #[must_use]
+    pub fn seconds(&self) -> Option<f64> {
+        self.results
+            .as_deref()?
+            .iter()
+            .filter_map(|r| r.estimated_wait_time_seconds)
+            .find(|s| s.is_finite() && *s >= 0.0)
+    }
+}
+
+// ---- GET /api/v2/organizations/limits/namespaces/{namespaceName} ----------------------------
+
+/// `LimitsEntityListing` (`openapi-subset.json`): the org's effective limits in a namespace.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LimitsEntityListing {
+    #[serde(default)]
+    pub entities: Vec<Limit>,
+}
+
+/// `Limit` (`openapi-subset.json`): `key`, `namespace`, `value` (int64).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Limit {
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub value: Option<i64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,8 @@
 //! Names are without the `_total` a counter is exposed with (both encoders add it). The
 //! analytics families carry `queue_id` and `queue` only with `--aggregates.by=queue` (the
 //! default); with `--aggregates.by=media_type` they are summed over queues and drop both.
+//! With `--aggregates.by-direction` they carry a `direction` label after `media_type` (not
+//! listed here: the default body has none).
 
 /// A family's type, as both exposition formats spell it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +116,14 @@ pub const API_TOKEN_REFRESHES: Family = Family {
     kind: Kind::Counter,
     unit: None,
     help: "OAuth client-credentials tokens obtained from the login host.",
+    labels: NO_LABELS,
+};
+
+pub const API_ORG_LIMIT_REQUESTS_PER_MINUTE: Family = Family {
+    name: "genesys_api_org_limit_requests_per_minute",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "The org's own limit of requests a minute per token (client.credentials.token.rate.per.minute of GET /api/v2/organizations/limits/namespaces/platform.api, read at start-up); absent when not readable.",
     labels: NO_LABELS,
 };
 
@@ -307,6 +317,14 @@ pub const QUEUE_ON_QUEUE_USERS: Family = Family {
     unit: None,
     help: "Agents on queue (oOnQueueUsers).",
     labels: QUEUE,
+};
+
+pub const QUEUE_ESTIMATED_WAIT_SECONDS: Family = Family {
+    name: "genesys_queue_estimated_wait_seconds",
+    kind: Kind::Gauge,
+    unit: Some("seconds"),
+    help: "Genesys' estimated wait for a new conversation (GET /api/v2/routing/queues/{queueId}/mediatypes/{mediaType}/estimatedwaittime), for queue and media types with conversations waiting; opt-in collector estimated_wait.",
+    labels: QUEUE_MEDIA,
 };
 
 pub const QUEUE_USERS: Family = Family {
@@ -561,6 +579,70 @@ pub const ALERT_SECONDS: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
+pub const OFFERS_NOT_ANSWERED: Family = Family {
+    name: "genesys_offers_not_answered",
+    kind: Kind::Counter,
+    unit: None,
+    help: "Offers an agent did not answer before the alerting timeout (tNotResponding count), since the exporter started; late completions are added as Genesys reports them.",
+    labels: QUEUE_MEDIA,
+};
+
+pub const NOT_RESPONDING_SECONDS: Family = Family {
+    name: "genesys_not_responding_seconds",
+    kind: Kind::Counter,
+    unit: Some("seconds"),
+    help: "Time offers spent alerting agents who did not answer (tNotResponding sum), since the exporter started; late completions are added as Genesys reports them.",
+    labels: QUEUE_MEDIA,
+};
+
+pub const CONVERSATIONS_BLIND_TRANSFERRED: Family = Family {
+    name: "genesys_conversations_blind_transferred",
+    kind: Kind::Counter,
+    unit: None,
+    help: "Conversations transferred blind, without a consult (nBlindTransferred), since the exporter started; late completions are added as Genesys reports them.",
+    labels: QUEUE_MEDIA,
+};
+
+pub const CONVERSATIONS_CONSULT_TRANSFERRED: Family = Family {
+    name: "genesys_conversations_consult_transferred",
+    kind: Kind::Counter,
+    unit: None,
+    help: "Conversations transferred after a consult (nConsultTransferred), since the exporter started; late completions are added as Genesys reports them.",
+    labels: QUEUE_MEDIA,
+};
+
+pub const CONVERSATIONS_OUTBOUND: Family = Family {
+    name: "genesys_conversations_outbound",
+    kind: Kind::Counter,
+    unit: None,
+    help: "Outbound conversations (nOutbound), since the exporter started; late completions are added as Genesys reports them.",
+    labels: QUEUE_MEDIA,
+};
+
+pub const DIALING_SECONDS: Family = Family {
+    name: "genesys_dialing_seconds",
+    kind: Kind::Counter,
+    unit: Some("seconds"),
+    help: "Time spent dialing outbound conversations (tDialing sum), since the exporter started; late completions are added as Genesys reports them.",
+    labels: QUEUE_MEDIA,
+};
+
+pub const CONTACTING_SECONDS: Family = Family {
+    name: "genesys_contacting_seconds",
+    kind: Kind::Counter,
+    unit: Some("seconds"),
+    help: "Time spent contacting the customer on outbound conversations (tContacting sum), since the exporter started; late completions are added as Genesys reports them.",
+    labels: QUEUE_MEDIA,
+};
+
+pub const CONVERSATION_ERRORS: Family = Family {
+    name: "genesys_conversation_errors",
+    kind: Kind::Counter,
+    unit: None,
+    help: "Conversations with an error (nError), since the exporter started; late completions are added as Genesys reports them.",
+    labels: QUEUE_MEDIA,
+};
+
 // `aggregates` collector: the same over each window, and window-only maxima and ratio.
 pub const WINDOW_CONVERSATIONS_OFFERED: Family = Family {
     name: "genesys_window_conversations_offered",
@@ -722,6 +804,70 @@ pub const WINDOW_ALERT_SECONDS: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
+pub const WINDOW_OFFERS_NOT_ANSWERED: Family = Family {
+    name: "genesys_window_offers_not_answered",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Offers an agent did not answer before the alerting timeout (tNotResponding count), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
+pub const WINDOW_NOT_RESPONDING_SECONDS: Family = Family {
+    name: "genesys_window_not_responding_seconds",
+    kind: Kind::Gauge,
+    unit: Some("seconds"),
+    help: "Time offers spent alerting agents who did not answer (tNotResponding sum), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
+pub const WINDOW_CONVERSATIONS_BLIND_TRANSFERRED: Family = Family {
+    name: "genesys_window_conversations_blind_transferred",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Conversations transferred blind, without a consult (nBlindTransferred), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
+pub const WINDOW_CONVERSATIONS_CONSULT_TRANSFERRED: Family = Family {
+    name: "genesys_window_conversations_consult_transferred",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Conversations transferred after a consult (nConsultTransferred), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
+pub const WINDOW_CONVERSATIONS_OUTBOUND: Family = Family {
+    name: "genesys_window_conversations_outbound",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Outbound conversations (nOutbound), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
+pub const WINDOW_DIALING_SECONDS: Family = Family {
+    name: "genesys_window_dialing_seconds",
+    kind: Kind::Gauge,
+    unit: Some("seconds"),
+    help: "Time spent dialing outbound conversations (tDialing sum), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
+pub const WINDOW_CONTACTING_SECONDS: Family = Family {
+    name: "genesys_window_contacting_seconds",
+    kind: Kind::Gauge,
+    unit: Some("seconds"),
+    help: "Time spent contacting the customer on outbound conversations (tContacting sum), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
+pub const WINDOW_CONVERSATION_ERRORS: Family = Family {
+    name: "genesys_window_conversation_errors",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Conversations with an error (nError), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
 pub const WINDOW_HANDLE_MAX_SECONDS: Family = Family {
     name: "genesys_window_handle_max_seconds",
     kind: Kind::Gauge,
@@ -756,7 +902,7 @@ pub const EXPORTER_SERIES: Family = Family {
 };
 
 /// Every family, in the order a scrape writes them.
-pub const ALL: [&Family; 85] = [
+pub const ALL: [&Family; 103] = [
     &API_REQUESTS,
     &API_RETRIES,
     &API_BUDGET_WAIT_SECONDS,
@@ -764,6 +910,7 @@ pub const ALL: [&Family; 85] = [
     &API_BUDGET_WAITING_REQUESTS,
     &API_PLANNED_REQUESTS_PER_MINUTE,
     &API_TOKEN_REFRESHES,
+    &API_ORG_LIMIT_REQUESTS_PER_MINUTE,
     &EXPORTER_CONFIG_LAST_RELOAD_SUCCESSFUL,
     &EXPORTER_CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS,
     &EXPORTER_CONFIG_RELOADS,
@@ -788,6 +935,7 @@ pub const ALL: [&Family; 85] = [
     &QUEUE_LONGEST_WAITING_SECONDS,
     &QUEUE_ON_QUEUE_USERS,
     &QUEUE_USERS,
+    &QUEUE_ESTIMATED_WAIT_SECONDS,
     &LIVE_MODE,
     &LIVE_QUEUES,
     &LIVE_CHANNELS,
@@ -818,6 +966,14 @@ pub const ALL: [&Family; 85] = [
     &ABANDON_WAIT_SECONDS,
     &WAIT_SECONDS,
     &ALERT_SECONDS,
+    &OFFERS_NOT_ANSWERED,
+    &NOT_RESPONDING_SECONDS,
+    &CONVERSATIONS_BLIND_TRANSFERRED,
+    &CONVERSATIONS_CONSULT_TRANSFERRED,
+    &CONVERSATIONS_OUTBOUND,
+    &DIALING_SECONDS,
+    &CONTACTING_SECONDS,
+    &CONVERSATION_ERRORS,
     &WINDOW_CONVERSATIONS_OFFERED,
     &WINDOW_CONVERSATIONS_ANSWERED,
     &WINDOW_CONVERSATIONS_ABANDONED,
@@ -838,6 +994,14 @@ pub const ALL: [&Family; 85] = [
     &WINDOW_ABANDON_WAIT_SECONDS,
     &WINDOW_WAIT_SECONDS,
     &WINDOW_ALERT_SECONDS,
+    &WINDOW_OFFERS_NOT_ANSWERED,
+    &WINDOW_NOT_RESPONDING_SECONDS,
+    &WINDOW_CONVERSATIONS_BLIND_TRANSFERRED,
+    &WINDOW_CONVERSATIONS_CONSULT_TRANSFERRED,
+    &WINDOW_CONVERSATIONS_OUTBOUND,
+    &WINDOW_DIALING_SECONDS,
+    &WINDOW_CONTACTING_SECONDS,
+    &WINDOW_CONVERSATION_ERRORS,
     &WINDOW_HANDLE_MAX_SECONDS,
     &WINDOW_ACD_WAIT_MAX_SECONDS,
     &WINDOW_SERVICE_LEVEL_RATIO,

@@ -428,8 +428,9 @@ mod tests {
             .lines()
             .filter(|l| l.starts_with("genesys_api_retries_total{"))
             .collect();
-        // 7 endpoints x 5 reasons, less the token endpoint's `unauthorized`.
-        assert_eq!(retries.len(), 34, "{retries:#?}");
+        // 8 endpoints x 5 reasons, less the token endpoint's `unauthorized` (the opt-in
+        // estimated wait endpoint gets its series when its collector starts).
+        assert_eq!(retries.len(), 39, "{retries:#?}");
         assert!(retries.iter().all(|l| l.ends_with(" 0")), "{retries:#?}");
         assert!(text.contains(
             "genesys_api_retries_total{endpoint=\"/oauth/token\",reason=\"rate_limited\"} 0\n"

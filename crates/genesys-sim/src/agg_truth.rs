@@ -57,11 +57,18 @@ pub(crate) fn build(
     to_ms: i64,
     visible_at_ms: Option<i64>,
     lag: Option<(i64, i64)>,
+    direction: Option<&str>,
 ) -> AggregateTruth {
     let now = model.now_ms;
     let mut timers: BTreeMap<(String, String), BTreeMap<String, Vec<i64>>> = BTreeMap::new();
     let records = model.ended.iter().chain(model.active_iter());
     for r in records {
+        // The originatingDirection dimension: one voice conversation in five is outbound.
+        let outbound = r.outbound();
+        let dir = if outbound { "outbound" } else { "inbound" };
+        if direction.is_some_and(|d| d != dir) {
+            continue;
+        }
         let lag = lag_ms(&r.conversation_id, lag);
         let seen = |at: i64| {
             at >= from_ms && at < to_ms && at <= now && visible_at_ms.is_none_or(|v| at + lag <= v)
@@ -77,6 +84,11 @@ pub(crate) fn build(
         };
         if seen(r.arrival_ms) {
             put("nOffered", 0);
+            if outbound {
+                put("nOutbound", 0);
+                put("tDialing", r.dialing_ms().unwrap_or_default());
+                put("tContacting", r.contacting_ms().unwrap_or_default());
+            }
         }
         if let Some(a) = r.answer_ms.filter(|&a| seen(a)) {
             let wait = a - r.arrival_ms;
@@ -107,6 +119,12 @@ pub(crate) fn build(
                 put("tTalk", te - a - held);
                 if r.transferred {
                     put("nTransferred", 0);
+                    // Blind or consult, never both.
+                    if r.blind_transferred() {
+                        put("nBlindTransferred", 0);
+                    } else {
+                        put("nConsultTransferred", 0);
+                    }
                 }
             }
             if let Some(we) = r.acw_end_ms.filter(|&we| seen(we)) {
@@ -122,7 +140,14 @@ pub(crate) fn build(
         for o in &r.offers {
             if seen(o.alert_end_ms) {
                 put("tAlert", o.alert_end_ms - o.alert_start_ms);
+                if !o.answered {
+                    put("tNotResponding", o.alert_end_ms - o.alert_start_ms);
+                }
             }
+        }
+        let end = r.acw_end_ms.or(r.abandon_ms).or(r.removed_ms);
+        if r.errored() && end.is_some_and(seen) {
+            put("nError", 0);
         }
     }
     let mut groups = BTreeMap::new();

@@ -12,7 +12,14 @@
 //! * `tHeld` once per hold span at its end; `tAlert` once per offer at its end;
 //! * `tAcw` (talk end -> wrap-up end) and `tHandle` (answer -> wrap-up end) at wrap-up end;
 //! * `oServiceLevel`: numerator += 1 at answer when wait <= threshold; denominator += 1 at
-//!   answer and at every abandon that is not short.
+//!   answer and at every abandon that is not short;
+//! * `tNotResponding` once per offer the agent did not answer, at its end (its alert time);
+//! * `nBlindTransferred` or `nConsultTransferred` with `nTransferred`, at talk end;
+//! * for an outbound conversation, `nOutbound`, `tDialing` and `tContacting` at arrival (the
+//!   customer answered; dialing and contacting lie just before it);
+//! * `nError` when an errored conversation ends (wrap-up end, abandon or removal).
+//!
+//! Grouped by `originatingDirection` too, each group splits into `inbound` and `outbound`.
 //!
 //! Nothing is stamped later than the model's current instant (a hold planned to end in the
 //! future, or cut short by a queue removal, has not been stamped yet).
@@ -231,9 +238,16 @@ pub(crate) enum Stamp {
     TAlert,
     SlNumerator,
     SlDenominator,
+    TNotResponding,
+    NBlindTransferred,
+    NConsultTransferred,
+    NOutbound,
+    TDialing,
+    TContacting,
+    NError,
 }
 
-const N_STAMPS: usize = 16;
+const N_STAMPS: usize = 23;
 
 impl Stamp {
     fn metric(name: &str) -> Option<Vec<Stamp>> {
@@ -253,6 +267,13 @@ impl Stamp {
             "tHandle" => vec![Stamp::THandle],
             "tAlert" => vec![Stamp::TAlert],
             "oServiceLevel" => vec![Stamp::SlNumerator, Stamp::SlDenominator],
+            "tNotResponding" => vec![Stamp::TNotResponding],
+            "nBlindTransferred" => vec![Stamp::NBlindTransferred],
+            "nConsultTransferred" => vec![Stamp::NConsultTransferred],
+            "nOutbound" => vec![Stamp::NOutbound],
+            "tDialing" => vec![Stamp::TDialing],
+            "tContacting" => vec![Stamp::TContacting],
+            "nError" => vec![Stamp::NError],
             _ => return None,
         })
     }
@@ -270,6 +291,15 @@ pub(crate) fn for_each_stamp(
         }
     };
     emit(Stamp::NOffered, r.arrival_ms, 0);
+    if r.outbound() {
+        emit(Stamp::NOutbound, r.arrival_ms, 0);
+    }
+    if let Some(d) = r.dialing_ms() {
+        emit(Stamp::TDialing, r.arrival_ms, d);
+    }
+    if let Some(c) = r.contacting_ms() {
+        emit(Stamp::TContacting, r.arrival_ms, c);
+    }
     if let Some(a) = r.answer_ms {
         let wait = a - r.arrival_ms;
         emit(Stamp::NConnected, a, 0);
@@ -301,6 +331,9 @@ pub(crate) fn for_each_stamp(
             o.alert_end_ms - o.alert_start_ms,
         );
     }
+    for (at, v) in r.not_responding() {
+        emit(Stamp::TNotResponding, at, v);
+    }
     let cut = r.removed_ms.unwrap_or(i64::MAX);
     for h in &r.holds {
         if h.end_ms <= cut {
@@ -312,10 +345,19 @@ pub(crate) fn for_each_stamp(
         if r.transferred {
             emit(Stamp::NTransferred, te, 0);
         }
+        if r.blind_transferred() {
+            emit(Stamp::NBlindTransferred, te, 0);
+        }
+        if r.consult_transferred() {
+            emit(Stamp::NConsultTransferred, te, 0);
+        }
         if let Some(we) = r.acw_end_ms {
             emit(Stamp::TAcw, we, we - te);
             emit(Stamp::THandle, we, we - a);
         }
+    }
+    if let Some(end) = r.ended_ms().filter(|_| r.errored()) {
+        emit(Stamp::NError, end, 0);
     }
 }
 
@@ -362,6 +404,7 @@ pub(crate) struct AggregateQuery {
     to_ms: i64,
     granularity_ms: i64,
     by_queue: bool,
+    by_direction: bool,
     filter: Option<Filter>,
     /// Requested metric names the simulator models, in request order, deduplicated.
     metrics: Vec<String>,
@@ -488,10 +531,10 @@ pub(crate) fn parse_aggregate_query(body: &[u8]) -> Result<AggregateQuery, ApiEr
     check_enum(&group_by, &AGGREGATE_GROUP_BY, "groupBy", ListAllowed::No)?;
     if let Some(other) = group_by
         .iter()
-        .find(|g| *g != "queueId" && *g != "mediaType")
+        .find(|g| !["queueId", "mediaType", "originatingDirection"].contains(&g.as_str()))
     {
         return Err(ApiError::bad_request(format!(
-            "groupBy '{other}' is not supported by the simulated org (only queueId and mediaType)"
+            "groupBy '{other}' is not supported by the simulated org (only queueId, mediaType and originatingDirection)"
         )));
     }
     let filter = match &q.filter {
@@ -522,6 +565,7 @@ pub(crate) fn parse_aggregate_query(body: &[u8]) -> Result<AggregateQuery, ApiEr
         to_ms,
         granularity_ms,
         by_queue: group_by.iter().any(|g| g == "queueId"),
+        by_direction: group_by.iter().any(|g| g == "originatingDirection"),
         filter,
         metrics: wanted,
     })
@@ -607,9 +651,9 @@ pub(crate) fn aggregates(
         .filter_map(|m| Stamp::metric(m))
         .flatten()
         .collect();
-    // (queue id or "", media) -> bucket -> per-stamp accumulators.
+    // (queue id or "", media, direction or "") -> bucket -> per-stamp accumulators.
     type Buckets = BTreeMap<usize, [Acc; N_STAMPS]>;
-    let mut groups: BTreeMap<(String, String), Buckets> = BTreeMap::new();
+    let mut groups: BTreeMap<(String, String, &str), Buckets> = BTreeMap::new();
     // Filter verdict per (queue, media): a 100-predicate filter is evaluated once per group.
     let mut matched: HashMap<(&str, &str), bool> = HashMap::new();
     if !wanted.is_empty() && q.from_ms <= now {
@@ -633,6 +677,11 @@ pub(crate) fn aggregates(
                     String::new()
                 },
                 r.media_type.clone(),
+                if q.by_direction {
+                    r.originating_direction()
+                } else {
+                    ""
+                },
             );
             // Groups left without buckets are dropped when the answer is written.
             let g = groups.entry(key).or_default();
@@ -649,7 +698,7 @@ pub(crate) fn aggregates(
         }
     }
     let mut results = Vec::new();
-    for ((queue_id, media), bs) in groups {
+    for ((queue_id, media, direction), bs) in groups {
         let target = Media::parse_analytics(&media).map(|m| m.profile().sl_percentage);
         let mut data = Vec::new();
         for (b, accs) in bs {
@@ -715,6 +764,9 @@ pub(crate) fn aggregates(
             group.insert("queueId".to_string(), queue_id);
         }
         group.insert("mediaType".to_string(), media);
+        if q.by_direction {
+            group.insert("originatingDirection".to_string(), direction.to_string());
+        }
         results.push(ConversationAggregateDataContainer { group, data });
     }
     ConversationAggregateQueryResponse { results }

@@ -71,6 +71,11 @@ impl AuthState {
         (token, lifetime.as_secs())
     }
 
+    /// The per-token budget a minute (`SimConfig::rate_limit_per_minute`).
+    pub(crate) fn limit(&self) -> u32 {
+        self.limit
+    }
+
     pub(crate) fn set_lifetime(&self, d: Duration) {
         *lock(&self.lifetime) = d;
     }

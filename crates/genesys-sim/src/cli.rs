@@ -66,7 +66,7 @@ struct Args {
     /// Faults for the next calls: [ORG/]ENDPOINT:FAULT[xCOUNT],... e.g.
     /// "observations:503x5,queues:429x3,token:reset,aggregates:delay=3s,any:malformed".
     /// Endpoints: token, queues, observations, activity, aggregates, channels, subscriptions,
-    /// websocket, any. Faults: an HTTP status (400-599; 429 sends Retry-After: 1), reset,
+    /// estimatedwait, limits, websocket, any. Faults: an HTTP status (400-599; 429 sends Retry-After: 1), reset,
     /// delay=DURATION, malformed, oversized=BYTES, mangled, stripped; for subscriptions also
     /// rejected (topics answered Rejected with missingPermissions); for websocket also
     /// socket_closing, drop, stall, which replace the next frame a connected notification
@@ -191,6 +191,8 @@ fn parse_fault_item(item: &str) -> Result<(Endpoint, Fault, u32), String> {
         "aggregates" => Endpoint::Aggregates,
         "channels" => Endpoint::Channels,
         "subscriptions" => Endpoint::Subscriptions,
+        "estimatedwait" => Endpoint::EstimatedWait,
+        "limits" => Endpoint::Limits,
         "websocket" => Endpoint::WebSocket,
         "any" => Endpoint::Any,
         other => {

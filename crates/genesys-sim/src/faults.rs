@@ -19,6 +19,10 @@ pub enum Endpoint {
     Channels,
     /// `GET`/`PUT`/`POST`/`DELETE .../channels/{id}/subscriptions`.
     Subscriptions,
+    /// `GET /api/v2/routing/queues/{queueId}/mediatypes/{mediaType}/estimatedwaittime`.
+    EstimatedWait,
+    /// `GET /api/v2/organizations/limits/namespaces/{namespaceName}`.
+    Limits,
     /// The notification WebSocket: HTTP faults (`Status`, `Delay`, `Reset`) hit the upgrade
     /// request; push faults (`SocketClosing`, `Drop`, `Stall`) hit a connected socket.
     WebSocket,

@@ -32,6 +32,7 @@ mod auth;
 pub mod cli;
 mod endpoints;
 mod error;
+mod estimated_wait;
 mod faults;
 mod filter;
 mod media;
@@ -349,8 +350,49 @@ impl SimOrg {
         to_ms: i64,
         visible_at_ms: Option<i64>,
     ) -> AggregateTruth {
+        self.truth_of(from_ms, to_ms, visible_at_ms, None)
+    }
+
+    /// [`SimOrg::aggregate_truth`] of the conversations whose `originatingDirection` is
+    /// `direction` (`inbound` or `outbound`) only: one group of a query that also groups by
+    /// that dimension.
+    #[must_use]
+    pub fn aggregate_truth_in_direction(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        visible_at_ms: Option<i64>,
+        direction: &str,
+    ) -> AggregateTruth {
+        self.truth_of(from_ms, to_ms, visible_at_ms, Some(direction))
+    }
+
+    fn truth_of(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        visible_at_ms: Option<i64>,
+        direction: Option<&str>,
+    ) -> AggregateTruth {
         let lag = aggregates::lag_override(self.shared.faults.aggregate_lag());
-        agg_truth::build(&self.shared.model_now(), from_ms, to_ms, visible_at_ms, lag)
+        agg_truth::build(
+            &self.shared.model_now(),
+            from_ms,
+            to_ms,
+            visible_at_ms,
+            lag,
+            direction,
+        )
+    }
+
+    /// What `GET /api/v2/routing/queues/{queueId}/mediatypes/{mediaType}/estimatedwaittime`
+    /// answers now for a queue and media type (analytics vocabulary: `voice`, `chat`, ...):
+    /// waiting conversations × the media type's mean handle time / agents on queue (at least
+    /// one), in whole seconds. `None` for an unknown queue or media type.
+    #[must_use]
+    pub fn estimated_wait_seconds(&self, queue_id: &str, media_type: &str) -> Option<i64> {
+        let media = media::Media::parse_analytics(media_type)?;
+        estimated_wait::estimate(&self.shared.model_now(), queue_id, media)
     }
 
     /// What the simulator has served so far.

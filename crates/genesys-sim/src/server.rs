@@ -15,6 +15,7 @@ use super::api::{AuthErrorBody, ErrorBody, TokenResponse};
 use super::auth::AuthFailure;
 use super::endpoints;
 use super::error::ApiError;
+use super::estimated_wait;
 use super::faults::{Endpoint, Fault};
 use super::notify::{CHANNELS_PATH, SOCKET_PREFIX};
 use super::shared::Shared;
@@ -205,6 +206,10 @@ fn route(path: &str) -> Option<(Endpoint, &'static [Method])> {
                     }
                     _ => return None,
                 }
+            } else if estimated_wait::ewt_params(path).is_some() {
+                (Endpoint::EstimatedWait, GET)
+            } else if estimated_wait::limits_namespace(path).is_some() {
+                (Endpoint::Limits, GET)
             } else {
                 let id = path.strip_prefix(SOCKET_PREFIX)?;
                 if id.is_empty() || id.contains('/') {
@@ -648,6 +653,20 @@ async fn api_endpoint(
         }
         Endpoint::Channels | Endpoint::Subscriptions => {
             notify_endpoint(shared, req, endpoint, rejected).await
+        }
+        Endpoint::EstimatedWait => {
+            let path = req.uri().path().to_string();
+            let (queue_id, media) = estimated_wait::ewt_params(&path).unwrap_or_default();
+            let model = shared.model_now();
+            estimated_wait::estimated_wait(&model, queue_id, media).map(|v| json(200, &v))
+        }
+        Endpoint::Limits => {
+            let path = req.uri().path().to_string();
+            let namespace = estimated_wait::limits_namespace(&path).unwrap_or_default();
+            Ok(json(
+                200,
+                &estimated_wait::limits(namespace, shared.auth.limit()),
+            ))
         }
         Endpoint::Token | Endpoint::WebSocket | Endpoint::Any => Err(ApiError {
             status: 404,

@@ -30,7 +30,8 @@ pub(crate) const REGISTRATION: Registration = Registration {
     polls: "poll queue observations (live queue state)",
     default_interval: "15s",
     disable: None,
-    requests_per_poll: batches,
+    opt_in: false,
+    requests_per_poll: |_, watched| batches(watched),
     start,
 };
 

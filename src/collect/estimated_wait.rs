@@ -1,0 +1,323 @@
+//! Genesys' own estimate of how long a new conversation would wait:
+//! `GET /api/v2/routing/queues/{queueId}/mediatypes/{mediaType}/estimatedwaittime`.
+//!
+//! One request per queue and media type, so the collector is opt-in (`--collector.estimated_wait`)
+//! and asks only where the latest observations show conversations waiting, most waiting first,
+//! at most `--estimated-wait.max-queries` a poll. Neither the endpoint nor its answer
+//! (`EstimatedWaitTimePredictions`) is in `openapi-subset.json`; the shape is the official
+//! SDKs'. An answer without a usable `results[].estimatedWaitTimeSeconds` fails the poll
+//! (`genesys_collector_poll_failures_total{collector="estimated_wait"}`) and serves no series.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::observations::ObservationsSnapshot;
+use super::{CollectError, Context, Poll, Registration, Settings, Slot, Snapshot, Source, Started};
+use crate::genesys::{ApiError, Endpoint, GenesysClient};
+use crate::metrics::catalog;
+use crate::metrics::exposition::{Exposition, Labels};
+
+/// `--estimated-wait.max-queries` default: at the 1m default interval, 50 of the 200 requests
+/// a minute of the default budget.
+pub const DEFAULT_MAX_QUERIES: u32 = 50;
+
+pub(crate) const REGISTRATION: Registration = Registration {
+    name: "estimated_wait",
+    polls: "ask for the estimated wait of queues with conversations waiting (GET /api/v2/routing/queues/{queueId}/mediatypes/{mediaType}/estimatedwaittime)",
+    default_interval: "1m",
+    // Opt-in: this is the help of `--collector.estimated_wait`, which turns it on.
+    disable: Some("Enable the estimated wait collector: one request per queue and media type with conversations waiting, at most --estimated-wait.max-queries a poll."),
+    opt_in: true,
+    // The cap: what a busy poll costs at the default --estimated-wait.max-queries (the plan
+    // does not see another cap; it never costs more than the cap it runs with).
+    // At most the cap: what the plan must reserve.
+    requests_per_poll: |settings, _| f64::from(settings.estimated_wait.max_queries),
+    start,
+};
+
+/// What a reload may change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EstimatedWaitSettings {
+    /// Requests a poll, at most (`--estimated-wait.max-queries`).
+    pub max_queries: u32,
+}
+
+impl Default for EstimatedWaitSettings {
+    fn default() -> Self {
+        EstimatedWaitSettings {
+            max_queries: DEFAULT_MAX_QUERIES,
+        }
+    }
+}
+
+fn start(ctx: Context) -> Started {
+    // Its retry series exist from the start, as every default endpoint's do.
+    ctx.client
+        .init_endpoint_metrics(Endpoint::EstimatedWaitTime);
+    let observations = ctx
+        .earlier
+        .iter()
+        .find(|s| s.name() == super::observations::REGISTRATION.name)
+        .cloned();
+    Started::spawn(
+        Slot::new(REGISTRATION.name, ctx.interval),
+        EstimatedWaitCollector {
+            client: ctx.client,
+            live: ctx.live,
+            observations,
+            first_wait: ctx.interval,
+        },
+    )
+}
+
+/// One estimate: a queue, a media type (analytics vocabulary) and seconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Estimate {
+    pub queue_id: String,
+    pub queue: String,
+    pub media_type: String,
+    pub seconds: f64,
+}
+
+/// The estimates of the last poll, sorted by queue name, queue id and media type.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EstimatedWaitSnapshot {
+    pub estimates: Vec<Estimate>,
+}
+
+pub(crate) struct EstimatedWaitCollector {
+    pub client: GenesysClient,
+    pub live: watch::Receiver<Arc<Settings>>,
+    /// The observations collector's slot (it always runs).
+    pub observations: Option<Arc<dyn Source>>,
+    /// How long the first poll waits for the first observations.
+    pub first_wait: Duration,
+}
+
+/// A queue and media type with conversations waiting: a candidate for a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Waiting {
+    pub queue_id: String,
+    pub queue: String,
+    pub media_type: String,
+    pub waiting: u64,
+}
+
+/// The pairs to ask about: those with conversations waiting, most waiting first (then by
+/// queue name, id and media type), at most `max`.
+#[must_use]
+pub(crate) fn waiting_pairs(obs: &ObservationsSnapshot, max: usize) -> Vec<Waiting> {
+    let mut pairs: Vec<Waiting> = obs
+        .queues
+        .queues
+        .iter()
+        .zip(&obs.live)
+        .filter_map(|(q, live)| Some((q, live.as_ref()?)))
+        .flat_map(|(q, live)| {
+            live.media
+                .iter()
+                .filter(|(_, m)| m.conversations.waiting > 0)
+                .map(|(media, m)| Waiting {
+                    queue_id: q.id.clone(),
+                    queue: q.name.clone(),
+                    media_type: media.clone(),
+                    waiting: m.conversations.waiting,
+                })
+        })
+        .collect();
+    pairs.sort_by(|a, b| {
+        b.waiting.cmp(&a.waiting).then_with(|| {
+            (&a.queue, &a.queue_id, &a.media_type).cmp(&(&b.queue, &b.queue_id, &b.media_type))
+        })
+    });
+    pairs.truncate(max);
+    pairs
+}
+
+/// The path's media type: routing's vocabulary calls telephony `call` (REFERENCE.md 4.1).
+#[must_use]
+pub(crate) fn path_media_type(analytics: &str) -> &str {
+    match analytics {
+        "voice" => "call",
+        other => other,
+    }
+}
+
+impl EstimatedWaitCollector {
+    /// The latest observations, waiting up to `first_wait` for the first.
+    async fn observations(&self) -> Result<Arc<ObservationsSnapshot>, CollectError> {
+        let not_yet = CollectError::NotYet(super::observations::REGISTRATION.name);
+        let Some(source) = &self.observations else {
+            return Err(not_yet);
+        };
+        let deadline = Instant::now() + self.first_wait;
+        loop {
+            if let Some(data) = source.latest_any() {
+                return data.downcast::<ObservationsSnapshot>().map_err(|_| not_yet);
+            }
+            if Instant::now() >= deadline {
+                return Err(not_yet);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Poll for EstimatedWaitCollector {
+    type Snapshot = EstimatedWaitSnapshot;
+
+    async fn poll(&mut self) -> Result<EstimatedWaitSnapshot, CollectError> {
+        let obs = self.observations().await?;
+        let max = self.live.borrow().estimated_wait.max_queries;
+        let max = usize::try_from(max).unwrap_or(usize::MAX);
+        let mut estimates = Vec::new();
+        for pair in waiting_pairs(&obs, max) {
+            let answer = match self
+                .client
+                .estimated_wait_time(&pair.queue_id, path_media_type(&pair.media_type))
+                .await
+            {
+                Ok(answer) => answer,
+                // A queue deleted since the observations, or a media type the endpoint does
+                // not take: no estimate for that pair, the others still count.
+                Err(ApiError::Status {
+                    status: status @ (400 | 404),
+                    ..
+                }) => {
+                    tracing::debug!(queue_id = %pair.queue_id, media_type = %pair.media_type, status, "no estimated wait");
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let seconds = answer.seconds().ok_or_else(|| CollectError::Unexpected {
+                endpoint: Endpoint::EstimatedWaitTime.label(),
+                reason: "no results[].estimatedWaitTimeSeconds".into(),
+            })?;
+            estimates.push(Estimate {
+                queue_id: pair.queue_id,
+                queue: pair.queue,
+                media_type: pair.media_type,
+                seconds,
+            });
+        }
+        estimates.sort_by(|a, b| {
+            (&a.queue, &a.queue_id, &a.media_type).cmp(&(&b.queue, &b.queue_id, &b.media_type))
+        });
+        Ok(EstimatedWaitSnapshot { estimates })
+    }
+}
+
+impl Snapshot for EstimatedWaitSnapshot {
+    fn write(&self, e: &mut Exposition) -> std::io::Result<()> {
+        if self.estimates.is_empty() {
+            return Ok(());
+        }
+        e.begin(&catalog::QUEUE_ESTIMATED_WAIT_SECONDS)?;
+        for est in &self.estimates {
+            let labels = Labels::new()
+                .with("queue_id", &est.queue_id)
+                .with("queue", &est.queue)
+                .with("media_type", &est.media_type);
+            e.sample(&[&labels], est.seconds)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::observations::{ConversationCounts, LiveReport, MediaLive, QueueLive};
+    use crate::collect::queues::{QueueSet, WatchedQueue};
+    use crate::genesys::models::EstimatedWaitTimePredictions;
+
+    fn obs(waiting: &[(&str, &[(&str, u64)])]) -> ObservationsSnapshot {
+        let queues = waiting
+            .iter()
+            .map(|(name, media)| WatchedQueue {
+                id: format!("id-{name}"),
+                name: (*name).to_string(),
+                division: "d".into(),
+                media_types: media.iter().map(|(m, _)| (*m).to_string()).collect(),
+            })
+            .collect();
+        let live = waiting
+            .iter()
+            .map(|(_, media)| {
+                Some(Arc::new(QueueLive {
+                    media: media
+                        .iter()
+                        .map(|(m, w)| {
+                            let conversations = ConversationCounts {
+                                waiting: *w,
+                                ..ConversationCounts::default()
+                            };
+                            let live = MediaLive {
+                                conversations,
+                                longest_waiting_seconds: 0.0,
+                            };
+                            ((*m).to_string(), live)
+                        })
+                        .collect(),
+                    ..QueueLive::default()
+                }))
+            })
+            .collect();
+        ObservationsSnapshot {
+            queues: Arc::new(QueueSet { queues }),
+            live,
+            report: LiveReport::default(),
+        }
+    }
+
+    #[test]
+    fn only_pairs_with_waiting_conversations_most_waiting_first_up_to_the_cap() {
+        let o = obs(&[
+            ("a", &[("voice", 0), ("chat", 2)]),
+            ("b", &[("voice", 5)]),
+            ("c", &[("email", 2), ("message", 0)]),
+        ]);
+        let names = |v: Vec<Waiting>| -> Vec<String> {
+            v.into_iter()
+                .map(|w| format!("{}/{}", w.queue, w.media_type))
+                .collect()
+        };
+        assert_eq!(
+            names(waiting_pairs(&o, 50)),
+            ["b/voice", "a/chat", "c/email"]
+        );
+        assert_eq!(names(waiting_pairs(&o, 2)), ["b/voice", "a/chat"]);
+        assert!(waiting_pairs(&o, 0).is_empty());
+    }
+
+    #[test]
+    fn telephony_is_call_in_the_path() {
+        assert_eq!(path_media_type("voice"), "call");
+        assert_eq!(path_media_type("chat"), "chat");
+    }
+
+    #[test]
+    fn an_answer_without_an_estimate_has_no_seconds() {
+        let parse = |v: serde_json::Value| -> Option<f64> {
+            serde_json::from_value::<EstimatedWaitTimePredictions>(v)
+                .ok()?
+                .seconds()
+        };
+        assert_eq!(
+            parse(serde_json::json!({"results": [
+                {"intent": "ALL", "formula": "BEST", "estimatedWaitTimeSeconds": 42}
+            ]})),
+            Some(42.0)
+        );
+        assert_eq!(parse(serde_json::json!({})), None);
+        assert_eq!(parse(serde_json::json!({"results": []})), None);
+        assert_eq!(
+            parse(serde_json::json!({"results": [{"estimatedWaitTimeSeconds": -1}]})),
+            None
+        );
+        assert_eq!(parse(serde_json::json!({"estimatedWaitTime": 42})), None);
+    }
+}
