@@ -413,16 +413,15 @@ impl Live {
     fn on_report(&mut self, report: Report) {
         match report {
             Report::Event { received, event } => {
-                let Some(id) = event.group.get("queueId") else {
+                let Some(q) = event
+                    .queue_id
+                    .as_ref()
+                    .and_then(|id| self.queues.get_mut(id))
+                else {
                     return;
                 };
-                let Some(q) = self.queues.get_mut(id) else {
-                    return;
-                };
-                let carried = rows::pushed(&event, &METRICS);
                 for reading in Reading::ALL {
-                    let rows = &mut q.rows[reading.index()];
-                    rows::apply(rows, &event, &carried, reading, &METRICS);
+                    rows::apply(&mut q.rows[reading.index()], &event, reading);
                 }
                 let served = &q.rows[self.reading.index()];
                 q.last_event = Some(received);
