@@ -69,13 +69,16 @@ enum Cover {
     },
 }
 
+/// A watched queue's state, at its position in the listing (`Live::set`), which also holds
+/// its id and the media types it serves.
 #[derive(Debug)]
 struct Queue {
-    /// The media types it serves (from the listing): every one has series, 0 when idle.
-    media_types: Vec<String>,
     /// Its rows under each [`Reading`] of events (by `Reading::index`); polls set both.
     rows: [Rows; 2],
     live: Option<Arc<QueueLive>>,
+    /// Events changed its rows since `live` was derived: derived again at the next publish,
+    /// from the served reading only (it is then on `Live::stale`).
+    stale: bool,
     /// When its data was last known current.
     current_at: Option<Instant>,
     last_event: Option<Instant>,
@@ -173,7 +176,12 @@ struct Live {
     env: Env,
     reports_tx: mpsc::Sender<Report>,
     set: Arc<QueueSet>,
-    queues: HashMap<String, Queue>,
+    /// By position in `set`.
+    queues: Vec<Queue>,
+    /// Position in `set` by queue id, for events and channel reports.
+    index: HashMap<String, usize>,
+    /// Positions of the queues whose `live` is stale, each once.
+    stale: Vec<usize>,
     channels: Vec<ChannelSlot>,
     jobs: mpsc::Sender<PollJob>,
     polling: bool,
@@ -214,7 +222,9 @@ async fn run(slot: Arc<Slot<ObservationsSnapshot>>, ctx: Context) {
         env,
         reports_tx,
         set: Arc::new(QueueSet::default()),
-        queues: HashMap::new(),
+        queues: Vec::new(),
+        index: HashMap::new(),
+        stale: Vec::new(),
         channels: Vec::new(),
         jobs: jobs_tx,
         polling: false,
@@ -310,7 +320,15 @@ impl Live {
     fn set_queues(&mut self, set: Arc<QueueSet>) {
         let wanted: BTreeSet<&str> = set.queues.iter().map(|q| q.id.as_str()).collect();
         let mut touched = BTreeSet::new();
-        self.queues.retain(|id, q| {
+        // The states so far, by id (`self.set` is still the listing they are in).
+        let mut old: HashMap<String, Queue> = self
+            .set
+            .queues
+            .iter()
+            .map(|q| q.id.clone())
+            .zip(std::mem::take(&mut self.queues))
+            .collect();
+        old.retain(|id, q| {
             let keep = wanted.contains(id.as_str());
             if !keep {
                 if let Some(s) = q.slot {
@@ -323,9 +341,10 @@ impl Live {
             ch.queues.retain(|id| wanted.contains(id.as_str()));
         }
         let push = self.settings.mode != LiveMode::Poll;
+        let mut queues = Vec::with_capacity(set.queues.len());
         for q in &set.queues {
-            if let Some(state) = self.queues.get_mut(&q.id) {
-                state.media_types.clone_from(&q.media_types);
+            if let Some(state) = old.remove(&q.id) {
+                queues.push(state);
                 continue;
             }
             let slot = if push { self.free_slot() } else { None };
@@ -333,22 +352,26 @@ impl Live {
                 self.channels[s].queues.insert(q.id.clone());
                 touched.insert(s);
             }
-            self.queues.insert(
-                q.id.clone(),
-                Queue {
-                    media_types: q.media_types.clone(),
-                    rows: [Rows::new(), Rows::new()],
-                    live: None,
-                    current_at: None,
-                    last_event: None,
-                    pushed_since_poll: false,
-                    growing: false,
-                    cover: Cover::None,
-                    slot,
-                },
-            );
+            queues.push(Queue {
+                rows: [Rows::new(), Rows::new()],
+                live: None,
+                stale: false,
+                current_at: None,
+                last_event: None,
+                pushed_since_poll: false,
+                growing: false,
+                cover: Cover::None,
+                slot,
+            });
             self.poll_now = true;
         }
+        self.queues = queues;
+        self.index = set
+            .queues
+            .iter()
+            .enumerate()
+            .map(|(i, q)| (q.id.clone(), i))
+            .collect();
         for s in touched {
             self.sync_channel(s);
         }
@@ -392,49 +415,64 @@ impl Live {
         }
     }
 
+    /// Every queue known current is derived again at the next publish (the listing or the
+    /// served reading changed).
     fn rederive_all(&mut self) {
-        let now_ms = self.clock.now_ms();
         let r = self.reading.index();
-        for q in &self.set.queues {
-            if let Some(state) = self.queues.get_mut(&q.id) {
-                state.growing = rows::time_dependent(&state.rows[r]);
-                if state.current_at.is_some() {
-                    state.live = Some(Arc::new(rows::derive(
-                        &state.rows[r],
-                        &q.media_types,
-                        now_ms,
-                    )));
-                }
+        self.stale.clear();
+        for (i, q) in self.queues.iter_mut().enumerate() {
+            q.growing = rows::time_dependent(&q.rows[r]);
+            q.stale = q.current_at.is_some();
+            if q.stale {
+                self.stale.push(i);
             }
         }
         self.dirty = true;
     }
 
+    /// Derives the live state of the queues events changed, from the served reading: once per
+    /// publish however many events a queue had since.
+    fn derive_stale(&mut self) {
+        if self.stale.is_empty() {
+            return;
+        }
+        let now_ms = self.clock.now_ms();
+        let r = self.reading.index();
+        for i in self.stale.drain(..) {
+            let (Some(q), Some(w)) = (self.queues.get_mut(i), self.set.queues.get(i)) else {
+                continue;
+            };
+            if !std::mem::take(&mut q.stale) {
+                continue;
+            }
+            q.growing = rows::time_dependent(&q.rows[r]);
+            q.live = Some(Arc::new(rows::derive(&q.rows[r], &w.media_types, now_ms)));
+        }
+    }
+
     fn on_report(&mut self, report: Report) {
         match report {
             Report::Event { received, event } => {
-                let Some(q) = event
-                    .queue_id
-                    .as_ref()
-                    .and_then(|id| self.queues.get_mut(id))
-                else {
+                let Some(&i) = event.queue_id.as_ref().and_then(|id| self.index.get(id)) else {
                     return;
                 };
+                let Some(q) = self.queues.get_mut(i) else {
+                    return;
+                };
+                // Both readings keep their rows (cheap); only the served one is derived, at
+                // the next publish.
                 for reading in Reading::ALL {
                     rows::apply(&mut q.rows[reading.index()], &event, reading);
                 }
-                let served = &q.rows[self.reading.index()];
                 q.last_event = Some(received);
                 q.pushed_since_poll = true;
-                q.growing = rows::time_dependent(served);
                 if q.pushed().is_some() {
                     q.current_at = Some(received);
                 }
-                q.live = Some(Arc::new(rows::derive(
-                    served,
-                    &q.media_types,
-                    self.clock.now_ms(),
-                )));
+                if !q.stale {
+                    q.stale = true;
+                    self.stale.push(i);
+                }
                 self.dirty = true;
             }
             Report::Alive { slot, at } => {
@@ -453,7 +491,7 @@ impl Live {
                     ch.alive_at = Some(since);
                 }
                 for id in permitted {
-                    if let Some(q) = self.queues.get_mut(&id) {
+                    if let Some(q) = self.index.get(&id).and_then(|&i| self.queues.get_mut(i)) {
                         let already = matches!(q.cover, Cover::Pushed { slot: s, .. } if s == slot);
                         if !already {
                             q.cover = Cover::Pushed {
@@ -466,7 +504,7 @@ impl Live {
                     }
                 }
                 for id in rejected {
-                    if let Some(q) = self.queues.get_mut(&id) {
+                    if let Some(q) = self.index.get(&id).and_then(|&i| self.queues.get_mut(i)) {
                         q.cover = Cover::Rejected;
                         self.poll_now = true;
                     }
@@ -483,7 +521,7 @@ impl Live {
                 if let Some(ch) = self.channels.get_mut(slot) {
                     ch.connected = false;
                 }
-                for q in self.queues.values_mut() {
+                for q in &mut self.queues {
                     if let Cover::Pushed {
                         slot: s, baselined, ..
                     } = q.cover
@@ -512,7 +550,7 @@ impl Live {
                     ch.alive_at = Some(now);
                 }
                 // Every queue still pushed here was current until now.
-                for q in self.queues.values_mut() {
+                for q in &mut self.queues {
                     if let Cover::Pushed { slot: s, .. } = q.cover {
                         if s == slot {
                             // Still pushed (freshness goes on), and polled once.
@@ -590,11 +628,8 @@ impl Live {
             rows::add_polled(rows, container);
         }
         let now_ms = self.clock.now_ms();
-        for watched in &self.set.queues {
-            let (Some(rows), Some(q)) = (
-                polled.remove(watched.id.as_str()),
-                self.queues.get_mut(&watched.id),
-            ) else {
+        for (watched, q) in self.set.queues.iter().zip(&mut self.queues) {
+            let Some(rows) = polled.remove(watched.id.as_str()) else {
                 continue;
             };
             // `--live.mode=push`: only queues on a channel have live series.
@@ -622,6 +657,7 @@ impl Live {
             q.rows = [rows.clone(), rows];
             q.pushed_since_poll = false;
             q.live = Some(Arc::new(fresh));
+            q.stale = false;
             q.current_at = q.current_at.max(Some(started));
             if let Cover::Pushed {
                 slot,
@@ -699,13 +735,12 @@ impl Live {
                 .set
                 .queues
                 .iter()
-                .filter(|w| {
-                    self.queues.get(&w.id).is_some_and(|q| match q.cover {
-                        Cover::Pushed { baselined, .. } => !baselined,
-                        Cover::None | Cover::Rejected => auto,
-                    })
+                .zip(&self.queues)
+                .filter(|(_, q)| match q.cover {
+                    Cover::Pushed { baselined, .. } => !baselined,
+                    Cover::None | Cover::Rejected => auto,
                 })
-                .map(|w| w.id.clone())
+                .map(|(w, _)| w.id.clone())
                 .collect();
             self.poll_now = false;
             // Looked at again an interval later (or when something asks for a poll now),
@@ -735,7 +770,7 @@ impl Live {
         let fresh_for = self.fresh_for();
         let (mut pushed, mut permitted, mut rejected, mut fresh) = (0u64, 0u64, 0u64, 0usize);
         let mut growing = false;
-        for q in self.queues.values() {
+        for q in &self.queues {
             pushed += u64::from(q.pushed().is_some());
             permitted += u64::from(matches!(q.cover, Cover::Pushed { .. }));
             rejected += u64::from(q.cover == Cover::Rejected);
@@ -772,6 +807,8 @@ impl Live {
             return;
         }
         let now = Instant::now();
+        // First: the report reads which queues have a growing wait.
+        self.derive_stale();
         let (report, fresh, growing) = self.report(now);
         let rederive = growing && now.duration_since(self.last_rederive) >= REDERIVE_EVERY;
         if !(self.dirty || rederive || fresh != self.last_fresh || report != self.last_report) {
@@ -780,18 +817,18 @@ impl Live {
         if rederive {
             let now_ms = self.clock.now_ms();
             let r = self.reading.index();
-            for q in self.queues.values_mut().filter(|q| q.growing) {
-                q.live = Some(Arc::new(rows::derive(&q.rows[r], &q.media_types, now_ms)));
+            for (q, w) in self.queues.iter_mut().zip(&self.set.queues) {
+                if q.growing {
+                    q.live = Some(Arc::new(rows::derive(&q.rows[r], &w.media_types, now_ms)));
+                }
             }
             self.last_rederive = now;
         }
         let fresh_for = self.fresh_for();
         let live = self
-            .set
             .queues
             .iter()
-            .map(|w| {
-                let q = self.queues.get(&w.id)?;
+            .map(|q| {
                 self.is_fresh(q, now, fresh_for)
                     .then(|| q.live.clone())
                     .flatten()
