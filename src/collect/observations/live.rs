@@ -43,9 +43,10 @@ use crate::genesys::GenesysClient;
 const REPORTS_PER_WAKE: usize = 256;
 /// How often the loop schedules polls and publishes what changed.
 const TICK: Duration = Duration::from_millis(250);
-/// A queue whose longest-waiting time grows is re-derived this often without events: the
+/// A queue whose longest-waiting time grows is re-derived when its live state is this old: the
 /// granularity of `genesys_queue_longest_waiting_seconds` between events (a body is
-/// re-encoded at most every 5 s for the process metrics anyway).
+/// re-encoded at most every 5 s for the process metrics anyway). A queue with events is
+/// derived at the publish after them, so only the quiet ones need this.
 const REDERIVE_EVERY: Duration = Duration::from_secs(5);
 
 pub(super) fn start(ctx: Context) -> Started {
@@ -87,12 +88,22 @@ struct Queue {
     /// Its rows hold a waiting-since timestamp: the derived wait grows without events
     /// (kept with the rows, so the loop's ticks do not scan every row of every queue).
     growing: bool,
+    /// When `live` was derived.
+    derived_at: Option<Instant>,
     cover: Cover,
     /// Its channel slot, if it has one.
     slot: Option<usize>,
 }
 
 impl Queue {
+    /// Its live state shows a wait that has grown since by [`REDERIVE_EVERY`] or more.
+    fn wait_outdated(&self, now: Instant) -> bool {
+        self.growing
+            && self
+                .derived_at
+                .is_none_or(|t| now.duration_since(t) >= REDERIVE_EVERY)
+    }
+
     fn pushed(&self) -> Option<usize> {
         match self.cover {
             Cover::Pushed {
@@ -195,7 +206,6 @@ struct Live {
     /// How events are read now.
     reading: Reading,
     dirty: bool,
-    last_rederive: Instant,
     last_fresh: usize,
     last_report: LiveReport,
 }
@@ -236,7 +246,6 @@ async fn run(slot: Arc<Slot<ObservationsSnapshot>>, ctx: Context) {
         differences: [0; 2],
         reading: Reading::Rows,
         dirty: false,
-        last_rederive: now,
         last_fresh: 0,
         last_report: LiveReport::default(),
     };
@@ -360,6 +369,7 @@ impl Live {
                 last_event: None,
                 pushed_since_poll: false,
                 growing: false,
+                derived_at: None,
                 cover: Cover::None,
                 slot,
             });
@@ -432,7 +442,7 @@ impl Live {
 
     /// Derives the live state of the queues events changed, from the served reading: once per
     /// publish however many events a queue had since.
-    fn derive_stale(&mut self) {
+    fn derive_stale(&mut self, now: Instant) {
         if self.stale.is_empty() {
             return;
         }
@@ -447,6 +457,7 @@ impl Live {
             }
             q.growing = rows::time_dependent(&q.rows[r]);
             q.live = Some(Arc::new(rows::derive(&q.rows[r], &w.media_types, now_ms)));
+            q.derived_at = Some(now);
         }
     }
 
@@ -628,6 +639,7 @@ impl Live {
             rows::add_polled(rows, container);
         }
         let now_ms = self.clock.now_ms();
+        let derived_at = Instant::now();
         for (watched, q) in self.set.queues.iter().zip(&mut self.queues) {
             let Some(rows) = polled.remove(watched.id.as_str()) else {
                 continue;
@@ -658,6 +670,7 @@ impl Live {
             q.pushed_since_poll = false;
             q.live = Some(Arc::new(fresh));
             q.stale = false;
+            q.derived_at = Some(derived_at);
             q.current_at = q.current_at.max(Some(started));
             if let Cover::Pushed {
                 slot,
@@ -764,19 +777,20 @@ impl Live {
         }
     }
 
-    /// The report, and how many queues are fresh and have a growing wait, in one pass.
+    /// The report, how many queues are fresh, and whether one of them shows an outdated wait,
+    /// in one pass.
     fn report(&self, now: Instant) -> (LiveReport, usize, bool) {
         let c = &self.env.counters;
         let fresh_for = self.fresh_for();
         let (mut pushed, mut permitted, mut rejected, mut fresh) = (0u64, 0u64, 0u64, 0usize);
-        let mut growing = false;
+        let mut outdated = false;
         for q in &self.queues {
             pushed += u64::from(q.pushed().is_some());
             permitted += u64::from(matches!(q.cover, Cover::Pushed { .. }));
             rejected += u64::from(q.cover == Cover::Rejected);
             if self.is_fresh(q, now, fresh_for) {
                 fresh += 1;
-                growing |= q.growing;
+                outdated |= q.wait_outdated(now);
             }
         }
         let last_event_ms = c.last_event_ms.load(Ordering::Relaxed);
@@ -793,7 +807,7 @@ impl Live {
             reading: self.reading,
             last_event: (last_event_ms > 0).then(|| last_event_ms as f64 / 1000.0),
         };
-        (report, fresh, growing)
+        (report, fresh, outdated)
     }
 
     fn is_fresh(&self, q: &Queue, now: Instant, fresh_for: Duration) -> bool {
@@ -808,21 +822,20 @@ impl Live {
         }
         let now = Instant::now();
         // First: the report reads which queues have a growing wait.
-        self.derive_stale();
-        let (report, fresh, growing) = self.report(now);
-        let rederive = growing && now.duration_since(self.last_rederive) >= REDERIVE_EVERY;
-        if !(self.dirty || rederive || fresh != self.last_fresh || report != self.last_report) {
+        self.derive_stale(now);
+        let (report, fresh, outdated) = self.report(now);
+        if !(self.dirty || outdated || fresh != self.last_fresh || report != self.last_report) {
             return;
         }
-        if rederive {
+        if outdated {
             let now_ms = self.clock.now_ms();
             let r = self.reading.index();
             for (q, w) in self.queues.iter_mut().zip(&self.set.queues) {
-                if q.growing {
+                if q.wait_outdated(now) {
                     q.live = Some(Arc::new(rows::derive(&q.rows[r], &w.media_types, now_ms)));
+                    q.derived_at = Some(now);
                 }
             }
-            self.last_rederive = now;
         }
         let fresh_for = self.fresh_for();
         let live = self
