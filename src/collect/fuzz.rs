@@ -276,7 +276,7 @@ fn stats_event(junk: bool) -> BoxedStrategy<Value> {
 /// What the live loop read of an event before [`Pushed`] read frames directly: the owned
 /// model, its observation metrics, names lower-cased, whole-number statistics.
 fn pushed_from_model(event: &QueueStatsEvent) -> Pushed {
-    let lower = |s: &String| s.to_ascii_lowercase().into_boxed_str();
+    let lower = |s: &String| std::borrow::Cow::Owned(s.to_ascii_lowercase());
     let whole = |v: &f64| {
         #[allow(clippy::cast_possible_truncation)]
         (v.is_finite() && v.fract() == 0.0 && v.abs() < 9.0e15).then_some(*v as i64)

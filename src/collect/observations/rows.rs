@@ -14,14 +14,32 @@ use super::{count_of, longest_wait_seconds, MediaLive, QueueLive, ROUTING_STATUS
 use crate::genesys::models::QueueObservationDataContainer;
 
 /// A media type or qualifier as the rows key it: lower-cased (Genesys spells them either way).
-pub type Name = Box<str>;
+/// The names Genesys is known to use are static, so reading them allocates nothing.
+pub type Name = Cow<'static, str>;
+
+/// Media types (the analytics vocabulary) and qualifiers (routing statuses) known ahead.
+const KNOWN_NAMES: [&str; 14] = [
+    "voice",
+    "chat",
+    "email",
+    "callback",
+    "message",
+    "video",
+    "cobrowse",
+    "screenshare",
+    "unknown",
+    ROUTING_STATUSES[0],
+    ROUTING_STATUSES[1],
+    ROUTING_STATUSES[2],
+    ROUTING_STATUSES[3],
+    ROUTING_STATUSES[4],
+];
 
 fn name(s: &str) -> Name {
-    if s.bytes().any(|b| b.is_ascii_uppercase()) {
-        s.to_ascii_lowercase().into_boxed_str()
-    } else {
-        Box::from(s)
+    if let Some(known) = KNOWN_NAMES.iter().find(|k| k.eq_ignore_ascii_case(s)) {
+        return Cow::Borrowed(*known);
     }
+    Cow::Owned(s.to_ascii_lowercase())
 }
 
 /// The metric of a row: one of the observation metrics the live families read
@@ -102,13 +120,13 @@ impl Rows {
             .flat_map(|g| g.rows.iter().map(move |r| (g.media.as_deref(), r)))
     }
 
-    /// The group of `media` (lower-cased), created empty if new.
-    fn group(&mut self, media: Option<&str>) -> &mut Group {
-        let i = match self.groups.iter().position(|g| g.media.as_deref() == media) {
+    /// The group of `media`, created empty if new.
+    fn group(&mut self, media: Option<&Name>) -> &mut Group {
+        let i = match self.groups.iter().position(|g| g.media.as_ref() == media) {
             Some(i) => i,
             None => {
                 self.groups.push(Group {
-                    media: media.map(Box::from),
+                    media: media.cloned(),
                     rows: Vec::new(),
                 });
                 self.groups.len() - 1
@@ -122,7 +140,7 @@ impl Rows {
 /// but nothing forbids it) adds its count, as the families did before rows existed.
 pub fn add_polled(rows: &mut Rows, container: &QueueObservationDataContainer) {
     let media = container.group.get("mediaType").map(|m| name(m));
-    let group = rows.group(media.as_deref());
+    let group = rows.group(media.as_ref());
     for d in &container.data {
         let metric = Metric::of(&d.metric);
         let row = Row {
@@ -574,7 +592,7 @@ impl Reading {
 /// Applies a pushed event to a queue's rows, read as `reading`. Rows the queue has are updated
 /// in place; the last of repeated rows in an event counts.
 pub fn apply(rows: &mut Rows, event: &Pushed, reading: Reading) {
-    let group = rows.group(event.media.as_deref());
+    let group = rows.group(event.media.as_ref());
     if reading == Reading::Groups {
         // The event is its group's whole state: the read rows it leaves out are gone.
         group
@@ -715,7 +733,7 @@ mod tests {
     fn row(metric: Metric, qualifier: Option<&str>, count: i64) -> Row {
         Row {
             metric,
-            qualifier: qualifier.map(Box::from),
+            qualifier: qualifier.map(|q| Cow::Owned(q.to_string())),
             stat: Stat {
                 count: Some(count),
                 calculated_metric_value: None,
