@@ -6,11 +6,12 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
+use super::observations::rows::{Metric, Pushed, Row, Stat};
 use super::queues::{QueueSet, WatchedQueue};
 use super::{activity, aggregates, observations};
 use crate::genesys::models::{
     ConversationActivityResponse, ConversationAggregateQueryResponse, QueueEntityListing,
-    QueueObservationQueryResponse,
+    QueueObservationQueryResponse, QueueStatsEvent,
 };
 
 /// Keys and strings the real payloads use, so generated documents reach the deep paths.
@@ -256,6 +257,50 @@ fn queues() -> Arc<QueueSet> {
     })
 }
 
+/// Observation event bodies (`StatEventQueueTopicStatsNotification`): {group, data:
+/// [{interval, metrics: [metric entries]}]}.
+fn stats_event(junk: bool) -> BoxedStrategy<Value> {
+    let interval = or_junk(
+        object(vec![
+            ("interval", one_of(INTERVALS, junk)),
+            ("metrics", list(metric_entry(junk), junk)),
+        ]),
+        junk,
+    );
+    or_junk(
+        object(vec![("group", group(junk)), ("data", list(interval, junk))]),
+        junk,
+    )
+}
+
+/// What the live loop read of an event before [`Pushed`] read frames directly: the owned
+/// model, its observation metrics, names lower-cased, whole-number statistics.
+fn pushed_from_model(event: &QueueStatsEvent) -> Pushed {
+    let lower = |s: &String| std::borrow::Cow::Owned(s.to_ascii_lowercase());
+    let whole = |v: &f64| {
+        #[allow(clippy::cast_possible_truncation)]
+        (v.is_finite() && v.fract() == 0.0 && v.abs() < 9.0e15).then_some(*v as i64)
+    };
+    Pushed {
+        queue_id: event.group.get("queueId").cloned(),
+        media: event.group.get("mediaType").map(lower),
+        rows: event
+            .data
+            .iter()
+            .flat_map(|d| &d.metrics)
+            .filter(|m| observations::METRICS.contains(&m.metric.as_str()))
+            .map(|m| Row {
+                metric: Metric::of(&m.metric),
+                qualifier: m.qualifier.as_ref().map(lower),
+                stat: Stat {
+                    count: m.stats.get("count").and_then(whole),
+                    calculated_metric_value: m.stats.get("calculatedMetricValue").and_then(whole),
+                },
+            })
+            .collect(),
+    }
+}
+
 fn finite_and_not_negative(x: f64) -> bool {
     x.is_finite() && x >= 0.0
 }
@@ -295,9 +340,25 @@ proptest! {
         }
     }
 
+    /// The live loop's reader of pushed events takes and refuses exactly what the owned model
+    /// does, and reads the same rows from it.
+    #[test]
+    fn pushed_events_read_as_the_model_reads_them(
+        doc in prop_oneof![stats_event(false), stats_event(true), json()]
+    ) {
+        let text = serde_json::to_string(&doc).unwrap();
+        let model = serde_json::from_str::<QueueStatsEvent>(&text);
+        let pushed = serde_json::from_str::<Pushed>(&text);
+        prop_assert_eq!(model.is_ok(), pushed.is_ok(), "{}", text);
+        if let (Ok(model), Ok(pushed)) = (model, pushed) {
+            prop_assert_eq!(pushed, pushed_from_model(&model), "{}", text);
+        }
+    }
+
     #[test]
     fn any_bytes_are_refused_without_panicking(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         let _ = serde_json::from_slice::<QueueObservationQueryResponse>(&bytes);
         let _ = serde_json::from_slice::<ConversationAggregateQueryResponse>(&bytes);
+        let _ = serde_json::from_slice::<Pushed>(&bytes);
     }
 }

@@ -27,9 +27,10 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use super::rows::Pushed;
 use super::{FrameKind, Reconnect};
 use crate::clock::SharedClock;
-use crate::genesys::models::{ChannelMetadata, NotificationFrame, QueueStatsEvent, TopicState};
+use crate::genesys::models::{ChannelMetadata, NotificationFrame, TopicState};
 use crate::genesys::{ApiError, GenesysClient};
 
 /// "Each WebSocket connection is limited to 1,000 topics" (more is a 400).
@@ -64,11 +65,8 @@ pub(crate) enum Report {
         rejected: Vec<String>,
         since: Instant,
     },
-    /// A queue observation event.
-    Event {
-        received: Instant,
-        event: QueueStatsEvent,
-    },
+    /// A queue observation event (its `queue_id` always set).
+    Event { received: Instant, event: Pushed },
     /// A heartbeat or pong: the channel was alive at `at`.
     Alive { slot: usize, at: Instant },
     /// No socket delivers for this channel any more; a new one is being opened.
@@ -459,13 +457,26 @@ impl ChannelWorker {
         let now = Instant::now();
         open.last_frame = now;
         let text = text.as_str();
-        let Ok(head) = serde_json::from_str::<NotificationFrame<serde::de::IgnoredAny>>(text)
-        else {
-            self.env.counters.frame(FrameKind::Other);
-            tracing::debug!(slot = self.slot, "notification frame is not JSON; ignored");
-            return Step::Continue;
+        // Nearly every frame is an observation event: read it as one in a single pass, and
+        // look at the topic afterwards. Only a frame that does not read as an event (another
+        // body, or a malformed one) is read again for its topic alone.
+        let (topic, event) = match serde_json::from_str::<NotificationFrame<Pushed>>(text) {
+            Ok(frame) => (frame.topic_name, Ok(frame.event_body)),
+            Err(error) => {
+                match serde_json::from_str::<NotificationFrame<serde::de::IgnoredAny>>(text) {
+                    Ok(head) => (head.topic_name, Err(error)),
+                    Err(_) => {
+                        self.env.counters.frame(FrameKind::Other);
+                        tracing::debug!(
+                            slot = self.slot,
+                            "notification frame is not JSON; ignored"
+                        );
+                        return Step::Continue;
+                    }
+                }
+            }
         };
-        let topic = head.topic_name.as_str();
+        let topic = topic.as_str();
         if topic == METADATA_TOPIC {
             let message = serde_json::from_str::<NotificationFrame<ChannelMetadata>>(text)
                 .ok()
@@ -486,17 +497,15 @@ impl ChannelWorker {
             self.env.counters.frame(FrameKind::SocketClosing);
             Step::Replace(Reconnect::SocketClosing)
         } else if let Some(queue) = queue_of(topic) {
-            match serde_json::from_str::<NotificationFrame<QueueStatsEvent>>(text) {
-                Ok(frame) => {
-                    let mut event = frame.event_body;
+            match event {
+                Ok(mut event) => {
                     self.env.counters.frame(FrameKind::Observations);
                     let ms = u64::try_from(self.env.clock.now_ms()).unwrap_or(0);
                     self.env.counters.last_event_ms.store(ms, Ordering::Relaxed);
                     // The topic names the queue when the group does not.
-                    event
-                        .group
-                        .entry("queueId".into())
-                        .or_insert_with(|| queue.to_string());
+                    if event.queue_id.is_none() {
+                        event.queue_id = Some(queue.to_string());
+                    }
                     self.report(Report::Event {
                         received: now,
                         event,

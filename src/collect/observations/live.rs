@@ -44,9 +44,10 @@ use crate::genesys::GenesysClient;
 const REPORTS_PER_WAKE: usize = 256;
 /// How often the loop schedules polls and publishes what changed.
 const TICK: Duration = Duration::from_millis(250);
-/// A queue whose longest-waiting time grows is re-derived this often without events: the
+/// A queue whose longest-waiting time grows is re-derived when its live state is this old: the
 /// granularity of `genesys_queue_longest_waiting_seconds` between events (a body is
-/// re-encoded at most every 5 s for the process metrics anyway).
+/// re-encoded at most every 5 s for the process metrics anyway). A queue with events is
+/// derived at the publish after them, so only the quiet ones need this.
 const REDERIVE_EVERY: Duration = Duration::from_secs(5);
 
 pub(super) fn start(ctx: Context) -> Started {
@@ -70,13 +71,16 @@ enum Cover {
     },
 }
 
+/// A watched queue's state, at its position in the listing (`Live::set`), which also holds
+/// its id and the media types it serves.
 #[derive(Debug)]
 struct Queue {
-    /// The media types it serves (from the listing): every one has series, 0 when idle.
-    media_types: Vec<String>,
     /// Its rows under each [`Reading`] of events (by `Reading::index`); polls set both.
     rows: [Rows; 2],
     live: Option<Arc<QueueLive>>,
+    /// Events changed its rows since `live` was derived: derived again at the next publish,
+    /// from the served reading only (it is then on `Live::stale`).
+    stale: bool,
     /// When its data was last known current.
     current_at: Option<Instant>,
     last_event: Option<Instant>,
@@ -85,12 +89,22 @@ struct Queue {
     /// Its rows hold a waiting-since timestamp: the derived wait grows without events
     /// (kept with the rows, so the loop's ticks do not scan every row of every queue).
     growing: bool,
+    /// When `live` was derived.
+    derived_at: Option<Instant>,
     cover: Cover,
     /// Its channel slot, if it has one.
     slot: Option<usize>,
 }
 
 impl Queue {
+    /// Its live state shows a wait that has grown since by [`REDERIVE_EVERY`] or more.
+    fn wait_outdated(&self, now: Instant) -> bool {
+        self.growing
+            && self
+                .derived_at
+                .is_none_or(|t| now.duration_since(t) >= REDERIVE_EVERY)
+    }
+
     fn pushed(&self) -> Option<usize> {
         match self.cover {
             Cover::Pushed {
@@ -174,7 +188,12 @@ struct Live {
     env: Env,
     reports_tx: mpsc::Sender<Report>,
     set: Arc<QueueSet>,
-    queues: HashMap<String, Queue>,
+    /// By position in `set`.
+    queues: Vec<Queue>,
+    /// Position in `set` by queue id, for events and channel reports.
+    index: HashMap<String, usize>,
+    /// Positions of the queues whose `live` is stale, each once.
+    stale: Vec<usize>,
     channels: Vec<ChannelSlot>,
     jobs: mpsc::Sender<PollJob>,
     polling: bool,
@@ -188,7 +207,6 @@ struct Live {
     /// How events are read now.
     reading: Reading,
     dirty: bool,
-    last_rederive: Instant,
     last_fresh: usize,
     last_report: LiveReport,
 }
@@ -215,7 +233,9 @@ async fn run(slot: Arc<Slot<ObservationsSnapshot>>, ctx: Context) {
         env,
         reports_tx,
         set: Arc::new(QueueSet::default()),
-        queues: HashMap::new(),
+        queues: Vec::new(),
+        index: HashMap::new(),
+        stale: Vec::new(),
         channels: Vec::new(),
         jobs: jobs_tx,
         polling: false,
@@ -227,7 +247,6 @@ async fn run(slot: Arc<Slot<ObservationsSnapshot>>, ctx: Context) {
         differences: [0; 2],
         reading: Reading::Rows,
         dirty: false,
-        last_rederive: now,
         last_fresh: 0,
         last_report: LiveReport::default(),
     };
@@ -311,7 +330,15 @@ impl Live {
     fn set_queues(&mut self, set: Arc<QueueSet>) {
         let wanted: BTreeSet<&str> = set.queues.iter().map(|q| q.id.as_str()).collect();
         let mut touched = BTreeSet::new();
-        self.queues.retain(|id, q| {
+        // The states so far, by id (`self.set` is still the listing they are in).
+        let mut old: HashMap<String, Queue> = self
+            .set
+            .queues
+            .iter()
+            .map(|q| q.id.clone())
+            .zip(std::mem::take(&mut self.queues))
+            .collect();
+        old.retain(|id, q| {
             let keep = wanted.contains(id.as_str());
             if !keep {
                 if let Some(s) = q.slot {
@@ -324,9 +351,10 @@ impl Live {
             ch.queues.retain(|id| wanted.contains(id.as_str()));
         }
         let push = self.settings.mode != LiveMode::Poll;
+        let mut queues = Vec::with_capacity(set.queues.len());
         for q in &set.queues {
-            if let Some(state) = self.queues.get_mut(&q.id) {
-                state.media_types.clone_from(&q.media_types);
+            if let Some(state) = old.remove(&q.id) {
+                queues.push(state);
                 continue;
             }
             let slot = if push { self.free_slot() } else { None };
@@ -334,22 +362,27 @@ impl Live {
                 self.channels[s].queues.insert(q.id.clone());
                 touched.insert(s);
             }
-            self.queues.insert(
-                q.id.clone(),
-                Queue {
-                    media_types: q.media_types.clone(),
-                    rows: [Rows::new(), Rows::new()],
-                    live: None,
-                    current_at: None,
-                    last_event: None,
-                    pushed_since_poll: false,
-                    growing: false,
-                    cover: Cover::None,
-                    slot,
-                },
-            );
+            queues.push(Queue {
+                rows: [Rows::new(), Rows::new()],
+                live: None,
+                stale: false,
+                current_at: None,
+                last_event: None,
+                pushed_since_poll: false,
+                growing: false,
+                derived_at: None,
+                cover: Cover::None,
+                slot,
+            });
             self.poll_now = true;
         }
+        self.queues = queues;
+        self.index = set
+            .queues
+            .iter()
+            .enumerate()
+            .map(|(i, q)| (q.id.clone(), i))
+            .collect();
         for s in touched {
             self.sync_channel(s);
         }
@@ -393,50 +426,65 @@ impl Live {
         }
     }
 
+    /// Every queue known current is derived again at the next publish (the listing or the
+    /// served reading changed).
     fn rederive_all(&mut self) {
-        let now_ms = self.clock.now_ms();
         let r = self.reading.index();
-        for q in &self.set.queues {
-            if let Some(state) = self.queues.get_mut(&q.id) {
-                state.growing = rows::time_dependent(&state.rows[r]);
-                if state.current_at.is_some() {
-                    state.live = Some(Arc::new(rows::derive(
-                        &state.rows[r],
-                        &q.media_types,
-                        now_ms,
-                    )));
-                }
+        self.stale.clear();
+        for (i, q) in self.queues.iter_mut().enumerate() {
+            q.growing = rows::time_dependent(&q.rows[r]);
+            q.stale = q.current_at.is_some();
+            if q.stale {
+                self.stale.push(i);
             }
         }
         self.dirty = true;
     }
 
+    /// Derives the live state of the queues events changed, from the served reading: once per
+    /// publish however many events a queue had since.
+    fn derive_stale(&mut self, now: Instant) {
+        if self.stale.is_empty() {
+            return;
+        }
+        let now_ms = self.clock.now_ms();
+        let r = self.reading.index();
+        for i in self.stale.drain(..) {
+            let (Some(q), Some(w)) = (self.queues.get_mut(i), self.set.queues.get(i)) else {
+                continue;
+            };
+            if !std::mem::take(&mut q.stale) {
+                continue;
+            }
+            q.growing = rows::time_dependent(&q.rows[r]);
+            q.live = Some(Arc::new(rows::derive(&q.rows[r], &w.media_types, now_ms)));
+            q.derived_at = Some(now);
+        }
+    }
+
     fn on_report(&mut self, report: Report) {
         match report {
             Report::Event { received, event } => {
-                let Some(id) = event.group.get("queueId") else {
+                let Some(&i) = event.queue_id.as_ref().and_then(|id| self.index.get(id)) else {
                     return;
                 };
-                let Some(q) = self.queues.get_mut(id) else {
+                let Some(q) = self.queues.get_mut(i) else {
                     return;
                 };
-                let carried = rows::pushed(&event, &METRICS);
+                // Both readings keep their rows (cheap); only the served one is derived, at
+                // the next publish.
                 for reading in Reading::ALL {
-                    let rows = &mut q.rows[reading.index()];
-                    rows::apply(rows, &event, &carried, reading, &METRICS);
+                    rows::apply(&mut q.rows[reading.index()], &event, reading);
                 }
-                let served = &q.rows[self.reading.index()];
                 q.last_event = Some(received);
                 q.pushed_since_poll = true;
-                q.growing = rows::time_dependent(served);
                 if q.pushed().is_some() {
                     q.current_at = Some(received);
                 }
-                q.live = Some(Arc::new(rows::derive(
-                    served,
-                    &q.media_types,
-                    self.clock.now_ms(),
-                )));
+                if !q.stale {
+                    q.stale = true;
+                    self.stale.push(i);
+                }
                 self.dirty = true;
             }
             Report::Alive { slot, at } => {
@@ -455,7 +503,7 @@ impl Live {
                     ch.alive_at = Some(since);
                 }
                 for id in permitted {
-                    if let Some(q) = self.queues.get_mut(&id) {
+                    if let Some(q) = self.index.get(&id).and_then(|&i| self.queues.get_mut(i)) {
                         let already = matches!(q.cover, Cover::Pushed { slot: s, .. } if s == slot);
                         if !already {
                             q.cover = Cover::Pushed {
@@ -468,7 +516,7 @@ impl Live {
                     }
                 }
                 for id in rejected {
-                    if let Some(q) = self.queues.get_mut(&id) {
+                    if let Some(q) = self.index.get(&id).and_then(|&i| self.queues.get_mut(i)) {
                         q.cover = Cover::Rejected;
                         self.poll_now = true;
                     }
@@ -485,7 +533,7 @@ impl Live {
                 if let Some(ch) = self.channels.get_mut(slot) {
                     ch.connected = false;
                 }
-                for q in self.queues.values_mut() {
+                for q in &mut self.queues {
                     if let Cover::Pushed {
                         slot: s, baselined, ..
                     } = q.cover
@@ -514,7 +562,7 @@ impl Live {
                     ch.alive_at = Some(now);
                 }
                 // Every queue still pushed here was current until now.
-                for q in self.queues.values_mut() {
+                for q in &mut self.queues {
                     if let Cover::Pushed { slot: s, .. } = q.cover {
                         if s == slot {
                             // Still pushed (freshness goes on), and polled once.
@@ -592,11 +640,9 @@ impl Live {
             rows::add_polled(rows, container);
         }
         let now_ms = self.clock.now_ms();
-        for watched in &self.set.queues {
-            let (Some(rows), Some(q)) = (
-                polled.remove(watched.id.as_str()),
-                self.queues.get_mut(&watched.id),
-            ) else {
+        let derived_at = Instant::now();
+        for (watched, q) in self.set.queues.iter().zip(&mut self.queues) {
+            let Some(rows) = polled.remove(watched.id.as_str()) else {
                 continue;
             };
             // `--live.mode=push`: only queues on a channel have live series.
@@ -624,6 +670,8 @@ impl Live {
             q.rows = [rows.clone(), rows];
             q.pushed_since_poll = false;
             q.live = Some(Arc::new(fresh));
+            q.stale = false;
+            q.derived_at = Some(derived_at);
             q.current_at = q.current_at.max(Some(started));
             if let Cover::Pushed {
                 slot,
@@ -701,13 +749,12 @@ impl Live {
                 .set
                 .queues
                 .iter()
-                .filter(|w| {
-                    self.queues.get(&w.id).is_some_and(|q| match q.cover {
-                        Cover::Pushed { baselined, .. } => !baselined,
-                        Cover::None | Cover::Rejected => auto,
-                    })
+                .zip(&self.queues)
+                .filter(|(_, q)| match q.cover {
+                    Cover::Pushed { baselined, .. } => !baselined,
+                    Cover::None | Cover::Rejected => auto,
                 })
-                .map(|w| w.id.clone())
+                .map(|(w, _)| w.id.clone())
                 .collect();
             self.poll_now = false;
             // Looked at again an interval later (or when something asks for a poll now),
@@ -731,19 +778,20 @@ impl Live {
         }
     }
 
-    /// The report, and how many queues are fresh and have a growing wait, in one pass.
+    /// The report, how many queues are fresh, and whether one of them shows an outdated wait,
+    /// in one pass.
     fn report(&self, now: Instant) -> (LiveReport, usize, bool) {
         let c = &self.env.counters;
         let fresh_for = self.fresh_for();
         let (mut pushed, mut permitted, mut rejected, mut fresh) = (0u64, 0u64, 0u64, 0usize);
-        let mut growing = false;
-        for q in self.queues.values() {
+        let mut outdated = false;
+        for q in &self.queues {
             pushed += u64::from(q.pushed().is_some());
             permitted += u64::from(matches!(q.cover, Cover::Pushed { .. }));
             rejected += u64::from(q.cover == Cover::Rejected);
             if self.is_fresh(q, now, fresh_for) {
                 fresh += 1;
-                growing |= q.growing;
+                outdated |= q.wait_outdated(now);
             }
         }
         let last_event_ms = c.last_event_ms.load(Ordering::Relaxed);
@@ -760,7 +808,7 @@ impl Live {
             reading: self.reading,
             last_event: (last_event_ms > 0).then(|| last_event_ms as f64 / 1000.0),
         };
-        (report, fresh, growing)
+        (report, fresh, outdated)
     }
 
     fn is_fresh(&self, q: &Queue, now: Instant, fresh_for: Duration) -> bool {
@@ -774,26 +822,27 @@ impl Live {
             return;
         }
         let now = Instant::now();
-        let (report, fresh, growing) = self.report(now);
-        let rederive = growing && now.duration_since(self.last_rederive) >= REDERIVE_EVERY;
-        if !(self.dirty || rederive || fresh != self.last_fresh || report != self.last_report) {
+        // First: the report reads which queues have a growing wait.
+        self.derive_stale(now);
+        let (report, fresh, outdated) = self.report(now);
+        if !(self.dirty || outdated || fresh != self.last_fresh || report != self.last_report) {
             return;
         }
-        if rederive {
+        if outdated {
             let now_ms = self.clock.now_ms();
             let r = self.reading.index();
-            for q in self.queues.values_mut().filter(|q| q.growing) {
-                q.live = Some(Arc::new(rows::derive(&q.rows[r], &q.media_types, now_ms)));
+            for (q, w) in self.queues.iter_mut().zip(&self.set.queues) {
+                if q.wait_outdated(now) {
+                    q.live = Some(Arc::new(rows::derive(&q.rows[r], &w.media_types, now_ms)));
+                    q.derived_at = Some(now);
+                }
             }
-            self.last_rederive = now;
         }
         let fresh_for = self.fresh_for();
         let live = self
-            .set
             .queues
             .iter()
-            .map(|w| {
-                let q = self.queues.get(&w.id)?;
+            .map(|q| {
                 self.is_fresh(q, now, fresh_for)
                     .then(|| q.live.clone())
                     .flatten()

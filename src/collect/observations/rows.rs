@@ -3,18 +3,72 @@
 //! a poll replaces a queue's rows, an event replaces exactly the rows it carries, and the
 //! series come from one derivation either way.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 
 use super::{count_of, longest_wait_seconds, MediaLive, QueueLive, ROUTING_STATUSES};
-use crate::genesys::models::{QueueObservationDataContainer, QueueStatsEvent};
+use crate::genesys::models::QueueObservationDataContainer;
 
-/// Which row: `media` for conversation metrics (groups `{queueId, mediaType}`), none for the
-/// agent metrics (group `{queueId}`); names as Genesys spells them, lower-cased.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Key {
-    pub media: Option<String>,
-    pub metric: String,
-    pub qualifier: Option<String>,
+/// A media type or qualifier as the rows key it: lower-cased (Genesys spells them either way).
+/// The names Genesys is known to use are static, so reading them allocates nothing.
+pub type Name = Cow<'static, str>;
+
+/// Media types (the analytics vocabulary) and qualifiers (routing statuses) known ahead.
+const KNOWN_NAMES: [&str; 14] = [
+    "voice",
+    "chat",
+    "email",
+    "callback",
+    "message",
+    "video",
+    "cobrowse",
+    "screenshare",
+    "unknown",
+    ROUTING_STATUSES[0],
+    ROUTING_STATUSES[1],
+    ROUTING_STATUSES[2],
+    ROUTING_STATUSES[3],
+    ROUTING_STATUSES[4],
+];
+
+fn name(s: &str) -> Name {
+    if let Some(known) = KNOWN_NAMES.iter().find(|k| k.eq_ignore_ascii_case(s)) {
+        return Cow::Borrowed(*known);
+    }
+    Cow::Owned(s.to_ascii_lowercase())
+}
+
+/// The metric of a row: one of the observation metrics the live families read
+/// ([`super::METRICS`]), or another one a poll answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Metric {
+    Waiting,
+    Interacting,
+    Alerting,
+    OnQueueUsers,
+    UserRoutingStatuses,
+    LongestWaiting,
+    /// Not read: its row only says that Genesys reported its media type for the queue.
+    Other,
+}
+
+impl Metric {
+    #[must_use]
+    pub fn of(name: &str) -> Metric {
+        match name {
+            "oWaiting" => Metric::Waiting,
+            "oInteracting" => Metric::Interacting,
+            "oAlerting" => Metric::Alerting,
+            "oOnQueueUsers" => Metric::OnQueueUsers,
+            "oUserRoutingStatuses" => Metric::UserRoutingStatuses,
+            "oLongestWaiting" => Metric::LongestWaiting,
+            _ => Metric::Other,
+        }
+    }
 }
 
 /// The statistics of one row that the live families read.
@@ -24,25 +78,91 @@ pub struct Stat {
     pub calculated_metric_value: Option<i64>,
 }
 
-/// One queue's rows.
-pub type Rows = BTreeMap<Key, Stat>;
+/// One row of a group: a metric, its qualifier (lower-cased) and its statistics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub metric: Metric,
+    pub qualifier: Option<Name>,
+    pub stat: Stat,
+}
 
-fn key(media: Option<&String>, metric: &str, qualifier: Option<&String>) -> Key {
-    Key {
-        media: media.map(|m| m.to_ascii_lowercase()),
-        metric: metric.to_string(),
-        qualifier: qualifier.map(|q| q.to_ascii_lowercase()),
+impl Row {
+    fn same_key(&self, other: &Row) -> bool {
+        self.metric == other.metric && self.qualifier == other.qualifier
+    }
+}
+
+/// The rows of one group: `{queueId, mediaType}` for conversation metrics, `{queueId}` (no
+/// media) for the agent metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Group {
+    media: Option<Name>,
+    rows: Vec<Row>,
+}
+
+/// One queue's rows, by group. A handful of groups of a few rows each: found by a linear
+/// scan, and updated in place, so an event for rows the queue already has allocates nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rows {
+    groups: Vec<Group>,
+}
+
+impl Rows {
+    #[must_use]
+    pub fn new() -> Rows {
+        Rows::default()
+    }
+
+    /// Every row with the media type of its group.
+    pub fn iter(&self) -> impl Iterator<Item = (Option<&str>, &Row)> {
+        self.groups
+            .iter()
+            .flat_map(|g| g.rows.iter().map(move |r| (g.media.as_deref(), r)))
+    }
+
+    /// The group of `media`, created empty if new.
+    fn group(&mut self, media: Option<&Name>) -> &mut Group {
+        let i = match self.groups.iter().position(|g| g.media.as_ref() == media) {
+            Some(i) => i,
+            None => {
+                self.groups.push(Group {
+                    media: media.cloned(),
+                    rows: Vec::new(),
+                });
+                self.groups.len() - 1
+            }
+        };
+        &mut self.groups[i]
     }
 }
 
 /// Adds one polled result container to its queue's rows. A row that comes twice (never seen,
 /// but nothing forbids it) adds its count, as the families did before rows existed.
 pub fn add_polled(rows: &mut Rows, container: &QueueObservationDataContainer) {
-    let media = container.group.get("mediaType");
+    let media = container.group.get("mediaType").map(|m| name(m));
+    let group = rows.group(media.as_ref());
     for d in &container.data {
-        let stat = rows
-            .entry(key(media, &d.metric, d.qualifier.as_ref()))
-            .or_default();
+        let metric = Metric::of(&d.metric);
+        let row = Row {
+            metric,
+            // Rows of unread metrics only mark the media type as reported: one is enough.
+            qualifier: match metric {
+                Metric::Other => None,
+                _ => d.qualifier.as_deref().map(name),
+            },
+            stat: Stat::default(),
+        };
+        let i = match group.rows.iter().position(|r| r.same_key(&row)) {
+            Some(i) => i,
+            None => {
+                group.rows.push(row);
+                group.rows.len() - 1
+            }
+        };
+        if metric == Metric::Other {
+            continue;
+        }
+        let stat = &mut group.rows[i].stat;
         if let Some(c) = d.stats.count {
             stat.count = Some(stat.count.unwrap_or(0).saturating_add(c));
         }
@@ -61,28 +181,380 @@ fn older(a: i64, b: i64) -> bool {
     longest_wait_seconds(a, i64::MAX / 2) >= longest_wait_seconds(b, i64::MAX / 2)
 }
 
-/// The rows one pushed event carries, observation metrics only: the event also carries
-/// 30-minute aggregates the live families do not read. A metric the event leaves out keeps
-/// its row (what an event holds is not documented; reconciliation finds out).
-#[must_use]
-pub fn pushed(event: &QueueStatsEvent, metrics: &[&str]) -> Vec<(Key, Stat)> {
-    let media = event.group.get("mediaType");
-    event
-        .data
-        .iter()
-        .flat_map(|d| &d.metrics)
-        .filter(|m| metrics.contains(&m.metric.as_str()))
-        .map(|m| {
-            let stat = Stat {
-                count: m.stats.get("count").and_then(|v| whole(*v)),
-                calculated_metric_value: m
-                    .stats
-                    .get("calculatedMetricValue")
-                    .and_then(|v| whole(*v)),
-            };
-            (key(media, &m.metric, m.qualifier.as_ref()), stat)
-        })
-        .collect()
+/// What one pushed observation event (`StatEventQueueTopicStatsNotification`) carries for the
+/// live loop: its queue, its group's media type, and its rows of the observation metrics only
+/// (the event also carries 30-minute aggregates the live families do not read; they are
+/// skipped while parsing). A metric the event leaves out keeps its row under
+/// [`Reading::Rows`] (what an event holds is not documented; reconciliation finds out).
+///
+/// Read straight from the frame's text with typed visitors: no `serde_json::Value`, strings
+/// borrowed from the frame while parsing, one `Vec` for the rows. It accepts and refuses what
+/// [`crate::genesys::models::QueueStatsEvent`] does (a property test holds them to that):
+/// unknown fields and values of other types where the schema allows anything (group values,
+/// statistics) are skipped; a field of the wrong type refuses the event.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(from = "EventBody")]
+pub struct Pushed {
+    /// The group's `queueId`; the channel fills in its topic's when the group has none.
+    pub queue_id: Option<String>,
+    /// The group's `mediaType`, lower-cased; none for the agent group.
+    pub media: Option<Name>,
+    pub rows: Vec<Row>,
+}
+
+#[derive(Deserialize)]
+struct EventBody {
+    #[serde(default)]
+    group: EventGroup,
+    #[serde(default)]
+    data: Intervals,
+}
+
+impl From<EventBody> for Pushed {
+    fn from(body: EventBody) -> Pushed {
+        Pushed {
+            queue_id: body.group.queue_id,
+            media: body.group.media,
+            rows: body.data.0,
+        }
+    }
+}
+
+/// `group`, as the models' `string_map` reads it: `null` or an object whose values of other
+/// types than strings are skipped; the last of repeated keys counts.
+#[derive(Default)]
+struct EventGroup {
+    queue_id: Option<String>,
+    media: Option<Name>,
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "camelCase")]
+enum GroupKey {
+    QueueId,
+    MediaType,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de> Deserialize<'de> for EventGroup {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = EventGroup;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map of dimension values")
+            }
+            fn visit_none<E: de::Error>(self) -> Result<EventGroup, E> {
+                Ok(EventGroup::default())
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<EventGroup, E> {
+                Ok(EventGroup::default())
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<EventGroup, D::Error> {
+                d.deserialize_map(self)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<EventGroup, A::Error> {
+                let mut group = EventGroup::default();
+                while let Some(key) = map.next_key::<GroupKey>()? {
+                    match key {
+                        GroupKey::QueueId => {
+                            group.queue_id = map.next_value::<AnyValue>()?.0.map(Cow::into_owned);
+                        }
+                        GroupKey::MediaType => {
+                            group.media = map.next_value::<AnyValue>()?.0.as_deref().map(name);
+                        }
+                        GroupKey::Other => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(group)
+            }
+        }
+        d.deserialize_option(V)
+    }
+}
+
+/// `data`: the intervals' metrics, in one `Vec` of rows.
+#[derive(Default)]
+struct Intervals(Vec<Row>);
+
+impl<'de> Deserialize<'de> for Intervals {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Intervals;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of interval metrics")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Intervals, A::Error> {
+                let mut rows = Vec::new();
+                while let Some(interval) = seq.next_element::<Interval>()? {
+                    if rows.is_empty() {
+                        rows = interval.metrics.0;
+                    } else {
+                        rows.extend(interval.metrics.0);
+                    }
+                }
+                Ok(Intervals(rows))
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+/// `StatEventQueueTopicIntervalMetrics`.
+#[derive(Deserialize)]
+struct Interval {
+    /// Not read, but a string by the schema, as the models hold it to.
+    #[serde(default, rename = "interval")]
+    _interval: Text,
+    #[serde(default)]
+    metrics: Metrics,
+}
+
+/// `metrics`: the rows of the observation metrics; the others are dropped as they are read.
+#[derive(Default)]
+struct Metrics(Vec<Row>);
+
+impl<'de> Deserialize<'de> for Metrics {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Metrics;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of metric statistics")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Metrics, A::Error> {
+                // Room for a group's rows without growing: 5 conversation metrics, or agent
+                // metrics by routing status.
+                let mut rows = Vec::with_capacity(8);
+                while let Some(m) = seq.next_element::<MetricStats>()? {
+                    let metric = Metric::of(&m.metric);
+                    if metric == Metric::Other {
+                        continue;
+                    }
+                    rows.push(Row {
+                        metric,
+                        qualifier: m.qualifier.0.as_deref().map(name),
+                        stat: m.stats.0,
+                    });
+                }
+                Ok(Metrics(rows))
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+/// `StatEventQueueTopicMetricStats`, its strings borrowed from the frame.
+#[derive(Deserialize)]
+struct MetricStats<'a> {
+    #[serde(default, borrow)]
+    metric: Cow<'a, str>,
+    #[serde(default, borrow)]
+    qualifier: OptionalText<'a>,
+    #[serde(default)]
+    stats: Stats,
+}
+
+/// A string, accepted as such and not kept.
+#[derive(Default)]
+struct Text;
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Text;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Text, E> {
+                Ok(Text)
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// `null` or a string (borrowed when it has no escapes), as `Option<String>` reads it.
+#[derive(Default)]
+struct OptionalText<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for OptionalText<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = OptionalText<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or null")
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(OptionalText(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(OptionalText(None))
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_str(self)
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
+                Ok(OptionalText(Some(Cow::Borrowed(s))))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(OptionalText(Some(Cow::Owned(s.to_string()))))
+            }
+        }
+        d.deserialize_option(V)
+    }
+}
+
+/// Any JSON value: a string is kept (borrowed when it has no escapes), anything else skipped.
+struct AnyValue<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for AnyValue<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = AnyValue<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
+                Ok(AnyValue(Some(Cow::Borrowed(s))))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(AnyValue(Some(Cow::Owned(s.to_string()))))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(AnyValue(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(AnyValue(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(AnyValue(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(AnyValue(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(AnyValue(None))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(AnyValue(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                IgnoredAny.visit_seq(seq).map(|_| AnyValue(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                IgnoredAny.visit_map(map).map(|_| AnyValue(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Any JSON value, kept if it is a number (as the models' `number_map` reads statistics).
+struct Number(Option<f64>);
+
+impl<'de> Deserialize<'de> for Number {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Number;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any value")
+            }
+            // As `serde_json::Value::as_f64` reads numbers.
+            #[allow(clippy::cast_precision_loss)]
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Number, E> {
+                Ok(Number(Some(v as f64)))
+            }
+            #[allow(clippy::cast_precision_loss)]
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Number, E> {
+                Ok(Number(Some(v as f64)))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Number, E> {
+                Ok(Number(Some(v)))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Number, E> {
+                Ok(Number(None))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Number, E> {
+                Ok(Number(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Number, E> {
+                Ok(Number(None))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Number, E> {
+                Ok(Number(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Number, A::Error> {
+                IgnoredAny.visit_seq(seq).map(|_| Number(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Number, A::Error> {
+                IgnoredAny.visit_map(map).map(|_| Number(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `stats`: `null` or a map of statistics by name; only `count` and `calculatedMetricValue`
+/// are kept, as whole numbers.
+#[derive(Default)]
+struct Stats(Stat);
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "camelCase")]
+enum StatKey {
+    Count,
+    CalculatedMetricValue,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Stats {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Stats;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map of statistics")
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Stats, E> {
+                Ok(Stats::default())
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Stats, E> {
+                Ok(Stats::default())
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Stats, D::Error> {
+                d.deserialize_map(self)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Stats, A::Error> {
+                let mut stat = Stat::default();
+                while let Some(key) = map.next_key::<StatKey>()? {
+                    match key {
+                        StatKey::Count => {
+                            stat.count = map.next_value::<Number>()?.0.and_then(whole)
+                        }
+                        StatKey::CalculatedMetricValue => {
+                            stat.calculated_metric_value =
+                                map.next_value::<Number>()?.0.and_then(whole);
+                        }
+                        StatKey::Other => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(Stats(stat))
+            }
+        }
+        d.deserialize_option(V)
+    }
 }
 
 /// How a pushed event's rows are read. Genesys does not document what an event holds, so the
@@ -117,19 +589,22 @@ impl Reading {
     }
 }
 
-/// Applies the rows an event carries (see [`pushed`]) to a queue's rows, read as `reading`.
-pub fn apply(
-    rows: &mut Rows,
-    event: &QueueStatsEvent,
-    carried: &[(Key, Stat)],
-    reading: Reading,
-    metrics: &[&str],
-) {
+/// Applies a pushed event to a queue's rows, read as `reading`. Rows the queue has are updated
+/// in place; the last of repeated rows in an event counts.
+pub fn apply(rows: &mut Rows, event: &Pushed, reading: Reading) {
+    let group = rows.group(event.media.as_ref());
     if reading == Reading::Groups {
-        let media = event.group.get("mediaType").map(|m| m.to_ascii_lowercase());
-        rows.retain(|k, _| k.media != media || !metrics.contains(&k.metric.as_str()));
+        // The event is its group's whole state: the read rows it leaves out are gone.
+        group
+            .rows
+            .retain(|r| r.metric == Metric::Other || event.rows.iter().any(|c| c.same_key(r)));
     }
-    rows.extend(carried.iter().cloned());
+    for carried in &event.rows {
+        match group.rows.iter_mut().find(|r| r.same_key(carried)) {
+            Some(row) => row.stat = carried.stat,
+            None => group.rows.push(carried.clone()),
+        }
+    }
 }
 
 /// A JSON number as a whole number, if it is one within range.
@@ -137,6 +612,18 @@ fn whole(v: f64) -> Option<i64> {
     // Range-checked first: the cast below cannot truncate or wrap.
     #[allow(clippy::cast_possible_truncation)]
     (v.is_finite() && v.fract() == 0.0 && v.abs() < 9.0e15).then_some(v as i64)
+}
+
+/// `f` applied to the value of `key`, inserted as default first if missing (allocating the
+/// key only then).
+fn update<V: Default>(map: &mut BTreeMap<String, V>, key: &str, f: impl FnOnce(&mut V)) {
+    if let Some(v) = map.get_mut(key) {
+        f(v);
+        return;
+    }
+    let mut v = V::default();
+    f(&mut v);
+    map.insert(key.to_string(), v);
 }
 
 /// The live state of a queue serving `media_types`, from its rows at `now_ms`.
@@ -153,26 +640,33 @@ pub fn derive(rows: &Rows, media_types: &[String], now_ms: i64) -> QueueLive {
             .map(|s| (s.to_string(), 0))
             .collect(),
     };
-    for (k, stat) in rows {
-        match (k.metric.as_str(), &k.media) {
-            ("oOnQueueUsers", _) => queue.on_queue_users += count_of(stat.count),
-            ("oUserRoutingStatuses", _) => {
-                if let Some(q) = &k.qualifier {
-                    *queue.routing_statuses.entry(q.clone()).or_default() += count_of(stat.count);
+    for (media, row) in rows.iter() {
+        let count = count_of(row.stat.count);
+        match (row.metric, media) {
+            (Metric::OnQueueUsers, _) => queue.on_queue_users += count,
+            (Metric::UserRoutingStatuses, _) => {
+                if let Some(q) = &row.qualifier {
+                    update(&mut queue.routing_statuses, q, |v| *v += count);
                 }
             }
-            ("oLongestWaiting", Some(m)) => {
-                if let Some(v) = stat.calculated_metric_value {
-                    let entry = queue.media.entry(m.clone()).or_default();
-                    entry.longest_waiting_seconds = entry
-                        .longest_waiting_seconds
-                        .max(longest_wait_seconds(v, now_ms));
+            (Metric::LongestWaiting, Some(m)) => {
+                if let Some(v) = row.stat.calculated_metric_value {
+                    let wait = longest_wait_seconds(v, now_ms);
+                    update(&mut queue.media, m, |e: &mut MediaLive| {
+                        e.longest_waiting_seconds = e.longest_waiting_seconds.max(wait);
+                    });
                 }
             }
-            (metric, Some(m)) => {
-                let entry = queue.media.entry(m.clone()).or_default();
-                entry.conversations.add(metric, stat.count);
-            }
+            (metric, Some(m)) => update(&mut queue.media, m, |e: &mut MediaLive| {
+                let c = &mut e.conversations;
+                match metric {
+                    Metric::Waiting => c.waiting += count,
+                    Metric::Interacting => c.interacting += count,
+                    Metric::Alerting => c.alerting += count,
+                    // A reported media type has series, at 0 without counts.
+                    _ => {}
+                }
+            }),
             _ => {}
         }
     }
@@ -182,8 +676,9 @@ pub fn derive(rows: &Rows, media_types: &[String], now_ms: i64) -> QueueLive {
 /// True when the rows hold a timestamp whose derived wait grows with time.
 #[must_use]
 pub fn time_dependent(rows: &Rows) -> bool {
-    rows.iter()
-        .any(|(k, s)| k.metric == "oLongestWaiting" && s.calculated_metric_value.is_some())
+    rows.iter().any(|(_, r)| {
+        r.metric == Metric::LongestWaiting && r.stat.calculated_metric_value.is_some()
+    })
 }
 
 /// How many series of two states of one queue differ: the reconciliation's count.
@@ -219,4 +714,135 @@ pub fn differences(a: &QueueLive, b: &QueueLive) -> u64 {
         count((x.longest_waiting_seconds - y.longest_waiting_seconds).abs() >= 1.0);
     }
     n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::genesys::models::NotificationFrame;
+
+    fn event(body: &str) -> Pushed {
+        let text = format!(
+            r#"{{"topicName":"v2.analytics.queues.q1.observations","eventBody":{body},"metadata":{{}}}}"#
+        );
+        serde_json::from_str::<NotificationFrame<Pushed>>(&text)
+            .unwrap()
+            .event_body
+    }
+
+    fn row(metric: Metric, qualifier: Option<&str>, count: i64) -> Row {
+        Row {
+            metric,
+            qualifier: qualifier.map(|q| Cow::Owned(q.to_string())),
+            stat: Stat {
+                count: Some(count),
+                calculated_metric_value: None,
+            },
+        }
+    }
+
+    #[test]
+    fn an_event_keeps_the_observation_metrics_of_its_group() {
+        let e = event(
+            r#"{"group":{"queueId":"q1","mediaType":"VOICE","odd":7},
+                "data":[{"interval":"2026-11-30T10:30:00.000Z/2026-11-30T11:00:00.000Z",
+                  "metrics":[{"metric":"oWaiting","stats":{"count":3,"bad":"x","max":{"a":[1]}}},
+                             {"metric":"tAnswered","stats":{"count":9}},
+                             {"metric":"oUserRoutingStatuses","qualifier":"OFF_\u0051UEUE","stats":{"count":2.0}},
+                             {"metric":"oLongestWaiting","stats":{"calculatedMetricValue":1796034990000,"count":"x"}},
+                             {"metric":"oAlerting","stats":null,"extra":true},
+                             {"metric":"oInteracting","stats":{"count":1.5}}]}]}"#,
+        );
+        assert_eq!(e.queue_id.as_deref(), Some("q1"));
+        assert_eq!(e.media.as_deref(), Some("voice"), "lower-cased");
+        assert_eq!(
+            e.rows,
+            vec![
+                row(Metric::Waiting, None, 3),
+                row(Metric::UserRoutingStatuses, Some("off_queue"), 2),
+                Row {
+                    metric: Metric::LongestWaiting,
+                    qualifier: None,
+                    stat: Stat {
+                        count: None,
+                        calculated_metric_value: Some(1_796_034_990_000),
+                    },
+                },
+                Row {
+                    metric: Metric::Alerting,
+                    qualifier: None,
+                    stat: Stat::default(),
+                },
+                Row {
+                    metric: Metric::Interacting,
+                    qualifier: None,
+                    stat: Stat::default(),
+                },
+            ],
+            "unread metrics dropped, odd statistics skipped, escapes read"
+        );
+    }
+
+    #[test]
+    fn an_event_of_the_wrong_shape_is_refused() {
+        for body in [
+            r#"{"group":{"queueId":"q1"},"data":"x"}"#,
+            r#"{"group":[],"data":[]}"#,
+            r#"{"data":[{"metrics":[{"metric":5}]}]}"#,
+            r#"{"data":[{"metrics":[{"metric":"oWaiting","qualifier":1}]}]}"#,
+            r#"{"data":[{"interval":7,"metrics":[]}]}"#,
+            r#"{"data":[{"metrics":[{"metric":"oWaiting","stats":[1]}]}]}"#,
+        ] {
+            let text = format!(r#"{{"topicName":"t","eventBody":{body}}}"#);
+            assert!(
+                serde_json::from_str::<NotificationFrame<Pushed>>(&text).is_err(),
+                "{body}"
+            );
+        }
+        let e = event(r#"{"group":null}"#);
+        assert_eq!(e, Pushed::default(), "a missing group or data is empty");
+    }
+
+    #[test]
+    fn the_two_readings_differ_on_rows_an_event_leaves_out() {
+        let mut by_rows = Rows::new();
+        let first = event(
+            r#"{"group":{"mediaType":"voice"},"data":[{"metrics":[
+                {"metric":"oWaiting","stats":{"count":3}},{"metric":"oAlerting","stats":{"count":1}}]}]}"#,
+        );
+        apply(&mut by_rows, &first, Reading::Rows);
+        let container: QueueObservationDataContainer = serde_json::from_value(serde_json::json!({
+            "group": {"queueId": "q1", "mediaType": "voice"},
+            "data": [{"metric": "oSomethingNew", "stats": {"count": 4}}]
+        }))
+        .unwrap();
+        add_polled(&mut by_rows, &container);
+        let mut by_groups = by_rows.clone();
+        let second = event(
+            r#"{"group":{"mediaType":"voice"},"data":[{"metrics":[
+                {"metric":"oWaiting","stats":{"count":5}},{"metric":"oWaiting","stats":{"count":6}}]}]}"#,
+        );
+        apply(&mut by_rows, &second, Reading::Rows);
+        apply(&mut by_groups, &second, Reading::Groups);
+        let rows = |r: &Rows| -> Vec<(Metric, Option<i64>)> {
+            r.iter().map(|(_, r)| (r.metric, r.stat.count)).collect()
+        };
+        assert_eq!(
+            rows(&by_rows),
+            [
+                (Metric::Waiting, Some(6)),
+                (Metric::Alerting, Some(1)),
+                (Metric::Other, None)
+            ],
+            "the last of repeated rows counts; the rest keep their values"
+        );
+        assert_eq!(
+            rows(&by_groups),
+            [(Metric::Waiting, Some(6)), (Metric::Other, None)],
+            "the group's read rows the event left out are gone, unread ones stay"
+        );
+        let live = derive(&by_groups, &[], 0);
+        assert_eq!(live.media["voice"].conversations.alerting, 0);
+        assert_eq!(live.media["voice"].conversations.waiting, 6);
+    }
 }
