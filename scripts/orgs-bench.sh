@@ -25,22 +25,8 @@ bin=${CARGO_TARGET_DIR:-target}/release/genesys-exporter
 export GENESYS_CLIENT_ID=bench GENESYS_CLIENT_SECRET=bench-secret
 hz=$(getconf CLK_TCK)
 
-work=$(mktemp -d)
-running=""
-stop() {
-    local p
-    for p in "$@"; do kill "$p" 2>/dev/null || true; done
-    for _ in $(seq 1 100); do
-        local alive=0
-        for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=1; done
-        [ "$alive" = 0 ] && break
-        sleep 0.1
-    done
-    for p in "$@"; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-}
-cleanup() { [ -z "$running" ] || stop $running; rm -rf "$work"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=scripts/procs.sh
+source scripts/procs.sh
 
 # The simulated orgs: one line each, `org=NAME api-url=URL login-url=URL client-id=ID`.
 "$bin" simulate --listen 127.0.0.1:0 --orgs "$orgs" --queues "$queues" >"$work/sim.out" 2>"$work/sim.err" &
@@ -64,7 +50,6 @@ done
     done < <(grep '^org=' "$work/sim.out")
 } >"$work/orgs.yml"
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 ready() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/-/ready" 2>/dev/null | grep -q 200; }
 

@@ -24,25 +24,10 @@ bin=${CARGO_TARGET_DIR:-target}/release/genesys-exporter
 export GENESYS_CLIENT_ID=bench GENESYS_CLIENT_SECRET=bench-secret
 hz=$(getconf CLK_TCK)
 
-work=$(mktemp -d)
-running="" # pids to stop on exit
-stop() { # pids... : SIGTERM, then SIGKILL after 10 s
-    local p
-    for p in "$@"; do kill "$p" 2>/dev/null || true; done
-    for _ in $(seq 1 100); do
-        local alive=0
-        for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=1; done
-        [ "$alive" = 0 ] && break
-        sleep 0.1
-    done
-    for p in "$@"; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-}
-cleanup() { [ -z "$running" ] || stop $running; rm -rf "$work"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=scripts/procs.sh
+source scripts/procs.sh
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 now() { date +%s.%N; }
 # Self-metrics: "observation_events pushed_queues observation_polls"
 snapshot() {
