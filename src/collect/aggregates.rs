@@ -13,7 +13,7 @@
 //! buckets since midnight.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -784,32 +784,32 @@ impl AggregatesCollector {
 
     fn snapshot(&self, queues: Arc<QueueSet>, end: i64, midnight: i64) -> AggregatesSnapshot {
         let state = &self.state;
+        // Media types and directions Genesys reported per queue, beyond the configured ones
+        // (e.g. after a change): one pass over every known group, not one per queue.
+        let mut reported: HashMap<&str, (BTreeSet<&str>, BTreeSet<Option<&str>>)> =
+            HashMap::new();
+        let seen = state.counters.keys().chain(state.day_base.keys());
+        for (id, m, d) in seen.chain(state.buckets.values().flat_map(|g| g.keys())) {
+            let (media, directions) = reported.entry(id.as_str()).or_default();
+            media.insert(m.as_str());
+            directions.insert(d.as_deref());
+        }
         let mut groups = Vec::new();
         for (i, q) in queues.queues.iter().enumerate() {
             let mut media: Vec<&str> = q.media_types.iter().map(String::as_str).collect();
-            // Media types Genesys reports beyond the configured ones (e.g. after a change).
-            let seen = state.counters.keys().chain(state.day_base.keys());
-            let seen = seen.chain(state.buckets.values().flat_map(|g| g.keys()));
-            for (id, m, _) in seen {
-                if id == &q.id && !media.contains(&m.as_str()) {
-                    media.push(m);
-                }
-            }
-            media.sort_unstable();
             let mut directions: Vec<Option<&str>> = if self.settings.by_direction {
                 DIRECTIONS.iter().copied().map(Some).collect()
             } else {
                 vec![None]
             };
-            // Directions Genesys reports beyond inbound and outbound.
-            let seen = state.counters.keys().chain(state.day_base.keys());
-            let seen = seen.chain(state.buckets.values().flat_map(|g| g.keys()));
-            for (id, _, d) in seen {
-                if id == &q.id && !directions.contains(&d.as_deref()) {
-                    directions.push(d.as_deref());
-                }
+            if let Some((m, d)) = reported.get(q.id.as_str()) {
+                media.extend(m.iter().copied());
+                directions.extend(d.iter().copied());
             }
+            media.sort_unstable();
+            media.dedup();
             directions.sort_unstable();
+            directions.dedup();
             let pairs = media
                 .iter()
                 .flat_map(|m| directions.iter().map(move |d| (*m, *d)));
