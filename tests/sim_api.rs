@@ -384,6 +384,190 @@ async fn observations_equal_truth_and_omit_zero_counts() {
     sim.shutdown().await;
 }
 
+/// `8-4-4-4-12` lower-case hex digits.
+fn is_uuid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.iter().map(|p| p.len()).eq([8, 4, 4, 4, 12])
+        && parts.iter().all(|p| {
+            p.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
+}
+
+/// The system presences of the simulated org, as `systemToOrganizationMappings` keys them.
+const SYSTEM_PRESENCES: [&str; 6] = [
+    "AVAILABLE",
+    "BREAK",
+    "MEAL",
+    "OFFLINE",
+    "ON_QUEUE",
+    "TRAINING",
+];
+
+#[tokio::test]
+async fn user_presences_roll_up_to_the_truth_and_every_org_presence_is_seen() {
+    // The morning ramp-up: most agents on shift and busy, some still logged out.
+    let sim = start(SimConfig {
+        clock: common::busy_at(7, 30),
+        queues: 60,
+        ..SimConfig::default()
+    })
+    .await;
+    let tok = token(&sim).await;
+    let mut mappings: Option<BTreeMap<String, Vec<String>>> = None;
+    // Organization presence id -> agents seen in it, summed over queues and answers.
+    let mut seen: BTreeMap<String, u64> = BTreeMap::new();
+    for _ in 0..12 {
+        sim.advance(Duration::from_secs(60));
+        let truth = sim.truth();
+        let ids: Vec<String> = truth.queues.iter().map(|q| q.id.clone()).collect();
+        let v = post(
+            &sim,
+            &tok,
+            OBS,
+            &json!({"filter": all_queue_filter(&ids),
+                "metrics": ["oUserPresences", "oActiveUsers", "oMemberUsers"]}),
+        )
+        .await
+        .json_value()
+        .await;
+
+        // The mapping: every system presence with all its organization presence ids, the
+        // same on every answer.
+        let map: BTreeMap<String, Vec<String>> =
+            serde_json::from_value(v["systemToOrganizationMappings"].clone())
+                .expect("a mapping from system presence to organization presence ids");
+        assert_eq!(
+            map.keys().map(String::as_str).collect::<Vec<_>>(),
+            SYSTEM_PRESENCES
+        );
+        assert_eq!(map["BREAK"].len(), 2, "Break and Coffee: {map:?}");
+        for (sys, org) in &map {
+            if sys != "BREAK" {
+                assert_eq!(org.len(), 1, "{sys}: {org:?}");
+            }
+        }
+        let all: Vec<&String> = map.values().flatten().collect();
+        assert_eq!(all.iter().collect::<HashSet<_>>().len(), 7, "distinct ids");
+        for id in &all {
+            assert!(is_uuid(id), "{id}");
+        }
+        if let Some(before) = &mappings {
+            assert_eq!(before, &map);
+        }
+        let system_of: BTreeMap<&str, &str> = map
+            .iter()
+            .flat_map(|(sys, org)| org.iter().map(move |id| (id.as_str(), sys.as_str())))
+            .collect();
+
+        // Per queue: the rows rolled up by system presence are the truth.
+        let mut rolled: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+        let mut active: BTreeMap<String, u64> = BTreeMap::new();
+        for res in v["results"].as_array().expect("results") {
+            let qid = res["group"]["queueId"]
+                .as_str()
+                .expect("queueId")
+                .to_string();
+            assert!(res["group"]["mediaType"].is_null(), "user metrics only");
+            let mut qualifiers = HashSet::new();
+            for d in res["data"].as_array().expect("data") {
+                let n = d["stats"]["count"].as_u64().expect("a count");
+                match d["metric"].as_str() {
+                    Some("oUserPresences") => {
+                        let id = d["qualifier"].as_str().expect("a presence id");
+                        assert!(qualifiers.insert(id.to_string()), "one row per id: {d}");
+                        let sys = system_of.get(id).unwrap_or_else(|| {
+                            panic!("{id} is an organization presence of the mapping")
+                        });
+                        *rolled
+                            .entry(qid.clone())
+                            .or_default()
+                            .entry(sys.to_ascii_lowercase())
+                            .or_default() += n;
+                        *seen.entry(id.to_string()).or_default() += n;
+                    }
+                    Some("oActiveUsers") => {
+                        active.insert(qid.clone(), n);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for q in &truth.queues {
+            let keys: Vec<&str> = q.presences.keys().map(String::as_str).collect();
+            assert_eq!(
+                keys,
+                [
+                    "available",
+                    "break",
+                    "meal",
+                    "offline",
+                    "on_queue",
+                    "training"
+                ]
+            );
+            let got = rolled.remove(&q.id).unwrap_or_default();
+            for (sys, n) in &q.presences {
+                assert_eq!(got.get(sys).copied().unwrap_or(0), *n, "{} {sys}", q.name);
+            }
+            assert_eq!(q.presences.values().sum::<u64>(), q.member_users);
+            assert_eq!(q.presences["on_queue"], q.on_queue_users, "{}", q.name);
+            assert_eq!(
+                q.member_users - q.presences["offline"],
+                q.active_users,
+                "{}",
+                q.name
+            );
+            assert_eq!(
+                active.get(&q.id).copied().unwrap_or(0),
+                q.active_users,
+                "{}",
+                q.name
+            );
+        }
+        assert!(rolled.is_empty(), "rows of unknown queues: {rolled:?}");
+        mappings = Some(map);
+    }
+    // Over a busy twelve minutes every organization presence, both of BREAK included, has
+    // agents somewhere.
+    let map = mappings.expect("answers");
+    for (sys, org) in &map {
+        for id in org {
+            assert!(
+                seen.get(id).is_some_and(|&n| n > 0),
+                "{sys} presence {id} seen: {seen:?}"
+            );
+        }
+    }
+
+    // With zero rows on, each queue has one row per organization presence.
+    sim.faults().set_emit_zero_counts(true);
+    let ids: Vec<String> = sim.truth().queues.into_iter().map(|q| q.id).collect();
+    let v = post(
+        &sim,
+        &tok,
+        OBS,
+        &json!({"filter": all_queue_filter(&ids), "metrics": ["oUserPresences"]}),
+    )
+    .await
+    .json_value()
+    .await;
+    let every: HashSet<&str> = map.values().flatten().map(String::as_str).collect();
+    let results = v["results"].as_array().expect("results");
+    assert_eq!(results.len(), ids.len());
+    for res in results {
+        let rows: HashSet<&str> = res["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .filter_map(|d| d["qualifier"].as_str())
+            .collect();
+        assert_eq!(rows, every, "{}", res["group"]);
+        assert_eq!(res["data"].as_array().map(Vec::len), Some(7));
+    }
+    sim.shutdown().await;
+}
+
 #[tokio::test]
 async fn activity_totals_equal_sum_over_queues() {
     let sim = start(SimConfig {

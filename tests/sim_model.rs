@@ -126,6 +126,74 @@ async fn busy_day_shape_and_records() {
 }
 
 #[tokio::test]
+async fn presences_of_a_queue_sum_to_its_members_and_a_busy_org_uses_every_system_presence() {
+    // The morning ramp-up: most agents on shift and busy, some still logged out.
+    let sim = start(SimConfig {
+        clock: common::busy_at(7, 30),
+        queues: 60,
+        ..SimConfig::default()
+    })
+    .await;
+    let mut most: std::collections::BTreeMap<String, u64> = Default::default();
+    for _ in 0..12 {
+        sim.advance(Duration::from_secs(60));
+        for q in &sim.truth().queues {
+            let keys: Vec<&str> = q.presences.keys().map(String::as_str).collect();
+            assert_eq!(
+                keys,
+                [
+                    "available",
+                    "break",
+                    "meal",
+                    "offline",
+                    "on_queue",
+                    "training"
+                ],
+                "every system presence, 0 included"
+            );
+            assert_eq!(
+                q.presences.values().sum::<u64>(),
+                q.member_users,
+                "{}",
+                q.name
+            );
+            assert_eq!(q.presences["on_queue"], q.on_queue_users, "{}", q.name);
+            assert_eq!(q.presences["offline"], q.member_users - q.active_users);
+            let away: u64 = ["available", "break", "meal", "training"]
+                .iter()
+                .map(|p| q.presences[*p])
+                .sum();
+            assert_eq!(
+                away + q.presences["offline"],
+                q.off_queue_users,
+                "{}",
+                q.name
+            );
+            for (p, n) in &q.presences {
+                let m = most.entry(p.clone()).or_default();
+                *m = (*m).max(*n);
+            }
+        }
+    }
+    for (p, n) in &most {
+        assert!(*n > 0, "{p} is seen: {most:?}");
+    }
+    // The night shift is mostly logged out.
+    let night = start(SimConfig {
+        clock: at(3),
+        ..SimConfig::default()
+    })
+    .await;
+    let t = night.truth();
+    let offline: u64 = t.queues.iter().map(|q| q.presences["offline"]).sum();
+    let members: u64 = t.queues.iter().map(|q| q.member_users).sum();
+    assert!(
+        offline * 2 > members,
+        "{offline} of {members} offline at night"
+    );
+}
+
+#[tokio::test]
 async fn spikes_add_and_remove_queues() {
     let sim = start(SimConfig {
         clock: at(3),

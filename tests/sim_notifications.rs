@@ -629,6 +629,100 @@ async fn socket_heartbeat_pong_displacement_and_events() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushed_user_presences_are_the_query_rows_and_roll_up_to_the_truth() {
+    // The morning ramp-up: agents change presence from one minute to the next.
+    let sim = start(SimConfig {
+        clock: common::busy_at(7, 30),
+        queues: 12,
+        ..config()
+    })
+    .await;
+    let api = Api::new(&sim).await;
+    let queues = queue_ids(&sim);
+    let ch = api.create_channel().await;
+    let id = ch["id"].as_str().expect("id").to_string();
+    let topics: Vec<String> = queues.iter().map(|(q, _)| observations_topic(q)).collect();
+    let (status, v) = api.subscribe(reqwest::Method::PUT, &id, &topics).await;
+    assert_eq!(status, 200, "{v}");
+    let mut ws = Ws::connect(ch["connectUri"].as_str().expect("connectUri"));
+    ws.expect("a heartbeat", SOON, is_heartbeat);
+
+    let ids: Vec<Value> = queues
+        .iter()
+        .map(|(q, _)| json!({"dimension": "queueId", "value": q}))
+        .collect();
+    let query = json!({"filter": {"type": "or", "predicates": ids},
+        "metrics": ["oOnQueueUsers", "oOffQueueUsers", "oActiveUsers", "oMemberUsers",
+            "oUserRoutingStatuses", "oUserPresences"]});
+    // Queue id -> the metrics of the last event of its agent group.
+    let mut pushed: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut presence_rows = 0;
+    for _ in 0..4 {
+        sim.advance(Duration::from_secs(60));
+        // A topic's changes go out at once when its last event is over a second old.
+        let deadline = Instant::now() + Duration::from_millis(1500);
+        while Instant::now() < deadline {
+            let Got::Frame(f) = ws.next(deadline.saturating_duration_since(Instant::now())) else {
+                continue;
+            };
+            let group = &f["eventBody"]["group"];
+            if group["queueId"].is_string() && group["mediaType"].is_null() {
+                let metrics = sorted(&f["eventBody"]["data"][0]["metrics"]);
+                presence_rows += metrics
+                    .iter()
+                    .filter(|m| m["metric"] == "oUserPresences")
+                    .count();
+                let q = group["queueId"].as_str().unwrap_or_default().to_string();
+                pushed.insert(q, metrics);
+            }
+        }
+        let (status, answer) = api
+            .call(reqwest::Method::POST, OBS, Some(query.clone()))
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        let truth = sim.truth();
+        let system_of: BTreeMap<String, String> = answer["systemToOrganizationMappings"]
+            .as_object()
+            .expect("mappings")
+            .iter()
+            .flat_map(|(sys, org)| {
+                let org = org.as_array().cloned().unwrap_or_default();
+                org.into_iter()
+                    .map(move |id| (id.as_str().unwrap_or_default().to_string(), sys.clone()))
+            })
+            .collect();
+        for (q, metrics) in &pushed {
+            let polled = answer["results"]
+                .as_array()
+                .expect("results")
+                .iter()
+                .find(|r| r["group"]["queueId"] == q.as_str())
+                .map(|r| sorted(&r["data"]))
+                .expect("the query has the agent group");
+            assert_eq!(
+                metrics, &polled,
+                "the last event of {q} is the query's answer"
+            );
+            let mut rolled: BTreeMap<String, u64> = BTreeMap::new();
+            for m in metrics.iter().filter(|m| m["metric"] == "oUserPresences") {
+                let org = m["qualifier"].as_str().expect("a presence id");
+                let sys = system_of.get(org).expect("a mapped presence id");
+                *rolled.entry(sys.to_ascii_lowercase()).or_default() +=
+                    m["stats"]["count"].as_u64().expect("a count");
+            }
+            let truth = truth.queue(q).expect("a live queue");
+            for (sys, n) in &truth.presences {
+                assert_eq!(rolled.get(sys).copied().unwrap_or(0), *n, "{q} {sys}");
+            }
+        }
+    }
+    assert!(!pushed.is_empty(), "agent groups were pushed");
+    assert!(presence_rows > 0, "presences were pushed");
+    ws.close();
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expiry_closes_the_socket_and_resubscribing_renews() {
     let sim = start(SimConfig {
         channel_ttl: Duration::from_secs(10),

@@ -7,7 +7,7 @@ use super::error::{check_enum, ApiError, ListAllowed};
 use super::filter::Filter;
 use super::media::Media;
 use super::model::{Model, ROUTING_STATUSES};
-use super::names::PRESENCES;
+use super::names::{ORG_PRESENCES, SYSTEM_PRESENCES};
 
 pub(crate) const OBSERVATION_METRICS: [&str; 11] = [
     "oActiveUsers",
@@ -321,6 +321,7 @@ pub(crate) fn observations(
                 }
             }
             if want("oUserPresences") {
+                // One row per organization presence, qualified by its id.
                 for (i, pid) in model.presence_ids.iter().enumerate() {
                     data.extend(count_entry(
                         "oUserPresences",
@@ -376,17 +377,28 @@ pub(crate) fn observations(
             }
         }
     }
-    let mappings = want("oUserPresences").then(|| {
-        PRESENCES
-            .iter()
-            .zip(&model.presence_ids)
-            .map(|(sys, id)| (sys.to_string(), vec![id.clone()]))
-            .collect()
-    });
+    let mappings = want("oUserPresences").then(|| presence_mappings(model));
     QueueObservationQueryResponse {
         system_to_organization_mappings: mappings,
         results,
     }
+}
+
+/// `systemToOrganizationMappings`: every system presence of the org with the ids of all the
+/// organization presences that map to it (in table order).
+fn presence_mappings(model: &Model) -> BTreeMap<String, Vec<String>> {
+    SYSTEM_PRESENCES
+        .iter()
+        .map(|sys| {
+            let ids = ORG_PRESENCES
+                .iter()
+                .zip(&model.presence_ids)
+                .filter(|(p, _)| p.system == *sys)
+                .map(|(_, id)| id.clone())
+                .collect();
+            ((*sys).to_string(), ids)
+        })
+        .collect()
 }
 
 /// Queue indices (in name order) the filter can match.

@@ -10,8 +10,13 @@
 //!   the longest interacting one was answered; no `count`.
 //! * `oOnQueueUsers` is reported per routing-status qualifier (IDLE, INTERACTING,
 //!   NOT_RESPONDING, COMMUNICATING; sum = on-queue users); `oOffQueueUsers`, `oActiveUsers`,
-//!   `oMemberUsers` unqualified; `oUserPresences` qualified by organization presence id with
-//!   `systemToOrganizationMappings`. An agent alerting, talking or in wrap-up is INTERACTING.
+//!   `oMemberUsers` unqualified; `oUserPresences` one row per organization presence, qualified
+//!   by its id, with `systemToOrganizationMappings` listing every system presence with all its
+//!   organization presence ids. The org has seven presences over six system presences (ON_QUEUE,
+//!   AVAILABLE, BREAK as "Break" and "Coffee", MEAL, TRAINING, OFFLINE): an agent on queue is
+//!   ON_QUEUE, a logged-out one OFFLINE, one off queue but logged in is in one of the other five,
+//!   picked by a hash of the agent and the spell (no random draw). `TruthQueue::presences` is
+//!   the roll-up by system presence. An agent alerting, talking or in wrap-up is INTERACTING.
 //! * Token expiry runs on the business clock (a Manual clock expires tokens on `advance`);
 //!   the per-token budget runs on the wall clock (what `Retry-After` promises a client).
 //! * Conversation metrics count a conversation as interacting from answer to talk end; the

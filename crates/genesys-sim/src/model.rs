@@ -9,7 +9,7 @@ use chrono::{DateTime, Datelike, Timelike, Utc, Weekday};
 use super::media::Media;
 use super::names;
 use super::records::{ConversationRecord, HoldSpan, Offer};
-use super::rng::SimRng;
+use super::rng::{self, SimRng};
 
 const TICK_MS: i64 = 1000;
 /// Ended conversations are kept this long (26 h of business time).
@@ -48,12 +48,22 @@ impl AgentState {
         }
     }
 
-    /// Index into `names::PRESENCES`.
-    fn presence(&self) -> usize {
+    /// Index into `names::ORG_PRESENCES`. Off queue but logged in, the agent is in one of
+    /// `names::AWAY_PRESENCES`, picked by a hash of the agent (`key`) and the end of that
+    /// spell (no random draw): fixed for the spell, varying from one spell to the next.
+    fn presence(&self, key: u64) -> usize {
         match self {
-            AgentState::OffQueue { offline: true, .. } => 4,
-            AgentState::OffQueue { offline: false, .. } => 2,
-            _ => 0,
+            AgentState::OffQueue { offline: true, .. } => names::OFFLINE_PRESENCE,
+            AgentState::OffQueue {
+                offline: false,
+                until,
+            } => {
+                let h = rng::mix(key ^ u64::from_le_bytes(until.to_le_bytes()));
+                // Below the table's length (5), so the index fits usize.
+                let at = usize::try_from(h % names::AWAY_PRESENCES.len() as u64).unwrap_or(0);
+                names::AWAY_PRESENCES[at]
+            }
+            _ => names::ON_QUEUE_PRESENCE,
         }
     }
 }
@@ -61,6 +71,8 @@ impl AgentState {
 #[derive(Debug, Clone)]
 struct Agent {
     id: String,
+    /// `rng::hash_str(id)`: picks the agent's presences off queue (no random draw).
+    key: u64,
     state: AgentState,
     idle_since: i64,
 }
@@ -159,7 +171,8 @@ pub(crate) struct QueueSnap {
     pub(crate) longest_waiting: [Option<i64>; 5],
     pub(crate) longest_interacting: [Option<i64>; 5],
     pub(crate) statuses: [u64; 5],
-    pub(crate) presences: [u64; 5],
+    /// Agents per organization presence, in `names::ORG_PRESENCES` order.
+    pub(crate) presences: [u64; names::ORG_PRESENCES.len()],
     pub(crate) members: u64,
 }
 
@@ -168,7 +181,7 @@ impl QueueSnap {
         self.members - self.statuses[0]
     }
     pub(crate) fn active_users(&self) -> u64 {
-        self.members - self.presences[4]
+        self.members - self.presences[names::OFFLINE_PRESENCE]
     }
 }
 
@@ -180,6 +193,7 @@ pub(crate) struct Model {
     /// Live queue indices sorted by name (then id).
     pub(crate) sorted: Vec<usize>,
     pub(crate) divisions: Vec<(String, String)>,
+    /// Organization presence ids, parallel to `names::ORG_PRESENCES`.
     pub(crate) presence_ids: Vec<String>,
     convs: Slab,
     /// Ended conversations in the order they ended (tick of the end, ±0: every end lies on
@@ -236,6 +250,26 @@ fn demand(t_ms: i64) -> f64 {
     }
 }
 
+/// Salt of the side stream the extra presence ids are drawn from.
+const PRESENCE_SALT: u64 = 0x7072_6573_656E_6365; // "presence"
+
+/// The ids of `names::ORG_PRESENCES`, in table order. The org's first five (`main_stream`) are
+/// drawn from the model's stream exactly as before the others existed (one uuid each, in
+/// order), so every later id and draw is unchanged for a seed; each other one is the first
+/// uuid of its own stream, seeded from the org seed, a salt and its display name.
+fn presence_ids(seed: u64, main: &mut SimRng) -> Vec<String> {
+    names::ORG_PRESENCES
+        .iter()
+        .map(|p| {
+            if p.main_stream {
+                main.uuid()
+            } else {
+                SimRng::new(rng::mix(seed ^ PRESENCE_SALT) ^ rng::hash_str(p.name)).uuid()
+            }
+        })
+        .collect()
+}
+
 impl Model {
     pub(crate) fn new(seed: u64, queues: usize, agents_per_queue: usize, start_ms: i64) -> Model {
         let mut rng = SimRng::new(seed);
@@ -243,7 +277,7 @@ impl Model {
             .iter()
             .map(|d| (rng.uuid(), (*d).to_string()))
             .collect();
-        let presence_ids = names::PRESENCES.iter().map(|_| rng.uuid()).collect();
+        let presence_ids = presence_ids(seed, &mut rng);
         let start_ms = start_ms - start_ms.rem_euclid(TICK_MS);
         let mut model = Model {
             rng,
@@ -325,13 +359,17 @@ impl Model {
             *w /= total;
         }
         let agents = (0..self.agents_per_queue)
-            .map(|_| Agent {
-                id: self.rng.uuid(),
-                state: AgentState::OffQueue {
-                    offline: true,
-                    until: 0,
-                },
-                idle_since: self.now_ms,
+            .map(|_| {
+                let id = self.rng.uuid();
+                Agent {
+                    key: rng::hash_str(&id),
+                    id,
+                    state: AgentState::OffQueue {
+                        offline: true,
+                        until: 0,
+                    },
+                    idle_since: self.now_ms,
+                }
             })
             .collect();
         self.by_id.insert(id.clone(), self.queues.len());
@@ -889,7 +927,7 @@ impl Model {
         }
         for a in &q.agents {
             s.statuses[a.state.routing_status()] += 1;
-            s.presences[a.state.presence()] += 1;
+            s.presences[a.state.presence(a.key)] += 1;
         }
         s
     }
@@ -902,5 +940,78 @@ impl Model {
             (a.arrival_ms, &a.conversation_id).cmp(&(b.arrival_ms, &b.conversation_id))
         });
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_five_presence_ids_and_the_main_stream_are_as_before_the_extra_presences() {
+        for seed in [0, 1, 42, u64::MAX] {
+            // What `Model::new` drew before the org had more than five presences.
+            let mut old = SimRng::new(seed);
+            for _ in names::DIVISIONS {
+                old.uuid();
+            }
+            let old_ids: Vec<String> = (0..5).map(|_| old.uuid()).collect();
+
+            let mut rng = SimRng::new(seed);
+            for _ in names::DIVISIONS {
+                rng.uuid();
+            }
+            let ids = presence_ids(seed, &mut rng);
+            let main: Vec<String> = names::ORG_PRESENCES
+                .iter()
+                .zip(&ids)
+                .filter(|(p, _)| p.main_stream)
+                .map(|(_, id)| id.clone())
+                .collect();
+            assert_eq!(main, old_ids);
+            assert_eq!(
+                rng.next_u64(),
+                old.next_u64(),
+                "the main stream goes on unchanged"
+            );
+
+            let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+            assert_eq!(distinct.len(), names::ORG_PRESENCES.len());
+            for id in &ids {
+                assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+            }
+        }
+        let extra = |seed| {
+            presence_ids(seed, &mut SimRng::new(seed))
+                .into_iter()
+                .zip(names::ORG_PRESENCES)
+                .filter(|(_, p)| !p.main_stream)
+                .map(|(id, _)| id)
+                .collect::<Vec<_>>()
+        };
+        assert_ne!(extra(1), extra(2), "the extra ids differ between orgs");
+    }
+
+    #[test]
+    fn an_agent_off_queue_but_logged_in_is_in_an_away_presence_fixed_for_the_spell() {
+        let on = AgentState::Idle;
+        let offline = AgentState::OffQueue {
+            offline: true,
+            until: 0,
+        };
+        assert_eq!(on.presence(7), names::ON_QUEUE_PRESENCE);
+        assert_eq!(offline.presence(7), names::OFFLINE_PRESENCE);
+        let mut seen = std::collections::BTreeSet::new();
+        for k in 0..200_u64 {
+            let away = AgentState::OffQueue {
+                offline: false,
+                until: 1_700_000_000_000 + 1000 * i64::try_from(k).unwrap_or(0),
+            };
+            let p = away.presence(rng::hash_str("agent"));
+            assert!(names::AWAY_PRESENCES.contains(&p));
+            assert_eq!(p, away.presence(rng::hash_str("agent")));
+            seen.insert(p);
+        }
+        assert_eq!(seen.len(), names::AWAY_PRESENCES.len());
     }
 }

@@ -23,6 +23,9 @@
 //! whose state changed since that topic's last event, one event with every metric of the
 //! group exactly as the query answers it (zero counts left out unless
 //! `Faults::set_emit_zero_counts`; a group whose metrics are all zero comes as `metrics: []`).
+//! `oUserPresences` comes as in the query, one entry per organization presence qualified by
+//! its id (two can share a system presence); events carry no `systemToOrganizationMappings`,
+//! the query's answer maps the ids.
 //! `Faults::set_push_changed_metrics_only` switches to the changed metrics only. A topic is
 //! published at most once a second (wall clock): the changed groups then go out together, one
 //! frame each, and changes within the second are sent, latest state, when it has passed.

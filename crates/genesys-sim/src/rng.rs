@@ -11,6 +11,15 @@ pub(crate) fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// A fixed 64-bit hash of a string (FNV-1a, then `mix`): stable across runs and releases, for
+/// draws that must not touch a random stream (ids derived from names, per-agent choices).
+pub(crate) fn hash_str(s: &str) -> u64 {
+    let h = s.bytes().fold(0xCBF2_9CE4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3)
+    });
+    mix(h)
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct SimRng(u64);
 

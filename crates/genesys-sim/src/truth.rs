@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use super::media::Media;
 use super::model::{Model, ROUTING_STATUSES};
+use super::names::{ORG_PRESENCES, SYSTEM_PRESENCES};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Truth {
@@ -36,6 +37,11 @@ pub struct TruthQueue {
     pub member_users: u64,
     /// Routing status -> count, all five statuses present (0 included).
     pub routing_statuses: BTreeMap<String, u64>,
+    /// System presence in lower case (`on_queue`, `available`, `break`, `meal`, `training`,
+    /// `offline`) -> agents in it, summed over the organization presences that map to it
+    /// (the `oUserPresences` rows rolled up through `systemToOrganizationMappings`); every
+    /// system presence of the org present (0 included). Sums to `member_users`.
+    pub presences: BTreeMap<String, u64>,
 }
 
 /// Org-wide sums per media type (what activity grouped by mediaType reports).
@@ -81,6 +87,18 @@ impl Truth {
     }
 }
 
+/// Per-organization-presence counts rolled up by system presence, keys in lower case.
+fn system_presences(per_org: &[u64; ORG_PRESENCES.len()]) -> BTreeMap<String, u64> {
+    let mut out: BTreeMap<String, u64> = SYSTEM_PRESENCES
+        .iter()
+        .map(|sys| (sys.to_ascii_lowercase(), 0))
+        .collect();
+    for (p, n) in ORG_PRESENCES.iter().zip(per_org) {
+        *out.entry(p.system.to_ascii_lowercase()).or_default() += n;
+    }
+    out
+}
+
 pub(crate) fn build(model: &Model) -> Truth {
     let queues = model
         .sorted
@@ -120,6 +138,7 @@ pub(crate) fn build(model: &Model) -> Truth {
                     .zip(s.statuses)
                     .map(|(k, v)| (k.to_string(), v))
                     .collect(),
+                presences: system_presences(&s.presences),
             }
         })
         .collect();
