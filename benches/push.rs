@@ -61,11 +61,12 @@ fn push(c: &mut Criterion) {
     let mut readings = [Rows::new(), Rows::new()];
     apply(&conversations, &mut readings);
     apply(&agents, &mut readings);
+    let presences = rows::Presences::default();
     let mut group = c.benchmark_group("derive one queue");
     group.throughput(Throughput::Elements(1));
     group.bench_function("both groups", |b| {
         b.iter(|| {
-            rows::derive(&readings[0], &media, 1_796_035_000_000)
+            rows::derive(&readings[0], &media, 1_796_035_000_000, &presences)
                 .media
                 .len()
         })

@@ -14,7 +14,8 @@ use genesys_exporter::collect::aggregates::{
     AggregatesExport, AggregatesSnapshot, GroupAggregates, Quantity, Values,
 };
 use genesys_exporter::collect::observations::{
-    ConversationCounts, LiveReport, MediaLive, ObservationsSnapshot, QueueLive, ROUTING_STATUSES,
+    ConversationCounts, LiveReport, MediaLive, ObservationsSnapshot, ObservedSet, QueueLive,
+    ROUTING_STATUSES,
 };
 use genesys_exporter::collect::queues::{QueueSet, WatchedQueue};
 use genesys_exporter::collect::Collectors;
@@ -53,6 +54,7 @@ fn metrics(n: usize) -> (Metrics, ApiMetrics) {
                             MediaLive {
                                 conversations: c,
                                 longest_waiting_seconds: 12.5,
+                                longest_interacting_seconds: 95.0,
                             },
                         )
                     })
@@ -62,6 +64,24 @@ fn metrics(n: usize) -> (Metrics, ApiMetrics) {
                     .iter()
                     .map(|s| (s.to_string(), 2))
                     .collect::<BTreeMap<_, _>>(),
+                member_users: 12,
+                active_users: 10,
+                off_queue_users: 4,
+                // The system presences of a typical org.
+                presences: [
+                    "available",
+                    "away",
+                    "break",
+                    "busy",
+                    "meal",
+                    "meeting",
+                    "offline",
+                    "on_queue",
+                    "training",
+                ]
+                .iter()
+                .map(|s| (s.to_string(), 1))
+                .collect(),
             }))
         })
         .collect();
@@ -86,6 +106,7 @@ fn metrics(n: usize) -> (Metrics, ApiMetrics) {
         queues: queues.clone(),
         live,
         report: LiveReport::default(),
+        observed: ObservedSet::ALL,
     });
     let activity = Slot::new("activity", Duration::from_secs(15));
     activity.publish(ActivitySnapshot::default());

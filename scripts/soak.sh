@@ -38,14 +38,17 @@ first_row_at=$(( total > 120 ? 60 : total / 2 ))
 
 # Each restart of the simulator applies the next spec ("none": a clean period). The restart
 # itself is a fault too: connections drop and the old token is unknown to the new org (401).
+# Push (the default --live.mode=auto) meets its own faults: sockets closed for maintenance,
+# dropped or stalled, channel creation and subscriptions failing.
 specs=(
     "observations:503x5,queues:429x3,token:reset,aggregates:delay=3s"
-    "any:429x4"
+    "any:429x4,websocket:socket_closing"
     "none"
-    "activity:resetx3,observations:500x2,aggregates:502x4"
-    "token:503x2,any:502x6"
-    "any:malformedx2,observations:mangledx5,aggregates:strippedx3"
-    "activity:delay=15sx2,observations:504x3"
+    "activity:resetx3,observations:500x2,aggregates:502x4,estimatedwait:503x3"
+    "token:503x2,any:502x6,websocket:drop"
+    "any:malformedx2,observations:mangledx5,aggregates:strippedx3,estimatedwait:malformedx2"
+    "activity:delay=15sx2,observations:504x3,websocket:stall"
+    "channels:503x2,subscriptions:resetx2,limits:500"
 )
 
 target=${CARGO_TARGET_DIR:-target}
@@ -103,6 +106,7 @@ start_sim 0
     --web.listen-address=127.0.0.1:0 --log.format=json --log.level=info \
     --collector.queues.interval=1m --collector.observations.interval=5s \
     --collector.activity.interval=5s --collector.aggregates.interval=15s \
+    --collector.estimated_wait --collector.estimated_wait.interval=15s \
     "$@" 2> "$work/exporter.log" &
 exp_pid=$!
 addr=""

@@ -42,6 +42,19 @@ fn expected_series(truth: &Truth) -> Vec<Expected> {
             l.push(("routing_status", status.to_ascii_lowercase()));
             out.push(("genesys_queue_users", l, *n as f64));
         }
+        for (name, n) in [
+            ("genesys_queue_member_users", q.member_users),
+            ("genesys_queue_active_users", q.active_users),
+            ("genesys_queue_off_queue_users", q.off_queue_users),
+        ] {
+            out.push((name, ql(), n as f64));
+        }
+        // By system presence: the organization presences of one (Break, Coffee) summed.
+        for (presence, n) in &q.presences {
+            let mut l = ql();
+            l.push(("presence", presence.clone()));
+            out.push(("genesys_queue_presence_users", l, *n as f64));
+        }
         let mut info = ql();
         info.push(("division", q.division_name.clone()));
         out.push(("genesys_queue_info", info, 1.0));
@@ -128,33 +141,51 @@ async fn scraped_values_equal_the_simulators_ground_truth() {
         let s = assert_matches_truth(addr, &truth).await;
         let scraped_at = chrono::Utc::now().timestamp_millis();
 
-        // oLongestWaiting is a timestamp; the exporter turns it into seconds waited at poll time.
+        // oLongestWaiting and oLongestInteracting are timestamps; the exporter turns them into
+        // seconds so far at poll time.
+        let mut interacting_seen = 0;
         for q in &truth.queues {
             for media in &q.media_types {
-                let got = s
-                    .get(
+                for (family, since) in [
+                    (
                         "genesys_queue_longest_waiting_seconds",
-                        &[
-                            ("queue_id", &q.id),
-                            ("queue", &q.name),
-                            ("media_type", media),
-                        ],
-                    )
-                    .unwrap_or_else(|| panic!("longest waiting of {} {media} missing", q.name));
-                match q.longest_waiting_since_ms.get(media) {
-                    None => assert_eq!(got, 0.0, "{} {media}: nothing waits", q.name),
-                    Some(since) => {
-                        let low = (advanced_at - since - 1000) as f64 / 1000.0;
-                        let high = (scraped_at - since + 1000) as f64 / 1000.0;
-                        assert!(
-                            got >= low && got <= high,
-                            "{} {media}: {got} not in [{low}, {high}]",
-                            q.name
-                        );
+                        &q.longest_waiting_since_ms,
+                    ),
+                    (
+                        "genesys_queue_longest_interacting_seconds",
+                        &q.longest_interacting_since_ms,
+                    ),
+                ] {
+                    let got = s
+                        .get(
+                            family,
+                            &[
+                                ("queue_id", &q.id),
+                                ("queue", &q.name),
+                                ("media_type", media),
+                            ],
+                        )
+                        .unwrap_or_else(|| panic!("{family} of {} {media} missing", q.name));
+                    match since.get(media) {
+                        None => assert_eq!(got, 0.0, "{family} {} {media}: none", q.name),
+                        Some(since) => {
+                            let low = (advanced_at - since - 1000) as f64 / 1000.0;
+                            let high = (scraped_at - since + 1000) as f64 / 1000.0;
+                            assert!(
+                                got >= low && got <= high,
+                                "{family} {} {media}: {got} not in [{low}, {high}]",
+                                q.name
+                            );
+                            interacting_seen += usize::from(family.contains("interacting"));
+                        }
                     }
                 }
             }
         }
+        assert!(
+            interacting_seen > 0,
+            "step {step}: some interaction is timed"
+        );
         eprintln!(
             "step {step}: {} queues, {waiting} waiting, {interacting} interacting: all equal",
             truth.queues.len()

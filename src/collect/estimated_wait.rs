@@ -230,7 +230,9 @@ impl Snapshot for EstimatedWaitSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::observations::{ConversationCounts, LiveReport, MediaLive, QueueLive};
+    use crate::collect::observations::{
+        ConversationCounts, LiveReport, MediaLive, ObservedSet, QueueLive,
+    };
     use crate::collect::queues::{QueueSet, WatchedQueue};
     use crate::genesys::models::EstimatedWaitTimePredictions;
 
@@ -257,7 +259,7 @@ mod tests {
                             };
                             let live = MediaLive {
                                 conversations,
-                                longest_waiting_seconds: 0.0,
+                                ..MediaLive::default()
                             };
                             ((*m).to_string(), live)
                         })
@@ -270,6 +272,7 @@ mod tests {
             queues: Arc::new(QueueSet { queues }),
             live,
             report: LiveReport::default(),
+            observed: ObservedSet::ALL,
         }
     }
 

@@ -46,6 +46,10 @@ const WORDS: &[&str] = &[
     "oOnQueueUsers",
     "oUserRoutingStatuses",
     "oLongestWaiting",
+    "oLongestInteracting",
+    "oMemberUsers",
+    "oUserPresences",
+    "systemToOrganizationMappings",
     "nOffered",
     "tHandle",
     "tAnswered",
@@ -133,6 +137,11 @@ const METRICS: &[&str] = &[
     "oOnQueueUsers",
     "oUserRoutingStatuses",
     "oLongestWaiting",
+    "oLongestInteracting",
+    "oMemberUsers",
+    "oActiveUsers",
+    "oOffQueueUsers",
+    "oUserPresences",
     "nOffered",
     "tAnswered",
     "tAbandon",
@@ -321,11 +330,21 @@ proptest! {
         let bytes = serde_json::to_vec(&doc).unwrap();
         let _ = serde_json::from_slice::<QueueEntityListing>(&bytes);
         if let Ok(r) = serde_json::from_slice::<QueueObservationQueryResponse>(&bytes) {
-            let snap = observations::build_snapshot(queues(), &[r], 1_764_000_000_000);
+            let presences = observations::Presences::from_responses(std::slice::from_ref(&r))
+                .unwrap_or_default();
+            let snap = observations::build_snapshot(
+                queues(),
+                &[r],
+                1_764_000_000_000,
+                &presences,
+                observations::ObservedSet::ALL,
+            );
             for live in snap.live.iter().flatten() {
                 for m in live.media.values() {
                     prop_assert!(finite_and_not_negative(m.longest_waiting_seconds));
+                    prop_assert!(finite_and_not_negative(m.longest_interacting_seconds));
                 }
+                prop_assert!(live.presences.len() <= observations::rows::MAX_SYSTEM_PRESENCES + 1);
             }
         }
         if let Ok(r) = serde_json::from_slice::<ConversationActivityResponse>(&bytes) {

@@ -91,6 +91,8 @@ pub struct Settings {
     pub intervals: std::collections::BTreeMap<&'static str, Duration>,
     pub aggregates: aggregates::AggregatesSettings,
     pub estimated_wait: estimated_wait::EstimatedWaitSettings,
+    /// The optional live families served (`--observations.metrics`).
+    pub observations: observations::ObservedSet,
 }
 
 /// Never used for a registered collector: every one has an interval flag with a default.

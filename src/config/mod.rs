@@ -18,7 +18,7 @@ use crate::collect::aggregates::{
     exportable, exported_by_default, AggregatesExport, AggregatesSettings, Window,
 };
 use crate::collect::estimated_wait::EstimatedWaitSettings;
-use crate::collect::observations::{LiveMode, PushSettings};
+use crate::collect::observations::{LiveMode, Observed, ObservedSet, PushSettings};
 use crate::collect::queues::{QueueFilter, Shard};
 use crate::collect::{Settings, REGISTRY};
 use crate::genesys::region::UnknownRegion;
@@ -166,6 +166,16 @@ pub struct Flags {
         value_delimiter = ','
     )]
     pub aggregates_metrics: Vec<String>,
+    /// The optional live queue families to serve: all (default), none, or a list of
+    /// member_users, active_users, off_queue_users, presence_users,
+    /// longest_interacting_seconds. They come from the observations query either way (no
+    /// request to save), only series.
+    #[arg(
+        long = "observations.metrics",
+        default_value = "all",
+        value_delimiter = ','
+    )]
+    pub observations_metrics: Vec<String>,
     /// Analytics series per `queue` (labels queue_id, queue, media_type) or per `media_type`
     /// only (summed over the watched queues).
     #[arg(long = "aggregates.by", default_value = "queue", value_parser = ["queue", "media_type"])]
@@ -616,6 +626,7 @@ impl Config {
                     estimated_wait: EstimatedWaitSettings {
                         max_queries: flags.estimated_wait_max_queries,
                     },
+                    observations: observed_families(&flags.observations_metrics)?,
                 },
             },
             orgs: Vec::new(),
@@ -822,6 +833,15 @@ impl LiveConfig {
         push("aggregates.windows", windows.join(","));
         push("aggregates.timezone", s.timezone.name().to_string());
         push("aggregates.metrics", s.export.selected.join(","));
+        let observed = self.collectors.observations.names();
+        push(
+            "observations.metrics",
+            if observed.is_empty() {
+                "none".to_string()
+            } else {
+                observed.join(",")
+            },
+        );
         let by = if s.export.by_queue {
             "queue"
         } else {
@@ -835,6 +855,36 @@ impl LiveConfig {
         );
         out
     }
+}
+
+fn observed_families(names: &[String]) -> Result<ObservedSet, ConfigError> {
+    let wanted: Vec<&str> = names
+        .iter()
+        .map(|m| m.trim())
+        .filter(|m| !m.is_empty())
+        .collect();
+    if wanted == ["all"] {
+        return Ok(ObservedSet::ALL);
+    }
+    let mut set = ObservedSet::NONE;
+    if wanted.is_empty() || wanted == ["none"] {
+        return Ok(set);
+    }
+    for name in wanted {
+        let Some(o) = Observed::ALL.into_iter().find(|o| o.name() == name) else {
+            let known: Vec<&str> = Observed::ALL.iter().map(|o| o.name()).collect();
+            return Err(ConfigError::Aggregates {
+                flag: "observations.metrics",
+                value: name.to_string(),
+                reason: format!(
+                    "not an optional live family; choose from all, none, {}",
+                    known.join(", ")
+                ),
+            });
+        };
+        set = set.with(o);
+    }
+    Ok(set)
 }
 
 fn aggregates_export(metrics: &[String], by: &str) -> Result<AggregatesExport, ConfigError> {
@@ -1042,6 +1092,33 @@ mod tests {
             ["15m", "1h", "today"]
         );
         assert_eq!(agg.timezone, chrono_tz::UTC);
+        assert_eq!(c.live.collectors.observations, ObservedSet::ALL);
+    }
+
+    #[test]
+    #[cfg(feature = "demo")]
+    fn the_optional_live_families_are_chosen_by_name() {
+        let observed = |arg: &str| {
+            Config::from_args(["genesys-exporter", "--demo", arg], None)
+                .map(|c| c.live.collectors.observations)
+        };
+        assert_eq!(
+            observed("--observations.metrics=presence_users,member_users").unwrap(),
+            ObservedSet::NONE
+                .with(Observed::PresenceUsers)
+                .with(Observed::MemberUsers)
+        );
+        assert_eq!(
+            observed("--observations.metrics=none").unwrap(),
+            ObservedSet::NONE
+        );
+        let e = observed("--observations.metrics=presences")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("observations.metrics") && e.contains("presence_users"),
+            "names the flag and the choices: {e}"
+        );
     }
 
     #[test]

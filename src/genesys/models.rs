@@ -152,6 +152,10 @@ impl QueryFilter {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QueueObservationQueryResponse {
+    /// "A mapping from system presence to a list of organization presence ids": how the
+    /// qualifiers of `oUserPresences` (organization presence ids) roll up.
+    #[serde(default)]
+    pub system_to_organization_mappings: Option<BTreeMap<String, Vec<String>>>,
     #[serde(default)]
     pub results: Vec<QueueObservationDataContainer>,
 }

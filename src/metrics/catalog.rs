@@ -319,6 +319,46 @@ pub const QUEUE_ON_QUEUE_USERS: Family = Family {
     labels: QUEUE,
 };
 
+pub const QUEUE_LONGEST_INTERACTING_SECONDS: Family = Family {
+    name: "genesys_queue_longest_interacting_seconds",
+    kind: Kind::Gauge,
+    unit: Some("seconds"),
+    help: "How long the longest interaction in the queue has lasted so far (oLongestInteracting); 0 when none is interacting.",
+    labels: QUEUE_MEDIA,
+};
+
+pub const QUEUE_MEMBER_USERS: Family = Family {
+    name: "genesys_queue_member_users",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Members of the queue, whatever their status (oMemberUsers).",
+    labels: QUEUE,
+};
+
+pub const QUEUE_ACTIVE_USERS: Family = Family {
+    name: "genesys_queue_active_users",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Members of the queue who are active on it (oActiveUsers).",
+    labels: QUEUE,
+};
+
+pub const QUEUE_OFF_QUEUE_USERS: Family = Family {
+    name: "genesys_queue_off_queue_users",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Members of the queue who are off queue (oOffQueueUsers).",
+    labels: QUEUE,
+};
+
+pub const QUEUE_PRESENCE_USERS: Family = Family {
+    name: "genesys_queue_presence_users",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Members of the queue by system presence, lower case (oUserPresences, each organization presence counted under the system presence systemToOrganizationMappings maps it to; unknown when unmapped).",
+    labels: &["queue_id", "queue", "presence"],
+};
+
 pub const QUEUE_ESTIMATED_WAIT_SECONDS: Family = Family {
     name: "genesys_queue_estimated_wait_seconds",
     kind: Kind::Gauge,
@@ -902,7 +942,7 @@ pub const EXPORTER_SERIES: Family = Family {
 };
 
 /// Every family, in the order a scrape writes them.
-pub const ALL: [&Family; 103] = [
+pub const ALL: [&Family; 108] = [
     &API_REQUESTS,
     &API_RETRIES,
     &API_BUDGET_WAIT_SECONDS,
@@ -935,6 +975,11 @@ pub const ALL: [&Family; 103] = [
     &QUEUE_LONGEST_WAITING_SECONDS,
     &QUEUE_ON_QUEUE_USERS,
     &QUEUE_USERS,
+    &QUEUE_LONGEST_INTERACTING_SECONDS,
+    &QUEUE_MEMBER_USERS,
+    &QUEUE_ACTIVE_USERS,
+    &QUEUE_OFF_QUEUE_USERS,
+    &QUEUE_PRESENCE_USERS,
     &QUEUE_ESTIMATED_WAIT_SECONDS,
     &LIVE_MODE,
     &LIVE_QUEUES,

@@ -26,15 +26,16 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::channel::{Counters, Env, Report, Timing, Worker, MAX_TOPICS};
-use super::rows::{self, Reading, Rows};
+use super::rows::{self, Presences, Reading, Rows};
 use super::{
-    LiveMode, LiveReport, ObservationsSnapshot, PushSettings, QueueLive, METRICS, REGISTRATION,
+    LiveMode, LiveReport, ObservationsSnapshot, ObservedSet, PushSettings, QueueLive, METRICS,
+    REGISTRATION,
 };
 use crate::clock::SharedClock;
 use crate::collect::queues::QueueSet;
 use crate::collect::{
-    wait_for_queues, CollectError, Context, Published, Slot, Started, MAX_QUEUES_PER_QUERY,
-    STALE_AFTER_INTERVALS,
+    wait_for_queues, CollectError, Context, Published, Settings, Slot, Started,
+    MAX_QUEUES_PER_QUERY, STALE_AFTER_INTERVALS,
 };
 use crate::genesys::client::counting_requests;
 use crate::genesys::models::{QueryFilter, QueueObservationQuery, QueueObservationQueryResponse};
@@ -209,6 +210,11 @@ struct Live {
     dirty: bool,
     last_fresh: usize,
     last_report: LiveReport,
+    /// The org's presences from the last poll that carried them (events do not).
+    presences: Arc<Presences>,
+    /// The settings a reload may change: which optional families are served.
+    live_settings: watch::Receiver<Arc<Settings>>,
+    last_observed: ObservedSet,
 }
 
 async fn run(slot: Arc<Slot<ObservationsSnapshot>>, ctx: Context) {
@@ -249,6 +255,9 @@ async fn run(slot: Arc<Slot<ObservationsSnapshot>>, ctx: Context) {
         dirty: false,
         last_fresh: 0,
         last_report: LiveReport::default(),
+        presences: Arc::new(Presences::default()),
+        last_observed: ctx.live.borrow().observations,
+        live_settings: ctx.live.clone(),
     };
     // The first listing, as the polling collector waits for it.
     let Ok(set) = wait_for_first(&mut queues_rx, &live.slot).await else {
@@ -457,7 +466,12 @@ impl Live {
                 continue;
             }
             q.growing = rows::time_dependent(&q.rows[r]);
-            q.live = Some(Arc::new(rows::derive(&q.rows[r], &w.media_types, now_ms)));
+            q.live = Some(Arc::new(rows::derive(
+                &q.rows[r],
+                &w.media_types,
+                now_ms,
+                &self.presences,
+            )));
             q.derived_at = Some(now);
         }
     }
@@ -627,6 +641,13 @@ impl Live {
         started: Instant,
         responses: &[QueueObservationQueryResponse],
     ) {
+        if let Some(p) = Presences::from_responses(responses) {
+            if p != *self.presences {
+                self.presences = Arc::new(p);
+                // Queues this poll does not answer for roll their presences up anew too.
+                self.rederive_all();
+            }
+        }
         let mut polled: HashMap<&str, Rows> =
             ids.iter().map(|id| (id.as_str(), Rows::new())).collect();
         for container in responses.iter().flat_map(|r| &r.results) {
@@ -654,11 +675,15 @@ impl Live {
             if pushed && q.last_event.is_some_and(|t| t > started) {
                 continue;
             }
-            let fresh = rows::derive(&rows, &watched.media_types, now_ms);
+            let fresh = rows::derive(&rows, &watched.media_types, now_ms, &self.presences);
             if q.pushed_since_poll {
                 for reading in Reading::ALL {
-                    let before =
-                        rows::derive(&q.rows[reading.index()], &watched.media_types, now_ms);
+                    let before = rows::derive(
+                        &q.rows[reading.index()],
+                        &watched.media_types,
+                        now_ms,
+                        &self.presences,
+                    );
                     let n = rows::differences(&before, &fresh);
                     if n > 0 {
                         tracing::debug!(queue = %watched.id, reading = reading.label(), differences = n, "pushed state differed from the reconciling poll");
@@ -825,7 +850,13 @@ impl Live {
         // First: the report reads which queues have a growing wait.
         self.derive_stale(now);
         let (report, fresh, outdated) = self.report(now);
-        if !(self.dirty || outdated || fresh != self.last_fresh || report != self.last_report) {
+        let observed = self.live_settings.borrow().observations;
+        if !(self.dirty
+            || outdated
+            || fresh != self.last_fresh
+            || report != self.last_report
+            || observed != self.last_observed)
+        {
             return;
         }
         if outdated {
@@ -833,7 +864,12 @@ impl Live {
             let r = self.reading.index();
             for (q, w) in self.queues.iter_mut().zip(&self.set.queues) {
                 if q.wait_outdated(now) {
-                    q.live = Some(Arc::new(rows::derive(&q.rows[r], &w.media_types, now_ms)));
+                    q.live = Some(Arc::new(rows::derive(
+                        &q.rows[r],
+                        &w.media_types,
+                        now_ms,
+                        &self.presences,
+                    )));
                     q.derived_at = Some(now);
                 }
             }
@@ -852,7 +888,9 @@ impl Live {
             queues: self.set.clone(),
             live,
             report: report.clone(),
+            observed,
         });
+        self.last_observed = observed;
         self.dirty = false;
         self.last_fresh = fresh;
         self.last_report = report;

@@ -7,6 +7,8 @@ mod channel;
 mod live;
 pub mod rows;
 
+pub use rows::Presences;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,19 +48,108 @@ fn start(ctx: Context) -> Started {
             queues: ctx.queues.subscribe(),
             first_queues_wait: ctx.interval,
             clock: ctx.clock,
+            live: ctx.live,
+            presences: Arc::new(Presences::default()),
         },
     )
 }
 
-/// The observation metrics the live families read (the query asks for these).
-pub const METRICS: [&str; 6] = [
+/// The observation metrics the live families read (the query asks for these): all eleven
+/// Genesys defines. Asking for more costs no request; the families of the optional ones can
+/// still be left out of the scrape ([`Observed`]).
+pub const METRICS: [&str; 11] = [
     "oWaiting",
     "oInteracting",
     "oAlerting",
     "oOnQueueUsers",
     "oUserRoutingStatuses",
     "oLongestWaiting",
+    "oLongestInteracting",
+    "oMemberUsers",
+    "oActiveUsers",
+    "oOffQueueUsers",
+    "oUserPresences",
 ];
+
+/// The live families a user may leave out (`--observations.metrics`): they come from the same
+/// query as the others, so leaving them out saves series, not requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observed {
+    MemberUsers,
+    ActiveUsers,
+    OffQueueUsers,
+    PresenceUsers,
+    LongestInteracting,
+}
+
+impl Observed {
+    pub const ALL: [Observed; 5] = [
+        Observed::MemberUsers,
+        Observed::ActiveUsers,
+        Observed::OffQueueUsers,
+        Observed::PresenceUsers,
+        Observed::LongestInteracting,
+    ];
+
+    /// Its name in `--observations.metrics`: the family's name without `genesys_queue_`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        self.family()
+            .name
+            .strip_prefix("genesys_queue_")
+            .unwrap_or(self.family().name)
+    }
+
+    #[must_use]
+    pub fn family(self) -> &'static catalog::Family {
+        match self {
+            Observed::MemberUsers => &catalog::QUEUE_MEMBER_USERS,
+            Observed::ActiveUsers => &catalog::QUEUE_ACTIVE_USERS,
+            Observed::OffQueueUsers => &catalog::QUEUE_OFF_QUEUE_USERS,
+            Observed::PresenceUsers => &catalog::QUEUE_PRESENCE_USERS,
+            Observed::LongestInteracting => &catalog::QUEUE_LONGEST_INTERACTING_SECONDS,
+        }
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+/// Which [`Observed`] families are served; all by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObservedSet(u8);
+
+impl Default for ObservedSet {
+    fn default() -> Self {
+        ObservedSet::ALL
+    }
+}
+
+impl ObservedSet {
+    pub const ALL: ObservedSet = ObservedSet(0b1_1111);
+    pub const NONE: ObservedSet = ObservedSet(0);
+
+    #[must_use]
+    pub fn with(self, o: Observed) -> ObservedSet {
+        ObservedSet(self.0 | o.bit())
+    }
+
+    #[must_use]
+    pub fn contains(self, o: Observed) -> bool {
+        self.0 & o.bit() != 0
+    }
+
+    /// The chosen names, in [`Observed::ALL`] order.
+    #[must_use]
+    pub fn names(self) -> Vec<&'static str> {
+        Observed::ALL
+            .iter()
+            .filter(|o| self.contains(**o))
+            .map(|o| o.name())
+            .collect()
+    }
+}
 
 /// The routing statuses Genesys defines, as the `routing_status` label spells them.
 pub const ROUTING_STATUSES: [&str; 5] = [
@@ -325,6 +416,7 @@ impl ConversationCounts {
 pub struct MediaLive {
     pub conversations: ConversationCounts,
     pub longest_waiting_seconds: f64,
+    pub longest_interacting_seconds: f64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -334,6 +426,12 @@ pub struct QueueLive {
     pub on_queue_users: u64,
     /// Every status in [`ROUTING_STATUSES`], plus any new one Genesys reports.
     pub routing_statuses: BTreeMap<String, u64>,
+    pub member_users: u64,
+    pub active_users: u64,
+    pub off_queue_users: u64,
+    /// Members by system presence (lower case): every system presence of the org's mapping,
+    /// plus `unknown` for organization presences the mapping does not name.
+    pub presences: BTreeMap<String, u64>,
 }
 
 /// The watched queues and, in the same order, the live state of those whose state is known
@@ -343,6 +441,8 @@ pub struct ObservationsSnapshot {
     pub queues: Arc<QueueSet>,
     pub live: Vec<Option<Arc<QueueLive>>>,
     pub report: LiveReport,
+    /// The optional families served.
+    pub observed: ObservedSet,
 }
 
 pub(crate) struct ObservationsCollector {
@@ -351,6 +451,9 @@ pub(crate) struct ObservationsCollector {
     /// How long the first poll waits for queue discovery before reporting failure.
     pub first_queues_wait: Duration,
     pub clock: SharedClock,
+    pub live: watch::Receiver<Arc<super::Settings>>,
+    /// The org's presences as the last answer that carried them mapped them.
+    pub presences: Arc<Presences>,
 }
 
 impl Poll for ObservationsCollector {
@@ -366,7 +469,17 @@ impl Poll for ObservationsCollector {
             };
             responses.push(self.client.queue_observations(&query).await?);
         }
-        Ok(build_snapshot(queues, &responses, self.clock.now_ms()))
+        if let Some(p) = Presences::from_responses(&responses) {
+            self.presences = Arc::new(p);
+        }
+        let observed = self.live.borrow().observations;
+        Ok(build_snapshot(
+            queues,
+            &responses,
+            self.clock.now_ms(),
+            &self.presences,
+            observed,
+        ))
     }
 }
 
@@ -417,6 +530,41 @@ impl Snapshot for ObservationsSnapshot {
                 e.sample(&[q, statuses.get(status)], *v as f64)?;
             }
         }
+        let observed = |o: Observed| snap.observed.contains(o);
+        if observed(Observed::LongestInteracting) {
+            e.begin(&catalog::QUEUE_LONGEST_INTERACTING_SECONDS)?;
+            for (q, live) in rows() {
+                for (m, counts) in &live.media {
+                    e.sample(&[q, media.get(m)], counts.longest_interacting_seconds)?;
+                }
+            }
+        }
+        for o in [
+            Observed::MemberUsers,
+            Observed::ActiveUsers,
+            Observed::OffQueueUsers,
+        ] {
+            if observed(o) {
+                e.begin(o.family())?;
+                for (q, live) in rows() {
+                    let users = match o {
+                        Observed::MemberUsers => live.member_users,
+                        Observed::ActiveUsers => live.active_users,
+                        _ => live.off_queue_users,
+                    };
+                    e.sample(&[q], users as f64)?;
+                }
+            }
+        }
+        if observed(Observed::PresenceUsers) {
+            let mut presences = Memo::new("presence");
+            e.begin(&catalog::QUEUE_PRESENCE_USERS)?;
+            for (q, live) in rows() {
+                for (presence, v) in &live.presences {
+                    e.sample(&[q, presences.get(presence)], *v as f64)?;
+                }
+            }
+        }
         snap.report.write(e)
     }
 }
@@ -453,13 +601,15 @@ pub(crate) fn build_snapshot(
     queues: Arc<QueueSet>,
     responses: &[QueueObservationQueryResponse],
     now_ms: i64,
+    presences: &Presences,
+    observed: ObservedSet,
 ) -> ObservationsSnapshot {
     let mut polled = polled_rows(&queues, responses);
     let live = queues
         .queues
         .iter()
         .zip(polled.iter_mut())
-        .map(|(q, r)| Some(Arc::new(rows::derive(r, &q.media_types, now_ms))))
+        .map(|(q, r)| Some(Arc::new(rows::derive(r, &q.media_types, now_ms, presences))))
         .collect();
     let report = LiveReport {
         mode: LiveMode::Poll,
@@ -470,6 +620,7 @@ pub(crate) fn build_snapshot(
         queues,
         live,
         report,
+        observed,
     }
 }
 
@@ -520,7 +671,13 @@ mod tests {
         let text =
             include_str!("../../../tests/fixtures/queue-observations.response.tutorial.json");
         let response: QueueObservationQueryResponse = serde_json::from_str(text).unwrap();
-        let snap = build_snapshot(set(), &[response], 0);
+        let snap = build_snapshot(
+            set(),
+            &[response],
+            0,
+            &Presences::default(),
+            ObservedSet::ALL,
+        );
         let q = snap.live[0].as_deref().unwrap();
         assert_eq!(q.routing_statuses["interacting"], 2);
         assert_eq!(q.routing_statuses["idle"], 1);
@@ -538,6 +695,92 @@ mod tests {
         assert!(
             q.media.contains_key("video"),
             "served media types are present at 0"
+        );
+    }
+
+    #[test]
+    fn presences_roll_up_to_their_system_presence_and_agent_counts_are_kept() {
+        let now = 1_764_000_000_000_i64;
+        let response: QueueObservationQueryResponse = serde_json::from_value(serde_json::json!({
+            "systemToOrganizationMappings": {
+                "ON_QUEUE": ["P-OnQ"], "BREAK": ["p-break", "p-coffee"], "OFFLINE": ["p-off"],
+                "MEAL": []
+            },
+            "results": [
+                {"group": {"queueId": "1d1af111-b11c-11f1-b111-1cf1c11111fc"},
+                 "data": [{"metric": "oMemberUsers", "stats": {"count": 9}},
+                          {"metric": "oActiveUsers", "stats": {"count": 7}},
+                          {"metric": "oOffQueueUsers", "stats": {"count": 4}},
+                          {"metric": "oUserPresences", "qualifier": "p-onq", "stats": {"count": 3}},
+                          {"metric": "oUserPresences", "qualifier": "p-break", "stats": {"count": 2}},
+                          {"metric": "oUserPresences", "qualifier": "p-coffee", "stats": {"count": 1}},
+                          {"metric": "oUserPresences", "qualifier": "p-new", "stats": {"count": 1}},
+                          {"metric": "oUserPresences", "qualifier": "p-off", "stats": {"count": 2}}]},
+                {"group": {"queueId": "1d1af111-b11c-11f1-b111-1cf1c11111fc", "mediaType": "voice"},
+                 "data": [{"metric": "oInteracting", "stats": {"count": 1}},
+                          {"metric": "oLongestInteracting", "stats": {"calculatedMetricValue": now - 95_000}}]},
+                {"group": {"queueId": "1d1af111-b11c-11f1-b111-1cf1c11111fc", "mediaType": "chat"},
+                 "data": [{"metric": "oInteracting", "stats": {"count": 0}},
+                          {"metric": "oLongestInteracting", "stats": {"calculatedMetricValue": now - 30_000}}]}
+            ]
+        }))
+        .unwrap();
+        let responses = [response];
+        let presences = Presences::from_responses(&responses).unwrap();
+        let snap = build_snapshot(set(), &responses, now, &presences, ObservedSet::ALL);
+        let q = snap.live[0].as_deref().unwrap();
+        assert_eq!(
+            (q.member_users, q.active_users, q.off_queue_users),
+            (9, 7, 4)
+        );
+        let presences: Vec<(&str, u64)> =
+            q.presences.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        assert_eq!(
+            presences,
+            [
+                ("break", 3),
+                ("meal", 0),
+                ("offline", 2),
+                ("on_queue", 3),
+                ("unknown", 1)
+            ],
+            "organization presences of one system presence are summed (ids compared in any case); \
+             the org's system presences are present at 0; an unmapped id counts as unknown"
+        );
+        assert_eq!(q.media["voice"].longest_interacting_seconds, 95.0);
+        assert_eq!(q.media["video"].longest_interacting_seconds, 0.0);
+        assert_eq!(
+            q.media["chat"].longest_interacting_seconds, 0.0,
+            "a timestamp left over without an interaction counts nothing"
+        );
+    }
+
+    #[test]
+    fn left_out_families_are_not_written() {
+        let text = |observed: ObservedSet| {
+            let presences = Presences::from_mappings(&BTreeMap::from([(
+                "ON_QUEUE".to_string(),
+                vec!["p1".to_string()],
+            )]));
+            let snap = build_snapshot(set(), &[], 0, &presences, observed);
+            let mut e = Exposition::new(crate::metrics::Format::Text, None, Vec::new(), 0);
+            snap.write(&mut e).unwrap();
+            String::from_utf8(e.finish().unwrap().to_vec()).unwrap()
+        };
+        let all = text(ObservedSet::ALL);
+        let some = text(ObservedSet::NONE.with(Observed::PresenceUsers));
+        for o in Observed::ALL {
+            let name = format!("\n{}{{", o.family().name);
+            assert!(all.contains(&name), "{name} served by default");
+            assert_eq!(
+                some.contains(&name),
+                o == Observed::PresenceUsers,
+                "{name} only when chosen"
+            );
+        }
+        assert!(
+            some.contains("genesys_queue_users{"),
+            "the base families stay"
         );
     }
 
@@ -566,7 +809,13 @@ mod tests {
             ]
         }))
         .unwrap();
-        let snap = build_snapshot(set(), &[response], 0);
+        let snap = build_snapshot(
+            set(),
+            &[response],
+            0,
+            &Presences::default(),
+            ObservedSet::ALL,
+        );
         let voice = &snap.live[0].as_deref().unwrap().media["voice"].conversations;
         assert_eq!((voice.waiting, voice.alerting), (0, 2));
     }

@@ -4,14 +4,14 @@
 //! series come from one derivation either way.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use super::{count_of, longest_wait_seconds, MediaLive, QueueLive, ROUTING_STATUSES};
-use crate::genesys::models::QueueObservationDataContainer;
+use crate::genesys::models::{QueueObservationDataContainer, QueueObservationQueryResponse};
 
 /// A media type or qualifier as the rows key it: lower-cased (Genesys spells them either way).
 /// The names Genesys is known to use are static, so reading them allocates nothing.
@@ -52,8 +52,91 @@ pub enum Metric {
     OnQueueUsers,
     UserRoutingStatuses,
     LongestWaiting,
+    LongestInteracting,
+    MemberUsers,
+    ActiveUsers,
+    OffQueueUsers,
+    /// Qualified by organization presence id.
+    UserPresences,
     /// Not read: its row only says that Genesys reported its media type for the queue.
     Other,
+}
+
+/// The largest number of system presences kept from a mapping: Genesys defines about ten, so
+/// more means a malformed answer, and the `presence` label stays bounded.
+pub const MAX_SYSTEM_PRESENCES: usize = 32;
+
+/// The `presence` label of organization presences the mapping does not name.
+pub const UNKNOWN_PRESENCE: &str = "unknown";
+
+/// The org's presences, from `systemToOrganizationMappings`: which system presence each
+/// organization presence id (an `oUserPresences` qualifier) rolls up to. Pushed events carry
+/// qualifiers without the mapping, so the last mapping a poll brought is kept for them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Presences {
+    /// Organization presence id, lower case -> its system presence in `system`.
+    by_org: HashMap<String, usize>,
+    /// System presences, lower case, in name order.
+    system: Vec<String>,
+}
+
+impl Presences {
+    /// From one mapping: system presence -> organization presence ids. An id listed under two
+    /// system presences counts under the first in name order.
+    #[must_use]
+    pub fn from_mappings(mappings: &BTreeMap<String, Vec<String>>) -> Presences {
+        let mut system: Vec<String> = mappings
+            .keys()
+            .map(|k| k.to_ascii_lowercase())
+            .filter(|k| !k.is_empty() && k != UNKNOWN_PRESENCE)
+            .collect();
+        system.sort();
+        system.dedup();
+        if system.len() > MAX_SYSTEM_PRESENCES {
+            tracing::warn!(
+                system_presences = system.len(),
+                kept = MAX_SYSTEM_PRESENCES,
+                "systemToOrganizationMappings names more system presences than Genesys defines; the rest count as unknown"
+            );
+            system.truncate(MAX_SYSTEM_PRESENCES);
+        }
+        let mut by_org = HashMap::new();
+        for (sys, ids) in mappings {
+            let Ok(i) = system.binary_search(&sys.to_ascii_lowercase()) else {
+                continue;
+            };
+            for id in ids {
+                by_org.entry(id.to_ascii_lowercase()).or_insert(i);
+            }
+        }
+        Presences { by_org, system }
+    }
+
+    /// The mapping of a poll's answers (merged), or `None` when no answer carried one.
+    #[must_use]
+    pub fn from_responses(responses: &[QueueObservationQueryResponse]) -> Option<Presences> {
+        let mut merged: Option<BTreeMap<String, Vec<String>>> = None;
+        for m in responses
+            .iter()
+            .filter_map(|r| r.system_to_organization_mappings.as_ref())
+        {
+            let merged = merged.get_or_insert_with(BTreeMap::new);
+            for (sys, ids) in m {
+                merged
+                    .entry(sys.clone())
+                    .or_default()
+                    .extend(ids.iter().cloned());
+            }
+        }
+        merged.map(|m| Presences::from_mappings(&m))
+    }
+
+    /// The system presence an organization presence (lower case) counts under.
+    fn system_of(&self, org: &str) -> &str {
+        self.by_org
+            .get(org)
+            .map_or(UNKNOWN_PRESENCE, |&i| self.system[i].as_str())
+    }
 }
 
 impl Metric {
@@ -66,6 +149,11 @@ impl Metric {
             "oOnQueueUsers" => Metric::OnQueueUsers,
             "oUserRoutingStatuses" => Metric::UserRoutingStatuses,
             "oLongestWaiting" => Metric::LongestWaiting,
+            "oLongestInteracting" => Metric::LongestInteracting,
+            "oMemberUsers" => Metric::MemberUsers,
+            "oActiveUsers" => Metric::ActiveUsers,
+            "oOffQueueUsers" => Metric::OffQueueUsers,
+            "oUserPresences" => Metric::UserPresences,
             _ => Metric::Other,
         }
     }
@@ -628,32 +716,54 @@ fn update<V: Default>(map: &mut BTreeMap<String, V>, key: &str, f: impl FnOnce(&
 
 /// The live state of a queue serving `media_types`, from its rows at `now_ms`.
 #[must_use]
-pub fn derive(rows: &Rows, media_types: &[String], now_ms: i64) -> QueueLive {
+pub fn derive(
+    rows: &Rows,
+    media_types: &[String],
+    now_ms: i64,
+    presences: &Presences,
+) -> QueueLive {
     let mut queue = QueueLive {
         media: media_types
             .iter()
             .map(|m| (m.clone(), MediaLive::default()))
             .collect(),
-        on_queue_users: 0,
         routing_statuses: ROUTING_STATUSES
             .iter()
             .map(|s| (s.to_string(), 0))
             .collect(),
+        presences: presences.system.iter().map(|s| (s.clone(), 0)).collect(),
+        ..QueueLive::default()
     };
     for (media, row) in rows.iter() {
         let count = count_of(row.stat.count);
         match (row.metric, media) {
             (Metric::OnQueueUsers, _) => queue.on_queue_users += count,
+            (Metric::MemberUsers, _) => queue.member_users += count,
+            (Metric::ActiveUsers, _) => queue.active_users += count,
+            (Metric::OffQueueUsers, _) => queue.off_queue_users += count,
             (Metric::UserRoutingStatuses, _) => {
                 if let Some(q) = &row.qualifier {
                     update(&mut queue.routing_statuses, q, |v| *v += count);
                 }
             }
-            (Metric::LongestWaiting, Some(m)) => {
+            (Metric::UserPresences, _) => {
+                if let Some(q) = &row.qualifier {
+                    update(&mut queue.presences, presences.system_of(q), |v| {
+                        *v += count
+                    });
+                }
+            }
+            (Metric::LongestWaiting | Metric::LongestInteracting, Some(m)) => {
                 if let Some(v) = row.stat.calculated_metric_value {
-                    let wait = longest_wait_seconds(v, now_ms);
+                    let seconds = longest_wait_seconds(v, now_ms);
+                    let waiting = row.metric == Metric::LongestWaiting;
                     update(&mut queue.media, m, |e: &mut MediaLive| {
-                        e.longest_waiting_seconds = e.longest_waiting_seconds.max(wait);
+                        let longest = if waiting {
+                            &mut e.longest_waiting_seconds
+                        } else {
+                            &mut e.longest_interacting_seconds
+                        };
+                        *longest = longest.max(seconds);
                     });
                 }
             }
@@ -670,14 +780,27 @@ pub fn derive(rows: &Rows, media_types: &[String], now_ms: i64) -> QueueLive {
             _ => {}
         }
     }
+    // A longest wait or interaction without a conversation in that state is a row an event
+    // did not clear (pushed events carry counts gone as 0, but not a timestamp gone).
+    for m in queue.media.values_mut() {
+        if m.conversations.waiting == 0 {
+            m.longest_waiting_seconds = 0.0;
+        }
+        if m.conversations.interacting == 0 {
+            m.longest_interacting_seconds = 0.0;
+        }
+    }
     queue
 }
 
-/// True when the rows hold a timestamp whose derived wait grows with time.
+/// True when the rows hold a timestamp whose derived wait (or interaction) grows with time.
 #[must_use]
 pub fn time_dependent(rows: &Rows) -> bool {
     rows.iter().any(|(_, r)| {
-        r.metric == Metric::LongestWaiting && r.stat.calculated_metric_value.is_some()
+        matches!(
+            r.metric,
+            Metric::LongestWaiting | Metric::LongestInteracting
+        ) && r.stat.calculated_metric_value.is_some()
     })
 }
 
@@ -687,13 +810,17 @@ pub fn differences(a: &QueueLive, b: &QueueLive) -> u64 {
     let mut n = 0;
     let mut count = |x: bool| n += u64::from(x);
     count(a.on_queue_users != b.on_queue_users);
-    let statuses: BTreeSet<&String> = a
-        .routing_statuses
-        .keys()
-        .chain(b.routing_statuses.keys())
-        .collect();
-    for status in statuses {
-        count(a.routing_statuses.get(status) != b.routing_statuses.get(status));
+    count(a.member_users != b.member_users);
+    count(a.active_users != b.active_users);
+    count(a.off_queue_users != b.off_queue_users);
+    for (x, y) in [
+        (&a.routing_statuses, &b.routing_statuses),
+        (&a.presences, &b.presences),
+    ] {
+        let keys: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+        for k in keys {
+            count(x.get(k) != y.get(k));
+        }
     }
     let empty = MediaLive::default();
     let medias: BTreeSet<&String> = a.media.keys().chain(b.media.keys()).collect();
@@ -712,6 +839,7 @@ pub fn differences(a: &QueueLive, b: &QueueLive) -> u64 {
         }
         // Whole seconds: the two states are derived a moment apart.
         count((x.longest_waiting_seconds - y.longest_waiting_seconds).abs() >= 1.0);
+        count((x.longest_interacting_seconds - y.longest_interacting_seconds).abs() >= 1.0);
     }
     n
 }
@@ -841,7 +969,7 @@ mod tests {
             [(Metric::Waiting, Some(6)), (Metric::Other, None)],
             "the group's read rows the event left out are gone, unread ones stay"
         );
-        let live = derive(&by_groups, &[], 0);
+        let live = derive(&by_groups, &[], 0, &Presences::default());
         assert_eq!(live.media["voice"].conversations.alerting, 0);
         assert_eq!(live.media["voice"].conversations.waiting, 6);
     }
