@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use common::*;
-use genesys_sim::{AggregateTruth, SimOrg};
+use genesys_sim::{AggregateTruth, SimConfig, SimOrg};
 
 const GRANULARITY_MS: i64 = 5 * 60 * 1000;
 
@@ -544,7 +544,7 @@ async fn per_media_type_and_chosen_quantities_only() {
 
 /// The quantities added for issue 16, each a counter and a window gauge, and the Genesys
 /// statistic each must equal.
-const MORE: [(&str, &str, Field); 8] = [
+const MORE: [(&str, &str, Field); 15] = [
     (
         "genesys_offers_not_answered_total",
         "tNotResponding",
@@ -577,7 +577,39 @@ const MORE: [(&str, &str, Field); 8] = [
         Field::Seconds,
     ),
     ("genesys_conversation_errors_total", "nError", Field::Count),
+    ("genesys_ivr_conversations_total", "tIvr", Field::Count),
+    ("genesys_ivr_seconds_total", "tIvr", Field::Seconds),
+    (
+        "genesys_conversations_flowed_out_total",
+        "tFlowOut",
+        Field::Count,
+    ),
+    (
+        "genesys_flow_out_wait_seconds_total",
+        "tFlowOut",
+        Field::Seconds,
+    ),
+    ("genesys_voicemails_total", "tVoicemail", Field::Count),
+    (
+        "genesys_voicemail_seconds_total",
+        "tVoicemail",
+        Field::Seconds,
+    ),
+    (
+        "genesys_callbacks_scheduled_total",
+        "nCallbackScheduled",
+        Field::Count,
+    ),
 ];
+
+/// A simulated org on a manual clock at `at`, with flow-outs to voicemail (off by default:
+/// they replace abandons).
+fn sim_with_flow_outs_at(at: &str) -> SimConfig {
+    SimConfig {
+        flow_outs: true,
+        ..sim_at(at)
+    }
+}
 
 /// `genesys_window_<name>` of a counter `genesys_<name>_total`.
 fn window_of(counter: &str) -> String {
@@ -598,7 +630,7 @@ fn selection_name(counter: &str) -> &str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_added_quantities_equal_genesys_counters_and_windows_alike() {
-    let sim = start_sim(sim_at("2026-11-24T10:02:30Z")).await;
+    let sim = start_sim(sim_with_flow_outs_at("2026-11-24T10:02:30Z")).await;
     let exporter = start_exporter_on_sim_clock(&sim, &["--aggregates.metrics=all"]).await;
     let addr = exporter.local_addr();
     wait_ready(&exporter).await;
@@ -661,6 +693,8 @@ async fn the_added_quantities_equal_genesys_counters_and_windows_alike() {
         "genesys_offers_not_answered_total",
         "genesys_conversations_outbound_total",
         "genesys_dialing_seconds_total",
+        "genesys_ivr_conversations_total",
+        "genesys_ivr_seconds_total",
     ] {
         assert!(grew[name] > 0.0, "{name} did not grow in 12 minutes");
     }
@@ -675,13 +709,32 @@ async fn the_added_quantities_equal_genesys_counters_and_windows_alike() {
         .all("genesys_conversations_outbound_total")
         .iter()
         .all(|(l, v)| l["media_type"] == "voice" || *v == 0.0));
+    // An IVR, a flow-out to voicemail: inbound voice only, and never more than were offered;
+    // a message is left after its flow-out; only callbacks are scheduled.
+    let today_total = |metric: &str| today.total(metric).map_or(0, |s| s.count);
+    assert!(today_total("tIvr") + today_total("nOutbound") <= today_total("nOffered"));
+    assert!(today_total("tVoicemail") <= today_total("tFlowOut"));
+    for (name, media) in [
+        ("genesys_window_ivr_conversations", "voice"),
+        ("genesys_window_conversations_flowed_out", "voice"),
+        ("genesys_window_voicemails", "voice"),
+        ("genesys_window_callbacks_scheduled", "callback"),
+    ] {
+        let all = s.all(name);
+        assert!(!all.is_empty(), "{name}");
+        assert!(
+            all.iter()
+                .all(|(l, v)| l["media_type"] == media || *v == 0.0),
+            "{name}: {media} only"
+        );
+    }
     exporter.shutdown().await;
     sim.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn by_direction_splits_each_series_into_inbound_and_outbound() {
-    let sim = start_sim(sim_at("2026-11-24T14:11:00Z")).await;
+    let sim = start_sim(sim_with_flow_outs_at("2026-11-24T14:11:00Z")).await;
     sim.advance(Duration::from_secs(20 * 60));
     let exporter = start_exporter_on_sim_clock(
         &sim,
@@ -798,6 +851,17 @@ async fn by_direction_splits_each_series_into_inbound_and_outbound() {
     assert!(offered
         .iter()
         .all(|(l, v)| l["media_type"] == "voice" || l["direction"] == "inbound" || *v == 0.0));
+    // No IVR before an outbound campaign call, and its caller leaves no voicemail.
+    for name in [
+        "genesys_window_ivr_conversations",
+        "genesys_window_voicemails",
+        "genesys_window_conversations_flowed_out",
+    ] {
+        assert!(s
+            .all(name)
+            .iter()
+            .all(|(l, v)| l["direction"] == "inbound" || *v == 0.0));
+    }
     assert_eq!(
         s.get("genesys_exporter_series", &[]),
         Some(s.samples.len() as f64)

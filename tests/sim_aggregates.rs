@@ -15,7 +15,7 @@ use common::{busy_at, sim_client as client, sim_token as token, start_sim as sta
 const AGG: &str = "/api/v2/analytics/conversations/aggregates/query";
 
 /// Every metric the simulator models.
-const MODELED: [&str; 22] = [
+const MODELED: [&str; 26] = [
     "nOffered",
     "nConnected",
     "nOverSla",
@@ -38,6 +38,10 @@ const MODELED: [&str; 22] = [
     "tDialing",
     "tContacting",
     "nError",
+    "tIvr",
+    "tFlowOut",
+    "tVoicemail",
+    "nCallbackScheduled",
 ];
 
 async fn post_raw(sim: &SimOrg, tok: Option<&str>, body: &Value) -> (u16, Value) {
@@ -167,6 +171,7 @@ fn parse(resp: &Value) -> BTreeMap<String, AggregateTruth> {
 async fn response_shape_units_and_omitted_zeros() {
     let sim = start(SimConfig {
         clock: busy_at(10, 30),
+        flow_outs: true,
         ..SimConfig::default()
     })
     .await;
@@ -180,7 +185,7 @@ async fn response_shape_units_and_omitted_zeros() {
     body["metrics"]
         .as_array_mut()
         .unwrap()
-        .extend([json!("tIvr"), json!("nOffered")]);
+        .extend([json!("nCallbackAttempts"), json!("nOffered")]);
     let v = query(&sim, &tok, &body).await;
     let results = v["results"].as_array().unwrap();
     assert!(results.len() > 20, "a busy org has many groups");
@@ -273,7 +278,7 @@ async fn response_shape_units_and_omitted_zeros() {
     let v = query(
         &sim,
         &tok,
-        &json!({"interval": interval(from, now), "metrics": ["tIvr", "tVoicemail"]}),
+        &json!({"interval": interval(from, now), "metrics": ["nCallbackAttempts", "tCfcFlowOut"]}),
     )
     .await;
     assert_eq!(v, json!({"results": []}));
@@ -312,9 +317,11 @@ async fn response_shape_units_and_omitted_zeros() {
 
 #[tokio::test]
 async fn buckets_equal_truth_and_sum_to_the_whole_interval() {
+    // With flow-outs: a voicemail is stamped after its conversation ended.
     let sim = start(SimConfig {
         clock: busy_at(9, 0),
         queues: 24,
+        flow_outs: true,
         ..SimConfig::default()
     })
     .await;
@@ -347,6 +354,73 @@ async fn buckets_equal_truth_and_sum_to_the_whole_interval() {
         assert_eq!(p["*"], buckets["*"], "{g}");
     }
     sim.shutdown().await;
+}
+
+/// Flow-outs to voicemail only turn some abandons into flow-outs: the same org without them
+/// has every other number, and as many abandons as flow-outs and abandons with them.
+#[tokio::test]
+async fn flow_outs_turn_abandons_into_voicemails_and_change_nothing_else() {
+    let config = |flow_outs| SimConfig {
+        clock: busy_at(9, 0),
+        queues: 12,
+        flow_outs,
+        ..SimConfig::default()
+    };
+    let (off, on) = (start(config(false)).await, start(config(true)).await);
+    for sim in [&off, &on] {
+        sim.advance(Duration::from_secs(90 * 60));
+    }
+    let now = on.now_ms();
+    let from = now - 2 * 3600 * 1000;
+    let (a, b) = (
+        off.aggregate_truth(from, now, None),
+        on.aggregate_truth(from, now, None),
+    );
+    let stat = |t: &AggregateTruth, m: &str| t.total(m).unwrap_or_default();
+    let flowed = stat(&b, "tFlowOut");
+    let (left, voicemails) = (flowed.count, stat(&b, "tVoicemail").count);
+    assert!(left > 10, "{left} flow-outs in 90 busy minutes");
+    assert!(
+        voicemails <= left && voicemails + 10 > left,
+        "{voicemails} of {left}"
+    );
+    assert!(flowed.min_ms >= 30_000, "after 30 s in queue or more");
+    let vm = stat(&b, "tVoicemail");
+    assert!(vm.min_ms >= 15_000 && vm.max_ms <= 90_000);
+    assert_eq!(stat(&a, "tFlowOut").count + stat(&a, "tVoicemail").count, 0);
+    assert_eq!(
+        stat(&a, "tAbandon").count,
+        stat(&b, "tAbandon").count + left
+    );
+    assert_eq!(
+        stat(&a, "tAbandon").sum_ms,
+        stat(&b, "tAbandon").sum_ms + flowed.sum_ms
+    );
+    // Abandons that waited 10 s or more count in the service level; a flow-out does not.
+    assert_eq!(
+        stat(&a, "oServiceLevel").denominator,
+        stat(&b, "oServiceLevel").denominator + left as f64
+    );
+    for m in MODELED {
+        if !["tAbandon", "oServiceLevel", "tFlowOut", "tVoicemail"].contains(&m) {
+            assert_eq!(
+                a.total(m),
+                b.total(m),
+                "{m}: the same with and without flow-outs"
+            );
+        }
+    }
+    // Per group too: flow-outs only where voice abandons were.
+    for (key, g) in &b.groups {
+        if let Some(f) = g.get("tFlowOut") {
+            assert_eq!(key.1, "voice");
+            let before = a.groups[key].get("tAbandon").map_or(0, |s| s.count);
+            let after = g.get("tAbandon").map_or(0, |s| s.count);
+            assert_eq!(before, after + f.count, "{key:?}");
+        }
+    }
+    off.shutdown().await;
+    on.shutdown().await;
 }
 
 fn total_count(v: &Value) -> u64 {
@@ -556,7 +630,7 @@ async fn validation_errors_use_error_body() {
     for body in [
         json!({"interval": ok_iv, "metrics": ["nOffered"], "filter": {"type": "or", "predicates": preds[..100]}}),
         json!({"interval": "2026-02-07T00:00:00Z/2026-03-10T00:00:00Z", "granularity": "P1D", "metrics": ["tHandle"]}),
-        json!({"interval": "2026-03-10T09:00:00/2026-03-10T10:00:00", "granularity": "PT30M", "metrics": ["tIvr"]}),
+        json!({"interval": "2026-03-10T09:00:00/2026-03-10T10:00:00", "granularity": "PT30M", "metrics": ["tCallbackConnect"]}),
         json!({"interval": ok_iv, "granularity": "P0DT1H", "metrics": ["oServiceTarget"], "groupBy": ["mediaType", "queueId"]}),
     ] {
         let (status, v) = post_raw(&sim, Some(&tok), &body).await;

@@ -121,11 +121,18 @@ pub enum Quantity {
     DialingMs,
     ContactingMs,
     Error,
+    IvrCount,
+    IvrMs,
+    FlowOutCount,
+    FlowOutMs,
+    VoicemailCount,
+    VoicemailMs,
+    CallbackScheduled,
 }
 
 impl Quantity {
     /// Every quantity, in the order [`Values`] stores them.
-    pub const ALL: [Quantity; 30] = [
+    pub const ALL: [Quantity; 37] = [
         Quantity::Offered,
         Quantity::AnsweredCount,
         Quantity::AnsweredMs,
@@ -156,6 +163,13 @@ impl Quantity {
         Quantity::DialingMs,
         Quantity::ContactingMs,
         Quantity::Error,
+        Quantity::IvrCount,
+        Quantity::IvrMs,
+        Quantity::FlowOutCount,
+        Quantity::FlowOutMs,
+        Quantity::VoicemailCount,
+        Quantity::VoicemailMs,
+        Quantity::CallbackScheduled,
     ];
 
     /// The Genesys metric and the statistic of it this quantity is.
@@ -191,6 +205,13 @@ impl Quantity {
             Quantity::DialingMs => ("tDialing", Stat::Sum),
             Quantity::ContactingMs => ("tContacting", Stat::Sum),
             Quantity::Error => ("nError", Stat::Count),
+            Quantity::IvrCount => ("tIvr", Stat::Count),
+            Quantity::IvrMs => ("tIvr", Stat::Sum),
+            Quantity::FlowOutCount => ("tFlowOut", Stat::Count),
+            Quantity::FlowOutMs => ("tFlowOut", Stat::Sum),
+            Quantity::VoicemailCount => ("tVoicemail", Stat::Count),
+            Quantity::VoicemailMs => ("tVoicemail", Stat::Sum),
+            Quantity::CallbackScheduled => ("nCallbackScheduled", Stat::Count),
         }
     }
 
@@ -320,7 +341,7 @@ const fn maximum(window: &'static Family, quantity: Quantity) -> Exported {
 use Quantity as Q;
 
 /// Counters (`genesys_<name>_total`) and, over each window, gauges (`genesys_window_<name>`).
-pub(crate) const COUNTED: [Exported; 28] = [
+pub(crate) const COUNTED: [Exported; 35] = [
     counted(
         &catalog::CONVERSATIONS_OFFERED,
         &catalog::WINDOW_CONVERSATIONS_OFFERED,
@@ -456,6 +477,41 @@ pub(crate) const COUNTED: [Exported; 28] = [
         &catalog::CONVERSATION_ERRORS,
         &catalog::WINDOW_CONVERSATION_ERRORS,
         Q::Error,
+    ),
+    opt_in(
+        &catalog::IVR_CONVERSATIONS,
+        &catalog::WINDOW_IVR_CONVERSATIONS,
+        Q::IvrCount,
+    ),
+    opt_in(
+        &catalog::IVR_SECONDS,
+        &catalog::WINDOW_IVR_SECONDS,
+        Q::IvrMs,
+    ),
+    opt_in(
+        &catalog::CONVERSATIONS_FLOWED_OUT,
+        &catalog::WINDOW_CONVERSATIONS_FLOWED_OUT,
+        Q::FlowOutCount,
+    ),
+    opt_in(
+        &catalog::FLOW_OUT_WAIT_SECONDS,
+        &catalog::WINDOW_FLOW_OUT_WAIT_SECONDS,
+        Q::FlowOutMs,
+    ),
+    opt_in(
+        &catalog::VOICEMAILS,
+        &catalog::WINDOW_VOICEMAILS,
+        Q::VoicemailCount,
+    ),
+    opt_in(
+        &catalog::VOICEMAIL_SECONDS,
+        &catalog::WINDOW_VOICEMAIL_SECONDS,
+        Q::VoicemailMs,
+    ),
+    opt_in(
+        &catalog::CALLBACKS_SCHEDULED,
+        &catalog::WINDOW_CALLBACKS_SCHEDULED,
+        Q::CallbackScheduled,
     ),
 ];
 
@@ -1150,6 +1206,10 @@ mod tests {
                 "tDialing",
                 "tContacting",
                 "nError",
+                "tIvr",
+                "tFlowOut",
+                "tVoicemail",
+                "nCallbackScheduled",
             ]
         );
     }

@@ -158,7 +158,9 @@ pub struct Flags {
     pub aggregates_timezone: String,
     /// Comma-separated analytics quantities to export (counters and window gauges), `default`
     /// (all but the opt-in ones: offers_not_answered, not_responding_seconds, transfers by
-    /// kind, outbound, dialing, contacting, errors) or `all`;
+    /// kind, outbound, dialing, contacting, errors, ivr_conversations, ivr_seconds,
+    /// conversations_flowed_out, flow_out_wait_seconds, voicemails, voicemail_seconds,
+    /// callbacks_scheduled) or `all`;
     /// e.g. conversations_offered,conversations_answered,handle_seconds,service_level_ratio.
     #[arg(
         long = "aggregates.metrics",

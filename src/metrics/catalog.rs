@@ -683,6 +683,62 @@ pub const CONVERSATION_ERRORS: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
+pub const IVR_CONVERSATIONS: Family = Family {
+    name: "genesys_ivr_conversations",
+    kind: Kind::Counter,
+    unit: None,
+    help: "Conversations that spent time in an IVR flow (tIvr count), on the queue the flow transferred them to (inferred), since the exporter started; late completions are added as Genesys reports them.",
+    labels: QUEUE_MEDIA,
+};
+
+pub const IVR_SECONDS: Family = Family {
+    name: "genesys_ivr_seconds",
+    kind: Kind::Counter,
+    unit: Some("seconds"),
+    help: "Time conversations spent in an IVR flow (tIvr sum), on the queue the flow transferred them to (inferred), since the exporter started; late completions are added as Genesys reports them.",
+    labels: QUEUE_MEDIA,
+};
+
+pub const CONVERSATIONS_FLOWED_OUT: Family = Family {
+    name: "genesys_conversations_flowed_out",
+    kind: Kind::Counter,
+    unit: None,
+    help: "Conversations that left the queue neither answered nor abandoned, e.g. for voicemail, a callback or another queue (flow-outs: tFlowOut count; reading inferred), since the exporter started; late completions are added as Genesys reports them.",
+    labels: QUEUE_MEDIA,
+};
+
+pub const FLOW_OUT_WAIT_SECONDS: Family = Family {
+    name: "genesys_flow_out_wait_seconds",
+    kind: Kind::Counter,
+    unit: Some("seconds"),
+    help: "Time in queue of conversations that flowed out (tFlowOut sum; reading inferred), since the exporter started; late completions are added as Genesys reports them.",
+    labels: QUEUE_MEDIA,
+};
+
+pub const VOICEMAILS: Family = Family {
+    name: "genesys_voicemails",
+    kind: Kind::Counter,
+    unit: None,
+    help: "Voicemails left (tVoicemail count), on the queue whose voicemail took them (inferred), since the exporter started; late completions are added as Genesys reports them.",
+    labels: QUEUE_MEDIA,
+};
+
+pub const VOICEMAIL_SECONDS: Family = Family {
+    name: "genesys_voicemail_seconds",
+    kind: Kind::Counter,
+    unit: Some("seconds"),
+    help: "Time callers spent leaving voicemails (tVoicemail sum), on the queue whose voicemail took them (inferred), since the exporter started; late completions are added as Genesys reports them.",
+    labels: QUEUE_MEDIA,
+};
+
+pub const CALLBACKS_SCHEDULED: Family = Family {
+    name: "genesys_callbacks_scheduled",
+    kind: Kind::Counter,
+    unit: None,
+    help: "Callbacks scheduled for a later time (nCallbackScheduled), on the callback's queue (inferred), since the exporter started; late completions are added as Genesys reports them.",
+    labels: QUEUE_MEDIA,
+};
+
 // `aggregates` collector: the same over each window, and window-only maxima and ratio.
 pub const WINDOW_CONVERSATIONS_OFFERED: Family = Family {
     name: "genesys_window_conversations_offered",
@@ -908,6 +964,62 @@ pub const WINDOW_CONVERSATION_ERRORS: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
+pub const WINDOW_IVR_CONVERSATIONS: Family = Family {
+    name: "genesys_window_ivr_conversations",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Conversations that spent time in an IVR flow (tIvr count), on the queue the flow transferred them to (inferred), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
+pub const WINDOW_IVR_SECONDS: Family = Family {
+    name: "genesys_window_ivr_seconds",
+    kind: Kind::Gauge,
+    unit: Some("seconds"),
+    help: "Time conversations spent in an IVR flow (tIvr sum), on the queue the flow transferred them to (inferred), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
+pub const WINDOW_CONVERSATIONS_FLOWED_OUT: Family = Family {
+    name: "genesys_window_conversations_flowed_out",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Conversations that left the queue neither answered nor abandoned, e.g. for voicemail, a callback or another queue (flow-outs: tFlowOut count; reading inferred), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
+pub const WINDOW_FLOW_OUT_WAIT_SECONDS: Family = Family {
+    name: "genesys_window_flow_out_wait_seconds",
+    kind: Kind::Gauge,
+    unit: Some("seconds"),
+    help: "Time in queue of conversations that flowed out (tFlowOut sum; reading inferred), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
+pub const WINDOW_VOICEMAILS: Family = Family {
+    name: "genesys_window_voicemails",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Voicemails left (tVoicemail count), on the queue whose voicemail took them (inferred), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
+pub const WINDOW_VOICEMAIL_SECONDS: Family = Family {
+    name: "genesys_window_voicemail_seconds",
+    kind: Kind::Gauge,
+    unit: Some("seconds"),
+    help: "Time callers spent leaving voicemails (tVoicemail sum), on the queue whose voicemail took them (inferred), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
+pub const WINDOW_CALLBACKS_SCHEDULED: Family = Family {
+    name: "genesys_window_callbacks_scheduled",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Callbacks scheduled for a later time (nCallbackScheduled), on the callback's queue (inferred), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
 pub const WINDOW_HANDLE_MAX_SECONDS: Family = Family {
     name: "genesys_window_handle_max_seconds",
     kind: Kind::Gauge,
@@ -942,7 +1054,7 @@ pub const EXPORTER_SERIES: Family = Family {
 };
 
 /// Every family, in the order a scrape writes them.
-pub const ALL: [&Family; 108] = [
+pub const ALL: [&Family; 122] = [
     &API_REQUESTS,
     &API_RETRIES,
     &API_BUDGET_WAIT_SECONDS,
@@ -1019,6 +1131,13 @@ pub const ALL: [&Family; 108] = [
     &DIALING_SECONDS,
     &CONTACTING_SECONDS,
     &CONVERSATION_ERRORS,
+    &IVR_CONVERSATIONS,
+    &IVR_SECONDS,
+    &CONVERSATIONS_FLOWED_OUT,
+    &FLOW_OUT_WAIT_SECONDS,
+    &VOICEMAILS,
+    &VOICEMAIL_SECONDS,
+    &CALLBACKS_SCHEDULED,
     &WINDOW_CONVERSATIONS_OFFERED,
     &WINDOW_CONVERSATIONS_ANSWERED,
     &WINDOW_CONVERSATIONS_ABANDONED,
@@ -1047,6 +1166,13 @@ pub const ALL: [&Family; 108] = [
     &WINDOW_DIALING_SECONDS,
     &WINDOW_CONTACTING_SECONDS,
     &WINDOW_CONVERSATION_ERRORS,
+    &WINDOW_IVR_CONVERSATIONS,
+    &WINDOW_IVR_SECONDS,
+    &WINDOW_CONVERSATIONS_FLOWED_OUT,
+    &WINDOW_FLOW_OUT_WAIT_SECONDS,
+    &WINDOW_VOICEMAILS,
+    &WINDOW_VOICEMAIL_SECONDS,
+    &WINDOW_CALLBACKS_SCHEDULED,
     &WINDOW_HANDLE_MAX_SECONDS,
     &WINDOW_ACD_WAIT_MAX_SECONDS,
     &WINDOW_SERVICE_LEVEL_RATIO,

@@ -89,6 +89,13 @@ pub(crate) fn build(
                 put("tDialing", r.dialing_ms().unwrap_or_default());
                 put("tContacting", r.contacting_ms().unwrap_or_default());
             }
+            // The IVR that transferred the conversation to the queue (never on outbound).
+            if let Some(ivr) = r.ivr_ms() {
+                put("tIvr", ivr);
+            }
+            if r.callback_scheduled() {
+                put("nCallbackScheduled", 0);
+            }
         }
         if let Some(a) = r.answer_ms.filter(|&a| seen(a)) {
             let wait = a - r.arrival_ms;
@@ -102,15 +109,29 @@ pub(crate) fn build(
                 put("nOverSla", 0);
             }
         }
+        // With flow-outs, some callers out of patience go to the queue's voicemail: a flow-out
+        // (tAcd, tWait, tFlowOut when they leave the queue; tVoicemail when the message ends),
+        // not an abandon.
+        let voicemail = r.voicemail(model.flow_outs);
         if let Some(ab) = r.abandon_ms.filter(|&ab| seen(ab)) {
             let wait = ab - r.arrival_ms;
-            put("tAbandon", wait);
             put("tAcd", wait);
             put("tWait", wait);
-            if wait < SHORT_ABANDON_MS {
-                put("tShortAbandon", wait);
+            if voicemail.is_some() {
+                put("tFlowOut", wait);
             } else {
-                put("oServiceLevel", 0);
+                put("tAbandon", wait);
+                if wait < SHORT_ABANDON_MS {
+                    put("tShortAbandon", wait);
+                } else {
+                    put("oServiceLevel", 0);
+                }
+            }
+        }
+        if let Some(vm) = voicemail {
+            let end = vm.flow_out_ms + vm.message_ms;
+            if seen(end) {
+                put("tVoicemail", vm.message_ms);
             }
         }
         if let (Some(a), Some(te)) = (r.answer_ms, r.talk_end_ms) {

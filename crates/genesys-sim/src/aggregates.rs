@@ -17,12 +17,34 @@
 //! * `nBlindTransferred` or `nConsultTransferred` with `nTransferred`, at talk end;
 //! * for an outbound conversation, `nOutbound`, `tDialing` and `tContacting` at arrival (the
 //!   customer answered; dialing and contacting lie just before it);
-//! * `nError` when an errored conversation ends (wrap-up end, abandon or removal).
+//! * `nError` when an errored conversation ends (wrap-up end, abandon or removal);
+//! * `tIvr` (the IVR flow before the queue: 10-60 s, nine inbound voice conversations in ten)
+//!   at arrival, when the flow transferred the conversation to the queue. Source: the
+//!   metric's name and `AnalyticsSession.flow` ("IVR flow execution associated with this
+//!   session", OpenAPI); which queue gets it is inferred: the one the IVR transferred to;
+//! * `tFlowOut` (time in queue) when the conversation leaves the queue neither answered nor
+//!   abandoned, with `SimConfig::flow_outs` only: then one in three inbound voice callers out
+//!   of patience after 30 s or more is sent to the queue's voicemail instead of abandoning,
+//!   and has no `tAbandon`, no `tShortAbandon`, no service level denominator (`tAcd` and
+//!   `tWait` as before). Source: help.mypurecloud.com FAQ "Why does the Offered metric not
+//!   always equal the Answered plus Abandoned metrics?" (offered = answered + abandoned +
+//!   flow-outs, which include transfers to voicemail) and `AnalyticsSession.flowOutType`
+//!   ("Type of flow out that occurred when emitting tFlowOut");
+//! * `tVoicemail` (the message, 15-90 s) at its end, for those flow-outs: at most
+//!   `records::MAX_VOICEMAIL_MS` after the conversation's end, and like every stamp not
+//!   before the model's clock gets there. Source: the metric's name and the `voicemail`
+//!   purpose and segment type (OpenAPI); the queue, whose voicemail it is, is inferred;
+//! * `nCallbackScheduled` at arrival, for one callback in three (a time the customer chose).
+//!   Source: the metric's name and `AnalyticsSession.callbackScheduledTime` ("Scheduled
+//!   callback date/time", OpenAPI); the instant (creation, not the scheduled time) is
+//!   inferred.
 //!
-//! Grouped by `originatingDirection` too, each group splits into `inbound` and `outbound`.
+//! Grouped by `originatingDirection` too, each group splits into `inbound` and `outbound`
+//! (no IVR and no voicemail on outbound conversations).
 //!
 //! Nothing is stamped later than the model's current instant (a hold planned to end in the
-//! future, or cut short by a queue removal, has not been stamped yet).
+//! future, or cut short by a queue removal, or a voicemail still being left, has not been
+//! stamped yet).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -33,7 +55,7 @@ use super::error::{check_enum, ApiError, ListAllowed};
 use super::filter::Filter;
 use super::media::Media;
 use super::model::Model;
-use super::records::ConversationRecord;
+use super::records::{ConversationRecord, MAX_VOICEMAIL_MS};
 use super::rng::{mix, GOLDEN_GAMMA};
 
 /// Abandons shorter than this are short abandons (`tShortAbandon`).
@@ -245,9 +267,13 @@ pub(crate) enum Stamp {
     TDialing,
     TContacting,
     NError,
+    TIvr,
+    TFlowOut,
+    TVoicemail,
+    NCallbackScheduled,
 }
 
-const N_STAMPS: usize = 23;
+const N_STAMPS: usize = 27;
 
 impl Stamp {
     fn metric(name: &str) -> Option<Vec<Stamp>> {
@@ -274,15 +300,21 @@ impl Stamp {
             "tDialing" => vec![Stamp::TDialing],
             "tContacting" => vec![Stamp::TContacting],
             "nError" => vec![Stamp::NError],
+            "tIvr" => vec![Stamp::TIvr],
+            "tFlowOut" => vec![Stamp::TFlowOut],
+            "tVoicemail" => vec![Stamp::TVoicemail],
+            "nCallbackScheduled" => vec![Stamp::NCallbackScheduled],
             _ => return None,
         })
     }
 }
 
-/// Calls `f(stamp, at_ms, value_ms)` for every metric the record has stamped up to `now_ms`.
+/// Calls `f(stamp, at_ms, value_ms)` for every metric the record has stamped up to `now_ms`;
+/// `flow_outs`: `SimConfig::flow_outs`.
 pub(crate) fn for_each_stamp(
     r: &ConversationRecord,
     now_ms: i64,
+    flow_outs: bool,
     mut f: impl FnMut(Stamp, i64, i64),
 ) {
     let mut emit = |s: Stamp, at: i64, v: i64| {
@@ -300,6 +332,12 @@ pub(crate) fn for_each_stamp(
     if let Some(c) = r.contacting_ms() {
         emit(Stamp::TContacting, r.arrival_ms, c);
     }
+    if let Some(ivr) = r.ivr_ms() {
+        emit(Stamp::TIvr, r.arrival_ms, ivr);
+    }
+    if r.callback_scheduled() {
+        emit(Stamp::NCallbackScheduled, r.arrival_ms, 0);
+    }
     if let Some(a) = r.answer_ms {
         let wait = a - r.arrival_ms;
         emit(Stamp::NConnected, a, 0);
@@ -313,7 +351,17 @@ pub(crate) fn for_each_stamp(
         }
         emit(Stamp::SlDenominator, a, 0);
     }
-    if let Some(ab) = r.abandon_ms {
+    if let Some(vm) = r.voicemail(flow_outs) {
+        // Left the queue for its voicemail: a flow-out, not an abandon.
+        emit(Stamp::TAcd, vm.flow_out_ms, vm.waited_ms);
+        emit(Stamp::TWait, vm.flow_out_ms, vm.waited_ms);
+        emit(Stamp::TFlowOut, vm.flow_out_ms, vm.waited_ms);
+        emit(
+            Stamp::TVoicemail,
+            vm.flow_out_ms + vm.message_ms,
+            vm.message_ms,
+        );
+    } else if let Some(ab) = r.abandon_ms {
         let wait = ab - r.arrival_ms;
         emit(Stamp::TAbandon, ab, wait);
         emit(Stamp::TAcd, ab, wait);
@@ -608,12 +656,14 @@ fn fmt_ms(ms: i64) -> String {
         .to_string()
 }
 
-/// The records the query can see: ended ones recorded at or after its start, and live ones.
+/// The records the query can see: ended ones recorded at or after its start (less the longest
+/// voicemail, whose stamp comes after its conversation's end), and live ones.
 fn candidate_records<'a>(
     model: &'a Model,
     from_ms: i64,
     filter: Option<&Filter>,
 ) -> Vec<&'a ConversationRecord> {
+    let from_ms = from_ms.saturating_sub(MAX_VOICEMAIL_MS);
     let bound = filter.and_then(Filter::queue_bound);
     let mut out: Vec<&ConversationRecord> = Vec::new();
     match &bound {
@@ -685,7 +735,7 @@ pub(crate) fn aggregates(
             );
             // Groups left without buckets are dropped when the answer is written.
             let g = groups.entry(key).or_default();
-            for_each_stamp(r, visible_until, |s, at, v| {
+            for_each_stamp(r, visible_until, model.flow_outs, |s, at, v| {
                 if at < q.from_ms || at >= q.to_ms || !wanted.contains(&s) {
                     return;
                 }

@@ -200,7 +200,8 @@ pub(crate) struct Model {
     /// or just before the tick that records it).
     pub(crate) ended: VecDeque<ConversationRecord>,
     /// Parallel to `ended`: (tick at which it was recorded, queue index). Ticks are
-    /// non-decreasing, and no stamp of the record is later than its tick.
+    /// non-decreasing, and no stamp of the record is later than its tick, but for a
+    /// voicemail's (at most `records::MAX_VOICEMAIL_MS` later).
     ended_meta: VecDeque<(i64, usize)>,
     /// Sequence number of `ended.front()`; sequence numbers never repeat.
     ended_seq0: u64,
@@ -208,6 +209,9 @@ pub(crate) struct Model {
     ended_by_queue: Vec<VecDeque<u64>>,
     spikes: Vec<(i64, usize, u32)>,
     agents_per_queue: usize,
+    /// `SimConfig::flow_outs`: some abandons are flow-outs to voicemail in the analytics
+    /// (`ConversationRecord::voicemail`); the model itself is the same either way.
+    pub(crate) flow_outs: bool,
 }
 
 /// Demand on a weekday by hour (UTC business clock), 1.0 = mid-morning peak.
@@ -294,6 +298,7 @@ impl Model {
             ended_by_queue: Vec::new(),
             spikes: Vec::new(),
             agents_per_queue,
+            flow_outs: false,
         };
         let names = names::queue_names(&mut model.rng, queues);
         for name in names {
@@ -533,7 +538,8 @@ impl Model {
         }
     }
 
-    /// Records an ended conversation at tick `t` (no stamp of it is later than `t`).
+    /// Records an ended conversation at tick `t` (no stamp of it is later than `t`, but for a
+    /// voicemail's).
     fn push_ended(&mut self, record: ConversationRecord, t: i64, qi: usize) {
         let seq = self.ended_seq0 + self.ended.len() as u64;
         self.ended.push_back(record);
@@ -544,7 +550,9 @@ impl Model {
     }
 
     /// Ended conversations of queue index `qi` (removed queues included) recorded at or after
-    /// `from_ms`: every conversation with a stamp at or after `from_ms` is among them.
+    /// `from_ms`: every conversation with a stamp at or after `from_ms` is among them (a
+    /// voicemail's stamp, up to `records::MAX_VOICEMAIL_MS` after the tick: ask that much
+    /// earlier).
     pub(crate) fn ended_since(
         &self,
         qi: usize,

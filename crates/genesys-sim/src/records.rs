@@ -2,14 +2,32 @@
 //! `POST /api/v2/analytics/conversations/aggregates/query` is answered (stamping rules in
 //! `aggregates.rs`: nOffered, tAnswered, tAbandon, tHandle stamped at wrap-up end, tTalk,
 //! tHeld, tAcw, tAcd, tWait, nTransferred, nOverSla, tAlert, oServiceLevel, tNotResponding,
-//! nBlindTransferred, nConsultTransferred, nOutbound, tDialing, tContacting, nError).
+//! nBlindTransferred, nConsultTransferred, nOutbound, tDialing, tContacting, nError, tIvr,
+//! tFlowOut, tVoicemail, nCallbackScheduled).
 //! All times are epoch milliseconds of the simulated business clock.
 //!
 //! The traits added for the later metrics (direction, dialing and contacting times, the kind
-//! of transfer, errors) are fixed hashes of the conversation id, like the aggregates lag: no
-//! draw from the model's random stream, so adding them left every earlier number unchanged.
+//! of transfer, errors, the IVR, voicemail flow-outs, scheduled callbacks) are fixed hashes of
+//! the conversation id, like the aggregates lag: no draw from the model's random stream, so
+//! adding them left every earlier number unchanged. Flow-outs to voicemail turn abandons into
+//! flow-outs, so they exist only when the org is started with them (`SimConfig::flow_outs`).
 
 use super::rng::{mix, GOLDEN_GAMMA};
+
+/// The longest voicemail message: the only stamp later than the end of its conversation
+/// (`tVoicemail`, at the end of the message) is at most this much later.
+pub(crate) const MAX_VOICEMAIL_MS: i64 = 90_000;
+
+/// A conversation the queue's in-queue flow sent to the queue's voicemail (a flow-out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Voicemail {
+    /// Left the queue (tFlowOut is stamped here; the message starts).
+    pub flow_out_ms: i64,
+    /// Time in queue before the flow-out: the tFlowOut value.
+    pub waited_ms: i64,
+    /// Length of the message, 15-90 s: the tVoicemail value, stamped at its end.
+    pub message_ms: i64,
+}
 
 /// One offer of the conversation to an agent (the alerting segment).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,5 +206,126 @@ impl ConversationRecord {
             .iter()
             .filter(|o| !o.answered)
             .map(|o| (o.alert_end_ms, o.alert_end_ms - o.alert_start_ms))
+    }
+
+    /// tIvr: nine inbound voice conversations in ten pass an IVR flow for 10-60 s that ends
+    /// when the flow transfers them to the queue (`arrival_ms`). Outbound campaign calls and
+    /// the other media types never do.
+    #[must_use]
+    pub fn ivr_ms(&self) -> Option<i64> {
+        // A remainder below 51: exact.
+        #[allow(clippy::cast_possible_wrap)]
+        let s = 10 + (self.draw(7) % 51) as i64;
+        (self.media_type == "voice" && !self.outbound() && self.draw(6) % 10 < 9)
+            .then_some(s * 1000)
+    }
+
+    /// tFlowOut and tVoicemail, with flow-outs modelled (`flow_outs`): one in three inbound
+    /// voice conversations whose caller ran out of patience after at least 30 s in queue was
+    /// offered the queue's voicemail by the in-queue flow and left a 15-90 s message. The
+    /// conversation then left the queue neither answered nor abandoned (a flow-out, at the
+    /// instant `abandon_ms` holds), so it is not counted in tAbandon. Without flow-outs every
+    /// such caller abandons, as the model always had it.
+    #[must_use]
+    pub fn voicemail(&self, flow_outs: bool) -> Option<Voicemail> {
+        let at = self.abandon_ms?;
+        let waited = at - self.arrival_ms;
+        let chosen = flow_outs
+            && self.media_type == "voice"
+            && !self.outbound()
+            && waited >= 30_000
+            && self.draw(8) % 3 == 0;
+        // A remainder below 76: exact.
+        #[allow(clippy::cast_possible_wrap)]
+        let s = 15 + (self.draw(9) % 76) as i64;
+        chosen.then_some(Voicemail {
+            flow_out_ms: at,
+            waited_ms: waited,
+            message_ms: s * 1000,
+        })
+    }
+
+    /// nCallbackScheduled: one callback in three was scheduled for a time the customer chose
+    /// (counted when it enters the queue, `arrival_ms`); the others asked to be called back as
+    /// soon as possible. Other media types are never callbacks.
+    #[must_use]
+    pub fn callback_scheduled(&self) -> bool {
+        self.media_type == "callback" && self.draw(10) % 3 == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: usize, media: &str, abandon_after_s: Option<i64>) -> ConversationRecord {
+        ConversationRecord {
+            conversation_id: format!("conv-{id}"),
+            queue_id: "q".into(),
+            division_id: "d".into(),
+            media_type: media.into(),
+            arrival_ms: 1_000_000,
+            offers: Vec::new(),
+            answer_ms: None,
+            agent_id: None,
+            holds: Vec::new(),
+            talk_end_ms: None,
+            acw_end_ms: None,
+            abandon_ms: abandon_after_s.map(|s| 1_000_000 + s * 1000),
+            removed_ms: None,
+            transferred: false,
+            service_level_ms: 20_000,
+        }
+    }
+
+    #[test]
+    fn ivr_only_before_inbound_voice_for_10_to_60_seconds() {
+        let mut with = 0;
+        for i in 0..2000 {
+            let r = record(i, "voice", None);
+            if let Some(ms) = r.ivr_ms() {
+                assert!(!r.outbound(), "no IVR before an outbound call");
+                assert!((10_000..=60_000).contains(&ms) && ms % 1000 == 0, "{ms}");
+                with += 1;
+            }
+            for media in ["chat", "email", "callback", "message"] {
+                assert_eq!(record(i, media, None).ivr_ms(), None);
+            }
+        }
+        // Nine in ten of the four in five that are inbound.
+        assert!((1300..1580).contains(&with), "{with}");
+    }
+
+    #[test]
+    fn voicemail_only_with_flow_outs_after_an_inbound_voice_wait_of_30_seconds() {
+        let mut left = 0;
+        for i in 0..3000 {
+            let r = record(i, "voice", Some(45));
+            assert_eq!(r.voicemail(false), None, "off: every such caller abandons");
+            if let Some(vm) = r.voicemail(true) {
+                assert!(!r.outbound());
+                assert_eq!(vm.flow_out_ms, r.abandon_ms.unwrap());
+                assert_eq!(vm.waited_ms, 45_000);
+                assert!((15_000..=MAX_VOICEMAIL_MS).contains(&vm.message_ms));
+                left += 1;
+            }
+            // Too short a wait, answered, or not voice: never.
+            assert_eq!(record(i, "voice", Some(29)).voicemail(true), None);
+            assert_eq!(record(i, "voice", None).voicemail(true), None);
+            assert_eq!(record(i, "chat", Some(45)).voicemail(true), None);
+        }
+        // One in three of the inbound four in five.
+        assert!((650..950).contains(&left), "{left}");
+    }
+
+    #[test]
+    fn only_callbacks_are_scheduled_one_in_three() {
+        let n = (0..3000)
+            .filter(|&i| record(i, "callback", None).callback_scheduled())
+            .count();
+        assert!((850..1150).contains(&n), "{n}");
+        for media in ["voice", "chat", "email", "message"] {
+            assert!((0..300).all(|i| !record(i, media, None).callback_scheduled()));
+        }
     }
 }
