@@ -842,8 +842,7 @@ impl AggregatesCollector {
         let state = &self.state;
         // Media types and directions Genesys reported per queue, beyond the configured ones
         // (e.g. after a change): one pass over every known group, not one per queue.
-        let mut reported: HashMap<&str, (BTreeSet<&str>, BTreeSet<Option<&str>>)> =
-            HashMap::new();
+        let mut reported: HashMap<&str, (BTreeSet<&str>, BTreeSet<Option<&str>>)> = HashMap::new();
         let seen = state.counters.keys().chain(state.day_base.keys());
         for (id, m, d) in seen.chain(state.buckets.values().flat_map(|g| g.keys())) {
             let (media, directions) = reported.entry(id.as_str()).or_default();
