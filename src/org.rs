@@ -89,8 +89,9 @@ impl Org {
                 queues,
                 spikes,
                 spike_size,
+                flow_outs,
             } => {
-                let (sim, credentials) = start_demo(seed, queues, &spikes, spike_size)
+                let (sim, credentials) = start_demo(seed, queues, &spikes, spike_size, flow_outs)
                     .instrument(span.clone())
                     .await?;
                 let urls = (sim.api_url(), sim.login_url());
@@ -371,10 +372,12 @@ async fn start_demo(
     queues: u32,
     spikes: &[genesys_sim::Spike],
     spike_size: u32,
+    flow_outs: bool,
 ) -> Result<(genesys_sim::SimOrg, crate::genesys::Credentials), StartError> {
     let sim_config = genesys_sim::SimConfig {
         seed,
         queues: queues as usize,
+        flow_outs,
         ..genesys_sim::SimConfig::default()
     };
     let credentials = crate::genesys::Credentials {

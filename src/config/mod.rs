@@ -230,6 +230,12 @@ pub struct Flags {
     #[arg(long = "demo.spike-size", default_value_t = 60,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub demo_spike_size: u32,
+    /// In demo mode, one inbound voice caller in three who gives up after 30 s or more leaves
+    /// a voicemail instead of abandoning: flow-outs and voicemails in the analytics
+    /// (tFlowOut, tVoicemail; see --aggregates.metrics).
+    #[cfg(feature = "demo")]
+    #[arg(long = "demo.flow-outs")]
+    pub demo_flow_outs: bool,
 
     /// Only log messages with the given severity or above.
     #[arg(long = "log.level", default_value = "info", value_enum)]
@@ -356,6 +362,7 @@ pub enum Target {
         queues: u32,
         spikes: Vec<genesys_sim::Spike>,
         spike_size: u32,
+        flow_outs: bool,
     },
 }
 
@@ -535,6 +542,7 @@ impl Config {
             queues: flags.demo_queues,
             spikes: flags.demo_spikes,
             spike_size: flags.demo_spike_size,
+            flow_outs: flags.demo_flow_outs,
         });
         #[cfg(not(feature = "demo"))]
         let demo = None;
@@ -728,6 +736,7 @@ impl StartupConfig {
                 queues,
                 spikes,
                 spike_size,
+                flow_outs,
             } => {
                 out.push(("demo", "true".into()));
                 out.push(("demo.seed", seed.to_string()));
@@ -739,6 +748,7 @@ impl StartupConfig {
                     ));
                 }
                 out.push(("demo.spike-size", spike_size.to_string()));
+                out.push(("demo.flow-outs", flow_outs.to_string()));
             }
         }
         out.push((

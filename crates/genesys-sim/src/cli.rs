@@ -63,6 +63,10 @@ struct Args {
     #[arg(long = "spike-size", default_value_t = 60,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     spike_size: u32,
+    /// One inbound voice caller in three who gives up after 30 s or more leaves a voicemail
+    /// instead of abandoning (tFlowOut, tVoicemail instead of tAbandon).
+    #[arg(long = "flow-outs")]
+    flow_outs: bool,
     /// Faults for the next calls: [ORG/]ENDPOINT:FAULT[xCOUNT],... e.g.
     /// "observations:503x5,queues:429x3,token:reset,aggregates:delay=3s,any:malformed".
     /// Endpoints: token, queues, observations, activity, aggregates, channels, subscriptions,
@@ -381,6 +385,7 @@ fn plan(args: &Args, client_id: String, client_secret: String) -> Result<Vec<Org
         client_id,
         client_secret,
         clock: SimClock::Realtime,
+        flow_outs: args.flow_outs,
         ..SimConfig::default()
     };
     let port = args.listen.port();
