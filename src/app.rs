@@ -11,9 +11,10 @@ use tokio::task::JoinHandle;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::genesys::ApiError;
+use crate::metrics::reload::ReloadMetrics;
 use crate::metrics::Metrics;
 use crate::org::Org;
-use crate::reload::{ConfigSource, ReloadError, ReloadMetrics, Reloader};
+use crate::reload::{ConfigSource, ReloadError, Reloader};
 use crate::server::{self, AppState};
 use crate::web::{WebConfigError, WebGuard};
 

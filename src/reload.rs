@@ -12,16 +12,10 @@
 //! configuration, counts a failed reload, and says why.
 
 use std::sync::Arc;
-use std::time::SystemTime;
-
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
-
-use crate::metrics::catalog::{self, register};
 
 use crate::clock::SharedClock;
 use crate::config::{Config, ConfigError, OrgConfig, StartupConfig};
+use crate::metrics::reload::ReloadMetrics;
 use crate::metrics::Metrics;
 use crate::org::{Org, OrgStartup};
 use crate::web::{WebConfigError, WebGuard};
@@ -29,47 +23,6 @@ use crate::web::{WebConfigError, WebGuard};
 /// Where a reload reads the configuration from (main: the process' arguments, the environment
 /// and the config file they name; tests: whatever they like).
 pub type ConfigSource = Arc<dyn Fn() -> Result<Config, ConfigError> + Send + Sync>;
-
-#[derive(Debug, Default, Clone)]
-pub struct ReloadMetrics {
-    pub last_successful: Gauge,
-    pub last_success_timestamp: Gauge<f64, std::sync::atomic::AtomicU64>,
-    pub reloads: Counter,
-    pub failures: Counter,
-}
-
-impl ReloadMetrics {
-    pub fn register(&self, registry: &mut Registry) {
-        register(
-            registry,
-            &catalog::EXPORTER_CONFIG_LAST_RELOAD_SUCCESSFUL,
-            self.last_successful.clone(),
-        );
-        register(
-            registry,
-            &catalog::EXPORTER_CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS,
-            self.last_success_timestamp.clone(),
-        );
-        register(
-            registry,
-            &catalog::EXPORTER_CONFIG_RELOADS,
-            self.reloads.clone(),
-        );
-        register(
-            registry,
-            &catalog::EXPORTER_CONFIG_RELOAD_FAILURES,
-            self.failures.clone(),
-        );
-    }
-
-    pub(crate) fn succeeded(&self) {
-        self.last_successful.set(1);
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default();
-        self.last_success_timestamp.set(now.as_secs_f64());
-    }
-}
 
 /// The levers a reload pulls on the running exporter.
 pub struct Reloader {

@@ -7,6 +7,7 @@ pub mod exposition;
 pub(crate) mod families;
 mod merge;
 mod process;
+pub mod reload;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,9 +19,9 @@ use prometheus_client::registry::Registry;
 
 use crate::collect::Collectors;
 use crate::genesys::ApiMetrics;
-use crate::reload::ReloadMetrics;
 pub use catalog::Kind;
 use exposition::{Exposition, Labels};
+use reload::ReloadMetrics;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
