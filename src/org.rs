@@ -3,6 +3,7 @@
 //! one (no `org` label: single-org mode) or several (`orgs:` in the config file), each on its
 //! own tasks, so a failing, slow or rate-limited org never delays, stales or throttles another.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,14 +12,32 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use crate::app::StartError;
 use crate::budget;
 use crate::clock::SharedClock;
 use crate::collect::observations::PushSettings;
 use crate::collect::{self, Collectors, Settings, REGISTRY};
 use crate::config::{LiveConfig, StartupConfig, Target};
-use crate::genesys::{ApiMetrics, ClientConfig, GenesysClient};
+use crate::genesys::{ApiError, ApiMetrics, ClientConfig, GenesysClient};
 use crate::metrics::OrgMetrics;
+use crate::web::WebConfigError;
+
+/// Why an exporter, or one of its orgs, did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[cfg(feature = "demo")]
+    #[error("cannot start the simulated org")]
+    Demo(#[source] std::io::Error),
+    #[error(transparent)]
+    Client(#[from] ApiError),
+    #[error("--web.config.file")]
+    WebConfig(#[source] WebConfigError),
+}
 
 /// What only restarting the org applies: where it is and how its client and collectors were
 /// started. A reload that changes any of it restarts that org (and no other).
