@@ -259,6 +259,18 @@ impl Exposition {
     }
 }
 
+/// One family: its descriptor, then a sample per row.
+pub(crate) fn rows<I>(e: &mut Exposition, family: &Family, rows: I) -> std::io::Result<()>
+where
+    I: IntoIterator<Item = (Labels, f64)>,
+{
+    e.begin(family)?;
+    for (labels, value) in rows {
+        e.sample(&[&labels], value)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Read;
