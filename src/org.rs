@@ -42,19 +42,19 @@ pub enum StartError {
 /// What only restarting the org applies: where it is and how its client and collectors were
 /// started. A reload that changes any of it restarts that org (and no other).
 #[derive(Debug, Clone, PartialEq)]
-pub struct OrgStartup {
-    pub target: Target,
-    pub request_timeout: Duration,
-    pub max_retries: u32,
-    pub max_response_bytes: usize,
-    pub push: PushSettings,
-    pub collectors: Vec<&'static str>,
+pub(crate) struct OrgStartup {
+    pub(crate) target: Target,
+    pub(crate) request_timeout: Duration,
+    pub(crate) max_retries: u32,
+    pub(crate) max_response_bytes: usize,
+    pub(crate) push: PushSettings,
+    pub(crate) collectors: Vec<&'static str>,
 }
 
 impl OrgStartup {
     /// The org's part of the start-up settings.
     #[must_use]
-    pub fn of(startup: &StartupConfig) -> OrgStartup {
+    pub(crate) fn of(startup: &StartupConfig) -> OrgStartup {
         OrgStartup {
             target: startup.target.clone(),
             request_timeout: startup.request_timeout,
@@ -67,10 +67,10 @@ impl OrgStartup {
 }
 
 /// A running org.
-pub struct Org {
+pub(crate) struct Org {
     /// Its name under `orgs:`; `None` in single-org mode.
-    pub name: Option<String>,
-    pub startup: OrgStartup,
+    pub(crate) name: Option<String>,
+    pub(crate) startup: OrgStartup,
     planner: Planner,
     settings: watch::Sender<Arc<Settings>>,
     metrics: Arc<OrgMetrics>,
@@ -84,7 +84,7 @@ impl Org {
     ///
     /// # Errors
     /// When the API URLs are invalid or the demo org cannot start.
-    pub async fn start(
+    pub(crate) async fn start(
         name: Option<String>,
         startup: &StartupConfig,
         live: &LiveConfig,
@@ -186,7 +186,7 @@ impl Org {
     }
 
     /// Swaps in what a reload may change in place: the budget and the collectors' settings.
-    pub fn apply(&self, live: &LiveConfig) {
+    pub(crate) fn apply(&self, live: &LiveConfig) {
         self.planner
             .explicit_budget
             .store(live.requests_per_minute_explicit, Ordering::Relaxed);
@@ -206,24 +206,12 @@ impl Org {
 
     /// Its part of the body.
     #[must_use]
-    pub fn metrics(&self) -> Arc<OrgMetrics> {
+    pub(crate) fn metrics(&self) -> Arc<OrgMetrics> {
         self.metrics.clone()
     }
 
-    #[must_use]
-    pub fn collectors(&self) -> &Collectors {
-        &self.planner.collectors
-    }
-
-    /// The simulated org, in demo mode.
-    #[cfg(feature = "demo")]
-    #[must_use]
-    pub fn demo(&self) -> Option<&genesys_sim::SimOrg> {
-        self.demo.as_ref()
-    }
-
     /// Stops polling (and its simulated org).
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         for task in &self.tasks {
             task.abort();
         }

@@ -35,9 +35,10 @@ pub enum RenderError {
 /// compresses ~10x even so.
 const GZIP_LEVEL: flate2::Compression = flate2::Compression::fast();
 
-pub const OPENMETRICS_CONTENT_TYPE: &str =
+pub(crate) const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
-pub const TEXT_CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+pub(crate) const TEXT_CONTENT_TYPE: &str =
+    prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
 /// Which exposition format a scraper asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -49,7 +50,7 @@ pub enum Format {
 impl Format {
     /// Prometheus asks for OpenMetrics first; curl and older tools get the 0.0.4 text format.
     #[must_use]
-    pub fn negotiate(accept: Option<&str>) -> Format {
+    pub(crate) fn negotiate(accept: Option<&str>) -> Format {
         match accept {
             Some(a) if a.contains("application/openmetrics-text") => Format::OpenMetrics,
             _ => Format::Text,
@@ -57,7 +58,7 @@ impl Format {
     }
 
     #[must_use]
-    pub fn content_type(self) -> &'static str {
+    pub(crate) fn content_type(self) -> &'static str {
         match self {
             Format::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
             Format::Text => TEXT_CONTENT_TYPE,
@@ -96,7 +97,7 @@ struct Orgs {
 }
 
 /// One org's part of the body: its collectors and the API self-metrics of its client.
-pub struct OrgMetrics {
+pub(crate) struct OrgMetrics {
     /// `org="<name>"` when the exporter watches several orgs.
     label: Option<Labels>,
     collectors: Collectors,
@@ -109,7 +110,7 @@ impl OrgMetrics {
     /// The org of an exporter watching one: no `org` label; its API self-metrics go into the
     /// exporter's registry.
     #[must_use]
-    pub fn single(collectors: Collectors, api: &ApiMetrics) -> OrgMetrics {
+    pub(crate) fn single(collectors: Collectors, api: &ApiMetrics) -> OrgMetrics {
         OrgMetrics {
             label: None,
             collectors,
@@ -120,7 +121,7 @@ impl OrgMetrics {
 
     /// An org of an exporter watching several: every series gets `org="<name>"`.
     #[must_use]
-    pub fn labelled(name: &str, collectors: Collectors, api: &ApiMetrics) -> OrgMetrics {
+    pub(crate) fn labelled(name: &str, collectors: Collectors, api: &ApiMetrics) -> OrgMetrics {
         let mut registry = Registry::default();
         api.register(&mut registry);
         OrgMetrics {
@@ -174,7 +175,7 @@ impl Metrics {
 
     /// The body of an exporter watching one org (made by [`OrgMetrics::single`]).
     #[must_use]
-    pub fn single(org: Arc<OrgMetrics>, reloads: &ReloadMetrics) -> Metrics {
+    pub(crate) fn single(org: Arc<OrgMetrics>, reloads: &ReloadMetrics) -> Metrics {
         let mut registry = Registry::default();
         org.api.register(&mut registry);
         reloads.register(&mut registry);
@@ -183,7 +184,7 @@ impl Metrics {
 
     /// The body of an exporter watching several orgs (each made by [`OrgMetrics::labelled`]).
     #[must_use]
-    pub fn several(orgs: Vec<Arc<OrgMetrics>>, reloads: &ReloadMetrics) -> Metrics {
+    pub(crate) fn several(orgs: Vec<Arc<OrgMetrics>>, reloads: &ReloadMetrics) -> Metrics {
         let mut registry = Registry::default();
         reloads.register(&mut registry);
         Metrics::with_orgs(registry, orgs, true, reloads)
@@ -209,7 +210,7 @@ impl Metrics {
     }
 
     /// Replaces the orgs shown (a reload added, removed or restarted some).
-    pub fn set_orgs(&self, orgs: Vec<Arc<OrgMetrics>>) {
+    pub(crate) fn set_orgs(&self, orgs: Vec<Arc<OrgMetrics>>) {
         let mut current = self.orgs.write().unwrap_or_else(|e| e.into_inner());
         current.list = Arc::new(orgs);
         current.generation += 1;
@@ -222,7 +223,7 @@ impl Metrics {
 
     /// `/-/ready`: every org ready (see [`OrgMetrics`]).
     #[must_use]
-    pub fn ready(&self) -> bool {
+    pub(crate) fn ready(&self) -> bool {
         let (orgs, _, several) = self.orgs();
         orgs.iter().all(|o| o.ready(several))
     }

@@ -11,14 +11,14 @@ use super::catalog::{self, register};
 
 #[derive(Debug, Default, Clone)]
 pub struct ReloadMetrics {
-    pub last_successful: Gauge,
-    pub last_success_timestamp: Gauge<f64, std::sync::atomic::AtomicU64>,
-    pub reloads: Counter,
-    pub failures: Counter,
+    pub(crate) last_successful: Gauge,
+    pub(crate) last_success_timestamp: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub(crate) reloads: Counter,
+    pub(crate) failures: Counter,
 }
 
 impl ReloadMetrics {
-    pub fn register(&self, registry: &mut Registry) {
+    pub(crate) fn register(&self, registry: &mut Registry) {
         register(
             registry,
             &catalog::EXPORTER_CONFIG_LAST_RELOAD_SUCCESSFUL,

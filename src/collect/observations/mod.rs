@@ -51,7 +51,7 @@ fn start(ctx: Context) -> Started {
 }
 
 /// The observation metrics the live families read (the query asks for these).
-pub const METRICS: [&str; 6] = [
+pub(crate) const METRICS: [&str; 6] = [
     "oWaiting",
     "oInteracting",
     "oAlerting",
@@ -71,7 +71,7 @@ pub const ROUTING_STATUSES: [&str; 5] = [
 
 /// How live queue state arrives (`--live.mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum LiveMode {
+pub(crate) enum LiveMode {
     /// Push where a notification channel can carry it, polling for the rest.
     #[default]
     Auto,
@@ -82,10 +82,10 @@ pub enum LiveMode {
 }
 
 impl LiveMode {
-    pub const ALL: [LiveMode; 3] = [LiveMode::Auto, LiveMode::Push, LiveMode::Poll];
+    pub(crate) const ALL: [LiveMode; 3] = [LiveMode::Auto, LiveMode::Push, LiveMode::Poll];
 
     #[must_use]
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             LiveMode::Auto => "auto",
             LiveMode::Push => "push",
@@ -96,12 +96,12 @@ impl LiveMode {
 
 /// The `--live.*` settings (read at start-up).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PushSettings {
-    pub mode: LiveMode,
+pub(crate) struct PushSettings {
+    pub(crate) mode: LiveMode,
     /// Notification channels this exporter may hold (Genesys allows 20 per OAuth client).
-    pub max_channels: usize,
+    pub(crate) max_channels: usize,
     /// How often the observations query reconciles pushed state.
-    pub reconcile_interval: Duration,
+    pub(crate) reconcile_interval: Duration,
 }
 
 impl Default for PushSettings {
@@ -116,7 +116,7 @@ impl Default for PushSettings {
 
 /// Kinds of WebSocket frames, the `topic` label of `genesys_live_events_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FrameKind {
+pub(crate) enum FrameKind {
     Observations,
     Heartbeat,
     Pong,
@@ -125,7 +125,7 @@ pub enum FrameKind {
 }
 
 impl FrameKind {
-    pub const ALL: [FrameKind; 5] = [
+    pub(crate) const ALL: [FrameKind; 5] = [
         FrameKind::Observations,
         FrameKind::Heartbeat,
         FrameKind::Pong,
@@ -134,7 +134,7 @@ impl FrameKind {
     ];
 
     #[must_use]
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             FrameKind::Observations => "observations",
             FrameKind::Heartbeat => "heartbeat",
@@ -147,7 +147,7 @@ impl FrameKind {
 
 /// Why a channel was replaced, the `reason` label of `genesys_live_reconnects_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reconnect {
+pub(crate) enum Reconnect {
     /// `v2.system.socket_closing`: Genesys announced maintenance.
     SocketClosing,
     /// The socket closed or broke (a second socket on the channel displaces the first).
@@ -161,7 +161,7 @@ pub enum Reconnect {
 }
 
 impl Reconnect {
-    pub const ALL: [Reconnect; 5] = [
+    pub(crate) const ALL: [Reconnect; 5] = [
         Reconnect::SocketClosing,
         Reconnect::Closed,
         Reconnect::Stalled,
@@ -170,7 +170,7 @@ impl Reconnect {
     ];
 
     #[must_use]
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Reconnect::SocketClosing => "socket_closing",
             Reconnect::Closed => "closed",
@@ -184,22 +184,22 @@ impl Reconnect {
 /// How live data arrived, as of a snapshot: the `genesys_live_*` families.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LiveReport {
-    pub mode: LiveMode,
-    pub pushed_queues: u64,
-    pub polled_queues: u64,
-    pub channels: u64,
-    pub topics_permitted: u64,
-    pub topics_rejected: u64,
+    pub(crate) mode: LiveMode,
+    pub(crate) pushed_queues: u64,
+    pub(crate) polled_queues: u64,
+    pub(crate) channels: u64,
+    pub(crate) topics_permitted: u64,
+    pub(crate) topics_rejected: u64,
     /// By [`FrameKind::ALL`].
-    pub frames: [u64; 5],
+    pub(crate) frames: [u64; 5],
     /// By [`Reconnect::ALL`].
-    pub reconnects: [u64; 5],
+    pub(crate) reconnects: [u64; 5],
     /// By [`rows::Reading::ALL`].
-    pub reconcile_differences: [u64; 2],
+    pub(crate) reconcile_differences: [u64; 2],
     /// How pushed events are read now.
-    pub reading: rows::Reading,
+    pub(crate) reading: rows::Reading,
     /// Unix seconds of the newest observation event.
-    pub last_event: Option<f64>,
+    pub(crate) last_event: Option<f64>,
 }
 
 impl LiveReport {
@@ -299,7 +299,7 @@ pub struct ConversationCounts {
 
 impl ConversationCounts {
     /// Adds a count for one of the conversation observation metrics; false for other metrics.
-    pub fn add(&mut self, metric: &str, count: Option<i64>) -> bool {
+    pub(crate) fn add(&mut self, metric: &str, count: Option<i64>) -> bool {
         let slot = match metric {
             "oWaiting" => &mut self.waiting,
             "oInteracting" => &mut self.interacting,
@@ -312,7 +312,7 @@ impl ConversationCounts {
 
     /// `(state label, value)` in a fixed order.
     #[must_use]
-    pub fn by_state(&self) -> [(&'static str, u64); 3] {
+    pub(crate) fn by_state(&self) -> [(&'static str, u64); 3] {
         [
             ("waiting", self.waiting),
             ("interacting", self.interacting),
@@ -346,11 +346,11 @@ pub struct ObservationsSnapshot {
 }
 
 pub(crate) struct ObservationsCollector {
-    pub client: GenesysClient,
-    pub queues: watch::Receiver<Published<QueueSet>>,
+    pub(crate) client: GenesysClient,
+    pub(crate) queues: watch::Receiver<Published<QueueSet>>,
     /// How long the first poll waits for queue discovery before reporting failure.
-    pub first_queues_wait: Duration,
-    pub clock: SharedClock,
+    pub(crate) first_queues_wait: Duration,
+    pub(crate) clock: SharedClock,
 }
 
 impl Poll for ObservationsCollector {

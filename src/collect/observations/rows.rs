@@ -15,7 +15,7 @@ use crate::genesys::models::QueueObservationDataContainer;
 
 /// A media type or qualifier as the rows key it: lower-cased (Genesys spells them either way).
 /// The names Genesys is known to use are static, so reading them allocates nothing.
-pub type Name = Cow<'static, str>;
+pub(crate) type Name = Cow<'static, str>;
 
 /// Media types (the analytics vocabulary) and qualifiers (routing statuses) known ahead.
 const KNOWN_NAMES: [&str; 14] = [
@@ -45,7 +45,7 @@ fn name(s: &str) -> Name {
 /// The metric of a row: one of the observation metrics the live families read
 /// ([`super::METRICS`]), or another one a poll answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Metric {
+pub(crate) enum Metric {
     Waiting,
     Interacting,
     Alerting,
@@ -58,7 +58,7 @@ pub enum Metric {
 
 impl Metric {
     #[must_use]
-    pub fn of(name: &str) -> Metric {
+    pub(crate) fn of(name: &str) -> Metric {
         match name {
             "oWaiting" => Metric::Waiting,
             "oInteracting" => Metric::Interacting,
@@ -73,17 +73,17 @@ impl Metric {
 
 /// The statistics of one row that the live families read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stat {
-    pub count: Option<i64>,
-    pub calculated_metric_value: Option<i64>,
+pub(crate) struct Stat {
+    pub(crate) count: Option<i64>,
+    pub(crate) calculated_metric_value: Option<i64>,
 }
 
 /// One row of a group: a metric, its qualifier (lower-cased) and its statistics.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
-    pub metric: Metric,
-    pub qualifier: Option<Name>,
-    pub stat: Stat,
+    pub(crate) metric: Metric,
+    pub(crate) qualifier: Option<Name>,
+    pub(crate) stat: Stat,
 }
 
 impl Row {
@@ -114,7 +114,7 @@ impl Rows {
     }
 
     /// Every row with the media type of its group.
-    pub fn iter(&self) -> impl Iterator<Item = (Option<&str>, &Row)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (Option<&str>, &Row)> {
         self.groups
             .iter()
             .flat_map(|g| g.rows.iter().map(move |r| (g.media.as_deref(), r)))
@@ -138,7 +138,7 @@ impl Rows {
 
 /// Adds one polled result container to its queue's rows. A row that comes twice (never seen,
 /// but nothing forbids it) adds its count, as the families did before rows existed.
-pub fn add_polled(rows: &mut Rows, container: &QueueObservationDataContainer) {
+pub(crate) fn add_polled(rows: &mut Rows, container: &QueueObservationDataContainer) {
     let media = container.group.get("mediaType").map(|m| name(m));
     let group = rows.group(media.as_ref());
     for d in &container.data {
@@ -196,9 +196,9 @@ fn older(a: i64, b: i64) -> bool {
 #[serde(from = "EventBody")]
 pub struct Pushed {
     /// The group's `queueId`; the channel fills in its topic's when the group has none.
-    pub queue_id: Option<String>,
+    pub(crate) queue_id: Option<String>,
     /// The group's `mediaType`, lower-cased; none for the agent group.
-    pub media: Option<Name>,
+    pub(crate) media: Option<Name>,
     pub rows: Vec<Row>,
 }
 
@@ -573,7 +573,7 @@ impl Reading {
     pub const ALL: [Reading; 2] = [Reading::Rows, Reading::Groups];
 
     #[must_use]
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Reading::Rows => "rows",
             Reading::Groups => "groups",
@@ -675,7 +675,7 @@ pub fn derive(rows: &Rows, media_types: &[String], now_ms: i64) -> QueueLive {
 
 /// True when the rows hold a timestamp whose derived wait grows with time.
 #[must_use]
-pub fn time_dependent(rows: &Rows) -> bool {
+pub(crate) fn time_dependent(rows: &Rows) -> bool {
     rows.iter().any(|(_, r)| {
         r.metric == Metric::LongestWaiting && r.stat.calculated_metric_value.is_some()
     })
@@ -683,7 +683,7 @@ pub fn time_dependent(rows: &Rows) -> bool {
 
 /// How many series of two states of one queue differ: the reconciliation's count.
 #[must_use]
-pub fn differences(a: &QueueLive, b: &QueueLive) -> u64 {
+pub(crate) fn differences(a: &QueueLive, b: &QueueLive) -> u64 {
     let mut n = 0;
     let mut count = |x: bool| n += u64::from(x);
     count(a.on_queue_users != b.on_queue_users);
