@@ -316,7 +316,10 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 /// Intervals and timeouts: 0s would poll in a busy loop or time every request out.
-fn parse_interval(s: &str) -> Result<Duration, String> {
+///
+/// # Errors
+/// When `s` is not a duration, or is shorter than 100ms.
+pub fn parse_interval(s: &str) -> Result<Duration, String> {
     let d = parse_duration(s)?;
     if d < Duration::from_millis(100) {
         return Err("must be at least 100ms".into());
