@@ -21,8 +21,8 @@ use genesys_exporter::collect::queues::{QueueSet, WatchedQueue};
 use genesys_exporter::collect::Collectors;
 use genesys_exporter::collect::Slot;
 use genesys_exporter::genesys::{ApiMetrics, Endpoint};
+use genesys_exporter::metrics::reload::ReloadMetrics;
 use genesys_exporter::metrics::{Format, Metrics};
-use genesys_exporter::reload::ReloadMetrics;
 
 const MEDIA: [&str; 5] = ["callback", "chat", "email", "message", "voice"];
 

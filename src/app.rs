@@ -10,29 +10,16 @@ use tokio::task::JoinHandle;
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
-use crate::genesys::ApiError;
+use crate::metrics::reload::ReloadMetrics;
 use crate::metrics::Metrics;
 use crate::org::Org;
-use crate::reload::{ConfigSource, ReloadError, ReloadMetrics, Reloader};
+use crate::reload::{ConfigSource, ReloadError, Reloader};
 use crate::server::{self, AppState};
-use crate::web::{WebConfigError, WebGuard};
+use crate::web::WebGuard;
 
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("cannot listen on {addr}")]
-    Listen {
-        addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
-    #[cfg(feature = "demo")]
-    #[error("cannot start the simulated org")]
-    Demo(#[source] std::io::Error),
-    #[error(transparent)]
-    Client(#[from] ApiError),
-    #[error("--web.config.file")]
-    WebConfig(#[source] WebConfigError),
-}
+/// Defined with the org, which fails to start with it too; named here, where the exporter
+/// starts.
+pub use crate::org::StartError;
 
 /// How to start an exporter beyond its configuration.
 pub struct Options {

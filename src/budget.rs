@@ -8,18 +8,18 @@ use std::time::Duration;
 
 /// One running collector in the plan: its configured interval and what one poll costs.
 #[derive(Debug, Clone, Copy)]
-pub struct Entry {
-    pub interval: Duration,
+pub(crate) struct Entry {
+    pub(crate) interval: Duration,
     /// API requests one poll sends with the queues watched now and the settings in force.
-    pub requests_per_poll: f64,
+    pub(crate) requests_per_poll: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// 1 when the configured intervals fit; above 1, the factor they are stretched by.
-    pub stretch: f64,
+    pub(crate) stretch: f64,
     /// Requests per minute at the effective intervals.
-    pub planned_per_minute: f64,
+    pub(crate) planned_per_minute: f64,
 }
 
 /// Requests a minute the collectors cost at these intervals.
@@ -32,7 +32,7 @@ pub(crate) fn requests_per_minute(entries: &[Entry]) -> f64 {
 }
 
 #[must_use]
-pub fn plan(budget_per_minute: u32, entries: &[Entry]) -> Plan {
+pub(crate) fn plan(budget_per_minute: u32, entries: &[Entry]) -> Plan {
     let wanted = requests_per_minute(entries);
     let budget = f64::from(budget_per_minute.max(1));
     if wanted <= budget {

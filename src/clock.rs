@@ -11,7 +11,7 @@ pub trait Clock: Send + Sync + 'static {
 
 /// The wall clock.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
+pub(crate) struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> i64 {
@@ -28,7 +28,7 @@ impl<F: Fn() -> i64 + Send + Sync + 'static> Clock for FnClock<F> {
     }
 }
 
-pub type SharedClock = Arc<dyn Clock>;
+pub(crate) type SharedClock = Arc<dyn Clock>;
 
 /// Whole milliseconds of a duration, saturating (durations here are intervals and windows:
 /// hours, never the 292 million years an `i64` of milliseconds holds).

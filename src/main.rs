@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use genesys_exporter::app::{Exporter, Options, StartError};
-use genesys_exporter::config::{Config, ConfigError, LogFormat, LogLevel};
+use genesys_exporter::config::{parse_interval, Config, ConfigError, LogFormat, LogLevel};
 use genesys_exporter::genesys::ApiError;
 use genesys_exporter::ErrorChain;
 use tracing_subscriber::EnvFilter;
@@ -101,8 +101,9 @@ struct HealthcheckFlags {
         value_name = "URL"
     )]
     url: String,
-    /// How long to wait for the answer, connecting included.
-    #[arg(long, default_value = "2s", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    /// How long to wait for the answer, connecting included (at least 100ms, as every
+    /// timeout).
+    #[arg(long, default_value = "2s", value_name = "DURATION", value_parser = parse_interval)]
     timeout: Duration,
 }
 

@@ -3,6 +3,7 @@
 //! one (no `org` label: single-org mode) or several (`orgs:` in the config file), each on its
 //! own tasks, so a failing, slow or rate-limited org never delays, stales or throttles another.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,31 +12,49 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use crate::app::StartError;
 use crate::budget;
 use crate::clock::SharedClock;
 use crate::collect::observations::PushSettings;
 use crate::collect::{self, Collectors, Settings, REGISTRY};
 use crate::config::{LiveConfig, StartupConfig, Target};
-use crate::genesys::{ApiMetrics, ClientConfig, GenesysClient};
+use crate::genesys::{ApiError, ApiMetrics, ClientConfig, GenesysClient};
 use crate::metrics::OrgMetrics;
+use crate::web::WebConfigError;
+
+/// Why an exporter, or one of its orgs, did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[cfg(feature = "demo")]
+    #[error("cannot start the simulated org")]
+    Demo(#[source] std::io::Error),
+    #[error(transparent)]
+    Client(#[from] ApiError),
+    #[error("--web.config.file")]
+    WebConfig(#[source] WebConfigError),
+}
 
 /// What only restarting the org applies: where it is and how its client and collectors were
 /// started. A reload that changes any of it restarts that org (and no other).
 #[derive(Debug, Clone, PartialEq)]
-pub struct OrgStartup {
-    pub target: Target,
-    pub request_timeout: Duration,
-    pub max_retries: u32,
-    pub max_response_bytes: usize,
-    pub push: PushSettings,
-    pub collectors: Vec<&'static str>,
+pub(crate) struct OrgStartup {
+    pub(crate) target: Target,
+    pub(crate) request_timeout: Duration,
+    pub(crate) max_retries: u32,
+    pub(crate) max_response_bytes: usize,
+    pub(crate) push: PushSettings,
+    pub(crate) collectors: Vec<&'static str>,
 }
 
 impl OrgStartup {
     /// The org's part of the start-up settings.
     #[must_use]
-    pub fn of(startup: &StartupConfig) -> OrgStartup {
+    pub(crate) fn of(startup: &StartupConfig) -> OrgStartup {
         OrgStartup {
             target: startup.target.clone(),
             request_timeout: startup.request_timeout,
@@ -48,10 +67,10 @@ impl OrgStartup {
 }
 
 /// A running org.
-pub struct Org {
+pub(crate) struct Org {
     /// Its name under `orgs:`; `None` in single-org mode.
-    pub name: Option<String>,
-    pub startup: OrgStartup,
+    pub(crate) name: Option<String>,
+    pub(crate) startup: OrgStartup,
     planner: Planner,
     settings: watch::Sender<Arc<Settings>>,
     metrics: Arc<OrgMetrics>,
@@ -65,7 +84,7 @@ impl Org {
     ///
     /// # Errors
     /// When the API URLs are invalid or the demo org cannot start.
-    pub async fn start(
+    pub(crate) async fn start(
         name: Option<String>,
         startup: &StartupConfig,
         live: &LiveConfig,
@@ -168,7 +187,7 @@ impl Org {
     }
 
     /// Swaps in what a reload may change in place: the budget and the collectors' settings.
-    pub fn apply(&self, live: &LiveConfig) {
+    pub(crate) fn apply(&self, live: &LiveConfig) {
         self.planner
             .explicit_budget
             .store(live.requests_per_minute_explicit, Ordering::Relaxed);
@@ -188,24 +207,12 @@ impl Org {
 
     /// Its part of the body.
     #[must_use]
-    pub fn metrics(&self) -> Arc<OrgMetrics> {
+    pub(crate) fn metrics(&self) -> Arc<OrgMetrics> {
         self.metrics.clone()
     }
 
-    #[must_use]
-    pub fn collectors(&self) -> &Collectors {
-        &self.planner.collectors
-    }
-
-    /// The simulated org, in demo mode.
-    #[cfg(feature = "demo")]
-    #[must_use]
-    pub fn demo(&self) -> Option<&genesys_sim::SimOrg> {
-        self.demo.as_ref()
-    }
-
     /// Stops polling (and its simulated org).
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         for task in &self.tasks {
             task.abort();
         }

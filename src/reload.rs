@@ -12,80 +12,33 @@
 //! configuration, counts a failed reload, and says why.
 
 use std::sync::Arc;
-use std::time::SystemTime;
-
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
-
-use crate::metrics::catalog::{self, register};
 
 use crate::clock::SharedClock;
 use crate::config::{Config, ConfigError, OrgConfig, StartupConfig};
+use crate::metrics::reload::ReloadMetrics;
 use crate::metrics::Metrics;
 use crate::org::{Org, OrgStartup};
 use crate::web::{WebConfigError, WebGuard};
 
 /// Where a reload reads the configuration from (main: the process' arguments, the environment
 /// and the config file they name; tests: whatever they like).
-pub type ConfigSource = Arc<dyn Fn() -> Result<Config, ConfigError> + Send + Sync>;
-
-#[derive(Debug, Default, Clone)]
-pub struct ReloadMetrics {
-    pub last_successful: Gauge,
-    pub last_success_timestamp: Gauge<f64, std::sync::atomic::AtomicU64>,
-    pub reloads: Counter,
-    pub failures: Counter,
-}
-
-impl ReloadMetrics {
-    pub fn register(&self, registry: &mut Registry) {
-        register(
-            registry,
-            &catalog::EXPORTER_CONFIG_LAST_RELOAD_SUCCESSFUL,
-            self.last_successful.clone(),
-        );
-        register(
-            registry,
-            &catalog::EXPORTER_CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS,
-            self.last_success_timestamp.clone(),
-        );
-        register(
-            registry,
-            &catalog::EXPORTER_CONFIG_RELOADS,
-            self.reloads.clone(),
-        );
-        register(
-            registry,
-            &catalog::EXPORTER_CONFIG_RELOAD_FAILURES,
-            self.failures.clone(),
-        );
-    }
-
-    pub(crate) fn succeeded(&self) {
-        self.last_successful.set(1);
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default();
-        self.last_success_timestamp.set(now.as_secs_f64());
-    }
-}
+pub(crate) type ConfigSource = Arc<dyn Fn() -> Result<Config, ConfigError> + Send + Sync>;
 
 /// The levers a reload pulls on the running exporter.
-pub struct Reloader {
-    pub source: ConfigSource,
+pub(crate) struct Reloader {
+    pub(crate) source: ConfigSource,
     /// The web configuration in force; replaced when a reload reads a valid one.
-    pub web: std::sync::RwLock<WebGuard>,
+    pub(crate) web: std::sync::RwLock<WebGuard>,
     /// The start-up settings in force, which a reload compares against.
-    pub startup: StartupConfig,
+    pub(crate) startup: StartupConfig,
     /// The running orgs: one without a name, or those of `orgs:`. Locked for a whole reload,
     /// so reloads apply one after the other.
-    pub orgs: tokio::sync::Mutex<Vec<Org>>,
+    pub(crate) orgs: tokio::sync::Mutex<Vec<Org>>,
     /// Several orgs (series labelled `org`): switching to or from it takes a restart.
-    pub several: bool,
-    pub body: Arc<Metrics>,
-    pub clock: SharedClock,
-    pub metrics: ReloadMetrics,
+    pub(crate) several: bool,
+    pub(crate) body: Arc<Metrics>,
+    pub(crate) clock: SharedClock,
+    pub(crate) metrics: ReloadMetrics,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,7 +61,7 @@ impl Reloader {
     ///
     /// # Errors
     /// When the configuration or the web configuration does not load; the running one stays.
-    pub async fn reload(&self) -> Result<Vec<String>, ReloadError> {
+    pub(crate) async fn reload(&self) -> Result<Vec<String>, ReloadError> {
         let mut orgs = self.orgs.lock().await;
         self.metrics.reloads.inc();
         let tls_now = self.web().tls_enabled();
@@ -206,12 +159,12 @@ impl Reloader {
             .set_orgs(running.iter().map(Org::metrics).collect());
     }
 
-    pub fn web(&self) -> WebGuard {
+    pub(crate) fn web(&self) -> WebGuard {
         self.web.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Stops every org.
-    pub async fn stop(&self) {
+    pub(crate) async fn stop(&self) {
         let orgs = std::mem::take(&mut *self.orgs.lock().await);
         for org in orgs {
             org.stop().await;

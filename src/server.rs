@@ -30,12 +30,12 @@ const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// How long in-flight requests get to finish on SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-pub struct AppState {
-    pub metrics: Arc<Metrics>,
-    pub telemetry_path: String,
+pub(crate) struct AppState {
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) telemetry_path: String,
     /// `--web.enable-lifecycle`: POST/PUT /-/reload allowed.
-    pub lifecycle: bool,
-    pub reloader: Arc<Reloader>,
+    pub(crate) lifecycle: bool,
+    pub(crate) reloader: Arc<Reloader>,
 }
 
 impl AppState {
@@ -50,7 +50,7 @@ type Body = Full<Bytes>;
 /// Serves until `shutdown` resolves. At most `max_connections` connections are open at once
 /// (`--web.max-connections`, as Prometheus' own): beyond that, new ones wait in the kernel's
 /// accept queue, so a flood of idle or half-sent connections costs bounded memory.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
     max_connections: usize,

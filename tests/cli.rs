@@ -494,6 +494,14 @@ fn healthcheck_exits_0_on_a_healthy_exporter_and_1_otherwise() {
 }
 
 #[test]
+fn healthcheck_refuses_a_zero_timeout_as_every_timeout_flag_does() {
+    let (code, err, _) = healthcheck(&["--timeout=0s"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--timeout"), "{err}");
+    assert!(err.contains("must be at least 100ms"), "{err}");
+}
+
+#[test]
 fn healthcheck_gives_up_on_a_listener_that_never_answers() {
     // The kernel completes the handshake; nobody ever reads or writes.
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -50,16 +50,16 @@ pub(crate) const KNOWN_MEDIA_TYPES: [&str; 5] = ["callback", "chat", "email", "m
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ActivitySnapshot {
-    pub by_media: BTreeMap<String, ConversationCounts>,
+    pub(crate) by_media: BTreeMap<String, ConversationCounts>,
     /// On a shard other than 0: shard 0 serves the org-wide counts, this one writes nothing.
-    pub other_shard: bool,
+    pub(crate) other_shard: bool,
 }
 
 pub(crate) struct ActivityCollector {
-    pub client: GenesysClient,
+    pub(crate) client: GenesysClient,
     /// The shard is read at every poll, so a reload that moves this exporter to or from
     /// shard 0 applies at the next one.
-    pub live: watch::Receiver<Arc<Settings>>,
+    pub(crate) live: watch::Receiver<Arc<Settings>>,
 }
 
 impl Poll for ActivityCollector {

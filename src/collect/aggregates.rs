@@ -60,7 +60,7 @@ fn start(ctx: Context) -> Started {
 
 /// The metrics the query asks for: each quantity's source metric, once, in [`Quantity::ALL`]'s
 /// order.
-pub fn metrics() -> Vec<&'static str> {
+pub(crate) fn metrics() -> Vec<&'static str> {
     let mut out: Vec<&'static str> = Vec::new();
     for (metric, _) in Quantity::ALL.map(Quantity::source) {
         if !out.contains(&metric) {
@@ -246,7 +246,7 @@ impl std::ops::IndexMut<Quantity> for Values {
 
 impl Values {
     /// Combines two spans: sums add, maxima take the larger.
-    pub fn combine(&mut self, other: &Values) {
+    pub(crate) fn combine(&mut self, other: &Values) {
         for q in Quantity::ALL {
             if q.additive() {
                 self[q] += other[q];
@@ -278,9 +278,9 @@ impl Values {
 
 /// One exported quantity: the families that show it (a counter, unless it is a maximum, and a
 /// window gauge) and the quantity it shows. Milliseconds are exported as seconds.
-pub struct Exported {
-    pub counter: Option<&'static Family>,
-    pub window: &'static Family,
+pub(crate) struct Exported {
+    pub(crate) counter: Option<&'static Family>,
+    pub(crate) window: &'static Family,
     quantity: Quantity,
     /// Exported only when `--aggregates.metrics` names it (or says `all`): quantities added
     /// after the first release, so that an upgrade does not grow every scrape by a third.
@@ -291,7 +291,7 @@ impl Exported {
     /// The name `--aggregates.metrics` selects it by: the window gauge's, without
     /// `genesys_window_`.
     #[must_use]
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         self.window
             .name
             .strip_prefix("genesys_window_")
@@ -299,7 +299,7 @@ impl Exported {
     }
 
     #[must_use]
-    pub fn value(&self, v: &Values) -> f64 {
+    pub(crate) fn value(&self, v: &Values) -> f64 {
         let x = v[self.quantity];
         match self.quantity.source().1 {
             Stat::Sum | Stat::Max => x / 1000.0,
@@ -534,7 +534,7 @@ pub(crate) fn service_level(v: &Values) -> Option<f64> {
 
 /// A reporting window.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Window {
+pub(crate) enum Window {
     /// The most recent buckets covering this span (the last one still filling).
     Last(Duration),
     /// Since local midnight in the configured time zone.
@@ -543,7 +543,7 @@ pub enum Window {
 
 impl Window {
     #[must_use]
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         match self {
             Window::Today => "today".to_string(),
             Window::Last(d) => format_duration(*d),
@@ -570,15 +570,15 @@ fn format_duration(d: Duration) -> String {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct AggregatesSettings {
-    pub granularity: Duration,
-    pub lookback: Duration,
-    pub windows: Vec<Window>,
-    pub timezone: Tz,
+pub(crate) struct AggregatesSettings {
+    pub(crate) granularity: Duration,
+    pub(crate) lookback: Duration,
+    pub(crate) windows: Vec<Window>,
+    pub(crate) timezone: Tz,
     /// Group by `originatingDirection` too (`--aggregates.by-direction`): a `direction` label.
-    pub by_direction: bool,
+    pub(crate) by_direction: bool,
     /// What is exported of it: changing this alone keeps the counters.
-    pub export: AggregatesExport,
+    pub(crate) export: AggregatesExport,
 }
 
 impl AggregatesSettings {
@@ -596,9 +596,9 @@ impl AggregatesSettings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AggregatesExport {
     /// Labels `queue_id` and `queue` (true), or media type only, summed over queues (false).
-    pub by_queue: bool,
+    pub(crate) by_queue: bool,
     /// Names from [`exportable`] to export.
-    pub selected: Vec<&'static str>,
+    pub(crate) selected: Vec<&'static str>,
 }
 
 impl Default for AggregatesExport {
@@ -612,7 +612,7 @@ impl Default for AggregatesExport {
 
 impl AggregatesExport {
     #[must_use]
-    pub fn exports(&self, name: &str) -> bool {
+    pub(crate) fn exports(&self, name: &str) -> bool {
         self.selected.contains(&name)
     }
 }
@@ -683,10 +683,10 @@ struct State {
 }
 
 pub(crate) struct AggregatesCollector {
-    pub client: GenesysClient,
-    pub queues: watch::Receiver<Published<QueueSet>>,
-    pub first_queues_wait: Duration,
-    pub clock: SharedClock,
+    pub(crate) client: GenesysClient,
+    pub(crate) queues: watch::Receiver<Published<QueueSet>>,
+    pub(crate) first_queues_wait: Duration,
+    pub(crate) clock: SharedClock,
     settings: AggregatesSettings,
     /// New settings from a config reload.
     updates: watch::Receiver<Arc<super::Settings>>,
@@ -694,7 +694,7 @@ pub(crate) struct AggregatesCollector {
 }
 
 impl AggregatesCollector {
-    pub fn new(
+    pub(crate) fn new(
         client: GenesysClient,
         queues: watch::Receiver<Published<QueueSet>>,
         first_queues_wait: Duration,

@@ -22,7 +22,7 @@ use crate::metrics::exposition::{Exposition, Labels};
 
 /// `--estimated-wait.max-queries` default: at the 1m default interval, 50 of the 200 requests
 /// a minute of the default budget.
-pub const DEFAULT_MAX_QUERIES: u32 = 50;
+pub(crate) const DEFAULT_MAX_QUERIES: u32 = 50;
 
 pub(crate) const REGISTRATION: Registration = Registration {
     name: "estimated_wait",
@@ -40,9 +40,9 @@ pub(crate) const REGISTRATION: Registration = Registration {
 
 /// What a reload may change.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EstimatedWaitSettings {
+pub(crate) struct EstimatedWaitSettings {
     /// Requests a poll, at most (`--estimated-wait.max-queries`).
-    pub max_queries: u32,
+    pub(crate) max_queries: u32,
 }
 
 impl Default for EstimatedWaitSettings {
@@ -75,35 +75,35 @@ fn start(ctx: Context) -> Started {
 
 /// One estimate: a queue, a media type (analytics vocabulary) and seconds.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Estimate {
-    pub queue_id: String,
-    pub queue: String,
-    pub media_type: String,
-    pub seconds: f64,
+pub(crate) struct Estimate {
+    pub(crate) queue_id: String,
+    pub(crate) queue: String,
+    pub(crate) media_type: String,
+    pub(crate) seconds: f64,
 }
 
 /// The estimates of the last poll, sorted by queue name, queue id and media type.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct EstimatedWaitSnapshot {
-    pub estimates: Vec<Estimate>,
+pub(crate) struct EstimatedWaitSnapshot {
+    pub(crate) estimates: Vec<Estimate>,
 }
 
 pub(crate) struct EstimatedWaitCollector {
-    pub client: GenesysClient,
-    pub live: watch::Receiver<Arc<Settings>>,
+    pub(crate) client: GenesysClient,
+    pub(crate) live: watch::Receiver<Arc<Settings>>,
     /// The observations collector's slot (it always runs).
-    pub observations: Option<Arc<dyn Source>>,
+    pub(crate) observations: Option<Arc<dyn Source>>,
     /// How long the first poll waits for the first observations.
-    pub first_wait: Duration,
+    pub(crate) first_wait: Duration,
 }
 
 /// A queue and media type with conversations waiting: a candidate for a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Waiting {
-    pub queue_id: String,
-    pub queue: String,
-    pub media_type: String,
-    pub waiting: u64,
+    pub(crate) queue_id: String,
+    pub(crate) queue: String,
+    pub(crate) media_type: String,
+    pub(crate) waiting: u64,
 }
 
 /// The pairs to ask about: those with conversations waiting, most waiting first (then by

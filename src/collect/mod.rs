@@ -34,7 +34,7 @@ use crate::metrics::exposition::Exposition;
 
 /// Every collector the exporter knows, in the order their series are written. Queue discovery
 /// comes first: the others watch what it lists.
-pub const REGISTRY: [&Registration; 5] = [
+pub(crate) const REGISTRY: [&Registration; 5] = [
     &queues::REGISTRATION,
     &observations::REGISTRATION,
     &activity::REGISTRATION,
@@ -44,55 +44,55 @@ pub const REGISTRY: [&Registration; 5] = [
 
 /// What the rest of the exporter knows of a collector.
 #[derive(Debug)]
-pub struct Registration {
+pub(crate) struct Registration {
     /// The `collector` label value and the flag names' middle part.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// What it polls (flag help).
-    pub polls: &'static str,
+    pub(crate) polls: &'static str,
     /// `--collector.<name>.interval` default.
-    pub default_interval: &'static str,
+    pub(crate) default_interval: &'static str,
     /// `Some(help)`: `--no-collector.<name>` turns it off. Queue discovery cannot be turned off.
     /// For an `opt_in` collector, the help of `--collector.<name>`, which turns it on.
-    pub disable: Option<&'static str>,
+    pub(crate) disable: Option<&'static str>,
     /// Runs only when asked for with `--collector.<name>` (its requests grow with the org, and
     /// not every org wants to spend them); the others run unless turned off.
-    pub opt_in: bool,
+    pub(crate) opt_in: bool,
     /// API requests one poll sends with this many watched queues (the budget plan).
-    pub requests_per_poll: fn(settings: &Settings, watched: usize) -> f64,
+    pub(crate) requests_per_poll: fn(settings: &Settings, watched: usize) -> f64,
     /// Starts polling into a new slot.
-    pub start: fn(Context) -> Started,
+    pub(crate) start: fn(Context) -> Started,
 }
 
 impl Registration {
     /// Runs unless turned off (`--no-collector.<name>`); false for `opt_in` collectors,
     /// which run only with `--collector.<name>`.
     #[must_use]
-    pub fn enabled_by_default(&self) -> bool {
+    pub(crate) fn enabled_by_default(&self) -> bool {
         !self.opt_in
     }
 }
 
 /// A collector's query batches: 100 queues per request, and one request without queues.
 #[must_use]
-pub fn batches(watched: usize) -> f64 {
+pub(crate) fn batches(watched: usize) -> f64 {
     watched.div_ceil(MAX_QUEUES_PER_QUERY).max(1) as f64
 }
 
 /// No documented cap on predicates per analytics query (observations, aggregates) or on the
 /// queue listing's page size beyond it; 100 is what every Genesys list and query accepts.
-pub const MAX_QUEUES_PER_QUERY: usize = 100;
+pub(crate) const MAX_QUEUES_PER_QUERY: usize = 100;
 
 /// What the collectors read of the configuration a reload may change; a reload swaps it whole
 /// and each collector reads its part at its next poll.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Settings {
-    pub queue_filter: queues::QueueFilter,
+pub(crate) struct Settings {
+    pub(crate) queue_filter: queues::QueueFilter,
     /// The configured interval of every registered collector, by name.
-    pub intervals: std::collections::BTreeMap<&'static str, Duration>,
-    pub aggregates: aggregates::AggregatesSettings,
-    pub estimated_wait: estimated_wait::EstimatedWaitSettings,
+    pub(crate) intervals: std::collections::BTreeMap<&'static str, Duration>,
+    pub(crate) aggregates: aggregates::AggregatesSettings,
+    pub(crate) estimated_wait: estimated_wait::EstimatedWaitSettings,
     /// The optional live families served (`--observations.metrics`).
-    pub observations: observations::ObservedSet,
+    pub(crate) observations: observations::ObservedSet,
 }
 
 /// Never used for a registered collector: every one has an interval flag with a default.
@@ -101,7 +101,7 @@ const INTERVAL_FALLBACK: Duration = Duration::from_secs(60);
 impl Settings {
     /// The configured interval of a registered collector.
     #[must_use]
-    pub fn interval(&self, collector: &str) -> Duration {
+    pub(crate) fn interval(&self, collector: &str) -> Duration {
         self.intervals
             .get(collector)
             .copied()
@@ -110,32 +110,32 @@ impl Settings {
 }
 
 /// What starting a collector needs.
-pub struct Context {
-    pub client: GenesysClient,
+pub(crate) struct Context {
+    pub(crate) client: GenesysClient,
     /// Business time (tests: the simulator's).
-    pub clock: SharedClock,
+    pub(crate) clock: SharedClock,
     /// Queue discovery's slot: the listing other collectors watch, and queue discovery's own.
-    pub queues: Arc<Slot<QueueSet>>,
+    pub(crate) queues: Arc<Slot<QueueSet>>,
     /// The settings a reload may change, swapped whole on each reload.
-    pub live: watch::Receiver<Arc<Settings>>,
+    pub(crate) live: watch::Receiver<Arc<Settings>>,
     /// This collector's configured interval.
-    pub interval: Duration,
+    pub(crate) interval: Duration,
     /// How live queue state arrives (`--live.*`).
-    pub push: observations::PushSettings,
+    pub(crate) push: observations::PushSettings,
     /// The collectors started before this one, in [`REGISTRY`] order: what a collector that
     /// reads another's snapshot (`estimated_wait` reads `observations`) finds it in.
-    pub earlier: Vec<Arc<dyn Source>>,
+    pub(crate) earlier: Vec<Arc<dyn Source>>,
 }
 
 /// A started collector: where it publishes and the task that polls.
-pub struct Started {
-    pub source: Arc<dyn Source>,
-    pub task: JoinHandle<()>,
+pub(crate) struct Started {
+    pub(crate) source: Arc<dyn Source>,
+    pub(crate) task: JoinHandle<()>,
 }
 
 impl Started {
     /// Polls `collector` into `slot` on a new task.
-    pub fn spawn<P: Poll>(slot: Arc<Slot<P::Snapshot>>, collector: P) -> Started
+    pub(crate) fn spawn<P: Poll>(slot: Arc<Slot<P::Snapshot>>, collector: P) -> Started
     where
         P::Snapshot: Snapshot,
     {
@@ -175,15 +175,15 @@ pub trait Source: Send + Sync {
 /// One collector's self-metrics, computed at scrape time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Health {
-    pub name: &'static str,
-    pub up: bool,
+    pub(crate) name: &'static str,
+    pub(crate) up: bool,
     /// Unix seconds of the last success.
-    pub last_success: Option<f64>,
-    pub last_duration: Option<Duration>,
-    pub last_requests: u64,
-    pub interval: Duration,
-    pub polls: u64,
-    pub failures: u64,
+    pub(crate) last_success: Option<f64>,
+    pub(crate) last_duration: Option<Duration>,
+    pub(crate) last_requests: u64,
+    pub(crate) interval: Duration,
+    pub(crate) polls: u64,
+    pub(crate) failures: u64,
 }
 
 impl<T: Snapshot> Source for Slot<T> {
@@ -256,13 +256,13 @@ impl std::fmt::Debug for Collectors {
 impl Collectors {
     /// True once every collector has succeeded at least once (`/-/ready`).
     #[must_use]
-    pub fn all_succeeded(&self) -> bool {
+    pub(crate) fn all_succeeded(&self) -> bool {
         self.all.iter().all(|s| s.has_succeeded())
     }
 
     /// True once every collector has finished a poll, successful or not.
     #[must_use]
-    pub fn all_tried(&self) -> bool {
+    pub(crate) fn all_tried(&self) -> bool {
         let now = SystemTime::now();
         self.all
             .iter()
@@ -271,7 +271,7 @@ impl Collectors {
 
     /// Queues watched by the last listing.
     #[must_use]
-    pub fn watched(&self) -> usize {
+    pub(crate) fn watched(&self) -> usize {
         self.queues.latest().data.map_or(0, |q| q.queues.len())
     }
 }
@@ -281,7 +281,7 @@ impl Collectors {
 pub(crate) const STALE_AFTER_INTERVALS: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
-pub enum CollectError {
+pub(crate) enum CollectError {
     #[error(transparent)]
     Api(#[from] ApiError),
     #[error("queue discovery has not succeeded yet, no queues to observe")]
@@ -330,17 +330,17 @@ pub(crate) fn start_all(
 
 /// What a collector has published: its latest good data and how its polls are going.
 #[derive(Debug)]
-pub struct Published<T> {
-    pub data: Option<Arc<T>>,
-    pub last_success: Option<SystemTime>,
-    pub last_poll_ok: bool,
-    pub last_duration: Option<Duration>,
+pub(crate) struct Published<T> {
+    pub(crate) data: Option<Arc<T>>,
+    pub(crate) last_success: Option<SystemTime>,
+    pub(crate) last_poll_ok: bool,
+    pub(crate) last_duration: Option<Duration>,
     /// API requests the last poll sent, retries included: what one refresh costs.
-    pub last_requests: u64,
-    pub polls: u64,
-    pub failures: u64,
+    pub(crate) last_requests: u64,
+    pub(crate) polls: u64,
+    pub(crate) failures: u64,
     /// Bumped whenever `data` or the poll counters change: what the body cache compares.
-    pub version: u64,
+    pub(crate) version: u64,
 }
 
 impl<T> Default for Published<T> {
@@ -376,7 +376,7 @@ impl<T> Clone for Published<T> {
 impl<T> Published<T> {
     /// The data, if the last success is recent enough to be served as live at `now`.
     #[must_use]
-    pub fn fresh_data(&self, now: SystemTime, interval: Duration) -> Option<&Arc<T>> {
+    pub(crate) fn fresh_data(&self, now: SystemTime, interval: Duration) -> Option<&Arc<T>> {
         let age = now
             .duration_since(self.last_success?)
             .unwrap_or(Duration::ZERO);
@@ -385,7 +385,7 @@ impl<T> Published<T> {
 
     /// `genesys_up`: the last poll succeeded and its data is still fresh.
     #[must_use]
-    pub fn up(&self, now: SystemTime, interval: Duration) -> bool {
+    pub(crate) fn up(&self, now: SystemTime, interval: Duration) -> bool {
         self.last_poll_ok && self.fresh_data(now, interval).is_some()
     }
 }
@@ -393,7 +393,7 @@ impl<T> Published<T> {
 /// Where one collector publishes. Readers take a cheap clone of the latest [`Published`].
 #[derive(Debug)]
 pub struct Slot<T> {
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// Milliseconds; a reload may change it while the collector runs.
     interval_ms: AtomicU64,
     tx: watch::Sender<Published<T>>,
@@ -409,21 +409,21 @@ impl<T> Slot<T> {
         })
     }
 
-    pub fn interval(&self) -> Duration {
+    pub(crate) fn interval(&self) -> Duration {
         Duration::from_millis(self.interval_ms.load(Ordering::Relaxed))
     }
 
     /// Takes effect after the poll under way (or the wait for it).
-    pub fn set_interval(&self, interval: Duration) {
+    pub(crate) fn set_interval(&self, interval: Duration) {
         self.interval_ms
             .store(crate::clock::millis_u64(interval), Ordering::Relaxed);
     }
 
-    pub fn latest(&self) -> Published<T> {
+    pub(crate) fn latest(&self) -> Published<T> {
         self.tx.borrow().clone()
     }
 
-    pub fn subscribe(&self) -> watch::Receiver<Published<T>> {
+    pub(crate) fn subscribe(&self) -> watch::Receiver<Published<T>> {
         self.tx.subscribe()
     }
 
@@ -432,7 +432,7 @@ impl<T> Slot<T> {
         self.record(Instant::now(), 0, Ok(data));
     }
 
-    pub fn has_succeeded(&self) -> bool {
+    pub(crate) fn has_succeeded(&self) -> bool {
         self.tx.borrow().last_success.is_some()
     }
 
@@ -496,14 +496,14 @@ pub(crate) async fn wait_for_queues(
 }
 
 /// One collector: a poll of Genesys that yields a complete new snapshot.
-pub trait Poll: Send + 'static {
+pub(crate) trait Poll: Send + 'static {
     type Snapshot: Send + Sync + 'static;
     fn poll(&mut self) -> impl Future<Output = Result<Self::Snapshot, CollectError>> + Send;
 }
 
 /// Polls forever on the slot's interval. A slow poll delays the next tick instead of
 /// stacking polls up behind it.
-pub async fn run<P: Poll>(slot: Arc<Slot<P::Snapshot>>, mut collector: P) {
+pub(crate) async fn run<P: Poll>(slot: Arc<Slot<P::Snapshot>>, mut collector: P) {
     let mut first_retry = FIRST_RETRY;
     loop {
         let started = Instant::now();

@@ -61,10 +61,10 @@ pub struct QueueSet {
 /// `--queues.exclude`) and the shard (`--shard`, `--total-shards`). Queue discovery applies it,
 /// so every other collector watches only what it admits; a reload may change any part of it.
 #[derive(Debug, Clone, Default)]
-pub struct QueueFilter {
-    pub include: Option<Regex>,
-    pub exclude: Option<Regex>,
-    pub shard: Shard,
+pub(crate) struct QueueFilter {
+    pub(crate) include: Option<Regex>,
+    pub(crate) exclude: Option<Regex>,
+    pub(crate) shard: Shard,
 }
 
 impl PartialEq for QueueFilter {
@@ -79,7 +79,7 @@ impl PartialEq for QueueFilter {
 impl QueueFilter {
     /// The queue passes the name filters and belongs to this shard.
     #[must_use]
-    pub fn admits(&self, id: &str, name: &str) -> bool {
+    pub(crate) fn admits(&self, id: &str, name: &str) -> bool {
         self.include.as_ref().is_none_or(|r| r.is_match(name))
             && !self.exclude.as_ref().is_some_and(|r| r.is_match(name))
             && self.shard.owns(id)
@@ -133,13 +133,13 @@ impl Shard {
 
     /// `--shard`: this exporter's number, from 0.
     #[must_use]
-    pub fn index(self) -> u32 {
+    pub(crate) fn index(self) -> u32 {
         self.index
     }
 
     /// `--total-shards`: how many exporters split the org.
     #[must_use]
-    pub fn total(self) -> u32 {
+    pub(crate) fn total(self) -> u32 {
         self.total
     }
 
@@ -152,7 +152,7 @@ impl Shard {
     /// True on shard 0, which alone serves the families not keyed by queue (org-wide
     /// conversation activity): on every shard they would be counted `total` times by a sum.
     #[must_use]
-    pub fn serves_org_wide(self) -> bool {
+    pub(crate) fn serves_org_wide(self) -> bool {
         self.index == 0
     }
 }
@@ -176,9 +176,9 @@ pub(crate) fn analytics_media_type(queue_config_key: &str) -> String {
 }
 
 pub(crate) struct QueueCollector {
-    pub client: GenesysClient,
+    pub(crate) client: GenesysClient,
     /// The filters are read at every poll, so a config reload applies at the next listing.
-    pub live: tokio::sync::watch::Receiver<std::sync::Arc<super::Settings>>,
+    pub(crate) live: tokio::sync::watch::Receiver<std::sync::Arc<super::Settings>>,
 }
 
 impl Poll for QueueCollector {
@@ -213,7 +213,7 @@ impl Poll for QueueCollector {
 impl QueueSet {
     /// `queue_id` and `queue` of every queue, in the set's order.
     #[must_use]
-    pub fn labels(&self) -> Vec<Labels> {
+    pub(crate) fn labels(&self) -> Vec<Labels> {
         self.queues
             .iter()
             .map(|q| Labels::new().with("queue_id", &q.id).with("queue", &q.name))

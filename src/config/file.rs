@@ -41,19 +41,19 @@ fn forbidden(key: &str) -> Option<&'static str> {
 
 /// What the file says: settings as command-line arguments, and the orgs of `orgs:`.
 #[derive(Debug, Default)]
-pub struct FileConfig {
+pub(crate) struct FileConfig {
     /// The top-level settings: for one org, its settings; with `orgs:`, the defaults of
     /// every org and the process' own settings.
-    pub args: Vec<OsString>,
+    pub(crate) args: Vec<OsString>,
     /// `orgs:` entries in order: each a name and its own settings over the top level's.
-    pub orgs: Vec<FileOrg>,
+    pub(crate) orgs: Vec<FileOrg>,
 }
 
 /// One entry of `orgs:`.
 #[derive(Debug)]
-pub struct FileOrg {
-    pub name: String,
-    pub args: Vec<OsString>,
+pub(crate) struct FileOrg {
+    pub(crate) name: String,
+    pub(crate) args: Vec<OsString>,
 }
 
 /// Settings of the process rather than of an org: refused in an `orgs:` entry.
@@ -76,7 +76,7 @@ fn valid_org_name(name: &str) -> bool {
 /// # Errors
 /// When the file cannot be read, is not YAML, names an unknown or secret key, or a value its
 /// flag refuses; when an `orgs:` entry has no valid or a repeated name, or a process-wide key.
-pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+pub(crate) fn load(path: &Path) -> Result<FileConfig, ConfigError> {
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
         path: shown.clone(),

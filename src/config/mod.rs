@@ -42,11 +42,11 @@ use crate::genesys::{Credentials, Region};
                   and GENESYS_CLIENT_SECRET (or --genesys.client-secret-file). They are never read \
                   from other flags."
 )]
-pub struct Flags {
+pub(crate) struct Flags {
     /// YAML file with any of these settings (keys are the flag names); flags override it.
     /// Reloaded on SIGHUP and POST /-/reload.
     #[arg(long = "config.file", value_name = "FILE")]
-    pub config_file: Option<PathBuf>,
+    pub(crate) config_file: Option<PathBuf>,
 
     /// Address to listen on for the web interface and telemetry.
     // Port 19464: outside the 9100-9999 exporter range (full since 2023) and, as far as we
@@ -56,25 +56,25 @@ pub struct Flags {
         default_value = ":19464",
         value_name = "ADDR"
     )]
-    pub listen_address: String,
+    pub(crate) listen_address: String,
     /// Exporter-toolkit web configuration (TLS, client certificates, basic auth) in YAML.
     #[arg(long = "web.config.file", value_name = "FILE")]
-    pub web_config_file: Option<PathBuf>,
+    pub(crate) web_config_file: Option<PathBuf>,
     /// Connections open at once, at most; more wait to be accepted (Prometheus' default).
     #[arg(long = "web.max-connections", default_value_t = 512,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    pub max_connections: u32,
+    pub(crate) max_connections: u32,
     /// Enable POST/PUT /-/reload (SIGHUP always reloads). Off by default, as in Prometheus
     /// and Alertmanager: anyone who can reach the port could otherwise make it re-read files.
     #[arg(long = "web.enable-lifecycle")]
-    pub enable_lifecycle: bool,
+    pub(crate) enable_lifecycle: bool,
     /// Path under which to expose metrics.
     #[arg(
         long = "web.telemetry-path",
         default_value = "/metrics",
         value_name = "PATH"
     )]
-    pub telemetry_path: String,
+    pub(crate) telemetry_path: String,
 
     /// Genesys Cloud region: a domain (mypurecloud.ie, usw2.pure.cloud, …) or a region name
     /// (eu_west_1, us-west-2, …).
@@ -83,79 +83,79 @@ pub struct Flags {
         default_value = "mypurecloud.com",
         value_name = "REGION"
     )]
-    pub region: String,
+    pub(crate) region: String,
     /// API base URL, overriding the region's (proxies, private endpoints, tests).
     #[arg(long = "genesys.api-url", value_name = "URL")]
-    pub api_url: Option<String>,
+    pub(crate) api_url: Option<String>,
     /// Login base URL (token endpoint is <URL>/oauth/token), overriding the region's.
     #[arg(long = "genesys.login-url", value_name = "URL")]
-    pub login_url: Option<String>,
+    pub(crate) login_url: Option<String>,
     /// OAuth client id (client credentials grant).
     #[arg(
         long = "genesys.client-id",
         env = "GENESYS_CLIENT_ID",
         hide_env_values = true
     )]
-    pub client_id: Option<String>,
+    pub(crate) client_id: Option<String>,
     /// File holding the OAuth client secret (e.g. a mounted Kubernetes secret); takes
     /// precedence over GENESYS_CLIENT_SECRET.
     #[arg(long = "genesys.client-secret-file", value_name = "FILE")]
-    pub client_secret_file: Option<PathBuf>,
+    pub(crate) client_secret_file: Option<PathBuf>,
     /// File holding the OAuth client id; takes precedence over GENESYS_CLIENT_ID and
     /// --genesys.client-id. With --shard, one Secret can give each shard its own client (the
     /// request budget is per token).
     #[arg(long = "genesys.client-id-file", value_name = "FILE")]
-    pub client_id_file: Option<PathBuf>,
+    pub(crate) client_id_file: Option<PathBuf>,
     /// Name of the environment variable holding the OAuth client secret, instead of
     /// GENESYS_CLIENT_SECRET (one variable per org of `orgs:`).
     #[arg(long = "genesys.client-secret-env", value_name = "NAME")]
-    pub client_secret_env: Option<String>,
+    pub(crate) client_secret_env: Option<String>,
     /// Client-side request budget shared by all collectors (Genesys allows 300/min per token).
     #[arg(long = "genesys.requests-per-minute", default_value_t = 200,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub requests_per_minute: u32,
+    pub(crate) requests_per_minute: u32,
     /// Timeout of one API request.
     #[arg(long = "genesys.request-timeout", default_value = "10s", value_parser = parse_interval)]
-    pub request_timeout: Duration,
+    pub(crate) request_timeout: Duration,
     /// Retries of one request after 429, 502/503/504, timeouts and connection errors.
     #[arg(long = "genesys.max-retries", default_value_t = 3,
           value_parser = clap::value_parser!(u32).range(0..=10))]
-    pub max_retries: u32,
+    pub(crate) max_retries: u32,
     /// Largest API response body accepted; larger ones are refused, not buffered.
     #[arg(long = "genesys.max-response-bytes", default_value_t = 32 * 1024 * 1024)]
-    pub max_response_bytes: usize,
+    pub(crate) max_response_bytes: usize,
 
     /// Only watch queues whose name matches this regular expression.
     #[arg(long = "queues.include", value_name = "REGEX", value_parser = parse_regex)]
-    pub queues_include: Option<Regex>,
+    pub(crate) queues_include: Option<Regex>,
     /// Do not watch queues whose name matches this regular expression.
     #[arg(long = "queues.exclude", value_name = "REGEX", value_parser = parse_regex)]
-    pub queues_exclude: Option<Regex>,
+    pub(crate) queues_exclude: Option<Regex>,
     /// This exporter's shard, from 0: it watches the queues whose id hashes to it (FNV-1a 64
     /// modulo --total-shards). Org-wide families come from shard 0 only.
     #[arg(long = "shard", default_value_t = 0, value_name = "N")]
-    pub shard: u32,
+    pub(crate) shard: u32,
     /// How many exporters split the org's queues between them (kube-state-metrics style).
     #[arg(long = "total-shards", default_value_t = 1, value_name = "M",
           value_parser = clap::value_parser!(u32).range(1..))]
-    pub total_shards: u32,
+    pub(crate) total_shards: u32,
 
     /// Bucket size of the aggregates queries (whole minutes dividing a day: 1m, 5m, 15m, 30m, 1h).
     #[arg(long = "aggregates.granularity", default_value = "5m", value_parser = parse_duration)]
-    pub aggregates_granularity: Duration,
+    pub(crate) aggregates_granularity: Duration,
     /// How far back late completions are still added to the counters.
     #[arg(long = "aggregates.lookback", default_value = "2h", value_parser = parse_duration)]
-    pub aggregates_lookback: Duration,
+    pub(crate) aggregates_lookback: Duration,
     /// Comma-separated windows for the window gauges: durations and/or `today`.
     #[arg(
         long = "aggregates.windows",
         default_value = "15m,1h,today",
         value_delimiter = ','
     )]
-    pub aggregates_windows: Vec<String>,
+    pub(crate) aggregates_windows: Vec<String>,
     /// IANA time zone whose midnight starts the `today` window (e.g. Europe/Berlin).
     #[arg(long = "aggregates.timezone", default_value = "UTC")]
-    pub aggregates_timezone: String,
+    pub(crate) aggregates_timezone: String,
     /// Comma-separated analytics quantities to export (counters and window gauges), `default`
     /// (all but the opt-in ones: offers_not_answered, not_responding_seconds, transfers by
     /// kind, outbound, dialing, contacting, errors, ivr_conversations, ivr_seconds,
@@ -167,7 +167,7 @@ pub struct Flags {
         default_value = "default",
         value_delimiter = ','
     )]
-    pub aggregates_metrics: Vec<String>,
+    pub(crate) aggregates_metrics: Vec<String>,
     /// The optional live queue families to serve: all (default), none, or a list of
     /// member_users, active_users, off_queue_users, presence_users,
     /// longest_interacting_seconds. They come from the observations query either way (no
@@ -177,72 +177,72 @@ pub struct Flags {
         default_value = "all",
         value_delimiter = ','
     )]
-    pub observations_metrics: Vec<String>,
+    pub(crate) observations_metrics: Vec<String>,
     /// Analytics series per `queue` (labels queue_id, queue, media_type) or per `media_type`
     /// only (summed over the watched queues).
     #[arg(long = "aggregates.by", default_value = "queue", value_parser = ["queue", "media_type"])]
-    pub aggregates_by: String,
+    pub(crate) aggregates_by: String,
     /// Group the analytics by originatingDirection too: a `direction` label (inbound,
     /// outbound) on every analytics series, twice the series, no extra request.
     #[arg(long = "aggregates.by-direction")]
-    pub aggregates_by_direction: bool,
+    pub(crate) aggregates_by_direction: bool,
 
     /// How live queue state arrives: auto (pushed over notification channels where Genesys
     /// permits, polled for the rest), push (channels only), poll (the observations query only).
     #[arg(long = "live.mode", value_enum, default_value_t = LiveMode::Auto)]
-    pub live_mode: LiveMode,
+    pub(crate) live_mode: LiveMode,
     /// Notification channels to hold, 1,000 queues each (Genesys allows 20 per OAuth client;
     /// leave room for other integrations). Queues beyond them are polled.
     #[arg(long = "live.max-channels", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..=20))]
-    pub live_max_channels: u32,
+    pub(crate) live_max_channels: u32,
     /// How often the observations query replaces pushed state (and counts differences).
     #[arg(long = "live.reconcile-interval", default_value = "5m", value_parser = parse_interval)]
-    pub live_reconcile_interval: Duration,
+    pub(crate) live_reconcile_interval: Duration,
 
     /// Estimated wait requests a poll, at most (one per queue and media type with
     /// conversations waiting, most waiting first); the collector is off unless
     /// --collector.estimated_wait.
     #[arg(long = "estimated-wait.max-queries", default_value_t = crate::collect::estimated_wait::DEFAULT_MAX_QUERIES,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    pub estimated_wait_max_queries: u32,
+    pub(crate) estimated_wait_max_queries: u32,
 
     /// Run against a built-in simulated Genesys org instead of a real one.
     #[cfg(feature = "demo")]
     #[arg(long = "demo")]
-    pub demo: bool,
+    pub(crate) demo: bool,
     /// Seed of the simulated org's traffic in demo mode.
     #[cfg(feature = "demo")]
     #[arg(long = "demo.seed", default_value_t = 1)]
-    pub demo_seed: u64,
+    pub(crate) demo_seed: u64,
     /// Schedule a burst of arrivals in demo mode: QUEUE_NAME@+DELAY (e.g. "Support - Billing@+2m").
     /// Repeatable.
     #[cfg(feature = "demo")]
     #[arg(long = "demo.spike", value_name = "QUEUE@+DELAY", value_parser = genesys_sim::parse_spike)]
-    pub demo_spikes: Vec<genesys_sim::Spike>,
+    pub(crate) demo_spikes: Vec<genesys_sim::Spike>,
     /// Queues in the simulated org of demo mode (load tests, scale trials).
     #[cfg(feature = "demo")]
     #[arg(long = "demo.queues", default_value_t = 36,
           value_parser = clap::value_parser!(u32).range(1..=20_000))]
-    pub demo_queues: u32,
+    pub(crate) demo_queues: u32,
     /// Conversations each demo spike adds to the queue.
     #[cfg(feature = "demo")]
     #[arg(long = "demo.spike-size", default_value_t = 60,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    pub demo_spike_size: u32,
+    pub(crate) demo_spike_size: u32,
     /// In demo mode, one inbound voice caller in three who gives up after 30 s or more leaves
     /// a voicemail instead of abandoning: flow-outs and voicemails in the analytics
     /// (tFlowOut, tVoicemail; see --aggregates.metrics).
     #[cfg(feature = "demo")]
     #[arg(long = "demo.flow-outs")]
-    pub demo_flow_outs: bool,
+    pub(crate) demo_flow_outs: bool,
 
     /// Only log messages with the given severity or above.
     #[arg(long = "log.level", default_value = "info", value_enum)]
-    pub log_level: LogLevel,
+    pub(crate) log_level: LogLevel,
     /// Output format of log messages.
     #[arg(long = "log.format", default_value = "text", value_enum)]
-    pub log_format: LogFormat,
+    pub(crate) log_format: LogFormat,
 }
 
 /// `--log.level`: the exporter-toolkit levels, and trace. Anything else is refused, rather
@@ -280,7 +280,7 @@ pub enum LogFormat {
 /// `--collector.<name>.interval` and (where it can be turned off) `--no-collector.<name>`, or
 /// for an opt-in one `--collector.<name>`.
 #[must_use]
-pub fn command() -> clap::Command {
+pub(crate) fn command() -> clap::Command {
     let mut command = Flags::command();
     for r in REGISTRY {
         command = command.arg(
@@ -334,7 +334,10 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 /// Intervals and timeouts: 0s would poll in a busy loop or time every request out.
-fn parse_interval(s: &str) -> Result<Duration, String> {
+///
+/// # Errors
+/// When `s` is not a duration, or is shorter than 100ms.
+pub fn parse_interval(s: &str) -> Result<Duration, String> {
     let d = parse_duration(s)?;
     if d < Duration::from_millis(100) {
         return Err("must be at least 100ms".into());
@@ -375,33 +378,33 @@ pub struct Config {
     pub live: LiveConfig,
     /// `orgs:` of the config file: when not empty, the orgs watched (each with the top level's
     /// settings under its own), and every series carries `org`.
-    pub orgs: Vec<OrgConfig>,
+    pub(crate) orgs: Vec<OrgConfig>,
 }
 
 /// One org of `orgs:`: the top level's settings with the entry's over them.
 #[derive(Debug, Clone)]
-pub struct OrgConfig {
-    pub name: String,
-    pub startup: StartupConfig,
-    pub live: LiveConfig,
+pub(crate) struct OrgConfig {
+    pub(crate) name: String,
+    pub(crate) startup: StartupConfig,
+    pub(crate) live: LiveConfig,
 }
 
 /// Settings read once at start-up. A reload compares them and names those that changed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StartupConfig {
-    pub listen: SocketAddr,
-    pub telemetry_path: String,
+    pub(crate) listen: SocketAddr,
+    pub(crate) telemetry_path: String,
     /// POST/PUT /-/reload allowed.
-    pub enable_lifecycle: bool,
-    pub max_connections: usize,
+    pub(crate) enable_lifecycle: bool,
+    pub(crate) max_connections: usize,
     pub target: Target,
-    pub request_timeout: Duration,
-    pub max_retries: u32,
-    pub max_response_bytes: usize,
+    pub(crate) request_timeout: Duration,
+    pub(crate) max_retries: u32,
+    pub(crate) max_response_bytes: usize,
     /// `--live.*`: push or poll for live queue state.
-    pub push: PushSettings,
+    pub(crate) push: PushSettings,
     /// Registry names of the collectors that run.
-    pub collectors: Vec<&'static str>,
+    pub(crate) collectors: Vec<&'static str>,
     pub log_level: LogLevel,
     pub log_format: LogFormat,
 }
@@ -410,12 +413,12 @@ pub struct StartupConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiveConfig {
     pub web_config: Option<PathBuf>,
-    pub requests_per_minute: u32,
+    pub(crate) requests_per_minute: u32,
     /// `--genesys.requests-per-minute` was given (a flag or the config file): the budget
     /// stays as given. Otherwise it may follow the org's own limit, read at start-up.
-    pub requests_per_minute_explicit: bool,
+    pub(crate) requests_per_minute_explicit: bool,
     /// What the collectors read: filters, intervals, aggregates settings.
-    pub collectors: Settings,
+    pub(crate) collectors: Settings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -702,7 +705,7 @@ impl StartupConfig {
     /// Like [`StartupConfig::changed_from`], for the process' own settings only (with
     /// several orgs, a reload applies an org's by restarting that org).
     #[must_use]
-    pub fn process_changed_from(&self, running: &StartupConfig) -> Vec<String> {
+    pub(crate) fn process_changed_from(&self, running: &StartupConfig) -> Vec<String> {
         let mut changed = self.changed_from(running);
         changed.retain(|k| process_wide(k));
         changed
@@ -712,7 +715,7 @@ impl StartupConfig {
 impl StartupConfig {
     /// The start-up settings under their flag names, secrets redacted.
     #[must_use]
-    pub fn describe(&self) -> Vec<(String, String)> {
+    pub(crate) fn describe(&self) -> Vec<(String, String)> {
         let mut out: Vec<(&str, String)> = vec![
             ("web.listen-address", self.listen.to_string()),
             ("web.telemetry-path", self.telemetry_path.clone()),
@@ -787,7 +790,7 @@ impl StartupConfig {
     #[must_use]
     // Without the demo target, a target is always an org.
     #[cfg_attr(not(feature = "demo"), allow(irrefutable_let_patterns))]
-    pub fn changed_from(&self, running: &StartupConfig) -> Vec<String> {
+    pub(crate) fn changed_from(&self, running: &StartupConfig) -> Vec<String> {
         let before = running.describe();
         let after = self.describe();
         let mut changed: Vec<String> = after
@@ -813,7 +816,7 @@ impl StartupConfig {
 impl LiveConfig {
     /// The settings a reload may change, under their flag names.
     #[must_use]
-    pub fn describe(&self) -> Vec<(String, String)> {
+    pub(crate) fn describe(&self) -> Vec<(String, String)> {
         let d = format_duration;
         let mut out: Vec<(String, String)> = Vec::new();
         let mut push = |k: &str, v: String| out.push((k.to_string(), v));

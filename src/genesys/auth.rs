@@ -54,11 +54,11 @@ impl fmt::Debug for Credentials {
 
 /// An access token. `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct BearerToken(Arc<str>);
+pub(crate) struct BearerToken(Arc<str>);
 
 impl BearerToken {
     #[must_use]
-    pub fn header_value(&self) -> String {
+    pub(crate) fn header_value(&self) -> String {
         format!("Bearer {}", self.0)
     }
 }
@@ -101,7 +101,7 @@ struct CachedToken {
     refresh_at: Instant,
 }
 
-pub struct TokenSource {
+pub(crate) struct TokenSource {
     http: reqwest::Client,
     token_url: String,
     credentials: Credentials,
@@ -111,7 +111,7 @@ pub struct TokenSource {
 
 impl TokenSource {
     #[must_use]
-    pub fn new(
+    pub(crate) fn new(
         http: reqwest::Client,
         login_url: &str,
         credentials: Credentials,
@@ -130,7 +130,7 @@ impl TokenSource {
     ///
     /// # Errors
     /// When the token request fails or the login host refuses the credentials.
-    pub async fn token(&self) -> Result<BearerToken, AuthError> {
+    pub(crate) async fn token(&self) -> Result<BearerToken, AuthError> {
         let mut cached = self.cached.lock().await;
         if let Some(c) = cached.as_ref() {
             if Instant::now() < c.refresh_at {

@@ -186,13 +186,13 @@ impl GenesysClient {
     }
 
     /// Requests a minute the polling plan costs (see `budget`).
-    pub fn set_planned_per_minute(&self, per_minute: f64) {
+    pub(crate) fn set_planned_per_minute(&self, per_minute: f64) {
         self.inner.metrics.planned_per_minute.set(per_minute);
         self.inner.metrics.changed();
     }
 
     /// A new client-side budget (config reload).
-    pub fn set_requests_per_minute(&self, per_minute: u32) {
+    pub(crate) fn set_requests_per_minute(&self, per_minute: u32) {
         self.inner.limiter.set_per_minute(per_minute);
         self.inner.metrics.changed();
         self.inner
@@ -219,7 +219,7 @@ impl GenesysClient {
     ///
     /// # Errors
     /// As [`GenesysClient::queues_page`].
-    pub async fn queue_observations(
+    pub(crate) async fn queue_observations(
         &self,
         query: &QueueObservationQuery,
     ) -> Result<QueueObservationQueryResponse, ApiError> {
@@ -232,7 +232,7 @@ impl GenesysClient {
     ///
     /// # Errors
     /// As [`GenesysClient::queues_page`].
-    pub async fn conversation_activity(
+    pub(crate) async fn conversation_activity(
         &self,
         query: &ConversationActivityQuery,
     ) -> Result<ConversationActivityResponse, ApiError> {
@@ -292,7 +292,7 @@ impl GenesysClient {
     ///
     /// # Errors
     /// As [`GenesysClient::queues_page`].
-    pub async fn conversation_aggregates(
+    pub(crate) async fn conversation_aggregates(
         &self,
         query: &ConversationAggregationQuery,
     ) -> Result<ConversationAggregateQueryResponse, ApiError> {
@@ -311,7 +311,7 @@ impl GenesysClient {
     ///
     /// # Errors
     /// As [`GenesysClient::queues_page`].
-    pub async fn estimated_wait_time(
+    pub(crate) async fn estimated_wait_time(
         &self,
         queue_id: &str,
         media_type: &str,
@@ -332,7 +332,10 @@ impl GenesysClient {
     ///
     /// # Errors
     /// As [`GenesysClient::queues_page`]; an org or client without access answers 403 or 404.
-    pub async fn org_limits(&self, namespace: &str) -> Result<LimitsEntityListing, ApiError> {
+    pub(crate) async fn org_limits(
+        &self,
+        namespace: &str,
+    ) -> Result<LimitsEntityListing, ApiError> {
         let path = format!(
             "/api/v2/organizations/limits/namespaces/{}",
             url::form_urlencoded::byte_serialize(namespace.as_bytes()).collect::<String>()
@@ -343,12 +346,12 @@ impl GenesysClient {
 
     /// Creates `endpoint`'s retry series at 0 (an endpoint that only an opt-in collector
     /// calls gets them when that collector starts, so the default body does not change).
-    pub fn init_endpoint_metrics(&self, endpoint: Endpoint) {
+    pub(crate) fn init_endpoint_metrics(&self, endpoint: Endpoint) {
         self.inner.metrics.init_retries(endpoint);
     }
 
     /// `genesys_api_org_limit_requests_per_minute`: the org's own per-token limit.
-    pub fn set_org_limit_per_minute(&self, per_minute: i64) {
+    pub(crate) fn set_org_limit_per_minute(&self, per_minute: i64) {
         self.inner.metrics.set_org_limit(per_minute);
     }
 

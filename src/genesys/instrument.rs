@@ -13,22 +13,22 @@ use crate::metrics::catalog::{self, register};
 use super::Endpoint;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RequestLabels {
-    pub endpoint: &'static str,
+pub(crate) struct RequestLabels {
+    pub(crate) endpoint: &'static str,
     /// HTTP status, or `timeout` / `connection_error` when no response came back.
-    pub code: String,
+    pub(crate) code: String,
 }
 
 /// A series without labels that exists only once set (a plain gauge is always served).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct NoLabels {}
+pub(crate) struct NoLabels {}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RetryLabels {
-    pub endpoint: &'static str,
+pub(crate) struct RetryLabels {
+    pub(crate) endpoint: &'static str,
     /// `rate_limited` (429), `server_error` (502/503/504), `timeout`, `connection_error`,
     /// `unauthorized` (401: token refreshed, request retried once).
-    pub reason: &'static str,
+    pub(crate) reason: &'static str,
 }
 
 /// Every endpoint the client calls by default: each gets its retry series at 0 before the first
@@ -78,15 +78,15 @@ fn retry_reasons(endpoint: Endpoint) -> &'static [&'static str] {
 
 #[derive(Clone, Debug, Default)]
 pub struct ApiMetrics {
-    pub requests: Family<RequestLabels, Counter>,
-    pub retries: Family<RetryLabels, Counter>,
-    pub budget_wait_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
-    pub budget_per_minute: Gauge,
-    pub budget_waiting: Gauge,
-    pub planned_per_minute: Gauge<f64, std::sync::atomic::AtomicU64>,
-    pub token_refreshes: Counter,
+    pub(crate) requests: Family<RequestLabels, Counter>,
+    pub(crate) retries: Family<RetryLabels, Counter>,
+    pub(crate) budget_wait_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
+    pub(crate) budget_per_minute: Gauge,
+    pub(crate) budget_waiting: Gauge,
+    pub(crate) planned_per_minute: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub(crate) token_refreshes: Counter,
     /// `genesys_api_org_limit_requests_per_minute`: no series until the org's limits said it.
-    pub org_limit_per_minute: Family<NoLabels, Gauge>,
+    pub(crate) org_limit_per_minute: Family<NoLabels, Gauge>,
     /// Bumped on every change above, so a scrape can tell whether its cached body is current.
     generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
@@ -134,7 +134,7 @@ impl ApiMetrics {
     }
 
     /// Creates `endpoint`'s retry series at 0.
-    pub fn init_retries(&self, endpoint: Endpoint) {
+    pub(crate) fn init_retries(&self, endpoint: Endpoint) {
         for &reason in retry_reasons(endpoint) {
             drop(self.retries.get_or_create(&RetryLabels {
                 endpoint: endpoint.label(),
@@ -145,7 +145,7 @@ impl ApiMetrics {
     }
 
     /// The org's per-token request limit, as its limits API reported it.
-    pub fn set_org_limit(&self, per_minute: i64) {
+    pub(crate) fn set_org_limit(&self, per_minute: i64) {
         self.org_limit_per_minute
             .get_or_create(&NoLabels {})
             .set(per_minute);
@@ -158,7 +158,7 @@ impl ApiMetrics {
         self.generation.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    pub fn changed(&self) {
+    pub(crate) fn changed(&self) {
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
@@ -173,7 +173,7 @@ impl ApiMetrics {
             .inc();
     }
 
-    pub fn retry(&self, endpoint: Endpoint, reason: &'static str) {
+    pub(crate) fn retry(&self, endpoint: Endpoint, reason: &'static str) {
         self.changed();
         self.retries
             .get_or_create(&RetryLabels {

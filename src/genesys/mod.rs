@@ -11,7 +11,7 @@ mod response;
 pub use auth::{AuthError, Credentials};
 pub use client::{ApiError, ClientConfig, GenesysClient};
 pub use instrument::ApiMetrics;
-pub use region::Region;
+pub(crate) use region::Region;
 
 /// The API operations the exporter calls; `label()` is the bounded `endpoint` label value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -31,7 +31,7 @@ pub enum Endpoint {
 
 impl Endpoint {
     #[must_use]
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Endpoint::Token => "/oauth/token",
             Endpoint::Queues => "/api/v2/routing/queues",

@@ -27,38 +27,32 @@ fn string_map<'de, D: serde::Deserializer<'de>>(
 
 /// `POST /oauth/token` success body.
 #[derive(Debug, Clone, Deserialize)]
-pub struct TokenResponse {
-    pub access_token: String,
-    #[serde(default)]
-    pub token_type: Option<String>,
+pub(crate) struct TokenResponse {
+    pub(crate) access_token: String,
     /// Seconds; Genesys' default lifetime is 24 h, configurable from 5 min to 48 h.
     #[serde(default)]
-    pub expires_in: Option<u64>,
+    pub(crate) expires_in: Option<u64>,
 }
 
 /// `POST /oauth/token` error body (RFC 6749 codes).
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct AuthErrorResponse {
+pub(crate) struct AuthErrorResponse {
     #[serde(default)]
-    pub error: Option<String>,
+    pub(crate) error: Option<String>,
     #[serde(default)]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     #[serde(default)]
-    pub error_description: Option<String>,
+    pub(crate) error_description: Option<String>,
 }
 
 /// Genesys' `ErrorBody`, returned with every non-2xx API status.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ErrorBody {
+pub(crate) struct ErrorBody {
     #[serde(default)]
-    pub message: Option<String>,
+    pub(crate) message: Option<String>,
     #[serde(default)]
-    pub code: Option<String>,
-    #[serde(default)]
-    pub status: Option<i64>,
-    #[serde(default)]
-    pub context_id: Option<String>,
+    pub(crate) code: Option<String>,
 }
 
 // ---- GET /api/v2/routing/queues -------------------------------------------------------------
@@ -68,39 +62,35 @@ pub struct ErrorBody {
 #[serde(rename_all = "camelCase")]
 pub struct QueueEntityListing {
     #[serde(default)]
-    pub entities: Vec<Queue>,
+    pub(crate) entities: Vec<Queue>,
     #[serde(default)]
-    pub page_number: Option<u32>,
+    pub(crate) page_count: Option<u32>,
     #[serde(default)]
-    pub page_count: Option<u32>,
-    #[serde(default)]
-    pub total: Option<u64>,
-    #[serde(default)]
-    pub next_uri: Option<String>,
+    pub(crate) next_uri: Option<String>,
 }
 
 /// The parts of `Queue` the exporter needs.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Queue {
-    pub id: String,
+pub(crate) struct Queue {
+    pub(crate) id: String,
     #[serde(default)]
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     #[serde(default)]
-    pub division: Option<Division>,
+    pub(crate) division: Option<Division>,
     /// `QueueMediaSettings`: keys in the queue-config vocabulary (`call`, `callback`, `chat`,
     /// `email`, `message`); a key present means the queue serves that media type.
     #[serde(default)]
-    pub media_settings: Option<BTreeMap<String, serde_json::Value>>,
+    pub(crate) media_settings: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Division {
+pub(crate) struct Division {
     #[serde(default)]
-    pub id: Option<String>,
+    pub(crate) id: Option<String>,
     #[serde(default)]
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
 }
 
 // ---- POST /api/v2/analytics/queues/observations/query ---------------------------------------
@@ -108,26 +98,26 @@ pub struct Division {
 /// `QueueObservationQuery`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct QueueObservationQuery {
-    pub filter: QueryFilter,
-    pub metrics: Vec<&'static str>,
+pub(crate) struct QueueObservationQuery {
+    pub(crate) filter: QueryFilter,
+    pub(crate) metrics: Vec<&'static str>,
 }
 
 /// The `{type, predicates}` filter shared by the observation and activity queries.
 #[derive(Debug, Clone, Serialize)]
-pub struct QueryFilter {
+pub(crate) struct QueryFilter {
     #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub predicates: Vec<QueryPredicate>,
+    pub(crate) kind: &'static str,
+    pub(crate) predicates: Vec<QueryPredicate>,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct QueryPredicate {
+pub(crate) struct QueryPredicate {
     #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub dimension: &'static str,
-    pub operator: &'static str,
-    pub value: String,
+    pub(crate) kind: &'static str,
+    pub(crate) dimension: &'static str,
+    pub(crate) operator: &'static str,
+    pub(crate) value: String,
 }
 
 impl QueryFilter {
@@ -151,54 +141,52 @@ impl QueryFilter {
 /// `QueueObservationQueryResponse`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct QueueObservationQueryResponse {
+pub(crate) struct QueueObservationQueryResponse {
     /// "A mapping from system presence to a list of organization presence ids": how the
     /// qualifiers of `oUserPresences` (organization presence ids) roll up.
     #[serde(default)]
-    pub system_to_organization_mappings: Option<BTreeMap<String, Vec<String>>>,
+    pub(crate) system_to_organization_mappings: Option<BTreeMap<String, Vec<String>>>,
     #[serde(default)]
-    pub results: Vec<QueueObservationDataContainer>,
+    pub(crate) results: Vec<QueueObservationDataContainer>,
 }
 
 /// `QueueObservationDataContainer`: `group` holds `queueId` and, for conversation metrics,
 /// `mediaType`.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct QueueObservationDataContainer {
+pub(crate) struct QueueObservationDataContainer {
     #[serde(default, deserialize_with = "string_map")]
-    pub group: BTreeMap<String, String>,
+    pub(crate) group: BTreeMap<String, String>,
     #[serde(default)]
-    pub data: Vec<ObservationMetricData>,
+    pub(crate) data: Vec<ObservationMetricData>,
 }
 
 /// `ObservationMetricData`.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct ObservationMetricData {
+pub(crate) struct ObservationMetricData {
     #[serde(default)]
-    pub metric: String,
+    pub(crate) metric: String,
     #[serde(default)]
-    pub qualifier: Option<String>,
+    pub(crate) qualifier: Option<String>,
     #[serde(default)]
-    pub stats: StatisticalSummary,
+    pub(crate) stats: StatisticalSummary,
 }
 
 /// `StatisticalSummary`: only the statistics relevant to a metric are present.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct StatisticalSummary {
+pub(crate) struct StatisticalSummary {
     #[serde(default)]
-    pub count: Option<i64>,
+    pub(crate) count: Option<i64>,
     #[serde(default)]
-    pub calculated_metric_value: Option<i64>,
+    pub(crate) calculated_metric_value: Option<i64>,
     #[serde(default)]
-    pub max: Option<f64>,
+    pub(crate) max: Option<f64>,
     #[serde(default)]
-    pub min: Option<f64>,
+    pub(crate) sum: Option<f64>,
     #[serde(default)]
-    pub sum: Option<f64>,
+    pub(crate) numerator: Option<f64>,
     #[serde(default)]
-    pub numerator: Option<f64>,
-    #[serde(default)]
-    pub denominator: Option<f64>,
+    pub(crate) denominator: Option<f64>,
 }
 
 // ---- POST /api/v2/analytics/conversations/activity/query ------------------------------------
@@ -206,46 +194,42 @@ pub struct StatisticalSummary {
 /// `ConversationActivityQuery`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ConversationActivityQuery {
-    pub metrics: Vec<ActivityQueryMetric>,
-    pub group_by: Vec<&'static str>,
+pub(crate) struct ConversationActivityQuery {
+    pub(crate) metrics: Vec<ActivityQueryMetric>,
+    pub(crate) group_by: Vec<&'static str>,
 }
 
 /// `ConversationActivityQueryMetric`.
 #[derive(Debug, Clone, Serialize)]
-pub struct ActivityQueryMetric {
-    pub metric: &'static str,
+pub(crate) struct ActivityQueryMetric {
+    pub(crate) metric: &'static str,
 }
 
 /// `ConversationActivityResponse`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ConversationActivityResponse {
+pub(crate) struct ConversationActivityResponse {
     #[serde(default)]
-    pub results: Vec<ConversationActivityData>,
+    pub(crate) results: Vec<ConversationActivityData>,
 }
 
 /// `ConversationActivityData`.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct ConversationActivityData {
+pub(crate) struct ConversationActivityData {
     #[serde(default, deserialize_with = "string_map")]
-    pub group: BTreeMap<String, String>,
+    pub(crate) group: BTreeMap<String, String>,
     #[serde(default)]
-    pub data: Vec<ConversationActivityMetricValue>,
+    pub(crate) data: Vec<ConversationActivityMetricValue>,
 }
 
 /// `ConversationActivityMetricValue`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ConversationActivityMetricValue {
+pub(crate) struct ConversationActivityMetricValue {
     #[serde(default)]
-    pub metric: String,
+    pub(crate) metric: String,
     #[serde(default)]
-    pub qualifier: Option<String>,
-    #[serde(default)]
-    pub count: Option<i64>,
-    #[serde(default)]
-    pub calculated_metric_value: Option<i64>,
+    pub(crate) count: Option<i64>,
 }
 
 // ---- POST /api/v2/analytics/conversations/aggregates/query ----------------------------------
@@ -253,49 +237,49 @@ pub struct ConversationActivityMetricValue {
 /// `ConversationAggregationQuery`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ConversationAggregationQuery {
+pub(crate) struct ConversationAggregationQuery {
     /// `"<start>/<end>"`, ISO-8601 instants.
-    pub interval: String,
+    pub(crate) interval: String,
     /// ISO-8601 duration (`PT5M`); absent means one bucket for the whole interval.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub granularity: Option<String>,
-    pub group_by: Vec<&'static str>,
-    pub filter: QueryFilter,
-    pub metrics: Vec<&'static str>,
+    pub(crate) granularity: Option<String>,
+    pub(crate) group_by: Vec<&'static str>,
+    pub(crate) filter: QueryFilter,
+    pub(crate) metrics: Vec<&'static str>,
 }
 
 /// `ConversationAggregateQueryResponse`.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct ConversationAggregateQueryResponse {
+pub(crate) struct ConversationAggregateQueryResponse {
     #[serde(default)]
-    pub results: Vec<ConversationAggregateDataContainer>,
+    pub(crate) results: Vec<ConversationAggregateDataContainer>,
 }
 
 /// `ConversationAggregateDataContainer`.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct ConversationAggregateDataContainer {
+pub(crate) struct ConversationAggregateDataContainer {
     #[serde(default, deserialize_with = "string_map")]
-    pub group: BTreeMap<String, String>,
+    pub(crate) group: BTreeMap<String, String>,
     #[serde(default)]
-    pub data: Vec<StatisticalResponse>,
+    pub(crate) data: Vec<StatisticalResponse>,
 }
 
 /// `StatisticalResponse`: one granularity bucket.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct StatisticalResponse {
+pub(crate) struct StatisticalResponse {
     #[serde(default)]
-    pub interval: String,
+    pub(crate) interval: String,
     #[serde(default)]
-    pub metrics: Vec<AggregateMetricData>,
+    pub(crate) metrics: Vec<AggregateMetricData>,
 }
 
 /// `AggregateMetricData`.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct AggregateMetricData {
+pub(crate) struct AggregateMetricData {
     #[serde(default)]
-    pub metric: String,
+    pub(crate) metric: String,
     #[serde(default)]
-    pub stats: StatisticalSummary,
+    pub(crate) stats: StatisticalSummary,
 }
 
 // ---- Notifications (REFERENCE.md 2.7) --------------------------------------------------------
@@ -314,8 +298,8 @@ pub struct Channel {
 
 /// One topic of a subscription request: `[{"id": topic}, ...]`.
 #[derive(Debug, Clone, Serialize)]
-pub struct TopicRequest<'a> {
-    pub id: &'a str,
+pub(crate) struct TopicRequest<'a> {
+    pub(crate) id: &'a str,
 }
 
 /// `ChannelTopicEntityListing`: what the subscription endpoints answer.
@@ -333,8 +317,6 @@ pub struct ChannelTopic {
     pub id: String,
     #[serde(default)]
     pub state: TopicState,
-    #[serde(default)]
-    pub rejection_reason: Option<String>,
     #[serde(default)]
     pub missing_permissions: Vec<String>,
 }
@@ -364,42 +346,50 @@ pub struct NotificationFrame<B = serde_json::Value> {
 
 /// The body of `channel.metadata` frames: `{"message": "WebSocket Heartbeat"}` or `"pong"`.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct ChannelMetadata {
+pub(crate) struct ChannelMetadata {
     #[serde(default)]
-    pub message: Option<String>,
+    pub(crate) message: Option<String>,
 }
 
 /// `StatEventQueueTopicStatsNotification`: the body of `v2.analytics.queues.{id}.observations`.
+/// Events are read by `collect::observations::rows` straight into rows; this model of the spec
+/// is what a property test holds that reader to.
+#[cfg(test)]
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct QueueStatsEvent {
+pub(crate) struct QueueStatsEvent {
     /// `queueId` and `mediaType`.
     #[serde(default, deserialize_with = "string_map")]
-    pub group: BTreeMap<String, String>,
+    pub(crate) group: BTreeMap<String, String>,
     #[serde(default)]
-    pub data: Vec<QueueStatsInterval>,
+    pub(crate) data: Vec<QueueStatsInterval>,
 }
 
 /// `StatEventQueueTopicIntervalMetrics`.
+#[cfg(test)]
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct QueueStatsInterval {
+pub(crate) struct QueueStatsInterval {
+    /// Not read: typed so that an event whose interval is not a string is refused, as the
+    /// live loop's reader refuses it.
+    #[serde(default, rename = "interval")]
+    _interval: String,
     #[serde(default)]
-    pub interval: String,
-    #[serde(default)]
-    pub metrics: Vec<QueueStatsMetric>,
+    pub(crate) metrics: Vec<QueueStatsMetric>,
 }
 
 /// `StatEventQueueTopicMetricStats`: `stats` maps a statistic's name to a number.
+#[cfg(test)]
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct QueueStatsMetric {
+pub(crate) struct QueueStatsMetric {
     #[serde(default)]
-    pub metric: String,
+    pub(crate) metric: String,
     #[serde(default)]
-    pub qualifier: Option<String>,
+    pub(crate) qualifier: Option<String>,
     #[serde(default, deserialize_with = "number_map")]
-    pub stats: BTreeMap<String, f64>,
+    pub(crate) stats: BTreeMap<String, f64>,
 }
 
 /// A map of numbers by the spec; a value of another type is skipped.
+#[cfg(test)]
 fn number_map<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, f64>, D::Error> {
     let raw: Option<BTreeMap<String, serde_json::Value>> = Option::deserialize(d)?;
     Ok(raw
@@ -416,29 +406,25 @@ fn number_map<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String,
 /// `PredictionResults.md`). Everything is optional, so the collector, not serde, decides
 /// whether an answer holds an estimate: one without any is a failed poll, never a series.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct EstimatedWaitTimePredictions {
+pub(crate) struct EstimatedWaitTimePredictions {
     #[serde(default)]
-    pub results: Option<Vec<PredictionResults>>,
+    pub(crate) results: Option<Vec<PredictionResults>>,
 }
 
 /// `PredictionResults`: one estimate (the SDKs: `intent` "the media type scope", `formula`,
-/// `estimatedWaitTimeSeconds` an integer).
+/// `estimatedWaitTimeSeconds` an integer); only the estimate is read.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct PredictionResults {
-    #[serde(default)]
-    pub intent: Option<String>,
-    #[serde(default)]
-    pub formula: Option<String>,
+pub(crate) struct PredictionResults {
     /// A number: an integer by the SDKs, read as f64 so a fractional one is not an error.
     #[serde(default)]
-    pub estimated_wait_time_seconds: Option<f64>,
+    pub(crate) estimated_wait_time_seconds: Option<f64>,
 }
 
 impl EstimatedWaitTimePredictions {
     /// The first estimate that is a finite, non-negative number of seconds.
     #[must_use]
-    pub fn seconds(&self) -> Option<f64> {
+    pub(crate) fn seconds(&self) -> Option<f64> {
         self.results
             .as_deref()?
             .iter()
@@ -451,20 +437,20 @@ impl EstimatedWaitTimePredictions {
 
 /// `LimitsEntityListing` (`openapi-subset.json`): the org's effective limits in a namespace.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct LimitsEntityListing {
+pub(crate) struct LimitsEntityListing {
     #[serde(default)]
-    pub entities: Vec<Limit>,
+    pub(crate) entities: Vec<Limit>,
 }
 
 /// `Limit` (`openapi-subset.json`): `key`, `namespace`, `value` (int64).
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct Limit {
+pub(crate) struct Limit {
     #[serde(default)]
-    pub key: Option<String>,
+    pub(crate) key: Option<String>,
     #[serde(default)]
-    pub namespace: Option<String>,
+    pub(crate) namespace: Option<String>,
     #[serde(default)]
-    pub value: Option<i64>,
+    pub(crate) value: Option<i64>,
 }
 
 #[cfg(test)]

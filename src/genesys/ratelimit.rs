@@ -15,7 +15,7 @@ use tokio::time::Instant;
 const WINDOW: Duration = Duration::from_secs(60);
 
 #[derive(Debug)]
-pub struct RateLimiter {
+pub(crate) struct RateLimiter {
     /// Adjustable at run time (config reload).
     per_minute: AtomicUsize,
     state: Mutex<State>,
@@ -30,7 +30,7 @@ struct State {
 
 impl RateLimiter {
     #[must_use]
-    pub fn new(per_minute: u32) -> RateLimiter {
+    pub(crate) fn new(per_minute: u32) -> RateLimiter {
         let per_minute = per_minute.max(1) as usize;
         RateLimiter {
             per_minute: AtomicUsize::new(per_minute),
@@ -41,13 +41,8 @@ impl RateLimiter {
         }
     }
 
-    pub fn per_minute(&self) -> u32 {
-        // Only ever set from a u32.
-        u32::try_from(self.per_minute.load(Ordering::Relaxed)).unwrap_or(u32::MAX)
-    }
-
     /// A new budget, in force from the next request that waits.
-    pub fn set_per_minute(&self, per_minute: u32) {
+    pub(crate) fn set_per_minute(&self, per_minute: u32) {
         self.per_minute
             .store(per_minute.max(1) as usize, Ordering::Relaxed);
     }

@@ -4,9 +4,9 @@
 
 /// One Genesys Cloud region: its SDK key (`us_east_1`) and its domain (`mypurecloud.com`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Region {
-    pub key: &'static str,
-    pub domain: &'static str,
+pub(crate) struct Region {
+    pub(crate) key: &'static str,
+    pub(crate) domain: &'static str,
 }
 
 pub(crate) const REGIONS: [Region; 18] = [
@@ -91,7 +91,7 @@ impl Region {
     ///
     /// # Errors
     /// [`UnknownRegion`], listing the known regions, for anything else.
-    pub fn parse(input: &str) -> Result<Region, UnknownRegion> {
+    pub(crate) fn parse(input: &str) -> Result<Region, UnknownRegion> {
         let s = input.trim().to_ascii_lowercase();
         let s = s.strip_prefix("https://").unwrap_or(&s);
         let s = s.trim_end_matches('/');
@@ -108,12 +108,12 @@ impl Region {
     }
 
     #[must_use]
-    pub fn api_url(&self) -> String {
+    pub(crate) fn api_url(&self) -> String {
         format!("https://api.{}", self.domain)
     }
 
     #[must_use]
-    pub fn login_url(&self) -> String {
+    pub(crate) fn login_url(&self) -> String {
         format!("https://login.{}", self.domain)
     }
 }

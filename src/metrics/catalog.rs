@@ -20,7 +20,7 @@ pub enum Kind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Family {
     /// Without the `_total` suffix of counters.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     pub kind: Kind,
     /// The base unit the name ends with (`seconds`, `ratio`), if any.
     pub unit: Option<&'static str>,
@@ -42,13 +42,13 @@ impl Family {
 
     /// The help as prometheus-client's registry wants it: it adds the full stop itself.
     #[must_use]
-    pub fn registry_help(&self) -> &'static str {
+    pub(crate) fn registry_help(&self) -> &'static str {
         self.help.strip_suffix('.').unwrap_or(self.help)
     }
 }
 
 /// Registers a self-metric kept by prometheus-client under its catalog name and help.
-pub fn register(
+pub(crate) fn register(
     registry: &mut prometheus_client::registry::Registry,
     family: &Family,
     metric: impl prometheus_client::registry::Metric,
@@ -63,7 +63,7 @@ const QUEUE_MEDIA: &[&str] = &["queue_id", "queue", "media_type"];
 const QUEUE_MEDIA_WINDOW: &[&str] = &["queue_id", "queue", "media_type", "window"];
 
 // The Genesys client: what it spends of the API budget (`genesys::instrument`).
-pub const API_REQUESTS: Family = Family {
+pub(crate) const API_REQUESTS: Family = Family {
     name: "genesys_api_requests",
     kind: Kind::Counter,
     unit: None,
@@ -71,7 +71,7 @@ pub const API_REQUESTS: Family = Family {
     labels: &["endpoint", "code"],
 };
 
-pub const API_RETRIES: Family = Family {
+pub(crate) const API_RETRIES: Family = Family {
     name: "genesys_api_retries",
     kind: Kind::Counter,
     unit: None,
@@ -79,7 +79,7 @@ pub const API_RETRIES: Family = Family {
     labels: &["endpoint", "reason"],
 };
 
-pub const API_BUDGET_WAIT_SECONDS: Family = Family {
+pub(crate) const API_BUDGET_WAIT_SECONDS: Family = Family {
     name: "genesys_api_budget_wait_seconds",
     kind: Kind::Counter,
     unit: Some("seconds"),
@@ -87,7 +87,7 @@ pub const API_BUDGET_WAIT_SECONDS: Family = Family {
     labels: NO_LABELS,
 };
 
-pub const API_BUDGET_REQUESTS_PER_MINUTE: Family = Family {
+pub(crate) const API_BUDGET_REQUESTS_PER_MINUTE: Family = Family {
     name: "genesys_api_budget_requests_per_minute",
     kind: Kind::Gauge,
     unit: None,
@@ -95,7 +95,7 @@ pub const API_BUDGET_REQUESTS_PER_MINUTE: Family = Family {
     labels: NO_LABELS,
 };
 
-pub const API_BUDGET_WAITING_REQUESTS: Family = Family {
+pub(crate) const API_BUDGET_WAITING_REQUESTS: Family = Family {
     name: "genesys_api_budget_waiting_requests",
     kind: Kind::Gauge,
     unit: None,
@@ -103,7 +103,7 @@ pub const API_BUDGET_WAITING_REQUESTS: Family = Family {
     labels: NO_LABELS,
 };
 
-pub const API_PLANNED_REQUESTS_PER_MINUTE: Family = Family {
+pub(crate) const API_PLANNED_REQUESTS_PER_MINUTE: Family = Family {
     name: "genesys_api_planned_requests_per_minute",
     kind: Kind::Gauge,
     unit: None,
@@ -111,7 +111,7 @@ pub const API_PLANNED_REQUESTS_PER_MINUTE: Family = Family {
     labels: NO_LABELS,
 };
 
-pub const API_TOKEN_REFRESHES: Family = Family {
+pub(crate) const API_TOKEN_REFRESHES: Family = Family {
     name: "genesys_api_token_refreshes",
     kind: Kind::Counter,
     unit: None,
@@ -119,7 +119,7 @@ pub const API_TOKEN_REFRESHES: Family = Family {
     labels: NO_LABELS,
 };
 
-pub const API_ORG_LIMIT_REQUESTS_PER_MINUTE: Family = Family {
+pub(crate) const API_ORG_LIMIT_REQUESTS_PER_MINUTE: Family = Family {
     name: "genesys_api_org_limit_requests_per_minute",
     kind: Kind::Gauge,
     unit: None,
@@ -128,7 +128,7 @@ pub const API_ORG_LIMIT_REQUESTS_PER_MINUTE: Family = Family {
 };
 
 // Configuration reloads (`reload`).
-pub const EXPORTER_CONFIG_LAST_RELOAD_SUCCESSFUL: Family = Family {
+pub(crate) const EXPORTER_CONFIG_LAST_RELOAD_SUCCESSFUL: Family = Family {
     name: "genesys_exporter_config_last_reload_successful",
     kind: Kind::Gauge,
     unit: None,
@@ -136,7 +136,7 @@ pub const EXPORTER_CONFIG_LAST_RELOAD_SUCCESSFUL: Family = Family {
     labels: NO_LABELS,
 };
 
-pub const EXPORTER_CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS: Family = Family {
+pub(crate) const EXPORTER_CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS: Family = Family {
     name: "genesys_exporter_config_last_reload_success_timestamp_seconds",
     kind: Kind::Gauge,
     unit: Some("seconds"),
@@ -144,7 +144,7 @@ pub const EXPORTER_CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS: Family = Family
     labels: NO_LABELS,
 };
 
-pub const EXPORTER_CONFIG_RELOADS: Family = Family {
+pub(crate) const EXPORTER_CONFIG_RELOADS: Family = Family {
     name: "genesys_exporter_config_reloads",
     kind: Kind::Counter,
     unit: None,
@@ -152,7 +152,7 @@ pub const EXPORTER_CONFIG_RELOADS: Family = Family {
     labels: NO_LABELS,
 };
 
-pub const EXPORTER_CONFIG_RELOAD_FAILURES: Family = Family {
+pub(crate) const EXPORTER_CONFIG_RELOAD_FAILURES: Family = Family {
     name: "genesys_exporter_config_reload_failures",
     kind: Kind::Counter,
     unit: None,
@@ -161,7 +161,7 @@ pub const EXPORTER_CONFIG_RELOAD_FAILURES: Family = Family {
 };
 
 // Collector health: one series per running collector (`collect`).
-pub const UP: Family = Family {
+pub(crate) const UP: Family = Family {
     name: "genesys_up",
     kind: Kind::Gauge,
     unit: None,
@@ -170,7 +170,7 @@ pub const UP: Family = Family {
     labels: COLLECTOR,
 };
 
-pub const COLLECTOR_LAST_SUCCESS_TIMESTAMP_SECONDS: Family = Family {
+pub(crate) const COLLECTOR_LAST_SUCCESS_TIMESTAMP_SECONDS: Family = Family {
     name: "genesys_collector_last_success_timestamp_seconds",
     kind: Kind::Gauge,
     unit: Some("seconds"),
@@ -178,7 +178,7 @@ pub const COLLECTOR_LAST_SUCCESS_TIMESTAMP_SECONDS: Family = Family {
     labels: COLLECTOR,
 };
 
-pub const COLLECTOR_DURATION_SECONDS: Family = Family {
+pub(crate) const COLLECTOR_DURATION_SECONDS: Family = Family {
     name: "genesys_collector_duration_seconds",
     kind: Kind::Gauge,
     unit: Some("seconds"),
@@ -186,7 +186,7 @@ pub const COLLECTOR_DURATION_SECONDS: Family = Family {
     labels: COLLECTOR,
 };
 
-pub const COLLECTOR_INTERVAL_SECONDS: Family = Family {
+pub(crate) const COLLECTOR_INTERVAL_SECONDS: Family = Family {
     name: "genesys_collector_interval_seconds",
     kind: Kind::Gauge,
     unit: Some("seconds"),
@@ -194,7 +194,7 @@ pub const COLLECTOR_INTERVAL_SECONDS: Family = Family {
     labels: COLLECTOR,
 };
 
-pub const COLLECTOR_REQUESTS: Family = Family {
+pub(crate) const COLLECTOR_REQUESTS: Family = Family {
     name: "genesys_collector_requests",
     kind: Kind::Gauge,
     unit: None,
@@ -202,7 +202,7 @@ pub const COLLECTOR_REQUESTS: Family = Family {
     labels: COLLECTOR,
 };
 
-pub const COLLECTOR_POLLS: Family = Family {
+pub(crate) const COLLECTOR_POLLS: Family = Family {
     name: "genesys_collector_polls",
     kind: Kind::Counter,
     unit: None,
@@ -210,7 +210,7 @@ pub const COLLECTOR_POLLS: Family = Family {
     labels: COLLECTOR,
 };
 
-pub const COLLECTOR_POLL_FAILURES: Family = Family {
+pub(crate) const COLLECTOR_POLL_FAILURES: Family = Family {
     name: "genesys_collector_poll_failures",
     kind: Kind::Counter,
     unit: None,
@@ -219,7 +219,7 @@ pub const COLLECTOR_POLL_FAILURES: Family = Family {
 };
 
 // The build.
-pub const EXPORTER_BUILD_INFO: Family = Family {
+pub(crate) const EXPORTER_BUILD_INFO: Family = Family {
     name: "genesys_exporter_build_info",
     kind: Kind::Gauge,
     unit: None,
@@ -229,7 +229,7 @@ pub const EXPORTER_BUILD_INFO: Family = Family {
 
 // The process (`metrics::process`): the standard families of the Prometheus client libraries,
 // with their names and help, on Linux only (absent elsewhere).
-pub const PROCESS_CPU_SECONDS: Family = Family {
+pub(crate) const PROCESS_CPU_SECONDS: Family = Family {
     name: "process_cpu_seconds",
     kind: Kind::Counter,
     unit: Some("seconds"),
@@ -237,7 +237,7 @@ pub const PROCESS_CPU_SECONDS: Family = Family {
     labels: NO_LABELS,
 };
 
-pub const PROCESS_RESIDENT_MEMORY_BYTES: Family = Family {
+pub(crate) const PROCESS_RESIDENT_MEMORY_BYTES: Family = Family {
     name: "process_resident_memory_bytes",
     kind: Kind::Gauge,
     unit: Some("bytes"),
@@ -245,7 +245,7 @@ pub const PROCESS_RESIDENT_MEMORY_BYTES: Family = Family {
     labels: NO_LABELS,
 };
 
-pub const PROCESS_VIRTUAL_MEMORY_BYTES: Family = Family {
+pub(crate) const PROCESS_VIRTUAL_MEMORY_BYTES: Family = Family {
     name: "process_virtual_memory_bytes",
     kind: Kind::Gauge,
     unit: Some("bytes"),
@@ -253,7 +253,7 @@ pub const PROCESS_VIRTUAL_MEMORY_BYTES: Family = Family {
     labels: NO_LABELS,
 };
 
-pub const PROCESS_OPEN_FDS: Family = Family {
+pub(crate) const PROCESS_OPEN_FDS: Family = Family {
     name: "process_open_fds",
     kind: Kind::Gauge,
     unit: None,
@@ -261,7 +261,7 @@ pub const PROCESS_OPEN_FDS: Family = Family {
     labels: NO_LABELS,
 };
 
-pub const PROCESS_MAX_FDS: Family = Family {
+pub(crate) const PROCESS_MAX_FDS: Family = Family {
     name: "process_max_fds",
     kind: Kind::Gauge,
     unit: None,
@@ -269,7 +269,7 @@ pub const PROCESS_MAX_FDS: Family = Family {
     labels: NO_LABELS,
 };
 
-pub const PROCESS_START_TIME_SECONDS: Family = Family {
+pub(crate) const PROCESS_START_TIME_SECONDS: Family = Family {
     name: "process_start_time_seconds",
     kind: Kind::Gauge,
     unit: Some("seconds"),
@@ -278,7 +278,7 @@ pub const PROCESS_START_TIME_SECONDS: Family = Family {
 };
 
 // `queues` collector: queue discovery.
-pub const QUEUES: Family = Family {
+pub(crate) const QUEUES: Family = Family {
     name: "genesys_queues",
     kind: Kind::Gauge,
     unit: None,
@@ -286,7 +286,7 @@ pub const QUEUES: Family = Family {
     labels: NO_LABELS,
 };
 
-pub const QUEUE_INFO: Family = Family {
+pub(crate) const QUEUE_INFO: Family = Family {
     name: "genesys_queue_info",
     kind: Kind::Gauge,
     unit: None,
@@ -295,7 +295,7 @@ pub const QUEUE_INFO: Family = Family {
 };
 
 // `observations` collector: live queue state.
-pub const QUEUE_CONVERSATIONS: Family = Family {
+pub(crate) const QUEUE_CONVERSATIONS: Family = Family {
     name: "genesys_queue_conversations",
     kind: Kind::Gauge,
     unit: None,
@@ -303,7 +303,7 @@ pub const QUEUE_CONVERSATIONS: Family = Family {
     labels: &["queue_id", "queue", "media_type", "state"],
 };
 
-pub const QUEUE_LONGEST_WAITING_SECONDS: Family = Family {
+pub(crate) const QUEUE_LONGEST_WAITING_SECONDS: Family = Family {
     name: "genesys_queue_longest_waiting_seconds",
     kind: Kind::Gauge,
     unit: Some("seconds"),
@@ -311,7 +311,7 @@ pub const QUEUE_LONGEST_WAITING_SECONDS: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
-pub const QUEUE_ON_QUEUE_USERS: Family = Family {
+pub(crate) const QUEUE_ON_QUEUE_USERS: Family = Family {
     name: "genesys_queue_on_queue_users",
     kind: Kind::Gauge,
     unit: None,
@@ -319,7 +319,7 @@ pub const QUEUE_ON_QUEUE_USERS: Family = Family {
     labels: QUEUE,
 };
 
-pub const QUEUE_LONGEST_INTERACTING_SECONDS: Family = Family {
+pub(crate) const QUEUE_LONGEST_INTERACTING_SECONDS: Family = Family {
     name: "genesys_queue_longest_interacting_seconds",
     kind: Kind::Gauge,
     unit: Some("seconds"),
@@ -327,7 +327,7 @@ pub const QUEUE_LONGEST_INTERACTING_SECONDS: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
-pub const QUEUE_MEMBER_USERS: Family = Family {
+pub(crate) const QUEUE_MEMBER_USERS: Family = Family {
     name: "genesys_queue_member_users",
     kind: Kind::Gauge,
     unit: None,
@@ -335,7 +335,7 @@ pub const QUEUE_MEMBER_USERS: Family = Family {
     labels: QUEUE,
 };
 
-pub const QUEUE_ACTIVE_USERS: Family = Family {
+pub(crate) const QUEUE_ACTIVE_USERS: Family = Family {
     name: "genesys_queue_active_users",
     kind: Kind::Gauge,
     unit: None,
@@ -343,7 +343,7 @@ pub const QUEUE_ACTIVE_USERS: Family = Family {
     labels: QUEUE,
 };
 
-pub const QUEUE_OFF_QUEUE_USERS: Family = Family {
+pub(crate) const QUEUE_OFF_QUEUE_USERS: Family = Family {
     name: "genesys_queue_off_queue_users",
     kind: Kind::Gauge,
     unit: None,
@@ -351,7 +351,7 @@ pub const QUEUE_OFF_QUEUE_USERS: Family = Family {
     labels: QUEUE,
 };
 
-pub const QUEUE_PRESENCE_USERS: Family = Family {
+pub(crate) const QUEUE_PRESENCE_USERS: Family = Family {
     name: "genesys_queue_presence_users",
     kind: Kind::Gauge,
     unit: None,
@@ -359,7 +359,7 @@ pub const QUEUE_PRESENCE_USERS: Family = Family {
     labels: &["queue_id", "queue", "presence"],
 };
 
-pub const QUEUE_ESTIMATED_WAIT_SECONDS: Family = Family {
+pub(crate) const QUEUE_ESTIMATED_WAIT_SECONDS: Family = Family {
     name: "genesys_queue_estimated_wait_seconds",
     kind: Kind::Gauge,
     unit: Some("seconds"),
@@ -367,7 +367,7 @@ pub const QUEUE_ESTIMATED_WAIT_SECONDS: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
-pub const QUEUE_USERS: Family = Family {
+pub(crate) const QUEUE_USERS: Family = Family {
     name: "genesys_queue_users",
     kind: Kind::Gauge,
     unit: None,
@@ -376,7 +376,7 @@ pub const QUEUE_USERS: Family = Family {
 };
 
 // `observations` collector, how live data arrives (push over notification channels, or polls).
-pub const LIVE_MODE: Family = Family {
+pub(crate) const LIVE_MODE: Family = Family {
     name: "genesys_live_mode",
     kind: Kind::Gauge,
     unit: None,
@@ -385,7 +385,7 @@ pub const LIVE_MODE: Family = Family {
     labels: &["mode"],
 };
 
-pub const LIVE_QUEUES: Family = Family {
+pub(crate) const LIVE_QUEUES: Family = Family {
     name: "genesys_live_queues",
     kind: Kind::Gauge,
     unit: None,
@@ -393,7 +393,7 @@ pub const LIVE_QUEUES: Family = Family {
     labels: &["delivery"],
 };
 
-pub const LIVE_CHANNELS: Family = Family {
+pub(crate) const LIVE_CHANNELS: Family = Family {
     name: "genesys_live_channels",
     kind: Kind::Gauge,
     unit: None,
@@ -401,7 +401,7 @@ pub const LIVE_CHANNELS: Family = Family {
     labels: NO_LABELS,
 };
 
-pub const LIVE_TOPICS: Family = Family {
+pub(crate) const LIVE_TOPICS: Family = Family {
     name: "genesys_live_topics",
     kind: Kind::Gauge,
     unit: None,
@@ -409,7 +409,7 @@ pub const LIVE_TOPICS: Family = Family {
     labels: &["state"],
 };
 
-pub const LIVE_EVENTS: Family = Family {
+pub(crate) const LIVE_EVENTS: Family = Family {
     name: "genesys_live_events",
     kind: Kind::Counter,
     unit: None,
@@ -417,7 +417,7 @@ pub const LIVE_EVENTS: Family = Family {
     labels: &["topic"],
 };
 
-pub const LIVE_RECONNECTS: Family = Family {
+pub(crate) const LIVE_RECONNECTS: Family = Family {
     name: "genesys_live_reconnects",
     kind: Kind::Counter,
     unit: None,
@@ -425,7 +425,7 @@ pub const LIVE_RECONNECTS: Family = Family {
     labels: &["reason"],
 };
 
-pub const LIVE_RECONCILE_DIFFERENCES: Family = Family {
+pub(crate) const LIVE_RECONCILE_DIFFERENCES: Family = Family {
     name: "genesys_live_reconcile_differences",
     kind: Kind::Counter,
     unit: None,
@@ -433,7 +433,7 @@ pub const LIVE_RECONCILE_DIFFERENCES: Family = Family {
     labels: &["reading"],
 };
 
-pub const LIVE_EVENT_READING: Family = Family {
+pub(crate) const LIVE_EVENT_READING: Family = Family {
     name: "genesys_live_event_reading",
     kind: Kind::Gauge,
     unit: None,
@@ -441,7 +441,7 @@ pub const LIVE_EVENT_READING: Family = Family {
     labels: &["reading"],
 };
 
-pub const LIVE_LAST_EVENT_TIMESTAMP_SECONDS: Family = Family {
+pub(crate) const LIVE_LAST_EVENT_TIMESTAMP_SECONDS: Family = Family {
     name: "genesys_live_last_event_timestamp_seconds",
     kind: Kind::Gauge,
     unit: Some("seconds"),
@@ -450,7 +450,7 @@ pub const LIVE_LAST_EVENT_TIMESTAMP_SECONDS: Family = Family {
 };
 
 // `activity` collector: org-wide live state.
-pub const CONVERSATIONS: Family = Family {
+pub(crate) const CONVERSATIONS: Family = Family {
     name: "genesys_conversations",
     kind: Kind::Gauge,
     unit: None,
@@ -459,7 +459,7 @@ pub const CONVERSATIONS: Family = Family {
 };
 
 // `aggregates` collector: counters since the exporter started.
-pub const CONVERSATIONS_OFFERED: Family = Family {
+pub(crate) const CONVERSATIONS_OFFERED: Family = Family {
     name: "genesys_conversations_offered",
     kind: Kind::Counter,
     unit: None,
@@ -467,7 +467,7 @@ pub const CONVERSATIONS_OFFERED: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
-pub const CONVERSATIONS_ANSWERED: Family = Family {
+pub(crate) const CONVERSATIONS_ANSWERED: Family = Family {
     name: "genesys_conversations_answered",
     kind: Kind::Counter,
     unit: None,
@@ -475,7 +475,7 @@ pub const CONVERSATIONS_ANSWERED: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
-pub const CONVERSATIONS_ABANDONED: Family = Family {
+pub(crate) const CONVERSATIONS_ABANDONED: Family = Family {
     name: "genesys_conversations_abandoned",
     kind: Kind::Counter,
     unit: None,
@@ -483,7 +483,7 @@ pub const CONVERSATIONS_ABANDONED: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
-pub const CONVERSATIONS_SHORT_ABANDONED: Family = Family {
+pub(crate) const CONVERSATIONS_SHORT_ABANDONED: Family = Family {
     name: "genesys_conversations_short_abandoned",
     kind: Kind::Counter,
     unit: None,
@@ -491,7 +491,7 @@ pub const CONVERSATIONS_SHORT_ABANDONED: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
-pub const CONVERSATIONS_HANDLED: Family = Family {
+pub(crate) const CONVERSATIONS_HANDLED: Family = Family {
     name: "genesys_conversations_handled",
     kind: Kind::Counter,
     unit: None,
@@ -499,7 +499,7 @@ pub const CONVERSATIONS_HANDLED: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
-pub const CONVERSATIONS_TRANSFERRED: Family = Family {
+pub(crate) const CONVERSATIONS_TRANSFERRED: Family = Family {
     name: "genesys_conversations_transferred",
     kind: Kind::Counter,
     unit: None,
@@ -507,7 +507,7 @@ pub const CONVERSATIONS_TRANSFERRED: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
-pub const CONVERSATIONS_OVER_SLA: Family = Family {
+pub(crate) const CONVERSATIONS_OVER_SLA: Family = Family {
     name: "genesys_conversations_over_sla",
     kind: Kind::Counter,
     unit: None,
@@ -515,7 +515,7 @@ pub const CONVERSATIONS_OVER_SLA: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
-pub const CONVERSATIONS_CONNECTED: Family = Family {
+pub(crate) const CONVERSATIONS_CONNECTED: Family = Family {
     name: "genesys_conversations_connected",
     kind: Kind::Counter,
     unit: None,
@@ -523,7 +523,7 @@ pub const CONVERSATIONS_CONNECTED: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
-pub const CONVERSATIONS_WITHIN_SLA: Family = Family {
+pub(crate) const CONVERSATIONS_WITHIN_SLA: Family = Family {
     name: "genesys_conversations_within_sla",
     kind: Kind::Counter,
     unit: None,
@@ -531,7 +531,7 @@ pub const CONVERSATIONS_WITHIN_SLA: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
-pub const CONVERSATIONS_SLA_ELIGIBLE: Family = Family {
+pub(crate) const CONVERSATIONS_SLA_ELIGIBLE: Family = Family {
     name: "genesys_conversations_sla_eligible",
     kind: Kind::Counter,
     unit: None,
@@ -539,7 +539,7 @@ pub const CONVERSATIONS_SLA_ELIGIBLE: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
-pub const HOLDS: Family = Family {
+pub(crate) const HOLDS: Family = Family {
     name: "genesys_holds",
     kind: Kind::Counter,
     unit: None,
@@ -547,7 +547,7 @@ pub const HOLDS: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
-pub const HANDLE_SECONDS: Family = Family {
+pub(crate) const HANDLE_SECONDS: Family = Family {
     name: "genesys_handle_seconds",
     kind: Kind::Counter,
     unit: Some("seconds"),
@@ -555,7 +555,7 @@ pub const HANDLE_SECONDS: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
-pub const TALK_SECONDS: Family = Family {
+pub(crate) const TALK_SECONDS: Family = Family {
     name: "genesys_talk_seconds",
     kind: Kind::Counter,
     unit: Some("seconds"),
@@ -563,7 +563,7 @@ pub const TALK_SECONDS: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
-pub const HOLD_SECONDS: Family = Family {
+pub(crate) const HOLD_SECONDS: Family = Family {
     name: "genesys_hold_seconds",
     kind: Kind::Counter,
     unit: Some("seconds"),
@@ -571,7 +571,7 @@ pub const HOLD_SECONDS: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
-pub const ACW_SECONDS: Family = Family {
+pub(crate) const ACW_SECONDS: Family = Family {
     name: "genesys_acw_seconds",
     kind: Kind::Counter,
     unit: Some("seconds"),
@@ -579,7 +579,7 @@ pub const ACW_SECONDS: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
-pub const ACD_WAIT_SECONDS: Family = Family {
+pub(crate) const ACD_WAIT_SECONDS: Family = Family {
     name: "genesys_acd_wait_seconds",
     kind: Kind::Counter,
     unit: Some("seconds"),
@@ -587,7 +587,7 @@ pub const ACD_WAIT_SECONDS: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
-pub const ANSWER_WAIT_SECONDS: Family = Family {
+pub(crate) const ANSWER_WAIT_SECONDS: Family = Family {
     name: "genesys_answer_wait_seconds",
     kind: Kind::Counter,
     unit: Some("seconds"),
@@ -595,7 +595,7 @@ pub const ANSWER_WAIT_SECONDS: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
-pub const ABANDON_WAIT_SECONDS: Family = Family {
+pub(crate) const ABANDON_WAIT_SECONDS: Family = Family {
     name: "genesys_abandon_wait_seconds",
     kind: Kind::Counter,
     unit: Some("seconds"),
@@ -603,7 +603,7 @@ pub const ABANDON_WAIT_SECONDS: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
-pub const WAIT_SECONDS: Family = Family {
+pub(crate) const WAIT_SECONDS: Family = Family {
     name: "genesys_wait_seconds",
     kind: Kind::Counter,
     unit: Some("seconds"),
@@ -611,7 +611,7 @@ pub const WAIT_SECONDS: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
-pub const ALERT_SECONDS: Family = Family {
+pub(crate) const ALERT_SECONDS: Family = Family {
     name: "genesys_alert_seconds",
     kind: Kind::Counter,
     unit: Some("seconds"),
@@ -619,7 +619,7 @@ pub const ALERT_SECONDS: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
-pub const OFFERS_NOT_ANSWERED: Family = Family {
+pub(crate) const OFFERS_NOT_ANSWERED: Family = Family {
     name: "genesys_offers_not_answered",
     kind: Kind::Counter,
     unit: None,
@@ -627,7 +627,7 @@ pub const OFFERS_NOT_ANSWERED: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
-pub const NOT_RESPONDING_SECONDS: Family = Family {
+pub(crate) const NOT_RESPONDING_SECONDS: Family = Family {
     name: "genesys_not_responding_seconds",
     kind: Kind::Counter,
     unit: Some("seconds"),
@@ -635,7 +635,7 @@ pub const NOT_RESPONDING_SECONDS: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
-pub const CONVERSATIONS_BLIND_TRANSFERRED: Family = Family {
+pub(crate) const CONVERSATIONS_BLIND_TRANSFERRED: Family = Family {
     name: "genesys_conversations_blind_transferred",
     kind: Kind::Counter,
     unit: None,
@@ -643,7 +643,7 @@ pub const CONVERSATIONS_BLIND_TRANSFERRED: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
-pub const CONVERSATIONS_CONSULT_TRANSFERRED: Family = Family {
+pub(crate) const CONVERSATIONS_CONSULT_TRANSFERRED: Family = Family {
     name: "genesys_conversations_consult_transferred",
     kind: Kind::Counter,
     unit: None,
@@ -651,7 +651,7 @@ pub const CONVERSATIONS_CONSULT_TRANSFERRED: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
-pub const CONVERSATIONS_OUTBOUND: Family = Family {
+pub(crate) const CONVERSATIONS_OUTBOUND: Family = Family {
     name: "genesys_conversations_outbound",
     kind: Kind::Counter,
     unit: None,
@@ -659,7 +659,7 @@ pub const CONVERSATIONS_OUTBOUND: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
-pub const DIALING_SECONDS: Family = Family {
+pub(crate) const DIALING_SECONDS: Family = Family {
     name: "genesys_dialing_seconds",
     kind: Kind::Counter,
     unit: Some("seconds"),
@@ -667,7 +667,7 @@ pub const DIALING_SECONDS: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
-pub const CONTACTING_SECONDS: Family = Family {
+pub(crate) const CONTACTING_SECONDS: Family = Family {
     name: "genesys_contacting_seconds",
     kind: Kind::Counter,
     unit: Some("seconds"),
@@ -675,7 +675,7 @@ pub const CONTACTING_SECONDS: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
-pub const CONVERSATION_ERRORS: Family = Family {
+pub(crate) const CONVERSATION_ERRORS: Family = Family {
     name: "genesys_conversation_errors",
     kind: Kind::Counter,
     unit: None,
@@ -683,7 +683,7 @@ pub const CONVERSATION_ERRORS: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
-pub const IVR_CONVERSATIONS: Family = Family {
+pub(crate) const IVR_CONVERSATIONS: Family = Family {
     name: "genesys_ivr_conversations",
     kind: Kind::Counter,
     unit: None,
@@ -691,7 +691,7 @@ pub const IVR_CONVERSATIONS: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
-pub const IVR_SECONDS: Family = Family {
+pub(crate) const IVR_SECONDS: Family = Family {
     name: "genesys_ivr_seconds",
     kind: Kind::Counter,
     unit: Some("seconds"),
@@ -699,7 +699,7 @@ pub const IVR_SECONDS: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
-pub const CONVERSATIONS_FLOWED_OUT: Family = Family {
+pub(crate) const CONVERSATIONS_FLOWED_OUT: Family = Family {
     name: "genesys_conversations_flowed_out",
     kind: Kind::Counter,
     unit: None,
@@ -707,7 +707,7 @@ pub const CONVERSATIONS_FLOWED_OUT: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
-pub const FLOW_OUT_WAIT_SECONDS: Family = Family {
+pub(crate) const FLOW_OUT_WAIT_SECONDS: Family = Family {
     name: "genesys_flow_out_wait_seconds",
     kind: Kind::Counter,
     unit: Some("seconds"),
@@ -715,7 +715,7 @@ pub const FLOW_OUT_WAIT_SECONDS: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
-pub const VOICEMAILS: Family = Family {
+pub(crate) const VOICEMAILS: Family = Family {
     name: "genesys_voicemails",
     kind: Kind::Counter,
     unit: None,
@@ -723,7 +723,7 @@ pub const VOICEMAILS: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
-pub const VOICEMAIL_SECONDS: Family = Family {
+pub(crate) const VOICEMAIL_SECONDS: Family = Family {
     name: "genesys_voicemail_seconds",
     kind: Kind::Counter,
     unit: Some("seconds"),
@@ -731,7 +731,7 @@ pub const VOICEMAIL_SECONDS: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
-pub const CALLBACKS_SCHEDULED: Family = Family {
+pub(crate) const CALLBACKS_SCHEDULED: Family = Family {
     name: "genesys_callbacks_scheduled",
     kind: Kind::Counter,
     unit: None,
@@ -740,7 +740,7 @@ pub const CALLBACKS_SCHEDULED: Family = Family {
 };
 
 // `aggregates` collector: the same over each window, and window-only maxima and ratio.
-pub const WINDOW_CONVERSATIONS_OFFERED: Family = Family {
+pub(crate) const WINDOW_CONVERSATIONS_OFFERED: Family = Family {
     name: "genesys_window_conversations_offered",
     kind: Kind::Gauge,
     unit: None,
@@ -748,7 +748,7 @@ pub const WINDOW_CONVERSATIONS_OFFERED: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
-pub const WINDOW_CONVERSATIONS_ANSWERED: Family = Family {
+pub(crate) const WINDOW_CONVERSATIONS_ANSWERED: Family = Family {
     name: "genesys_window_conversations_answered",
     kind: Kind::Gauge,
     unit: None,
@@ -756,7 +756,7 @@ pub const WINDOW_CONVERSATIONS_ANSWERED: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
-pub const WINDOW_CONVERSATIONS_ABANDONED: Family = Family {
+pub(crate) const WINDOW_CONVERSATIONS_ABANDONED: Family = Family {
     name: "genesys_window_conversations_abandoned",
     kind: Kind::Gauge,
     unit: None,
@@ -764,7 +764,7 @@ pub const WINDOW_CONVERSATIONS_ABANDONED: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
-pub const WINDOW_CONVERSATIONS_SHORT_ABANDONED: Family = Family {
+pub(crate) const WINDOW_CONVERSATIONS_SHORT_ABANDONED: Family = Family {
     name: "genesys_window_conversations_short_abandoned",
     kind: Kind::Gauge,
     unit: None,
@@ -772,7 +772,7 @@ pub const WINDOW_CONVERSATIONS_SHORT_ABANDONED: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
-pub const WINDOW_CONVERSATIONS_HANDLED: Family = Family {
+pub(crate) const WINDOW_CONVERSATIONS_HANDLED: Family = Family {
     name: "genesys_window_conversations_handled",
     kind: Kind::Gauge,
     unit: None,
@@ -780,7 +780,7 @@ pub const WINDOW_CONVERSATIONS_HANDLED: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
-pub const WINDOW_CONVERSATIONS_TRANSFERRED: Family = Family {
+pub(crate) const WINDOW_CONVERSATIONS_TRANSFERRED: Family = Family {
     name: "genesys_window_conversations_transferred",
     kind: Kind::Gauge,
     unit: None,
@@ -788,7 +788,7 @@ pub const WINDOW_CONVERSATIONS_TRANSFERRED: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
-pub const WINDOW_CONVERSATIONS_OVER_SLA: Family = Family {
+pub(crate) const WINDOW_CONVERSATIONS_OVER_SLA: Family = Family {
     name: "genesys_window_conversations_over_sla",
     kind: Kind::Gauge,
     unit: None,
@@ -796,7 +796,7 @@ pub const WINDOW_CONVERSATIONS_OVER_SLA: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
-pub const WINDOW_CONVERSATIONS_CONNECTED: Family = Family {
+pub(crate) const WINDOW_CONVERSATIONS_CONNECTED: Family = Family {
     name: "genesys_window_conversations_connected",
     kind: Kind::Gauge,
     unit: None,
@@ -804,7 +804,7 @@ pub const WINDOW_CONVERSATIONS_CONNECTED: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
-pub const WINDOW_CONVERSATIONS_WITHIN_SLA: Family = Family {
+pub(crate) const WINDOW_CONVERSATIONS_WITHIN_SLA: Family = Family {
     name: "genesys_window_conversations_within_sla",
     kind: Kind::Gauge,
     unit: None,
@@ -812,7 +812,7 @@ pub const WINDOW_CONVERSATIONS_WITHIN_SLA: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
-pub const WINDOW_CONVERSATIONS_SLA_ELIGIBLE: Family = Family {
+pub(crate) const WINDOW_CONVERSATIONS_SLA_ELIGIBLE: Family = Family {
     name: "genesys_window_conversations_sla_eligible",
     kind: Kind::Gauge,
     unit: None,
@@ -820,7 +820,7 @@ pub const WINDOW_CONVERSATIONS_SLA_ELIGIBLE: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
-pub const WINDOW_HOLDS: Family = Family {
+pub(crate) const WINDOW_HOLDS: Family = Family {
     name: "genesys_window_holds",
     kind: Kind::Gauge,
     unit: None,
@@ -828,7 +828,7 @@ pub const WINDOW_HOLDS: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
-pub const WINDOW_HANDLE_SECONDS: Family = Family {
+pub(crate) const WINDOW_HANDLE_SECONDS: Family = Family {
     name: "genesys_window_handle_seconds",
     kind: Kind::Gauge,
     unit: Some("seconds"),
@@ -836,7 +836,7 @@ pub const WINDOW_HANDLE_SECONDS: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
-pub const WINDOW_TALK_SECONDS: Family = Family {
+pub(crate) const WINDOW_TALK_SECONDS: Family = Family {
     name: "genesys_window_talk_seconds",
     kind: Kind::Gauge,
     unit: Some("seconds"),
@@ -844,7 +844,7 @@ pub const WINDOW_TALK_SECONDS: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
-pub const WINDOW_HOLD_SECONDS: Family = Family {
+pub(crate) const WINDOW_HOLD_SECONDS: Family = Family {
     name: "genesys_window_hold_seconds",
     kind: Kind::Gauge,
     unit: Some("seconds"),
@@ -852,7 +852,7 @@ pub const WINDOW_HOLD_SECONDS: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
-pub const WINDOW_ACW_SECONDS: Family = Family {
+pub(crate) const WINDOW_ACW_SECONDS: Family = Family {
     name: "genesys_window_acw_seconds",
     kind: Kind::Gauge,
     unit: Some("seconds"),
@@ -860,7 +860,7 @@ pub const WINDOW_ACW_SECONDS: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
-pub const WINDOW_ACD_WAIT_SECONDS: Family = Family {
+pub(crate) const WINDOW_ACD_WAIT_SECONDS: Family = Family {
     name: "genesys_window_acd_wait_seconds",
     kind: Kind::Gauge,
     unit: Some("seconds"),
@@ -868,7 +868,7 @@ pub const WINDOW_ACD_WAIT_SECONDS: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
-pub const WINDOW_ANSWER_WAIT_SECONDS: Family = Family {
+pub(crate) const WINDOW_ANSWER_WAIT_SECONDS: Family = Family {
     name: "genesys_window_answer_wait_seconds",
     kind: Kind::Gauge,
     unit: Some("seconds"),
@@ -876,7 +876,7 @@ pub const WINDOW_ANSWER_WAIT_SECONDS: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
-pub const WINDOW_ABANDON_WAIT_SECONDS: Family = Family {
+pub(crate) const WINDOW_ABANDON_WAIT_SECONDS: Family = Family {
     name: "genesys_window_abandon_wait_seconds",
     kind: Kind::Gauge,
     unit: Some("seconds"),
@@ -884,7 +884,7 @@ pub const WINDOW_ABANDON_WAIT_SECONDS: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
-pub const WINDOW_WAIT_SECONDS: Family = Family {
+pub(crate) const WINDOW_WAIT_SECONDS: Family = Family {
     name: "genesys_window_wait_seconds",
     kind: Kind::Gauge,
     unit: Some("seconds"),
@@ -892,7 +892,7 @@ pub const WINDOW_WAIT_SECONDS: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
-pub const WINDOW_ALERT_SECONDS: Family = Family {
+pub(crate) const WINDOW_ALERT_SECONDS: Family = Family {
     name: "genesys_window_alert_seconds",
     kind: Kind::Gauge,
     unit: Some("seconds"),
@@ -900,7 +900,7 @@ pub const WINDOW_ALERT_SECONDS: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
-pub const WINDOW_OFFERS_NOT_ANSWERED: Family = Family {
+pub(crate) const WINDOW_OFFERS_NOT_ANSWERED: Family = Family {
     name: "genesys_window_offers_not_answered",
     kind: Kind::Gauge,
     unit: None,
@@ -908,7 +908,7 @@ pub const WINDOW_OFFERS_NOT_ANSWERED: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
-pub const WINDOW_NOT_RESPONDING_SECONDS: Family = Family {
+pub(crate) const WINDOW_NOT_RESPONDING_SECONDS: Family = Family {
     name: "genesys_window_not_responding_seconds",
     kind: Kind::Gauge,
     unit: Some("seconds"),
@@ -916,7 +916,7 @@ pub const WINDOW_NOT_RESPONDING_SECONDS: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
-pub const WINDOW_CONVERSATIONS_BLIND_TRANSFERRED: Family = Family {
+pub(crate) const WINDOW_CONVERSATIONS_BLIND_TRANSFERRED: Family = Family {
     name: "genesys_window_conversations_blind_transferred",
     kind: Kind::Gauge,
     unit: None,
@@ -924,7 +924,7 @@ pub const WINDOW_CONVERSATIONS_BLIND_TRANSFERRED: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
-pub const WINDOW_CONVERSATIONS_CONSULT_TRANSFERRED: Family = Family {
+pub(crate) const WINDOW_CONVERSATIONS_CONSULT_TRANSFERRED: Family = Family {
     name: "genesys_window_conversations_consult_transferred",
     kind: Kind::Gauge,
     unit: None,
@@ -932,7 +932,7 @@ pub const WINDOW_CONVERSATIONS_CONSULT_TRANSFERRED: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
-pub const WINDOW_CONVERSATIONS_OUTBOUND: Family = Family {
+pub(crate) const WINDOW_CONVERSATIONS_OUTBOUND: Family = Family {
     name: "genesys_window_conversations_outbound",
     kind: Kind::Gauge,
     unit: None,
@@ -940,7 +940,7 @@ pub const WINDOW_CONVERSATIONS_OUTBOUND: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
-pub const WINDOW_DIALING_SECONDS: Family = Family {
+pub(crate) const WINDOW_DIALING_SECONDS: Family = Family {
     name: "genesys_window_dialing_seconds",
     kind: Kind::Gauge,
     unit: Some("seconds"),
@@ -948,7 +948,7 @@ pub const WINDOW_DIALING_SECONDS: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
-pub const WINDOW_CONTACTING_SECONDS: Family = Family {
+pub(crate) const WINDOW_CONTACTING_SECONDS: Family = Family {
     name: "genesys_window_contacting_seconds",
     kind: Kind::Gauge,
     unit: Some("seconds"),
@@ -956,7 +956,7 @@ pub const WINDOW_CONTACTING_SECONDS: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
-pub const WINDOW_CONVERSATION_ERRORS: Family = Family {
+pub(crate) const WINDOW_CONVERSATION_ERRORS: Family = Family {
     name: "genesys_window_conversation_errors",
     kind: Kind::Gauge,
     unit: None,
@@ -964,7 +964,7 @@ pub const WINDOW_CONVERSATION_ERRORS: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
-pub const WINDOW_IVR_CONVERSATIONS: Family = Family {
+pub(crate) const WINDOW_IVR_CONVERSATIONS: Family = Family {
     name: "genesys_window_ivr_conversations",
     kind: Kind::Gauge,
     unit: None,
@@ -972,7 +972,7 @@ pub const WINDOW_IVR_CONVERSATIONS: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
-pub const WINDOW_IVR_SECONDS: Family = Family {
+pub(crate) const WINDOW_IVR_SECONDS: Family = Family {
     name: "genesys_window_ivr_seconds",
     kind: Kind::Gauge,
     unit: Some("seconds"),
@@ -980,7 +980,7 @@ pub const WINDOW_IVR_SECONDS: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
-pub const WINDOW_CONVERSATIONS_FLOWED_OUT: Family = Family {
+pub(crate) const WINDOW_CONVERSATIONS_FLOWED_OUT: Family = Family {
     name: "genesys_window_conversations_flowed_out",
     kind: Kind::Gauge,
     unit: None,
@@ -988,7 +988,7 @@ pub const WINDOW_CONVERSATIONS_FLOWED_OUT: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
-pub const WINDOW_FLOW_OUT_WAIT_SECONDS: Family = Family {
+pub(crate) const WINDOW_FLOW_OUT_WAIT_SECONDS: Family = Family {
     name: "genesys_window_flow_out_wait_seconds",
     kind: Kind::Gauge,
     unit: Some("seconds"),
@@ -996,7 +996,7 @@ pub const WINDOW_FLOW_OUT_WAIT_SECONDS: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
-pub const WINDOW_VOICEMAILS: Family = Family {
+pub(crate) const WINDOW_VOICEMAILS: Family = Family {
     name: "genesys_window_voicemails",
     kind: Kind::Gauge,
     unit: None,
@@ -1004,7 +1004,7 @@ pub const WINDOW_VOICEMAILS: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
-pub const WINDOW_VOICEMAIL_SECONDS: Family = Family {
+pub(crate) const WINDOW_VOICEMAIL_SECONDS: Family = Family {
     name: "genesys_window_voicemail_seconds",
     kind: Kind::Gauge,
     unit: Some("seconds"),
@@ -1012,7 +1012,7 @@ pub const WINDOW_VOICEMAIL_SECONDS: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
-pub const WINDOW_CALLBACKS_SCHEDULED: Family = Family {
+pub(crate) const WINDOW_CALLBACKS_SCHEDULED: Family = Family {
     name: "genesys_window_callbacks_scheduled",
     kind: Kind::Gauge,
     unit: None,
@@ -1020,7 +1020,7 @@ pub const WINDOW_CALLBACKS_SCHEDULED: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
-pub const WINDOW_HANDLE_MAX_SECONDS: Family = Family {
+pub(crate) const WINDOW_HANDLE_MAX_SECONDS: Family = Family {
     name: "genesys_window_handle_max_seconds",
     kind: Kind::Gauge,
     unit: Some("seconds"),
@@ -1028,7 +1028,7 @@ pub const WINDOW_HANDLE_MAX_SECONDS: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
-pub const WINDOW_ACD_WAIT_MAX_SECONDS: Family = Family {
+pub(crate) const WINDOW_ACD_WAIT_MAX_SECONDS: Family = Family {
     name: "genesys_window_acd_wait_max_seconds",
     kind: Kind::Gauge,
     unit: Some("seconds"),
@@ -1036,7 +1036,7 @@ pub const WINDOW_ACD_WAIT_MAX_SECONDS: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
-pub const WINDOW_SERVICE_LEVEL_RATIO: Family = Family {
+pub(crate) const WINDOW_SERVICE_LEVEL_RATIO: Family = Family {
     name: "genesys_window_service_level_ratio",
     kind: Kind::Gauge,
     unit: Some("ratio"),
@@ -1045,7 +1045,7 @@ pub const WINDOW_SERVICE_LEVEL_RATIO: Family = Family {
 };
 
 // Written last: counts every sample before it.
-pub const EXPORTER_SERIES: Family = Family {
+pub(crate) const EXPORTER_SERIES: Family = Family {
     name: "genesys_exporter_series",
     kind: Kind::Gauge,
     unit: None,

@@ -13,7 +13,35 @@ use bytes::Bytes;
 use flate2::write::GzEncoder;
 
 use super::catalog::{Family, Kind};
-use super::Format;
+
+const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+const TEXT_CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+/// Which exposition format a scraper asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    OpenMetrics,
+    Text,
+}
+
+impl Format {
+    /// Prometheus asks for OpenMetrics first; curl and older tools get the 0.0.4 text format.
+    #[must_use]
+    pub(crate) fn negotiate(accept: Option<&str>) -> Format {
+        match accept {
+            Some(a) if a.contains("application/openmetrics-text") => Format::OpenMetrics,
+            _ => Format::Text,
+        }
+    }
+
+    #[must_use]
+    pub(crate) fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
+            Format::Text => TEXT_CONTENT_TYPE,
+        }
+    }
+}
 
 /// Compressed in pieces of this size: large enough for the compressor to work well, small
 /// enough that the uncompressed text is never held in memory beyond it.
@@ -25,16 +53,16 @@ const INTEGRAL_BELOW: f64 = 1e15;
 
 /// Label pairs, escaped and joined once (`a="x",b="y"`), to be written by many samples.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Labels(String);
+pub(crate) struct Labels(String);
 
 impl Labels {
     #[must_use]
-    pub fn new() -> Labels {
+    pub(crate) fn new() -> Labels {
         Labels(String::new())
     }
 
     #[must_use]
-    pub fn of(pairs: &[(&str, &str)]) -> Labels {
+    pub(crate) fn of(pairs: &[(&str, &str)]) -> Labels {
         pairs
             .iter()
             .fold(Labels::new(), |labels, (k, v)| labels.with(k, v))
@@ -42,7 +70,7 @@ impl Labels {
 
     /// Adds a pair. Names are the exporter's own constants; only values are escaped.
     #[must_use]
-    pub fn with(mut self, name: &str, value: &str) -> Labels {
+    pub(crate) fn with(mut self, name: &str, value: &str) -> Labels {
         if !self.0.is_empty() {
             self.0.push(',');
         }
@@ -55,13 +83,13 @@ impl Labels {
 
     /// The escaped pairs as they appear between the braces.
     #[must_use]
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 
     /// These pairs followed by `more`'s.
     #[must_use]
-    pub fn join(&self, more: &Labels) -> Labels {
+    pub(crate) fn join(&self, more: &Labels) -> Labels {
         match (self.0.is_empty(), more.0.is_empty()) {
             (_, true) => self.clone(),
             (true, false) => more.clone(),
@@ -104,7 +132,7 @@ impl Exposition {
     /// of the last uncompressed body, to which a smaller buffer is grown (plus some slack) so
     /// that it grows once or not at all.
     #[must_use]
-    pub fn new(
+    pub(crate) fn new(
         format: Format,
         gzip: Option<flate2::Compression>,
         mut buffer: Vec<u8>,
@@ -134,7 +162,7 @@ impl Exposition {
     ///
     /// # Errors
     /// When compressing the body fails.
-    pub fn begin(&mut self, family: &Family) -> std::io::Result<()> {
+    pub(crate) fn begin(&mut self, family: &Family) -> std::io::Result<()> {
         self.family(family.name, family.help, family.kind)
     }
 
@@ -165,7 +193,7 @@ impl Exposition {
     ///
     /// # Errors
     /// When compressing the body fails.
-    pub fn sample(&mut self, labels: &[&Labels], value: f64) -> std::io::Result<()> {
+    pub(crate) fn sample(&mut self, labels: &[&Labels], value: f64) -> std::io::Result<()> {
         self.text.extend_from_slice(self.name.as_bytes());
         let mut open = false;
         for set in labels.iter().filter(|l| !l.0.is_empty()) {
@@ -208,7 +236,7 @@ impl Exposition {
     ///
     /// # Errors
     /// When compressing the body fails.
-    pub fn raw(&mut self, text: &str) -> std::io::Result<()> {
+    pub(crate) fn raw(&mut self, text: &str) -> std::io::Result<()> {
         self.samples += text
             .lines()
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
@@ -219,13 +247,13 @@ impl Exposition {
 
     /// Samples written so far.
     #[must_use]
-    pub fn samples(&self) -> u64 {
+    pub(crate) fn samples(&self) -> u64 {
         self.samples
     }
 
     /// Uncompressed length so far.
     #[must_use]
-    pub fn text_len(&self) -> usize {
+    pub(crate) fn text_len(&self) -> usize {
         self.spilled + self.text.len()
     }
 
@@ -233,7 +261,7 @@ impl Exposition {
     ///
     /// # Errors
     /// When compressing the body fails.
-    pub fn finish(mut self) -> std::io::Result<Bytes> {
+    pub(crate) fn finish(mut self) -> std::io::Result<Bytes> {
         if self.format == Format::OpenMetrics {
             self.text.extend_from_slice(b"# EOF\n");
         }
@@ -257,6 +285,18 @@ impl Exposition {
         }
         Ok(())
     }
+}
+
+/// One family: its descriptor, then a sample per row.
+pub(crate) fn rows<I>(e: &mut Exposition, family: &Family, rows: I) -> std::io::Result<()>
+where
+    I: IntoIterator<Item = (Labels, f64)>,
+{
+    e.begin(family)?;
+    for (labels, value) in rows {
+        e.sample(&[&labels], value)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

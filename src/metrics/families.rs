@@ -11,6 +11,8 @@ use std::io::Result;
 use std::time::SystemTime;
 
 use super::catalog::{self, Family};
+/// One family (in `exposition`), which the collectors write with from here.
+pub(crate) use super::exposition::rows;
 use super::exposition::{Exposition, Labels};
 use std::sync::Arc;
 
@@ -75,18 +77,6 @@ pub(super) fn write_series(e: &mut Exposition) -> Result<()> {
         &catalog::EXPORTER_SERIES,
         [(Labels::new(), series as f64)],
     )
-}
-
-/// One family: its descriptor, then a sample per row.
-pub(crate) fn rows<I>(e: &mut Exposition, family: &Family, rows: I) -> Result<()>
-where
-    I: IntoIterator<Item = (Labels, f64)>,
-{
-    e.begin(family)?;
-    for (labels, value) in rows {
-        e.sample(&[&labels], value)?;
-    }
-    Ok(())
 }
 
 /// Escaped `name="value"` sets for the few values a label takes (media types, states,

@@ -7,6 +7,7 @@ pub mod exposition;
 pub(crate) mod families;
 mod merge;
 mod process;
+pub mod reload;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,9 +19,10 @@ use prometheus_client::registry::Registry;
 
 use crate::collect::Collectors;
 use crate::genesys::ApiMetrics;
-use crate::reload::ReloadMetrics;
 pub use catalog::Kind;
+pub use exposition::Format;
 use exposition::{Exposition, Labels};
+use reload::ReloadMetrics;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
@@ -33,36 +35,6 @@ pub enum RenderError {
 /// Fast compression: a body is compressed once per change of what it shows, and metric text
 /// compresses ~10x even so.
 const GZIP_LEVEL: flate2::Compression = flate2::Compression::fast();
-
-pub const OPENMETRICS_CONTENT_TYPE: &str =
-    "application/openmetrics-text; version=1.0.0; charset=utf-8";
-pub const TEXT_CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
-
-/// Which exposition format a scraper asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Format {
-    OpenMetrics,
-    Text,
-}
-
-impl Format {
-    /// Prometheus asks for OpenMetrics first; curl and older tools get the 0.0.4 text format.
-    #[must_use]
-    pub fn negotiate(accept: Option<&str>) -> Format {
-        match accept {
-            Some(a) if a.contains("application/openmetrics-text") => Format::OpenMetrics,
-            _ => Format::Text,
-        }
-    }
-
-    #[must_use]
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Format::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
-            Format::Text => TEXT_CONTENT_TYPE,
-        }
-    }
-}
 
 /// Renders the exposition, and keeps the last body per format and encoding for as long as
 /// nothing it shows has changed: concurrent scrapers between two polls share one encoded body.
@@ -95,7 +67,7 @@ struct Orgs {
 }
 
 /// One org's part of the body: its collectors and the API self-metrics of its client.
-pub struct OrgMetrics {
+pub(crate) struct OrgMetrics {
     /// `org="<name>"` when the exporter watches several orgs.
     label: Option<Labels>,
     collectors: Collectors,
@@ -108,7 +80,7 @@ impl OrgMetrics {
     /// The org of an exporter watching one: no `org` label; its API self-metrics go into the
     /// exporter's registry.
     #[must_use]
-    pub fn single(collectors: Collectors, api: &ApiMetrics) -> OrgMetrics {
+    pub(crate) fn single(collectors: Collectors, api: &ApiMetrics) -> OrgMetrics {
         OrgMetrics {
             label: None,
             collectors,
@@ -119,7 +91,7 @@ impl OrgMetrics {
 
     /// An org of an exporter watching several: every series gets `org="<name>"`.
     #[must_use]
-    pub fn labelled(name: &str, collectors: Collectors, api: &ApiMetrics) -> OrgMetrics {
+    pub(crate) fn labelled(name: &str, collectors: Collectors, api: &ApiMetrics) -> OrgMetrics {
         let mut registry = Registry::default();
         api.register(&mut registry);
         OrgMetrics {
@@ -173,7 +145,7 @@ impl Metrics {
 
     /// The body of an exporter watching one org (made by [`OrgMetrics::single`]).
     #[must_use]
-    pub fn single(org: Arc<OrgMetrics>, reloads: &ReloadMetrics) -> Metrics {
+    pub(crate) fn single(org: Arc<OrgMetrics>, reloads: &ReloadMetrics) -> Metrics {
         let mut registry = Registry::default();
         org.api.register(&mut registry);
         reloads.register(&mut registry);
@@ -182,7 +154,7 @@ impl Metrics {
 
     /// The body of an exporter watching several orgs (each made by [`OrgMetrics::labelled`]).
     #[must_use]
-    pub fn several(orgs: Vec<Arc<OrgMetrics>>, reloads: &ReloadMetrics) -> Metrics {
+    pub(crate) fn several(orgs: Vec<Arc<OrgMetrics>>, reloads: &ReloadMetrics) -> Metrics {
         let mut registry = Registry::default();
         reloads.register(&mut registry);
         Metrics::with_orgs(registry, orgs, true, reloads)
@@ -208,7 +180,7 @@ impl Metrics {
     }
 
     /// Replaces the orgs shown (a reload added, removed or restarted some).
-    pub fn set_orgs(&self, orgs: Vec<Arc<OrgMetrics>>) {
+    pub(crate) fn set_orgs(&self, orgs: Vec<Arc<OrgMetrics>>) {
         let mut current = self.orgs.write().unwrap_or_else(|e| e.into_inner());
         current.list = Arc::new(orgs);
         current.generation += 1;
@@ -221,7 +193,7 @@ impl Metrics {
 
     /// `/-/ready`: every org ready (see [`OrgMetrics`]).
     #[must_use]
-    pub fn ready(&self) -> bool {
+    pub(crate) fn ready(&self) -> bool {
         let (orgs, _, several) = self.orgs();
         orgs.iter().all(|o| o.ready(several))
     }

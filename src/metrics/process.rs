@@ -27,8 +27,7 @@ pub(super) const REFRESH: Option<Duration> = if cfg!(target_os = "linux") {
 #[cfg(target_os = "linux")]
 pub(super) fn write(e: &mut Exposition) -> Result<()> {
     use super::catalog::{self, Family};
-    use super::exposition::Labels;
-    use super::families::rows;
+    use super::exposition::{rows, Labels};
 
     let now = metrics_process::collector::collect();
     // Exact below 2^53: a byte count or a Unix time in seconds stays far below.

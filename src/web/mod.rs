@@ -46,8 +46,8 @@ use tls::TlsReloader;
 /// A validation problem: the key path (`tls_server_config.client_auth_type`) and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Issue {
-    pub key: String,
-    pub message: String,
+    pub(crate) key: String,
+    pub(crate) message: String,
 }
 
 impl Issue {
@@ -66,7 +66,7 @@ impl fmt::Display for Issue {
 }
 
 /// How often [`WebGuard::tls_acceptor`] looks at the certificate files, at most.
-pub const RELOAD_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const RELOAD_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A `--web.config.file` that cannot be used. Messages name the file and the key.
 #[derive(Debug, thiserror::Error)]

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 
+use super::sync::lock;
+
 #[derive(Debug, Clone)]
 struct TokenInfo {
     expires_at_ms: i64,
@@ -36,10 +38,6 @@ pub(crate) struct AuthState {
 }
 
 const WINDOW: Duration = Duration::from_secs(60);
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 impl AuthState {
     pub(crate) fn new(lifetime: Duration, limit: u32) -> AuthState {

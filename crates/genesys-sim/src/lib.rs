@@ -50,6 +50,7 @@ mod server;
 mod shared;
 mod spike;
 mod stats;
+mod sync;
 mod truth;
 mod websocket;
 
@@ -73,8 +74,9 @@ pub use truth::{Truth, TruthQueue, TruthTotals};
 use auth::AuthState;
 use model::Model;
 use notify::Hub;
-use shared::{lock, Shared};
+use shared::Shared;
 use stats::StatsRecorder;
+use sync::lock;
 
 /// How business time moves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -280,7 +282,7 @@ impl SimOrg {
             let sh = shared.clone();
             tokio::spawn(async move {
                 loop {
-                    let due = sh.hub.pump(&sh);
+                    let due = sh.hub.pump(sh.as_ref());
                     let wait = due.map_or(Duration::from_secs(1), |at| {
                         at.saturating_duration_since(Instant::now())
                             .min(Duration::from_secs(1))

@@ -34,6 +34,7 @@
 //! connected is not replayed). The model's state is only read here, never advanced.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -46,8 +47,21 @@ use super::api::{
 };
 use super::endpoints;
 use super::error::ApiError;
+use super::faults::Faults;
 use super::model::Model;
-use super::shared::{lock, Shared};
+use super::sync::lock;
+
+/// What the hub reads of the org it serves (implemented by `shared::Shared`, which holds the
+/// hub: naming this trait instead of that type keeps the dependency one way).
+pub(crate) trait Org {
+    /// The business clock now (epoch ms).
+    fn business_now_ms(&self) -> i64;
+    fn realtime(&self) -> bool;
+    /// The listener's address (the channels' `connectUri`).
+    fn addr(&self) -> SocketAddr;
+    fn model(&self) -> &Mutex<Model>;
+    fn faults(&self) -> &Faults;
+}
 
 pub(crate) const CHANNELS_PATH: &str = "/api/v2/notifications/channels";
 /// Path prefix of the `connectUri` the simulator hands out (`ws://HOST:PORT/channels/{id}`).
@@ -313,7 +327,7 @@ impl Hub {
         self.wake.notified().await;
     }
 
-    pub(crate) fn create_channel(&self, shared: &Shared) -> Channel {
+    pub(crate) fn create_channel(&self, shared: &impl Org) -> Channel {
         let now_ms = shared.business_now_ms();
         let mut st = lock(&self.state);
         st.expire(now_ms);
@@ -345,7 +359,7 @@ impl Hub {
         answer
     }
 
-    pub(crate) fn list_channels(&self, shared: &Shared) -> ChannelEntityListing {
+    pub(crate) fn list_channels(&self, shared: &impl Org) -> ChannelEntityListing {
         let mut st = lock(&self.state);
         st.expire(shared.business_now_ms());
         ChannelEntityListing {
@@ -353,13 +367,13 @@ impl Hub {
         }
     }
 
-    pub(crate) fn exists(&self, shared: &Shared, id: &str) -> bool {
+    pub(crate) fn exists(&self, shared: &impl Org, id: &str) -> bool {
         lock(&self.state).find(id, shared.business_now_ms()).is_ok()
     }
 
     pub(crate) fn subscriptions(
         &self,
-        shared: &Shared,
+        shared: &impl Org,
         id: &str,
     ) -> Result<ChannelTopicEntityListing, ApiError> {
         let mut st = lock(&self.state);
@@ -367,7 +381,7 @@ impl Hub {
         Ok(listing(ch, Vec::new()))
     }
 
-    pub(crate) fn unsubscribe_all(&self, shared: &Shared, id: &str) -> Result<(), ApiError> {
+    pub(crate) fn unsubscribe_all(&self, shared: &impl Org, id: &str) -> Result<(), ApiError> {
         let mut st = lock(&self.state);
         st.find(id, shared.business_now_ms())?.topics.clear();
         Ok(())
@@ -376,7 +390,7 @@ impl Hub {
     /// `PUT` (`replace`) or `POST` of subscriptions; `reject`: `Fault::Rejected`.
     pub(crate) fn subscribe(
         &self,
-        shared: &Shared,
+        shared: &impl Org,
         id: &str,
         requested: Vec<ChannelTopicRequest>,
         replace: bool,
@@ -430,8 +444,8 @@ impl Hub {
         if replace {
             ch.topics.clear();
         }
-        let zeros = shared.faults.emit_zero_counts();
-        let model = lock(&shared.model);
+        let zeros = shared.faults().emit_zero_counts();
+        let model = lock(shared.model());
         for (name, queue_id) in accepted {
             if ch.topics.contains_key(&name) {
                 continue;
@@ -458,7 +472,7 @@ impl Hub {
     /// if there is no such channel.
     pub(crate) fn connect(
         &self,
-        shared: &Shared,
+        shared: &impl Org,
         id: &str,
     ) -> Option<(u64, mpsc::UnboundedReceiver<Out>)> {
         let mut st = lock(&self.state);
@@ -473,8 +487,8 @@ impl Hub {
         }
         let (tx, rx) = mpsc::unbounded_channel();
         ch.socket = Some(SocketHandle { id: socket_id, tx });
-        let zeros = shared.faults.emit_zero_counts();
-        let model = lock(&shared.model);
+        let zeros = shared.faults().emit_zero_counts();
+        let model = lock(shared.model());
         for t in ch.topics.values_mut() {
             if let Some(q) = &t.queue_id {
                 t.last = queue_groups(&model, q, zeros);
@@ -508,7 +522,7 @@ impl Hub {
 
     /// Expires channels and publishes the observation events that are due; returns when to
     /// look again at the latest (a rate-limited topic, or the next expiry on a realtime clock).
-    pub(crate) fn pump(&self, shared: &Shared) -> Option<Instant> {
+    pub(crate) fn pump(&self, shared: &impl Org) -> Option<Instant> {
         let now_ms = shared.business_now_ms();
         let wall = Instant::now();
         let mut st = lock(&self.state);
@@ -517,7 +531,7 @@ impl Hub {
         let mut sooner = |at: Instant| {
             due = Some(due.map_or(at, |d: Instant| d.min(at)));
         };
-        if shared.realtime {
+        if shared.realtime() {
             if let Some(exp) = st.channels.iter().map(|c| c.expires_ms).min() {
                 let left = u64::try_from(exp.saturating_sub(now_ms)).unwrap_or(0);
                 sooner(wall + Duration::from_millis(left));
@@ -526,11 +540,11 @@ impl Hub {
         if !st.channels.iter().any(|c| c.socket.is_some()) {
             return due;
         }
-        let zeros = shared.faults.emit_zero_counts();
-        let changed_only = shared.faults.push_changed_metrics_only();
-        let offset = shared.faults.push_count_offset();
+        let zeros = shared.faults().emit_zero_counts();
+        let changed_only = shared.faults().push_changed_metrics_only();
+        let offset = shared.faults().push_count_offset();
         let interval = interval_of(now_ms);
-        let model = lock(&shared.model);
+        let model = lock(shared.model());
         let mut cache: HashMap<String, Groups> = HashMap::new();
         for ch in &mut st.channels {
             let Some(socket) = &ch.socket else { continue };
@@ -601,9 +615,9 @@ impl Hub {
     }
 }
 
-fn channel_of(c: &ChannelState, shared: &Shared) -> Channel {
+fn channel_of(c: &ChannelState, shared: &impl Org) -> Channel {
     Channel {
-        connect_uri: format!("ws://{}{SOCKET_PREFIX}{}", shared.addr, c.id),
+        connect_uri: format!("ws://{}{SOCKET_PREFIX}{}", shared.addr(), c.id),
         id: c.id.clone(),
         expires: iso(c.expires_ms),
     }

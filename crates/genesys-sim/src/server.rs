@@ -344,7 +344,7 @@ fn websocket_upgrade(
         return r;
     }
     let channel_id = path.trim_start_matches(SOCKET_PREFIX).to_string();
-    let Some((socket_id, rx)) = shared.hub.connect(shared, &channel_id) else {
+    let Some((socket_id, rx)) = shared.hub.connect(shared.as_ref(), &channel_id) else {
         return error_body(
             404,
             "not.found",
@@ -398,10 +398,10 @@ async fn notify_endpoint(
         .unwrap_or("")
         .to_string();
     match (endpoint, &method) {
-        (Endpoint::Channels, &Method::POST) => Ok(json(200, &hub.create_channel(shared))),
-        (Endpoint::Channels, &Method::GET) => Ok(json(200, &hub.list_channels(shared))),
+        (Endpoint::Channels, &Method::POST) => Ok(json(200, &hub.create_channel(shared.as_ref()))),
+        (Endpoint::Channels, &Method::GET) => Ok(json(200, &hub.list_channels(shared.as_ref()))),
         (Endpoint::Channels, _) => {
-            if hub.exists(shared, &channel_id) {
+            if hub.exists(shared.as_ref(), &channel_id) {
                 Ok(empty(StatusCode::OK))
             } else {
                 Err(ApiError {
@@ -412,10 +412,10 @@ async fn notify_endpoint(
             }
         }
         (_, &Method::GET) => hub
-            .subscriptions(shared, &channel_id)
+            .subscriptions(shared.as_ref(), &channel_id)
             .map(|v| json(200, &v)),
         (_, &Method::DELETE) => hub
-            .unsubscribe_all(shared, &channel_id)
+            .unsubscribe_all(shared.as_ref(), &channel_id)
             .map(|()| empty(StatusCode::NO_CONTENT)),
         _ => {
             if !content_type_is(&req, "application/json") {
@@ -433,7 +433,7 @@ async fn notify_endpoint(
                         "The request could not be understood: expected a list of topics ({e})"
                     ))
                 })?;
-            hub.subscribe(shared, &channel_id, topics, replace, rejected)
+            hub.subscribe(shared.as_ref(), &channel_id, topics, replace, rejected)
                 .map(|v| json(200, &v))
         }
     }

@@ -7,8 +7,9 @@ use std::time::Instant;
 use super::auth::AuthState;
 use super::faults::Faults;
 use super::model::Model;
-use super::notify::Hub;
+use super::notify::{self, Hub};
 use super::stats::StatsRecorder;
+use super::sync::lock;
 
 /// State shared by the handle and the HTTP tasks.
 pub(crate) struct Shared {
@@ -29,10 +30,6 @@ pub(crate) struct Shared {
     pub(crate) hub: Hub,
 }
 
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl Shared {
     /// The business clock now (epoch ms).
     pub(crate) fn business_now_ms(&self) -> i64 {
@@ -50,5 +47,27 @@ impl Shared {
             m.run_until(chrono::Utc::now().timestamp_millis());
         }
         m
+    }
+}
+
+impl notify::Org for Shared {
+    fn business_now_ms(&self) -> i64 {
+        Shared::business_now_ms(self)
+    }
+
+    fn realtime(&self) -> bool {
+        self.realtime
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn model(&self) -> &Mutex<Model> {
+        &self.model
+    }
+
+    fn faults(&self) -> &Faults {
+        &self.faults
     }
 }

@@ -57,7 +57,7 @@ fn start(ctx: Context) -> Started {
 /// The observation metrics the live families read (the query asks for these): all eleven
 /// Genesys defines. Asking for more costs no request; the families of the optional ones can
 /// still be left out of the scrape ([`Observed`]).
-pub const METRICS: [&str; 11] = [
+pub(crate) const METRICS: [&str; 11] = [
     "oWaiting",
     "oInteracting",
     "oAlerting",
@@ -74,7 +74,7 @@ pub const METRICS: [&str; 11] = [
 /// The live families a user may leave out (`--observations.metrics`): they come from the same
 /// query as the others, so leaving them out saves series, not requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Observed {
+pub(crate) enum Observed {
     MemberUsers,
     ActiveUsers,
     OffQueueUsers,
@@ -83,7 +83,7 @@ pub enum Observed {
 }
 
 impl Observed {
-    pub const ALL: [Observed; 5] = [
+    pub(crate) const ALL: [Observed; 5] = [
         Observed::MemberUsers,
         Observed::ActiveUsers,
         Observed::OffQueueUsers,
@@ -93,7 +93,7 @@ impl Observed {
 
     /// Its name in `--observations.metrics`: the family's name without `genesys_queue_`.
     #[must_use]
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         self.family()
             .name
             .strip_prefix("genesys_queue_")
@@ -101,7 +101,7 @@ impl Observed {
     }
 
     #[must_use]
-    pub fn family(self) -> &'static catalog::Family {
+    pub(crate) fn family(self) -> &'static catalog::Family {
         match self {
             Observed::MemberUsers => &catalog::QUEUE_MEMBER_USERS,
             Observed::ActiveUsers => &catalog::QUEUE_ACTIVE_USERS,
@@ -128,21 +128,21 @@ impl Default for ObservedSet {
 
 impl ObservedSet {
     pub const ALL: ObservedSet = ObservedSet(0b1_1111);
-    pub const NONE: ObservedSet = ObservedSet(0);
+    pub(crate) const NONE: ObservedSet = ObservedSet(0);
 
     #[must_use]
-    pub fn with(self, o: Observed) -> ObservedSet {
+    pub(crate) fn with(self, o: Observed) -> ObservedSet {
         ObservedSet(self.0 | o.bit())
     }
 
     #[must_use]
-    pub fn contains(self, o: Observed) -> bool {
+    pub(crate) fn contains(self, o: Observed) -> bool {
         self.0 & o.bit() != 0
     }
 
     /// The chosen names, in [`Observed::ALL`] order.
     #[must_use]
-    pub fn names(self) -> Vec<&'static str> {
+    pub(crate) fn names(self) -> Vec<&'static str> {
         Observed::ALL
             .iter()
             .filter(|o| self.contains(**o))
@@ -162,7 +162,7 @@ pub const ROUTING_STATUSES: [&str; 5] = [
 
 /// How live queue state arrives (`--live.mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum LiveMode {
+pub(crate) enum LiveMode {
     /// Push where a notification channel can carry it, polling for the rest.
     #[default]
     Auto,
@@ -173,10 +173,10 @@ pub enum LiveMode {
 }
 
 impl LiveMode {
-    pub const ALL: [LiveMode; 3] = [LiveMode::Auto, LiveMode::Push, LiveMode::Poll];
+    pub(crate) const ALL: [LiveMode; 3] = [LiveMode::Auto, LiveMode::Push, LiveMode::Poll];
 
     #[must_use]
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             LiveMode::Auto => "auto",
             LiveMode::Push => "push",
@@ -187,12 +187,12 @@ impl LiveMode {
 
 /// The `--live.*` settings (read at start-up).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PushSettings {
-    pub mode: LiveMode,
+pub(crate) struct PushSettings {
+    pub(crate) mode: LiveMode,
     /// Notification channels this exporter may hold (Genesys allows 20 per OAuth client).
-    pub max_channels: usize,
+    pub(crate) max_channels: usize,
     /// How often the observations query reconciles pushed state.
-    pub reconcile_interval: Duration,
+    pub(crate) reconcile_interval: Duration,
 }
 
 impl Default for PushSettings {
@@ -207,7 +207,7 @@ impl Default for PushSettings {
 
 /// Kinds of WebSocket frames, the `topic` label of `genesys_live_events_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FrameKind {
+pub(crate) enum FrameKind {
     Observations,
     Heartbeat,
     Pong,
@@ -216,7 +216,7 @@ pub enum FrameKind {
 }
 
 impl FrameKind {
-    pub const ALL: [FrameKind; 5] = [
+    pub(crate) const ALL: [FrameKind; 5] = [
         FrameKind::Observations,
         FrameKind::Heartbeat,
         FrameKind::Pong,
@@ -225,7 +225,7 @@ impl FrameKind {
     ];
 
     #[must_use]
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             FrameKind::Observations => "observations",
             FrameKind::Heartbeat => "heartbeat",
@@ -238,7 +238,7 @@ impl FrameKind {
 
 /// Why a channel was replaced, the `reason` label of `genesys_live_reconnects_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reconnect {
+pub(crate) enum Reconnect {
     /// `v2.system.socket_closing`: Genesys announced maintenance.
     SocketClosing,
     /// The socket closed or broke (a second socket on the channel displaces the first).
@@ -252,7 +252,7 @@ pub enum Reconnect {
 }
 
 impl Reconnect {
-    pub const ALL: [Reconnect; 5] = [
+    pub(crate) const ALL: [Reconnect; 5] = [
         Reconnect::SocketClosing,
         Reconnect::Closed,
         Reconnect::Stalled,
@@ -261,7 +261,7 @@ impl Reconnect {
     ];
 
     #[must_use]
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Reconnect::SocketClosing => "socket_closing",
             Reconnect::Closed => "closed",
@@ -275,22 +275,22 @@ impl Reconnect {
 /// How live data arrived, as of a snapshot: the `genesys_live_*` families.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LiveReport {
-    pub mode: LiveMode,
-    pub pushed_queues: u64,
-    pub polled_queues: u64,
-    pub channels: u64,
-    pub topics_permitted: u64,
-    pub topics_rejected: u64,
+    pub(crate) mode: LiveMode,
+    pub(crate) pushed_queues: u64,
+    pub(crate) polled_queues: u64,
+    pub(crate) channels: u64,
+    pub(crate) topics_permitted: u64,
+    pub(crate) topics_rejected: u64,
     /// By [`FrameKind::ALL`].
-    pub frames: [u64; 5],
+    pub(crate) frames: [u64; 5],
     /// By [`Reconnect::ALL`].
-    pub reconnects: [u64; 5],
+    pub(crate) reconnects: [u64; 5],
     /// By [`rows::Reading::ALL`].
-    pub reconcile_differences: [u64; 2],
+    pub(crate) reconcile_differences: [u64; 2],
     /// How pushed events are read now.
-    pub reading: rows::Reading,
+    pub(crate) reading: rows::Reading,
     /// Unix seconds of the newest observation event.
-    pub last_event: Option<f64>,
+    pub(crate) last_event: Option<f64>,
 }
 
 impl LiveReport {
@@ -390,7 +390,7 @@ pub struct ConversationCounts {
 
 impl ConversationCounts {
     /// Adds a count for one of the conversation observation metrics; false for other metrics.
-    pub fn add(&mut self, metric: &str, count: Option<i64>) -> bool {
+    pub(crate) fn add(&mut self, metric: &str, count: Option<i64>) -> bool {
         let slot = match metric {
             "oWaiting" => &mut self.waiting,
             "oInteracting" => &mut self.interacting,
@@ -403,7 +403,7 @@ impl ConversationCounts {
 
     /// `(state label, value)` in a fixed order.
     #[must_use]
-    pub fn by_state(&self) -> [(&'static str, u64); 3] {
+    pub(crate) fn by_state(&self) -> [(&'static str, u64); 3] {
         [
             ("waiting", self.waiting),
             ("interacting", self.interacting),
@@ -446,14 +446,14 @@ pub struct ObservationsSnapshot {
 }
 
 pub(crate) struct ObservationsCollector {
-    pub client: GenesysClient,
-    pub queues: watch::Receiver<Published<QueueSet>>,
+    pub(crate) client: GenesysClient,
+    pub(crate) queues: watch::Receiver<Published<QueueSet>>,
     /// How long the first poll waits for queue discovery before reporting failure.
-    pub first_queues_wait: Duration,
-    pub clock: SharedClock,
-    pub live: watch::Receiver<Arc<super::Settings>>,
+    pub(crate) first_queues_wait: Duration,
+    pub(crate) clock: SharedClock,
+    pub(crate) live: watch::Receiver<Arc<super::Settings>>,
     /// The org's presences as the last answer that carried them mapped them.
-    pub presences: Arc<Presences>,
+    pub(crate) presences: Arc<Presences>,
 }
 
 impl Poll for ObservationsCollector {
@@ -763,7 +763,12 @@ mod tests {
                 vec!["p1".to_string()],
             )]));
             let snap = build_snapshot(set(), &[], 0, &presences, observed);
-            let mut e = Exposition::new(crate::metrics::Format::Text, None, Vec::new(), 0);
+            let mut e = Exposition::new(
+                crate::metrics::exposition::Format::Text,
+                None,
+                Vec::new(),
+                0,
+            );
             snap.write(&mut e).unwrap();
             String::from_utf8(e.finish().unwrap().to_vec()).unwrap()
         };

@@ -15,7 +15,7 @@ use crate::genesys::models::{QueueObservationDataContainer, QueueObservationQuer
 
 /// A media type or qualifier as the rows key it: lower-cased (Genesys spells them either way).
 /// The names Genesys is known to use are static, so reading them allocates nothing.
-pub type Name = Cow<'static, str>;
+pub(crate) type Name = Cow<'static, str>;
 
 /// Media types (the analytics vocabulary) and qualifiers (routing statuses) known ahead.
 const KNOWN_NAMES: [&str; 14] = [
@@ -45,7 +45,7 @@ fn name(s: &str) -> Name {
 /// The metric of a row: one of the observation metrics the live families read
 /// ([`super::METRICS`]), or another one a poll answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Metric {
+pub(crate) enum Metric {
     Waiting,
     Interacting,
     Alerting,
@@ -64,10 +64,10 @@ pub enum Metric {
 
 /// The largest number of system presences kept from a mapping: Genesys defines about ten, so
 /// more means a malformed answer, and the `presence` label stays bounded.
-pub const MAX_SYSTEM_PRESENCES: usize = 32;
+pub(crate) const MAX_SYSTEM_PRESENCES: usize = 32;
 
 /// The `presence` label of organization presences the mapping does not name.
-pub const UNKNOWN_PRESENCE: &str = "unknown";
+pub(crate) const UNKNOWN_PRESENCE: &str = "unknown";
 
 /// The org's presences, from `systemToOrganizationMappings`: which system presence each
 /// organization presence id (an `oUserPresences` qualifier) rolls up to. Pushed events carry
@@ -84,7 +84,7 @@ impl Presences {
     /// From one mapping: system presence -> organization presence ids. An id listed under two
     /// system presences counts under the first in name order.
     #[must_use]
-    pub fn from_mappings(mappings: &BTreeMap<String, Vec<String>>) -> Presences {
+    pub(crate) fn from_mappings(mappings: &BTreeMap<String, Vec<String>>) -> Presences {
         let mut system: Vec<String> = mappings
             .keys()
             .map(|k| k.to_ascii_lowercase())
@@ -114,7 +114,7 @@ impl Presences {
 
     /// The mapping of a poll's answers (merged), or `None` when no answer carried one.
     #[must_use]
-    pub fn from_responses(responses: &[QueueObservationQueryResponse]) -> Option<Presences> {
+    pub(crate) fn from_responses(responses: &[QueueObservationQueryResponse]) -> Option<Presences> {
         let mut merged: Option<BTreeMap<String, Vec<String>>> = None;
         for m in responses
             .iter()
@@ -141,7 +141,7 @@ impl Presences {
 
 impl Metric {
     #[must_use]
-    pub fn of(name: &str) -> Metric {
+    pub(crate) fn of(name: &str) -> Metric {
         match name {
             "oWaiting" => Metric::Waiting,
             "oInteracting" => Metric::Interacting,
@@ -161,17 +161,17 @@ impl Metric {
 
 /// The statistics of one row that the live families read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stat {
-    pub count: Option<i64>,
-    pub calculated_metric_value: Option<i64>,
+pub(crate) struct Stat {
+    pub(crate) count: Option<i64>,
+    pub(crate) calculated_metric_value: Option<i64>,
 }
 
 /// One row of a group: a metric, its qualifier (lower-cased) and its statistics.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
-    pub metric: Metric,
-    pub qualifier: Option<Name>,
-    pub stat: Stat,
+    pub(crate) metric: Metric,
+    pub(crate) qualifier: Option<Name>,
+    pub(crate) stat: Stat,
 }
 
 impl Row {
@@ -202,7 +202,7 @@ impl Rows {
     }
 
     /// Every row with the media type of its group.
-    pub fn iter(&self) -> impl Iterator<Item = (Option<&str>, &Row)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (Option<&str>, &Row)> {
         self.groups
             .iter()
             .flat_map(|g| g.rows.iter().map(move |r| (g.media.as_deref(), r)))
@@ -226,7 +226,7 @@ impl Rows {
 
 /// Adds one polled result container to its queue's rows. A row that comes twice (never seen,
 /// but nothing forbids it) adds its count, as the families did before rows existed.
-pub fn add_polled(rows: &mut Rows, container: &QueueObservationDataContainer) {
+pub(crate) fn add_polled(rows: &mut Rows, container: &QueueObservationDataContainer) {
     let media = container.group.get("mediaType").map(|m| name(m));
     let group = rows.group(media.as_ref());
     for d in &container.data {
@@ -284,9 +284,9 @@ fn older(a: i64, b: i64) -> bool {
 #[serde(from = "EventBody")]
 pub struct Pushed {
     /// The group's `queueId`; the channel fills in its topic's when the group has none.
-    pub queue_id: Option<String>,
+    pub(crate) queue_id: Option<String>,
     /// The group's `mediaType`, lower-cased; none for the agent group.
-    pub media: Option<Name>,
+    pub(crate) media: Option<Name>,
     pub rows: Vec<Row>,
 }
 
@@ -661,7 +661,7 @@ impl Reading {
     pub const ALL: [Reading; 2] = [Reading::Rows, Reading::Groups];
 
     #[must_use]
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Reading::Rows => "rows",
             Reading::Groups => "groups",
@@ -795,7 +795,7 @@ pub fn derive(
 
 /// True when the rows hold a timestamp whose derived wait (or interaction) grows with time.
 #[must_use]
-pub fn time_dependent(rows: &Rows) -> bool {
+pub(crate) fn time_dependent(rows: &Rows) -> bool {
     rows.iter().any(|(_, r)| {
         matches!(
             r.metric,
@@ -806,7 +806,7 @@ pub fn time_dependent(rows: &Rows) -> bool {
 
 /// How many series of two states of one queue differ: the reconciliation's count.
 #[must_use]
-pub fn differences(a: &QueueLive, b: &QueueLive) -> u64 {
+pub(crate) fn differences(a: &QueueLive, b: &QueueLive) -> u64 {
     let mut n = 0;
     let mut count = |x: bool| n += u64::from(x);
     count(a.on_queue_users != b.on_queue_users);
