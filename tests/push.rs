@@ -128,6 +128,88 @@ async fn a_spike_is_on_metrics_within_two_seconds_without_a_poll() {
     sim.shutdown().await;
 }
 
+/// What a scrape says of every queue's members, active and off-queue users and presences that
+/// the simulator's truth does not.
+fn agent_mismatches(s: &Scrape, truth: &genesys_sim::Truth) -> Vec<String> {
+    let mut out = Vec::new();
+    for q in &truth.queues {
+        let ql = [("queue_id", q.id.as_str()), ("queue", q.name.as_str())];
+        for (family, want) in [
+            ("genesys_queue_member_users", q.member_users),
+            ("genesys_queue_active_users", q.active_users),
+            ("genesys_queue_off_queue_users", q.off_queue_users),
+        ] {
+            let got = s.get(family, &ql);
+            if got != Some(want as f64) {
+                out.push(format!("{} {family}: {got:?}, truth {want}", q.name));
+            }
+        }
+        for (presence, want) in &q.presences {
+            let mut l = ql.to_vec();
+            l.push(("presence", presence.as_str()));
+            let got = s.get("genesys_queue_presence_users", &l);
+            if got != Some(*want as f64) {
+                out.push(format!("{} {presence}: {got:?}, truth {want}", q.name));
+            }
+        }
+    }
+    out
+}
+
+/// Presences arrive by push as organization presence ids, without the mapping: the exporter
+/// rolls them up with the mapping its baseline poll brought, so after twenty busy minutes the
+/// members, presences (two organization presences of Break summed) and off-queue users it
+/// serves are the simulator's truth, with no poll since.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushed_presences_roll_up_with_the_mapping_of_the_baseline_poll() {
+    let sim = common::start_sim(SimConfig {
+        // Early morning: shifts start, so agents are offline, then on queue, then on breaks.
+        clock: common::busy_at(7, 30),
+        ..sim_config(QUEUES)
+    })
+    .await;
+    // A count gone to zero is pushed as 0, so the default reading of events (rows) is right
+    // without a reconciliation.
+    sim.faults().set_push_changed_metrics_only(true);
+    let exporter = start(&sim, &["--collector.observations.interval=1h"]).await;
+    let addr = exporter.local_addr();
+    let before = wait_all_pushed(addr, QUEUES).await;
+    for _ in 0..240 {
+        sim.advance(Duration::from_secs(5));
+    }
+    let truth = sim.truth();
+    let away: u64 = truth
+        .queues
+        .iter()
+        .flat_map(|q| q.presences.iter())
+        .filter(|(p, _)| p.as_str() != "on_queue")
+        .map(|(_, n)| n)
+        .sum();
+    assert!(away > 0, "some agent is away from the queue: {truth:#?}");
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    let seen = loop {
+        let s = scrape(addr).await;
+        let wrong = agent_mismatches(&s, &truth);
+        if wrong.is_empty() {
+            break s;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "pushed agents never equalled the truth; {} differences: {:#?}",
+            wrong.len(),
+            &wrong[..wrong.len().min(10)]
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        observation_polls(&seen),
+        observation_polls(&before),
+        "no poll delivered them"
+    );
+    exporter.shutdown().await;
+    sim.shutdown().await;
+}
+
 /// Scrapes until `done` holds, asserting on every scrape that every queue has its live
 /// series and the observations collector is up.
 async fn no_gap_until(addr: SocketAddr, what: &str, done: impl Fn(&Scrape) -> bool) -> Scrape {
