@@ -327,41 +327,60 @@ enum GroupKey {
 
 impl<'de> Deserialize<'de> for EventGroup {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = EventGroup;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a map of dimension values")
-            }
-            fn visit_none<E: de::Error>(self) -> Result<EventGroup, E> {
-                Ok(EventGroup::default())
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<EventGroup, E> {
-                Ok(EventGroup::default())
-            }
-            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<EventGroup, D::Error> {
-                d.deserialize_map(self)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<EventGroup, A::Error> {
-                let mut group = EventGroup::default();
-                while let Some(key) = map.next_key::<GroupKey>()? {
-                    match key {
-                        GroupKey::QueueId => {
-                            group.queue_id = map.next_value::<AnyValue>()?.0.map(Cow::into_owned);
-                        }
-                        GroupKey::MediaType => {
-                            group.media = map.next_value::<AnyValue>()?.0.as_deref().map(name);
-                        }
-                        GroupKey::Other => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
+        nullable_map(d)
+    }
+}
+
+impl<'de> NullableMap<'de> for EventGroup {
+    const EXPECTING: &'static str = "a map of dimension values";
+
+    fn read<A: MapAccess<'de>>(mut map: A) -> Result<EventGroup, A::Error> {
+        let mut group = EventGroup::default();
+        while let Some(key) = map.next_key::<GroupKey>()? {
+            match key {
+                GroupKey::QueueId => {
+                    group.queue_id = map.next_value::<AnyValue>()?.0.map(Cow::into_owned);
                 }
-                Ok(group)
+                GroupKey::MediaType => {
+                    group.media = map.next_value::<AnyValue>()?.0.as_deref().map(name);
+                }
+                GroupKey::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
             }
         }
-        d.deserialize_option(V)
+        Ok(group)
     }
+}
+
+/// An object read by [`NullableMap::read`], or `null` (or nothing) read as its default: how
+/// the models' optional maps (`group`, `stats`) accept either.
+trait NullableMap<'de>: Default {
+    const EXPECTING: &'static str;
+    fn read<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error>;
+}
+
+fn nullable_map<'de, D: Deserializer<'de>, T: NullableMap<'de>>(d: D) -> Result<T, D::Error> {
+    struct V<T>(std::marker::PhantomData<T>);
+    impl<'de, T: NullableMap<'de>> Visitor<'de> for V<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str(T::EXPECTING)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<T, E> {
+            Ok(T::default())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<T, E> {
+            Ok(T::default())
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<T, D::Error> {
+            d.deserialize_map(self)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            T::read(map)
+        }
+    }
+    d.deserialize_option(V(std::marker::PhantomData))
 }
 
 /// `data`: the intervals' metrics, in one `Vec` of rows.
@@ -607,41 +626,27 @@ enum StatKey {
 
 impl<'de> Deserialize<'de> for Stats {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Stats;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a map of statistics")
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Stats, E> {
-                Ok(Stats::default())
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Stats, E> {
-                Ok(Stats::default())
-            }
-            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Stats, D::Error> {
-                d.deserialize_map(self)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Stats, A::Error> {
-                let mut stat = Stat::default();
-                while let Some(key) = map.next_key::<StatKey>()? {
-                    match key {
-                        StatKey::Count => {
-                            stat.count = map.next_value::<Number>()?.0.and_then(whole)
-                        }
-                        StatKey::CalculatedMetricValue => {
-                            stat.calculated_metric_value =
-                                map.next_value::<Number>()?.0.and_then(whole);
-                        }
-                        StatKey::Other => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
+        nullable_map(d)
+    }
+}
+
+impl<'de> NullableMap<'de> for Stats {
+    const EXPECTING: &'static str = "a map of statistics";
+
+    fn read<A: MapAccess<'de>>(mut map: A) -> Result<Stats, A::Error> {
+        let mut stat = Stat::default();
+        while let Some(key) = map.next_key::<StatKey>()? {
+            match key {
+                StatKey::Count => stat.count = map.next_value::<Number>()?.0.and_then(whole),
+                StatKey::CalculatedMetricValue => {
+                    stat.calculated_metric_value = map.next_value::<Number>()?.0.and_then(whole);
                 }
-                Ok(Stats(stat))
+                StatKey::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
             }
         }
-        d.deserialize_option(V)
+        Ok(Stats(stat))
     }
 }
 
