@@ -339,7 +339,7 @@ pub(crate) const QUEUE_ACTIVE_USERS: Family = Family {
     name: "genesys_queue_active_users",
     kind: Kind::Gauge,
     unit: None,
-    help: "Members of the queue who are active on it (oActiveUsers).",
+    help: "Members of the queue who are active on it (oActiveUsers): joined to it, by analogy with the documented user metric oActiveQueues (inferred).",
     labels: QUEUE,
 };
 
