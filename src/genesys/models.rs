@@ -23,6 +23,31 @@ fn string_map<'de, D: serde::Deserializer<'de>>(
         .collect())
 }
 
+/// `systemToOrganizationMappings`: a map of string lists; a value that is not a list, and
+/// list items that are not strings, are skipped rather than failing the whole answer.
+fn presence_mappings<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<BTreeMap<String, Vec<String>>>, D::Error> {
+    let raw: Option<BTreeMap<String, serde_json::Value>> = Option::deserialize(d)?;
+    Ok(raw.map(|m| {
+        m.into_iter()
+            .filter_map(|(k, v)| match v {
+                serde_json::Value::Array(items) => Some((
+                    k,
+                    items
+                        .into_iter()
+                        .filter_map(|i| match i {
+                            serde_json::Value::String(s) => Some(s),
+                            _ => None,
+                        })
+                        .collect(),
+                )),
+                _ => None,
+            })
+            .collect()
+    }))
+}
+
 // ---- OAuth ----------------------------------------------------------------------------------
 
 /// `POST /oauth/token` success body.
@@ -144,7 +169,8 @@ impl QueryFilter {
 pub(crate) struct QueueObservationQueryResponse {
     /// "A mapping from system presence to a list of organization presence ids": how the
     /// qualifiers of `oUserPresences` (organization presence ids) roll up.
-    #[serde(default)]
+    /// Entries of another shape (a newer API's extra field) are skipped, as in `group`.
+    #[serde(default, deserialize_with = "presence_mappings")]
     pub(crate) system_to_organization_mappings: Option<BTreeMap<String, Vec<String>>>,
     #[serde(default)]
     pub(crate) results: Vec<QueueObservationDataContainer>,
@@ -456,6 +482,24 @@ pub(crate) struct Limit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn presence_mappings_of_another_shape_are_skipped_not_fatal() {
+        let r: QueueObservationQueryResponse = serde_json::from_value(serde_json::json!({
+            "systemToOrganizationMappings": {
+                "BREAK": ["a", 7, "b"], "ON_QUEUE": ["c"], "unexpectedField": {"nested": [1]}
+            },
+            "results": []
+        }))
+        .unwrap();
+        let m = r.system_to_organization_mappings.unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(m["BREAK"], ["a", "b"]);
+        let none: QueueObservationQueryResponse =
+            serde_json::from_value(serde_json::json!({"systemToOrganizationMappings": null}))
+                .unwrap();
+        assert!(none.system_to_organization_mappings.is_none());
+    }
 
     #[test]
     fn observation_query_serializes_with_the_api_field_names() {
