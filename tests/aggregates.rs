@@ -544,7 +544,7 @@ async fn per_media_type_and_chosen_quantities_only() {
 
 /// The quantities added for issue 16, each a counter and a window gauge, and the Genesys
 /// statistic each must equal.
-const MORE: [(&str, &str, Field); 15] = [
+const MORE: [(&str, &str, Field); 17] = [
     (
         "genesys_offers_not_answered_total",
         "tNotResponding",
@@ -599,6 +599,16 @@ const MORE: [(&str, &str, Field); 15] = [
         "genesys_callbacks_scheduled_total",
         "nCallbackScheduled",
         Field::Count,
+    ),
+    (
+        "genesys_callbacks_within_sla_total",
+        "oCallbackServiceLevel",
+        Field::Numerator,
+    ),
+    (
+        "genesys_callbacks_sla_eligible_total",
+        "oCallbackServiceLevel",
+        Field::Denominator,
     ),
 ];
 
@@ -710,7 +720,8 @@ async fn the_added_quantities_equal_genesys_counters_and_windows_alike() {
         .iter()
         .all(|(l, v)| l["media_type"] == "voice" || *v == 0.0));
     // An IVR, a flow-out to voicemail: inbound voice only, and never more than were offered;
-    // a message is left after its flow-out; only callbacks are scheduled.
+    // a message is left after its flow-out; only callbacks are scheduled, and only they have
+    // a callback service level.
     let today_total = |metric: &str| today.total(metric).map_or(0, |s| s.count);
     assert!(today_total("tIvr") + today_total("nOutbound") <= today_total("nOffered"));
     assert!(today_total("tVoicemail") <= today_total("tFlowOut"));
@@ -719,6 +730,8 @@ async fn the_added_quantities_equal_genesys_counters_and_windows_alike() {
         ("genesys_window_conversations_flowed_out", "voice"),
         ("genesys_window_voicemails", "voice"),
         ("genesys_window_callbacks_scheduled", "callback"),
+        ("genesys_window_callbacks_within_sla", "callback"),
+        ("genesys_window_callbacks_sla_eligible", "callback"),
     ] {
         let all = s.all(name);
         assert!(!all.is_empty(), "{name}");

@@ -15,7 +15,7 @@ use common::{busy_at, sim_client as client, sim_token as token, start_sim as sta
 const AGG: &str = "/api/v2/analytics/conversations/aggregates/query";
 
 /// Every metric the simulator models.
-const MODELED: [&str; 26] = [
+const MODELED: [&str; 27] = [
     "nOffered",
     "nConnected",
     "nOverSla",
@@ -42,7 +42,13 @@ const MODELED: [&str; 26] = [
     "tFlowOut",
     "tVoicemail",
     "nCallbackScheduled",
+    "oCallbackServiceLevel",
 ];
+
+/// The metrics reported as a ratio, numerator, denominator and target.
+fn is_service_level(metric: &str) -> bool {
+    metric == "oServiceLevel" || metric == "oCallbackServiceLevel"
+}
 
 async fn post_raw(sim: &SimOrg, tok: Option<&str>, body: &Value) -> (u16, Value) {
     let mut req = client()
@@ -104,7 +110,8 @@ fn merge(into: &mut StatTruth, s: &StatTruth) {
     into.denominator += s.denominator;
 }
 
-/// A count that JSON carries as a float (oServiceLevel's denominator): whole and not negative.
+/// A count that JSON carries as a float (a service level's denominator): whole and not
+/// negative.
 fn whole(x: f64) -> u64 {
     assert!(
         x >= 0.0 && x.fract() == 0.0 && x < 1e15,
@@ -118,7 +125,7 @@ fn whole(x: f64) -> u64 {
 
 fn stat(metric: &str, stats: &Value) -> StatTruth {
     let i = |k: &str| stats[k].as_i64().unwrap_or(0);
-    if metric == "oServiceLevel" {
+    if is_service_level(metric) {
         let den = stats["denominator"].as_f64().unwrap();
         StatTruth {
             count: whole(den),
@@ -229,7 +236,7 @@ async fn response_shape_units_and_omitted_zeros() {
                 let s = m["stats"].as_object().unwrap();
                 let mut keys: Vec<&str> = s.keys().map(String::as_str).collect();
                 keys.sort();
-                if name == "oServiceLevel" {
+                if is_service_level(name) {
                     assert_eq!(keys, ["denominator", "numerator", "ratio", "target"]);
                     assert!(s["denominator"].as_f64().unwrap() > 0.0);
                     let r = s["ratio"].as_f64().unwrap();
@@ -353,6 +360,22 @@ async fn buckets_equal_truth_and_sum_to_the_whole_interval() {
         let p = parse(&query(&sim, &tok, &by_queue(from, now, Some(g))).await);
         assert_eq!(p["*"], buckets["*"], "{g}");
     }
+    // oCallbackServiceLevel is reported on callback groups only, where it is oServiceLevel
+    // (the simulator's reading: the service level of callback conversations).
+    let mut callbacks = 0;
+    for ((queue, media), g) in &buckets["*"].groups {
+        let (sl, cb) = (g.get("oServiceLevel"), g.get("oCallbackServiceLevel"));
+        if media == "callback" {
+            assert_eq!(cb, sl, "{queue} callback");
+            callbacks += usize::from(cb.is_some());
+        } else {
+            assert_eq!(cb, None, "{queue} {media}: callbacks only");
+        }
+    }
+    assert!(
+        callbacks > 0,
+        "no callback service level in 100 busy minutes"
+    );
     sim.shutdown().await;
 }
 

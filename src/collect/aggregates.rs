@@ -128,11 +128,13 @@ pub enum Quantity {
     VoicemailCount,
     VoicemailMs,
     CallbackScheduled,
+    CallbackServiceLevelNumerator,
+    CallbackServiceLevelDenominator,
 }
 
 impl Quantity {
     /// Every quantity, in the order [`Values`] stores them.
-    pub const ALL: [Quantity; 37] = [
+    pub const ALL: [Quantity; 39] = [
         Quantity::Offered,
         Quantity::AnsweredCount,
         Quantity::AnsweredMs,
@@ -170,6 +172,8 @@ impl Quantity {
         Quantity::VoicemailCount,
         Quantity::VoicemailMs,
         Quantity::CallbackScheduled,
+        Quantity::CallbackServiceLevelNumerator,
+        Quantity::CallbackServiceLevelDenominator,
     ];
 
     /// The Genesys metric and the statistic of it this quantity is.
@@ -212,6 +216,10 @@ impl Quantity {
             Quantity::VoicemailCount => ("tVoicemail", Stat::Count),
             Quantity::VoicemailMs => ("tVoicemail", Stat::Sum),
             Quantity::CallbackScheduled => ("nCallbackScheduled", Stat::Count),
+            Quantity::CallbackServiceLevelNumerator => ("oCallbackServiceLevel", Stat::Numerator),
+            Quantity::CallbackServiceLevelDenominator => {
+                ("oCallbackServiceLevel", Stat::Denominator)
+            }
         }
     }
 
@@ -341,7 +349,7 @@ const fn maximum(window: &'static Family, quantity: Quantity) -> Exported {
 use Quantity as Q;
 
 /// Counters (`genesys_<name>_total`) and, over each window, gauges (`genesys_window_<name>`).
-pub(crate) const COUNTED: [Exported; 35] = [
+pub(crate) const COUNTED: [Exported; 37] = [
     counted(
         &catalog::CONVERSATIONS_OFFERED,
         &catalog::WINDOW_CONVERSATIONS_OFFERED,
@@ -512,6 +520,16 @@ pub(crate) const COUNTED: [Exported; 35] = [
         &catalog::CALLBACKS_SCHEDULED,
         &catalog::WINDOW_CALLBACKS_SCHEDULED,
         Q::CallbackScheduled,
+    ),
+    opt_in(
+        &catalog::CALLBACKS_WITHIN_SLA,
+        &catalog::WINDOW_CALLBACKS_WITHIN_SLA,
+        Q::CallbackServiceLevelNumerator,
+    ),
+    opt_in(
+        &catalog::CALLBACKS_SLA_ELIGIBLE,
+        &catalog::WINDOW_CALLBACKS_SLA_ELIGIBLE,
+        Q::CallbackServiceLevelDenominator,
     ),
 ];
 
@@ -1209,6 +1227,7 @@ mod tests {
                 "tFlowOut",
                 "tVoicemail",
                 "nCallbackScheduled",
+                "oCallbackServiceLevel",
             ]
         );
     }
@@ -1297,5 +1316,36 @@ mod tests {
         );
         assert_eq!(WINDOW_MAXIMA[0].value(&v), 200.0);
         assert_eq!(service_level(&v), Some(0.5));
+        assert_eq!(v[Quantity::CallbackServiceLevelDenominator], 0.0);
+    }
+
+    #[test]
+    fn the_callback_service_level_is_read_apart_from_the_service_level() {
+        let response: ConversationAggregateQueryResponse = serde_json::from_value(serde_json::json!({
+            "results": [{"group": {"queueId": "q1", "mediaType": "callback"}, "data": [
+                {"interval": "2026-11-24T10:00:00.000Z/2026-11-24T10:05:00.000Z", "metrics": [
+                    {"metric": "oServiceLevel", "stats": {"ratio": 0.5, "numerator": 2, "denominator": 4, "target": 0.8}},
+                    {"metric": "oCallbackServiceLevel", "stats": {"ratio": 0.75, "numerator": 3, "denominator": 4, "target": 0.8}}
+                ]}
+            ]}]
+        }))
+        .unwrap();
+        let mut out = Buckets::new();
+        merge_response(
+            &mut out,
+            &response,
+            ms("2026-11-24T10:00:00Z"),
+            ms("2026-11-24T10:05:00Z"),
+        );
+        let group = ("q1".to_string(), "callback".to_string(), None);
+        let v = out[&ms("2026-11-24T10:00:00Z")][&group];
+        let value = |name: &str| COUNTED.iter().find(|q| q.name() == name).unwrap().value(&v);
+        assert_eq!(value("callbacks_within_sla"), 3.0);
+        assert_eq!(value("callbacks_sla_eligible"), 4.0);
+        assert_eq!(value("conversations_within_sla"), 2.0);
+        assert_eq!(service_level(&v), Some(0.5), "not mixed with oServiceLevel");
+        // Opt-in, and counted like the service level: no ratio of its own.
+        assert!(exportable().contains(&"callbacks_within_sla"));
+        assert!(!exported_by_default().contains(&"callbacks_sla_eligible"));
     }
 }

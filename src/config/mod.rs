@@ -160,7 +160,7 @@ pub(crate) struct Flags {
     /// (all but the opt-in ones: offers_not_answered, not_responding_seconds, transfers by
     /// kind, outbound, dialing, contacting, errors, ivr_conversations, ivr_seconds,
     /// conversations_flowed_out, flow_out_wait_seconds, voicemails, voicemail_seconds,
-    /// callbacks_scheduled) or `all`;
+    /// callbacks_scheduled, callbacks_within_sla, callbacks_sla_eligible) or `all`;
     /// e.g. conversations_offered,conversations_answered,handle_seconds,service_level_ratio.
     #[arg(
         long = "aggregates.metrics",

@@ -739,6 +739,22 @@ pub(crate) const CALLBACKS_SCHEDULED: Family = Family {
     labels: QUEUE_MEDIA,
 };
 
+pub(crate) const CALLBACKS_WITHIN_SLA: Family = Family {
+    name: "genesys_callbacks_within_sla",
+    kind: Kind::Counter,
+    unit: None,
+    help: "Callback service level numerator: callbacks answered within the queue's callback service level threshold (oCallbackServiceLevel numerator; reading inferred: the rule of oServiceLevel applied to callback conversations only), since the exporter started; late completions are added as Genesys reports them. The callback service level is this over genesys_callbacks_sla_eligible_total, a PromQL division.",
+    labels: QUEUE_MEDIA,
+};
+
+pub(crate) const CALLBACKS_SLA_ELIGIBLE: Family = Family {
+    name: "genesys_callbacks_sla_eligible",
+    kind: Kind::Counter,
+    unit: None,
+    help: "Callback service level denominator: callbacks answered plus abandoned, short abandons excluded (oCallbackServiceLevel denominator; reading inferred: the rule of oServiceLevel applied to callback conversations only), since the exporter started; late completions are added as Genesys reports them.",
+    labels: QUEUE_MEDIA,
+};
+
 // `aggregates` collector: the same over each window, and window-only maxima and ratio.
 pub(crate) const WINDOW_CONVERSATIONS_OFFERED: Family = Family {
     name: "genesys_window_conversations_offered",
@@ -1020,6 +1036,22 @@ pub(crate) const WINDOW_CALLBACKS_SCHEDULED: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
+pub(crate) const WINDOW_CALLBACKS_WITHIN_SLA: Family = Family {
+    name: "genesys_window_callbacks_within_sla",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Callback service level numerator: callbacks answered within the queue's callback service level threshold (oCallbackServiceLevel numerator; reading inferred: the rule of oServiceLevel applied to callback conversations only), over the window (15m, 1h: the latest buckets; today: since local midnight). The callback service level is this over genesys_window_callbacks_sla_eligible, a PromQL division.",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
+pub(crate) const WINDOW_CALLBACKS_SLA_ELIGIBLE: Family = Family {
+    name: "genesys_window_callbacks_sla_eligible",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Callback service level denominator: callbacks answered plus abandoned, short abandons excluded (oCallbackServiceLevel denominator; reading inferred: the rule of oServiceLevel applied to callback conversations only), over the window (15m, 1h: the latest buckets; today: since local midnight).",
+    labels: QUEUE_MEDIA_WINDOW,
+};
+
 pub(crate) const WINDOW_HANDLE_MAX_SECONDS: Family = Family {
     name: "genesys_window_handle_max_seconds",
     kind: Kind::Gauge,
@@ -1054,7 +1086,7 @@ pub(crate) const EXPORTER_SERIES: Family = Family {
 };
 
 /// Every family, in the order a scrape writes them.
-pub const ALL: [&Family; 122] = [
+pub const ALL: [&Family; 126] = [
     &API_REQUESTS,
     &API_RETRIES,
     &API_BUDGET_WAIT_SECONDS,
@@ -1138,6 +1170,8 @@ pub const ALL: [&Family; 122] = [
     &VOICEMAILS,
     &VOICEMAIL_SECONDS,
     &CALLBACKS_SCHEDULED,
+    &CALLBACKS_WITHIN_SLA,
+    &CALLBACKS_SLA_ELIGIBLE,
     &WINDOW_CONVERSATIONS_OFFERED,
     &WINDOW_CONVERSATIONS_ANSWERED,
     &WINDOW_CONVERSATIONS_ABANDONED,
@@ -1173,6 +1207,8 @@ pub const ALL: [&Family; 122] = [
     &WINDOW_VOICEMAILS,
     &WINDOW_VOICEMAIL_SECONDS,
     &WINDOW_CALLBACKS_SCHEDULED,
+    &WINDOW_CALLBACKS_WITHIN_SLA,
+    &WINDOW_CALLBACKS_SLA_ELIGIBLE,
     &WINDOW_HANDLE_MAX_SECONDS,
     &WINDOW_ACD_WAIT_MAX_SECONDS,
     &WINDOW_SERVICE_LEVEL_RATIO,

@@ -10,13 +10,15 @@ use super::model::Model;
 /// One metric of one (queue, media type) group over one span.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StatTruth {
-    /// Entries (counters and timers); for `oServiceLevel` the denominator.
+    /// Entries (counters and timers); for `oServiceLevel` and `oCallbackServiceLevel` the
+    /// denominator.
     pub count: u64,
-    /// Timers only (ms); 0 for counters and `oServiceLevel`.
+    /// Timers only (ms); 0 for counters and the two service levels.
     pub sum_ms: i64,
     pub max_ms: i64,
     pub min_ms: i64,
-    /// `oServiceLevel` only: answered within the threshold / answered + non-short abandons.
+    /// `oServiceLevel` and `oCallbackServiceLevel` (callbacks only) only: answered within the
+    /// threshold / answered + non-short abandons.
     pub numerator: f64,
     pub denominator: f64,
 }
@@ -25,7 +27,8 @@ pub struct StatTruth {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AggregateTruth {
     /// (queue id, media type) -> API metric name -> stats. Only what the endpoint would
-    /// report: metrics with count 0 (oServiceLevel: denominator 0) and empty groups left out.
+    /// report: metrics with count 0 (the service levels: denominator 0) and empty groups left
+    /// out.
     pub groups: BTreeMap<(String, String), BTreeMap<String, StatTruth>>,
 }
 
@@ -105,6 +108,14 @@ pub(crate) fn build(
             put("tWait", wait);
             // oServiceLevel: value 1 = within the threshold (numerator), 0 = not.
             put("oServiceLevel", i64::from(wait <= r.service_level_ms));
+            // oCallbackServiceLevel: the same, callbacks only (their threshold is the queue's
+            // callback one).
+            if r.callback() {
+                put(
+                    "oCallbackServiceLevel",
+                    i64::from(wait <= r.service_level_ms),
+                );
+            }
             if wait > r.service_level_ms {
                 put("nOverSla", 0);
             }
@@ -125,6 +136,9 @@ pub(crate) fn build(
                     put("tShortAbandon", wait);
                 } else {
                     put("oServiceLevel", 0);
+                    if r.callback() {
+                        put("oCallbackServiceLevel", 0);
+                    }
                 }
             }
         }
@@ -175,7 +189,7 @@ pub(crate) fn build(
     for (key, metrics) in timers {
         let mut out = BTreeMap::new();
         for (name, vals) in metrics {
-            let s = if name == "oServiceLevel" {
+            let s = if name == "oServiceLevel" || name == "oCallbackServiceLevel" {
                 StatTruth {
                     count: vals.len() as u64,
                     numerator: vals.iter().sum::<i64>() as f64,

@@ -251,7 +251,8 @@ pub(crate) struct AggregateMetricData {
 }
 
 /// The subset of `StatisticalSummary` aggregates use: timers `max,min,count,sum` (ms),
-/// counters `count`, `oServiceLevel` `ratio,numerator,denominator,target`.
+/// counters `count`, `oServiceLevel` and `oCallbackServiceLevel`
+/// `ratio,numerator,denominator,target`.
 #[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct AggregateStats {
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -3,7 +3,7 @@
 //! `aggregates.rs`: nOffered, tAnswered, tAbandon, tHandle stamped at wrap-up end, tTalk,
 //! tHeld, tAcw, tAcd, tWait, nTransferred, nOverSla, tAlert, oServiceLevel, tNotResponding,
 //! nBlindTransferred, nConsultTransferred, nOutbound, tDialing, tContacting, nError, tIvr,
-//! tFlowOut, tVoicemail, nCallbackScheduled).
+//! tFlowOut, tVoicemail, nCallbackScheduled, oCallbackServiceLevel).
 //! All times are epoch milliseconds of the simulated business clock.
 //!
 //! The traits added for the later metrics (direction, dialing and contacting times, the kind
@@ -245,12 +245,20 @@ impl ConversationRecord {
         })
     }
 
+    /// A callback conversation: the only ones `oCallbackServiceLevel` counts (by the service
+    /// level rule of `oServiceLevel`, with the queue's callback threshold, `service_level_ms`).
+    /// No draw: the media type alone decides.
+    #[must_use]
+    pub fn callback(&self) -> bool {
+        self.media_type == "callback"
+    }
+
     /// nCallbackScheduled: one callback in three was scheduled for a time the customer chose
     /// (counted when it enters the queue, `arrival_ms`); the others asked to be called back as
     /// soon as possible. Other media types are never callbacks.
     #[must_use]
     pub fn callback_scheduled(&self) -> bool {
-        self.media_type == "callback" && self.draw(10) % 3 == 0
+        self.callback() && self.draw(10) % 3 == 0
     }
 }
 
