@@ -643,6 +643,7 @@ impl Live {
     ) {
         if let Some(p) = Presences::from_responses(responses) {
             if p != *self.presences {
+                p.warn_if_truncated();
                 self.presences = Arc::new(p);
                 // Queues this poll does not answer for roll their presences up anew too.
                 self.rederive_all();

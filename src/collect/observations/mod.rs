@@ -470,7 +470,10 @@ impl Poll for ObservationsCollector {
             responses.push(self.client.queue_observations(&query).await?);
         }
         if let Some(p) = Presences::from_responses(&responses) {
-            self.presences = Arc::new(p);
+            if p != *self.presences {
+                p.warn_if_truncated();
+                self.presences = Arc::new(p);
+            }
         }
         let observed = self.live.borrow().observations;
         Ok(build_snapshot(

@@ -78,6 +78,8 @@ pub struct Presences {
     by_org: HashMap<String, usize>,
     /// System presences, lower case, in name order.
     system: Vec<String>,
+    /// System presences beyond [`MAX_SYSTEM_PRESENCES`] left out.
+    dropped: usize,
 }
 
 impl Presences {
@@ -92,14 +94,8 @@ impl Presences {
             .collect();
         system.sort();
         system.dedup();
-        if system.len() > MAX_SYSTEM_PRESENCES {
-            tracing::warn!(
-                system_presences = system.len(),
-                kept = MAX_SYSTEM_PRESENCES,
-                "systemToOrganizationMappings names more system presences than Genesys defines; the rest count as unknown"
-            );
-            system.truncate(MAX_SYSTEM_PRESENCES);
-        }
+        let dropped = system.len().saturating_sub(MAX_SYSTEM_PRESENCES);
+        system.truncate(MAX_SYSTEM_PRESENCES);
         let mut by_org = HashMap::new();
         for (sys, ids) in mappings {
             let Ok(i) = system.binary_search(&sys.to_ascii_lowercase()) else {
@@ -109,7 +105,22 @@ impl Presences {
                 by_org.entry(id.to_ascii_lowercase()).or_insert(i);
             }
         }
-        Presences { by_org, system }
+        Presences {
+            by_org,
+            system,
+            dropped,
+        }
+    }
+
+    /// Logs what a new mapping left out: called when the mapping changes, not every poll.
+    pub(crate) fn warn_if_truncated(&self) {
+        if self.dropped > 0 {
+            tracing::warn!(
+                kept = MAX_SYSTEM_PRESENCES,
+                dropped = self.dropped,
+                "systemToOrganizationMappings names more system presences than Genesys defines; the rest count as unknown"
+            );
+        }
     }
 
     /// The mapping of a poll's answers (merged), or `None` when no answer carried one.
@@ -913,6 +924,22 @@ mod tests {
                 },
             ],
             "unread metrics dropped, odd statistics skipped, escapes read"
+        );
+    }
+
+    #[test]
+    fn a_mapping_with_too_many_system_presences_keeps_the_label_bounded() {
+        let mappings: BTreeMap<String, Vec<String>> = (0..40)
+            .map(|i| (format!("SYS_{i:02}"), vec![format!("ID-{i}")]))
+            .collect();
+        let p = Presences::from_mappings(&mappings);
+        assert_eq!(p.system.len(), MAX_SYSTEM_PRESENCES);
+        assert_eq!(p.dropped, 8);
+        assert_eq!(p.system_of("id-0"), "sys_00", "ids compared in lower case");
+        assert_eq!(
+            p.system_of("id-39"),
+            UNKNOWN_PRESENCE,
+            "a dropped one is unknown"
         );
     }
 
