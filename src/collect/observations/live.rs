@@ -99,6 +99,24 @@ struct Queue {
 
 impl Queue {
     /// Its live state shows a wait that has grown since by [`REDERIVE_EVERY`] or more.
+    /// Serves the live state derived from reading `r` of its rows, as of `now`.
+    fn derive(
+        &mut self,
+        r: usize,
+        media_types: &[String],
+        now_ms: i64,
+        presences: &Presences,
+        now: Instant,
+    ) {
+        self.live = Some(Arc::new(rows::derive(
+            &self.rows[r],
+            media_types,
+            now_ms,
+            presences,
+        )));
+        self.derived_at = Some(now);
+    }
+
     fn wait_outdated(&self, now: Instant) -> bool {
         self.growing
             && self
@@ -466,13 +484,7 @@ impl Live {
                 continue;
             }
             q.growing = rows::time_dependent(&q.rows[r]);
-            q.live = Some(Arc::new(rows::derive(
-                &q.rows[r],
-                &w.media_types,
-                now_ms,
-                &self.presences,
-            )));
-            q.derived_at = Some(now);
+            q.derive(r, &w.media_types, now_ms, &self.presences, now);
         }
     }
 
@@ -865,13 +877,7 @@ impl Live {
             let r = self.reading.index();
             for (q, w) in self.queues.iter_mut().zip(&self.set.queues) {
                 if q.wait_outdated(now) {
-                    q.live = Some(Arc::new(rows::derive(
-                        &q.rows[r],
-                        &w.media_types,
-                        now_ms,
-                        &self.presences,
-                    )));
-                    q.derived_at = Some(now);
+                    q.derive(r, &w.media_types, now_ms, &self.presences, now);
                 }
             }
         }
