@@ -9,6 +9,7 @@
 pub mod activity;
 pub mod aggregates;
 pub mod estimated_wait;
+pub mod flows;
 #[cfg(test)]
 mod fuzz;
 pub mod observations;
@@ -34,10 +35,11 @@ use crate::metrics::exposition::Exposition;
 
 /// Every collector the exporter knows, in the order their series are written. Queue discovery
 /// comes first: the others watch what it lists.
-pub(crate) const REGISTRY: [&Registration; 5] = [
+pub(crate) const REGISTRY: [&Registration; 6] = [
     &queues::REGISTRATION,
     &observations::REGISTRATION,
     &activity::REGISTRATION,
+    &flows::REGISTRATION,
     &aggregates::REGISTRATION,
     &estimated_wait::REGISTRATION,
 ];

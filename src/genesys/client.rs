@@ -19,8 +19,8 @@ use super::instrument::ApiMetrics;
 use super::models::{
     Channel, ChannelTopicEntityListing, ConversationActivityQuery, ConversationActivityResponse,
     ConversationAggregateQueryResponse, ConversationAggregationQuery, ErrorBody,
-    EstimatedWaitTimePredictions, LimitsEntityListing, QueueEntityListing, QueueObservationQuery,
-    QueueObservationQueryResponse, TopicRequest,
+    EstimatedWaitTimePredictions, FlowActivityQuery, FlowActivityResponse, LimitsEntityListing,
+    QueueEntityListing, QueueObservationQuery, QueueObservationQueryResponse, TopicRequest,
 };
 use super::ratelimit::RateLimiter;
 use super::response::{read_body_capped, retry_after, BodyError};
@@ -244,6 +244,19 @@ impl GenesysClient {
             Some(query),
         )
         .await
+    }
+
+    /// `POST /api/v2/analytics/flows/activity/query`.
+    ///
+    /// # Errors
+    /// As [`GenesysClient::queues_page`].
+    pub(crate) async fn flow_activity(
+        &self,
+        query: &FlowActivityQuery,
+    ) -> Result<FlowActivityResponse, ApiError> {
+        let path = Endpoint::FlowActivity.label();
+        self.call(Endpoint::FlowActivity, Method::POST, path, Some(query))
+            .await
     }
 
     /// `POST /api/v2/notifications/channels`: a new notification channel (its WebSocket is

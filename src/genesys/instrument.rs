@@ -32,7 +32,7 @@ pub(crate) struct RetryLabels {
 }
 
 /// Every endpoint the client calls by default: each gets its retry series at 0 before the first
-/// retry. Endpoints of opt-in collectors (`EstimatedWaitTime`) get theirs when the collector
+/// retry. Endpoints of opt-in collectors (`EstimatedWaitTime`, `FlowActivity`) get theirs when the collector
 /// starts ([`ApiMetrics::init_retries`]), so turning nothing on changes nothing in the body.
 const ENDPOINTS: [Endpoint; 8] = [
     Endpoint::Token,
@@ -72,7 +72,8 @@ fn retry_reasons(endpoint: Endpoint) -> &'static [&'static str] {
         | Endpoint::NotificationChannels
         | Endpoint::NotificationSubscriptions
         | Endpoint::EstimatedWaitTime
-        | Endpoint::OrgLimits => ALL,
+        | Endpoint::OrgLimits
+        | Endpoint::FlowActivity => ALL,
     }
 }
 

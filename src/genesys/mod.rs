@@ -27,6 +27,8 @@ pub enum Endpoint {
     EstimatedWaitTime,
     /// `GET /api/v2/organizations/limits/namespaces/{namespaceName}`.
     OrgLimits,
+    /// `POST /api/v2/analytics/flows/activity/query`.
+    FlowActivity,
 }
 
 impl Endpoint {
@@ -48,6 +50,7 @@ impl Endpoint {
                 "/api/v2/routing/queues/{queueId}/mediatypes/{mediaType}/estimatedwaittime"
             }
             Endpoint::OrgLimits => "/api/v2/organizations/limits/namespaces/{namespaceName}",
+            Endpoint::FlowActivity => "/api/v2/analytics/flows/activity/query",
         }
     }
 }

@@ -258,6 +258,19 @@ pub(crate) struct ConversationActivityMetricValue {
     pub(crate) count: Option<i64>,
 }
 
+// ---- POST /api/v2/analytics/flows/activity/query --------------------------------------------
+// Not in openapi-subset.json: the official SDKs' models (platform-client-sdk-dotnet
+// `FlowActivityQuery`, `FlowActivityQueryMetric`, `FlowActivityResponse`, `FlowActivityData`,
+// `FlowActivityMetricValue`) have the same shape as the conversation activity ones above, with
+// the one metric `oFlow` and the dimension `flowType` among its 23 group-by values.
+
+/// `FlowActivityQuery` (`metrics`: `FlowActivityQueryMetric`, `groupBy`).
+pub(crate) type FlowActivityQuery = ConversationActivityQuery;
+
+/// `FlowActivityResponse` (`results`: `FlowActivityData` {`group`, `data`:
+/// `FlowActivityMetricValue` {`metric`, `count`}}).
+pub(crate) type FlowActivityResponse = ConversationActivityResponse;
+
 // ---- POST /api/v2/analytics/conversations/aggregates/query ----------------------------------
 
 /// `ConversationAggregationQuery`.

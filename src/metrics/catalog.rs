@@ -458,6 +458,15 @@ pub(crate) const CONVERSATIONS: Family = Family {
     labels: &["media_type", "state"],
 };
 
+// `flows` collector (opt-in): org-wide conversations in Architect flows.
+pub(crate) const FLOW_CONVERSATIONS: Family = Family {
+    name: "genesys_flow_conversations",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Conversations in an Architect flow right now, org-wide, by flow type in lower case (oFlow, POST /api/v2/analytics/flows/activity/query grouped by flowType); opt-in collector flows.",
+    labels: &["flow_type"],
+};
+
 // `aggregates` collector: counters since the exporter started.
 pub(crate) const CONVERSATIONS_OFFERED: Family = Family {
     name: "genesys_conversations_offered",
@@ -1086,7 +1095,7 @@ pub(crate) const EXPORTER_SERIES: Family = Family {
 };
 
 /// Every family, in the order a scrape writes them.
-pub const ALL: [&Family; 126] = [
+pub const ALL: [&Family; 127] = [
     &API_REQUESTS,
     &API_RETRIES,
     &API_BUDGET_WAIT_SECONDS,
@@ -1135,6 +1144,7 @@ pub const ALL: [&Family; 126] = [
     &LIVE_EVENT_READING,
     &LIVE_LAST_EVENT_TIMESTAMP_SECONDS,
     &CONVERSATIONS,
+    &FLOW_CONVERSATIONS,
     &CONVERSATIONS_OFFERED,
     &CONVERSATIONS_ANSWERED,
     &CONVERSATIONS_ABANDONED,

@@ -1,0 +1,274 @@
+//! Conversations in Architect flows now (IVR, in-queue, voicemail, bot flows...), org-wide by
+//! flow type: `POST /api/v2/analytics/flows/activity/query`, metric `oFlow`, grouped by
+//! `flowType`.
+//!
+//! Opt-in (`--collector.flows`): it needs a permission no other collector does
+//! (`analytics:flowObservation:view`), and the endpoint is not in the schemas this exporter was
+//! checked against (its shape is the official SDKs', see `genesys::models`). Not keyed by queue:
+//! which conversations a flow type counts is Genesys' to say (the API does not document it), and
+//! on a sharded org only shard 0 queries and serves it, as `activity` does.
+//!
+//! Every official flow type (`AnalyticsFlow.flowType`) is written, 0 when idle, so a panel or an
+//! alert on one never sees a gap. A value outside that list (a flow type added after it) is kept
+//! as its own label value, at most [`MAX_OTHER_FLOW_TYPES`] of them; beyond, or when it is not a
+//! plain word, its conversations are counted under `other`, with a warning.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use super::observations::count_of;
+use super::{CollectError, Context, Poll, Registration, Settings, Slot, Snapshot, Started};
+use crate::genesys::models::{ActivityQueryMetric, FlowActivityQuery, FlowActivityResponse};
+use crate::genesys::{Endpoint, GenesysClient};
+use crate::metrics::catalog;
+use crate::metrics::exposition::{Exposition, Labels};
+
+pub(crate) const REGISTRATION: Registration = Registration {
+    name: "flows",
+    polls: "poll org-wide conversations in Architect flows",
+    default_interval: "15s",
+    // Opt-in: this is the help of `--collector.flows`, which turns it on.
+    disable: Some("Enable the flows collector: one org-wide query a poll for conversations in Architect flows by flow type (oFlow; needs the analytics:flowObservation:view permission)."),
+    opt_in: true,
+    // One query for the whole org, on shard 0 only.
+    requests_per_poll: |settings, _| {
+        if settings.queue_filter.shard.serves_org_wide() {
+            1.0
+        } else {
+            0.0
+        }
+    },
+    start,
+};
+
+fn start(ctx: Context) -> Started {
+    // Its retry series exist from the start, as every default endpoint's do.
+    ctx.client.init_endpoint_metrics(Endpoint::FlowActivity);
+    Started::spawn(
+        Slot::new(REGISTRATION.name, ctx.interval),
+        FlowsCollector {
+            client: ctx.client,
+            live: ctx.live,
+            warned: false,
+        },
+    )
+}
+
+/// The official `AnalyticsFlow.flowType` values (openapi-subset.json), written in lower case.
+pub(crate) const FLOW_TYPES: [&str; 20] = [
+    "BOT",
+    "COMMONMODULE",
+    "DIGITALBOT",
+    "EMAILSEND",
+    "INBOUNDCALL",
+    "INBOUNDCHAT",
+    "INBOUNDEMAIL",
+    "INBOUNDSHORTMESSAGE",
+    "INQUEUECALL",
+    "INQUEUEEMAIL",
+    "INQUEUESHORTMESSAGE",
+    "OUTBOUNDCALL",
+    "SECURECALL",
+    "SPEECH",
+    "SURVEYINVITE",
+    "VOICE",
+    "VOICEMAIL",
+    "VOICESURVEY",
+    "WORKFLOW",
+    "WORKITEM",
+];
+
+/// Flow types outside [`FLOW_TYPES`] kept as their own label value; more are summed as `other`.
+pub(crate) const MAX_OTHER_FLOW_TYPES: usize = 8;
+
+/// Longest flow type kept as a label value (the official ones have at most 19 characters).
+const MAX_FLOW_TYPE_LEN: usize = 40;
+
+/// Where conversations of a value that cannot be a label value of its own are counted.
+const OTHER: &str = "other";
+
+/// Where conversations of a result without a `flowType` are counted.
+const UNKNOWN: &str = "unknown";
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FlowsSnapshot {
+    /// Flow type in lower case -> conversations in a flow of that type now.
+    pub(crate) by_type: BTreeMap<String, u64>,
+    /// On a shard other than 0: shard 0 serves the org-wide counts, this one writes nothing.
+    pub(crate) other_shard: bool,
+}
+
+pub(crate) struct FlowsCollector {
+    pub(crate) client: GenesysClient,
+    /// The shard is read at every poll, as `activity` does.
+    pub(crate) live: watch::Receiver<Arc<Settings>>,
+    /// Folding unexpected flow types is warned about once, not every poll.
+    pub(crate) warned: bool,
+}
+
+impl Poll for FlowsCollector {
+    type Snapshot = FlowsSnapshot;
+
+    async fn poll(&mut self) -> Result<FlowsSnapshot, CollectError> {
+        if !self.live.borrow().queue_filter.shard.serves_org_wide() {
+            return Ok(FlowsSnapshot {
+                other_shard: true,
+                ..FlowsSnapshot::default()
+            });
+        }
+        let query = FlowActivityQuery {
+            metrics: vec![ActivityQueryMetric { metric: "oFlow" }],
+            group_by: vec!["flowType"],
+        };
+        let (snapshot, folded) = build_snapshot(&self.client.flow_activity(&query).await?);
+        if !folded.is_empty() && !self.warned {
+            self.warned = true;
+            tracing::warn!(
+                flow_types = ?folded,
+                "flow types that are not plain words, or more new ones than {MAX_OTHER_FLOW_TYPES}, are counted as flow_type=\"{OTHER}\""
+            );
+        }
+        Ok(snapshot)
+    }
+}
+
+impl Snapshot for FlowsSnapshot {
+    fn write(&self, e: &mut Exposition) -> std::io::Result<()> {
+        if self.other_shard {
+            return Ok(());
+        }
+        e.begin(&catalog::FLOW_CONVERSATIONS)?;
+        for (flow_type, n) in &self.by_type {
+            // Exact: counts of conversations stay far below 2^53.
+            #[allow(clippy::cast_precision_loss)]
+            e.sample(&[&Labels::new().with("flow_type", flow_type)], *n as f64)?;
+        }
+        Ok(())
+    }
+}
+
+/// The snapshot of one answer, and the flow types it folded into `other`.
+#[must_use]
+pub(crate) fn build_snapshot(response: &FlowActivityResponse) -> (FlowsSnapshot, Vec<String>) {
+    let mut by_type: BTreeMap<String, u64> = FLOW_TYPES
+        .iter()
+        .map(|t| (t.to_ascii_lowercase(), 0))
+        .collect();
+    let mut others = 0;
+    let mut folded = Vec::new();
+    for result in &response.results {
+        let count: u64 = result
+            .data
+            .iter()
+            .filter(|d| d.metric == "oFlow")
+            .map(|d| count_of(d.count))
+            .sum();
+        let label = match result.group.get("flowType") {
+            None => UNKNOWN.to_string(),
+            Some(value) => {
+                let lower = value.to_ascii_lowercase();
+                let known = by_type.contains_key(&lower);
+                let plain = !lower.is_empty()
+                    && lower.len() <= MAX_FLOW_TYPE_LEN
+                    && lower
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                if known || (plain && others < MAX_OTHER_FLOW_TYPES) {
+                    others += usize::from(!known);
+                    lower
+                } else {
+                    folded.push(value.clone());
+                    OTHER.to_string()
+                }
+            }
+        };
+        *by_type.entry(label).or_default() += count;
+    }
+    (
+        FlowsSnapshot {
+            by_type,
+            other_shard: false,
+        },
+        folded,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Format;
+
+    fn answer(results: serde_json::Value) -> FlowActivityResponse {
+        serde_json::from_value(serde_json::json!({ "results": results })).unwrap()
+    }
+
+    fn body(snap: &FlowsSnapshot) -> String {
+        let mut e = Exposition::new(Format::Text, None, Vec::new(), 0);
+        snap.write(&mut e).unwrap();
+        String::from_utf8(e.finish().unwrap().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn counts_by_flow_type_in_lower_case_with_every_official_type_at_zero() {
+        let (snap, folded) = build_snapshot(&answer(serde_json::json!([
+            {"group": {"flowType": "INBOUNDCALL"}, "data": [{"metric": "oFlow", "count": 12}]},
+            {"group": {"flowType": "INQUEUECALL"}, "data": [{"metric": "oFlow", "count": 30}]}
+        ])));
+        assert!(folded.is_empty());
+        assert_eq!(snap.by_type["inboundcall"], 12);
+        assert_eq!(snap.by_type["inqueuecall"], 30);
+        assert_eq!(snap.by_type["voicemail"], 0);
+        assert_eq!(snap.by_type.len(), FLOW_TYPES.len());
+        let text = body(&snap);
+        assert!(text.contains("genesys_flow_conversations{flow_type=\"inboundcall\"} 12.0\n"));
+        assert!(text.contains("genesys_flow_conversations{flow_type=\"workitem\"} 0.0\n"));
+    }
+
+    #[test]
+    fn other_metrics_missing_and_negative_counts_count_nothing() {
+        let (snap, _) = build_snapshot(&answer(serde_json::json!([
+            {"group": {"flowType": "BOT"}, "data": [
+                {"metric": "oWaiting", "count": 5},
+                {"metric": "oFlow"},
+                {"metric": "oFlow", "count": -3},
+                {"metric": "oFlow", "count": 2}
+            ]}
+        ])));
+        assert_eq!(snap.by_type["bot"], 2);
+    }
+
+    #[test]
+    fn new_flow_types_are_kept_but_bounded_and_odd_ones_fold_into_other() {
+        let mut rows: Vec<serde_json::Value> = (0..MAX_OTHER_FLOW_TYPES + 3)
+            .map(|i| serde_json::json!({"group": {"flowType": format!("NEWTYPE{i}")}, "data": [{"metric": "oFlow", "count": 1}]}))
+            .collect();
+        rows.push(serde_json::json!({"group": {"flowType": "in\"jected\n"}, "data": [{"metric": "oFlow", "count": 4}]}));
+        rows.push(serde_json::json!({"group": {}, "data": [{"metric": "oFlow", "count": 6}]}));
+        let (snap, folded) = build_snapshot(&answer(serde_json::Value::Array(rows)));
+        assert_eq!(snap.by_type["newtype0"], 1);
+        assert_eq!(
+            snap.by_type["other"],
+            3 + 4,
+            "three new types past the bound, and the one that is no plain word"
+        );
+        assert_eq!(folded.len(), 4);
+        assert_eq!(snap.by_type["unknown"], 6, "a result without flowType");
+        assert_eq!(
+            snap.by_type.len(),
+            FLOW_TYPES.len() + MAX_OTHER_FLOW_TYPES + 2
+        );
+    }
+
+    #[test]
+    fn only_shard_zero_writes_the_org_wide_flows() {
+        let (shard_zero, _) = build_snapshot(&FlowActivityResponse::default());
+        assert!(body(&shard_zero).contains("genesys_flow_conversations{flow_type=\"bot\"} 0.0"));
+        let other = FlowsSnapshot {
+            other_shard: true,
+            ..shard_zero
+        };
+        assert_eq!(body(&other), "", "not even the family's HELP and TYPE");
+    }
+}
