@@ -673,10 +673,7 @@ pub(crate) fn flow_activity(model: &Model, q: &FlowQuery) -> FlowActivityRespons
                 continue;
             }
         }
-        let key = (
-            q.by_flow_type.then_some(f),
-            q.by_media.then_some(media),
-        );
+        let key = (q.by_flow_type.then_some(f), q.by_media.then_some(media));
         *groups.entry(key).or_default() += counts.get(f);
     }
     let results = groups
