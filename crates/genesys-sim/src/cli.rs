@@ -611,6 +611,20 @@ mod tests {
         assert_eq!(v[5], (Endpoint::Activity, Fault::Oversized(1000), 2));
         assert_eq!(v[6], (Endpoint::Queues, Fault::Mangled, 1));
         assert_eq!(v[7], (Endpoint::Queues, Fault::Stripped, 1));
+        let flows = parse_faults("flowactivity:503x2")
+            .expect("valid spec")
+            .for_org(1);
+        assert_eq!(
+            flows,
+            [(
+                Endpoint::FlowActivity,
+                Fault::Status {
+                    status: 503,
+                    retry_after_secs: None
+                },
+                2
+            )]
+        );
         for bad in [
             "",
             "queues",

@@ -225,7 +225,7 @@ mod tests {
     }
 
     #[test]
-    fn a_self_service_caller_is_counted_for_its_whole_stay_and_then_not() {
+    fn the_self_service_count_moves_by_arrivals_and_departures_not_by_fresh_draws() {
         // Step second by second: the count changes only by arrivals and departures, so
         // consecutive instants share most callers (no fresh draw per look).
         let t0 = tuesday(10, 30);
