@@ -302,3 +302,185 @@ fn validator_reports_mismatches() {
         assert!(all.contains(want), "missing {want:?} in:\n{all}");
     }
 }
+
+/// The official SDK models of the flow activity query, which the shared OpenAPI subset lacks:
+/// `tests/fixtures/flow-activity.schema.json` (its `$comment` names the sources).
+fn flow_activity_validator() -> Validator {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/flow-activity.schema.json"
+    ))
+    .expect("read the flow activity fixture");
+    let v: Value = serde_json::from_str(&text).expect("parse the flow activity fixture");
+    assert!(v["$comment"]
+        .as_str()
+        .is_some_and(|c| c.contains("platform-client-sdk-dotnet")));
+    let Value::Object(defs) = v["definitions"].clone() else {
+        panic!("the fixture has no definitions");
+    };
+    Validator {
+        defs,
+        errors: Vec::new(),
+    }
+}
+
+/// What `Validator` leaves out: the `required` properties of `name`'s objects, recursively.
+fn missing_required(
+    defs: &serde_json::Map<String, Value>,
+    schema: &Value,
+    v: &Value,
+    path: &str,
+) -> Vec<String> {
+    let schema = match schema.get("$ref").and_then(Value::as_str) {
+        Some(r) => &defs[r.rsplit('/').next().unwrap_or(r)],
+        None => schema,
+    };
+    let mut out = Vec::new();
+    match v {
+        Value::Object(o) => {
+            for r in schema["required"].as_array().into_iter().flatten() {
+                let r = r.as_str().unwrap_or_default();
+                if !o.contains_key(r) {
+                    out.push(format!("{path}.{r}: required"));
+                }
+            }
+            for (k, x) in o {
+                if let Some(p) = schema["properties"].get(k) {
+                    out.extend(missing_required(defs, p, x, &format!("{path}.{k}")));
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, x) in items.iter().enumerate() {
+                out.extend(missing_required(
+                    defs,
+                    &schema["items"],
+                    x,
+                    &format!("{path}[{i}]"),
+                ));
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+#[tokio::test]
+async fn flow_activity_requests_and_answers_match_the_official_sdk_models() {
+    const FLOWS: &str = "/api/v2/analytics/flows/activity/query";
+    let sim = SimOrg::start(
+        SimConfig {
+            clock: busy(),
+            queues: 12,
+            flow_outs: true,
+            ..SimConfig::default()
+        },
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("start the simulator");
+    sim.advance(Duration::from_secs(20 * 60));
+    let tok = token(&sim).await;
+    let mut v = flow_activity_validator();
+    let defs = v.defs.clone();
+    let mut errors = Vec::new();
+    let metrics = json!([{"metric": "oFlow", "details": false}]);
+    let requests = [
+        json!({"metrics": metrics, "groupBy": ["flowType"]}),
+        json!({"metrics": metrics, "groupBy": ["mediaType", "flowType"], "order": "asc"}),
+        json!({"metrics": metrics, "groupBy": ["mediaType"], "filter": {"type": "or",
+            "clauses": [{"type": "and", "predicates": [
+                {"type": "dimension", "dimension": "flowType", "operator": "matches", "value": "INQUEUECALL"},
+                {"dimension": "mediaType", "value": "voice"}]}],
+            "predicates": [{"dimension": "flowType", "value": "INBOUNDCALL"}]}}),
+    ];
+    let mut flow_types = std::collections::BTreeSet::new();
+    for (i, q) in requests.iter().enumerate() {
+        // The request is the official shape, and the simulated org accepts it.
+        v.check_def("FlowActivityQuery", q, &format!("request[{i}]"));
+        errors.extend(missing_required(
+            &defs,
+            &defs["FlowActivityQuery"],
+            q,
+            &format!("request[{i}]"),
+        ));
+        let (status, body) = post(&sim, &tok, FLOWS, q).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            !body["results"].as_array().is_some_and(Vec::is_empty),
+            "{body}"
+        );
+        v.check_def("FlowActivityResponse", &body, &format!("response[{i}]"));
+        errors.extend(missing_required(
+            &defs,
+            &defs["FlowActivityResponse"],
+            &body,
+            &format!("response[{i}]"),
+        ));
+        for r in body["results"].as_array().into_iter().flatten() {
+            if let Some(f) = r["group"]["flowType"].as_str() {
+                flow_types.insert(f.to_string());
+            }
+        }
+    }
+    // Every flow type reported is an official `AnalyticsFlow.flowType` value.
+    for f in &flow_types {
+        v.check_def("AnalyticsFlowType", &json!(f), &format!("flowType {f}"));
+    }
+    assert!(flow_types.contains("INQUEUECALL"), "{flow_types:?}");
+
+    // An error answer is the official ErrorBody.
+    let (status, body) = post(
+        &sim,
+        &tok,
+        FLOWS,
+        &json!({"metrics": metrics, "groupBy": ["queueId"]}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let mut official = Validator::new();
+    official.check_def("ErrorBody", &body, "error 400");
+    errors.extend(official.errors);
+    sim.shutdown().await;
+
+    // The fixture and its checks catch a wrong answer.
+    let mut bad = flow_activity_validator();
+    bad.check_def(
+        "FlowActivityResponse",
+        &json!({"results": [{"group": {"flowType": 1},
+        "data": [{"metric": "oFlows", "count": "2"}], "extra": true}]}),
+        "bad",
+    );
+    bad.check_def(
+        "FlowActivityQuery",
+        &json!({"metrics": [{"metric": "oFlow"}], "groupBy": ["wrapUpCode"]}),
+        "badq",
+    );
+    let all = bad.errors.join("\n");
+    for want in [
+        "bad.results[0].group.flowType: expected string",
+        "bad.results[0].data[0].metric: \"oFlows\" is not in the enum",
+        "bad.results[0].data[0].count: expected integer",
+        "bad.results[0].extra: not declared",
+        "badq.groupBy[0]: \"wrapUpCode\" is not in the enum",
+    ] {
+        assert!(all.contains(want), "missing {want:?} in:\n{all}");
+    }
+    assert_eq!(
+        missing_required(
+            &defs,
+            &defs["FlowActivityQuery"],
+            &json!({"metrics": [{}]}),
+            "q"
+        ),
+        ["q.groupBy: required", "q.metrics[0].metric: required"]
+    );
+
+    errors.extend(v.errors);
+    assert!(
+        errors.is_empty(),
+        "{} schema mismatches:\n{}",
+        errors.len(),
+        errors.join("\n")
+    );
+}

@@ -159,6 +159,31 @@ pub(crate) struct ConversationActivityMetricValue {
     pub(crate) calculated_metric_value: Option<i64>,
 }
 
+// ---------- flow activity ----------
+// Not in `openapi-subset.json`: named after the official SDK models (`FlowActivityResponse`,
+// `FlowActivityData`, `FlowActivityMetricValue`), checked against
+// `tests/fixtures/flow-activity.schema.json`.
+
+/// `FlowActivityResponse` (`entityIdDimension` is never sent: no details are reported).
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct FlowActivityResponse {
+    pub(crate) results: Vec<FlowActivityData>,
+}
+
+/// `FlowActivityData` (no `entities`, so no `truncated`).
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct FlowActivityData {
+    pub(crate) group: BTreeMap<String, String>,
+    pub(crate) data: Vec<FlowActivityMetricValue>,
+}
+
+/// `FlowActivityMetricValue` (`oFlow` has no qualifier; no `entityIds`).
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct FlowActivityMetricValue {
+    pub(crate) metric: String,
+    pub(crate) count: u64,
+}
+
 // ---------- requests ----------
 
 #[derive(Debug, Clone, Deserialize)]
@@ -178,6 +203,17 @@ pub(crate) struct ConversationActivityQuery {
     pub(crate) order: Option<String>,
 }
 
+/// `FlowActivityQuery`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct FlowActivityQuery {
+    pub(crate) metrics: Option<Vec<ActivityMetric>>,
+    pub(crate) group_by: Option<Vec<String>>,
+    pub(crate) filter: Option<QueryFilter>,
+    pub(crate) order: Option<String>,
+}
+
+/// Shared shape of `ConversationActivityQueryMetric` and `FlowActivityQueryMetric`.
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct ActivityMetric {
     pub(crate) metric: Option<String>,
@@ -185,7 +221,8 @@ pub(crate) struct ActivityMetric {
     pub(crate) details: Option<bool>,
 }
 
-/// Shared shape of `QueueObservationQueryFilter` and `ConversationActivityQueryFilter`.
+/// Shared shape of `QueueObservationQueryFilter`, `ConversationActivityQueryFilter` and
+/// `FlowActivityQueryFilter`.
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct QueryFilter {
     #[serde(rename = "type")]

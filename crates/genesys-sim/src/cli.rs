@@ -26,7 +26,7 @@ const DEFAULT_QUEUES: u32 = 36;
 const MAX_QUEUES: u32 = 20_000;
 
 /// Run a simulated Genesys Cloud org (token, routing queues, observations, activity,
-/// aggregates, notification channels and their WebSocket) on loopback. Credentials: GENESYS_CLIENT_ID and GENESYS_CLIENT_SECRET.
+/// aggregates, flow activity, notification channels and their WebSocket) on loopback. Credentials: GENESYS_CLIENT_ID and GENESYS_CLIENT_SECRET.
 ///
 /// With --orgs N (N > 1), N independent orgs named org01..orgNN, each on its own port: org i
 /// has seed SEED+i-1 and accepts only client id "$GENESYS_CLIENT_ID-<name>" with secret
@@ -64,12 +64,13 @@ struct Args {
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     spike_size: u32,
     /// One inbound voice caller in three who gives up after 30 s or more leaves a voicemail
-    /// instead of abandoning (tFlowOut, tVoicemail instead of tAbandon).
+    /// instead of abandoning (tFlowOut, tVoicemail instead of tAbandon; oFlow VOICEMAIL while
+    /// the message is being recorded).
     #[arg(long = "flow-outs")]
     flow_outs: bool,
     /// Faults for the next calls: [ORG/]ENDPOINT:FAULT[xCOUNT],... e.g.
     /// "observations:503x5,queues:429x3,token:reset,aggregates:delay=3s,any:malformed".
-    /// Endpoints: token, queues, observations, activity, aggregates, channels, subscriptions,
+    /// Endpoints: token, queues, observations, activity, aggregates, flowactivity, channels, subscriptions,
     /// estimatedwait, limits, websocket, any. Faults: an HTTP status (400-599; 429 sends Retry-After: 1), reset,
     /// delay=DURATION, malformed, oversized=BYTES, mangled, stripped; for subscriptions also
     /// rejected (topics answered Rejected with missingPermissions); for websocket also
@@ -193,6 +194,7 @@ fn parse_fault_item(item: &str) -> Result<(Endpoint, Fault, u32), String> {
         "observations" => Endpoint::Observations,
         "activity" => Endpoint::Activity,
         "aggregates" => Endpoint::Aggregates,
+        "flowactivity" => Endpoint::FlowActivity,
         "channels" => Endpoint::Channels,
         "subscriptions" => Endpoint::Subscriptions,
         "estimatedwait" => Endpoint::EstimatedWait,
@@ -202,7 +204,7 @@ fn parse_fault_item(item: &str) -> Result<(Endpoint, Fault, u32), String> {
         other => {
             return Err(format!(
                 "unknown endpoint {other:?} (token, queues, observations, activity, aggregates, \
-                 channels, subscriptions, websocket, any)"
+                 flowactivity, channels, subscriptions, estimatedwait, limits, websocket, any)"
             ))
         }
     };
@@ -609,6 +611,20 @@ mod tests {
         assert_eq!(v[5], (Endpoint::Activity, Fault::Oversized(1000), 2));
         assert_eq!(v[6], (Endpoint::Queues, Fault::Mangled, 1));
         assert_eq!(v[7], (Endpoint::Queues, Fault::Stripped, 1));
+        let flows = parse_faults("flowactivity:503x2")
+            .expect("valid spec")
+            .for_org(1);
+        assert_eq!(
+            flows,
+            [(
+                Endpoint::FlowActivity,
+                Fault::Status {
+                    status: 503,
+                    retry_after_secs: None
+                },
+                2
+            )]
+        );
         for bad in [
             "",
             "queues",

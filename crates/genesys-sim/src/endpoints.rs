@@ -1,10 +1,12 @@
-//! The three API operations, answered from the traffic model.
+//! The routing queues listing, queue observations, conversation activity and flow activity,
+//! answered from the traffic model.
 
 use std::collections::BTreeMap;
 
 use super::api::*;
 use super::error::{check_enum, ApiError, ListAllowed};
-use super::filter::Filter;
+use super::filter::{Filter, FLOW_FILTERS};
+use super::flows::{self, FlowType};
 use super::media::Media;
 use super::model::{Model, ROUTING_STATUSES};
 use super::names::{ORG_PRESENCES, SYSTEM_PRESENCES};
@@ -54,6 +56,34 @@ const ACTIVITY_DIMS: [&str; 22] = [
     "convertedTo",
     "direction",
     "dnis",
+    "mediaType",
+    "participantName",
+    "queueId",
+    "requestedLanguageId",
+    "requestedRouting",
+    "requestedRoutingSkillId",
+    "routingPriority",
+    "scoredAgentId",
+    "sessionId",
+    "teamId",
+    "usedRouting",
+    "userId",
+];
+
+pub(crate) const FLOW_ACTIVITY_METRICS: [&str; 1] = ["oFlow"];
+/// `FlowActivityQuery.groupBy` and `FlowActivityQueryPredicate.dimension`.
+const FLOW_ACTIVITY_DIMS: [&str; 23] = [
+    "addressFrom",
+    "addressTo",
+    "agentScore",
+    "ani",
+    "conversationId",
+    "convertedFrom",
+    "convertedTo",
+    "direction",
+    "dnis",
+    "flowId",
+    "flowType",
     "mediaType",
     "participantName",
     "queueId",
@@ -428,10 +458,8 @@ pub(crate) struct ActivityQuery {
     filter: Option<Filter>,
 }
 
-pub(crate) fn parse_activity_query(
-    body: &[u8],
-    query: Option<&str>,
-) -> Result<ActivityQuery, ApiError> {
+/// `pageSize` and `pageNumber` of the activity queries: positive int32 when given.
+fn check_paging(query: Option<&str>) -> Result<(), ApiError> {
     for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         if (k == "pageSize" || k == "pageNumber")
             && v.parse::<u32>().ok().filter(|&n| n >= 1).is_none()
@@ -439,9 +467,16 @@ pub(crate) fn parse_activity_query(
             return Err(ApiError::bad_request(format!("{k} '{v}' is not valid")));
         }
     }
-    let q: ConversationActivityQuery = parse_json(body)?;
-    let metrics: Vec<String> = q
-        .metrics
+    Ok(())
+}
+
+/// The metric names of an activity query (`metrics[].metric`): required, non-empty, each in
+/// `allowed`.
+fn activity_metrics(
+    metrics: Option<Vec<ActivityMetric>>,
+    allowed: &[&str],
+) -> Result<Vec<String>, ApiError> {
+    let metrics: Vec<String> = metrics
         .unwrap_or_default()
         .into_iter()
         .map(|m| {
@@ -452,21 +487,33 @@ pub(crate) fn parse_activity_query(
     if metrics.is_empty() {
         return Err(ApiError::bad_request("metrics is required"));
     }
-    check_enum(&metrics, &ACTIVITY_METRICS, "metric", ListAllowed::Yes)?;
-    let group_by = q.group_by.unwrap_or_default();
+    check_enum(&metrics, allowed, "metric", ListAllowed::Yes)?;
+    Ok(metrics)
+}
+
+/// The `groupBy` of an activity query: required, non-empty, each in `valid` (the schema's
+/// enum) and in `supported` (what the simulated org groups by).
+fn activity_group_by(
+    group_by: Option<Vec<String>>,
+    valid: &[&str],
+    supported: [&str; 2],
+) -> Result<Vec<String>, ApiError> {
+    let group_by = group_by.unwrap_or_default();
     if group_by.is_empty() {
         return Err(ApiError::bad_request("groupBy is required"));
     }
-    check_enum(&group_by, &ACTIVITY_DIMS, "groupBy", ListAllowed::Yes)?;
-    if let Some(other) = group_by
-        .iter()
-        .find(|g| *g != "queueId" && *g != "mediaType")
-    {
+    check_enum(&group_by, valid, "groupBy", ListAllowed::Yes)?;
+    if let Some(other) = group_by.iter().find(|g| !supported.contains(&g.as_str())) {
         return Err(ApiError::bad_request(format!(
-            "groupBy '{other}' is not supported by the simulated org (only queueId and mediaType)"
+            "groupBy '{other}' is not supported by the simulated org (only {} and {})",
+            supported[0], supported[1]
         )));
     }
-    if let Some(o) = q.order.as_deref() {
+    Ok(group_by)
+}
+
+fn check_order(order: Option<&str>) -> Result<(), ApiError> {
+    if let Some(o) = order {
         check_enum(
             &[o.to_string()],
             &["asc", "desc", "unordered"],
@@ -474,6 +521,18 @@ pub(crate) fn parse_activity_query(
             ListAllowed::Yes,
         )?;
     }
+    Ok(())
+}
+
+pub(crate) fn parse_activity_query(
+    body: &[u8],
+    query: Option<&str>,
+) -> Result<ActivityQuery, ApiError> {
+    check_paging(query)?;
+    let q: ConversationActivityQuery = parse_json(body)?;
+    let metrics = activity_metrics(q.metrics, &ACTIVITY_METRICS)?;
+    let group_by = activity_group_by(q.group_by, &ACTIVITY_DIMS, ["queueId", "mediaType"])?;
+    check_order(q.order.as_deref())?;
     let filter = q
         .filter
         .as_ref()
@@ -568,4 +627,74 @@ pub(crate) fn activity(model: &Model, q: &ActivityQuery) -> ConversationActivity
         results.push(ConversationActivityData { group, data });
     }
     ConversationActivityResponse { results }
+}
+
+// ---------- POST /api/v2/analytics/flows/activity/query ----------
+
+/// Validated flow activity query (`oFlow` is its only metric; `details` is accepted and
+/// ignored: the simulated org reports no `entityIds`, and `order` does not change the
+/// order of the results).
+pub(crate) struct FlowQuery {
+    by_flow_type: bool,
+    by_media: bool,
+    filter: Option<Filter>,
+}
+
+pub(crate) fn parse_flow_activity_query(
+    body: &[u8],
+    query: Option<&str>,
+) -> Result<FlowQuery, ApiError> {
+    check_paging(query)?;
+    let q: FlowActivityQuery = parse_json(body)?;
+    activity_metrics(q.metrics, &FLOW_ACTIVITY_METRICS)?;
+    let group_by = activity_group_by(q.group_by, &FLOW_ACTIVITY_DIMS, ["flowType", "mediaType"])?;
+    check_order(q.order.as_deref())?;
+    let filter = q
+        .filter
+        .as_ref()
+        .map(|f| Filter::parse_supported(f, &FLOW_ACTIVITY_DIMS, FLOW_FILTERS))
+        .transpose()?;
+    Ok(FlowQuery {
+        by_flow_type: group_by.iter().any(|g| g == "flowType"),
+        by_media: group_by.iter().any(|g| g == "mediaType"),
+        filter,
+    })
+}
+
+/// `oFlow` per group of the query, from [`flows::in_flows`] (what `Truth::flows` holds):
+/// groups with a count of 0 left out, in flow type then media type order.
+pub(crate) fn flow_activity(model: &Model, q: &FlowQuery) -> FlowActivityResponse {
+    let counts = flows::in_flows(model);
+    let mut groups: BTreeMap<(Option<FlowType>, Option<Media>), u64> = BTreeMap::new();
+    for f in FlowType::ALL {
+        let media = f.media();
+        if let Some(filter) = &q.filter {
+            if !filter.matches_flow(f.name(), media.analytics()) {
+                continue;
+            }
+        }
+        let key = (q.by_flow_type.then_some(f), q.by_media.then_some(media));
+        *groups.entry(key).or_default() += counts.get(f);
+    }
+    let results = groups
+        .into_iter()
+        .filter(|&(_, n)| n > 0)
+        .map(|((flow, media), count)| {
+            let mut group = BTreeMap::new();
+            if let Some(f) = flow {
+                group.insert("flowType".to_string(), f.name().to_string());
+            }
+            if let Some(m) = media {
+                group.insert("mediaType".to_string(), m.analytics().to_string());
+            }
+            FlowActivityData {
+                group,
+                data: vec![FlowActivityMetricValue {
+                    metric: FLOW_ACTIVITY_METRICS[0].to_string(),
+                    count,
+                }],
+            }
+        })
+        .collect();
+    FlowActivityResponse { results }
 }

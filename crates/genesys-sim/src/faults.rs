@@ -14,6 +14,8 @@ pub enum Endpoint {
     Observations,
     Activity,
     Aggregates,
+    /// `POST /api/v2/analytics/flows/activity/query`.
+    FlowActivity,
     /// `POST`/`GET /api/v2/notifications/channels` and `HEAD .../channels/{id}`
     /// (`Status { status: 403, .. }` = channel creation refused).
     Channels,

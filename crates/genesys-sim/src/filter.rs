@@ -1,4 +1,5 @@
-//! Validation and evaluation of the and/or query filters of observations and activity.
+//! Validation and evaluation of the and/or query filters of observations, conversation
+//! activity, aggregates and flow activity.
 
 use std::collections::HashSet;
 
@@ -9,6 +10,47 @@ use super::error::ApiError;
 pub(crate) enum Dim {
     QueueId,
     MediaType,
+    FlowType,
+}
+
+impl Dim {
+    fn name(self) -> &'static str {
+        match self {
+            Dim::QueueId => "queueId",
+            Dim::MediaType => "mediaType",
+            Dim::FlowType => "flowType",
+        }
+    }
+}
+
+/// What the simulated org can evaluate in one endpoint's filters (everything else that the
+/// schema allows is a 400 "not supported by the simulated org").
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Support {
+    dims: &'static [Dim],
+    /// Whether `exists` and `notExists` are supported besides `matches`.
+    presence_operators: bool,
+}
+
+/// Queue observations, conversation activity and aggregates: queueId and mediaType, every
+/// operator.
+pub(crate) const QUEUE_FILTERS: Support = Support {
+    dims: &[Dim::QueueId, Dim::MediaType],
+    presence_operators: true,
+};
+
+/// Flow activity: flowType and mediaType, `matches` only.
+pub(crate) const FLOW_FILTERS: Support = Support {
+    dims: &[Dim::FlowType, Dim::MediaType],
+    presence_operators: false,
+};
+
+/// The value of one dimension in the group a filter is evaluated against.
+enum Field<'a> {
+    /// The group has this value (None: the dimension does not apply to it).
+    Is(Option<&'a str>),
+    /// Predicates on this dimension do not constrain the group (always true).
+    Any,
 }
 
 #[derive(Debug, Clone)]
@@ -50,10 +92,11 @@ fn parse_type(t: Option<&str>, what: &str) -> Result<bool, ApiError> {
     }
 }
 
-/// `valid_dims`: the dimension enum of the schema; `supported`: what the simulator can evaluate.
+/// `valid_dims`: the dimension enum of the schema; `support`: what the simulator can evaluate.
 fn parse_pred(
     p: &QueryPredicate,
     valid_dims: &[&str],
+    support: Support,
     count: &mut usize,
 ) -> Result<Pred, ApiError> {
     if let Some(kind) = p.kind.as_deref() {
@@ -80,18 +123,16 @@ fn parse_pred(
             valid_dims.join(", ")
         )));
     }
-    let dim = match dim {
-        "queueId" => {
-            *count += 1;
-            Dim::QueueId
-        }
-        "mediaType" => Dim::MediaType,
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "predicate dimension '{other}' is not supported by the simulated org (only queueId and mediaType)"
-            )))
-        }
+    let Some(dim) = support.dims.iter().copied().find(|d| d.name() == dim) else {
+        let only: Vec<&str> = support.dims.iter().map(|d| d.name()).collect();
+        return Err(ApiError::bad_request(format!(
+            "predicate dimension '{dim}' is not supported by the simulated org (only {})",
+            only.join(" and ")
+        )));
     };
+    if dim == Dim::QueueId {
+        *count += 1;
+    }
     let op = match p.operator.as_deref().unwrap_or("matches") {
         "matches" => match &p.value {
             Some(v) => Op::Matches(v.clone()),
@@ -101,6 +142,11 @@ fn parse_pred(
                 ))
             }
         },
+        op @ ("exists" | "notExists") if !support.presence_operators => {
+            return Err(ApiError::bad_request(format!(
+                "predicate operator '{op}' is not supported by the simulated org (only matches)"
+            )))
+        }
         "exists" => Op::Exists,
         "notExists" => Op::NotExists,
         other => {
@@ -113,14 +159,25 @@ fn parse_pred(
 }
 
 impl Filter {
+    /// A filter of queue observations, conversation activity or aggregates (`QUEUE_FILTERS`).
     pub(crate) fn parse(f: &QueryFilter, valid_dims: &[&str]) -> Result<Filter, ApiError> {
+        Filter::parse_supported(f, valid_dims, QUEUE_FILTERS)
+    }
+
+    /// `valid_dims`: the dimension enum of the schema (anything else is "not valid");
+    /// `support`: what the simulated org evaluates (anything else is "not supported").
+    pub(crate) fn parse_supported(
+        f: &QueryFilter,
+        valid_dims: &[&str],
+        support: Support,
+    ) -> Result<Filter, ApiError> {
         let mut count = 0;
         let and = parse_type(f.kind.as_deref(), "filter")?;
         let preds = f
             .predicates
             .iter()
             .flatten()
-            .map(|p| parse_pred(p, valid_dims, &mut count))
+            .map(|p| parse_pred(p, valid_dims, support, &mut count))
             .collect::<Result<Vec<_>, _>>()?;
         let mut clauses = Vec::new();
         for c in f.clauses.iter().flatten() {
@@ -130,7 +187,7 @@ impl Filter {
             };
             let preds = ps
                 .iter()
-                .map(|p| parse_pred(p, valid_dims, &mut count))
+                .map(|p| parse_pred(p, valid_dims, support, &mut count))
                 .collect::<Result<Vec<_>, _>>()?;
             clauses.push(Group { and: cand, preds });
         }
@@ -181,13 +238,26 @@ impl Filter {
 
     /// Does a group match? `media` None = a user group (mediaType predicates do not apply).
     pub(crate) fn matches(&self, queue_id: &str, media: Option<&str>) -> bool {
+        self.eval(|dim| match dim {
+            Dim::QueueId => Field::Is(Some(queue_id)),
+            Dim::MediaType => media.map_or(Field::Any, |m| Field::Is(Some(m))),
+            Dim::FlowType => Field::Is(None),
+        })
+    }
+
+    /// Does a flow group match (flow activity: a flow type and its media type)?
+    pub(crate) fn matches_flow(&self, flow_type: &str, media: &str) -> bool {
+        self.eval(|dim| match dim {
+            Dim::FlowType => Field::Is(Some(flow_type)),
+            Dim::MediaType => Field::Is(Some(media)),
+            Dim::QueueId => Field::Is(None),
+        })
+    }
+
+    fn eval<'a>(&self, field: impl Fn(Dim) -> Field<'a>) -> bool {
         let pred = |p: &Pred| -> bool {
-            let field = match p.dim {
-                Dim::QueueId => Some(queue_id),
-                Dim::MediaType => match media {
-                    Some(m) => Some(m),
-                    None => return true,
-                },
+            let Field::Is(field) = field(p.dim) else {
+                return true;
             };
             match &p.op {
                 Op::Matches(v) => field == Some(v.as_str()),

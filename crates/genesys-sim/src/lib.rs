@@ -1,6 +1,7 @@
 //! The simulated Genesys Cloud org: a deterministic traffic model behind the real API shapes
 //! (token endpoint on a separate login base URL, routing queues, queue observations,
-//! conversation activity), with ground truth, request stats and fault injection for tests.
+//! conversation activity, conversation aggregates, flow activity, estimated wait, org limits,
+//! notification channels), with ground truth, request stats and fault injection for tests.
 //!
 //! Conventions (see REFERENCE.md sections 2-4 in the shared Genesys API notes):
 //! * Zero counts are left out of observations and activity (`Faults::set_emit_zero_counts`
@@ -25,6 +26,12 @@
 //!   and show it only after a per-conversation lag (0-180 s, 5% up to 20 min;
 //!   `Faults::set_aggregate_lag`); groups are always split by `mediaType`; timers in ms;
 //!   zero counts and empty buckets are left out. `SimOrg::aggregate_truth` is the oracle.
+//! * Flow activity (`POST /api/v2/analytics/flows/activity/query`, not in the OpenAPI subset;
+//!   shapes from the official SDK models): metric `oFlow` only, grouped by `flowType` and/or
+//!   `mediaType`, filtered by `matches` predicates on those two. The modelled flow types
+//!   (in-queue flows of waiting conversations, voicemails being recorded with flow-outs on,
+//!   the IVR's self-service callers) and their caveats are in `flows.rs`; `Truth::flows` is
+//!   the same count by flow type.
 //! * Notifications (REFERENCE 2.7): channels, subscriptions and the channel WebSocket on the
 //!   same listener (`connectUri` = `ws://HOST:PORT/channels/{id}`, no auth, like Genesys'),
 //!   heartbeats, ping/pong, displacement, expiry, and `v2.analytics.queues.{id}.observations`
@@ -40,6 +47,7 @@ mod error;
 mod estimated_wait;
 mod faults;
 mod filter;
+mod flows;
 mod media;
 mod model;
 mod names;
@@ -113,7 +121,8 @@ pub struct SimConfig {
     /// ran out of patience after 30 s or more in queue leave a voicemail instead of
     /// abandoning (`tFlowOut` and `tVoicemail` instead of `tAbandon`). Off by default: they
     /// replace abandons, so turning them on changes `tAbandon` and the service level, which
-    /// the default org keeps as it always had them. Nothing but the aggregates changes.
+    /// the default org keeps as it always had them. Nothing but the aggregates and the
+    /// flow activity changes (`VOICEMAIL`: the messages being recorded; see `flows.rs`).
     pub flow_outs: bool,
 }
 

@@ -186,6 +186,9 @@ impl QueueSnap {
 }
 
 pub(crate) struct Model {
+    /// The org seed `rng` was seeded with: seeds the side processes that must not draw from
+    /// `rng` (the IVR's self-service callers in `flows.rs`).
+    pub(crate) seed: u64,
     rng: SimRng,
     pub(crate) now_ms: i64,
     pub(crate) queues: Vec<QueueState>,
@@ -241,7 +244,9 @@ fn ended_index(offset: u64) -> usize {
     usize::try_from(offset).unwrap_or(usize::MAX)
 }
 
-fn demand(t_ms: i64) -> f64 {
+/// Business-time demand at `t_ms`: `CURVE` interpolated within the hour, 0.45 of it at the
+/// weekend.
+pub(crate) fn demand(t_ms: i64) -> f64 {
     let Some(dt) = DateTime::<Utc>::from_timestamp_millis(t_ms) else {
         return 0.5;
     };
@@ -284,6 +289,7 @@ impl Model {
         let presence_ids = presence_ids(seed, &mut rng);
         let start_ms = start_ms - start_ms.rem_euclid(TICK_MS);
         let mut model = Model {
+            seed,
             rng,
             now_ms: start_ms,
             queues: Vec::new(),
@@ -938,6 +944,13 @@ impl Model {
             s.presences[a.state.presence(a.key)] += 1;
         }
         s
+    }
+
+    /// Conversations of queue index `qi` waiting in queue now (not alerting or interacting),
+    /// per media type (`Media::idx`); what `snapshot` reports as `waiting`, without the rest.
+    pub(crate) fn waiting_now(&self, qi: usize) -> [u64; 5] {
+        let q = &self.queues[qi];
+        std::array::from_fn(|m| q.waiting[m].len() as u64)
     }
 
     /// Records of conversations still in progress.

@@ -1,4 +1,11 @@
 //! HTTP side: hyper 1 server, routing, auth, budget, faults, stats.
+//!
+//! Endpoints (all under one listener): `POST /login/oauth/token`; `GET /api/v2/routing/queues`;
+//! `POST /api/v2/analytics/queues/observations/query`,
+//! `…/conversations/activity/query`, `…/conversations/aggregates/query`,
+//! `…/flows/activity/query`; `GET …/routing/queues/{id}/mediatypes/{type}/estimatedwaittime`;
+//! `GET /api/v2/organizations/limits/namespaces/{name}`; the notification channels, their
+//! subscriptions and the channel WebSocket (`/channels/{id}`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -26,6 +33,7 @@ const QUEUES_PATH: &str = "/api/v2/routing/queues";
 const OBSERVATIONS_PATH: &str = "/api/v2/analytics/queues/observations/query";
 const ACTIVITY_PATH: &str = "/api/v2/analytics/conversations/activity/query";
 const AGGREGATES_PATH: &str = "/api/v2/analytics/conversations/aggregates/query";
+const FLOW_ACTIVITY_PATH: &str = "/api/v2/analytics/flows/activity/query";
 /// `request.bytes.max` of the platform API.
 const MAX_BODY: usize = 512_000;
 
@@ -193,6 +201,7 @@ fn route(path: &str) -> Option<(Endpoint, &'static [Method])> {
         OBSERVATIONS_PATH => (Endpoint::Observations, POST),
         ACTIVITY_PATH => (Endpoint::Activity, POST),
         AGGREGATES_PATH => (Endpoint::Aggregates, POST),
+        FLOW_ACTIVITY_PATH => (Endpoint::FlowActivity, POST),
         CHANNELS_PATH => (Endpoint::Channels, CHANNELS_METHODS),
         _ => {
             if let Some(rest) = path
@@ -620,7 +629,10 @@ async fn api_endpoint(
             let model = shared.model_now();
             endpoints::list_queues(&model, query.as_deref()).map(|v| json(200, &v))
         }
-        Endpoint::Observations | Endpoint::Activity | Endpoint::Aggregates => {
+        Endpoint::Observations
+        | Endpoint::Activity
+        | Endpoint::Aggregates
+        | Endpoint::FlowActivity => {
             if !content_type_is(&req, "application/json") {
                 Err(ApiError {
                     status: 415,
@@ -642,6 +654,12 @@ async fn api_endpoint(
                             let lag = aggregates::lag_override(shared.faults.aggregate_lag());
                             let model = shared.model_now();
                             json(200, &aggregates::aggregates(&model, &q, lag))
+                        })
+                    }
+                    Ok(body) if endpoint == Endpoint::FlowActivity => {
+                        endpoints::parse_flow_activity_query(&body, query.as_deref()).map(|q| {
+                            let model = shared.model_now();
+                            json(200, &endpoints::flow_activity(&model, &q))
                         })
                     }
                     Ok(body) => endpoints::parse_activity_query(&body, query.as_deref()).map(|q| {

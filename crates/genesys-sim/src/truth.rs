@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use super::flows;
 use super::media::Media;
 use super::model::{Model, ROUTING_STATUSES};
 use super::names::{ORG_PRESENCES, SYSTEM_PRESENCES};
@@ -11,6 +12,12 @@ pub struct Truth {
     pub at_ms: i64,
     /// Live queues sorted by name.
     pub queues: Vec<TruthQueue>,
+    /// Official flow type (`INBOUNDCALL`, `INQUEUECALL`, `INQUEUEEMAIL`,
+    /// `INQUEUESHORTMESSAGE`, `VOICEMAIL`) -> conversations in a flow of that type now,
+    /// org-wide: the `oFlow` counts of `POST /api/v2/analytics/flows/activity/query` grouped
+    /// by `flowType`, from the same code. Every modelled flow type present (0 included);
+    /// which conversations count is described in the simulator's `flows` module.
+    pub flows: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,5 +152,6 @@ pub(crate) fn build(model: &Model) -> Truth {
     Truth {
         at_ms: model.now_ms,
         queues,
+        flows: flows::in_flows(model).by_name(),
     }
 }
