@@ -176,8 +176,10 @@ fn served_families_are_the_catalog(text: &str) {
                 || opt_in.contains(&name)
                 // No event is pushed in polling mode.
                 || name == "genesys_live_last_event_timestamp_seconds"
-                // An opt-in collector (`--collector.estimated_wait`), off in the demo.
+                // Opt-in collectors (`--collector.estimated_wait`, `--collector.flows`), off
+                // in the demo.
                 || name == "genesys_queue_estimated_wait_seconds"
+                || name == "genesys_flow_conversations"
                 // The process families are read from /proc.
                 || (cfg!(not(target_os = "linux")) && name.starts_with("process_")),
             "{name} is in the catalog but not served"

@@ -46,7 +46,7 @@ fn per_instance(name: &str) -> bool {
 }
 
 /// Families not keyed by queue that shard 0 alone serves.
-const ORG_WIDE: [&str; 1] = ["genesys_conversations"];
+const ORG_WIDE: [&str; 2] = ["genesys_conversations", "genesys_flow_conversations"];
 
 type Series = BTreeMap<(String, Vec<(String, String)>), f64>;
 
@@ -141,7 +141,8 @@ async fn three_shards_together_serve_exactly_the_series_of_one_exporter() {
         ..sim_config()
     })
     .await;
-    let (whole, parts) = one_then_shards(&sim, &[]).await;
+    // The opt-in flows collector too: org-wide, like activity.
+    let (whole, parts) = one_then_shards(&sim, &["--collector.flows"]).await;
 
     // Every queue on exactly one shard, and every shard with some.
     let all = queue_ids(&whole);

@@ -5,7 +5,6 @@
 //! What counts (inferred; the API does not say): conversations waiting in a queue run its
 //! in-queue flow (INQUEUECALL, INQUEUEEMAIL, INQUEUESHORTMESSAGE), voicemails being recorded
 //! (VOICEMAIL, with flow-outs on), and the IVR's self-service callers (INBOUNDCALL).
-#![cfg(feature = "demo")]
 
 use std::collections::BTreeMap;
 use std::time::Duration;
