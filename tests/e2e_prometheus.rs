@@ -506,6 +506,8 @@ fn dashboard_and_rules_return_data_and_the_spike_notification_arrives() {
             // variant below.
             "--collector.estimated_wait".to_string(),
             "--collector.estimated_wait.interval=15s".to_string(),
+            // Conversations in flows are opt-in too (a permission of their own).
+            "--collector.flows".to_string(),
             // The opt-in analytics (transfers, errors, IVR, flow-outs, voicemails, callbacks)
             // have panels too, and flow-outs exist in the demo only when asked for.
             "--aggregates.metrics=all".to_string(),
