@@ -2,8 +2,8 @@
 //! endpoint it answers some requests itself (429 with `Retry-After: 1`, 500, 502, 503) or drops
 //! the connection without an answer, and counts every request it saw by path and outcome. The
 //! exporter must keep its counters monotonic, count exactly what the proxy saw in
-//! `genesys_api_requests_total`, and bring every collector (the opt-in `estimated_wait`
-//! included) back up once the faults stop.
+//! `genesys_api_requests_total`, and bring every collector (the opt-in `estimated_wait` and
+//! `flows` included) back up once the faults stop.
 
 mod common;
 
@@ -30,10 +30,11 @@ use tokio::sync::RwLock;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-const COLLECTORS: [&str; 5] = [
+const COLLECTORS: [&str; 6] = [
     "queues",
     "observations",
     "activity",
+    "flows",
     "aggregates",
     "estimated_wait",
 ];
@@ -49,11 +50,12 @@ const ORG_LIMITS: &str = "/api/v2/organizations/limits/namespaces/{namespaceName
 const CHANNELS: &str = "/api/v2/notifications/channels";
 const SUBSCRIPTIONS: &str = "/api/v2/notifications/channels/{channelId}/subscriptions";
 /// The routes that must meet every outcome of the schedule: the token and every collector's.
-const COVERED: [&str; 6] = [
+const COVERED: [&str; 7] = [
     TOKEN,
     "/api/v2/routing/queues",
     "/api/v2/analytics/queues/observations/query",
     "/api/v2/analytics/conversations/activity/query",
+    "/api/v2/analytics/flows/activity/query",
     "/api/v2/analytics/conversations/aggregates/query",
     ESTIMATED_WAIT,
 ];
@@ -346,6 +348,8 @@ fn exporter_config(proxy: SocketAddr) -> Config {
         // conversations waiting: at 2s, they outlast the retries of a faulted poll.
         "--collector.observations.interval=2s".into(),
         "--collector.activity.interval=250ms".into(),
+        "--collector.flows".into(),
+        "--collector.flows.interval=250ms".into(),
         "--collector.aggregates.interval=250ms".into(),
         "--collector.estimated_wait".into(),
         "--collector.estimated_wait.interval=250ms".into(),
