@@ -51,7 +51,7 @@ fn start(ctx: Context) -> Started {
         FlowsCollector {
             client: ctx.client,
             live: ctx.live,
-            warned: false,
+            folded: Vec::new(),
         },
     )
 }
@@ -104,8 +104,9 @@ pub(crate) struct FlowsCollector {
     pub(crate) client: GenesysClient,
     /// The shard is read at every poll, as `activity` does.
     pub(crate) live: watch::Receiver<Arc<Settings>>,
-    /// Folding unexpected flow types is warned about once, not every poll.
-    pub(crate) warned: bool,
+    /// The flow types the last answer folded into `other`: a warning when they change, not
+    /// every poll.
+    pub(crate) folded: Vec<String>,
 }
 
 impl Poll for FlowsCollector {
@@ -122,14 +123,15 @@ impl Poll for FlowsCollector {
             metrics: vec![ActivityQueryMetric { metric: "oFlow" }],
             group_by: vec!["flowType"],
         };
-        let (snapshot, folded) = build_snapshot(&self.client.flow_activity(&query).await?);
-        if !folded.is_empty() && !self.warned {
-            self.warned = true;
+        let (snapshot, mut folded) = build_snapshot(&self.client.flow_activity(&query).await?);
+        folded.sort_unstable();
+        if !folded.is_empty() && folded != self.folded {
             tracing::warn!(
                 flow_types = ?folded,
                 "flow types that are not plain words, or more new ones than {MAX_OTHER_FLOW_TYPES}, are counted as flow_type=\"{OTHER}\""
             );
         }
+        self.folded = folded;
         Ok(snapshot)
     }
 }
