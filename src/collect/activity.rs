@@ -24,14 +24,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
     default_interval: "15s",
     disable: Some("Disable the org-wide conversation activity collector (for orgs where that API is missing)."),
     opt_in: false,
-    // One query for the whole org, on shard 0 only.
-    requests_per_poll: |settings, _| {
-        if settings.queue_filter.shard.serves_org_wide() {
-            1.0
-        } else {
-            0.0
-        }
-    },
+    requests_per_poll: super::one_org_wide_query,
     start,
 };
 

@@ -32,14 +32,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
     // Opt-in: this is the help of `--collector.flows`, which turns it on.
     disable: Some("Enable the flows collector: one org-wide query a poll for conversations in Architect flows by flow type (oFlow; needs the analytics:flowObservation:view permission)."),
     opt_in: true,
-    // One query for the whole org, on shard 0 only.
-    requests_per_poll: |settings, _| {
-        if settings.queue_filter.shard.serves_org_wide() {
-            1.0
-        } else {
-            0.0
-        }
-    },
+    requests_per_poll: super::one_org_wide_query,
     start,
 };
 

@@ -80,6 +80,16 @@ pub(crate) fn batches(watched: usize) -> f64 {
     watched.div_ceil(MAX_QUEUES_PER_QUERY).max(1) as f64
 }
 
+/// The cost of a collector not keyed by queue (`activity`, `flows`): one query for the whole
+/// org a poll, on shard 0 only (the other shards would count every conversation again).
+pub(crate) fn one_org_wide_query(settings: &Settings, _watched: usize) -> f64 {
+    if settings.queue_filter.shard.serves_org_wide() {
+        1.0
+    } else {
+        0.0
+    }
+}
+
 /// No documented cap on predicates per analytics query (observations, aggregates) or on the
 /// queue listing's page size beyond it; 100 is what every Genesys list and query accepts.
 pub(crate) const MAX_QUEUES_PER_QUERY: usize = 100;
