@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::*;
-use genesys_sim::{Endpoint, Fault, SimConfig, SimOrg};
+use genesys_sim::{Endpoint, Fault, SimOrg};
 
 const FAMILY: &str = "genesys_queue_estimated_wait_seconds";
 const PATH_END: &str = "/estimatedwaittime";
@@ -55,15 +55,6 @@ fn analytics(path_media: &str) -> &str {
     } else {
         path_media
     }
-}
-
-/// A busy weekday morning, frozen: what the observations show is the truth now.
-async fn busy_sim() -> SimOrg {
-    start_sim(SimConfig {
-        clock: busy_at(10, 30),
-        ..sim_config()
-    })
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use genesys_sim::{Endpoint, Fault, SimConfig, SimOrg};
+use genesys_sim::{Endpoint, Fault, SimOrg};
 
 const FAMILY: &str = "genesys_flow_conversations";
 const PATH: &str = "/api/v2/analytics/flows/activity/query";
@@ -43,15 +43,6 @@ fn requests(sim: &SimOrg) -> u64 {
         .filter(|((method, path, _), _)| method == "POST" && path == PATH)
         .map(|(_, n)| n)
         .sum()
-}
-
-/// A busy weekday morning, frozen: what the exporter serves is the truth now.
-async fn busy_sim() -> SimOrg {
-    start_sim(SimConfig {
-        clock: busy_at(10, 30),
-        ..sim_config()
-    })
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

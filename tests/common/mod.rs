@@ -285,6 +285,16 @@ pub fn busy_at(h: u32, m: u32) -> genesys_sim::SimClock {
     )
 }
 
+/// A simulated org frozen on a busy weekday morning (10:30): what an exporter serves of it is
+/// the truth now.
+pub async fn busy_sim() -> SimOrg {
+    start_sim(SimConfig {
+        clock: busy_at(10, 30),
+        ..sim_config()
+    })
+    .await
+}
+
 /// The exporter's own API client for `sim`, with this secret and no retries unless asked.
 pub fn api_client(
     sim: &SimOrg,
