@@ -495,17 +495,7 @@ async fn user_presences_roll_up_to_the_truth_and_every_org_presence_is_seen() {
         }
         for q in &truth.queues {
             let keys: Vec<&str> = q.presences.keys().map(String::as_str).collect();
-            assert_eq!(
-                keys,
-                [
-                    "available",
-                    "break",
-                    "meal",
-                    "offline",
-                    "on_queue",
-                    "training"
-                ]
-            );
+            assert_eq!(keys, common::SIM_PRESENCES);
             let got = rolled.remove(&q.id).unwrap_or_default();
             for (sys, n) in &q.presences {
                 assert_eq!(got.get(sys).copied().unwrap_or(0), *n, "{} {sys}", q.name);

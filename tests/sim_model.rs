@@ -141,14 +141,7 @@ async fn presences_of_a_queue_sum_to_its_members_and_a_busy_org_uses_every_syste
             let keys: Vec<&str> = q.presences.keys().map(String::as_str).collect();
             assert_eq!(
                 keys,
-                [
-                    "available",
-                    "break",
-                    "meal",
-                    "offline",
-                    "on_queue",
-                    "training"
-                ],
+                common::SIM_PRESENCES,
                 "every system presence, 0 included"
             );
             assert_eq!(

@@ -14,6 +14,17 @@ use genesys_sim::{SimClock, SimConfig, SimOrg};
 
 pub const WAIT: Duration = Duration::from_secs(20);
 
+/// The simulated org's system presences in lower case, sorted: the keys of
+/// `TruthQueue::presences` and the `presence` values the exporter serves for it.
+pub const SIM_PRESENCES: [&str; 6] = [
+    "available",
+    "break",
+    "meal",
+    "offline",
+    "on_queue",
+    "training",
+];
+
 /// Starts a simulated org on a loopback port.
 pub async fn start_sim(config: SimConfig) -> SimOrg {
     SimOrg::start(config, SocketAddr::from(([127, 0, 0, 1], 0)))
