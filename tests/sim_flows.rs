@@ -251,6 +251,8 @@ async fn invalid_flow_activity_queries_get_400_with_an_error_body() {
         (json!({"metrics": m, "groupBy": []}), "groupBy is required"),
         (json!({"metrics": m, "groupBy": ["wrapUpCode"]}), "groupBy value 'wrapUpCode' is not valid"),
         (json!({"metrics": m, "groupBy": ["flowType", "queueId"]}), "groupBy 'queueId' is not supported by the simulated org (only flowType and mediaType)"),
+        // In the enum of the newest SDK models, so valid; not modelled.
+        (json!({"metrics": m, "groupBy": ["activeRouting"]}), "groupBy 'activeRouting' is not supported by the simulated org (only flowType and mediaType)"),
         (json!({"metrics": m, "groupBy": g, "order": "sideways"}), "order value 'sideways' is not valid"),
         (json!({"metrics": m, "groupBy": g, "filter": {"predicates": []}}), "filter type is required"),
         (filter(json!({"dimension": "wrapUpCode", "value": "x"})), "predicate dimension 'wrapUpCode' is not valid"),

@@ -71,8 +71,10 @@ const ACTIVITY_DIMS: [&str; 22] = [
 ];
 
 pub(crate) const FLOW_ACTIVITY_METRICS: [&str; 1] = ["oFlow"];
-/// `FlowActivityQuery.groupBy` and `FlowActivityQueryPredicate.dimension`.
-const FLOW_ACTIVITY_DIMS: [&str; 23] = [
+/// `FlowActivityQuery.groupBy` and `FlowActivityQueryPredicate.dimension` (the newest official
+/// SDK models: the 22 of conversation activity, `flowId` and `flowType`).
+const FLOW_ACTIVITY_DIMS: [&str; 24] = [
+    "activeRouting",
     "addressFrom",
     "addressTo",
     "agentScore",
