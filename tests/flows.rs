@@ -175,3 +175,34 @@ async fn a_bad_answer_is_a_counted_failure_and_no_series() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_genesys_with_extra_fields_and_results_leaves_the_counts_exact() {
+    let sim = busy_sim().await;
+    // Extra fields in every object, and one more result without a flow type or an oFlow row.
+    sim.faults()
+        .fail_next(Endpoint::FlowActivity, 100_000, Fault::Mangled);
+    let exporter = start_exporter(
+        &sim,
+        &["--collector.flows", "--collector.flows.interval=250ms"],
+    )
+    .await;
+    wait_ready(&exporter).await;
+    let s = wait_polls(exporter.local_addr(), "flows").await;
+    assert_eq!(value(&s, "genesys_up", &[("collector", "flows")]), 1.0);
+    let truth = sim.truth().flows;
+    let served = s.all(FAMILY);
+    assert_eq!(
+        served.len(),
+        FLOW_TYPES.len(),
+        "no unknown series: {served:?}"
+    );
+    for (labels, v) in served {
+        let flow_type = labels["flow_type"].to_ascii_uppercase();
+        assert_eq!(
+            v,
+            truth.get(&flow_type).copied().unwrap_or(0) as f64,
+            "{flow_type}"
+        );
+    }
+}

@@ -154,12 +154,17 @@ pub(crate) fn build_snapshot(response: &FlowActivityResponse) -> (FlowsSnapshot,
     let mut others = 0;
     let mut folded = Vec::new();
     for result in &response.results {
-        let count: u64 = result
+        // A result without an oFlow row says nothing about flows (a newer Genesys may add
+        // other metrics): no series for its group.
+        let mut rows = result
             .data
             .iter()
             .filter(|d| d.metric == "oFlow")
-            .map(|d| count_of(d.count))
-            .sum();
+            .peekable();
+        if rows.peek().is_none() {
+            continue;
+        }
+        let count: u64 = rows.map(|d| count_of(d.count)).sum();
         let label = match result.group.get("flowType") {
             None => UNKNOWN.to_string(),
             Some(value) => {
@@ -229,9 +234,17 @@ mod tests {
                 {"metric": "oFlow"},
                 {"metric": "oFlow", "count": -3},
                 {"metric": "oFlow", "count": 2}
+            ]},
+            {"group": {"queueId": null, "mediaType": "hologram"}, "data": [
+                {"metric": "oBrandNewMetric", "count": 5}
             ]}
         ])));
         assert_eq!(snap.by_type["bot"], 2);
+        assert_eq!(
+            snap.by_type.len(),
+            FLOW_TYPES.len(),
+            "a result without oFlow adds no series: {snap:?}"
+        );
     }
 
     #[test]
