@@ -97,7 +97,9 @@ pub(crate) fn estimated_wait(
     })?;
     Ok(EstimatedWaitTimePredictions {
         results: vec![PredictionResults {
-            intent: media.to_string(),
+            // The SDKs' `PredictionResults.intent` enum: the path's media type in upper case
+            // (CALL, CALLBACK, CHAT, EMAIL, MESSAGE).
+            intent: media.to_ascii_uppercase(),
             formula: "BEST".to_string(),
             estimated_wait_time_seconds: seconds,
         }],
