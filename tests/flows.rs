@@ -6,6 +6,7 @@
 mod common;
 
 use common::*;
+use genesys_exporter::app::Exporter;
 use genesys_sim::{Endpoint, Fault, SimOrg};
 
 const FAMILY: &str = "genesys_flow_conversations";
@@ -45,6 +46,38 @@ fn requests(sim: &SimOrg) -> u64 {
         .sum()
 }
 
+/// An exporter on `sim` with the flows collector on, after two polls of it, which succeeded.
+async fn polled_with_flows(sim: &SimOrg) -> (Exporter, Scrape) {
+    let exporter = start_exporter(
+        sim,
+        &["--collector.flows", "--collector.flows.interval=250ms"],
+    )
+    .await;
+    wait_ready(&exporter).await;
+    let s = wait_polls(exporter.local_addr(), "flows").await;
+    assert_eq!(value(&s, "genesys_up", &[("collector", "flows")]), 1.0);
+    (exporter, s)
+}
+
+/// The served family is every official flow type once, in order, each equal to the simulated
+/// org's count (0 for the types it does not model).
+fn assert_served_as_the_truth(s: &Scrape, truth: &std::collections::BTreeMap<String, u64>) {
+    let served = s.all(FAMILY);
+    let names: Vec<&str> = served
+        .iter()
+        .map(|(labels, _)| labels["flow_type"].as_str())
+        .collect();
+    assert_eq!(names, FLOW_TYPES, "sorted, one series each, nothing else");
+    for (labels, v) in &served {
+        let flow_type = &labels["flow_type"];
+        let expected = truth
+            .get(&flow_type.to_ascii_uppercase())
+            .copied()
+            .unwrap_or(0);
+        assert_eq!(*v, expected as f64, "{flow_type}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn off_by_default_it_sends_no_request_and_serves_nothing() {
     let sim = busy_sim().await;
@@ -65,30 +98,10 @@ async fn on_it_serves_the_conversations_in_flows_the_simulated_org_counts() {
         truth.values().filter(|n| **n > 0).count() >= 2,
         "a busy morning has callers in the IVR and in in-queue flows: {truth:?}"
     );
-    let exporter = start_exporter(
-        &sim,
-        &["--collector.flows", "--collector.flows.interval=250ms"],
-    )
-    .await;
-    wait_ready(&exporter).await;
-    let s = wait_polls(exporter.local_addr(), "flows").await;
-    assert_eq!(value(&s, "genesys_up", &[("collector", "flows")]), 1.0);
+    let (_exporter, s) = polled_with_flows(&sim).await;
 
     // Every official flow type, 0 included, and nothing else.
-    let served = s.all(FAMILY);
-    let names: Vec<&str> = served
-        .iter()
-        .map(|(labels, _)| labels["flow_type"].as_str())
-        .collect();
-    assert_eq!(names, FLOW_TYPES, "sorted, one series each");
-    for (labels, v) in &served {
-        let flow_type = &labels["flow_type"];
-        let expected = truth
-            .get(&flow_type.to_ascii_uppercase())
-            .copied()
-            .unwrap_or(0);
-        assert_eq!(*v, expected as f64, "{flow_type}");
-    }
+    assert_served_as_the_truth(&s, &truth);
     for modelled in truth.keys() {
         assert!(
             FLOW_TYPES.contains(&modelled.to_ascii_lowercase().as_str()),
@@ -182,27 +195,7 @@ async fn a_newer_genesys_with_extra_fields_and_results_leaves_the_counts_exact()
     // Extra fields in every object, and one more result without a flow type or an oFlow row.
     sim.faults()
         .fail_next(Endpoint::FlowActivity, 100_000, Fault::Mangled);
-    let exporter = start_exporter(
-        &sim,
-        &["--collector.flows", "--collector.flows.interval=250ms"],
-    )
-    .await;
-    wait_ready(&exporter).await;
-    let s = wait_polls(exporter.local_addr(), "flows").await;
-    assert_eq!(value(&s, "genesys_up", &[("collector", "flows")]), 1.0);
-    let truth = sim.truth().flows;
-    let served = s.all(FAMILY);
-    assert_eq!(
-        served.len(),
-        FLOW_TYPES.len(),
-        "no unknown series: {served:?}"
-    );
-    for (labels, v) in served {
-        let flow_type = labels["flow_type"].to_ascii_uppercase();
-        assert_eq!(
-            v,
-            truth.get(&flow_type).copied().unwrap_or(0) as f64,
-            "{flow_type}"
-        );
-    }
+    let (_exporter, s) = polled_with_flows(&sim).await;
+    // No `unknown` series for the extra result, and every count exact.
+    assert_served_as_the_truth(&s, &sim.truth().flows);
 }

@@ -32,6 +32,21 @@ const OBS: &str = "/api/v2/analytics/queues/observations/query";
 const ACT: &str = "/api/v2/analytics/conversations/activity/query";
 const AGG: &str = "/api/v2/analytics/conversations/aggregates/query";
 
+/// A simulated org of 12 queues on a busy morning (with voicemail flow-outs if asked).
+async fn busy_org(flow_outs: bool) -> SimOrg {
+    SimOrg::start(
+        SimConfig {
+            clock: busy(),
+            queues: 12,
+            flow_outs,
+            ..SimConfig::default()
+        },
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("start the simulator")
+}
+
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -111,16 +126,7 @@ fn metric_names(v: &Value, out: &mut std::collections::BTreeSet<String>) {
 
 #[tokio::test]
 async fn every_response_matches_the_official_definitions() {
-    let sim = SimOrg::start(
-        SimConfig {
-            clock: busy(),
-            queues: 12,
-            ..SimConfig::default()
-        },
-        "127.0.0.1:0".parse().expect("addr"),
-    )
-    .await
-    .expect("start the simulator");
+    let sim = busy_org(false).await;
     sim.faults().set_emit_zero_counts(true);
     sim.faults()
         .set_aggregate_lag(Some((Duration::ZERO, Duration::ZERO)));
@@ -377,17 +383,7 @@ fn missing_required(
 #[tokio::test]
 async fn flow_activity_requests_and_answers_match_the_official_sdk_models() {
     const FLOWS: &str = "/api/v2/analytics/flows/activity/query";
-    let sim = SimOrg::start(
-        SimConfig {
-            clock: busy(),
-            queues: 12,
-            flow_outs: true,
-            ..SimConfig::default()
-        },
-        "127.0.0.1:0".parse().expect("addr"),
-    )
-    .await
-    .expect("start the simulator");
+    let sim = busy_org(true).await;
     sim.advance(Duration::from_secs(20 * 60));
     let tok = token(&sim).await;
     let mut v = flow_activity_validator();
@@ -496,16 +492,7 @@ async fn flow_activity_requests_and_answers_match_the_official_sdk_models() {
 
 #[tokio::test]
 async fn estimated_wait_and_limits_answers_match_the_official_models() {
-    let sim = SimOrg::start(
-        SimConfig {
-            clock: busy(),
-            queues: 12,
-            ..SimConfig::default()
-        },
-        "127.0.0.1:0".parse().expect("addr"),
-    )
-    .await
-    .expect("start the simulator");
+    let sim = busy_org(false).await;
     sim.advance(Duration::from_secs(10 * 60));
     let tok = token(&sim).await;
     let get = |path: String| {
