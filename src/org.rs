@@ -74,7 +74,11 @@ pub(crate) struct Org {
     planner: Planner,
     settings: watch::Sender<Arc<Settings>>,
     metrics: Arc<OrgMetrics>,
+    /// Tasks that run as long as the org: the collectors and the planner. One that ended
+    /// (it panicked) fails `/-/healthy`, so a liveness probe restarts the process.
     tasks: Vec<JoinHandle<()>>,
+    /// Reads the org's request limit once, then ends.
+    limit_task: JoinHandle<()>,
     #[cfg(feature = "demo")]
     demo: Option<genesys_sim::SimOrg>,
 }
@@ -158,9 +162,9 @@ impl Org {
             )),
         };
         // The org's own request limit, once, on its own task: start-up never waits for it.
-        tasks.push(tokio::spawn(
+        let limit_task = tokio::spawn(
             read_org_limit(planner.clone(), live.requests_per_minute).instrument(span.clone()),
-        ));
+        );
         // Re-plan the intervals whenever queue discovery publishes (the queue count sets the
         // cost).
         planner.apply_plan();
@@ -181,6 +185,7 @@ impl Org {
             settings,
             metrics,
             tasks,
+            limit_task,
             #[cfg(feature = "demo")]
             demo,
         })
@@ -211,9 +216,15 @@ impl Org {
         self.metrics.clone()
     }
 
+    /// Every task that should run as long as the org still runs (`/-/healthy`).
+    #[must_use]
+    pub(crate) fn alive(&self) -> bool {
+        self.tasks.iter().all(|t| !t.is_finished())
+    }
+
     /// Stops polling (and its simulated org).
     pub(crate) async fn stop(self) {
-        for task in &self.tasks {
+        for task in self.tasks.iter().chain([&self.limit_task]) {
             task.abort();
         }
         #[cfg(feature = "demo")]

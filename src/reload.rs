@@ -110,6 +110,15 @@ impl Reloader {
         Ok(restart)
     }
 
+    /// `/-/healthy`: every org's long-lived tasks still run. During a reload (the orgs are
+    /// locked for it) the answer is yes: a reload does not make a process unhealthy.
+    #[must_use]
+    pub(crate) fn healthy(&self) -> bool {
+        self.orgs
+            .try_lock()
+            .map_or(true, |orgs| orgs.iter().all(Org::alive))
+    }
+
     /// Several orgs: starts the new ones, stops the removed ones, restarts those whose
     /// start-up settings changed, and applies the rest in place; the others keep running
     /// untouched (their counters, snapshots, tokens and channels).

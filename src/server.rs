@@ -189,11 +189,15 @@ async fn route(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
     }
     match path {
         "/" => landing_page(&state.telemetry_path),
-        "/-/healthy" => text(StatusCode::OK, "Healthy.\n"),
+        "/-/healthy" if state.reloader.healthy() => text(StatusCode::OK, "Healthy.\n"),
+        "/-/healthy" => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Unhealthy: a collector's task has ended; see the log.\n",
+        ),
         "/-/ready" if state.metrics.ready() => text(StatusCode::OK, "Ready.\n"),
         "/-/ready" => text(
             StatusCode::SERVICE_UNAVAILABLE,
-            "Not ready: not every collector has completed a poll of Genesys Cloud yet.\n",
+            "Not ready: queue discovery has not succeeded yet, or a collector is still starting.\n",
         ),
         "/-/reload" if !state.lifecycle => text(
             StatusCode::FORBIDDEN,

@@ -15,6 +15,7 @@ mod fuzz;
 pub mod observations;
 pub mod queues;
 
+use futures_util::FutureExt;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -174,6 +175,8 @@ pub trait Source: Send + Sync {
     fn interval(&self) -> Duration;
     fn set_interval(&self, interval: Duration);
     fn has_succeeded(&self) -> bool;
+    /// Succeeded, or failed in a way that waiting will not mend soon: see [`Published::settled`].
+    fn settled(&self) -> bool;
     /// Completed polls and whether the data is fresh at `now`: a body is current while this is.
     fn version(&self, now: SystemTime) -> (u64, bool);
     /// Its health and its data if fresh enough to serve at `now`, read together: a scrape
@@ -213,6 +216,10 @@ impl<T: Snapshot> Source for Slot<T> {
 
     fn has_succeeded(&self) -> bool {
         Slot::has_succeeded(self)
+    }
+
+    fn settled(&self) -> bool {
+        self.tx.borrow().settled()
     }
 
     fn version(&self, now: SystemTime) -> (u64, bool) {
@@ -266,10 +273,18 @@ impl std::fmt::Debug for Collectors {
 }
 
 impl Collectors {
-    /// True once every collector has succeeded at least once (`/-/ready`).
+    /// `/-/ready` for an org: serving what it can. Queue discovery has succeeded (without a
+    /// listing there is nothing to serve), and every other collector has succeeded or is
+    /// [settled](Published::settled) in failure: a collector that can never succeed (its
+    /// endpoint answers 404 in this region, 403 for a missing permission, a query refused with
+    /// 400) is `genesys_up 0`, an alert and a log line, not a pod that never becomes ready.
+    /// In an exporter of several orgs, an org whose collectors have each at least tried once
+    /// counts as ready too, so that one broken org does not take every other org's series off
+    /// the scrape targets.
     #[must_use]
-    pub(crate) fn all_succeeded(&self) -> bool {
-        self.all.iter().all(|s| s.has_succeeded())
+    pub(crate) fn ready(&self, several: bool) -> bool {
+        let serving = self.queues.has_succeeded() && self.all.iter().all(|s| s.settled());
+        serving || (several && self.all_tried())
     }
 
     /// True once every collector has finished a poll, successful or not.
@@ -307,6 +322,34 @@ pub(crate) enum CollectError {
         endpoint: &'static str,
         reason: String,
     },
+    #[error("the poll panicked: {0}")]
+    Panicked(String),
+}
+
+/// Polls failed in a row after which a collector that never succeeded counts as settled
+/// (ready, serving what the others have): with the first retries 1 s and 2 s apart, about
+/// three seconds of failing.
+pub(crate) const SETTLED_AFTER_FAILURES: u32 = 3;
+
+impl CollectError {
+    /// A failure that a retry will not mend: Genesys refused the request as such (4xx other
+    /// than 401, 408 and 429), so the collector is misconfigured or not available to this org.
+    #[must_use]
+    pub(crate) fn is_permanent(&self) -> bool {
+        match self {
+            CollectError::Api(e) => e.is_permanent(),
+            _ => false,
+        }
+    }
+}
+
+/// The message of a caught panic (`panic!` with a literal or a formatted message).
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
 }
 
 /// Starts every enabled collector (`enabled` holds registry names) with its configured interval.
@@ -353,6 +396,10 @@ pub(crate) struct Published<T> {
     pub(crate) failures: u64,
     /// Bumped whenever `data` or the poll counters change: what the body cache compares.
     pub(crate) version: u64,
+    /// Failed polls in a row (0 after a success).
+    pub(crate) failing: u32,
+    /// The last failure was one a retry will not mend (see [`CollectError::is_permanent`]).
+    pub(crate) permanent: bool,
 }
 
 impl<T> Default for Published<T> {
@@ -366,6 +413,8 @@ impl<T> Default for Published<T> {
             polls: 0,
             failures: 0,
             version: 0,
+            failing: 0,
+            permanent: false,
         }
     }
 }
@@ -381,6 +430,8 @@ impl<T> Clone for Published<T> {
             polls: self.polls,
             failures: self.failures,
             version: self.version,
+            failing: self.failing,
+            permanent: self.permanent,
         }
     }
 }
@@ -393,6 +444,14 @@ impl<T> Published<T> {
             .duration_since(self.last_success?)
             .unwrap_or(Duration::ZERO);
         (age <= interval * STALE_AFTER_INTERVALS).then_some(self.data.as_ref()?)
+    }
+
+    /// Succeeded once, or failing in a way waiting will not mend soon: the last failure was
+    /// permanent, or [`SETTLED_AFTER_FAILURES`] polls failed in a row (a second or two of
+    /// retries at start-up, so a blip at start does not count, an outage does).
+    #[must_use]
+    pub(crate) fn settled(&self) -> bool {
+        self.last_success.is_some() || self.permanent || self.failing >= SETTLED_AFTER_FAILURES
     }
 
     /// `genesys_up`: the last poll succeeded and its data is still fresh.
@@ -473,10 +532,16 @@ impl<T> Slot<T> {
             p.last_duration = Some(duration);
             p.last_requests = requests;
             match result {
-                Ok(()) => p.last_poll_ok = true,
+                Ok(()) => {
+                    p.last_poll_ok = true;
+                    p.failing = 0;
+                    p.permanent = false;
+                }
                 Err(error) => {
                     p.failures += 1;
                     p.last_poll_ok = false;
+                    p.failing = p.failing.saturating_add(1);
+                    p.permanent = error.is_permanent();
                     tracing::warn!(collector = self.name, error = %crate::ErrorChain(&error), "poll failed");
                 }
             }
@@ -519,7 +584,13 @@ pub(crate) async fn run<P: Poll>(slot: Arc<Slot<P::Snapshot>>, mut collector: P)
     let mut first_retry = FIRST_RETRY;
     loop {
         let started = Instant::now();
-        let (result, requests) = counting_requests(collector.poll()).await;
+        // A poll that panics (a bug, or outside input the code failed to bound) is a failed
+        // poll, not a dead collector: the next one runs on time and recovers once the input is
+        // sane again.
+        let polling = std::panic::AssertUnwindSafe(collector.poll()).catch_unwind();
+        let (result, requests) = counting_requests(polling).await;
+        let result =
+            result.unwrap_or_else(|panic| Err(CollectError::Panicked(panic_message(&*panic))));
         if result.is_ok() {
             tracing::debug!(
                 collector = slot.name,
@@ -566,6 +637,53 @@ mod tests {
             Duration::from_secs(300),
             "after a success, the interval"
         );
+    }
+
+    /// Panics on its first poll, then counts.
+    struct PanicsOnce(u32);
+
+    impl Poll for PanicsOnce {
+        type Snapshot = u32;
+        async fn poll(&mut self) -> Result<u32, CollectError> {
+            self.0 += 1;
+            assert!(self.0 > 1, "a bug on the first poll");
+            Ok(self.0)
+        }
+    }
+
+    impl Snapshot for u32 {
+        fn write(&self, _: &mut Exposition) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_poll_that_panics_is_a_failed_poll_and_the_collector_polls_on() {
+        let slot: Arc<Slot<u32>> = Slot::new("queues", Duration::from_secs(5));
+        let task = tokio::spawn(run(slot.clone(), PanicsOnce(0)));
+        let mut rx = slot.subscribe();
+        let published = rx.wait_for(|p| p.data.is_some()).await.map(|p| p.clone());
+        let published = published.expect("the collector lives on");
+        assert_eq!(published.data.as_deref(), Some(&2));
+        assert_eq!((published.polls, published.failures), (2, 1));
+        assert!(!task.is_finished());
+        task.abort();
+    }
+
+    #[test]
+    fn a_collector_settles_after_a_permanent_failure_or_three_in_a_row() {
+        let mut p: Published<u32> = Published::default();
+        assert!(!p.settled());
+        p.failing = 2;
+        assert!(!p.settled(), "two failures may be a blip at start");
+        p.failing = 3;
+        assert!(p.settled());
+        let p = Published::<u32> {
+            failing: 1,
+            permanent: true,
+            ..Published::default()
+        };
+        assert!(p.settled(), "a 404 will not mend by waiting");
     }
 
     #[test]

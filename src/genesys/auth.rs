@@ -24,6 +24,11 @@ const DEFAULT_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 /// The Go SDK re-authenticates 60 s before expiry; short-lived tokens (tests, 5-minute
 /// clients) refresh after 90% of their life instead.
 const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(60);
+/// The longest lifetime an OAuth client can be configured with (REFERENCE.md 1.2: 5 min to
+/// 48 h). A longer `expires_in` (up to 2^64-1 from a broken or hostile login host) is read as
+/// this: the token is refreshed early, never held past what Genesys can issue, and no
+/// `Instant` arithmetic on it can overflow.
+const MAX_LIFETIME: Duration = Duration::from_secs(48 * 3600);
 /// Token responses are tiny; anything bigger is not a token response.
 const MAX_TOKEN_BODY: usize = 64 * 1024;
 
@@ -232,7 +237,8 @@ impl TokenSource {
         let lifetime = parsed
             .expires_in
             .map(Duration::from_secs)
-            .unwrap_or(DEFAULT_LIFETIME);
+            .unwrap_or(DEFAULT_LIFETIME)
+            .min(MAX_LIFETIME);
         let margin = (lifetime / 10).min(MAX_REFRESH_MARGIN);
         tracing::debug!(
             lifetime_s = lifetime.as_secs(),
@@ -240,7 +246,9 @@ impl TokenSource {
         );
         Ok(CachedToken {
             token: BearerToken(parsed.access_token.into()),
-            refresh_at: sent + lifetime - margin,
+            // 48 h from now fits any clock's `Instant`; saturate all the same (no arithmetic
+            // on outside input may panic).
+            refresh_at: sent.checked_add(lifetime - margin).unwrap_or(sent),
         })
     }
 }

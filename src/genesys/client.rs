@@ -103,6 +103,21 @@ pub enum ApiError {
     BadUrl { url: String, reason: String },
 }
 
+impl ApiError {
+    /// Genesys refused the request as such: a 4xx other than 401 (a token to refresh), 408
+    /// and 429 (waits). Asking again the same way gets the same answer.
+    #[must_use]
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            ApiError::Status { status, .. } => {
+                (400..500).contains(status) && !matches!(status, 401 | 408 | 429)
+            }
+            ApiError::RetriesExhausted { last, .. } => last.is_permanent(),
+            _ => false,
+        }
+    }
+}
+
 /// What one attempt came to, and whether it is worth another.
 enum Attempt<T> {
     Done(T),
@@ -301,6 +316,37 @@ impl GenesysClient {
         .await
     }
 
+    /// `DELETE /api/v2/notifications/channels/{channelId}/subscriptions`: the channel
+    /// delivers nothing from now on (a channel let go; the API cannot delete a channel).
+    ///
+    /// # Errors
+    /// As [`GenesysClient::queues_page`].
+    pub async fn unsubscribe_all(&self, channel_id: &str) -> Result<(), ApiError> {
+        let path = format!(
+            "/api/v2/notifications/channels/{}/subscriptions",
+            url::form_urlencoded::byte_serialize(channel_id.as_bytes()).collect::<String>()
+        );
+        self.call::<(), ()>(
+            Endpoint::NotificationSubscriptions,
+            Method::DELETE,
+            &path,
+            None,
+        )
+        .await
+    }
+
+    /// The client-side budget in force (requests a minute).
+    #[must_use]
+    pub(crate) fn requests_per_minute(&self) -> u32 {
+        self.inner.limiter.per_minute()
+    }
+
+    /// The API is plain HTTP (tests, the simulator): a `ws://` `connectUri` is then expected.
+    #[must_use]
+    pub(crate) fn api_is_plain_http(&self) -> bool {
+        self.inner.api_url.starts_with("http://")
+    }
+
     /// `POST /api/v2/analytics/conversations/aggregates/query`.
     ///
     /// # Errors
@@ -390,7 +436,9 @@ impl GenesysClient {
         loop {
             match self.attempt(endpoint, &method, &url, body.clone()).await {
                 Attempt::Done(bytes) => {
-                    return serde_json::from_slice(&bytes).map_err(|source| ApiError::Decode {
+                    // `204 No Content` (a `DELETE`) reads as `null`, which only `()` accepts.
+                    let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
+                    return serde_json::from_slice(bytes).map_err(|source| ApiError::Decode {
                         endpoint: endpoint.label(),
                         source,
                     });

@@ -42,6 +42,10 @@ impl RateLimiter {
     }
 
     /// A new budget, in force from the next request that waits.
+    pub(crate) fn per_minute(&self) -> u32 {
+        u32::try_from(self.per_minute.load(Ordering::Relaxed)).unwrap_or(u32::MAX)
+    }
+
     pub(crate) fn set_per_minute(&self, per_minute: u32) {
         self.per_minute
             .store(per_minute.max(1) as usize, Ordering::Relaxed);

@@ -413,7 +413,7 @@ pub(crate) const LIVE_EVENTS: Family = Family {
     name: "genesys_live_events",
     kind: Kind::Counter,
     unit: None,
-    help: "WebSocket frames received, by topic kind (observations, heartbeat, pong, socket_closing, other).",
+    help: "WebSocket frames received, by topic kind (observations, heartbeat, pong, socket_closing, binary, other).",
     labels: &["topic"],
 };
 
@@ -421,7 +421,7 @@ pub(crate) const LIVE_RECONNECTS: Family = Family {
     name: "genesys_live_reconnects",
     kind: Kind::Counter,
     unit: None,
-    help: "Notification channels replaced, by reason (socket_closing, closed, stalled, expiring, failed).",
+    help: "Notification channels replaced, by reason (socket_closing, closed, broken, stalled, expiring, failed).",
     labels: &["reason"],
 };
 

@@ -102,11 +102,9 @@ impl OrgMetrics {
         }
     }
 
-    /// Ready once every collector has succeeded; in an exporter of several orgs, an org whose
-    /// collectors have each at least tried once counts as ready too, so that one broken org
-    /// does not take every other org's series off the scrape targets.
+    /// See [`Collectors::ready`].
     fn ready(&self, several: bool) -> bool {
-        self.collectors.all_succeeded() || (several && self.collectors.all_tried())
+        self.collectors.ready(several)
     }
 }
 

@@ -222,10 +222,15 @@ fn parse_fault_item(item: &str) -> Result<(Endpoint, Fault, u32), String> {
     };
     let fault = parse_fault(fault)?;
     if fault.is_push() && endpoint != Endpoint::WebSocket {
-        return Err("socket_closing, drop and stall are for the websocket endpoint".into());
+        return Err(
+            "socket_closing, drop, stall, garbage and binary are for the websocket endpoint".into(),
+        );
     }
     if fault == Fault::Rejected && endpoint != Endpoint::Subscriptions {
         return Err("rejected is for the subscriptions endpoint".into());
+    }
+    if matches!(fault, Fault::ExpiresPast | Fault::SameId) && endpoint != Endpoint::Channels {
+        return Err("expires_past and same_id are for the channels endpoint".into());
     }
     if endpoint == Endpoint::WebSocket
         && matches!(
@@ -256,6 +261,10 @@ fn parse_fault(s: &str) -> Result<Fault, String> {
         "drop" => no_value(Fault::Drop),
         "stall" => no_value(Fault::Stall),
         "rejected" => no_value(Fault::Rejected),
+        "expires_past" | "expires-past" => no_value(Fault::ExpiresPast),
+        "same_id" | "same-id" => no_value(Fault::SameId),
+        "garbage" => no_value(Fault::Garbage),
+        "binary" => no_value(Fault::Binary),
         "delay" => {
             let v = value.ok_or("delay needs a duration, e.g. delay=3s")?;
             humantime::parse_duration(v)

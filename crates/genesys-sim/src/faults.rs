@@ -66,12 +66,27 @@ pub enum Fault {
     /// Subscriptions: the next `PUT`/`POST` answers every requested topic `Rejected` with
     /// `missingPermissions` and subscribes none of them.
     Rejected,
+    /// Channels: the next channel created answers an `expires` an hour past (the channel
+    /// itself lives its normal time): a client that renews before `expires` renews at once.
+    ExpiresPast,
+    /// Channels: the next `POST` creates nothing and answers the newest existing channel
+    /// again (its id and `connectUri`), as a broken Genesys might hand one channel to several
+    /// callers.
+    SameId,
+    /// Push: instead of the next frame, bytes that are no WebSocket frame, then the TCP
+    /// connection closes (a proxy that breaks the stream right after the upgrade).
+    Garbage,
+    /// Push: a binary frame before the next frame (Genesys sends text only).
+    Binary,
 }
 
 impl Fault {
     /// Carried out by a connected WebSocket rather than on an HTTP request.
     pub(crate) fn is_push(&self) -> bool {
-        matches!(self, Fault::SocketClosing | Fault::Drop | Fault::Stall)
+        matches!(
+            self,
+            Fault::SocketClosing | Fault::Drop | Fault::Stall | Fault::Garbage | Fault::Binary
+        )
     }
 }
 

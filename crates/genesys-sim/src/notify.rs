@@ -223,7 +223,7 @@ fn parse_topic(t: &str) -> Option<Topic> {
     }
 }
 
-fn iso(ms: i64) -> String {
+pub(crate) fn iso(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .unwrap_or_default()
         .format("%Y-%m-%dT%H:%M:%S%.3fZ")
@@ -357,6 +357,13 @@ impl Hub {
         let answer = channel_of(&ch, shared);
         st.channels.push(ch);
         answer
+    }
+
+    /// The channel created last, if any is left (`Fault::SameId`).
+    pub(crate) fn newest_channel(&self, shared: &impl Org) -> Option<Channel> {
+        let mut st = lock(&self.state);
+        st.expire(shared.business_now_ms());
+        st.channels.last().map(|c| channel_of(c, shared))
     }
 
     pub(crate) fn list_channels(&self, shared: &impl Org) -> ChannelEntityListing {

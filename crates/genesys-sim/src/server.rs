@@ -233,7 +233,10 @@ fn route(path: &str) -> Option<(Endpoint, &'static [Method])> {
 /// Whether a pending `fault` is for this request (HTTP faults; push faults are the socket's).
 fn fault_applies(endpoint: Endpoint, method: &Method, fault: &Fault) -> bool {
     match fault {
-        Fault::SocketClosing | Fault::Drop | Fault::Stall => false,
+        Fault::SocketClosing | Fault::Drop | Fault::Stall | Fault::Garbage | Fault::Binary => false,
+        Fault::ExpiresPast | Fault::SameId => {
+            endpoint == Endpoint::Channels && method == Method::POST
+        }
         Fault::Rejected => {
             endpoint == Endpoint::Subscriptions && (method == Method::PUT || method == Method::POST)
         }
@@ -301,7 +304,22 @@ async fn dispatch(
         }
         Some(f @ (Fault::Malformed | Fault::Mangled | Fault::Stripped)) => rewrite = Some(f),
         Some(Fault::Rejected) => rejected = true,
-        Some(Fault::SocketClosing | Fault::Drop | Fault::Stall) | None => {}
+        Some(Fault::ExpiresPast) => {
+            let mut channel = shared.hub.create_channel(shared.as_ref());
+            channel.expires = crate::notify::iso(shared.business_now_ms() - 3_600_000);
+            return Ok(with_correlation(json(200, &channel), &ctx));
+        }
+        Some(Fault::SameId) => {
+            let channel = shared
+                .hub
+                .newest_channel(shared.as_ref())
+                .unwrap_or_else(|| shared.hub.create_channel(shared.as_ref()));
+            return Ok(with_correlation(json(200, &channel), &ctx));
+        }
+        Some(
+            Fault::SocketClosing | Fault::Drop | Fault::Stall | Fault::Garbage | Fault::Binary,
+        )
+        | None => {}
     }
     let resp = match endpoint {
         Endpoint::Token => token_endpoint(shared, req).await,

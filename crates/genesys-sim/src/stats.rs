@@ -69,6 +69,17 @@ impl RequestStats {
             .sum()
     }
 
+    /// Requests to paths that start with `prefix` and end with `suffix` (a path with an id
+    /// in the middle), any status.
+    #[must_use]
+    pub fn count_between(&self, method: &str, prefix: &str, suffix: &str) -> u64 {
+        self.by_endpoint
+            .iter()
+            .filter(|((m, p, _), _)| m == method && p.starts_with(prefix) && p.ends_with(suffix))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
     /// Requests to (method, path) answered with `status`.
     #[must_use]
     pub fn count_status(&self, method: &str, path: &str, status: u16) -> u64 {

@@ -16,6 +16,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
+use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
@@ -83,6 +84,25 @@ pub(crate) async fn serve(
                     Some(Fault::Stall) => stalled = true,
                     // Dropping the stream closes the TCP connection, no close frame.
                     Some(Fault::Drop) => return,
+                    Some(Fault::Garbage) => {
+                        // No frame header decodes from these: a reserved opcode, bits set.
+                        let _ = ws
+                            .get_mut()
+                            .write_all(b"\xf7\xff garbage, not a frame")
+                            .await;
+                        let _ = ws.get_mut().flush().await;
+                        return;
+                    }
+                    Some(Fault::Binary) => {
+                        if ws
+                            .send(Message::binary(vec![0xde, 0xad, 0xbe, 0xef]))
+                            .await
+                            .is_err()
+                            || ws.send(Message::text(text)).await.is_err()
+                        {
+                            return;
+                        }
+                    }
                     Some(Fault::SocketClosing) => {
                         let notice = socket_closing(&shared, &channel_id);
                         if ws.send(Message::text(notice)).await.is_ok() {

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -40,6 +40,10 @@ const TOPIC_PREFIX: &str = "v2.analytics.queues.";
 const TOPIC_SUFFIX: &str = ".observations";
 const METADATA_TOPIC: &str = "channel.metadata";
 const SOCKET_CLOSING_TOPIC: &str = "v2.system.socket_closing";
+
+/// The longest a channel is kept before it is replaced, whatever its `expires` says (Genesys
+/// channels live 24 h).
+const MAX_RENEW_IN: Duration = Duration::from_secs(24 * 3600);
 
 /// Frames are small JSON documents; anything near this is not a notification.
 const MAX_FRAME_BYTES: usize = 1 << 20;
@@ -79,8 +83,8 @@ pub(crate) enum Report {
 /// Counters the workers share with the report (`genesys_live_*`).
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub frames: [AtomicU64; 5],
-    pub reconnects: [AtomicU64; 5],
+    pub frames: [AtomicU64; FrameKind::ALL.len()],
+    pub reconnects: [AtomicU64; Reconnect::ALL.len()],
     /// Unix milliseconds of the newest observation event, 0 before the first.
     pub last_event_ms: AtomicU64,
 }
@@ -140,7 +144,7 @@ impl Worker {
                 reports,
                 commands: rx,
             }
-            .run()
+            .supervise()
             .in_current_span(),
         );
         Worker { topics: tx, task }
@@ -159,6 +163,124 @@ pub(crate) struct Env {
     pub clock: SharedClock,
     pub counters: Arc<Counters>,
     pub timing: Timing,
+    pub fleet: Arc<Fleet>,
+}
+
+/// What the workers of one org hold in common: which slot holds which channel id, and the
+/// reopens of the last minute.
+#[derive(Debug, Default)]
+pub(crate) struct Fleet {
+    /// Channel id -> the slot whose socket it is. Genesys lets one socket use a channel at a
+    /// time ("if you connect a second WebSocket with the same channel ID, the first WebSocket
+    /// disconnects"), and subscribing it again replaces the other slot's topics: a channel
+    /// created with an id another slot holds is refused (a failed open, paced like any).
+    ids: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+    /// When channels were reopened in the last minute, every slot together.
+    reopens: std::sync::Mutex<std::collections::VecDeque<Instant>>,
+}
+
+/// The share of the request budget that reopening channels may spend, whatever each worker's
+/// own pace allows: a reopen costs a channel, a subscription and often a reconciling poll,
+/// and churn must leave the budget to the polls.
+const CHURN_SHARE: f64 = 0.1;
+/// Requests one reopen costs at least (create, subscribe).
+const REQUESTS_PER_REOPEN: f64 = 2.0;
+const WINDOW: Duration = Duration::from_secs(60);
+
+impl Fleet {
+    /// Claims `id` for `slot`; false when another slot holds it.
+    fn claim(&self, id: &str, slot: usize) -> bool {
+        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        match ids.get(id) {
+            Some(&holder) if holder != slot => false,
+            _ => {
+                ids.insert(id.to_string(), slot);
+                true
+            }
+        }
+    }
+
+    /// Lets `id` go (replaced or lost), if `slot` holds it.
+    fn release(&self, id: &str, slot: usize) {
+        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        if ids.get(id) == Some(&slot) {
+            ids.remove(id);
+        }
+    }
+
+    /// Takes one reopen now if the last minute has room under `per_minute`; otherwise how
+    /// long until it has.
+    fn try_reopen(&self, per_minute: usize, now: Instant) -> Result<(), Duration> {
+        let mut times = self.reopens.lock().unwrap_or_else(|e| e.into_inner());
+        while times
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) >= WINDOW)
+        {
+            times.pop_front();
+        }
+        if times.len() < per_minute.max(1) {
+            times.push_back(now);
+            return Ok(());
+        }
+        let oldest = times.front().copied().unwrap_or(now);
+        Err((oldest + WINDOW).saturating_duration_since(now))
+    }
+}
+
+/// Reopens a minute allowed with a budget of `budget` requests a minute (at least one).
+#[must_use]
+fn reopens_per_minute(budget: u32) -> usize {
+    // At most a few hundred: the cast cannot truncate.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let n = (f64::from(budget) * CHURN_SHARE / REQUESTS_PER_REOPEN).floor() as usize;
+    n.max(1)
+}
+
+/// When a worker may open its next channel. Every reopen waits its turn, whatever the
+/// reason: a channel that dies young (a socket cut right after the upgrade, an `expires`
+/// already past, `socket_closing` every second, a refused open) doubles the wait, up to the
+/// reconcile interval, with jitter so that slots do not reopen in step; a channel that lived
+/// [`HEALTHY_LIFETIME`] resets it, so the first reconnect after a long life is immediate.
+#[derive(Debug)]
+struct Pace {
+    next_open: Instant,
+    delay: Duration,
+    max: Duration,
+}
+
+/// A channel that lived this long was healthy: its end is no sign of churn.
+const HEALTHY_LIFETIME: Duration = Duration::from_secs(60);
+const FIRST_DELAY: Duration = Duration::from_secs(1);
+
+impl Pace {
+    fn new(max: Duration) -> Pace {
+        Pace {
+            next_open: Instant::now(),
+            delay: FIRST_DELAY,
+            max: max.max(FIRST_DELAY),
+        }
+    }
+
+    /// An open failed (`lived` is `None`), or a channel ended after `lived`.
+    fn ended(&mut self, lived: Option<Duration>) {
+        let now = Instant::now();
+        if lived.is_some_and(|l| l >= HEALTHY_LIFETIME) {
+            self.delay = FIRST_DELAY;
+            self.next_open = now;
+        } else {
+            self.next_open = now + jittered(self.delay);
+            self.delay = self.delay.saturating_mul(2).min(self.max);
+        }
+    }
+
+    fn wait(&self) -> Duration {
+        self.next_open.saturating_duration_since(Instant::now())
+    }
+}
+
+/// `d` give or take a fifth.
+fn jittered(d: Duration) -> Duration {
+    d.mul_f64(0.8 + 0.4 * rand::random::<f64>())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -169,6 +291,10 @@ enum OpenError {
     Connect(#[source] tokio_tungstenite::tungstenite::Error),
     #[error("connecting the WebSocket timed out")]
     ConnectTimeout,
+    #[error("the new channel {0:?} has the id of a channel another slot holds")]
+    DuplicateId(String),
+    #[error("connectUri {uri:?} refused: {reason}")]
+    ConnectUri { uri: String, reason: &'static str },
 }
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -183,6 +309,7 @@ struct Open {
     /// When to replace it, ahead of `expires`.
     renew_at: Option<Instant>,
     last_frame: Instant,
+    opened: Instant,
 }
 
 /// What happened on a socket.
@@ -204,34 +331,56 @@ struct ChannelWorker {
 }
 
 impl ChannelWorker {
-    async fn run(mut self) {
-        let mut retry = Duration::from_secs(1);
+    /// Runs the worker; a panic (a bug, or outside input not bounded) is logged and the
+    /// worker starts over after its pace, its queues polled meanwhile: a worker never dies
+    /// quietly.
+    async fn supervise(mut self) {
+        loop {
+            let running = std::panic::AssertUnwindSafe(self.run()).catch_unwind();
+            match running.await {
+                Ok(()) => return,
+                Err(panic) => {
+                    let message = crate::collect::panic_message(&*panic);
+                    tracing::error!(slot = self.slot, panic = %message, "notification worker panicked; starting over");
+                    self.lost(Reconnect::Broken).await;
+                    tokio::time::sleep(self.env.timing.retry_max.min(Duration::from_secs(30)))
+                        .await;
+                }
+            }
+        }
+    }
+
+    async fn run(&mut self) {
+        let mut pace = Pace::new(self.env.timing.retry_max);
         // Why the next channel is opened: none for the first.
         let mut reason: Option<Reconnect> = None;
         let mut current: Option<Open> = None;
+        let mut first = true;
         loop {
             let mut open = match current.take() {
                 Some(open) => open,
-                None => match self.open().await {
-                    Ok(open) => {
-                        retry = Duration::from_secs(1);
-                        if let Some(r) = reason.take() {
-                            self.env.counters.reconnect(r);
-                            tracing::info!(slot = self.slot, reason = r.label(), channel = %open.id, "notification channel replaced");
-                        }
-                        self.coverage(&open).await;
-                        open
+                None => {
+                    if !self.wait_turn(&pace, first).await {
+                        return;
                     }
-                    Err(error) => {
-                        self.env.counters.reconnect(Reconnect::Failed);
-                        tracing::warn!(slot = self.slot, error = %crate::ErrorChain(&error), retry_secs = retry.as_secs(), "opening a notification channel failed; its queues are polled");
-                        if !self.wait_commands(retry).await {
-                            return;
+                    first = false;
+                    match self.open().await {
+                        Ok(open) => {
+                            if let Some(r) = reason.take() {
+                                self.env.counters.reconnect(r);
+                                tracing::info!(slot = self.slot, reason = r.label(), channel = %open.id, "notification channel replaced");
+                            }
+                            self.coverage(&open).await;
+                            open
                         }
-                        retry = (retry * 2).min(self.env.timing.retry_max);
-                        continue;
+                        Err(error) => {
+                            self.env.counters.reconnect(Reconnect::Failed);
+                            pace.ended(None);
+                            tracing::warn!(slot = self.slot, error = %crate::ErrorChain(&error), retry_secs = pace.wait().as_secs(), "opening a notification channel failed; its queues are polled");
+                            continue;
+                        }
                     }
-                },
+                }
             };
             // Serve the socket until it must be replaced or is gone.
             let step = self.serve(&mut open).await;
@@ -239,8 +388,10 @@ impl ChannelWorker {
                 // `serve` returns only to replace or reopen.
                 None | Some(Step::Continue) => return,
                 Some(Step::Gone(r)) => {
-                    tracing::warn!(slot = self.slot, reason = r.label(), channel = %open.id, "notification socket lost; its queues are polled until a new channel is up");
+                    pace.ended(Some(open.opened.elapsed()));
+                    tracing::warn!(slot = self.slot, reason = r.label(), channel = %open.id, retry_secs = pace.wait().as_secs(), "notification socket lost; its queues are polled until a new channel is up");
                     self.lost(r).await;
+                    self.let_go(open).await;
                     reason = Some(r);
                 }
                 Some(Step::Replace(r)) => {
@@ -248,11 +399,12 @@ impl ChannelWorker {
                         // A silent socket may have missed events: poll until replaced.
                         self.lost(r).await;
                     }
-                    match self.replace(&mut open).await {
+                    pace.ended(Some(open.opened.elapsed()));
+                    match self.replace(&mut open, &pace).await {
                         Ok(new) => {
                             self.env.counters.reconnect(r);
                             tracing::info!(slot = self.slot, reason = r.label(), old = %open.id, new = %new.id, "notification channel replaced before the old one was let go");
-                            close(open.ws).await;
+                            self.let_go(open).await;
                             if r == Reconnect::Stalled {
                                 self.coverage(&new).await;
                             } else {
@@ -267,15 +419,52 @@ impl ChannelWorker {
                         }
                         Err(error) => {
                             self.env.counters.reconnect(Reconnect::Failed);
+                            pace.ended(None);
                             tracing::warn!(slot = self.slot, error = %crate::ErrorChain(&error), "opening the replacement channel failed");
                             if r != Reconnect::Stalled {
                                 self.lost(r).await;
                             }
+                            self.let_go(open).await;
                             reason = Some(r);
                         }
                     }
                 }
             }
+        }
+    }
+
+    /// Waits until this worker may open a channel: its own pace, and, for a reopen, room in
+    /// the org's churn share of the budget. Topic changes are taken meanwhile; false when the
+    /// live loop is gone.
+    async fn wait_turn(&mut self, pace: &Pace, first: bool) -> bool {
+        if !self.wait_commands(pace.wait()).await {
+            return false;
+        }
+        if first {
+            return true;
+        }
+        loop {
+            let per_minute = reopens_per_minute(self.env.client.requests_per_minute());
+            match self.env.fleet.try_reopen(per_minute, Instant::now()) {
+                Ok(()) => return true,
+                Err(wait) => {
+                    if !self.wait_commands(jittered(wait.max(FIRST_DELAY))).await {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Lets a replaced or lost channel go: its socket closed, its id released, and its
+    /// subscriptions deleted. The API has no `DELETE` for a channel (only `HEAD`); one without
+    /// subscriptions delivers nothing and, unconnected, is the first Genesys removes when a
+    /// client opens its 21st.
+    async fn let_go(&self, open: Open) {
+        close(open.ws).await;
+        self.env.fleet.release(&open.id, self.slot);
+        if let Err(error) = self.env.client.unsubscribe_all(&open.id).await {
+            tracing::debug!(slot = self.slot, channel = %open.id, error = %crate::ErrorChain(&error), "deleting the subscriptions of a channel let go failed");
         }
     }
 
@@ -296,16 +485,32 @@ impl ChannelWorker {
     /// Creates a channel, subscribes the wanted topics, connects its socket.
     async fn open(&self) -> Result<Open, OpenError> {
         let channel = self.env.client.create_channel().await?;
+        check_connect_uri(&channel.connect_uri, self.env.client.api_is_plain_http())?;
+        if !self.env.fleet.claim(&channel.id, self.slot) {
+            return Err(OpenError::DuplicateId(channel.id));
+        }
+        let ws = match connect(&channel.connect_uri, self.env.timing.silence).await {
+            Ok(ws) => ws,
+            Err(e) => {
+                self.env.fleet.release(&channel.id, self.slot);
+                return Err(e);
+            }
+        };
+        let now = Instant::now();
         let mut open_channel = Open {
             id: channel.id.clone(),
-            ws: connect(&channel.connect_uri, self.env.timing.silence).await?,
+            ws,
             requested: BTreeSet::new(),
             permitted: BTreeSet::new(),
             renew_at: channel.expires.map(|e| self.renew_at(e)),
-            last_frame: Instant::now(),
+            last_frame: now,
+            opened: now,
         };
         if !self.want.is_empty() {
-            self.subscribe(&mut open_channel, true).await?;
+            if let Err(e) = self.subscribe(&mut open_channel, true).await {
+                self.env.fleet.release(&open_channel.id, self.slot);
+                return Err(e.into());
+            }
         }
         Ok(open_channel)
     }
@@ -315,7 +520,10 @@ impl ChannelWorker {
         let left_ms = expires.timestamp_millis() - self.env.clock.now_ms();
         let left = Duration::from_millis(u64::try_from(left_ms).unwrap_or(0));
         let margin = (left / 10).max(Duration::from_secs(1));
-        Instant::now() + left.saturating_sub(margin)
+        // `expires` is outside input: a date centuries ahead must not overflow the `Instant`
+        // (it panics); such a channel is renewed a day from now, which costs one request.
+        let renew_in = left.saturating_sub(margin).min(MAX_RENEW_IN);
+        Instant::now() + renew_in
     }
 
     /// `PUT` (replace) or `POST` (add) so the channel carries `self.want`.
@@ -447,8 +655,20 @@ impl ChannelWorker {
     ) -> Step {
         let text = match msg {
             Some(Ok(Message::Text(text))) => text,
-            Some(Ok(Message::Close(_)) | Err(_)) | None => return Step::Gone(Reconnect::Closed),
-            // Binary, WebSocket pings and pongs (tungstenite answers pings itself).
+            Some(Ok(Message::Close(_))) | None => return Step::Gone(Reconnect::Closed),
+            // A frame too large, bad UTF-8 in a text frame, a protocol violation: named in
+            // the log and counted apart from an orderly close.
+            Some(Err(error)) => {
+                tracing::warn!(slot = self.slot, channel = %open.id, %error, "notification socket broke");
+                return Step::Gone(Reconnect::Broken);
+            }
+            // Genesys sends text frames only: a binary frame is counted, not read.
+            Some(Ok(Message::Binary(_))) => {
+                open.last_frame = Instant::now();
+                self.env.counters.frame(FrameKind::Binary);
+                return Step::Continue;
+            }
+            // WebSocket pings and pongs (tungstenite answers pings itself).
             Some(Ok(_)) => {
                 open.last_frame = Instant::now();
                 return Step::Continue;
@@ -525,9 +745,22 @@ impl ChannelWorker {
     }
 
     /// Opens the replacement while the old socket keeps delivering.
-    async fn replace(&mut self, old: &mut Open) -> Result<Open, OpenError> {
+    async fn replace(&mut self, old: &mut Open, pace: &Pace) -> Result<Open, OpenError> {
         let this = &*self;
-        let opening = this.open();
+        let wait = pace.wait();
+        let opening = async move {
+            // Its turn comes first (the old socket keeps delivering meanwhile), and then room
+            // in the org's churn share, as for any reopen.
+            tokio::time::sleep(wait).await;
+            loop {
+                let per_minute = reopens_per_minute(this.env.client.requests_per_minute());
+                match this.env.fleet.try_reopen(per_minute, Instant::now()) {
+                    Ok(()) => break,
+                    Err(wait) => tokio::time::sleep(jittered(wait.max(FIRST_DELAY))).await,
+                }
+            }
+            this.open().await
+        };
         tokio::pin!(opening);
         let mut old_alive = true;
         loop {
@@ -550,6 +783,31 @@ async fn sleep_until_opt(at: Option<Instant>) {
     }
 }
 
+/// Only a WebSocket URI is followed: `wss://`, and `ws://` only when the API itself is plain
+/// HTTP (tests, the simulator). `connectUri` is outside input; anything else (`http://`,
+/// `ftp://`, no host) would open connections Genesys never asked for.
+fn check_connect_uri(uri: &str, plain_api: bool) -> Result<(), OpenError> {
+    let refuse = |reason| {
+        Err(OpenError::ConnectUri {
+            uri: uri.chars().take(200).collect(),
+            reason,
+        })
+    };
+    let Ok(parsed) = url::Url::parse(uri) else {
+        return refuse("not a URL");
+    };
+    match parsed.scheme() {
+        "wss" => {}
+        "ws" if plain_api => {}
+        "ws" => return refuse("plain ws:// while the API is HTTPS"),
+        _ => return refuse("not a WebSocket URL (wss://)"),
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return refuse("no host");
+    }
+    Ok(())
+}
+
 async fn connect(uri: &str, timeout: Duration) -> Result<Socket, OpenError> {
     let config = WebSocketConfig::default()
         .max_message_size(Some(MAX_FRAME_BYTES))
@@ -565,4 +823,84 @@ async fn connect(uri: &str, timeout: Duration) -> Result<Socket, OpenError> {
 /// Says goodbye to a replaced socket, briefly.
 async fn close(mut ws: Socket) {
     let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_websocket_uris_are_followed_and_plain_ws_only_beside_a_plain_http_api() {
+        assert!(check_connect_uri("wss://streaming.mypurecloud.com/channels/x", false).is_ok());
+        assert!(check_connect_uri("ws://127.0.0.1:9/channels/x", true).is_ok());
+        for (uri, plain) in [
+            ("ws://streaming.mypurecloud.com/channels/x", false),
+            ("http://127.0.0.1:22/", true),
+            ("ftp://127.0.0.1:21/", true),
+            ("https://example.com/", false),
+            ("wss://", false),
+            ("not a url", false),
+        ] {
+            assert!(check_connect_uri(uri, plain).is_err(), "{uri} followed");
+        }
+    }
+
+    #[test]
+    fn a_channel_id_another_slot_holds_is_refused_until_that_slot_lets_it_go() {
+        let fleet = Fleet::default();
+        assert!(fleet.claim("c1", 0));
+        assert!(fleet.claim("c1", 0), "the holder itself may claim it again");
+        assert!(!fleet.claim("c1", 1), "a second slot on one channel");
+        fleet.release("c1", 1);
+        assert!(!fleet.claim("c1", 2), "only the holder releases it");
+        fleet.release("c1", 0);
+        assert!(fleet.claim("c1", 2));
+    }
+
+    #[test]
+    fn reopens_are_held_to_a_tenth_of_the_budget_in_any_minute() {
+        assert_eq!(reopens_per_minute(200), 10);
+        assert_eq!(reopens_per_minute(5), 1, "at least one");
+        let fleet = Fleet::default();
+        let t0 = Instant::now();
+        for _ in 0..10 {
+            assert!(fleet.try_reopen(10, t0).is_ok());
+        }
+        let wait = fleet.try_reopen(10, t0 + Duration::from_secs(20));
+        assert_eq!(
+            wait,
+            Err(Duration::from_secs(40)),
+            "the 11th waits for the first to age out"
+        );
+        assert!(fleet.try_reopen(10, t0 + WINDOW).is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_pace_doubles_while_channels_die_young_and_resets_after_one_that_lived() {
+        let mut pace = Pace::new(Duration::from_secs(300));
+        assert_eq!(pace.wait(), Duration::ZERO, "the first open is at once");
+        let mut waits = Vec::new();
+        for _ in 0..10 {
+            pace.ended(Some(Duration::from_millis(100)));
+            waits.push(pace.wait().as_secs_f64());
+        }
+        for (i, w) in waits.iter().enumerate() {
+            let base = 2f64.powi(i32::try_from(i).unwrap_or(0)).min(300.0);
+            assert!(
+                (base * 0.8..=base * 1.2).contains(w),
+                "wait {i}: {w} s, not {base} s ± 20 %"
+            );
+        }
+        pace.ended(Some(HEALTHY_LIFETIME));
+        assert_eq!(
+            pace.wait(),
+            Duration::ZERO,
+            "after a channel that lived, at once"
+        );
+        pace.ended(None);
+        assert!(
+            pace.wait() <= Duration::from_millis(1200),
+            "and the pace starts over"
+        );
+    }
 }

@@ -16,6 +16,7 @@
 //!   channel is alive (any frame, heartbeat or pong), at the channel's last frame. An idle
 //!   queue on a live channel gets no events and stays fresh.
 
+use futures_util::FutureExt;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -34,7 +35,7 @@ use super::{
 use crate::clock::SharedClock;
 use crate::collect::queues::QueueSet;
 use crate::collect::{
-    wait_for_queues, CollectError, Context, Published, Settings, Slot, Started,
+    panic_message, wait_for_queues, CollectError, Context, Published, Settings, Slot, Started,
     MAX_QUEUES_PER_QUERY, STALE_AFTER_INTERVALS,
 };
 use crate::genesys::client::counting_requests;
@@ -174,7 +175,7 @@ async fn poller(
 ) {
     while let Some(job) = jobs.recv().await {
         let started = Instant::now();
-        let (result, requests) = counting_requests(async {
+        let polling = async {
             let mut responses = Vec::new();
             for batch in job.ids.chunks(MAX_QUEUES_PER_QUERY) {
                 let query = QueueObservationQuery {
@@ -184,8 +185,12 @@ async fn poller(
                 responses.push(client.queue_observations(&query).await?);
             }
             Ok(responses)
-        })
-        .await;
+        };
+        // A panicking poll is a failed poll, as in `collect::run`: the poller lives on.
+        let (result, requests) =
+            counting_requests(std::panic::AssertUnwindSafe(polling).catch_unwind()).await;
+        let result =
+            result.unwrap_or_else(|panic| Err(CollectError::Panicked(panic_message(&*panic))));
         let report = PollDone {
             kind: job.kind,
             ids: job.ids,
@@ -220,6 +225,10 @@ struct Live {
     next_reconcile: Instant,
     next_fallback: Instant,
     poll_now: bool,
+    /// When a poll was last started at once (`poll_now`): such polls are held
+    /// [`POLL_NOW_GAP`] apart, so a channel replaced or lost every second costs a poll every
+    /// few seconds, not one per replacement.
+    last_poll_now: Option<Instant>,
     first_retry: Duration,
     /// Series that differed at reconciliation, by [`Reading`].
     differences: [u64; 2],
@@ -235,6 +244,9 @@ struct Live {
     last_observed: ObservedSet,
 }
 
+/// See [`Live::last_poll_now`].
+const POLL_NOW_GAP: Duration = Duration::from_secs(5);
+
 async fn run(slot: Arc<Slot<ObservationsSnapshot>>, ctx: Context) {
     let mut queues_rx = ctx.queues.subscribe();
     let (jobs_tx, jobs_rx) = mpsc::channel(1);
@@ -248,6 +260,7 @@ async fn run(slot: Arc<Slot<ObservationsSnapshot>>, ctx: Context) {
         clock: ctx.clock.clone(),
         counters: Arc::new(Counters::default()),
         timing: timing(interval, ctx.push.reconcile_interval),
+        fleet: Arc::default(),
     };
     let now = Instant::now();
     let mut live = Live {
@@ -267,6 +280,7 @@ async fn run(slot: Arc<Slot<ObservationsSnapshot>>, ctx: Context) {
         next_reconcile: now,
         next_fallback: now,
         poll_now: false,
+        last_poll_now: None,
         first_retry: Duration::from_secs(1),
         differences: [0; 2],
         reading: Reading::Rows,
@@ -768,6 +782,14 @@ impl Live {
         q.current_at.max(alive)
     }
 
+    /// A poll asked for at once may start now: none started at once within the gap. Data
+    /// stays fresh for intervals after a channel is lost, so waiting the gap loses nothing.
+    fn may_poll_now(&self, now: Instant) -> bool {
+        let gap = POLL_NOW_GAP.min(self.interval());
+        self.last_poll_now
+            .is_none_or(|t| now.saturating_duration_since(t) >= gap)
+    }
+
     /// Starts a poll if one is due and none is running.
     fn schedule(&mut self, now: Instant) {
         if self.polling {
@@ -781,7 +803,8 @@ impl Live {
                 kind: PollKind::Reconcile,
                 ids: self.set.queues.iter().map(|q| q.id.clone()).collect(),
             })
-        } else if self.poll_now || now >= self.next_fallback {
+        } else if (self.poll_now && self.may_poll_now(now)) || now >= self.next_fallback {
+            self.last_poll_now = Some(now);
             let auto = self.settings.mode == LiveMode::Auto;
             let ids: Vec<String> = self
                 .set

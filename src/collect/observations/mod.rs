@@ -212,15 +212,18 @@ pub(crate) enum FrameKind {
     Heartbeat,
     Pong,
     SocketClosing,
+    /// A binary WebSocket frame: Genesys sends text only, so it is counted and not read.
+    Binary,
     Other,
 }
 
 impl FrameKind {
-    pub(crate) const ALL: [FrameKind; 5] = [
+    pub(crate) const ALL: [FrameKind; 6] = [
         FrameKind::Observations,
         FrameKind::Heartbeat,
         FrameKind::Pong,
         FrameKind::SocketClosing,
+        FrameKind::Binary,
         FrameKind::Other,
     ];
 
@@ -231,6 +234,7 @@ impl FrameKind {
             FrameKind::Heartbeat => "heartbeat",
             FrameKind::Pong => "pong",
             FrameKind::SocketClosing => "socket_closing",
+            FrameKind::Binary => "binary",
             FrameKind::Other => "other",
         }
     }
@@ -241,8 +245,11 @@ impl FrameKind {
 pub(crate) enum Reconnect {
     /// `v2.system.socket_closing`: Genesys announced maintenance.
     SocketClosing,
-    /// The socket closed or broke (a second socket on the channel displaces the first).
+    /// The socket closed (a second socket on the channel displaces the first).
     Closed,
+    /// The socket broke: a frame too large, bad UTF-8, a WebSocket protocol error (or the
+    /// worker itself failed).
+    Broken,
     /// No frame, heartbeat or pong within the silence timeout.
     Stalled,
     /// Renewed before the channel's `expires`.
@@ -252,9 +259,10 @@ pub(crate) enum Reconnect {
 }
 
 impl Reconnect {
-    pub(crate) const ALL: [Reconnect; 5] = [
+    pub(crate) const ALL: [Reconnect; 6] = [
         Reconnect::SocketClosing,
         Reconnect::Closed,
+        Reconnect::Broken,
         Reconnect::Stalled,
         Reconnect::Expiring,
         Reconnect::Failed,
@@ -265,6 +273,7 @@ impl Reconnect {
         match self {
             Reconnect::SocketClosing => "socket_closing",
             Reconnect::Closed => "closed",
+            Reconnect::Broken => "broken",
             Reconnect::Stalled => "stalled",
             Reconnect::Expiring => "expiring",
             Reconnect::Failed => "failed",
@@ -282,9 +291,9 @@ pub struct LiveReport {
     pub(crate) topics_permitted: u64,
     pub(crate) topics_rejected: u64,
     /// By [`FrameKind::ALL`].
-    pub(crate) frames: [u64; 5],
+    pub(crate) frames: [u64; FrameKind::ALL.len()],
     /// By [`Reconnect::ALL`].
-    pub(crate) reconnects: [u64; 5],
+    pub(crate) reconnects: [u64; Reconnect::ALL.len()],
     /// By [`rows::Reading::ALL`].
     pub(crate) reconcile_differences: [u64; 2],
     /// How pushed events are read now.
