@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod org;
 pub mod reload;
 pub mod server;
+mod stall;
 pub mod web;
 
 /// Displays an error with its sources, so a log line says "connection refused", not only

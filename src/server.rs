@@ -18,13 +18,27 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::metrics::{Format, Metrics};
 use crate::reload::Reloader;
+use crate::stall::{Stall, StallTimeout, Stalls};
 use crate::web::{self, WebGuard};
 
 /// Slow or stalled clients (slowloris) lose their connection after this.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A response write that makes no progress for this long closes the connection: the same
+/// patience as for request headers, the other direction. Time between two successful writes
+/// (nginx's `send_timeout`), so a slow scraper that keeps reading a large body is never cut off.
+const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// With every connection slot taken, the connection stalled on a write the longest is closed for
+/// a new client once it has been stalled this long. A scraper reading its body stalls for a
+/// round trip at a time, a retransmission or two at worst (200 ms minimum RTO on Linux); a
+/// client that stopped reading stalls for good. Each slot then turns over once a second, so a
+/// new client waits about (connections queued ahead of it) / (slots) seconds: the listener's
+/// accept queue holds 128, so under a second at the default 512 slots (plus a SYN retry, 1 s,
+/// if it found the queue full).
+const EVICT_AFTER: Duration = Duration::from_secs(1);
 /// Bounds request-header buffering per connection.
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// How long in-flight requests get to finish on SIGTERM.
@@ -49,7 +63,9 @@ type Body = Full<Bytes>;
 
 /// Serves until `shutdown` resolves. At most `max_connections` connections are open at once
 /// (`--web.max-connections`, as Prometheus' own): beyond that, new ones wait in the kernel's
-/// accept queue, so a flood of idle or half-sent connections costs bounded memory.
+/// accept queue, so a flood of idle or half-sent connections costs bounded memory. When every
+/// slot is taken, the connection stalled on a write the longest is closed to make room, so that
+/// clients that never read their answer cannot hold every slot (see [`crate::stall`]).
 pub(crate) async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
@@ -57,15 +73,20 @@ pub(crate) async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let graceful = GracefulShutdown::new();
-    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections.max(1)));
+    let slots = Arc::new(Semaphore::new(max_connections.max(1)));
+    let stalls = Arc::new(Stalls::default());
     tokio::pin!(shutdown);
     loop {
+        // The slot comes before the accept, so that no more than `max_connections` sockets are
+        // ever open (tests/flood.rs counts them). The cost: with every slot taken, a stalled
+        // connection is closed even before a new client is known to wait. Every slot taken
+        // is a flood already, and the kernel cannot tell the loop whether one waits.
         let permit = tokio::select! {
-            permit = slots.clone().acquire_owned() => permit,
+            permit = free_slot(&slots, &stalls) => permit,
             () = &mut shutdown => break,
         };
         // The semaphore is never closed.
-        let Ok(permit) = permit else { break };
+        let Some(permit) = permit else { break };
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, _) = match accepted {
@@ -80,8 +101,16 @@ pub(crate) async fn serve(
                 // The handshake runs in the connection's own task, so one slow client never
                 // holds up accepting the next.
                 let (state, watcher) = (state.clone(), graceful.watcher());
+                let registered = stalls.register();
                 tokio::spawn(async move {
-                    connection(stream, state, watcher).await;
+                    let stall = registered.stall.clone();
+                    tokio::select! {
+                        () = connection(stream, state, watcher, stall.clone()) => {}
+                        // Dropping the connection future closes the socket (with a reset: see
+                        // `stall::Reset`) and ends its graceful-shutdown watch.
+                        () = stall.evicted() => {}
+                    }
+                    drop(registered);
                     drop(permit);
                 });
             }
@@ -97,8 +126,32 @@ pub(crate) async fn serve(
     }
 }
 
-/// One connection: TLS if configured (client certificate checked), then HTTP/1.1.
-async fn connection(stream: TcpStream, state: Arc<AppState>, watcher: Watcher) {
+/// A connection slot: at once if one is free; otherwise the first to free up, or the slot of the
+/// connection stalled longest on a write once it has been for [`EVICT_AFTER`]. `None` only if
+/// the semaphore were closed.
+async fn free_slot(slots: &Arc<Semaphore>, stalls: &Stalls) -> Option<OwnedSemaphorePermit> {
+    if let Ok(permit) = slots.clone().try_acquire_owned() {
+        return Some(permit);
+    }
+    tokio::select! {
+        permit = slots.clone().acquire_owned() => return permit.ok(),
+        stalled = stalls.evict_longest_stalled(EVICT_AFTER) => {
+            tracing::debug!(
+                ?stalled,
+                "every connection slot taken: closing the connection stalled longest on a write"
+            );
+        }
+    }
+    // The evicted connection's task releases its slot as soon as it runs; waiting for that slot
+    // (rather than evicting again) closes one connection per connection accepted.
+    slots.clone().acquire_owned().await.ok()
+}
+
+/// One connection: TLS if configured (client certificate checked), then HTTP/1.1. Both run over
+/// the write-stall timeout, so a TLS handshake or a close_notify that is never read is bounded
+/// too.
+async fn connection(stream: TcpStream, state: Arc<AppState>, watcher: Watcher, stall: Arc<Stall>) {
+    let stream = StallTimeout::new(stream, stall, WRITE_STALL_TIMEOUT);
     let web = state.web();
     let Some(acceptor) = web.tls_acceptor() else {
         return http(TokioIo::new(stream), state, watcher).await;
