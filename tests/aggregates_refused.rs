@@ -345,6 +345,46 @@ async fn a_server_error_fails_the_poll_and_drops_no_metric() {
     sim.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_400_about_no_metric_fails_the_poll_and_is_bisected_once_within_its_bound() {
+    let sim = busy_sim_refusing(&[], Refusal::Named).await;
+    // Every request refused, whatever its metrics: the first poll's query and its 20 probes
+    // (4 x ceil(log2 27)), then one request for each later poll, which does not bisect again.
+    sim.faults().fail_next(
+        Endpoint::Aggregates,
+        30,
+        Fault::Status {
+            status: 400,
+            retry_after_secs: None,
+        },
+    );
+    let exporter = start_exporter_on_sim_clock(&sim, &[]).await;
+    let addr = exporter.local_addr();
+    wait_ready(&exporter).await;
+    let s = eventually("the 400s served and a poll succeeded", || async {
+        let s = scrape(addr).await;
+        (sim.faults().pending() == 0
+            && value(&s, "genesys_up", &[("collector", "aggregates")]) == 1.0)
+            .then_some(s)
+    })
+    .await;
+    assert_eq!(
+        value(
+            &s,
+            "genesys_collector_poll_failures_total",
+            &[("collector", "aggregates")]
+        ),
+        10.0,
+        "21 requests for the first poll, 1 for each of the next nine"
+    );
+    assert!(!s.has(REFUSED), "a 400 about no metric refuses none");
+    for (name, _, _) in COUNTERS {
+        assert!(s.has(name), "{name}");
+    }
+    exporter.shutdown().await;
+    sim.shutdown().await;
+}
+
 struct ConfigFile(PathBuf);
 
 impl ConfigFile {
