@@ -116,6 +116,7 @@ fn metrics(n: usize) -> (Metrics, ApiMetrics) {
         window_labels: vec!["15m".into(), "1h".into(), "today".into()],
         groups,
         export: AggregatesExport::default(),
+        refused: Vec::new(),
     });
     let collectors = Collectors {
         all: vec![queue_slot.clone(), observations, activity, aggregates],

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::TimeZone;
-use genesys_sim::{AggregateTruth, Endpoint, Fault, SimConfig, SimOrg, StatTruth};
+use genesys_sim::{AggregateTruth, Endpoint, Fault, Refusal, SimConfig, SimOrg, StatTruth};
 use serde_json::{json, Value};
 
 mod common;
@@ -699,5 +699,43 @@ async fn auth_budget_and_faults() {
     let stats = sim.stats();
     assert_eq!(stats.count_status("POST", AGG, 200), 3);
     assert_eq!(stats.count_status("POST", AGG, 429), 1);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_refused_metric_makes_the_whole_query_a_400_named_or_generic() {
+    let sim = start(SimConfig {
+        clock: busy_at(10, 30),
+        ..SimConfig::default()
+    })
+    .await;
+    let tok = token(&sim).await;
+    let iv = "2026-03-10T10:00:00Z/2026-03-10T10:30:00Z";
+    let with = json!({"interval": iv, "metrics": ["nOffered", "tAnswered", "tTalk"]});
+    let without = json!({"interval": iv, "metrics": ["nOffered", "tTalk"]});
+
+    sim.faults()
+        .refuse_aggregate_metrics(&["tAnswered"], Refusal::Named);
+    let (status, v) = post_raw(&sim, Some(&tok), &with).await;
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(v["code"], "bad.request");
+    let message = v["message"].as_str().unwrap();
+    assert!(message.contains("'tAnswered'"), "{message}");
+    let (status, v) = post_raw(&sim, Some(&tok), &without).await;
+    assert_eq!(status, 200, "a query without it is answered: {v}");
+
+    sim.faults()
+        .refuse_aggregate_metrics(&["tAnswered"], Refusal::Generic);
+    let (status, v) = post_raw(&sim, Some(&tok), &with).await;
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(v["code"], "bad.request");
+    assert!(
+        !v.to_string().contains("tAnswered"),
+        "a generic refusal names nothing: {v}"
+    );
+
+    sim.faults().refuse_aggregate_metrics(&[], Refusal::Named);
+    let (status, v) = post_raw(&sim, Some(&tok), &with).await;
+    assert_eq!(status, 200, "refusing nothing answers every metric: {v}");
     sim.shutdown().await;
 }

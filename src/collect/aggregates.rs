@@ -11,6 +11,14 @@
 //! `today` is the sum of a base (what lies between local midnight and the look-back, asked for
 //! once as one bucket, then grown by the buckets that age out of the look-back) and the cached
 //! buckets since midnight.
+//!
+//! When Genesys refuses one metric of the query (retired, renamed, not enabled for the org),
+//! the whole query answers 400 (REFERENCE §8 item 11). The collector then leaves that metric
+//! out and serves the rest: a 400 that names metrics of the query drops those; one that names
+//! none is bisected (see [`AggregatesCollector::bisect`] for its cost). Refused metrics stay
+//! out until the aggregates settings change or the process restarts; while out, their
+//! families are not written, and when they come back their counters start again from 0, as a
+//! new queue's do.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -30,7 +38,7 @@ use crate::clock::SharedClock;
 use crate::genesys::models::{
     ConversationAggregateQueryResponse, ConversationAggregationQuery, QueryFilter,
 };
-use crate::genesys::GenesysClient;
+use crate::genesys::{ApiError, GenesysClient};
 use crate::metrics::catalog::{self, Family};
 use crate::metrics::exposition::{Exposition, Labels};
 use crate::metrics::families::Memo;
@@ -304,6 +312,11 @@ impl Exported {
             .name
             .strip_prefix("genesys_window_")
             .unwrap_or(self.window.name)
+    }
+
+    /// The Genesys metric it is read from.
+    fn metric(&self) -> &'static str {
+        self.quantity.source().0
     }
 
     #[must_use]
@@ -676,6 +689,9 @@ pub struct AggregatesSnapshot {
     pub window_labels: Vec<String>,
     pub groups: Vec<GroupAggregates>,
     pub export: AggregatesExport,
+    /// Genesys metrics the query leaves out because Genesys refused them: the families read
+    /// from them are not written.
+    pub refused: Vec<&'static str>,
 }
 
 /// Queue id, media type (lower case) and, when grouped by it, `originatingDirection`.
@@ -698,6 +714,9 @@ struct State {
     day_base: HashMap<Group, Values>,
     /// End (ms) of the span the last refresh covered.
     covered_until_ms: Option<i64>,
+    /// The metrics the last refresh asked for: one asked again after a refusal starts from a
+    /// new baseline.
+    asked: Vec<&'static str>,
 }
 
 pub(crate) struct AggregatesCollector {
@@ -709,6 +728,50 @@ pub(crate) struct AggregatesCollector {
     /// New settings from a config reload.
     updates: watch::Receiver<Arc<super::Settings>>,
     state: State,
+    /// Metrics Genesys refused under the current settings: left out of every query.
+    refused: BTreeSet<&'static str>,
+    /// A bisection under the current settings found no refused metric: later 400s fail the
+    /// poll without another one, until a poll succeeds or the settings change.
+    fruitless: bool,
+}
+
+/// Why a refresh failed: a 400 (perhaps for one of the query's metrics), with the query that
+/// got it, or anything else (transient or not, never a reason to drop a metric).
+enum Failure {
+    Refused {
+        query: ConversationAggregationQuery,
+        error: ApiError,
+    },
+    Other(CollectError),
+}
+
+impl From<CollectError> for Failure {
+    fn from(e: CollectError) -> Failure {
+        Failure::Other(e)
+    }
+}
+
+/// Whether `word` is a whole word of what a 400 said (its message or its other strings):
+/// `tAnswered` in "metrics value 'tAnswered' is not valid", not in "tAnsweredX".
+fn names(error: &ApiError, word: &str) -> bool {
+    let ApiError::Status {
+        message, context, ..
+    } = error
+    else {
+        return false;
+    };
+    std::iter::once(message).chain(context).any(|text| {
+        text.split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|w| w == word)
+    })
+}
+
+/// Most probes one bisection of `n` metrics sends: twice ⌈log2 n⌉, the cost of one refused
+/// metric (both halves of each split are asked), twice over, so that two refused metrics are
+/// found in one go; 20 for the 27 metrics of the query.
+fn probe_limit(n: usize) -> usize {
+    let levels = usize::BITS - n.saturating_sub(1).leading_zeros();
+    4 * usize::try_from(levels).unwrap_or(usize::MAX).max(1)
 }
 
 impl AggregatesCollector {
@@ -728,6 +791,8 @@ impl AggregatesCollector {
             settings,
             updates,
             state: State::default(),
+            refused: BTreeSet::new(),
+            fruitless: false,
         }
     }
 }
@@ -739,6 +804,18 @@ impl Poll for AggregatesCollector {
         let queues = super::wait_for_queues(&mut self.queues, self.first_queues_wait).await?;
         if self.updates.has_changed().unwrap_or(false) {
             let settings = self.updates.borrow_and_update().aggregates.clone();
+            if settings != self.settings {
+                // Changing the configuration is how an operator asks again (after enabling
+                // the metric for the org, say); otherwise it stays out until a restart.
+                if !self.refused.is_empty() {
+                    tracing::info!(
+                        metrics = %self.refused.iter().copied().collect::<Vec<_>>().join(","),
+                        "aggregates settings changed; asking Genesys for the refused metrics again"
+                    );
+                }
+                self.refused.clear();
+                self.fruitless = false;
+            }
             if !settings.same_queries(&self.settings) {
                 // Other buckets or windows: start over from a new baseline (a counter reset).
                 tracing::info!("aggregates settings changed; counters start from a new baseline");
@@ -746,22 +823,161 @@ impl Poll for AggregatesCollector {
             }
             self.settings = settings;
         }
+        // Each round that does not end the poll refuses at least one more metric of a finite
+        // list, and never all of them: the loop ends.
+        loop {
+            let (query, error) = match self.refresh(queues.clone()).await {
+                Ok(snapshot) => {
+                    self.fruitless = false;
+                    return Ok(snapshot);
+                }
+                Err(Failure::Other(e)) => return Err(e),
+                Err(Failure::Refused { query, error }) => (query, error),
+            };
+            let Some(found) = self.find_refused(&query, &error).await? else {
+                return Err(error.into());
+            };
+            self.refused.extend(found);
+            tracing::warn!(
+                refused = %self.refused.iter().copied().collect::<Vec<_>>().join(","),
+                error = %error,
+                "Genesys refused analytics metrics; the aggregates query leaves them out until \
+                 the aggregates settings change or a restart, and their series are not served"
+            );
+        }
+    }
+}
+
+impl AggregatesCollector {
+    /// The metrics the query asks for: all but the refused ones.
+    fn asked(&self) -> Vec<&'static str> {
+        metrics()
+            .into_iter()
+            .filter(|m| !self.refused.contains(m))
+            .collect()
+    }
+
+    /// The metrics a refused query's 400 is about, if they can be told: those of its metrics
+    /// the answer names, or else those a bisection finds. `None` when the refusal is not
+    /// about metrics (or cannot be pinned on some of them): the poll then fails as before.
+    async fn find_refused(
+        &mut self,
+        failed: &ConversationAggregationQuery,
+        error: &ApiError,
+    ) -> Result<Option<Vec<&'static str>>, CollectError> {
+        let asked = &failed.metrics;
+        let named: Vec<&'static str> = asked.iter().copied().filter(|m| names(error, m)).collect();
+        // An answer naming every metric (a list of the allowed ones, say) names none of them.
+        if !named.is_empty() && named.len() < asked.len() {
+            return Ok(Some(named));
+        }
+        if self.fruitless {
+            return Ok(None);
+        }
+        let found = self.bisect(failed).await?;
+        if found.is_none() {
+            tracing::info!(
+                error = %error,
+                "the aggregates query's 400 is not about one of its metrics; not bisecting \
+                 again until a poll succeeds or the settings change"
+            );
+        }
+        self.fruitless = found.is_none();
+        Ok(found)
+    }
+
+    /// Finds the metrics of `failed` Genesys refuses by asking the same query with halves of
+    /// its metrics: a half that succeeds is fine, a half that is refused is split again, a
+    /// single metric refused alone is refused. Cost: both halves of every split are asked, so
+    /// one refused metric among n costs 2·⌈log2 n⌉ requests (10 for the 27 metrics), k of
+    /// them at most k times that; never more than [`probe_limit`] (20), after which nothing
+    /// is found. Only a 400 leads here (a 5xx, a 429 or a timeout fails the poll as before),
+    /// and a fruitless bisection is not repeated until a poll succeeds, so it is rare: the
+    /// budget plan does not count it.
+    ///
+    /// `None` unless some half succeeded (else the 400 is about the query's shape, not its
+    /// metrics) and some but not all metrics were refused.
+    async fn bisect(
+        &self,
+        failed: &ConversationAggregationQuery,
+    ) -> Result<Option<Vec<&'static str>>, CollectError> {
+        let all = &failed.metrics;
+        let limit = probe_limit(all.len());
+        let mut probes = 0;
+        let mut some_succeeded = false;
+        let mut refused = Vec::new();
+        // Metric sets known to be refused.
+        let mut refused_sets = vec![all.clone()];
+        while let Some(set) = refused_sets.pop() {
+            if let [metric] = set[..] {
+                refused.push(metric);
+                continue;
+            }
+            let (a, b) = set.split_at(set.len() / 2);
+            for half in [a, b] {
+                if probes == limit {
+                    tracing::debug!(probes, "aggregates bisection gave up");
+                    return Ok(None);
+                }
+                probes += 1;
+                let probe = ConversationAggregationQuery {
+                    metrics: half.to_vec(),
+                    ..failed.clone()
+                };
+                match self.client.conversation_aggregates(&probe).await {
+                    Ok(_) => some_succeeded = true,
+                    Err(ApiError::Status { status: 400, .. }) => refused_sets.push(half.to_vec()),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        tracing::debug!(probes, refused = ?refused, "aggregates bisection done");
+        refused.sort_unstable();
+        Ok((some_succeeded && !refused.is_empty() && refused.len() < all.len()).then_some(refused))
+    }
+
+    /// One refresh: every request first, then the state changes only once all of them
+    /// succeeded (a refused query leaves it as it was, for the retry without the metric).
+    async fn refresh(&mut self, queues: Arc<QueueSet>) -> Result<AggregatesSnapshot, Failure> {
         let now = self.clock.now_ms();
         let gran = crate::clock::millis(self.settings.granularity);
         let end = (now.div_euclid(gran) + 1) * gran;
         let start = end - crate::clock::millis(self.settings.lookback);
         let midnight = local_midnight_ms(now, &self.settings.timezone);
         let ids: Vec<&str> = queues.queues.iter().map(|q| q.id.as_str()).collect();
+        let asked = self.asked();
+        // Quantities of metrics asked again (after a refusal, with the same queries): like a
+        // new queue's, this refresh is their baseline, and today's base is asked afresh (the
+        // cached one lacks them).
+        let returning: Vec<Quantity> = if self.state.covered_until_ms.is_some() {
+            Quantity::ALL
+                .into_iter()
+                .filter(|q| {
+                    let metric = q.source().0;
+                    asked.contains(&metric) && !self.state.asked.contains(&metric)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let not_returning = |mut v: Values| {
+            for q in &returning {
+                v[*q] = 0.0;
+            }
+            v
+        };
 
-        // Every request first; the state changes only once all of them succeeded.
         let fresh = self
-            .query(&ids, start, end, Some(self.settings.granularity))
+            .query(&ids, &asked, start, end, Some(self.settings.granularity))
             .await?;
         let new_queue = ids.iter().any(|id| !self.state.baselined.contains(*id));
         let gap = self.state.covered_until_ms.is_some_and(|c| c < start);
-        let rebase_day = self.state.midnight_ms != Some(midnight) || gap || new_queue;
+        let rebase_day =
+            self.state.midnight_ms != Some(midnight) || gap || new_queue || !returning.is_empty();
         let day_base = if rebase_day && midnight < start {
-            Some(flatten(self.query(&ids, midnight, start, None).await?))
+            Some(flatten(
+                self.query(&ids, &asked, midnight, start, None).await?,
+            ))
         } else if rebase_day {
             Some(HashMap::new())
         } else {
@@ -769,11 +985,14 @@ impl Poll for AggregatesCollector {
         };
         // Down for longer than the look-back: what happened in between is counted once, late.
         let missed = match self.state.covered_until_ms {
-            Some(c) if c < start => Some(flatten(self.query(&ids, c, start, None).await?)),
+            Some(c) if c < start => Some(flatten(self.query(&ids, &asked, c, start, None).await?)),
             _ => None,
         };
 
         let state = &mut self.state;
+        for counters in state.counters.values_mut() {
+            *counters = not_returning(*counters);
+        }
         if let Some(missed) = missed {
             for (group, v) in missed {
                 if state.baselined.contains(&group.0) {
@@ -781,7 +1000,7 @@ impl Poll for AggregatesCollector {
                         .counters
                         .entry(group)
                         .or_default()
-                        .combine(&v.growth_since(&Values::default()));
+                        .combine(&not_returning(v.growth_since(&Values::default())));
                 }
             }
         }
@@ -795,7 +1014,7 @@ impl Poll for AggregatesCollector {
                         .counters
                         .entry(group.clone())
                         .or_default()
-                        .combine(&after.growth_since(&before));
+                        .combine(&not_returning(after.growth_since(&before)));
                 }
                 cached.insert(group, after);
             }
@@ -824,19 +1043,19 @@ impl Poll for AggregatesCollector {
         }
         state.baselined = ids.iter().map(|s| s.to_string()).collect();
         state.covered_until_ms = Some(end);
+        state.asked = asked;
 
         Ok(self.snapshot(queues, end, midnight))
     }
-}
 
-impl AggregatesCollector {
     async fn query(
         &self,
         ids: &[&str],
+        metrics: &[&'static str],
         start_ms: i64,
         end_ms: i64,
         granularity: Option<Duration>,
-    ) -> Result<Buckets, CollectError> {
+    ) -> Result<Buckets, Failure> {
         let mut out = Buckets::new();
         for batch in ids.chunks(MAX_QUEUES_PER_QUERY) {
             let mut group_by = vec!["queueId", "mediaType"];
@@ -848,9 +1067,15 @@ impl AggregatesCollector {
                 granularity: granularity.map(iso_duration),
                 group_by,
                 filter: QueryFilter::any_queue(batch.iter().copied()),
-                metrics: metrics(),
+                metrics: metrics.to_vec(),
             };
-            let response = self.client.conversation_aggregates(&query).await?;
+            let response = match self.client.conversation_aggregates(&query).await {
+                Ok(r) => r,
+                Err(error @ ApiError::Status { status: 400, .. }) => {
+                    return Err(Failure::Refused { query, error })
+                }
+                Err(e) => return Err(CollectError::from(e).into()),
+            };
             merge_response(&mut out, &response, start_ms, end_ms);
         }
         Ok(out)
@@ -925,6 +1150,7 @@ impl AggregatesCollector {
             queues,
             groups,
             export: self.settings.export.clone(),
+            refused: self.refused.iter().copied().collect(),
         }
     }
 }
@@ -1093,7 +1319,11 @@ impl Snapshot for AggregatesSnapshot {
         let snap = self;
         let rows = aggregate_rows(snap);
         let export = &snap.export;
-        for quantity in COUNTED.iter().filter(|q| export.exports(q.name())) {
+        // A refused metric's families are left out rather than served at 0 or frozen: their
+        // series go stale in Prometheus, and the self-metric below says why.
+        let served =
+            |q: &&Exported| export.exports(q.name()) && !snap.refused.contains(&q.metric());
+        for quantity in COUNTED.iter().filter(served) {
             let Some(counter) = quantity.counter else {
                 continue;
             };
@@ -1122,11 +1352,22 @@ impl Snapshot for AggregatesSnapshot {
             Ok(())
         };
         let window_quantities = COUNTED.iter().chain(&WINDOW_MAXIMA);
-        for quantity in window_quantities.filter(|q| export.exports(q.name())) {
+        for quantity in window_quantities.filter(served) {
             window_family(e, quantity.window, &|v| Some(quantity.value(v)))?;
         }
-        if export.exports("service_level_ratio") {
+        if export.exports("service_level_ratio")
+            && !snap
+                .refused
+                .contains(&Quantity::ServiceLevelNumerator.source().0)
+        {
             window_family(e, &catalog::WINDOW_SERVICE_LEVEL_RATIO, &service_level)?;
+        }
+        // Only when something is refused: the family is absent otherwise.
+        if !snap.refused.is_empty() {
+            e.begin(&catalog::AGGREGATES_REFUSED_METRIC)?;
+            for metric in &snap.refused {
+                e.sample(&[&Labels::new().with("metric", metric)], 1.0)?;
+            }
         }
         Ok(())
     }
@@ -1265,6 +1506,33 @@ mod tests {
         assert_eq!(group("outbound")[Quantity::Offered], 1.0);
         assert_eq!(group("outbound")[Quantity::Outbound], 1.0);
         assert_eq!(group("outbound")[Quantity::DialingMs], 3000.0);
+    }
+
+    #[test]
+    fn a_400_names_a_metric_only_as_a_whole_word_of_its_texts() {
+        let error = |message: &str, context: &[&str]| ApiError::Status {
+            endpoint: "aggregates",
+            status: 400,
+            code: "bad.request".into(),
+            message: message.into(),
+            context: context.iter().map(ToString::to_string).collect(),
+        };
+        let e = error("metrics value 'tAnswered' is not valid", &[]);
+        assert!(names(&e, "tAnswered"));
+        assert!(!names(&e, "tAnswer"), "a prefix is not a name");
+        assert!(!names(&error("tAnsweredX is not valid", &[]), "tAnswered"));
+        let e = error("Invalid metric", &["metric {metric}", "tTalk"]);
+        assert!(names(&e, "tTalk"), "messageParams and details count");
+        assert!(!names(&e, "tAnswered"));
+    }
+
+    #[test]
+    fn a_bisection_is_bounded_by_four_times_the_depth_of_the_split() {
+        assert_eq!(probe_limit(1), 4);
+        assert_eq!(probe_limit(2), 4);
+        assert_eq!(probe_limit(27), 20);
+        assert_eq!(probe_limit(32), 20);
+        assert_eq!(probe_limit(33), 24);
     }
 
     #[test]

@@ -60,6 +60,9 @@ pub enum ApiError {
         status: u16,
         code: String,
         message: String,
+        /// The other strings of the `ErrorBody` (`messageParams`, `details`, nested
+        /// `errors`...): where a 400 may name what it refused.
+        context: Vec<String>,
     },
     #[error("{endpoint}: request failed")]
     Transport {
@@ -655,6 +658,7 @@ fn status_error(endpoint: Endpoint, status: StatusCode, body: &[u8]) -> ApiError
     ApiError::Status {
         endpoint: endpoint.label(),
         status: status.as_u16(),
+        context: parsed.context(),
         code: parsed.code.unwrap_or_else(|| "no.error.code".into()),
         message: parsed
             .message
@@ -684,6 +688,33 @@ mod tests {
                 .min(BACKOFF_MAX);
             assert!(d >= full / 2 && d <= full, "retry {retry}: {d:?}");
         }
+    }
+
+    #[test]
+    fn an_error_body_keeps_its_other_strings_as_context() {
+        let body = br#"{"message": "bad", "code": "bad.request", "status": 400,
+            "messageWithParams": "metric {metric} is not valid", "messageParams": {"metric": "tAnswered"},
+            "details": [{"errorCode": "x", "fieldName": "metrics"}], "errors": [{"message": "nested"}]}"#;
+        let ApiError::Status { context, .. } =
+            status_error(Endpoint::Queues, StatusCode::BAD_REQUEST, body)
+        else {
+            panic!("a status error");
+        };
+        for s in [
+            "metric {metric} is not valid",
+            "tAnswered",
+            "metrics",
+            "nested",
+        ] {
+            assert!(context.iter().any(|c| c == s), "{s} in {context:?}");
+        }
+        // An odd type in a field nobody documented keeps the code and message.
+        let e = status_error(
+            Endpoint::Queues,
+            StatusCode::BAD_REQUEST,
+            br#"{"message": "bad", "code": "bad.request", "details": 7}"#,
+        );
+        assert!(e.to_string().contains("400 bad.request: bad"), "{e}");
     }
 
     #[test]

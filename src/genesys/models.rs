@@ -78,6 +78,43 @@ pub(crate) struct ErrorBody {
     pub(crate) message: Option<String>,
     #[serde(default)]
     pub(crate) code: Option<String>,
+    // The rest is read as plain JSON: which of them Genesys fills, and with what, is not
+    // documented, and a field of an unexpected type must not lose the code and message.
+    #[serde(default)]
+    pub(crate) message_with_params: Option<serde_json::Value>,
+    #[serde(default)]
+    pub(crate) message_params: Option<serde_json::Value>,
+    #[serde(default)]
+    pub(crate) details: Option<serde_json::Value>,
+    #[serde(default)]
+    pub(crate) errors: Option<serde_json::Value>,
+}
+
+impl ErrorBody {
+    /// Every string in `messageWithParams`, `messageParams`, `details` and `errors` (nested
+    /// error bodies included), in body order: what a caller looking for a name it sent can
+    /// search besides the message.
+    pub(crate) fn context(&self) -> Vec<String> {
+        fn strings(v: &serde_json::Value, out: &mut Vec<String>) {
+            match v {
+                serde_json::Value::String(s) => out.push(s.clone()),
+                serde_json::Value::Array(a) => a.iter().for_each(|v| strings(v, out)),
+                serde_json::Value::Object(o) => o.values().for_each(|v| strings(v, out)),
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        let parts = [
+            &self.message_with_params,
+            &self.message_params,
+            &self.details,
+            &self.errors,
+        ];
+        for v in parts.into_iter().flatten() {
+            strings(v, &mut out);
+        }
+        out
+    }
 }
 
 // ---- GET /api/v2/routing/queues -------------------------------------------------------------

@@ -1085,6 +1085,14 @@ pub(crate) const WINDOW_SERVICE_LEVEL_RATIO: Family = Family {
     labels: QUEUE_MEDIA_WINDOW,
 };
 
+pub(crate) const AGGREGATES_REFUSED_METRIC: Family = Family {
+    name: "genesys_aggregates_refused_metric",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "1 per Genesys metric the aggregates query leaves out because Genesys refused it (a 400); the families read from it are not served until the aggregates settings change or a restart.",
+    labels: &["metric"],
+};
+
 // Written last: counts every sample before it.
 pub(crate) const EXPORTER_SERIES: Family = Family {
     name: "genesys_exporter_series",
@@ -1095,7 +1103,7 @@ pub(crate) const EXPORTER_SERIES: Family = Family {
 };
 
 /// Every family, in the order a scrape writes them.
-pub const ALL: [&Family; 127] = [
+pub const ALL: [&Family; 128] = [
     &API_REQUESTS,
     &API_RETRIES,
     &API_BUDGET_WAIT_SECONDS,
@@ -1222,6 +1230,7 @@ pub const ALL: [&Family; 127] = [
     &WINDOW_HANDLE_MAX_SECONDS,
     &WINDOW_ACD_WAIT_MAX_SECONDS,
     &WINDOW_SERVICE_LEVEL_RATIO,
+    &AGGREGATES_REFUSED_METRIC,
     &EXPORTER_SERIES,
 ];
 

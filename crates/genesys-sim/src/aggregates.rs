@@ -68,6 +68,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::api::*;
 use super::error::{check_enum, ApiError, ListAllowed};
+use super::faults::{Faults, Refusal};
 use super::filter::Filter;
 use super::media::Media;
 use super::model::Model;
@@ -571,6 +572,25 @@ pub(crate) fn parse_duration_ms(s: &str) -> Option<i64> {
 #[allow(clippy::cast_possible_truncation)]
 fn secs_to_ms(v: f64) -> i64 {
     (v * 1000.0).round() as i64
+}
+
+/// Whether the simulated org answers `name` (a metric of the aggregates query it models).
+pub(crate) fn models_metric(name: &str) -> bool {
+    Stamp::metric(name).is_some()
+}
+
+/// A query for a metric the org refuses (`Faults::refuse_aggregate_metrics`) is one 400 for
+/// the whole query, not an answer without that metric.
+pub(crate) fn check_refused(q: &AggregateQuery, faults: &Faults) -> Result<(), ApiError> {
+    match faults.refused_metric(&q.metrics) {
+        None => Ok(()),
+        Some((metric, Refusal::Named)) => Err(ApiError::bad_request(format!(
+            "metrics value '{metric}' is not valid for this organization"
+        ))),
+        Some((_, Refusal::Generic)) => Err(ApiError::bad_request(
+            "The request could not be understood by the server due to malformed syntax.",
+        )),
+    }
 }
 
 pub(crate) fn parse_aggregate_query(body: &[u8]) -> Result<AggregateQuery, ApiError> {

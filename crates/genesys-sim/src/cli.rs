@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use futures_util::future::join_all;
 
-use super::{org_name, parse_spike, Endpoint, Fault, SimClock, SimConfig, SimOrg, Spike};
+use super::{org_name, parse_spike, Endpoint, Fault, Refusal, SimClock, SimConfig, SimOrg, Spike};
 
 /// Most orgs one process runs: each is a full model with its own tasks, and 100 is already far
 /// more than any test or demo of a multi-org exporter needs.
@@ -80,6 +80,37 @@ struct Args {
     /// org's name and a slash (e.g. "org02/observations:503x5"). Repeatable.
     #[arg(long = "faults", value_name = "SPEC", value_parser = parse_faults)]
     faults: Vec<FaultSpec>,
+    /// Aggregates metrics the org refuses, comma-separated (e.g. "tAnswered,nOffered"): every
+    /// aggregates query that asks for one of them answers 400 bad.request, as Genesys does for
+    /// a metric retired, renamed or not enabled for an org. In every org.
+    #[arg(long = "refuse-metrics", value_name = "METRIC[,METRIC...]",
+          value_delimiter = ',', value_parser = parse_refused_metric)]
+    refuse_metrics: Vec<String>,
+    /// How a refused metric's 400 reads: "named" (the message names the metric) or "generic"
+    /// (Genesys' generic bad request text, naming nothing).
+    #[arg(long = "refusal", value_name = "named|generic", default_value = "named",
+          value_parser = parse_refusal)]
+    refusal: Refusal,
+}
+
+/// One `--refuse-metrics` item: an aggregates metric the simulated org answers.
+fn parse_refused_metric(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if super::aggregates::models_metric(s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?} is not an aggregates metric the simulated org answers (e.g. tAnswered, nOffered)"
+        ))
+    }
+}
+
+fn parse_refusal(s: &str) -> Result<Refusal, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "named" => Ok(Refusal::Named),
+        "generic" => Ok(Refusal::Generic),
+        other => Err(format!("{other:?}: expected named or generic")),
+    }
 }
 
 /// Parsed `--queues`: one size for every org, or one per org; never empty.
@@ -466,6 +497,9 @@ async fn serve(program: &str, args: &Args, plans: Vec<OrgPlan>) -> ExitCode {
         for (endpoint, fault, count) in &p.faults {
             sim.faults().fail_next(*endpoint, *count, fault.clone());
         }
+        let refused: Vec<&str> = args.refuse_metrics.iter().map(String::as_str).collect();
+        sim.faults()
+            .refuse_aggregate_metrics(&refused, args.refusal);
     }
     {
         let mut out = std::io::stdout().lock();
@@ -782,6 +816,36 @@ mod tests {
         }
         let e = parse_queue_sizes("5,0,7").unwrap_err();
         assert!(e.contains("\"0\""), "{e}");
+    }
+
+    #[test]
+    fn refused_metrics_are_a_list_of_modelled_metrics_and_a_way_to_refuse() {
+        let parse = |extra: &[&str]| {
+            Args::try_parse_from(
+                ["genesys-sim", "--listen", "127.0.0.1:0"]
+                    .iter()
+                    .chain(extra),
+            )
+        };
+        let a = parse(&[]).unwrap();
+        assert!(a.refuse_metrics.is_empty());
+        assert_eq!(a.refusal, Refusal::Named);
+        let a = parse(&[
+            "--refuse-metrics",
+            "tAnswered,nOffered",
+            "--refusal",
+            "generic",
+        ])
+        .unwrap();
+        assert_eq!(a.refuse_metrics, ["tAnswered", "nOffered"]);
+        assert_eq!(a.refusal, Refusal::Generic);
+        for bad in [
+            &["--refuse-metrics", "tNothing"][..],
+            &["--refuse-metrics", "tAnswered,"],
+            &["--refusal", "loud"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} should be rejected");
+        }
     }
 
     #[test]

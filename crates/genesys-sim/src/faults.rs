@@ -90,6 +90,18 @@ impl Fault {
     }
 }
 
+/// How the aggregates query refuses a metric ([`Faults::refuse_aggregate_metrics`]): the
+/// whole query answers 400 `bad.request` (REFERENCE §8 item 11; the text is not documented).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Refusal {
+    /// The message names the first refused metric the query asked for:
+    /// "metrics value 'tAnswered' is not valid for this organization".
+    #[default]
+    Named,
+    /// The message names nothing: Genesys' generic "bad request" text.
+    Generic,
+}
+
 /// Fault injection handle (interior mutability; shared with the server).
 pub struct Faults {
     pending: Mutex<Vec<(Endpoint, u32, Fault)>>,
@@ -98,6 +110,7 @@ pub struct Faults {
     changed_metrics_only: AtomicBool,
     push_count_offset: AtomicI64,
     aggregate_lag: Mutex<Option<(Duration, Duration)>>,
+    refused_metrics: Mutex<(Vec<String>, Refusal)>,
 }
 
 impl Faults {
@@ -109,6 +122,7 @@ impl Faults {
             changed_metrics_only: AtomicBool::new(false),
             push_count_offset: AtomicI64::new(0),
             aggregate_lag: Mutex::new(None),
+            refused_metrics: Mutex::new((Vec::new(), Refusal::Named)),
         }
     }
 
@@ -158,6 +172,29 @@ impl Faults {
 
     pub(crate) fn aggregate_lag(&self) -> Option<(Duration, Duration)> {
         *self.aggregate_lag.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// From now on, until called again, every aggregates query that asks for one of `metrics`
+    /// answers 400, the way `refusal` says (a metric retired, renamed or not enabled for the
+    /// org); a query without them is answered as usual. An empty list refuses nothing.
+    pub fn refuse_aggregate_metrics(&self, metrics: &[&str], refusal: Refusal) {
+        *self
+            .refused_metrics
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) =
+            (metrics.iter().map(ToString::to_string).collect(), refusal);
+    }
+
+    /// The first of `asked` that is refused, and how.
+    pub(crate) fn refused_metric(&self, asked: &[String]) -> Option<(String, Refusal)> {
+        let refused = self
+            .refused_metrics
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        asked
+            .iter()
+            .find(|m| refused.0.contains(m))
+            .map(|m| (m.clone(), refused.1))
     }
 
     /// What a `v2.analytics.queues.{id}.observations` event carries (undocumented by

@@ -26,6 +26,8 @@
 //!   and show it only after a per-conversation lag (0-180 s, 5% up to 20 min;
 //!   `Faults::set_aggregate_lag`); groups are always split by `mediaType`; timers in ms;
 //!   zero counts and empty buckets are left out. `SimOrg::aggregate_truth` is the oracle.
+//!   `Faults::refuse_aggregate_metrics` makes every query for chosen metrics one 400 (naming
+//!   the metric or not), as Genesys refuses a metric an org does not have.
 //! * Flow activity (`POST /api/v2/analytics/flows/activity/query`, not in the OpenAPI subset;
 //!   shapes from the official SDK models): metric `oFlow` only, grouped by `flowType` and/or
 //!   `mediaType`, filtered by `matches` predicates on those two. The modelled flow types
@@ -73,7 +75,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 pub use agg_truth::{AggregateTruth, StatTruth};
-pub use faults::{Endpoint, Fault, Faults};
+pub use faults::{Endpoint, Fault, Faults, Refusal};
 pub use records::{ConversationRecord, HoldSpan, Offer};
 pub use spike::{parse_spike, Spike};
 pub use stats::{RequestStats, STATUS_RESET};

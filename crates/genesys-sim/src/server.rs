@@ -668,11 +668,16 @@ async fn api_endpoint(
                         })
                     }
                     Ok(body) if endpoint == Endpoint::Aggregates => {
-                        aggregates::parse_aggregate_query(&body).map(|q| {
-                            let lag = aggregates::lag_override(shared.faults.aggregate_lag());
-                            let model = shared.model_now();
-                            json(200, &aggregates::aggregates(&model, &q, lag))
-                        })
+                        aggregates::parse_aggregate_query(&body)
+                            .and_then(|q| {
+                                aggregates::check_refused(&q, &shared.faults)?;
+                                Ok(q)
+                            })
+                            .map(|q| {
+                                let lag = aggregates::lag_override(shared.faults.aggregate_lag());
+                                let model = shared.model_now();
+                                json(200, &aggregates::aggregates(&model, &q, lag))
+                            })
                     }
                     Ok(body) if endpoint == Endpoint::FlowActivity => {
                         endpoints::parse_flow_activity_query(&body, query.as_deref()).map(|q| {
