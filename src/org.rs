@@ -77,8 +77,8 @@ pub(crate) struct Org {
     /// Tasks that run as long as the org: the collectors and the planner. One that ended
     /// (it panicked) fails `/-/healthy`, so a liveness probe restarts the process.
     tasks: Vec<JoinHandle<()>>,
-    /// Reads the org's request limit once, then ends.
-    limit_task: JoinHandle<()>,
+    /// Tasks that end by themselves: the org's request limit read once, the ready line.
+    once: Vec<JoinHandle<()>>,
     #[cfg(feature = "demo")]
     demo: Option<genesys_sim::SimOrg>,
 }
@@ -162,9 +162,17 @@ impl Org {
             )),
         };
         // The org's own request limit, once, on its own task: start-up never waits for it.
-        let limit_task = tokio::spawn(
+        let mut once = vec![tokio::spawn(
             read_org_limit(planner.clone(), live.requests_per_minute).instrument(span.clone()),
-        );
+        )];
+        once.push(tokio::spawn(
+            log_ready(
+                collectors.clone(),
+                name.is_some(),
+                startup.push.mode.label(),
+            )
+            .instrument(span.clone()),
+        ));
         // Re-plan the intervals whenever queue discovery publishes (the queue count sets the
         // cost).
         planner.apply_plan();
@@ -185,7 +193,7 @@ impl Org {
             settings,
             metrics,
             tasks,
-            limit_task,
+            once,
             #[cfg(feature = "demo")]
             demo,
         })
@@ -224,7 +232,7 @@ impl Org {
 
     /// Stops polling (and its simulated org).
     pub(crate) async fn stop(self) {
-        for task in self.tasks.iter().chain([&self.limit_task]) {
+        for task in self.tasks.iter().chain(&self.once) {
             task.abort();
         }
         #[cfg(feature = "demo")]
@@ -232,6 +240,30 @@ impl Org {
             sim.shutdown().await;
         }
     }
+}
+
+/// Says once, at INFO, when the org is first ready: how many queues it watches, which
+/// collectors run and which of them failed, and how live state arrives. An operator reads in
+/// the log what `/-/ready` decided, without scraping.
+async fn log_ready(collectors: Collectors, several: bool, live_mode: &'static str) {
+    // Readiness is read, not pushed: a quarter of a second is soon enough for a log line.
+    let mut ticks = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        ticks.tick().await;
+        if collectors.ready(several) {
+            break;
+        }
+    }
+    let (ok, failed): (Vec<_>, Vec<_>) = collectors.all.iter().partition(|s| s.has_succeeded());
+    let names =
+        |v: &[&Arc<dyn collect::Source>]| v.iter().map(|s| s.name()).collect::<Vec<_>>().join(",");
+    tracing::info!(
+        queues = collectors.watched(),
+        collectors = %names(&ok),
+        failed = %names(&failed),
+        live = live_mode,
+        "ready"
+    );
 }
 
 /// Fits the org's polling plan into its budget.

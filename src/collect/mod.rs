@@ -542,7 +542,13 @@ impl<T> Slot<T> {
                     p.last_poll_ok = false;
                     p.failing = p.failing.saturating_add(1);
                     p.permanent = error.is_permanent();
-                    tracing::warn!(collector = self.name, error = %crate::ErrorChain(&error), "poll failed");
+                    if p.failures == 1 {
+                        // The first failure of a collector's life is news of its own; the
+                        // ones after it are the same story (`genesys_up`, the failure counter).
+                        tracing::warn!(collector = self.name, error = %crate::ErrorChain(&error), permanent = p.permanent, "collector failed for the first time");
+                    } else {
+                        tracing::warn!(collector = self.name, error = %crate::ErrorChain(&error), "poll failed");
+                    }
                 }
             }
         });

@@ -23,8 +23,9 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::rows::Pushed;
@@ -656,6 +657,13 @@ impl ChannelWorker {
         let text = match msg {
             Some(Ok(Message::Text(text))) => text,
             Some(Ok(Message::Close(_))) | None => return Step::Gone(Reconnect::Closed),
+            // The connection went away (reset, cut without a close frame): closed.
+            Some(Err(
+                WsError::ConnectionClosed
+                | WsError::AlreadyClosed
+                | WsError::Io(_)
+                | WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake),
+            )) => return Step::Gone(Reconnect::Closed),
             // A frame too large, bad UTF-8 in a text frame, a protocol violation: named in
             // the log and counted apart from an orderly close.
             Some(Err(error)) => {
