@@ -848,6 +848,55 @@ mod tests {
     }
 
     #[test]
+    fn polls_keep_eight_new_media_types_and_the_previous_count_of_an_invalid_one() {
+        let id = "1d1af111-b11c-11f1-b111-1cf1c11111fc";
+        let answer = |waiting: serde_json::Value| {
+            let mut results: Vec<serde_json::Value> = (0..100)
+                .map(|n| {
+                    serde_json::json!({"group": {"queueId": id, "mediaType": format!("new{n}")},
+                     "data": [{"metric": "oWaiting", "stats": {"count": 1}}]})
+                })
+                .collect();
+            results.push(
+                serde_json::json!({"group": {"queueId": id, "mediaType": "voice"},
+                "data": [{"metric": "oWaiting", "stats": {"count": waiting}}]}),
+            );
+            serde_json::from_value::<QueueObservationQueryResponse>(
+                serde_json::json!({ "results": results }),
+            )
+            .unwrap()
+        };
+        let mut kept = Kept::default();
+        let mut poll = |waiting: serde_json::Value| {
+            let snap = build_snapshot(
+                set(),
+                &[answer(waiting)],
+                0,
+                &Presences::default(),
+                ObservedSet::ALL,
+                &mut kept,
+            );
+            let q = snap.live[0].as_deref().unwrap().clone();
+            (q, snap.report.ignored)
+        };
+        let (q, ignored) = poll(serde_json::json!(4));
+        assert_eq!(
+            q.media.len(),
+            2 + rows::MAX_EXTRA_VALUES,
+            "voice, video, 8 new"
+        );
+        assert_eq!(q.media["voice"].conversations.waiting, 4);
+        assert_eq!(ignored, [100 - rows::MAX_EXTRA_VALUES as u64, 0, 0]);
+        let (q, ignored) = poll(serde_json::json!(1.5));
+        assert_eq!(
+            q.media["voice"].conversations.waiting, 4,
+            "the previous poll's count"
+        );
+        assert_eq!(q.media.len(), 2 + rows::MAX_EXTRA_VALUES, "the same 8");
+        assert_eq!(ignored, [2 * (100 - rows::MAX_EXTRA_VALUES as u64), 0, 1]);
+    }
+
+    #[test]
     fn longest_waiting_reads_timestamps_and_durations() {
         let now = 1_764_000_000_000;
         assert_eq!(longest_wait_seconds(now - 42_500, now), 42.5);

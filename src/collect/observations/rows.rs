@@ -259,7 +259,8 @@ pub struct Vocabulary {
     extra: [Vec<String>; 3],
     /// By `Ignored::ALL` order.
     ignored: [u64; 3],
-    /// A value of the label was left out since the last sweep (and logged).
+    /// A value of the label was left out (and logged) since its kept values last changed:
+    /// one warning per change, not one per poll or event.
     warned: [bool; 3],
 }
 
@@ -372,7 +373,6 @@ impl Vocabulary {
     /// Forgets the extra values none of `rows` holds any more (call it when every queue's rows
     /// were replaced by a poll: values only a flood of events brought are then gone).
     pub(crate) fn sweep<'a>(&mut self, rows: impl IntoIterator<Item = &'a Rows>) {
-        self.warned = [false; 3];
         if self.extra_values() == 0 {
             return;
         }
@@ -395,11 +395,17 @@ impl Vocabulary {
             }
         }
         for label in Label::ALL {
+            let extra = &mut self.extra[label.index()];
+            let before = extra.len();
             let mut i = 0;
-            self.extra[label.index()].retain(|_| {
+            extra.retain(|_| {
                 i += 1;
                 used[label.index()][i - 1]
             });
+            // The kept set changed: a value left out from now on is worth a warning again.
+            if extra.len() < before {
+                self.warned[label.index()] = false;
+            }
         }
     }
 }
