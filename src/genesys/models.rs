@@ -231,7 +231,46 @@ pub(crate) struct ObservationMetricData {
     #[serde(default)]
     pub(crate) qualifier: Option<String>,
     #[serde(default)]
-    pub(crate) stats: StatisticalSummary,
+    pub(crate) stats: ObservationStats,
+}
+
+/// The statistics of an observation row that the live families read. `count` is read
+/// leniently: one odd count (1.5, -5, 1e308, "NaN") is told apart, not a failed poll.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ObservationStats {
+    #[serde(default)]
+    pub(crate) count: ObservedCount,
+    #[serde(default)]
+    pub(crate) calculated_metric_value: Option<i64>,
+}
+
+/// An observation's `count`: a whole number from 0 up, missing (or `null`), or anything else.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum ObservedCount {
+    #[default]
+    Missing,
+    Valid(i64),
+    Invalid,
+}
+
+impl<'de> Deserialize<'de> for ObservedCount {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match Option::<serde_json::Value>::deserialize(d)? {
+            None | Some(serde_json::Value::Null) => ObservedCount::Missing,
+            Some(serde_json::Value::Number(n)) => n
+                .as_i64()
+                .filter(|c| *c >= 0)
+                .or_else(|| {
+                    let v = n.as_f64()?;
+                    // Range-checked first: the cast cannot truncate or wrap.
+                    #[allow(clippy::cast_possible_truncation)]
+                    (v.fract() == 0.0 && (0.0..9.0e15).contains(&v)).then_some(v as i64)
+                })
+                .map_or(ObservedCount::Invalid, ObservedCount::Valid),
+            Some(_) => ObservedCount::Invalid,
+        })
+    }
 }
 
 /// `StatisticalSummary`: only the statistics relevant to a metric are present.
@@ -240,8 +279,6 @@ pub(crate) struct ObservationMetricData {
 pub(crate) struct StatisticalSummary {
     #[serde(default)]
     pub(crate) count: Option<i64>,
-    #[serde(default)]
-    pub(crate) calculated_metric_value: Option<i64>,
     #[serde(default)]
     pub(crate) max: Option<f64>,
     #[serde(default)]
@@ -607,7 +644,7 @@ mod tests {
             r.results[1].group.get("mediaType").map(String::as_str),
             Some("voice")
         );
-        assert_eq!(r.results[1].data[0].stats.count, Some(1));
+        assert_eq!(r.results[1].data[0].stats.count, ObservedCount::Valid(1));
     }
 
     #[test]

@@ -449,6 +449,14 @@ pub(crate) const LIVE_LAST_EVENT_TIMESTAMP_SECONDS: Family = Family {
     labels: NO_LABELS,
 };
 
+pub(crate) const LIVE_IGNORED_VALUES: Family = Family {
+    name: "genesys_live_ignored_values",
+    kind: Kind::Counter,
+    unit: None,
+    help: "Values of queue observation events and polls left out, by reason: media_type (a group of an undocumented media type beyond the 8 kept), qualifier (a row of an undocumented qualifier beyond the 8 kept), invalid_count (a count that is not a whole number from 0 up; the previous count is kept).",
+    labels: &["reason"],
+};
+
 // `activity` collector: org-wide live state.
 pub(crate) const CONVERSATIONS: Family = Family {
     name: "genesys_conversations",
@@ -1103,7 +1111,7 @@ pub(crate) const EXPORTER_SERIES: Family = Family {
 };
 
 /// Every family, in the order a scrape writes them.
-pub const ALL: [&Family; 128] = [
+pub const ALL: [&Family; 129] = [
     &API_REQUESTS,
     &API_RETRIES,
     &API_BUDGET_WAIT_SECONDS,
@@ -1151,6 +1159,7 @@ pub const ALL: [&Family; 128] = [
     &LIVE_RECONCILE_DIFFERENCES,
     &LIVE_EVENT_READING,
     &LIVE_LAST_EVENT_TIMESTAMP_SECONDS,
+    &LIVE_IGNORED_VALUES,
     &CONVERSATIONS,
     &FLOW_CONVERSATIONS,
     &CONVERSATIONS_OFFERED,

@@ -72,7 +72,7 @@ struct Args {
     /// "observations:503x5,queues:429x3,token:reset,aggregates:delay=3s,any:malformed".
     /// Endpoints: token, queues, observations, activity, aggregates, flowactivity, channels, subscriptions,
     /// estimatedwait, limits, websocket, any. Faults: an HTTP status (400-599; 429 sends Retry-After: 1), reset,
-    /// delay=DURATION, malformed, oversized=BYTES, mangled, stripped; for subscriptions also
+    /// delay=DURATION, malformed, oversized=BYTES, mangled, stripped, invalid_counts; for subscriptions also
     /// rejected (topics answered Rejected with missingPermissions); for websocket also
     /// socket_closing, drop, stall, which replace the next frame a connected notification
     /// socket would send (e.g. "channels:403" refuses channel creation, "websocket:dropx3"
@@ -266,7 +266,11 @@ fn parse_fault_item(item: &str) -> Result<(Endpoint, Fault, u32), String> {
     if endpoint == Endpoint::WebSocket
         && matches!(
             fault,
-            Fault::Malformed | Fault::Oversized(_) | Fault::Mangled | Fault::Stripped
+            Fault::Malformed
+                | Fault::Oversized(_)
+                | Fault::Mangled
+                | Fault::Stripped
+                | Fault::InvalidCounts
         )
     {
         return Err("the websocket endpoint takes an HTTP status, reset, delay, socket_closing, drop or stall".into());
@@ -288,6 +292,7 @@ fn parse_fault(s: &str) -> Result<Fault, String> {
         "malformed" => no_value(Fault::Malformed),
         "mangled" => no_value(Fault::Mangled),
         "stripped" => no_value(Fault::Stripped),
+        "invalid_counts" | "invalid-counts" => no_value(Fault::InvalidCounts),
         "socket_closing" | "socket-closing" => no_value(Fault::SocketClosing),
         "drop" => no_value(Fault::Drop),
         "stall" => no_value(Fault::Stall),
@@ -654,6 +659,10 @@ mod tests {
         assert_eq!(v[5], (Endpoint::Activity, Fault::Oversized(1000), 2));
         assert_eq!(v[6], (Endpoint::Queues, Fault::Mangled, 1));
         assert_eq!(v[7], (Endpoint::Queues, Fault::Stripped, 1));
+        let invalid = parse_faults("observations:invalid_countsx2")
+            .expect("valid spec")
+            .for_org(0);
+        assert_eq!(invalid, [(Endpoint::Observations, Fault::InvalidCounts, 2)]);
         let flows = parse_faults("flowactivity:503x2")
             .expect("valid spec")
             .for_org(1);

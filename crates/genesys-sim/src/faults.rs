@@ -55,6 +55,9 @@ pub enum Fault {
     /// The normal answer with `stats` removed from every metric entry and `group` from every
     /// other result.
     Stripped,
+    /// The normal answer with the `count` of every `oWaiting` entry replaced by a value that
+    /// is no count: `1e308`, `-5`, `"NaN"`, `1.5` in turn (by the entry's place in `results`).
+    InvalidCounts,
     /// Push (WebSocket): instead of the next frame a socket would send (heartbeat, pong or
     /// event), a `v2.system.socket_closing` notice, then a close frame.
     SocketClosing,
@@ -78,6 +81,45 @@ pub enum Fault {
     Garbage,
     /// Push: a binary frame before the next frame (Genesys sends text only).
     Binary,
+}
+
+/// Hostile notification frames, sent at once by `SimOrg::push_hostile` on the connected
+/// sockets: what a newer (or broken) Genesys might push. The model is not changed; frames for
+/// a subscribed topic go to the socket of the channel that subscribed it, in topic order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hostile {
+    /// Events on the subscribed observation topics in turn, each for a group
+    /// `{queueId, mediaType}` of a media type never sent before (`newmedia1`, `newmedia2`,
+    /// ...) with one `oWaiting` count of 1.
+    NewMediaTypes,
+    /// Events on the subscribed observation topics in turn, each the queue's agent group
+    /// `{queueId}` as it is now plus one `oUserRoutingStatuses` row of a qualifier never sent
+    /// before (`NEW_STATUS_1`, ...) with a count of 1.
+    NewRoutingStatuses,
+    /// On each subscribed observation topic, the group of its queue's first media type as it
+    /// is now, with an `oWaiting` row whose `count` is this raw JSON (`1e308`, `-5`, `"NaN"`,
+    /// `1.5`).
+    InvalidCount(String),
+    /// On the topic of queue `topic`, an event whose group names queue `body` instead:
+    /// `{queueId: body, mediaType: media}` with `oWaiting` count `waiting`.
+    OtherQueueInBody {
+        topic: String,
+        body: String,
+        media: String,
+        waiting: u64,
+    },
+    /// On every connected socket, an event on the observations topic of queue `queue`, which
+    /// no channel subscribed: group `{queueId: queue, mediaType: media}`, `oWaiting` count
+    /// `waiting`.
+    UnsubscribedTopic {
+        queue: String,
+        media: String,
+        waiting: u64,
+    },
+    /// On each subscribed observation topic, for each group of its queue, a frame of the
+    /// current half hour's aggregates, shaped as REFERENCE.md 2.7's capture (`tAlert`,
+    /// `nOffered`, `oServiceLevel`, `tWait`): no observation metric at all.
+    Aggregates,
 }
 
 impl Fault {

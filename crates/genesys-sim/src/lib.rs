@@ -75,7 +75,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 pub use agg_truth::{AggregateTruth, StatTruth};
-pub use faults::{Endpoint, Fault, Faults, Refusal};
+pub use faults::{Endpoint, Fault, Faults, Hostile, Refusal};
 pub use records::{ConversationRecord, HoldSpan, Offer};
 pub use spike::{parse_spike, Spike};
 pub use stats::{RequestStats, STATUS_RESET};
@@ -440,6 +440,15 @@ impl SimOrg {
         let id = self.shared.model_now().add_queue(name, media);
         self.shared.hub.wake();
         id
+    }
+
+    /// Sends `n` of a kind of hostile notification frame (rounds, for the kinds sent per
+    /// topic) on the connected sockets; returns how many frames went out.
+    #[must_use]
+    pub fn push_hostile(&self, hostile: &Hostile, n: usize) -> usize {
+        self.shared
+            .hub
+            .push_hostile(self.shared.as_ref(), hostile, n)
     }
 
     /// Removes a queue; its live conversations are disconnected.

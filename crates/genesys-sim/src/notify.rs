@@ -32,6 +32,11 @@
 //! `data` holds one entry whose `interval` is the current 30-minute interval. A socket starts
 //! from the state at connect time (no snapshot is pushed; what changed while no socket was
 //! connected is not replayed). The model's state is only read here, never advanced.
+//!
+//! `Hub::push_hostile` (`SimOrg::push_hostile`, `faults::Hostile`) sends frames a newer or
+//! broken Genesys might: undocumented media types and routing statuses, counts that are no
+//! counts, a body naming another queue than its topic, a topic never subscribed, aggregates
+//! on the observations topic.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -47,7 +52,7 @@ use super::api::{
 };
 use super::endpoints;
 use super::error::ApiError;
-use super::faults::Faults;
+use super::faults::{Faults, Hostile};
 use super::model::Model;
 use super::sync::lock;
 
@@ -132,6 +137,8 @@ struct HubState {
     uses: u64,
     sockets: u64,
     closed: bool,
+    /// Names made up for hostile frames so far (each is new).
+    hostile_names: u64,
 }
 
 impl HubState {
@@ -619,6 +626,150 @@ impl Hub {
             }
         }
         due
+    }
+}
+
+impl Hub {
+    /// `Hostile` frames: what a newer or broken Genesys might push, written as JSON values
+    /// here (they are not what the simulator's wire types can say). Returns the frames sent.
+    pub(crate) fn push_hostile(&self, shared: &impl Org, hostile: &Hostile, n: usize) -> usize {
+        use serde_json::{json, Value};
+        let interval = interval_of(shared.business_now_ms());
+        let zeros = shared.faults().emit_zero_counts();
+        let mut st = lock(&self.state);
+        let model = lock(shared.model());
+        let frame = |topic: &str, body: Value| {
+            json!({"topicName": topic, "version": "2", "eventBody": body,
+                   "metadata": {"CorrelationId": correlation_id()}})
+            .to_string()
+        };
+        let body = |group: Value, metrics: Value| json!({"group": group, "data": [{"interval": interval, "metrics": metrics}]});
+        // Every subscribed observation topic with the socket it goes to, in topic order.
+        let mut topics: Vec<(mpsc::UnboundedSender<Out>, String, String)> = Vec::new();
+        for ch in &st.channels {
+            let Some(socket) = &ch.socket else { continue };
+            for (name, t) in &ch.topics {
+                if let Some(q) = &t.queue_id {
+                    topics.push((socket.tx.clone(), name.clone(), q.clone()));
+                }
+            }
+        }
+        let mut frames: Vec<(mpsc::UnboundedSender<Out>, String)> = Vec::new();
+        let mut groups: HashMap<String, Groups> = HashMap::new();
+        let mut groups_of = |q: &str| {
+            groups
+                .entry(q.to_string())
+                .or_insert_with(|| queue_groups(&model, q, zeros))
+                .clone()
+        };
+        match hostile {
+            Hostile::NewMediaTypes | Hostile::NewRoutingStatuses => {
+                for i in 0..if topics.is_empty() { 0 } else { n } {
+                    let (tx, topic, q) = &topics[i % topics.len()];
+                    st.hostile_names += 1;
+                    let k = st.hostile_names;
+                    let event = if *hostile == Hostile::NewMediaTypes {
+                        body(
+                            json!({"queueId": q, "mediaType": format!("newmedia{k}")}),
+                            json!([{"metric": "oWaiting", "stats": {"count": 1}}]),
+                        )
+                    } else {
+                        let agents = groups_of(q)
+                            .into_iter()
+                            .find(|(g, _)| !g.contains_key("mediaType"))
+                            .map(|(_, m)| m)
+                            .unwrap_or_default();
+                        let mut metrics = serde_json::to_value(agents).unwrap_or(json!([]));
+                        if let Value::Array(rows) = &mut metrics {
+                            rows.push(json!({"metric": "oUserRoutingStatuses",
+                                             "qualifier": format!("NEW_STATUS_{k}"),
+                                             "stats": {"count": 1}}));
+                        }
+                        body(json!({"queueId": q}), metrics)
+                    };
+                    frames.push((tx.clone(), frame(topic, event)));
+                }
+            }
+            Hostile::InvalidCount(raw) => {
+                let count: Value = serde_json::from_str(raw).unwrap_or(Value::String(raw.clone()));
+                for _ in 0..n {
+                    for (tx, topic, q) in &topics {
+                        let Some((group, data)) = groups_of(q)
+                            .into_iter()
+                            .find(|(g, _)| g.contains_key("mediaType"))
+                        else {
+                            continue;
+                        };
+                        let mut metrics: Vec<Value> = data
+                            .iter()
+                            .filter(|m| m.metric != "oWaiting")
+                            .filter_map(|m| serde_json::to_value(m).ok())
+                            .collect();
+                        metrics.push(json!({"metric": "oWaiting", "stats": {"count": count}}));
+                        let event = body(json!(group), Value::Array(metrics));
+                        frames.push((tx.clone(), frame(topic, event)));
+                    }
+                }
+            }
+            Hostile::OtherQueueInBody {
+                topic,
+                body: named,
+                media,
+                waiting,
+            } => {
+                let topic_name = format!("v2.analytics.queues.{topic}.observations");
+                for (tx, t, _) in topics.iter().filter(|(_, t, _)| *t == topic_name) {
+                    for _ in 0..n {
+                        let event = body(
+                            json!({"queueId": named, "mediaType": media}),
+                            json!([{"metric": "oWaiting", "stats": {"count": waiting}}]),
+                        );
+                        frames.push((tx.clone(), frame(t, event)));
+                    }
+                }
+            }
+            Hostile::UnsubscribedTopic {
+                queue,
+                media,
+                waiting,
+            } => {
+                let topic = format!("v2.analytics.queues.{queue}.observations");
+                for ch in &st.channels {
+                    let Some(socket) = &ch.socket else { continue };
+                    for _ in 0..n {
+                        let event = body(
+                            json!({"queueId": queue, "mediaType": media}),
+                            json!([{"metric": "oWaiting", "stats": {"count": waiting}}]),
+                        );
+                        frames.push((socket.tx.clone(), frame(&topic, event)));
+                    }
+                }
+            }
+            Hostile::Aggregates => {
+                let aggregates = json!([
+                    {"metric": "tAlert", "stats": {"count": 1, "sum": 8277, "min": 8277, "max": 8277}},
+                    {"metric": "nOffered", "stats": {"count": 2}},
+                    {"metric": "oServiceLevel",
+                     "stats": {"ratio": 0, "numerator": 0, "denominator": 2, "target": 0.5}},
+                    {"metric": "tWait", "stats": {"count": 2, "sum": 31000, "min": 9000, "max": 22000}}
+                ]);
+                for _ in 0..n {
+                    for (tx, topic, q) in &topics {
+                        for group in groups_of(q).into_keys() {
+                            let event = body(json!(group), aggregates.clone());
+                            frames.push((tx.clone(), frame(topic, event)));
+                        }
+                    }
+                }
+            }
+        }
+        drop(model);
+        drop(st);
+        let sent = frames.len();
+        for (tx, text) in frames {
+            let _ = tx.send(Out::Frame(text));
+        }
+        sent
     }
 }
 

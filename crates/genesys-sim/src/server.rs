@@ -241,9 +241,11 @@ fn fault_applies(endpoint: Endpoint, method: &Method, fault: &Fault) -> bool {
             endpoint == Endpoint::Subscriptions && (method == Method::PUT || method == Method::POST)
         }
         Fault::Status { .. } | Fault::Delay(_) | Fault::Reset => true,
-        Fault::Malformed | Fault::Oversized(_) | Fault::Mangled | Fault::Stripped => {
-            endpoint != Endpoint::WebSocket
-        }
+        Fault::Malformed
+        | Fault::Oversized(_)
+        | Fault::Mangled
+        | Fault::Stripped
+        | Fault::InvalidCounts => endpoint != Endpoint::WebSocket,
     }
 }
 
@@ -302,7 +304,9 @@ async fn dispatch(
             let body = format!("{{\"results\":[],\"padding\":\"{padding}\"}}");
             return Ok(with_correlation(json_text(200, body), &ctx));
         }
-        Some(f @ (Fault::Malformed | Fault::Mangled | Fault::Stripped)) => rewrite = Some(f),
+        Some(f @ (Fault::Malformed | Fault::Mangled | Fault::Stripped | Fault::InvalidCounts)) => {
+            rewrite = Some(f);
+        }
         Some(Fault::Rejected) => rejected = true,
         Some(Fault::ExpiresPast) => {
             let mut channel = shared.hub.create_channel(shared.as_ref());
@@ -330,6 +334,7 @@ async fn dispatch(
         Some(Fault::Malformed) => truncate(resp).await,
         Some(Fault::Mangled) => rewrite_json(resp, mangle).await,
         Some(Fault::Stripped) => rewrite_json(resp, strip).await,
+        Some(Fault::InvalidCounts) => rewrite_json(resp, invalid_counts).await,
         _ => resp,
     };
     Ok(with_correlation(resp, &ctx))
@@ -527,6 +532,26 @@ fn mangle(v: &mut serde_json::Value) {
         }
         Value::Array(items) => items.iter_mut().for_each(mangle),
         _ => {}
+    }
+}
+
+fn invalid_counts(v: &mut serde_json::Value) {
+    use serde_json::{json, Value};
+    let odd = [json!(1e308), json!(-5), json!("NaN"), json!(1.5)];
+    let Some(Value::Array(results)) = v.get_mut("results") else {
+        return;
+    };
+    for (i, r) in results.iter_mut().enumerate() {
+        let Some(Value::Array(data)) = r.get_mut("data") else {
+            continue;
+        };
+        for d in data {
+            if d.get("metric").and_then(Value::as_str) == Some("oWaiting") {
+                if let Some(stats) = d.get_mut("stats").and_then(Value::as_object_mut) {
+                    stats.insert("count".into(), odd[i % odd.len()].clone());
+                }
+            }
+        }
     }
 }
 

@@ -724,14 +724,17 @@ impl ChannelWorker {
         } else if topic == SOCKET_CLOSING_TOPIC {
             self.env.counters.frame(FrameKind::SocketClosing);
             Step::Replace(Reconnect::SocketClosing)
-        } else if let Some(queue) = queue_of(topic) {
+        } else if let Some(queue) = queue_of(topic).filter(|q| open.permitted.contains(*q)) {
+            // Only a topic this channel subscribed is an observation: another one (never asked
+            // for, or a queue no longer watched) is counted as `other` below.
             match event {
                 Ok(mut event) => {
                     self.env.counters.frame(FrameKind::Observations);
                     let ms = u64::try_from(self.env.clock.now_ms()).unwrap_or(0);
                     self.env.counters.last_event_ms.store(ms, Ordering::Relaxed);
-                    // The topic names the queue when the group does not.
-                    if event.queue_id.is_none() {
+                    // The topic names the queue, whatever the group says: the topic is what was
+                    // subscribed, and a body naming another queue must not change that one.
+                    if event.queue_id.as_deref() != Some(queue) {
                         event.queue_id = Some(queue.to_string());
                     }
                     self.report(Report::Event {

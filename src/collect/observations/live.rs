@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::channel::{Counters, Env, Report, Timing, Worker, MAX_TOPICS};
-use super::rows::{self, Presences, Reading, Rows};
+use super::rows::{self, Presences, Reading, Rows, Vocabulary};
 use super::{
     LiveMode, LiveReport, ObservationsSnapshot, ObservedSet, PushSettings, QueueLive, METRICS,
     REGISTRATION,
@@ -239,6 +239,8 @@ struct Live {
     last_report: LiveReport,
     /// The org's presences from the last poll that carried them (events do not).
     presences: Arc<Presences>,
+    /// The label values events and polls may bring beyond the official ones.
+    vocabulary: Vocabulary,
     /// The settings a reload may change: which optional families are served.
     live_settings: watch::Receiver<Arc<Settings>>,
     last_observed: ObservedSet,
@@ -288,6 +290,7 @@ async fn run(slot: Arc<Slot<ObservationsSnapshot>>, ctx: Context) {
         last_fresh: 0,
         last_report: LiveReport::default(),
         presences: Arc::new(Presences::default()),
+        vocabulary: Vocabulary::new(),
         last_observed: ctx.live.borrow().observations,
         live_settings: ctx.live.clone(),
     };
@@ -504,13 +507,28 @@ impl Live {
 
     fn on_report(&mut self, report: Report) {
         match report {
-            Report::Event { received, event } => {
+            Report::Event {
+                received,
+                mut event,
+            } => {
                 let Some(&i) = event.queue_id.as_ref().and_then(|id| self.index.get(id)) else {
                     return;
                 };
-                let Some(q) = self.queues.get_mut(i) else {
+                let (Some(q), Some(watched)) = (self.queues.get_mut(i), self.set.queues.get(i))
+                else {
                     return;
                 };
+                // An aggregates frame: nothing changed, under either reading (not even the
+                // time of the last event, which decides whether a poll's answer is older).
+                if event.observes_nothing() {
+                    return;
+                }
+                if !self
+                    .vocabulary
+                    .admit_event(&mut event, &watched.media_types, &self.presences)
+                {
+                    return;
+                }
                 // Both readings keep their rows (cheap); only the served one is derived, at
                 // the next publish.
                 for reading in Reading::ALL {
@@ -633,7 +651,7 @@ impl Live {
         } = done;
         let outcome = match result {
             Ok(responses) => {
-                self.apply_poll(&ids, started, &responses);
+                self.apply_poll(kind, &ids, started, &responses);
                 Ok(())
             }
             Err(e) => Err(e),
@@ -663,6 +681,7 @@ impl Live {
 
     fn apply_poll(
         &mut self,
+        kind: PollKind,
         ids: &[String],
         started: Instant,
         responses: &[QueueObservationQueryResponse],
@@ -678,21 +697,28 @@ impl Live {
         let mut polled: HashMap<&str, Rows> =
             ids.iter().map(|id| (id.as_str(), Rows::new())).collect();
         for container in responses.iter().flat_map(|r| &r.results) {
-            let Some(rows) = container
-                .group
-                .get("queueId")
-                .and_then(|id| polled.get_mut(id.as_str()))
-            else {
+            let Some((rows, watched)) = container.group.get("queueId").and_then(|id| {
+                let watched = self.index.get(id).and_then(|&i| self.set.queues.get(i))?;
+                Some((polled.get_mut(id.as_str())?, watched))
+            }) else {
                 continue;
             };
-            rows::add_polled(rows, container);
+            rows::add_polled(
+                rows,
+                container,
+                &mut self.vocabulary,
+                &watched.media_types,
+                &self.presences,
+            );
         }
         let now_ms = self.clock.now_ms();
         let derived_at = Instant::now();
         for (watched, q) in self.set.queues.iter().zip(&mut self.queues) {
-            let Some(rows) = polled.remove(watched.id.as_str()) else {
+            let Some(mut rows) = polled.remove(watched.id.as_str()) else {
                 continue;
             };
+            // An invalid count in the answer keeps the count served so far.
+            rows::keep_previous(&mut rows, &q.rows[self.reading.index()]);
             // `--live.mode=push`: only queues on a channel have live series.
             if self.settings.mode == LiveMode::Push && !matches!(q.cover, Cover::Pushed { .. }) {
                 continue;
@@ -739,6 +765,12 @@ impl Live {
                     };
                 }
             }
+        }
+        if kind == PollKind::Reconcile {
+            // Every queue's rows were replaced (but those with a newer event): extra label
+            // values only events brought, and no row holds now, make room again.
+            self.vocabulary
+                .sweep(self.queues.iter().flat_map(|q| q.rows.iter()));
         }
         self.choose_reading();
         self.dirty = true;
@@ -868,6 +900,7 @@ impl Live {
             reconcile_differences: self.differences,
             reading: self.reading,
             last_event: (last_event_ms > 0).then(|| last_event_ms as f64 / 1000.0),
+            ignored: self.vocabulary.ignored(),
         };
         (report, fresh, outdated)
     }

@@ -8,6 +8,7 @@ mod live;
 pub mod rows;
 
 pub use rows::Presences;
+use rows::Vocabulary;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -50,6 +51,7 @@ fn start(ctx: Context) -> Started {
             clock: ctx.clock,
             live: ctx.live,
             presences: Arc::new(Presences::default()),
+            kept: Kept::default(),
         },
     )
 }
@@ -300,6 +302,8 @@ pub struct LiveReport {
     pub(crate) reading: rows::Reading,
     /// Unix seconds of the newest observation event.
     pub(crate) last_event: Option<f64>,
+    /// Values of events and polls left out, by [`rows::Ignored::ALL`].
+    pub(crate) ignored: [u64; 3],
 }
 
 impl LiveReport {
@@ -377,6 +381,14 @@ impl LiveReport {
             e,
             &catalog::LIVE_LAST_EVENT_TIMESTAMP_SECONDS,
             self.last_event.map(|t| (Labels::new(), t)),
+        )?;
+        family(
+            e,
+            &catalog::LIVE_IGNORED_VALUES,
+            rows::Ignored::ALL
+                .iter()
+                .zip(self.ignored)
+                .map(|(r, n)| (labelled("reason", r.label()), n as f64)),
         )
     }
 }
@@ -463,6 +475,17 @@ pub(crate) struct ObservationsCollector {
     pub(crate) live: watch::Receiver<Arc<super::Settings>>,
     /// The org's presences as the last answer that carried them mapped them.
     pub(crate) presences: Arc<Presences>,
+    pub(crate) kept: Kept,
+}
+
+/// What polling mode keeps from one poll to the next: the label values admitted beyond the
+/// official ones (and what was left out), and each queue's rows, whose counts a poll's
+/// invalid count keeps.
+#[derive(Debug, Default)]
+pub(crate) struct Kept {
+    pub(crate) vocabulary: Vocabulary,
+    /// By queue id; replaced whole by each poll, so a queue gone is forgotten.
+    rows: HashMap<String, rows::Rows>,
 }
 
 impl Poll for ObservationsCollector {
@@ -491,6 +514,7 @@ impl Poll for ObservationsCollector {
             self.clock.now_ms(),
             &self.presences,
             observed,
+            &mut self.kept,
         ))
     }
 }
@@ -607,7 +631,8 @@ impl StateLabels {
     }
 }
 
-/// One poll of every watched queue, as the snapshot of polling mode.
+/// One poll of every watched queue, as the snapshot of polling mode; `kept` is what the
+/// previous poll left (updated here).
 #[must_use]
 pub(crate) fn build_snapshot(
     queues: Arc<QueueSet>,
@@ -615,17 +640,31 @@ pub(crate) fn build_snapshot(
     now_ms: i64,
     presences: &Presences,
     observed: ObservedSet,
+    kept: &mut Kept,
 ) -> ObservationsSnapshot {
-    let mut polled = polled_rows(&queues, responses);
+    let mut polled = polled_rows(&queues, responses, &mut kept.vocabulary, presences);
+    let empty = rows::Rows::new();
+    for (q, r) in queues.queues.iter().zip(polled.iter_mut()) {
+        rows::keep_previous(r, kept.rows.get(&q.id).unwrap_or(&empty));
+    }
+    // Every queue's rows are new: extra values none of them holds are forgotten.
+    kept.vocabulary.sweep(&polled);
     let live = queues
         .queues
         .iter()
-        .zip(polled.iter_mut())
+        .zip(&polled)
         .map(|(q, r)| Some(Arc::new(rows::derive(r, &q.media_types, now_ms, presences))))
+        .collect();
+    kept.rows = queues
+        .queues
+        .iter()
+        .map(|q| q.id.clone())
+        .zip(polled)
         .collect();
     let report = LiveReport {
         mode: LiveMode::Poll,
         polled_queues: queues.queues.len() as u64,
+        ignored: kept.vocabulary.ignored(),
         ..LiveReport::default()
     };
     ObservationsSnapshot {
@@ -641,6 +680,8 @@ pub(crate) fn build_snapshot(
 pub(crate) fn polled_rows(
     queues: &QueueSet,
     responses: &[QueueObservationQueryResponse],
+    vocabulary: &mut Vocabulary,
+    presences: &Presences,
 ) -> Vec<rows::Rows> {
     let mut out = vec![rows::Rows::new(); queues.queues.len()];
     let index: HashMap<&str, usize> = queues
@@ -657,7 +698,13 @@ pub(crate) fn polled_rows(
         else {
             continue;
         };
-        rows::add_polled(&mut out[i], container);
+        rows::add_polled(
+            &mut out[i],
+            container,
+            vocabulary,
+            &queues.queues[i].media_types,
+            presences,
+        );
     }
     out
 }
@@ -689,6 +736,7 @@ mod tests {
             0,
             &Presences::default(),
             ObservedSet::ALL,
+            &mut Kept::default(),
         );
         let q = snap.live[0].as_deref().unwrap();
         assert_eq!(q.routing_statuses["interacting"], 2);
@@ -739,7 +787,14 @@ mod tests {
         .unwrap();
         let responses = [response];
         let presences = Presences::from_responses(&responses).unwrap();
-        let snap = build_snapshot(set(), &responses, now, &presences, ObservedSet::ALL);
+        let snap = build_snapshot(
+            set(),
+            &responses,
+            now,
+            &presences,
+            ObservedSet::ALL,
+            &mut Kept::default(),
+        );
         let q = snap.live[0].as_deref().unwrap();
         assert_eq!(
             (q.member_users, q.active_users, q.off_queue_users),
@@ -774,7 +829,7 @@ mod tests {
                 "ON_QUEUE".to_string(),
                 vec!["p1".to_string()],
             )]));
-            let snap = build_snapshot(set(), &[], 0, &presences, observed);
+            let snap = build_snapshot(set(), &[], 0, &presences, observed, &mut Kept::default());
             let mut e = Exposition::new(
                 crate::metrics::exposition::Format::Text,
                 None,
@@ -799,6 +854,55 @@ mod tests {
             some.contains("genesys_queue_users{"),
             "the base families stay"
         );
+    }
+
+    #[test]
+    fn polls_keep_eight_new_media_types_and_the_previous_count_of_an_invalid_one() {
+        let id = "1d1af111-b11c-11f1-b111-1cf1c11111fc";
+        let answer = |waiting: serde_json::Value| {
+            let mut results: Vec<serde_json::Value> = (0..100)
+                .map(|n| {
+                    serde_json::json!({"group": {"queueId": id, "mediaType": format!("new{n}")},
+                     "data": [{"metric": "oWaiting", "stats": {"count": 1}}]})
+                })
+                .collect();
+            results.push(
+                serde_json::json!({"group": {"queueId": id, "mediaType": "voice"},
+                "data": [{"metric": "oWaiting", "stats": {"count": waiting}}]}),
+            );
+            serde_json::from_value::<QueueObservationQueryResponse>(
+                serde_json::json!({ "results": results }),
+            )
+            .unwrap()
+        };
+        let mut kept = Kept::default();
+        let mut poll = |waiting: serde_json::Value| {
+            let snap = build_snapshot(
+                set(),
+                &[answer(waiting)],
+                0,
+                &Presences::default(),
+                ObservedSet::ALL,
+                &mut kept,
+            );
+            let q = snap.live[0].as_deref().unwrap().clone();
+            (q, snap.report.ignored)
+        };
+        let (q, ignored) = poll(serde_json::json!(4));
+        assert_eq!(
+            q.media.len(),
+            2 + rows::MAX_EXTRA_VALUES,
+            "voice, video, 8 new"
+        );
+        assert_eq!(q.media["voice"].conversations.waiting, 4);
+        assert_eq!(ignored, [100 - rows::MAX_EXTRA_VALUES as u64, 0, 0]);
+        let (q, ignored) = poll(serde_json::json!(1.5));
+        assert_eq!(
+            q.media["voice"].conversations.waiting, 4,
+            "the previous poll's count"
+        );
+        assert_eq!(q.media.len(), 2 + rows::MAX_EXTRA_VALUES, "the same 8");
+        assert_eq!(ignored, [2 * (100 - rows::MAX_EXTRA_VALUES as u64), 0, 1]);
     }
 
     #[test]
@@ -832,6 +936,7 @@ mod tests {
             0,
             &Presences::default(),
             ObservedSet::ALL,
+            &mut Kept::default(),
         );
         let voice = &snap.live[0].as_deref().unwrap().media["voice"].conversations;
         assert_eq!((voice.waiting, voice.alerting), (0, 2));

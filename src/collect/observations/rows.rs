@@ -2,6 +2,10 @@
 //! qualifier), and the live state derived from them. Polls and pushed events both land here:
 //! a poll replaces a queue's rows, an event replaces exactly the rows it carries, and the
 //! series come from one derivation either way.
+//!
+//! Label values enter through a [`Vocabulary`] in both cases (the documented ones always, a
+//! few more per label and org), so a flood of made-up media types or qualifiers costs a
+//! constant, and a count that is no count keeps the row's previous count.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -11,23 +15,43 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use super::{count_of, longest_wait_seconds, MediaLive, QueueLive, ROUTING_STATUSES};
-use crate::genesys::models::{QueueObservationDataContainer, QueueObservationQueryResponse};
+use crate::genesys::models::{
+    ObservedCount, QueueObservationDataContainer, QueueObservationQueryResponse,
+};
 
 /// A media type or qualifier as the rows key it: lower-cased (Genesys spells them either way).
 /// The names Genesys is known to use are static, so reading them allocates nothing.
 pub(crate) type Name = Cow<'static, str>;
 
-/// Media types (the analytics vocabulary) and qualifiers (routing statuses) known ahead.
-const KNOWN_NAMES: [&str; 14] = [
+/// The analytics vocabulary of media types (REFERENCE.md 4.1: the `mediaType` dimension of
+/// observation groups), lower case.
+pub(crate) const MEDIA_TYPES: [&str; 11] = [
     "voice",
     "chat",
     "email",
     "callback",
     "message",
-    "video",
     "cobrowse",
     "screenshare",
+    "video",
+    "internalmessage",
+    "screenmonitoring",
     "unknown",
+];
+
+/// Media types and qualifiers (routing statuses) known ahead.
+const KNOWN_NAMES: [&str; 16] = [
+    MEDIA_TYPES[0],
+    MEDIA_TYPES[1],
+    MEDIA_TYPES[2],
+    MEDIA_TYPES[3],
+    MEDIA_TYPES[4],
+    MEDIA_TYPES[5],
+    MEDIA_TYPES[6],
+    MEDIA_TYPES[7],
+    MEDIA_TYPES[8],
+    MEDIA_TYPES[9],
+    MEDIA_TYPES[10],
     ROUTING_STATUSES[0],
     ROUTING_STATUSES[1],
     ROUTING_STATUSES[2],
@@ -150,6 +174,242 @@ impl Presences {
     }
 }
 
+/// Label values beyond the official vocabulary kept as their own value, per label and org: a
+/// newer Genesys may add a media type or a routing status, and it shows; a flood of made-up
+/// ones costs at most this many values (as `--collector.flows` keeps new flow types).
+pub(crate) const MAX_EXTRA_VALUES: usize = 8;
+
+/// Longer values are never a Genesys name (nor a useful label).
+const MAX_EXTRA_LEN: usize = 40;
+
+/// The labels a value of an event or poll may grow, each with its own extra values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Label {
+    /// A group's `mediaType` (`media_type`).
+    Media,
+    /// Qualifiers of `oUserRoutingStatuses` and `oOnQueueUsers` (`routing_status`).
+    RoutingStatus,
+    /// Qualifiers of any other metric: organization presence ids the org's mapping does not
+    /// name (they count as `presence="unknown"`), or a qualifier Genesys never sent before.
+    Qualifier,
+}
+
+impl Label {
+    const ALL: [Label; 3] = [Label::Media, Label::RoutingStatus, Label::Qualifier];
+
+    fn of(metric: Metric) -> Label {
+        match metric {
+            Metric::UserRoutingStatuses | Metric::OnQueueUsers => Label::RoutingStatus,
+            _ => Label::Qualifier,
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Label::Media => "media type",
+            Label::RoutingStatus => "routing status",
+            Label::Qualifier => "qualifier",
+        }
+    }
+}
+
+/// Why a value of an event or poll was left out: the `reason` label of
+/// `genesys_live_ignored_values_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ignored {
+    /// A group of a media type beyond the kept ones: its rows (or event) left out.
+    MediaType,
+    /// A row whose qualifier is beyond the kept ones.
+    Qualifier,
+    /// A count that is not a whole number from 0 up: the row kept its previous count.
+    InvalidCount,
+}
+
+impl Ignored {
+    pub(crate) const ALL: [Ignored; 3] = [
+        Ignored::MediaType,
+        Ignored::Qualifier,
+        Ignored::InvalidCount,
+    ];
+
+    #[must_use]
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Ignored::MediaType => "media_type",
+            Ignored::Qualifier => "qualifier",
+            Ignored::InvalidCount => "invalid_count",
+        }
+    }
+}
+
+/// Which label values of one org's events and polls become rows: the official ones always,
+/// [`MAX_EXTRA_VALUES`] more per [`Label`] at most, first come first kept; the rest are left
+/// out and counted. Dropped rather than folded into one bucket: an event carries one group, so
+/// a bucket of several media types would show whichever came last, not their sum. Polls and
+/// events go through the same vocabulary, so a reconciling poll agrees with the pushed state
+/// on what it leaves out. [`Vocabulary::sweep`] forgets the extra values no row holds any
+/// more, so a burst of made-up values does not take the room for good.
+#[derive(Debug, Clone, Default)]
+pub struct Vocabulary {
+    /// By `Label::index`.
+    extra: [Vec<String>; 3],
+    /// By `Ignored::ALL` order.
+    ignored: [u64; 3],
+    /// A value of the label was left out (and logged) since its kept values last changed:
+    /// one warning per change, not one per poll or event.
+    warned: [bool; 3],
+}
+
+impl Vocabulary {
+    #[must_use]
+    pub fn new() -> Vocabulary {
+        Vocabulary::default()
+    }
+
+    /// Values left out so far, by [`Ignored::ALL`].
+    #[must_use]
+    pub(crate) fn ignored(&self) -> [u64; 3] {
+        self.ignored
+    }
+
+    /// The extra values kept now, of every label.
+    #[must_use]
+    pub(crate) fn extra_values(&self) -> usize {
+        self.extra.iter().map(Vec::len).sum()
+    }
+
+    fn count(&mut self, why: Ignored) {
+        self.ignored[why as usize] += 1;
+    }
+
+    pub(crate) fn count_invalid(&mut self) {
+        self.count(Ignored::InvalidCount);
+    }
+
+    /// Whether a value (lower case) of `label` becomes a row; `known`: an official one.
+    fn admit(&mut self, label: Label, value: &str, known: bool) -> bool {
+        let extra = &mut self.extra[label.index()];
+        if known || extra.iter().any(|v| v == value) {
+            return true;
+        }
+        let plain = !value.is_empty()
+            && value.len() <= MAX_EXTRA_LEN
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if plain && extra.len() < MAX_EXTRA_VALUES {
+            tracing::info!(
+                label = label.name(),
+                value,
+                "a value Genesys does not document is kept as its own label value"
+            );
+            extra.push(value.to_string());
+            return true;
+        }
+        self.count(match label {
+            Label::Media => Ignored::MediaType,
+            _ => Ignored::Qualifier,
+        });
+        if !std::mem::replace(&mut self.warned[label.index()], true) {
+            tracing::warn!(
+                label = label.name(),
+                value,
+                kept = MAX_EXTRA_VALUES,
+                "more undocumented values than are kept (or not a plain word): rows with them are left out and counted in genesys_live_ignored_values_total"
+            );
+        }
+        false
+    }
+
+    /// A group's media type, of a queue serving `served`.
+    fn admit_media(&mut self, media: &str, served: &[String]) -> bool {
+        let known = MEDIA_TYPES.contains(&media) || served.iter().any(|s| s == media);
+        self.admit(Label::Media, media, known)
+    }
+
+    /// A row's qualifier (lower case).
+    fn admit_qualifier(&mut self, metric: Metric, qualifier: &str, presences: &Presences) -> bool {
+        let label = Label::of(metric);
+        let known = match metric {
+            Metric::UserRoutingStatuses | Metric::OnQueueUsers => {
+                ROUTING_STATUSES.contains(&qualifier)
+            }
+            Metric::UserPresences => presences.by_org.contains_key(qualifier),
+            _ => false,
+        };
+        self.admit(label, qualifier, known)
+    }
+
+    /// What of a pushed event for a queue serving `served` becomes rows: false when its media
+    /// type is left out (the whole event, counted); otherwise its rows of left-out qualifiers
+    /// are removed (counted), as are its invalid counts.
+    pub(crate) fn admit_event(
+        &mut self,
+        event: &mut Pushed,
+        served: &[String],
+        presences: &Presences,
+    ) -> bool {
+        if let Some(m) = &event.media {
+            if !self.admit_media(m, served) {
+                return false;
+            }
+        }
+        event.rows.retain(|r| match &r.qualifier {
+            Some(q) => self.admit_qualifier(r.metric, q, presences),
+            None => true,
+        });
+        for r in &event.rows {
+            if r.stat.invalid_count {
+                self.count_invalid();
+            }
+        }
+        true
+    }
+
+    /// Forgets the extra values none of `rows` holds any more (call it when every queue's rows
+    /// were replaced by a poll: values only a flood of events brought are then gone).
+    pub(crate) fn sweep<'a>(&mut self, rows: impl IntoIterator<Item = &'a Rows>) {
+        if self.extra_values() == 0 {
+            return;
+        }
+        let mut used = [[false; MAX_EXTRA_VALUES]; 3];
+        let mut mark = |label: Label, value: &str, extra: &[Vec<String>; 3]| {
+            if let Some(i) = extra[label.index()].iter().position(|v| v == value) {
+                used[label.index()][i] = true;
+            }
+        };
+        for r in rows {
+            for g in &r.groups {
+                if let Some(m) = &g.media {
+                    mark(Label::Media, m, &self.extra);
+                }
+                for row in &g.rows {
+                    if let Some(q) = &row.qualifier {
+                        mark(Label::of(row.metric), q, &self.extra);
+                    }
+                }
+            }
+        }
+        for label in Label::ALL {
+            let extra = &mut self.extra[label.index()];
+            let before = extra.len();
+            let mut i = 0;
+            extra.retain(|_| {
+                i += 1;
+                used[label.index()][i - 1]
+            });
+            // The kept set changed: a value left out from now on is worth a warning again.
+            if extra.len() < before {
+                self.warned[label.index()] = false;
+            }
+        }
+    }
+}
+
 impl Metric {
     #[must_use]
     pub(crate) fn of(name: &str) -> Metric {
@@ -173,8 +433,27 @@ impl Metric {
 /// The statistics of one row that the live families read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Stat {
+    /// A whole, non-negative count, if one came.
     pub(crate) count: Option<i64>,
     pub(crate) calculated_metric_value: Option<i64>,
+    /// A count came that is none (negative, fractional, out of range, not a number): the row
+    /// keeps the count it had rather than showing 0.
+    pub(crate) invalid_count: bool,
+}
+
+impl Stat {
+    /// This statistic as it replaces `old`: an invalid count keeps the old one.
+    fn replacing(self, old: Stat) -> Stat {
+        if self.invalid_count {
+            Stat {
+                count: old.count,
+                invalid_count: false,
+                ..self
+            }
+        } else {
+            self
+        }
+    }
 }
 
 /// One row of a group: a metric, its qualifier (lower-cased) and its statistics.
@@ -235,20 +514,39 @@ impl Rows {
     }
 }
 
-/// Adds one polled result container to its queue's rows. A row that comes twice (never seen,
-/// but nothing forbids it) adds its count, as the families did before rows existed.
-pub(crate) fn add_polled(rows: &mut Rows, container: &QueueObservationDataContainer) {
+/// Adds one polled result container of a queue serving `served` to its rows, its label
+/// values admitted by `vocabulary` as an event's are. A row that comes twice (never seen, but
+/// nothing forbids it) adds its count, as the families did before rows existed. An invalid
+/// count leaves the row marked, for [`keep_previous`].
+pub(crate) fn add_polled(
+    rows: &mut Rows,
+    container: &QueueObservationDataContainer,
+    vocabulary: &mut Vocabulary,
+    served: &[String],
+    presences: &Presences,
+) {
     let media = container.group.get("mediaType").map(|m| name(m));
+    if let Some(m) = &media {
+        if !vocabulary.admit_media(m, served) {
+            return;
+        }
+    }
     let group = rows.group(media.as_ref());
     for d in &container.data {
         let metric = Metric::of(&d.metric);
+        // Rows of unread metrics only mark the media type as reported: one is enough.
+        let qualifier = match metric {
+            Metric::Other => None,
+            _ => d.qualifier.as_deref().map(name),
+        };
+        if let Some(q) = &qualifier {
+            if !vocabulary.admit_qualifier(metric, q, presences) {
+                continue;
+            }
+        }
         let row = Row {
             metric,
-            // Rows of unread metrics only mark the media type as reported: one is enough.
-            qualifier: match metric {
-                Metric::Other => None,
-                _ => d.qualifier.as_deref().map(name),
-            },
+            qualifier,
             stat: Stat::default(),
         };
         let i = match group.rows.iter().position(|r| r.same_key(&row)) {
@@ -262,8 +560,15 @@ pub(crate) fn add_polled(rows: &mut Rows, container: &QueueObservationDataContai
             continue;
         }
         let stat = &mut group.rows[i].stat;
-        if let Some(c) = d.stats.count {
-            stat.count = Some(stat.count.unwrap_or(0).saturating_add(c));
+        match d.stats.count {
+            ObservedCount::Missing => {}
+            ObservedCount::Valid(c) => {
+                stat.count = Some(stat.count.unwrap_or(0).saturating_add(c));
+            }
+            ObservedCount::Invalid => {
+                vocabulary.count_invalid();
+                stat.invalid_count = true;
+            }
         }
         if let Some(v) = d.stats.calculated_metric_value {
             // Two values for one row: keep the oldest timestamp / longest duration.
@@ -271,6 +576,22 @@ pub(crate) fn add_polled(rows: &mut Rows, container: &QueueObservationDataContai
                 Some(old) if older(old, v) => old,
                 _ => v,
             });
+        }
+    }
+}
+
+/// Rows of a poll marked with an invalid count take the count of the same row in `previous`
+/// (the queue's rows before the poll); without one they count nothing, as a missing row does.
+pub(crate) fn keep_previous(rows: &mut Rows, previous: &Rows) {
+    for group in &mut rows.groups {
+        for row in group.rows.iter_mut().filter(|r| r.stat.invalid_count) {
+            let old = previous
+                .groups
+                .iter()
+                .find(|g| g.media == group.media)
+                .and_then(|g| g.rows.iter().find(|r| r.same_key(row)))
+                .map_or(Stat::default(), |r| r.stat);
+            row.stat = row.stat.replacing(old);
         }
     }
 }
@@ -299,6 +620,18 @@ pub struct Pushed {
     /// The group's `mediaType`, lower-cased; none for the agent group.
     pub(crate) media: Option<Name>,
     pub rows: Vec<Row>,
+    /// It carried metrics the live families do not read (the 30-minute aggregates).
+    pub(crate) other_metrics: bool,
+}
+
+impl Pushed {
+    /// An aggregates frame on the observations topic (REFERENCE.md 2.7 has a capture): metrics,
+    /// none of them observations. It says nothing of the live state, under any reading; an
+    /// event without any metric (`metrics: []`) is another thing, the group with every count 0.
+    #[must_use]
+    pub(crate) fn observes_nothing(&self) -> bool {
+        self.rows.is_empty() && self.other_metrics
+    }
 }
 
 #[derive(Deserialize)]
@@ -314,7 +647,8 @@ impl From<EventBody> for Pushed {
         Pushed {
             queue_id: body.group.queue_id,
             media: body.group.media,
-            rows: body.data.0,
+            rows: body.data.rows,
+            other_metrics: body.data.other_metrics,
         }
     }
 }
@@ -396,7 +730,10 @@ fn nullable_map<'de, D: Deserializer<'de>, T: NullableMap<'de>>(d: D) -> Result<
 
 /// `data`: the intervals' metrics, in one `Vec` of rows.
 #[derive(Default)]
-struct Intervals(Vec<Row>);
+struct Intervals {
+    rows: Vec<Row>,
+    other_metrics: bool,
+}
 
 impl<'de> Deserialize<'de> for Intervals {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -407,15 +744,16 @@ impl<'de> Deserialize<'de> for Intervals {
                 f.write_str("a list of interval metrics")
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Intervals, A::Error> {
-                let mut rows = Vec::new();
+                let mut out = Intervals::default();
                 while let Some(interval) = seq.next_element::<Interval>()? {
-                    if rows.is_empty() {
-                        rows = interval.metrics.0;
+                    out.other_metrics |= interval.metrics.other;
+                    if out.rows.is_empty() {
+                        out.rows = interval.metrics.rows;
                     } else {
-                        rows.extend(interval.metrics.0);
+                        out.rows.extend(interval.metrics.rows);
                     }
                 }
-                Ok(Intervals(rows))
+                Ok(out)
             }
         }
         d.deserialize_seq(V)
@@ -432,9 +770,13 @@ struct Interval {
     metrics: Metrics,
 }
 
-/// `metrics`: the rows of the observation metrics; the others are dropped as they are read.
+/// `metrics`: the rows of the observation metrics; the others are dropped as they are read
+/// (`other` says there were some).
 #[derive(Default)]
-struct Metrics(Vec<Row>);
+struct Metrics {
+    rows: Vec<Row>,
+    other: bool,
+}
 
 impl<'de> Deserialize<'de> for Metrics {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -448,9 +790,11 @@ impl<'de> Deserialize<'de> for Metrics {
                 // Room for a group's rows without growing: 5 conversation metrics, or agent
                 // metrics by routing status.
                 let mut rows = Vec::with_capacity(8);
+                let mut other = false;
                 while let Some(m) = seq.next_element::<MetricStats>()? {
                     let metric = Metric::of(&m.metric);
                     if metric == Metric::Other {
+                        other = true;
                         continue;
                     }
                     rows.push(Row {
@@ -459,7 +803,7 @@ impl<'de> Deserialize<'de> for Metrics {
                         stat: m.stats.0,
                     });
                 }
-                Ok(Metrics(rows))
+                Ok(Metrics { rows, other })
             }
         }
         d.deserialize_seq(V)
@@ -575,8 +919,36 @@ impl<'de: 'a, 'a> Deserialize<'de> for AnyValue<'a> {
     }
 }
 
-/// Any JSON value, kept if it is a number (as the models' `number_map` reads statistics).
-struct Number(Option<f64>);
+/// Any JSON value, kept if it is a number (as the models' `number_map` reads statistics);
+/// `present` tells a value of another type (kept as `None`) from `null`.
+struct Number {
+    value: Option<f64>,
+    present: bool,
+}
+
+impl Number {
+    const NULL: Number = Number {
+        value: None,
+        present: false,
+    };
+    const OTHER: Number = Number {
+        value: None,
+        present: true,
+    };
+
+    fn of(v: f64) -> Number {
+        Number {
+            value: Some(v),
+            present: true,
+        }
+    }
+
+    /// As a count: whole and not negative; anything else present is invalid.
+    fn count(&self) -> (Option<i64>, bool) {
+        let count = self.value.and_then(whole).filter(|c| *c >= 0);
+        (count, self.present && count.is_none())
+    }
+}
 
 impl<'de> Deserialize<'de> for Number {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -589,32 +961,32 @@ impl<'de> Deserialize<'de> for Number {
             // As `serde_json::Value::as_f64` reads numbers.
             #[allow(clippy::cast_precision_loss)]
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Number, E> {
-                Ok(Number(Some(v as f64)))
+                Ok(Number::of(v as f64))
             }
             #[allow(clippy::cast_precision_loss)]
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Number, E> {
-                Ok(Number(Some(v as f64)))
+                Ok(Number::of(v as f64))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Number, E> {
-                Ok(Number(Some(v)))
+                Ok(Number::of(v))
             }
             fn visit_str<E: de::Error>(self, _: &str) -> Result<Number, E> {
-                Ok(Number(None))
+                Ok(Number::OTHER)
             }
             fn visit_bool<E: de::Error>(self, _: bool) -> Result<Number, E> {
-                Ok(Number(None))
+                Ok(Number::OTHER)
             }
             fn visit_unit<E: de::Error>(self) -> Result<Number, E> {
-                Ok(Number(None))
+                Ok(Number::NULL)
             }
             fn visit_none<E: de::Error>(self) -> Result<Number, E> {
-                Ok(Number(None))
+                Ok(Number::NULL)
             }
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Number, A::Error> {
-                IgnoredAny.visit_seq(seq).map(|_| Number(None))
+                IgnoredAny.visit_seq(seq).map(|_| Number::OTHER)
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Number, A::Error> {
-                IgnoredAny.visit_map(map).map(|_| Number(None))
+                IgnoredAny.visit_map(map).map(|_| Number::OTHER)
             }
         }
         d.deserialize_any(V)
@@ -648,9 +1020,12 @@ impl<'de> NullableMap<'de> for Stats {
         let mut stat = Stat::default();
         while let Some(key) = map.next_key::<StatKey>()? {
             match key {
-                StatKey::Count => stat.count = map.next_value::<Number>()?.0.and_then(whole),
+                StatKey::Count => {
+                    (stat.count, stat.invalid_count) = map.next_value::<Number>()?.count();
+                }
                 StatKey::CalculatedMetricValue => {
-                    stat.calculated_metric_value = map.next_value::<Number>()?.0.and_then(whole);
+                    stat.calculated_metric_value =
+                        map.next_value::<Number>()?.value.and_then(whole);
                 }
                 StatKey::Other => {
                     map.next_value::<IgnoredAny>()?;
@@ -694,8 +1069,12 @@ impl Reading {
 }
 
 /// Applies a pushed event to a queue's rows, read as `reading`. Rows the queue has are updated
-/// in place; the last of repeated rows in an event counts.
+/// in place; the last of repeated rows in an event counts; an invalid count keeps the row's
+/// count. An aggregates frame changes nothing.
 pub fn apply(rows: &mut Rows, event: &Pushed, reading: Reading) {
+    if event.observes_nothing() {
+        return;
+    }
     let group = rows.group(event.media.as_ref());
     if reading == Reading::Groups {
         // The event is its group's whole state: the read rows it leaves out are gone.
@@ -705,8 +1084,11 @@ pub fn apply(rows: &mut Rows, event: &Pushed, reading: Reading) {
     }
     for carried in &event.rows {
         match group.rows.iter_mut().find(|r| r.same_key(carried)) {
-            Some(row) => row.stat = carried.stat,
-            None => group.rows.push(carried.clone()),
+            Some(row) => row.stat = carried.stat.replacing(row.stat),
+            None => group.rows.push(Row {
+                stat: carried.stat.replacing(Stat::default()),
+                ..carried.clone()
+            }),
         }
     }
 }
@@ -878,10 +1260,7 @@ mod tests {
         Row {
             metric,
             qualifier: qualifier.map(|q| Cow::Owned(q.to_string())),
-            stat: Stat {
-                count: Some(count),
-                calculated_metric_value: None,
-            },
+            stat: stat(Some(count)),
         }
     }
 
@@ -908,8 +1287,9 @@ mod tests {
                     metric: Metric::LongestWaiting,
                     qualifier: None,
                     stat: Stat {
-                        count: None,
                         calculated_metric_value: Some(1_796_034_990_000),
+                        invalid_count: true,
+                        ..Stat::default()
                     },
                 },
                 Row {
@@ -920,10 +1300,13 @@ mod tests {
                 Row {
                     metric: Metric::Interacting,
                     qualifier: None,
-                    stat: Stat::default(),
+                    stat: Stat {
+                        invalid_count: true,
+                        ..Stat::default()
+                    },
                 },
             ],
-            "unread metrics dropped, odd statistics skipped, escapes read"
+            "unread metrics dropped, odd statistics skipped, escapes read, odd counts marked"
         );
     }
 
@@ -963,6 +1346,169 @@ mod tests {
         assert_eq!(e, Pushed::default(), "a missing group or data is empty");
     }
 
+    fn stat(count: Option<i64>) -> Stat {
+        Stat {
+            count,
+            ..Stat::default()
+        }
+    }
+
+    #[test]
+    fn five_thousand_new_media_types_keep_eight_and_cost_no_more_rows() {
+        let mut vocabulary = Vocabulary::new();
+        let served = ["voice".to_string()];
+        let mut rows = [Rows::new(), Rows::new()];
+        let known = event(
+            r#"{"group":{"mediaType":"VOICE"},"data":[{"metrics":[{"metric":"oWaiting","stats":{"count":4}}]}]}"#,
+        );
+        for n in 0..5_000 {
+            let mut e = event(&format!(
+                r#"{{"group":{{"mediaType":"media{n}"}},"data":[{{"metrics":[{{"metric":"oWaiting","stats":{{"count":1}}}}]}}]}}"#
+            ));
+            if vocabulary.admit_event(&mut e, &served, &Presences::default()) {
+                for r in Reading::ALL {
+                    apply(&mut rows[r.index()], &e, r);
+                }
+            }
+            let mut k = known.clone();
+            assert!(vocabulary.admit_event(&mut k, &served, &Presences::default()));
+            for r in Reading::ALL {
+                apply(&mut rows[r.index()], &k, r);
+            }
+        }
+        assert_eq!(vocabulary.extra_values(), MAX_EXTRA_VALUES);
+        assert_eq!(
+            vocabulary.ignored(),
+            [5_000 - MAX_EXTRA_VALUES as u64, 0, 0],
+            "every event left out is counted, by reason"
+        );
+        for r in &rows {
+            assert_eq!(r.groups.len(), 1 + MAX_EXTRA_VALUES, "voice and the 8 kept");
+            let live = derive(r, &served, 0, &Presences::default());
+            assert_eq!(live.media.len(), 1 + MAX_EXTRA_VALUES);
+            assert_eq!(live.media["voice"].conversations.waiting, 4);
+            assert_eq!(live.media["media7"].conversations.waiting, 1);
+        }
+        vocabulary.sweep([&rows[0]]);
+        assert_eq!(
+            vocabulary.extra_values(),
+            MAX_EXTRA_VALUES,
+            "values rows still hold are kept"
+        );
+        // A reconciling poll that knows none of them replaces the rows that held them: the
+        // room is free again.
+        let polled = Rows::new();
+        vocabulary.sweep([&polled]);
+        assert_eq!(vocabulary.extra_values(), 0);
+        let mut e = event(r#"{"group":{"mediaType":"brandnew"},"data":[]}"#);
+        assert!(vocabulary.admit_event(&mut e, &served, &Presences::default()));
+    }
+
+    #[test]
+    fn new_routing_statuses_are_bounded_and_official_ones_always_kept() {
+        let mut vocabulary = Vocabulary::new();
+        let mut rows = Rows::new();
+        for n in 0..1_000 {
+            let mut e = event(&format!(
+                r#"{{"group":{{}},"data":[{{"metrics":[
+                    {{"metric":"oUserRoutingStatuses","qualifier":"IDLE","stats":{{"count":2}}}},
+                    {{"metric":"oUserRoutingStatuses","qualifier":"NEW_{n}","stats":{{"count":1}}}},
+                    {{"metric":"oUserRoutingStatuses","qualifier":"bad value {n}","stats":{{"count":1}}}}]}}]}}"#
+            ));
+            assert!(vocabulary.admit_event(&mut e, &[], &Presences::default()));
+            apply(&mut rows, &e, Reading::Rows);
+        }
+        let live = derive(&rows, &[], 0, &Presences::default());
+        assert_eq!(live.routing_statuses["idle"], 2);
+        assert_eq!(
+            live.routing_statuses.len(),
+            ROUTING_STATUSES.len() + MAX_EXTRA_VALUES
+        );
+        assert_eq!(
+            vocabulary.ignored(),
+            [0, 1_000 + 1_000 - MAX_EXTRA_VALUES as u64, 0],
+            "not plain words are never kept"
+        );
+    }
+
+    #[test]
+    fn an_invalid_count_keeps_the_previous_one_under_both_readings_and_is_counted() {
+        let mut vocabulary = Vocabulary::new();
+        let mut rows = [Rows::new(), Rows::new()];
+        let first = event(
+            r#"{"group":{"mediaType":"voice"},"data":[{"metrics":[
+                {"metric":"oWaiting","stats":{"count":3}},{"metric":"oInteracting","stats":{"count":2}}]}]}"#,
+        );
+        for r in Reading::ALL {
+            apply(&mut rows[r.index()], &first, r);
+        }
+        for bad in ["1e308", "-5", r#""NaN""#, "1.5", "true", "[1]"] {
+            let mut e = event(&format!(
+                r#"{{"group":{{"mediaType":"voice"}},"data":[{{"metrics":[
+                    {{"metric":"oWaiting","stats":{{"count":{bad}}}}},{{"metric":"oInteracting","stats":{{"count":2}}}}]}}]}}"#
+            ));
+            assert!(vocabulary.admit_event(&mut e, &[], &Presences::default()));
+            for r in Reading::ALL {
+                apply(&mut rows[r.index()], &e, r);
+                let live = derive(&rows[r.index()], &[], 0, &Presences::default());
+                assert_eq!(live.media["voice"].conversations.waiting, 3, "{bad} {r:?}");
+            }
+        }
+        assert_eq!(vocabulary.ignored(), [0, 0, 6]);
+        // A poll's invalid count keeps the count served so far, too.
+        let container: QueueObservationDataContainer = serde_json::from_value(serde_json::json!({
+            "group": {"queueId": "q1", "mediaType": "voice"},
+            "data": [{"metric": "oWaiting", "stats": {"count": 1.5}},
+                     {"metric": "oInteracting", "stats": {"count": -5}},
+                     {"metric": "oAlerting", "stats": {"count": 1}}]
+        }))
+        .unwrap();
+        let mut polled = Rows::new();
+        add_polled(
+            &mut polled,
+            &container,
+            &mut vocabulary,
+            &[],
+            &Presences::default(),
+        );
+        keep_previous(&mut polled, &rows[0]);
+        let live = derive(&polled, &[], 0, &Presences::default());
+        let c = live.media["voice"].conversations;
+        assert_eq!((c.waiting, c.interacting, c.alerting), (3, 2, 1));
+        assert_eq!(vocabulary.ignored(), [0, 0, 8]);
+    }
+
+    #[test]
+    fn an_aggregates_frame_leaves_the_rows_as_they_are_under_both_readings() {
+        let mut rows = [Rows::new(), Rows::new()];
+        let first = event(
+            r#"{"group":{"queueId":"q1","mediaType":"voice"},"data":[{"metrics":[
+                {"metric":"oWaiting","stats":{"count":3}},{"metric":"oAlerting","stats":{"count":1}}]}]}"#,
+        );
+        for r in Reading::ALL {
+            apply(&mut rows[r.index()], &first, r);
+        }
+        let before = rows.clone();
+        // The capture of REFERENCE.md 2.7, the frame after the observation event.
+        let aggregates = event(
+            r#"{"group":{"queueId":"q1","mediaType":"voice"},"data":[{"interval":"2024-12-30T09:30:00.000Z/2024-12-30T10:00:00.000Z","metrics":[
+                {"metric":"tAlert","stats":{"count":1,"sum":8277,"min":8277,"max":8277}},
+                {"metric":"nOffered","stats":{"count":2}},
+                {"metric":"oServiceLevel","stats":{"ratio":0,"numerator":0,"denominator":2,"target":0.5}},
+                {"metric":"tWait","stats":{"count":2,"sum":100}}]}]}"#,
+        );
+        assert!(aggregates.observes_nothing());
+        for r in Reading::ALL {
+            apply(&mut rows[r.index()], &aggregates, r);
+        }
+        assert_eq!(rows, before);
+        let zeros = event(r#"{"group":{"mediaType":"voice"},"data":[{"metrics":[]}]}"#);
+        assert!(
+            !zeros.observes_nothing(),
+            "a group without metrics is its counts gone to 0"
+        );
+    }
+
     #[test]
     fn the_two_readings_differ_on_rows_an_event_leaves_out() {
         let mut by_rows = Rows::new();
@@ -976,7 +1522,13 @@ mod tests {
             "data": [{"metric": "oSomethingNew", "stats": {"count": 4}}]
         }))
         .unwrap();
-        add_polled(&mut by_rows, &container);
+        add_polled(
+            &mut by_rows,
+            &container,
+            &mut Vocabulary::new(),
+            &[],
+            &Presences::default(),
+        );
         let mut by_groups = by_rows.clone();
         let second = event(
             r#"{"group":{"mediaType":"voice"},"data":[{"metrics":[
