@@ -22,21 +22,28 @@ fn main() -> ExitCode {
     ignore_sighup_until_handled();
     return_large_blocks_to_the_os();
     let mut args: Vec<OsString> = std::env::args_os().collect();
-    if args.get(1).is_some_and(|a| a == "simulate") {
-        return simulate(args.split_off(2));
-    }
-    if args.get(1).is_some_and(|a| a == "healthcheck") {
-        return healthcheck(args.split_off(2));
-    }
-    let check_only = args.get(1).is_some_and(|a| a == "check-config");
-    if check_only {
-        args.remove(1);
-    }
+    // clap owns the subcommands (their help, `help`, `help SUBCOMMAND`, misspellings); each
+    // then reads its own arguments as before, the exporter's flags staying at the top level.
+    let matches = cli()
+        .try_get_matches_from(&args)
+        .unwrap_or_else(|e| e.exit());
+    let check_only = match matches.subcommand() {
+        Some(("simulate", _)) => return simulate(args.split_off(2)),
+        Some(("healthcheck", flags)) => return healthcheck(flags),
+        Some(("check-config", _)) => {
+            args.remove(1);
+            true
+        }
+        _ => false,
+    };
     let config = match load(&args) {
         Ok(c) => c,
         Err(ConfigError::Flags(e)) => e.exit(),
         Err(e) => {
-            eprintln!("genesys-exporter: {}", ErrorChain(&e));
+            // Each finding on a line of its own (ConfigError::Several).
+            for line in ErrorChain(&e).to_string().lines() {
+                eprintln!("genesys-exporter: {line}");
+            }
             return ExitCode::from(2);
         }
     };
@@ -65,6 +72,48 @@ fn main() -> ExitCode {
     runtime.block_on(run(config, args))
 }
 
+/// The whole command line: the exporter's flags, and the subcommands beside them (never
+/// mixed with them, as `check-config` always had to come first).
+fn cli() -> clap::Command {
+    let exporter = genesys_exporter::config::command();
+    exporter
+        .clone()
+        .args_conflicts_with_subcommands(true)
+        .subcommand(
+            exporter
+                .name("check-config")
+                .about("Check the flags and the config file (every finding at once, exit 2 if any); print the effective settings.")
+                .disable_version_flag(true),
+        )
+        .subcommand(
+            <HealthcheckFlags as clap::CommandFactory>::command()
+                .name("healthcheck")
+                .disable_version_flag(true),
+        )
+        .subcommand(simulate_command())
+}
+
+#[cfg(feature = "demo")]
+fn simulate_command() -> clap::Command {
+    genesys_sim::cli::command()
+        .name("simulate")
+        .about("Run a simulated Genesys Cloud org on loopback (what --demo runs in-process).")
+}
+
+/// Without the simulator the subcommand stays, hidden, to say why it does nothing.
+#[cfg(not(feature = "demo"))]
+fn simulate_command() -> clap::Command {
+    clap::Command::new("simulate")
+        .hide(true)
+        .disable_help_flag(true)
+        .arg(
+            clap::Arg::new("args")
+                .num_args(0..)
+                .trailing_var_arg(true)
+                .allow_hyphen_values(true),
+        )
+}
+
 /// `genesys-exporter simulate ARGS`: the simulated org's own command line (`genesys-sim`).
 #[cfg(feature = "demo")]
 fn simulate(args: Vec<OsString>) -> ExitCode {
@@ -88,7 +137,7 @@ fn simulate(_args: Vec<OsString>) -> ExitCode {
 /// The flags of `genesys-exporter healthcheck`.
 #[derive(Debug, clap::Parser)]
 #[command(
-    name = "genesys-exporter healthcheck",
+    name = "healthcheck",
     about = "Exit 0 if the exporter at --url answers 200, else 1 (a container HEALTHCHECK)."
 )]
 struct HealthcheckFlags {
@@ -107,11 +156,10 @@ struct HealthcheckFlags {
     timeout: Duration,
 }
 
-/// `genesys-exporter healthcheck [--url URL] [--timeout 2s]`.
-fn healthcheck(args: Vec<OsString>) -> ExitCode {
-    let flags = <HealthcheckFlags as clap::Parser>::parse_from(
-        std::iter::once(OsString::from("genesys-exporter healthcheck")).chain(args),
-    );
+/// `genesys-exporter healthcheck [--url URL] [--timeout 2s]`, its flags parsed by [`cli`].
+fn healthcheck(matches: &clap::ArgMatches) -> ExitCode {
+    let flags = <HealthcheckFlags as clap::FromArgMatches>::from_arg_matches(matches)
+        .unwrap_or_else(|e| e.exit());
     let probed = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

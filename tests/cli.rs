@@ -513,3 +513,172 @@ fn healthcheck_gives_up_on_a_listener_that_never_answers() {
         "{took:?}: {err}"
     );
 }
+
+/// Runs the binary and returns its exit code, stdout and stderr.
+fn run_out(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .env_remove("GENESYS_CLIENT_ID")
+        .env_remove("GENESYS_CLIENT_SECRET")
+        .envs(env.iter().copied())
+        .output()
+        .expect("binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn help_names_every_subcommand_on_a_line_of_its_own() {
+    for args in [&["--help"][..], &["help"]] {
+        let (code, out, err) = run_out(args, &[]);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        for name in ["check-config", "healthcheck", "simulate"] {
+            assert!(
+                out.lines()
+                    .any(|l| l.trim_start().starts_with(&format!("{name} "))),
+                "{args:?} does not list {name}:\n{out}"
+            );
+        }
+        // The exporter's own flags stay at the top level.
+        assert!(out.contains("--genesys.region"), "{args:?}: {out}");
+    }
+}
+
+#[test]
+fn each_subcommand_has_its_own_help() {
+    for args in [&["help", "check-config"][..], &["check-config", "--help"]] {
+        let (code, out, err) = run_out(args, &[]);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(
+            out.contains("Usage: genesys-exporter check-config [OPTIONS]"),
+            "{args:?}:\n{out}"
+        );
+        assert!(out.contains("--config.file"), "{args:?}: {out}");
+        assert!(
+            !out.contains("Commands:"),
+            "{args:?} printed the main help:\n{out}"
+        );
+    }
+    let (code, out, err) = run_out(&["help", "healthcheck"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Usage: genesys-exporter healthcheck"), "{out}");
+    assert!(out.contains("--url"), "{out}");
+    let (code, _, err) = run_out(&["chek-config"], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("a similar subcommand exists: 'check-config'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unknown_region_is_explained_once() {
+    let (code, err) = run(
+        &["--genesys.region=mars"],
+        &[
+            ("GENESYS_CLIENT_ID", "id"),
+            ("GENESYS_CLIENT_SECRET", "secret"),
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        err.matches("unknown Genesys Cloud region").count(),
+        1,
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("mypurecloud.ie (eu_west_1)").count(),
+        1,
+        "{err}"
+    );
+}
+
+/// A config file in the temporary directory, removed when dropped.
+struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    fn new(name: &str, text: &str) -> TempFile {
+        let path = std::env::temp_dir().join(format!("gx-cli-{name}-{}.yml", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        TempFile(path)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        std::fs::remove_file(&self.0).ok();
+    }
+}
+
+#[test]
+fn a_config_file_with_three_wrong_keys_and_no_credentials_gives_four_findings() {
+    let file = TempFile::new(
+        "three-wrong",
+        "queues.inclde: '^Support'\ngenesys:\n  region: mars\naggregates:\n  timezone: Mars/Olympus\ncollector.observations.interval: 20s\n",
+    );
+    let shown = file.0.display().to_string();
+    let (code, out, err) = run_out(&["check-config", &format!("--config.file={shown}")], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty(), "no effective settings with findings: {out}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 4, "{err}");
+    for key in ["queues.inclde", "genesys.region", "aggregates.timezone"] {
+        let prefix = format!("genesys-exporter: config file {shown}: {key}: ");
+        assert!(
+            lines.iter().any(|l| l.starts_with(&prefix)),
+            "no finding {prefix:?} in\n{err}"
+        );
+    }
+    // The flag's name is not what a file's bad region is reported under.
+    assert!(!err.contains("--genesys.region"), "{err}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("no OAuth client id nor secret")),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_config_checks_a_file_without_credentials_at_hand() {
+    let file = TempFile::new("no-credentials", "collector.observations.interval: 20s\n");
+    let config_flag = format!("--config.file={}", file.0.display());
+    let (code, out, err) = run_out(&["check-config", &config_flag], &[]);
+    assert_eq!(code, 2, "missing credentials are a finding: {out}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("GENESYS_CLIENT_ID") && err.contains("GENESYS_CLIENT_SECRET"),
+        "{err}"
+    );
+    let (code, out, err) = run_out(
+        &["check-config", &config_flag],
+        &[("GENESYS_CLIENT_ID", "id"), ("GENESYS_CLIENT_SECRET", "s")],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("collector.observations.interval: 20s"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_misspelled_key_gets_the_nearest_known_one() {
+    let file = TempFile::new("misspelled", "queues:\n  inclde: '^Support'\n");
+    let (code, _, err) = run_out(
+        &[
+            "check-config",
+            "--demo",
+            &format!("--config.file={}", file.0.display()),
+        ],
+        &[],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("queues.inclde: unknown setting")
+            && err.contains("a similar key exists: queues.include"),
+        "{err}"
+    );
+}

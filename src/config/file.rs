@@ -47,6 +47,9 @@ pub(crate) struct FileConfig {
     pub(crate) args: Vec<OsString>,
     /// `orgs:` entries in order: each a name and its own settings over the top level's.
     pub(crate) orgs: Vec<FileOrg>,
+    /// Every bad key (`ConfigError::FileKey`), top level first, keys in sorted order: the keys left out of
+    /// `args` and `orgs`, all reported at once, as promtool does for rules.
+    pub(crate) findings: Vec<ConfigError>,
 }
 
 /// One entry of `orgs:`.
@@ -73,9 +76,11 @@ fn valid_org_name(name: &str) -> bool {
 /// Reads the file and turns it into command-line arguments (`--key=value`), each checked
 /// with its flag's own parser, so that an error names the key.
 ///
+/// Bad keys are [`FileConfig::findings`]: an unknown or secret key, a value its flag refuses,
+/// an `orgs:` entry without a valid or with a repeated name, or with a process-wide key.
+///
 /// # Errors
-/// When the file cannot be read, is not YAML, names an unknown or secret key, or a value its
-/// flag refuses; when an `orgs:` entry has no valid or a repeated name, or a process-wide key.
+/// When the file cannot be read, is not YAML, or is not a map.
 pub(crate) fn load(path: &Path) -> Result<FileConfig, ConfigError> {
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
@@ -100,66 +105,82 @@ pub(crate) fn load(path: &Path) -> Result<FileConfig, ConfigError> {
             })
         }
     };
-    let orgs = match map.remove("orgs") {
+    let mut findings = Vec::new();
+    // The top level's findings first, then the orgs'.
+    let orgs = map.remove("orgs");
+    let args = to_args(&shown, "", map, &mut findings);
+    let orgs = match orgs {
         None => Vec::new(),
-        Some(orgs) => load_orgs(&shown, orgs)?,
+        Some(orgs) => load_orgs(&shown, orgs, &mut findings),
     };
     Ok(FileConfig {
-        args: to_args(&shown, "", map)?,
+        args,
         orgs,
+        findings,
     })
 }
 
-fn load_orgs(shown: &str, orgs: serde_json::Value) -> Result<Vec<FileOrg>, ConfigError> {
+/// The entries of `orgs:` with valid names; the others' faults go to `findings`.
+fn load_orgs(
+    shown: &str,
+    orgs: serde_json::Value,
+    findings: &mut Vec<ConfigError>,
+) -> Vec<FileOrg> {
     let error = |key: String, reason: String| ConfigError::FileKey {
         path: shown.to_string(),
         key,
         reason,
     };
     let serde_json::Value::Array(entries) = orgs else {
-        return Err(error(
+        findings.push(error(
             "orgs".into(),
             "expected a list of orgs, each a map with a name".into(),
         ));
+        return Vec::new();
     };
     if entries.is_empty() {
-        return Err(error("orgs".into(), "the list is empty".into()));
+        findings.push(error("orgs".into(), "the list is empty".into()));
     }
     let mut out: Vec<FileOrg> = Vec::new();
     for (i, entry) in entries.into_iter().enumerate() {
         let serde_json::Value::Object(mut map) = entry else {
-            return Err(error(
+            findings.push(error(
                 format!("orgs[{i}]"),
                 "expected a map with a name".into(),
             ));
+            continue;
         };
         let name = match map.remove("name") {
             Some(serde_json::Value::String(name)) if valid_org_name(&name) => name,
             _ => {
-                return Err(error(
+                findings.push(error(
                     format!("orgs[{i}].name"),
                     "expected a name of letters, digits, '_', '-' or '.' (at most 64, starting with a letter or digit)".into(),
-                ))
+                ));
+                continue;
             }
         };
         if out.iter().any(|o| o.name == name) {
-            return Err(error(
+            findings.push(error(
                 format!("orgs[{i}].name"),
                 format!("{name:?} is already the name of another org"),
             ));
+            continue;
         }
-        let args = to_args(shown, &format!("orgs[{i}] ({name}): "), map)?;
+        let args = to_args(shown, &format!("orgs[{i}] ({name}): "), map, findings);
         out.push(FileOrg { name, args });
     }
-    Ok(out)
+    out
 }
 
-/// One map of settings as flags; `context` goes before each key in errors.
+/// One map of settings as flags; `context` goes before each key in findings, and a bad key
+/// is a finding left out of the flags.
 fn to_args(
     shown: &str,
     context: &str,
     map: serde_json::Map<String, serde_json::Value>,
-) -> Result<Vec<OsString>, ConfigError> {
+    findings: &mut Vec<ConfigError>,
+) -> Vec<OsString> {
     let mut pairs = Vec::new();
     flatten("", map, &mut pairs);
     let command = command();
@@ -170,43 +191,80 @@ fn to_args(
             key: format!("{context}{key}"),
             reason,
         };
-        let normalized = key.replace('_', "-");
-        if let Some(why) = forbidden(&normalized) {
-            return Err(key_error(why.to_string()));
+        match to_arg(&command, context.is_empty(), &key, value) {
+            Ok(Some(arg)) => args.push(arg),
+            Ok(None) => {}
+            Err(reason) => findings.push(key_error(reason)),
         }
-        if !context.is_empty() && process_wide(&normalized) {
-            return Err(key_error(
-                "a setting of the whole process, not of one org: set it at the top level".into(),
-            ));
-        }
-        let Some(arg) = command
-            .get_arguments()
-            .find(|a| a.get_long() == Some(normalized.as_str()))
-        else {
-            return Err(key_error(
-                "unknown setting (keys are the flag names, e.g. collector.observations.interval)"
-                    .into(),
-            ));
-        };
-        let value = value.map_err(key_error)?;
-        let arg_text = match arg.get_action() {
-            ArgAction::SetTrue => match value.as_str() {
-                "true" => Some(format!("--{normalized}")),
-                "false" => None,
-                _ => return Err(key_error(format!("{value:?} is not true or false"))),
-            },
-            _ => Some(format!("--{normalized}={value}")),
-        };
-        let Some(arg_text) = arg_text else { continue };
-        // The flag's own parser decides; its message says why.
-        if let Err(e) =
-            super::command().try_get_matches_from(["genesys-exporter", arg_text.as_str()])
-        {
-            return Err(key_error(clap_reason(&e)));
-        }
-        args.push(OsString::from(arg_text));
     }
-    Ok(args)
+    args
+}
+
+/// One setting as its flag (`None` for a `false` switch), or why it is wrong. `top_level`:
+/// not inside an `orgs:` entry.
+fn to_arg(
+    command: &clap::Command,
+    top_level: bool,
+    key: &str,
+    value: Result<String, String>,
+) -> Result<Option<OsString>, String> {
+    let normalized = key.replace('_', "-");
+    if let Some(why) = forbidden(&normalized) {
+        return Err(why.to_string());
+    }
+    if !top_level && process_wide(&normalized) {
+        return Err(
+            "a setting of the whole process, not of one org: set it at the top level".into(),
+        );
+    }
+    let Some(arg) = command
+        .get_arguments()
+        .find(|a| a.get_long() == Some(normalized.as_str()))
+    else {
+        let mut reason =
+            "unknown setting (keys are the flag names, e.g. collector.observations.interval)"
+                .to_string();
+        if let Some(near) = closest_key(command, top_level, &normalized) {
+            reason.push_str(&format!("; a similar key exists: {near}"));
+        }
+        return Err(reason);
+    };
+    let value = value?;
+    let arg_text = match arg.get_action() {
+        ArgAction::SetTrue => match value.as_str() {
+            "true" => format!("--{normalized}"),
+            "false" => return Ok(None),
+            _ => return Err(format!("{value:?} is not true or false")),
+        },
+        _ => format!("--{normalized}={value}"),
+    };
+    // The flag's own parser decides; its message says why.
+    if let Err(e) = command
+        .clone()
+        .try_get_matches_from(["genesys-exporter", arg_text.as_str()])
+    {
+        return Err(clap_reason(&e));
+    }
+    super::check_setting(&normalized, &value)?;
+    Ok(Some(OsString::from(arg_text)))
+}
+
+/// The known key nearest to `key` in edits, when it is near enough to be a slip of the
+/// fingers rather than another setting: at most a third of the key's letters, and 3.
+fn closest_key(command: &clap::Command, top_level: bool, key: &str) -> Option<String> {
+    let allowed = (key.chars().count() / 3).clamp(1, 3);
+    command
+        .get_arguments()
+        .filter_map(clap::Arg::get_long)
+        .filter(|long| {
+            forbidden(long).is_none()
+                && !matches!(*long, "help" | "version")
+                && (top_level || !process_wide(long))
+        })
+        .map(|long| (strsim::damerau_levenshtein(key, long), long))
+        .filter(|(distance, _)| *distance <= allowed)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, long)| long.to_string())
 }
 
 /// Flattens nested maps into dotted keys; scalars and lists become flag values.
@@ -268,14 +326,12 @@ mod tests {
             rand::random::<u64>()
         ));
         std::fs::write(&path, text).unwrap();
-        let r = load(&path)
-            .map(|f| {
-                f.args
-                    .into_iter()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .collect()
-            })
-            .map_err(|e| e.to_string());
+        let r = load_orgs_text_at(&path).map(|f| {
+            f.args
+                .into_iter()
+                .map(|s| s.to_string_lossy().into_owned())
+                .collect()
+        });
         std::fs::remove_file(&path).ok();
         r
     }
@@ -370,9 +426,19 @@ mod tests {
             rand::random::<u64>()
         ));
         std::fs::write(&path, text).unwrap();
-        let r = load(&path).map_err(|e| e.to_string());
+        let r = load_orgs_text_at(&path);
         std::fs::remove_file(&path).ok();
         r
+    }
+
+    /// The file at `path`, or its findings (or its fatal error), one a line.
+    fn load_orgs_text_at(path: &Path) -> Result<FileConfig, String> {
+        let file = load(path).map_err(|e| e.to_string())?;
+        if file.findings.is_empty() {
+            return Ok(file);
+        }
+        let lines: Vec<String> = file.findings.iter().map(ToString::to_string).collect();
+        Err(lines.join("\n"))
     }
 
     #[test]
@@ -437,5 +503,42 @@ mod tests {
             assert!(err.contains(says), "{text:?} -> {err}");
             assert!(!err.contains("hunter2"), "{err}");
         }
+    }
+
+    #[test]
+    fn every_bad_key_of_a_file_is_a_finding_of_its_own() {
+        let err = load_text(
+            "queues.inclde: x\ngenesys.region: mars\naggregates.timezone: Mars/Olympus\nqueues.include: '^ok'\n",
+        )
+        .unwrap_err();
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 3, "{err}");
+        for says in [
+            ": queues.inclde: unknown setting",
+            ": genesys.region: unknown Genesys Cloud region",
+            ": aggregates.timezone: not an IANA time zone",
+        ] {
+            assert!(lines.iter().any(|l| l.contains(says)), "{says}: {err}");
+        }
+        assert!(lines.iter().all(|l| l.starts_with("config file ")), "{err}");
+    }
+
+    #[test]
+    fn a_misspelled_key_gets_the_nearest_known_one() {
+        let err = load_text("queues.inclde: x\n").unwrap_err();
+        assert!(
+            err.contains("a similar key exists: queues.include"),
+            "{err}"
+        );
+        let err = load_text("collector_observations_intervall: 15s\n").unwrap_err();
+        assert!(
+            err.contains("a similar key exists: collector.observations.interval"),
+            "{err}"
+        );
+        let err = load_text("nothing.like.any.key: 1\n").unwrap_err();
+        assert!(!err.contains("similar"), "{err}");
+        // A process-wide key is not offered inside an org.
+        let err = load_orgs_text("orgs:\n  - name: a\n    log.levl: debug\n").unwrap_err();
+        assert!(!err.contains("a similar key exists: log.level"), "{err}");
     }
 }

@@ -280,7 +280,7 @@ pub enum LogFormat {
 /// `--collector.<name>.interval` and (where it can be turned off) `--no-collector.<name>`, or
 /// for an opt-in one `--collector.<name>`.
 #[must_use]
-pub(crate) fn command() -> clap::Command {
+pub fn command() -> clap::Command {
     let mut command = Flags::command();
     for r in REGISTRY {
         command = command.arg(
@@ -423,8 +423,10 @@ pub struct LiveConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    // Not a `#[source]`: the message already holds the region's, which a source would repeat
+    // in every error chain.
     #[error("--genesys.region: {0}")]
-    Region(#[from] UnknownRegion),
+    Region(UnknownRegion),
     #[error("--web.listen-address {0:?}: expected host:port or :port")]
     ListenAddress(String),
     #[error(
@@ -435,6 +437,8 @@ pub enum ConfigError {
     MissingClientId,
     #[error("no OAuth client secret: set GENESYS_CLIENT_SECRET or --genesys.client-secret-file, or use --demo")]
     MissingClientSecret,
+    #[error("no OAuth client id nor secret: set GENESYS_CLIENT_ID (or --genesys.client-id) and GENESYS_CLIENT_SECRET (or --genesys.client-secret-file), or use --demo")]
+    MissingCredentials,
     #[error("--genesys.client-secret-file {path}: {reason}")]
     SecretFile { path: String, reason: String },
     #[error("--genesys.client-id-file {path}: {reason}")]
@@ -463,6 +467,10 @@ pub enum ConfigError {
         key: String,
         reason: String,
     },
+    /// Every finding of one reading (each bad key of the config file, missing credentials),
+    /// one a line: fixing them one run at a time would take as many runs.
+    #[error("{}", .0.iter().map(|e| crate::ErrorChain(e).to_string()).collect::<Vec<_>>().join("\n"))]
+    Several(Vec<ConfigError>),
     /// A command-line error; clap renders and exits with it.
     #[error("{0}")]
     Flags(#[from] clap::Error),
@@ -480,11 +488,36 @@ impl Config {
         T: Into<OsString> + Clone,
     {
         let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        // The command line's own errors come alone, rendered by clap (usage, tips).
         let (flags, matches) = parse(&args)?;
+        let mut findings = Vec::new();
+        let read = Config::assemble(&args, flags, &matches, env_secret, &mut findings);
+        match read {
+            Ok(config) if findings.is_empty() => Ok(config),
+            Err(e) if findings.is_empty() => Err(e),
+            Ok(_) => Err(several(findings)),
+            Err(e) => {
+                findings.push(e);
+                Err(several(findings))
+            }
+        }
+    }
+
+    /// [`Config::from_args`] after the command line parsed: findings that do not stop the
+    /// reading (a bad key of the file, missing credentials) go to `findings`, and the
+    /// `Config` returned is then incomplete and only good for finding the rest.
+    fn assemble(
+        args: &[OsString],
+        flags: Flags,
+        matches: &clap::ArgMatches,
+        env_secret: Option<String>,
+        findings: &mut Vec<ConfigError>,
+    ) -> Result<Config, ConfigError> {
         let Some(path) = flags.config_file.clone() else {
-            return Config::from_matches(flags, &matches, env_secret, None);
+            return Config::from_matches(flags, matches, env_secret, None, findings);
         };
         let file = file::load(&path)?;
+        findings.extend(file.findings);
         let mut merged: Vec<OsString> = args.iter().take(1).cloned().collect();
         merged.extend(file.args);
         merged.extend(args.iter().skip(1).cloned());
@@ -497,20 +530,25 @@ impl Config {
                 name: org.name.clone(),
                 source: Box::new(source),
             };
-            let (flags, matches) = parse(&own).map_err(in_org)?;
-            let config =
-                Config::from_matches(flags, &matches, env_secret.clone(), None).map_err(in_org)?;
-            orgs.push(OrgConfig {
-                name: org.name,
-                startup: config.startup,
-                live: config.live,
+            let mut own_findings = Vec::new();
+            let read = parse(&own).and_then(|(flags, matches)| {
+                Config::from_matches(flags, &matches, env_secret.clone(), None, &mut own_findings)
             });
+            findings.extend(own_findings.into_iter().map(in_org));
+            match read {
+                Ok(config) => orgs.push(OrgConfig {
+                    name: org.name,
+                    startup: config.startup,
+                    live: config.live,
+                }),
+                Err(e) => findings.push(in_org(e)),
+            }
         }
         let (flags, matches) = parse(&merged)?;
         // With orgs, the top level need not name an org of its own: its settings are the
         // orgs' defaults and the process'.
         let fallback = orgs.first().map(|o| o.startup.target.clone());
-        let mut config = Config::from_matches(flags, &matches, env_secret, fallback)?;
+        let mut config = Config::from_matches(flags, &matches, env_secret, fallback, findings)?;
         config.orgs = orgs;
         Ok(config)
     }
@@ -519,11 +557,14 @@ impl Config {
     /// tests need not touch the process environment).
     ///
     /// `fallback`: the target to use when the flags name none (the top level of `orgs:`).
+    /// A bad region and missing credentials go to `findings` (the target is then a blank
+    /// one), so that `check-config` can check a file where no secret is at hand.
     fn from_matches(
         flags: Flags,
         matches: &clap::ArgMatches,
         env_secret: Option<String>,
         fallback: Option<Target>,
+        findings: &mut Vec<ConfigError>,
     ) -> Result<Config, ConfigError> {
         let listen = parse_listen_address(&flags.listen_address)?;
         let path = flags.telemetry_path;
@@ -559,31 +600,55 @@ impl Config {
         } else if let (false, Some(fallback)) = (named, fallback) {
             fallback
         } else {
-            let region = Region::parse(&flags.region)?;
+            let region = Region::parse(&flags.region).map_err(ConfigError::Region);
             let client_id = match &flags.client_id_file {
-                Some(path) => read_client_id_file(path)?,
+                Some(path) => read_client_id_file(path),
                 None => flags
                     .client_id
                     .filter(|id| !id.trim().is_empty())
-                    .ok_or(ConfigError::MissingClientId)?,
+                    .ok_or(ConfigError::MissingClientId),
             };
             let secret = match (&flags.client_secret_file, &flags.client_secret_env) {
-                (Some(path), _) => read_secret_file(path)?,
+                (Some(path), _) => read_secret_file(path),
                 (None, Some(name)) => std::env::var(name)
                     .ok()
                     .filter(|s| !s.is_empty())
-                    .ok_or_else(|| ConfigError::SecretEnv(name.clone()))?,
+                    .ok_or_else(|| ConfigError::SecretEnv(name.clone())),
                 (None, None) => env_secret
                     .filter(|s| !s.is_empty())
-                    .ok_or(ConfigError::MissingClientSecret)?,
+                    .ok_or(ConfigError::MissingClientSecret),
             };
-            Target::Org {
-                api_url: flags.api_url.unwrap_or_else(|| region.api_url()),
-                login_url: flags.login_url.unwrap_or_else(|| region.login_url()),
-                credentials: Credentials {
-                    client_id: client_id.trim().to_string(),
-                    client_secret: SecretString::from(secret),
+            match (region, client_id, secret) {
+                (Ok(region), Ok(client_id), Ok(secret)) => Target::Org {
+                    api_url: flags.api_url.unwrap_or_else(|| region.api_url()),
+                    login_url: flags.login_url.unwrap_or_else(|| region.login_url()),
+                    credentials: Credentials {
+                        client_id: client_id.trim().to_string(),
+                        client_secret: SecretString::from(secret),
+                    },
                 },
+                (region, client_id, secret) => {
+                    findings.extend(region.err());
+                    match (client_id, secret) {
+                        // Nothing at all is one thing to fix, not two.
+                        (
+                            Err(ConfigError::MissingClientId),
+                            Err(ConfigError::MissingClientSecret),
+                        ) => findings.push(ConfigError::MissingCredentials),
+                        (client_id, secret) => {
+                            findings.extend(client_id.err());
+                            findings.extend(secret.err());
+                        }
+                    }
+                    Target::Org {
+                        api_url: String::new(),
+                        login_url: String::new(),
+                        credentials: Credentials {
+                            client_id: String::new(),
+                            client_secret: SecretString::from(String::new()),
+                        },
+                    }
+                }
             }
         };
         let mut intervals = BTreeMap::new();
@@ -644,6 +709,35 @@ impl Config {
             },
             orgs: Vec::new(),
         })
+    }
+}
+
+/// One finding as itself, more as [`ConfigError::Several`].
+fn several(mut findings: Vec<ConfigError>) -> ConfigError {
+    if findings.len() == 1 {
+        findings.remove(0)
+    } else {
+        ConfigError::Several(findings)
+    }
+}
+
+const NOT_A_TIME_ZONE: &str =
+    "not an IANA time zone name (e.g. UTC, Europe/Berlin, America/New_York)";
+
+/// The checks of values that their flag's parser lets through and that are made once all
+/// flags are read: the config file makes them per key, so that its findings name the key
+/// (`file: genesys.region: …`) rather than the flag.
+pub(crate) fn check_setting(key: &str, value: &str) -> Result<(), String> {
+    match key {
+        "genesys.region" => Region::parse(value).map(|_| ()).map_err(|e| e.to_string()),
+        "aggregates.timezone" => value
+            .parse::<chrono_tz::Tz>()
+            .map(|_| ())
+            .map_err(|_| NOT_A_TIME_ZONE.to_string()),
+        "web.listen-address" => parse_listen_address(value)
+            .map(|_| ())
+            .map_err(|_| "expected host:port or :port".to_string()),
+        _ => Ok(()),
     }
 }
 
@@ -994,13 +1088,9 @@ fn aggregates_settings(
         }
         parsed.push(window);
     }
-    let timezone: chrono_tz::Tz = timezone.parse().map_err(|_| {
-        err(
-            "aggregates.timezone",
-            timezone.to_string(),
-            "not an IANA time zone name (e.g. UTC, Europe/Berlin, America/New_York)",
-        )
-    })?;
+    let timezone: chrono_tz::Tz = timezone
+        .parse()
+        .map_err(|_| err("aggregates.timezone", timezone.to_string(), NOT_A_TIME_ZONE))?;
     Ok(AggregatesSettings {
         granularity,
         lookback,

@@ -336,6 +336,13 @@ fn parse_fault(s: &str) -> Result<Fault, String> {
 /// Runs the simulated org(s) until SIGTERM or SIGINT: `program` is the name messages carry
 /// (`genesys-sim`, or `genesys-exporter simulate` when the exporter delegates here), `args` the
 /// arguments after it.
+/// The command line [`run`] parses, for a host program that lists it as a subcommand of its
+/// own (`genesys-exporter help simulate`).
+#[must_use]
+pub fn command() -> clap::Command {
+    <Args as clap::CommandFactory>::command()
+}
+
 pub async fn run(program: &str, args: Vec<OsString>) -> ExitCode {
     let argv = std::iter::once(OsString::from(program)).chain(args);
     let args = match Args::try_parse_from(argv) {
