@@ -513,3 +513,75 @@ fn anchors_are_githubs() {
     assert_eq!(anchor(" GenesysQueueSpike"), "genesysqueuespike");
     assert_eq!(anchor("Queue spike (page)"), "queue-spike-page");
 }
+
+/// The metric names the demo serves at default settings (`tests/golden/demo-metrics.txt`):
+/// sample names, so `_total`, `_bucket` and the like are there as served.
+fn served_at_defaults() -> BTreeSet<String> {
+    read("tests/golden/demo-metrics.txt")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The collapsed row at the end that holds what needs an opt-in flag.
+const OPT_IN_ROW_FLAGS: [&str; 3] = [
+    "--collector.estimated_wait",
+    "--collector.flows",
+    "--aggregates.metrics",
+];
+
+#[test]
+fn panels_that_need_an_opt_in_flag_sit_in_one_collapsed_row_that_names_the_flags() {
+    let d = dashboard();
+    let top = d["panels"].as_array().expect("panels");
+    let defaults = served_at_defaults();
+    let needs_opt_in = |p: &Value| {
+        exprs(p)
+            .iter()
+            .flat_map(|e| selectors(e))
+            // `up` is Prometheus' own.
+            .any(|(name, _)| name != "up" && !defaults.contains(&name))
+    };
+    // Every panel outside collapsed rows shows only what a default exporter serves.
+    for p in top.iter().filter(|p| p["type"] != "row") {
+        assert!(
+            !needs_opt_in(p),
+            "panel {:?} needs an opt-in flag but is in a default row",
+            p["title"]
+        );
+    }
+    let collapsed: Vec<&Value> = top.iter().filter(|p| p["collapsed"] == true).collect();
+    assert_eq!(collapsed.len(), 1, "one collapsed row for opt-in panels");
+    let row = collapsed[0];
+    assert!(
+        std::ptr::eq(row, top.last().expect("a last panel")),
+        "the opt-in row comes last"
+    );
+    let said = format!(
+        "{} {}",
+        row["title"].as_str().unwrap_or(""),
+        row["description"].as_str().unwrap_or("")
+    );
+    for flag in OPT_IN_ROW_FLAGS {
+        assert!(said.contains(flag), "the opt-in row does not name {flag}");
+    }
+    let nested = row["panels"]
+        .as_array()
+        .expect("a collapsed row holds its panels");
+    assert!(!nested.is_empty());
+    for p in nested {
+        assert!(
+            needs_opt_in(p),
+            "panel {:?} is filled at defaults: move it up",
+            p["title"]
+        );
+        let description = p["description"].as_str().unwrap_or("");
+        assert!(
+            OPT_IN_ROW_FLAGS.iter().any(|f| description.contains(f)),
+            "panel {:?} does not say which flag fills it",
+            p["title"]
+        );
+    }
+}

@@ -2,7 +2,9 @@
 //! mode with a spike scheduled on one queue, Prometheus scrapes it with the example config
 //! (faster intervals) and the repository's rules, and through Prometheus' HTTP API:
 //! - every query of the Grafana dashboard, with the template variables substituted (all
-//!   values, then one real queue, media type and job), returns at least one series;
+//!   values, then one real queue, media type and job), returns at least one series; every
+//!   query of its default rows does so too from a second demo exporter at default settings
+//!   (job `genesys-defaults`): only the collapsed opt-in row may be empty at defaults;
 //! - every rule is healthy; every recording rule's expression and recorded series return
 //!   data; every alerting rule's expression returns data once its threshold comparisons are
 //!   made non-filtering (`> 10` becomes `> bool 10`), so a rule that cannot match any series
@@ -470,11 +472,12 @@ fn dashboard_and_rules_return_data_and_the_spike_notification_arrives() {
     let alertmanager_bin = alertmanager_binary();
     let dir = TempDir::new();
 
-    // A first run of the demo org to pick the spiked queue by name: one that serves voice
-    // only (the spike goes to a queue's first media type) and needs no regex escaping.
-    let (probe, probe_port) = start_exporter(&dir.0, "exporter-probe", &[]);
-    let (_, metrics) = blocking_get(probe_port, "/metrics", HTTP_TIMEOUT).expect("scrape");
-    drop(probe);
+    // A demo exporter at default settings: it picks the spiked queue by name (one that
+    // serves voice only, since the spike goes to a queue's first media type, and needs no
+    // regex escaping), and Prometheus scrapes it as job `genesys-defaults`, where every panel
+    // of the dashboard's default rows must have data.
+    let (mut defaults, defaults_port) = start_exporter(&dir.0, "exporter-defaults", &[]);
+    let (_, metrics) = blocking_get(defaults_port, "/metrics", HTTP_TIMEOUT).expect("scrape");
     let queues = queue_media(&metrics);
     assert!(queues.len() >= 10, "demo queues: {queues:?}");
     let plain = regex::Regex::new(r"^[A-Za-z0-9 -]+$").unwrap();
@@ -587,6 +590,9 @@ fn dashboard_and_rules_return_data_and_the_spike_notification_arrives() {
             ("\"localhost:9093\"", format!("\"127.0.0.1:{am_port}\"")),
         ],
     );
+    let config = format!(
+        "{config}  - job_name: genesys-defaults\n    static_configs:\n      - targets: [\"127.0.0.1:{defaults_port}\"]\n"
+    );
     let config_path = dir.0.join("prometheus.yml");
     std::fs::write(&config_path, config).unwrap();
 
@@ -611,7 +617,10 @@ fn dashboard_and_rules_return_data_and_the_spike_notification_arrives() {
         "a successful scrape",
         Duration::from_secs(60),
         &mut [&mut prometheus, &mut exporter],
-        || prom.count(r#"up{job="genesys"} == 1"#) == Ok(1),
+        || {
+            prom.count(r#"up{job="genesys"} == 1"#) == Ok(1)
+                && prom.count(r#"up{job="genesys-defaults"} == 1"#) == Ok(1)
+        },
     );
     let ready = Instant::now();
     eprintln!("prometheus scraping after {:?}", started.elapsed());
@@ -687,7 +696,22 @@ fn dashboard_and_rules_return_data_and_the_spike_notification_arrives() {
             assert_eq!(prom.count(&q), Ok(n), "{q}");
         }
     }
-    for p in dashboard["panels"].as_array().unwrap() {
+    // At default settings: the defaults exporter's job, every queue.
+    let at_defaults = vec![
+        ("queue:regex", ".*"),
+        ("media_type", ".*"),
+        ("job", "genesys-defaults"),
+        ("instance", ".*"),
+        ("org", ".*"),
+    ];
+    // Top-level panels are the default rows'; a collapsed row's panels need opt-in flags.
+    let top = dashboard["panels"].as_array().unwrap();
+    let nested = top
+        .iter()
+        .filter_map(|p| p["panels"].as_array())
+        .flatten()
+        .map(|p| (p, false));
+    for (p, default_row) in top.iter().map(|p| (p, true)).chain(nested) {
         let Some(targets) = p["targets"].as_array() else {
             continue;
         };
@@ -698,6 +722,12 @@ fn dashboard_and_rules_return_data_and_the_spike_notification_arrives() {
                 checks.push((
                     format!("panel {:?} target {} ({variant})", p["title"], t["refId"]),
                     substitute(expr, vars),
+                ));
+            }
+            if default_row {
+                checks.push((
+                    format!("panel {:?} target {} (at defaults)", p["title"], t["refId"]),
+                    substitute(expr, &at_defaults),
                 ));
             }
         }
@@ -858,6 +888,7 @@ fn dashboard_and_rules_return_data_and_the_spike_notification_arrives() {
             );
         }
         exporter.assert_running();
+        defaults.assert_running();
         prometheus.assert_running();
         alertmanager.assert_running();
         std::thread::sleep(Duration::from_millis(500));

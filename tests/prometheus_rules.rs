@@ -441,7 +441,8 @@ fn dashboard_has_the_rows_unique_ids_and_a_unit_on_every_panel() {
             "Live now",
             "Today and last hour",
             "Trends",
-            "Exporter health"
+            "Exporter health",
+            "Opt-in: estimated wait, flows, transfers, IVR and callbacks (--collector.estimated_wait, --collector.flows, --aggregates.metrics)"
         ]
     );
     let mut ids = BTreeSet::new();

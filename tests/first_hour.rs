@@ -1,5 +1,7 @@
-//! The log says when the exporter is first ready, in one INFO line: the queues it watches, the
-//! collectors that run and those that failed, and how live state arrives.
+//! What a new user meets in the first hour, beyond the CLI's own tests (`tests/cli.rs`): the
+//! log says when the exporter is first ready, in one INFO line (the queues it watches, the
+//! collectors that run and those that failed, how live state arrives), and the README says
+//! on which address the demo listens.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -72,4 +74,24 @@ fn a_demo_run_logs_one_ready_line_naming_queues_collectors_and_live_mode() {
         .filter(|l| l.contains("ready queues="))
         .collect();
     assert!(later.is_empty(), "a second ready line: {later:?}");
+}
+
+#[test]
+fn the_readme_says_the_default_address_listens_on_every_interface() {
+    let out = Command::new(BIN).arg("--help").output().expect("help");
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("[default: :19464]"),
+        "the default listen address changed: {help}"
+    );
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    assert!(
+        readme.contains("listens on every interface (`:19464`, i.e. `0.0.0.0:19464`"),
+        "the README must say that :19464 is every interface"
+    );
+    assert!(
+        readme.contains("--web.listen-address=127.0.0.1:19464"),
+        "and how to keep the demo to this machine"
+    );
 }
