@@ -124,7 +124,11 @@ fn metrics(n: usize) -> (Metrics, ApiMetrics) {
     };
     let api = ApiMetrics::default();
     (
-        Metrics::new(collectors, &api, &ReloadMetrics::default()),
+        Metrics::new(
+            collectors.parts(),
+            std::sync::Arc::new(api.clone()),
+            &ReloadMetrics::default(),
+        ),
         api,
     )
 }

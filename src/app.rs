@@ -130,6 +130,7 @@ impl Exporter {
             source,
             web: std::sync::RwLock::new(web),
             startup: startup.clone(),
+            status: std::sync::RwLock::new(orgs.iter().map(Org::status).collect()),
             orgs: tokio::sync::Mutex::new(orgs),
             several,
             body: metrics.clone(),

@@ -148,8 +148,8 @@ impl Org {
             )
         };
         let metrics = Arc::new(match &name {
-            Some(name) => OrgMetrics::labelled(name, collectors.clone(), &api),
-            None => OrgMetrics::single(collectors.clone(), &api),
+            Some(name) => OrgMetrics::labelled(name, collectors.parts(), Arc::new(api.clone())),
+            None => OrgMetrics::single(collectors.parts(), Arc::new(api.clone())),
         });
         let planner = Planner {
             collectors: collectors.clone(),
@@ -224,10 +224,14 @@ impl Org {
         self.metrics.clone()
     }
 
-    /// Every task that should run as long as the org still runs (`/-/healthy`).
+    /// What `/-/ready` and `/-/healthy` read of the org, without holding it.
     #[must_use]
-    pub(crate) fn alive(&self) -> bool {
-        self.tasks.iter().all(|t| !t.is_finished())
+    pub(crate) fn status(&self) -> OrgStatus {
+        OrgStatus {
+            collectors: self.planner.collectors.clone(),
+            several: self.name.is_some(),
+            tasks: self.tasks.iter().map(JoinHandle::abort_handle).collect(),
+        }
     }
 
     /// Stops polling (and its simulated org).
@@ -264,6 +268,29 @@ async fn log_ready(collectors: Collectors, several: bool, live_mode: &'static st
         live = live_mode,
         "ready"
     );
+}
+
+/// Readiness and health of one org, readable while a reload holds the orgs.
+#[derive(Clone)]
+pub(crate) struct OrgStatus {
+    collectors: Collectors,
+    /// One of several orgs: see [`Collectors::ready`].
+    several: bool,
+    tasks: Vec<tokio::task::AbortHandle>,
+}
+
+impl OrgStatus {
+    /// Serving what it can (see [`Collectors::ready`]).
+    #[must_use]
+    pub(crate) fn ready(&self) -> bool {
+        self.collectors.ready(self.several)
+    }
+
+    /// Every task that should run as long as the org still runs.
+    #[must_use]
+    pub(crate) fn alive(&self) -> bool {
+        self.tasks.iter().all(|t| !t.is_finished())
+    }
 }
 
 /// Fits the org's polling plan into its budget.

@@ -17,7 +17,7 @@ use crate::clock::SharedClock;
 use crate::config::{Config, ConfigError, OrgConfig, StartupConfig};
 use crate::metrics::reload::ReloadMetrics;
 use crate::metrics::Metrics;
-use crate::org::{Org, OrgStartup};
+use crate::org::{Org, OrgStartup, OrgStatus};
 use crate::web::{WebConfigError, WebGuard};
 
 /// Where a reload reads the configuration from (main: the process' arguments, the environment
@@ -34,6 +34,8 @@ pub(crate) struct Reloader {
     /// The running orgs: one without a name, or those of `orgs:`. Locked for a whole reload,
     /// so reloads apply one after the other.
     pub(crate) orgs: tokio::sync::Mutex<Vec<Org>>,
+    /// What `/-/ready` and `/-/healthy` read of the running orgs, replaced with them.
+    pub(crate) status: std::sync::RwLock<Vec<OrgStatus>>,
     /// Several orgs (series labelled `org`): switching to or from it takes a restart.
     pub(crate) several: bool,
     pub(crate) body: Arc<Metrics>,
@@ -110,13 +112,18 @@ impl Reloader {
         Ok(restart)
     }
 
-    /// `/-/healthy`: every org's long-lived tasks still run. During a reload (the orgs are
-    /// locked for it) the answer is yes: a reload does not make a process unhealthy.
+    /// `/-/ready`: every org serving what it can.
+    #[must_use]
+    pub(crate) fn ready(&self) -> bool {
+        let status = self.status.read().unwrap_or_else(|e| e.into_inner());
+        status.iter().all(OrgStatus::ready)
+    }
+
+    /// `/-/healthy`: every org's long-lived tasks still run.
     #[must_use]
     pub(crate) fn healthy(&self) -> bool {
-        self.orgs
-            .try_lock()
-            .map_or(true, |orgs| orgs.iter().all(Org::alive))
+        let status = self.status.read().unwrap_or_else(|e| e.into_inner());
+        status.iter().all(OrgStatus::alive)
     }
 
     /// Several orgs: starts the new ones, stops the removed ones, restarts those whose
@@ -166,6 +173,8 @@ impl Reloader {
         }
         self.body
             .set_orgs(running.iter().map(Org::metrics).collect());
+        *self.status.write().unwrap_or_else(|e| e.into_inner()) =
+            running.iter().map(Org::status).collect();
     }
 
     pub(crate) fn web(&self) -> WebGuard {

@@ -247,7 +247,7 @@ async fn route(state: &AppState, req: &Request<Incoming>) -> Response<Body> {
             StatusCode::SERVICE_UNAVAILABLE,
             "Unhealthy: a collector's task has ended; see the log.\n",
         ),
-        "/-/ready" if state.metrics.ready() => text(StatusCode::OK, "Ready.\n"),
+        "/-/ready" if state.reloader.ready() => text(StatusCode::OK, "Ready.\n"),
         "/-/ready" => text(
             StatusCode::SERVICE_UNAVAILABLE,
             "Not ready: queue discovery has not succeeded yet, or a collector is still starting.\n",

@@ -1,11 +1,14 @@
-//! The module graph, read from the sources: no two modules may depend on each other, except a
-//! module and its own ancestors (a `mod.rs` or `lib.rs` and the modules under it).
+//! The module graph, read from the sources: no import cycle of any length, between files
+//! (a module and its own ancestors excepted: a `mod.rs` or `lib.rs` and the modules under it)
+//! and between folders (the top-level modules: `collect`, `metrics`, `genesys`, `org`, …,
+//! with no exception); and `metrics`, the writer, is a leaf that names nothing of the rest.
 //!
 //! Each `.rs` file of the exporter's library (`src/`) and of the simulator's
 //! (`crates/genesys-sim/src/`) is a module; a file refers to another when it names a path
-//! that starts with `crate::`, `super::` or `self::` (in a `use` or inline) and resolves to
-//! that file's module, the longest prefix of the path that is a module. The binaries'
-//! `main.rs` are crates of their own and are left out.
+//! that starts with `crate::`, `super::`, `self::` or a child module the file declares
+//! (`mod queues;` then `queues::REGISTRATION`), in a `use` or inline, and resolves to that
+//! file's module, the longest prefix of the path that is a module. The binaries' `main.rs`
+//! are crates of their own and are left out.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -26,6 +29,96 @@ fn no_two_modules_depend_on_each_other() {
          remains):\n{}",
         cycles.join("\n")
     );
+}
+
+#[test]
+fn no_import_cycle_of_any_length_between_files_or_folders() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut found = Vec::new();
+    for src in [root.join("src"), root.join("crates/genesys-sim/src")] {
+        let (files, name) = read_crate(root, &src);
+        let edges = edges(&files);
+        for circle in circles(&without_ancestors(&edges)) {
+            let names: Vec<String> = circle.iter().map(&name).collect();
+            found.push(format!("files: {}", names.join(" -> ")));
+        }
+        for circle in circles(&folders(&edges)) {
+            let names: Vec<String> = circle.iter().map(|f| format!("{f:?}")).collect();
+            found.push(format!(
+                "folders of {}: {}",
+                src.display(),
+                names.join(" -> ")
+            ));
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "import cycles (move what the circle shares into a module all of them may use, or \
+         let one side know the other through a trait it owns):\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_writer_is_a_leaf_that_names_no_collector_and_no_client() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (files, name) = read_crate(root, &root.join("src"));
+    let mut outside = Vec::new();
+    for (from, targets) in &edges(&files) {
+        if from.first().map(String::as_str) != Some("metrics") {
+            continue;
+        }
+        for to in targets {
+            if to.first().map(String::as_str) != Some("metrics") {
+                outside.push(format!("{} -> {}", name(from), name(to)));
+            }
+        }
+    }
+    assert!(
+        outside.is_empty(),
+        "src/metrics/ must know the rest only through its own traits:\n{}",
+        outside.join("\n")
+    );
+}
+
+#[test]
+fn a_cycle_of_three_files_and_one_between_folders_are_found() {
+    let files = BTreeMap::from([
+        (vec![], "mod a; mod b; mod c; mod x; mod y;".to_string()),
+        (m(&["a"]), "use crate::b::B;".to_string()),
+        (m(&["b"]), "use crate::c::C;".to_string()),
+        (m(&["c"]), "fn f() -> crate::a::A { todo!() }".to_string()),
+        (m(&["x"]), "mod one; mod two;".to_string()),
+        (m(&["x", "one"]), "use crate::y::Y;".to_string()),
+        (m(&["x", "two"]), "pub struct Two;".to_string()),
+        (m(&["y"]), "mod z;".to_string()),
+        (m(&["y", "z"]), "use crate::x::two::Two;".to_string()),
+    ]);
+    let edges = edges(&files);
+    assert_eq!(
+        circles(&without_ancestors(&edges)),
+        vec![vec![m(&["a"]), m(&["b"]), m(&["c"])]],
+        "the three files; x::one -> y::z -> x::two is no circle of files"
+    );
+    assert_eq!(
+        circles(&folders(&edges)),
+        vec![
+            vec![m(&["a"]), m(&["b"]), m(&["c"])],
+            vec![m(&["x"]), m(&["y"])]
+        ],
+        "top-level files are folders of their own; and x and y are a circle of folders"
+    );
+}
+
+#[test]
+fn a_child_module_named_without_self_is_a_reference() {
+    let refs: Vec<ModPath> = references(
+        &m(&["collect"]),
+        "mod queues; const R: u8 = queues::REGISTRATION; fn f() { other::g(); }",
+    )
+    .into_iter()
+    .collect();
+    assert_eq!(refs, vec![m(&["collect", "queues", "REGISTRATION"])]);
 }
 
 #[test]
@@ -94,6 +187,13 @@ fn m(segments: &[&str]) -> ModPath {
 
 /// The pairs of files under `src` that refer to each other, as `a.rs <-> b.rs` lines.
 fn two_way_edges(root: &Path, src: &Path) -> Vec<String> {
+    let (files, name) = read_crate(root, src);
+    cycles(&edges(&files), &name)
+}
+
+/// Every module of the crate under `src` (its `main.rs` left out) with its source, and how
+/// to name a module by its file.
+fn read_crate(root: &Path, src: &Path) -> (BTreeMap<ModPath, String>, impl Fn(&ModPath) -> String) {
     let mut files = BTreeMap::new();
     let mut paths = BTreeMap::new();
     for file in rust_files(src) {
@@ -106,14 +206,114 @@ fn two_way_edges(root: &Path, src: &Path) -> Vec<String> {
         files.insert(module.clone(), text);
         paths.insert(module, file);
     }
-    let name = |module: &ModPath| {
+    let root = root.to_path_buf();
+    let name = move |module: &ModPath| {
         let file = &paths[module];
-        file.strip_prefix(root)
+        file.strip_prefix(&root)
             .unwrap_or(file)
             .display()
             .to_string()
     };
-    cycles(&edges(&files), &name)
+    (files, name)
+}
+
+/// The edges less those between a module and its ancestors.
+fn without_ancestors(
+    edges: &BTreeMap<ModPath, BTreeSet<ModPath>>,
+) -> BTreeMap<ModPath, BTreeSet<ModPath>> {
+    edges
+        .iter()
+        .map(|(a, targets)| {
+            let kept = targets
+                .iter()
+                .filter(|b| !(a.starts_with(b) || b.starts_with(a)))
+                .cloned()
+                .collect();
+            (a.clone(), kept)
+        })
+        .collect()
+}
+
+/// The edges between top-level modules (folders, and the files beside them): a module's
+/// first segment; the crate root is left out (it only declares the modules).
+fn folders(edges: &BTreeMap<ModPath, BTreeSet<ModPath>>) -> BTreeMap<ModPath, BTreeSet<ModPath>> {
+    let mut out: BTreeMap<ModPath, BTreeSet<ModPath>> = BTreeMap::new();
+    for (a, targets) in edges {
+        let Some(from) = a.first() else { continue };
+        let entry = out.entry(vec![from.clone()]).or_default();
+        for b in targets {
+            match b.first() {
+                Some(to) if to != from => {
+                    entry.insert(vec![to.clone()]);
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+/// Every circle: the strongly connected components of more than one module (Tarjan's
+/// algorithm), each sorted, in order.
+fn circles(edges: &BTreeMap<ModPath, BTreeSet<ModPath>>) -> Vec<Vec<ModPath>> {
+    struct Walk<'a> {
+        edges: &'a BTreeMap<ModPath, BTreeSet<ModPath>>,
+        index: BTreeMap<&'a ModPath, usize>,
+        low: BTreeMap<&'a ModPath, usize>,
+        stack: Vec<&'a ModPath>,
+        on_stack: BTreeSet<&'a ModPath>,
+        out: Vec<Vec<ModPath>>,
+    }
+    impl<'a> Walk<'a> {
+        fn visit(&mut self, v: &'a ModPath) {
+            let i = self.index.len();
+            self.index.insert(v, i);
+            self.low.insert(v, i);
+            self.stack.push(v);
+            self.on_stack.insert(v);
+            for w in self.edges.get(v).into_iter().flatten() {
+                if !self.index.contains_key(w) {
+                    self.visit(w);
+                    let lw = self.low[w];
+                    let lv = self.low.get_mut(v).expect("visited");
+                    *lv = (*lv).min(lw);
+                } else if self.on_stack.contains(w) {
+                    let iw = self.index[w];
+                    let lv = self.low.get_mut(v).expect("visited");
+                    *lv = (*lv).min(iw);
+                }
+            }
+            if self.low[v] == self.index[v] {
+                let mut component = Vec::new();
+                while let Some(w) = self.stack.pop() {
+                    self.on_stack.remove(w);
+                    component.push(w.clone());
+                    if w == v {
+                        break;
+                    }
+                }
+                if component.len() > 1 {
+                    component.sort();
+                    self.out.push(component);
+                }
+            }
+        }
+    }
+    let mut walk = Walk {
+        edges,
+        index: BTreeMap::new(),
+        low: BTreeMap::new(),
+        stack: Vec::new(),
+        on_stack: BTreeSet::new(),
+        out: Vec::new(),
+    };
+    for v in edges.keys() {
+        if !walk.index.contains_key(v) {
+            walk.visit(v);
+        }
+    }
+    walk.out.sort();
+    walk.out
 }
 
 fn rust_files(dir: &Path) -> Vec<PathBuf> {
@@ -195,9 +395,25 @@ fn references(file_module: &ModPath, source: &str) -> BTreeSet<ModPath> {
     let mut module = file_module.clone();
     let mut opened: Vec<usize> = Vec::new();
     let mut depth = 0usize;
+    // `mod name;` at the top of the file: `name::Item` names the child without `self::`.
+    let children: BTreeSet<&str> = tokens
+        .windows(3)
+        .filter(|w| w[0] == "mod" && w[2] == ";")
+        .map(|w| w[1].as_str())
+        .collect();
     let mut i = 0;
     while i < tokens.len() {
         match tokens[i].as_str() {
+            child
+                if opened.is_empty()
+                    && children.contains(child)
+                    && tokens.get(i + 1).map(String::as_str) == Some("::")
+                    && (i == 0 || !matches!(tokens[i - 1].as_str(), "::" | "$" | "mod")) =>
+            {
+                let mut prefix = vec!["self".to_string()];
+                i = use_tree(&tokens, i, &module, &mut prefix, &mut out);
+                continue;
+            }
             "{" => depth += 1,
             "}" => {
                 depth = depth.saturating_sub(1);

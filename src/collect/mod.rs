@@ -32,7 +32,7 @@ use self::queues::QueueSet;
 use crate::clock::SharedClock;
 use crate::genesys::client::counting_requests;
 use crate::genesys::{ApiError, GenesysClient};
-use crate::metrics::exposition::Exposition;
+pub use crate::metrics::{Health, Part, Snapshot};
 
 /// Every collector the exporter knows, in the order their series are written. Queue discovery
 /// comes first: the others watch what it lists.
@@ -160,68 +160,21 @@ impl Started {
     }
 }
 
-/// What a collector publishes: a snapshot that writes its own families.
-pub trait Snapshot: Send + Sync + 'static {
-    /// Writes the families of this snapshot (declared in the catalog).
-    ///
-    /// # Errors
-    /// When the body cannot be written (gzip).
-    fn write(&self, e: &mut Exposition) -> std::io::Result<()>;
-}
-
-/// A collector's slot, whatever its snapshot: what health, the planner and the renderer read.
-pub trait Source: Send + Sync {
+/// A collector's slot, whatever its snapshot: what health, the planner and readiness read.
+/// The writer reads it as a [`Part`] of the body.
+pub trait Source: Part {
     fn name(&self) -> &'static str;
     fn interval(&self) -> Duration;
     fn set_interval(&self, interval: Duration);
     fn has_succeeded(&self) -> bool;
     /// Succeeded, or failed in a way that waiting will not mend soon: see [`Published::settled`].
     fn settled(&self) -> bool;
-    /// Completed polls and whether the data is fresh at `now`: a body is current while this is.
-    fn version(&self, now: SystemTime) -> (u64, bool);
-    /// Its health and its data if fresh enough to serve at `now`, read together: a scrape
-    /// never shows the counters of one poll next to the data of the next.
-    fn read(&self, now: SystemTime) -> (Health, Option<Arc<dyn Snapshot>>);
     /// Its latest data, fresh or not, for a collector that builds on it (downcast to the
     /// snapshot type).
     fn latest_any(&self) -> Option<Arc<dyn std::any::Any + Send + Sync>>;
 }
 
-/// One collector's self-metrics, computed at scrape time.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Health {
-    pub(crate) name: &'static str,
-    pub(crate) up: bool,
-    /// Unix seconds of the last success.
-    pub(crate) last_success: Option<f64>,
-    pub(crate) last_duration: Option<Duration>,
-    pub(crate) last_requests: u64,
-    pub(crate) interval: Duration,
-    pub(crate) polls: u64,
-    pub(crate) failures: u64,
-}
-
-impl<T: Snapshot> Source for Slot<T> {
-    fn name(&self) -> &'static str {
-        self.name
-    }
-
-    fn interval(&self) -> Duration {
-        Slot::interval(self)
-    }
-
-    fn set_interval(&self, interval: Duration) {
-        Slot::set_interval(self, interval);
-    }
-
-    fn has_succeeded(&self) -> bool {
-        Slot::has_succeeded(self)
-    }
-
-    fn settled(&self) -> bool {
-        self.tx.borrow().settled()
-    }
-
+impl<T: Snapshot> Part for Slot<T> {
     fn version(&self, now: SystemTime) -> (u64, bool) {
         let p = self.tx.borrow();
         (p.version, p.fresh_data(now, self.interval()).is_some())
@@ -247,6 +200,28 @@ impl<T: Snapshot> Source for Slot<T> {
             .fresh_data(now, self.interval())
             .map(|d| Arc::clone(d) as Arc<dyn Snapshot>);
         (health, data)
+    }
+}
+
+impl<T: Snapshot> Source for Slot<T> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn interval(&self) -> Duration {
+        Slot::interval(self)
+    }
+
+    fn set_interval(&self, interval: Duration) {
+        Slot::set_interval(self, interval);
+    }
+
+    fn has_succeeded(&self) -> bool {
+        Slot::has_succeeded(self)
+    }
+
+    fn settled(&self) -> bool {
+        self.tx.borrow().settled()
     }
 
     fn latest_any(&self) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
@@ -294,6 +269,15 @@ impl Collectors {
         self.all
             .iter()
             .all(|s| s.has_succeeded() || s.read(now).0.polls > 0)
+    }
+
+    /// Every collector as a part of the body, in [`REGISTRY`] order.
+    #[must_use]
+    pub fn parts(&self) -> Vec<Arc<dyn Part>> {
+        self.all
+            .iter()
+            .map(|s| Arc::clone(s) as Arc<dyn Part>)
+            .collect()
     }
 
     /// Queues watched by the last listing.
@@ -658,7 +642,7 @@ mod tests {
     }
 
     impl Snapshot for u32 {
-        fn write(&self, _: &mut Exposition) -> std::io::Result<()> {
+        fn write(&self, _: &mut crate::metrics::exposition::Exposition) -> std::io::Result<()> {
             Ok(())
         }
     }

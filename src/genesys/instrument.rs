@@ -184,3 +184,53 @@ impl ApiMetrics {
             .inc();
     }
 }
+
+/// The writer reads the client's self-metrics through its own trait.
+impl crate::metrics::Registered for ApiMetrics {
+    fn register(&self, registry: &mut Registry) {
+        ApiMetrics::register(self, registry);
+    }
+
+    fn generation(&self) -> u64 {
+        ApiMetrics::generation(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::metrics::reload::ReloadMetrics;
+    use crate::metrics::{Format, Metrics};
+
+    fn metrics() -> (Metrics, ApiMetrics) {
+        let api = ApiMetrics::default();
+        let m = Metrics::new(Vec::new(), Arc::new(api.clone()), &ReloadMetrics::default());
+        (m, api)
+    }
+
+    #[test]
+    fn retry_series_exist_at_0_before_any_retry() {
+        let (m, api) = metrics();
+        let text = String::from_utf8(m.body(Format::Text, false).unwrap().to_vec()).unwrap();
+        let retries: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("genesys_api_retries_total{"))
+            .collect();
+        // 8 endpoints x 5 reasons, less the token endpoint's `unauthorized` (the opt-in
+        // estimated wait endpoint gets its series when its collector starts).
+        assert_eq!(retries.len(), 39, "{retries:#?}");
+        assert!(retries.iter().all(|l| l.ends_with(" 0")), "{retries:#?}");
+        assert!(text.contains(
+            "genesys_api_retries_total{endpoint=\"/oauth/token\",reason=\"rate_limited\"} 0\n"
+        ));
+        assert!(!text.contains("endpoint=\"/oauth/token\",reason=\"unauthorized\""));
+
+        api.retry(Endpoint::Queues, "unauthorized");
+        let text = String::from_utf8(m.body(Format::Text, false).unwrap().to_vec()).unwrap();
+        assert!(text.contains(
+            "genesys_api_retries_total{endpoint=\"/api/v2/routing/queues\",reason=\"unauthorized\"} 1\n"
+        ));
+    }
+}

@@ -7,6 +7,7 @@
 //! below); it exists because that generic encoder costs 2-3x more per series, and the snapshot
 //! families are all but a handful of the series.
 
+use std::collections::HashMap;
 use std::io::Write;
 
 use bytes::Bytes;
@@ -297,6 +298,29 @@ where
         e.sample(&[&labels], value)?;
     }
     Ok(())
+}
+
+/// Escaped `name="value"` sets for the few values a label takes (media types, states,
+/// windows), built once per scrape instead of once per sample.
+pub(crate) struct Memo<'a> {
+    name: &'static str,
+    sets: HashMap<&'a str, Labels>,
+}
+
+impl<'a> Memo<'a> {
+    pub(crate) fn new(name: &'static str) -> Memo<'a> {
+        Memo {
+            name,
+            sets: HashMap::new(),
+        }
+    }
+
+    pub(crate) fn get(&mut self, value: &'a str) -> &Labels {
+        let name = self.name;
+        self.sets
+            .entry(value)
+            .or_insert_with(|| Labels::new().with(name, value))
+    }
 }
 
 #[cfg(test)]

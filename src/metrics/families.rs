@@ -1,27 +1,24 @@
 //! The families written at scrape time around the collectors' own: their health, the build,
 //! the process, the series count; and the helpers each collector's
-//! [`crate::collect::Snapshot`] writes with.
+//! [`Snapshot`] writes with.
 //!
-//! Series of a collector whose data is older than a few of its intervals are left out (see
-//! [`crate::collect::STALE_AFTER_INTERVALS`]), so Prometheus marks them stale instead of
-//! graphing frozen values.
+//! Series of a collector whose data is too old are left out (its [`Part`] says which), so
+//! Prometheus marks them stale instead of graphing frozen values.
 
-use std::collections::HashMap;
 use std::io::Result;
 use std::time::SystemTime;
 
 use super::catalog::{self, Family};
-/// One family (in `exposition`), which the collectors write with from here.
-pub(crate) use super::exposition::rows;
+/// The helpers (in `exposition`) the collectors write with from here.
+pub(crate) use super::exposition::{rows, Memo};
 use super::exposition::{Exposition, Labels};
+use super::part::{Health, Part, Snapshot};
 use std::sync::Arc;
-
-use crate::collect::{Collectors, Health, Snapshot};
 
 /// Every collector's health, the process-wide families, then the data of the collectors
 /// whose data is fresh: one org's body.
-pub(super) fn write(e: &mut Exposition, collectors: &Collectors, now: SystemTime) -> Result<()> {
-    let (health, data) = read(collectors, now);
+pub(super) fn write(e: &mut Exposition, parts: &[Arc<dyn Part>], now: SystemTime) -> Result<()> {
+    let (health, data) = read(parts, now);
     write_health(e, &health)?;
     write_global(e)?;
     for snapshot in data.into_iter().flatten() {
@@ -33,10 +30,10 @@ pub(super) fn write(e: &mut Exposition, collectors: &Collectors, now: SystemTime
 /// An org's part of a body of several orgs: its collectors' health and fresh data.
 pub(super) fn write_org(
     e: &mut Exposition,
-    collectors: &Collectors,
+    parts: &[Arc<dyn Part>],
     now: SystemTime,
 ) -> Result<()> {
-    let (health, data) = read(collectors, now);
+    let (health, data) = read(parts, now);
     write_health(e, &health)?;
     for snapshot in data.into_iter().flatten() {
         snapshot.write(e)?;
@@ -51,8 +48,8 @@ pub(super) fn write_global(e: &mut Exposition) -> Result<()> {
 }
 
 /// Each collector's health and fresh data, read together.
-fn read(collectors: &Collectors, now: SystemTime) -> (Vec<Health>, Vec<Option<Arc<dyn Snapshot>>>) {
-    collectors.all.iter().map(|c| c.read(now)).unzip()
+fn read(parts: &[Arc<dyn Part>], now: SystemTime) -> (Vec<Health>, Vec<Option<Arc<dyn Snapshot>>>) {
+    parts.iter().map(|c| c.read(now)).unzip()
 }
 
 /// What `--version` says (build.rs records the revision and the compiler), as labels.
@@ -77,29 +74,6 @@ pub(super) fn write_series(e: &mut Exposition) -> Result<()> {
         &catalog::EXPORTER_SERIES,
         [(Labels::new(), series as f64)],
     )
-}
-
-/// Escaped `name="value"` sets for the few values a label takes (media types, states,
-/// windows), built once per scrape instead of once per sample.
-pub(crate) struct Memo<'a> {
-    name: &'static str,
-    sets: HashMap<&'a str, Labels>,
-}
-
-impl<'a> Memo<'a> {
-    pub(crate) fn new(name: &'static str) -> Memo<'a> {
-        Memo {
-            name,
-            sets: HashMap::new(),
-        }
-    }
-
-    pub(crate) fn get(&mut self, value: &'a str) -> &Labels {
-        let name = self.name;
-        self.sets
-            .entry(value)
-            .or_insert_with(|| Labels::new().with(name, value))
-    }
 }
 
 /// One health family's value for a collector; `None` leaves the collector out.

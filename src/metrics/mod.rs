@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod exposition;
 pub(crate) mod families;
 mod merge;
+pub mod part;
 mod process;
 pub mod reload;
 
@@ -17,11 +18,10 @@ use std::time::{Instant, SystemTime};
 use bytes::Bytes;
 use prometheus_client::registry::Registry;
 
-use crate::collect::Collectors;
-use crate::genesys::ApiMetrics;
 pub use catalog::Kind;
 pub use exposition::Format;
 use exposition::{Exposition, Labels};
+pub use part::{Health, Part, Registered, Snapshot};
 use reload::ReloadMetrics;
 
 #[derive(Debug, thiserror::Error)]
@@ -66,12 +66,12 @@ struct Orgs {
     labelled: bool,
 }
 
-/// One org's part of the body: its collectors and the API self-metrics of its client.
+/// One org's part of the body: its collectors' parts and the self-metrics of its client.
 pub(crate) struct OrgMetrics {
     /// `org="<name>"` when the exporter watches several orgs.
     label: Option<Labels>,
-    collectors: Collectors,
-    api: ApiMetrics,
+    parts: Vec<Arc<dyn Part>>,
+    api: Arc<dyn Registered>,
     /// Its API self-metrics, when they are not in the shared registry (several orgs).
     registry: Option<Registry>,
 }
@@ -80,31 +80,30 @@ impl OrgMetrics {
     /// The org of an exporter watching one: no `org` label; its API self-metrics go into the
     /// exporter's registry.
     #[must_use]
-    pub(crate) fn single(collectors: Collectors, api: &ApiMetrics) -> OrgMetrics {
+    pub(crate) fn single(parts: Vec<Arc<dyn Part>>, api: Arc<dyn Registered>) -> OrgMetrics {
         OrgMetrics {
             label: None,
-            collectors,
-            api: api.clone(),
+            parts,
+            api,
             registry: None,
         }
     }
 
     /// An org of an exporter watching several: every series gets `org="<name>"`.
     #[must_use]
-    pub(crate) fn labelled(name: &str, collectors: Collectors, api: &ApiMetrics) -> OrgMetrics {
+    pub(crate) fn labelled(
+        name: &str,
+        parts: Vec<Arc<dyn Part>>,
+        api: Arc<dyn Registered>,
+    ) -> OrgMetrics {
         let mut registry = Registry::default();
         api.register(&mut registry);
         OrgMetrics {
             label: Some(Labels::of(&[("org", name)])),
-            collectors,
-            api: api.clone(),
+            parts,
+            api,
             registry: Some(registry),
         }
-    }
-
-    /// See [`Collectors::ready`].
-    fn ready(&self, several: bool) -> bool {
-        self.collectors.ready(several)
     }
 }
 
@@ -137,8 +136,12 @@ struct CacheKey {
 impl Metrics {
     /// The body of an exporter watching one org: no `org` label, as it always was.
     #[must_use]
-    pub fn new(collectors: Collectors, api: &ApiMetrics, reloads: &ReloadMetrics) -> Metrics {
-        Metrics::single(Arc::new(OrgMetrics::single(collectors, api)), reloads)
+    pub fn new(
+        parts: Vec<Arc<dyn Part>>,
+        api: Arc<dyn Registered>,
+        reloads: &ReloadMetrics,
+    ) -> Metrics {
+        Metrics::single(Arc::new(OrgMetrics::single(parts, api)), reloads)
     }
 
     /// The body of an exporter watching one org (made by [`OrgMetrics::single`]).
@@ -189,13 +192,6 @@ impl Metrics {
         (o.list.clone(), o.generation, o.labelled)
     }
 
-    /// `/-/ready`: every org ready (see [`OrgMetrics`]).
-    #[must_use]
-    pub(crate) fn ready(&self) -> bool {
-        let (orgs, _, several) = self.orgs();
-        orgs.iter().all(|o| o.ready(several))
-    }
-
     /// The body for a scrape: the cached one if nothing changed since it was encoded, else a
     /// fresh encoding (gzip-compressed when `gzip`). Concurrent scrapers that find the cache
     /// outdated wait for one encoding instead of each doing their own.
@@ -243,7 +239,7 @@ impl Metrics {
             orgs: generation,
             slots: orgs
                 .iter()
-                .flat_map(|o| o.collectors.all.iter().map(|c| c.version(now)))
+                .flat_map(|o| o.parts.iter().map(|c| c.version(now)))
                 .collect(),
             api: orgs.iter().map(|o| o.api.generation()).collect(),
             reloads: (self.reloads.reloads.get(), self.reloads.failures.get()),
@@ -265,7 +261,7 @@ impl Metrics {
         let written = match (several, orgs.first()) {
             (false, Some(org)) => e
                 .raw(&own)
-                .and_then(|()| families::write(&mut e, &org.collectors, SystemTime::now())),
+                .and_then(|()| families::write(&mut e, &org.parts, SystemTime::now())),
             _ => {
                 let merged = merge_orgs(format, &own, &orgs)?;
                 e.raw(&merged)
@@ -308,7 +304,7 @@ fn merge_orgs(format: Format, own: &str, orgs: &[Arc<OrgMetrics>]) -> Result<Str
         if let Some(registry) = &org.registry {
             merged.add(&encode_registry(registry, format)?, org.label.as_ref());
         }
-        let text = plain(&|e| families::write_org(e, &org.collectors, now))?;
+        let text = plain(&|e| families::write_org(e, &org.parts, now))?;
         merged.add(&text, org.label.as_ref());
     }
     Ok(merged.into_text())
@@ -316,24 +312,69 @@ fn merge_orgs(format: Format, own: &str, orgs: &[Arc<OrgMetrics>]) -> Result<Str
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::AtomicU64;
     use std::time::Duration;
 
-    use super::*;
-    use crate::collect::observations::ObservationsSnapshot;
-    use crate::collect::Slot;
-    use std::sync::Arc;
+    use prometheus_client::metrics::counter::Counter;
+    use prometheus_client::metrics::family::Family;
 
-    fn metrics() -> (Metrics, ApiMetrics) {
-        let queues = Slot::new("queues", Duration::from_secs(300));
-        let observations: Arc<Slot<ObservationsSnapshot>> =
-            Slot::new("observations", Duration::from_secs(15));
-        let collectors = Collectors {
-            all: vec![queues.clone(), observations],
-            queues,
-        };
-        let api = ApiMetrics::default();
+    use super::*;
+
+    /// A collector as the writer sees it: healthy, nothing to write.
+    struct Idle(&'static str);
+
+    impl Part for Idle {
+        fn version(&self, _: SystemTime) -> (u64, bool) {
+            (1, true)
+        }
+
+        fn read(&self, _: SystemTime) -> (Health, Option<Arc<dyn Snapshot>>) {
+            let health = Health {
+                name: self.0,
+                up: true,
+                last_success: Some(1.0),
+                last_duration: Some(Duration::from_millis(5)),
+                last_requests: 1,
+                interval: Duration::from_secs(15),
+                polls: 1,
+                failures: 0,
+            };
+            (health, None)
+        }
+    }
+
+    /// Self-metrics kept elsewhere: requests by status code, as the client's are.
+    #[derive(Clone, Default)]
+    struct Api {
+        requests: Family<Vec<(String, String)>, Counter>,
+        generation: Arc<AtomicU64>,
+    }
+
+    impl Api {
+        fn request(&self, code: &str) {
+            self.requests
+                .get_or_create(&vec![("code".to_string(), code.to_string())])
+                .inc();
+            self.generation.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    impl Registered for Api {
+        fn register(&self, registry: &mut Registry) {
+            registry.register("genesys_api_requests", "Requests.", self.requests.clone());
+        }
+
+        fn generation(&self) -> u64 {
+            self.generation.load(Ordering::Relaxed)
+        }
+    }
+
+    fn metrics() -> (Metrics, Api) {
+        let api = Api::default();
+        let parts: Vec<Arc<dyn Part>> =
+            vec![Arc::new(Idle("queues")), Arc::new(Idle("observations"))];
         (
-            Metrics::new(collectors, &api, &ReloadMetrics::default()),
+            Metrics::new(parts, Arc::new(api.clone()), &ReloadMetrics::default()),
             api,
         )
     }
@@ -352,7 +393,7 @@ mod tests {
         assert_ne!(first.as_ptr(), other_format.as_ptr());
         assert!(other_format.ends_with(b"# EOF\n"));
 
-        api.request(crate::genesys::Endpoint::Queues, "200");
+        api.request("200");
         let changed = m.body(Format::Text, false).unwrap();
         assert_ne!(
             first.as_ptr(),
@@ -367,7 +408,7 @@ mod tests {
         let (m, api) = metrics();
         // The first body has no size to go by; from the second on, buffers have room to spare.
         drop(m.body(Format::Text, false).unwrap());
-        api.request(crate::genesys::Endpoint::Queues, "200");
+        api.request("200");
         // The process' own samples (CPU seconds, memory) may change length between two
         // encodings under load; the rest of the body is compared.
         let own_len = |body: &[u8]| -> usize {
@@ -381,7 +422,7 @@ mod tests {
         let (at, len) = (second.as_ptr(), own_len(&second));
         drop(second);
         // The same counter goes from 1 to 2: a new body of the same length.
-        api.request(crate::genesys::Endpoint::Queues, "200");
+        api.request("200");
         let third = m.body(Format::Text, false).unwrap();
         assert_eq!(
             third.as_ptr(),
@@ -392,35 +433,11 @@ mod tests {
         assert!(String::from_utf8_lossy(&third).contains("code=\"200\"} 2"));
 
         // While a response still holds it, the old body is left alone.
-        api.request(crate::genesys::Endpoint::Queues, "429");
+        api.request("429");
         let fourth = m.body(Format::Text, false).unwrap();
         assert_ne!(fourth.as_ptr(), third.as_ptr());
         assert!(!String::from_utf8_lossy(&third).contains("code=\"429\""));
         assert!(String::from_utf8_lossy(&fourth).contains("code=\"429\""));
-    }
-
-    #[test]
-    fn retry_series_exist_at_0_before_any_retry() {
-        let (m, api) = metrics();
-        let text = String::from_utf8(m.body(Format::Text, false).unwrap().to_vec()).unwrap();
-        let retries: Vec<&str> = text
-            .lines()
-            .filter(|l| l.starts_with("genesys_api_retries_total{"))
-            .collect();
-        // 8 endpoints x 5 reasons, less the token endpoint's `unauthorized` (the opt-in
-        // estimated wait endpoint gets its series when its collector starts).
-        assert_eq!(retries.len(), 39, "{retries:#?}");
-        assert!(retries.iter().all(|l| l.ends_with(" 0")), "{retries:#?}");
-        assert!(text.contains(
-            "genesys_api_retries_total{endpoint=\"/oauth/token\",reason=\"rate_limited\"} 0\n"
-        ));
-        assert!(!text.contains("endpoint=\"/oauth/token\",reason=\"unauthorized\""));
-
-        api.retry(crate::genesys::Endpoint::Queues, "unauthorized");
-        let text = String::from_utf8(m.body(Format::Text, false).unwrap().to_vec()).unwrap();
-        assert!(text.contains(
-            "genesys_api_retries_total{endpoint=\"/api/v2/routing/queues\",reason=\"unauthorized\"} 1\n"
-        ));
     }
 
     #[test]
