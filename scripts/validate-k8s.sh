@@ -432,7 +432,7 @@ def check(items, where, layout):
         if eff("runAsNonRoot") is not True:
             fail(cw, "runAsNonRoot must be true (restricted)")
         if eff("runAsUser") in (0, None):
-            fail(cw, "runAsUser must be set and not 0 (the image's user is 65534)")
+            fail(cw, "runAsUser must be set and not 0 (the image's user is 65532)")
         if ((eff("seccompProfile") or {}).get("type")) not in ("RuntimeDefault", "Localhost"):
             fail(cw, "seccompProfile.type must be RuntimeDefault or Localhost (restricted)")
         if sc.get("readOnlyRootFilesystem") is not True:

@@ -26,7 +26,8 @@ const PROMETHEUS: &str = "prometheus/prometheus.yml";
 const RUNBOOK: &str = "docs/runbook.md";
 const DATASOURCE: &str = "grafana/provisioning/datasources/prometheus.yml";
 
-/// The placeholder base of every `runbook_url` (README: adapt it to your copy).
+/// The placeholder base of every `runbook_url` (docs/dashboards-and-alerts.md: adapt it to
+/// your copy).
 const RUNBOOK_BASE: &str =
     "https://github.com/genesys-exporter/genesys-exporter/blob/main/docs/runbook.md#";
 

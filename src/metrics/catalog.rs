@@ -1,7 +1,7 @@
 //! Every metric family the exporter serves, declared once: name, type, unit, help and label
 //! names. The writer, the prometheus-client registry of the self-metrics and the tests all
-//! read this table; `tests/catalog.rs` compares it with a golden list, with the README's
-//! metric tables and with what a scrape serves.
+//! read this table; `tests/catalog.rs` compares it with a golden list, with the metric
+//! tables of docs/metrics.md and with what a scrape serves.
 //!
 //! Names are without the `_total` a counter is exposed with (both encoders add it). The
 //! analytics families carry `queue_id` and `queue` only with `--aggregates.by=queue` (the
