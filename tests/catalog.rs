@@ -33,7 +33,7 @@ fn listing(families: &[&Family]) -> String {
 #[test]
 fn the_catalog_matches_its_golden_list() {
     let path = repo("tests/golden/families.txt");
-    let actual = listing(&catalog::ALL);
+    let actual = listing(catalog::ALL);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, &actual).expect("golden written");
         return;

@@ -1,7 +1,9 @@
 //! Every metric family the exporter serves, declared once: name, type, unit, help and label
-//! names. The writer, the prometheus-client registry of the self-metrics and the tests all
-//! read this table; `tests/catalog.rs` compares it with a golden list, with the README's
-//! metric tables and with what a scrape serves.
+//! names. Most are declared here; the analytics aggregates' are derived from their quantity
+//! rows (`collect::aggregates::quantities`) and taken as one part (`aggregates::FAMILIES`),
+//! so that [`ALL`] is assembled, at compile time. The writer, the prometheus-client registry
+//! of the self-metrics and the tests all read [`ALL`]; `tests/catalog.rs` compares it with a
+//! golden list, with the README's metric tables and with what a scrape serves.
 //!
 //! Names are without the `_total` a counter is exposed with (both encoders add it). The
 //! analytics families carry `queue_id` and `queue` only with `--aggregates.by=queue` (the
@@ -9,58 +11,17 @@
 //! With `--aggregates.by-direction` they carry a `direction` label after `media_type` (not
 //! listed here: the default body has none).
 
-/// A family's type, as both exposition formats spell it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Counter,
-    Gauge,
-}
+pub mod family;
 
-/// One metric family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Family {
-    /// Without the `_total` suffix of counters.
-    pub(crate) name: &'static str,
-    pub kind: Kind,
-    /// The base unit the name ends with (`seconds`, `ratio`), if any.
-    pub unit: Option<&'static str>,
-    /// Ends with a full stop, as served.
-    pub help: &'static str,
-    /// Label names in the order they are written.
-    pub labels: &'static [&'static str],
-}
+pub(crate) use family::register;
+pub use family::{Family, Kind};
 
-impl Family {
-    /// The name samples carry: counters end in `_total`.
-    #[must_use]
-    pub fn exposed_name(&self) -> String {
-        match self.kind {
-            Kind::Counter => format!("{}_total", self.name),
-            Kind::Gauge => self.name.to_string(),
-        }
-    }
-
-    /// The help as prometheus-client's registry wants it: it adds the full stop itself.
-    #[must_use]
-    pub(crate) fn registry_help(&self) -> &'static str {
-        self.help.strip_suffix('.').unwrap_or(self.help)
-    }
-}
-
-/// Registers a self-metric kept by prometheus-client under its catalog name and help.
-pub(crate) fn register(
-    registry: &mut prometheus_client::registry::Registry,
-    family: &Family,
-    metric: impl prometheus_client::registry::Metric,
-) {
-    registry.register(family.name, family.registry_help(), metric);
-}
+use crate::collect::aggregates;
 
 const NO_LABELS: &[&str] = &[];
 const COLLECTOR: &[&str] = &["collector"];
 const QUEUE: &[&str] = &["queue_id", "queue"];
 const QUEUE_MEDIA: &[&str] = &["queue_id", "queue", "media_type"];
-const QUEUE_MEDIA_WINDOW: &[&str] = &["queue_id", "queue", "media_type", "window"];
 
 // The Genesys client: what it spends of the API budget (`genesys::instrument`).
 pub(crate) const API_REQUESTS: Family = Family {
@@ -475,632 +436,6 @@ pub(crate) const FLOW_CONVERSATIONS: Family = Family {
     labels: &["flow_type"],
 };
 
-// `aggregates` collector: counters since the exporter started.
-pub(crate) const CONVERSATIONS_OFFERED: Family = Family {
-    name: "genesys_conversations_offered",
-    kind: Kind::Counter,
-    unit: None,
-    help: "Conversations offered to the queue (nOffered), since the exporter started; late completions are added as Genesys reports them.",
-    labels: QUEUE_MEDIA,
-};
-
-pub(crate) const CONVERSATIONS_ANSWERED: Family = Family {
-    name: "genesys_conversations_answered",
-    kind: Kind::Counter,
-    unit: None,
-    help: "Conversations answered by an agent (tAnswered count), since the exporter started; late completions are added as Genesys reports them.",
-    labels: QUEUE_MEDIA,
-};
-
-pub(crate) const CONVERSATIONS_ABANDONED: Family = Family {
-    name: "genesys_conversations_abandoned",
-    kind: Kind::Counter,
-    unit: None,
-    help: "Conversations abandoned in queue (tAbandon count), since the exporter started; late completions are added as Genesys reports them.",
-    labels: QUEUE_MEDIA,
-};
-
-pub(crate) const CONVERSATIONS_SHORT_ABANDONED: Family = Family {
-    name: "genesys_conversations_short_abandoned",
-    kind: Kind::Counter,
-    unit: None,
-    help: "Abandons within the short-abandon threshold (tShortAbandon count), since the exporter started; late completions are added as Genesys reports them.",
-    labels: QUEUE_MEDIA,
-};
-
-pub(crate) const CONVERSATIONS_HANDLED: Family = Family {
-    name: "genesys_conversations_handled",
-    kind: Kind::Counter,
-    unit: None,
-    help: "Conversations whose handling (talk, hold, wrap-up) completed (tHandle count), since the exporter started; late completions are added as Genesys reports them.",
-    labels: QUEUE_MEDIA,
-};
-
-pub(crate) const CONVERSATIONS_TRANSFERRED: Family = Family {
-    name: "genesys_conversations_transferred",
-    kind: Kind::Counter,
-    unit: None,
-    help: "Conversations transferred (nTransferred), since the exporter started; late completions are added as Genesys reports them.",
-    labels: QUEUE_MEDIA,
-};
-
-pub(crate) const CONVERSATIONS_OVER_SLA: Family = Family {
-    name: "genesys_conversations_over_sla",
-    kind: Kind::Counter,
-    unit: None,
-    help: "Conversations answered after the service level threshold (nOverSla), since the exporter started; late completions are added as Genesys reports them.",
-    labels: QUEUE_MEDIA,
-};
-
-pub(crate) const CONVERSATIONS_CONNECTED: Family = Family {
-    name: "genesys_conversations_connected",
-    kind: Kind::Counter,
-    unit: None,
-    help: "Conversations connected to an agent (nConnected), since the exporter started; late completions are added as Genesys reports them.",
-    labels: QUEUE_MEDIA,
-};
-
-pub(crate) const CONVERSATIONS_WITHIN_SLA: Family = Family {
-    name: "genesys_conversations_within_sla",
-    kind: Kind::Counter,
-    unit: None,
-    help: "Service level numerator: answered within the threshold (oServiceLevel numerator), since the exporter started; late completions are added as Genesys reports them.",
-    labels: QUEUE_MEDIA,
-};
-
-pub(crate) const CONVERSATIONS_SLA_ELIGIBLE: Family = Family {
-    name: "genesys_conversations_sla_eligible",
-    kind: Kind::Counter,
-    unit: None,
-    help: "Service level denominator: answered plus abandoned, short abandons excluded (oServiceLevel denominator), since the exporter started; late completions are added as Genesys reports them.",
-    labels: QUEUE_MEDIA,
-};
-
-pub(crate) const HOLDS: Family = Family {
-    name: "genesys_holds",
-    kind: Kind::Counter,
-    unit: None,
-    help: "Hold periods (tHeld count), since the exporter started; late completions are added as Genesys reports them.",
-    labels: QUEUE_MEDIA,
-};
-
-pub(crate) const HANDLE_SECONDS: Family = Family {
-    name: "genesys_handle_seconds",
-    kind: Kind::Counter,
-    unit: Some("seconds"),
-    help: "Handle time: talk + hold + after-call work (tHandle sum), since the exporter started; late completions are added as Genesys reports them.",
-    labels: QUEUE_MEDIA,
-};
-
-pub(crate) const TALK_SECONDS: Family = Family {
-    name: "genesys_talk_seconds",
-    kind: Kind::Counter,
-    unit: Some("seconds"),
-    help: "Talk time (tTalk sum), since the exporter started; late completions are added as Genesys reports them.",
-    labels: QUEUE_MEDIA,
-};
-
-pub(crate) const HOLD_SECONDS: Family = Family {
-    name: "genesys_hold_seconds",
-    kind: Kind::Counter,
-    unit: Some("seconds"),
-    help: "Hold time (tHeld sum), since the exporter started; late completions are added as Genesys reports them.",
-    labels: QUEUE_MEDIA,
-};
-
-pub(crate) const ACW_SECONDS: Family = Family {
-    name: "genesys_acw_seconds",
-    kind: Kind::Counter,
-    unit: Some("seconds"),
-    help: "After-call work time (tAcw sum), since the exporter started; late completions are added as Genesys reports them.",
-    labels: QUEUE_MEDIA,
-};
-
-pub(crate) const ACD_WAIT_SECONDS: Family = Family {
-    name: "genesys_acd_wait_seconds",
-    kind: Kind::Counter,
-    unit: Some("seconds"),
-    help: "Time in queue until answered or abandoned (tAcd sum), since the exporter started; late completions are added as Genesys reports them.",
-    labels: QUEUE_MEDIA,
-};
-
-pub(crate) const ANSWER_WAIT_SECONDS: Family = Family {
-    name: "genesys_answer_wait_seconds",
-    kind: Kind::Counter,
-    unit: Some("seconds"),
-    help: "Time in queue of answered conversations (tAnswered sum), since the exporter started; late completions are added as Genesys reports them.",
-    labels: QUEUE_MEDIA,
-};
-
-pub(crate) const ABANDON_WAIT_SECONDS: Family = Family {
-    name: "genesys_abandon_wait_seconds",
-    kind: Kind::Counter,
-    unit: Some("seconds"),
-    help: "Time in queue of abandoned conversations (tAbandon sum), since the exporter started; late completions are added as Genesys reports them.",
-    labels: QUEUE_MEDIA,
-};
-
-pub(crate) const WAIT_SECONDS: Family = Family {
-    name: "genesys_wait_seconds",
-    kind: Kind::Counter,
-    unit: Some("seconds"),
-    help: "Waiting time (tWait sum), since the exporter started; late completions are added as Genesys reports them.",
-    labels: QUEUE_MEDIA,
-};
-
-pub(crate) const ALERT_SECONDS: Family = Family {
-    name: "genesys_alert_seconds",
-    kind: Kind::Counter,
-    unit: Some("seconds"),
-    help: "Time offers spent alerting agents (tAlert sum), since the exporter started; late completions are added as Genesys reports them.",
-    labels: QUEUE_MEDIA,
-};
-
-pub(crate) const OFFERS_NOT_ANSWERED: Family = Family {
-    name: "genesys_offers_not_answered",
-    kind: Kind::Counter,
-    unit: None,
-    help: "Offers an agent did not answer before the alerting timeout (tNotResponding count), since the exporter started; late completions are added as Genesys reports them.",
-    labels: QUEUE_MEDIA,
-};
-
-pub(crate) const NOT_RESPONDING_SECONDS: Family = Family {
-    name: "genesys_not_responding_seconds",
-    kind: Kind::Counter,
-    unit: Some("seconds"),
-    help: "Time offers spent alerting agents who did not answer (tNotResponding sum), since the exporter started; late completions are added as Genesys reports them.",
-    labels: QUEUE_MEDIA,
-};
-
-pub(crate) const CONVERSATIONS_BLIND_TRANSFERRED: Family = Family {
-    name: "genesys_conversations_blind_transferred",
-    kind: Kind::Counter,
-    unit: None,
-    help: "Conversations transferred blind, without a consult (nBlindTransferred), since the exporter started; late completions are added as Genesys reports them.",
-    labels: QUEUE_MEDIA,
-};
-
-pub(crate) const CONVERSATIONS_CONSULT_TRANSFERRED: Family = Family {
-    name: "genesys_conversations_consult_transferred",
-    kind: Kind::Counter,
-    unit: None,
-    help: "Conversations transferred after a consult (nConsultTransferred), since the exporter started; late completions are added as Genesys reports them.",
-    labels: QUEUE_MEDIA,
-};
-
-pub(crate) const CONVERSATIONS_OUTBOUND: Family = Family {
-    name: "genesys_conversations_outbound",
-    kind: Kind::Counter,
-    unit: None,
-    help: "Outbound conversations (nOutbound), since the exporter started; late completions are added as Genesys reports them.",
-    labels: QUEUE_MEDIA,
-};
-
-pub(crate) const DIALING_SECONDS: Family = Family {
-    name: "genesys_dialing_seconds",
-    kind: Kind::Counter,
-    unit: Some("seconds"),
-    help: "Time spent dialing outbound conversations (tDialing sum), since the exporter started; late completions are added as Genesys reports them.",
-    labels: QUEUE_MEDIA,
-};
-
-pub(crate) const CONTACTING_SECONDS: Family = Family {
-    name: "genesys_contacting_seconds",
-    kind: Kind::Counter,
-    unit: Some("seconds"),
-    help: "Time spent contacting the customer on outbound conversations (tContacting sum), since the exporter started; late completions are added as Genesys reports them.",
-    labels: QUEUE_MEDIA,
-};
-
-pub(crate) const CONVERSATION_ERRORS: Family = Family {
-    name: "genesys_conversation_errors",
-    kind: Kind::Counter,
-    unit: None,
-    help: "Conversations with an error (nError), since the exporter started; late completions are added as Genesys reports them.",
-    labels: QUEUE_MEDIA,
-};
-
-pub(crate) const IVR_CONVERSATIONS: Family = Family {
-    name: "genesys_ivr_conversations",
-    kind: Kind::Counter,
-    unit: None,
-    help: "Conversations that spent time in an IVR flow (tIvr count), on the queue the flow transferred them to (inferred), since the exporter started; late completions are added as Genesys reports them.",
-    labels: QUEUE_MEDIA,
-};
-
-pub(crate) const IVR_SECONDS: Family = Family {
-    name: "genesys_ivr_seconds",
-    kind: Kind::Counter,
-    unit: Some("seconds"),
-    help: "Time conversations spent in an IVR flow (tIvr sum), on the queue the flow transferred them to (inferred), since the exporter started; late completions are added as Genesys reports them.",
-    labels: QUEUE_MEDIA,
-};
-
-pub(crate) const CONVERSATIONS_FLOWED_OUT: Family = Family {
-    name: "genesys_conversations_flowed_out",
-    kind: Kind::Counter,
-    unit: None,
-    help: "Conversations that left the queue neither answered nor abandoned, e.g. for voicemail, a callback or another queue (flow-outs: tFlowOut count; reading inferred), since the exporter started; late completions are added as Genesys reports them.",
-    labels: QUEUE_MEDIA,
-};
-
-pub(crate) const FLOW_OUT_WAIT_SECONDS: Family = Family {
-    name: "genesys_flow_out_wait_seconds",
-    kind: Kind::Counter,
-    unit: Some("seconds"),
-    help: "Time in queue of conversations that flowed out (tFlowOut sum; reading inferred), since the exporter started; late completions are added as Genesys reports them.",
-    labels: QUEUE_MEDIA,
-};
-
-pub(crate) const VOICEMAILS: Family = Family {
-    name: "genesys_voicemails",
-    kind: Kind::Counter,
-    unit: None,
-    help: "Voicemails left (tVoicemail count), on the queue whose voicemail took them (inferred), since the exporter started; late completions are added as Genesys reports them.",
-    labels: QUEUE_MEDIA,
-};
-
-pub(crate) const VOICEMAIL_SECONDS: Family = Family {
-    name: "genesys_voicemail_seconds",
-    kind: Kind::Counter,
-    unit: Some("seconds"),
-    help: "Time callers spent leaving voicemails (tVoicemail sum), on the queue whose voicemail took them (inferred), since the exporter started; late completions are added as Genesys reports them.",
-    labels: QUEUE_MEDIA,
-};
-
-pub(crate) const CALLBACKS_SCHEDULED: Family = Family {
-    name: "genesys_callbacks_scheduled",
-    kind: Kind::Counter,
-    unit: None,
-    help: "Callbacks scheduled for a later time (nCallbackScheduled), on the callback's queue (inferred), since the exporter started; late completions are added as Genesys reports them.",
-    labels: QUEUE_MEDIA,
-};
-
-pub(crate) const CALLBACKS_WITHIN_SLA: Family = Family {
-    name: "genesys_callbacks_within_sla",
-    kind: Kind::Counter,
-    unit: None,
-    help: "Callback service level numerator: callbacks answered within the queue's callback service level threshold (oCallbackServiceLevel numerator; reading inferred: the rule of oServiceLevel applied to callback conversations only), since the exporter started; late completions are added as Genesys reports them. The callback service level is this over genesys_callbacks_sla_eligible_total, a PromQL division.",
-    labels: QUEUE_MEDIA,
-};
-
-pub(crate) const CALLBACKS_SLA_ELIGIBLE: Family = Family {
-    name: "genesys_callbacks_sla_eligible",
-    kind: Kind::Counter,
-    unit: None,
-    help: "Callback service level denominator: callbacks answered plus abandoned, short abandons excluded (oCallbackServiceLevel denominator; reading inferred: the rule of oServiceLevel applied to callback conversations only), since the exporter started; late completions are added as Genesys reports them.",
-    labels: QUEUE_MEDIA,
-};
-
-// `aggregates` collector: the same over each window, and window-only maxima and ratio.
-pub(crate) const WINDOW_CONVERSATIONS_OFFERED: Family = Family {
-    name: "genesys_window_conversations_offered",
-    kind: Kind::Gauge,
-    unit: None,
-    help: "Conversations offered to the queue (nOffered), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_CONVERSATIONS_ANSWERED: Family = Family {
-    name: "genesys_window_conversations_answered",
-    kind: Kind::Gauge,
-    unit: None,
-    help: "Conversations answered by an agent (tAnswered count), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_CONVERSATIONS_ABANDONED: Family = Family {
-    name: "genesys_window_conversations_abandoned",
-    kind: Kind::Gauge,
-    unit: None,
-    help: "Conversations abandoned in queue (tAbandon count), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_CONVERSATIONS_SHORT_ABANDONED: Family = Family {
-    name: "genesys_window_conversations_short_abandoned",
-    kind: Kind::Gauge,
-    unit: None,
-    help: "Abandons within the short-abandon threshold (tShortAbandon count), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_CONVERSATIONS_HANDLED: Family = Family {
-    name: "genesys_window_conversations_handled",
-    kind: Kind::Gauge,
-    unit: None,
-    help: "Conversations whose handling (talk, hold, wrap-up) completed (tHandle count), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_CONVERSATIONS_TRANSFERRED: Family = Family {
-    name: "genesys_window_conversations_transferred",
-    kind: Kind::Gauge,
-    unit: None,
-    help: "Conversations transferred (nTransferred), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_CONVERSATIONS_OVER_SLA: Family = Family {
-    name: "genesys_window_conversations_over_sla",
-    kind: Kind::Gauge,
-    unit: None,
-    help: "Conversations answered after the service level threshold (nOverSla), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_CONVERSATIONS_CONNECTED: Family = Family {
-    name: "genesys_window_conversations_connected",
-    kind: Kind::Gauge,
-    unit: None,
-    help: "Conversations connected to an agent (nConnected), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_CONVERSATIONS_WITHIN_SLA: Family = Family {
-    name: "genesys_window_conversations_within_sla",
-    kind: Kind::Gauge,
-    unit: None,
-    help: "Service level numerator: answered within the threshold (oServiceLevel numerator), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_CONVERSATIONS_SLA_ELIGIBLE: Family = Family {
-    name: "genesys_window_conversations_sla_eligible",
-    kind: Kind::Gauge,
-    unit: None,
-    help: "Service level denominator: answered plus abandoned, short abandons excluded (oServiceLevel denominator), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_HOLDS: Family = Family {
-    name: "genesys_window_holds",
-    kind: Kind::Gauge,
-    unit: None,
-    help: "Hold periods (tHeld count), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_HANDLE_SECONDS: Family = Family {
-    name: "genesys_window_handle_seconds",
-    kind: Kind::Gauge,
-    unit: Some("seconds"),
-    help: "Handle time: talk + hold + after-call work (tHandle sum), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_TALK_SECONDS: Family = Family {
-    name: "genesys_window_talk_seconds",
-    kind: Kind::Gauge,
-    unit: Some("seconds"),
-    help: "Talk time (tTalk sum), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_HOLD_SECONDS: Family = Family {
-    name: "genesys_window_hold_seconds",
-    kind: Kind::Gauge,
-    unit: Some("seconds"),
-    help: "Hold time (tHeld sum), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_ACW_SECONDS: Family = Family {
-    name: "genesys_window_acw_seconds",
-    kind: Kind::Gauge,
-    unit: Some("seconds"),
-    help: "After-call work time (tAcw sum), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_ACD_WAIT_SECONDS: Family = Family {
-    name: "genesys_window_acd_wait_seconds",
-    kind: Kind::Gauge,
-    unit: Some("seconds"),
-    help: "Time in queue until answered or abandoned (tAcd sum), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_ANSWER_WAIT_SECONDS: Family = Family {
-    name: "genesys_window_answer_wait_seconds",
-    kind: Kind::Gauge,
-    unit: Some("seconds"),
-    help: "Time in queue of answered conversations (tAnswered sum), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_ABANDON_WAIT_SECONDS: Family = Family {
-    name: "genesys_window_abandon_wait_seconds",
-    kind: Kind::Gauge,
-    unit: Some("seconds"),
-    help: "Time in queue of abandoned conversations (tAbandon sum), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_WAIT_SECONDS: Family = Family {
-    name: "genesys_window_wait_seconds",
-    kind: Kind::Gauge,
-    unit: Some("seconds"),
-    help: "Waiting time (tWait sum), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_ALERT_SECONDS: Family = Family {
-    name: "genesys_window_alert_seconds",
-    kind: Kind::Gauge,
-    unit: Some("seconds"),
-    help: "Time offers spent alerting agents (tAlert sum), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_OFFERS_NOT_ANSWERED: Family = Family {
-    name: "genesys_window_offers_not_answered",
-    kind: Kind::Gauge,
-    unit: None,
-    help: "Offers an agent did not answer before the alerting timeout (tNotResponding count), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_NOT_RESPONDING_SECONDS: Family = Family {
-    name: "genesys_window_not_responding_seconds",
-    kind: Kind::Gauge,
-    unit: Some("seconds"),
-    help: "Time offers spent alerting agents who did not answer (tNotResponding sum), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_CONVERSATIONS_BLIND_TRANSFERRED: Family = Family {
-    name: "genesys_window_conversations_blind_transferred",
-    kind: Kind::Gauge,
-    unit: None,
-    help: "Conversations transferred blind, without a consult (nBlindTransferred), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_CONVERSATIONS_CONSULT_TRANSFERRED: Family = Family {
-    name: "genesys_window_conversations_consult_transferred",
-    kind: Kind::Gauge,
-    unit: None,
-    help: "Conversations transferred after a consult (nConsultTransferred), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_CONVERSATIONS_OUTBOUND: Family = Family {
-    name: "genesys_window_conversations_outbound",
-    kind: Kind::Gauge,
-    unit: None,
-    help: "Outbound conversations (nOutbound), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_DIALING_SECONDS: Family = Family {
-    name: "genesys_window_dialing_seconds",
-    kind: Kind::Gauge,
-    unit: Some("seconds"),
-    help: "Time spent dialing outbound conversations (tDialing sum), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_CONTACTING_SECONDS: Family = Family {
-    name: "genesys_window_contacting_seconds",
-    kind: Kind::Gauge,
-    unit: Some("seconds"),
-    help: "Time spent contacting the customer on outbound conversations (tContacting sum), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_CONVERSATION_ERRORS: Family = Family {
-    name: "genesys_window_conversation_errors",
-    kind: Kind::Gauge,
-    unit: None,
-    help: "Conversations with an error (nError), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_IVR_CONVERSATIONS: Family = Family {
-    name: "genesys_window_ivr_conversations",
-    kind: Kind::Gauge,
-    unit: None,
-    help: "Conversations that spent time in an IVR flow (tIvr count), on the queue the flow transferred them to (inferred), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_IVR_SECONDS: Family = Family {
-    name: "genesys_window_ivr_seconds",
-    kind: Kind::Gauge,
-    unit: Some("seconds"),
-    help: "Time conversations spent in an IVR flow (tIvr sum), on the queue the flow transferred them to (inferred), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_CONVERSATIONS_FLOWED_OUT: Family = Family {
-    name: "genesys_window_conversations_flowed_out",
-    kind: Kind::Gauge,
-    unit: None,
-    help: "Conversations that left the queue neither answered nor abandoned, e.g. for voicemail, a callback or another queue (flow-outs: tFlowOut count; reading inferred), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_FLOW_OUT_WAIT_SECONDS: Family = Family {
-    name: "genesys_window_flow_out_wait_seconds",
-    kind: Kind::Gauge,
-    unit: Some("seconds"),
-    help: "Time in queue of conversations that flowed out (tFlowOut sum; reading inferred), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_VOICEMAILS: Family = Family {
-    name: "genesys_window_voicemails",
-    kind: Kind::Gauge,
-    unit: None,
-    help: "Voicemails left (tVoicemail count), on the queue whose voicemail took them (inferred), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_VOICEMAIL_SECONDS: Family = Family {
-    name: "genesys_window_voicemail_seconds",
-    kind: Kind::Gauge,
-    unit: Some("seconds"),
-    help: "Time callers spent leaving voicemails (tVoicemail sum), on the queue whose voicemail took them (inferred), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_CALLBACKS_SCHEDULED: Family = Family {
-    name: "genesys_window_callbacks_scheduled",
-    kind: Kind::Gauge,
-    unit: None,
-    help: "Callbacks scheduled for a later time (nCallbackScheduled), on the callback's queue (inferred), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_CALLBACKS_WITHIN_SLA: Family = Family {
-    name: "genesys_window_callbacks_within_sla",
-    kind: Kind::Gauge,
-    unit: None,
-    help: "Callback service level numerator: callbacks answered within the queue's callback service level threshold (oCallbackServiceLevel numerator; reading inferred: the rule of oServiceLevel applied to callback conversations only), over the window (15m, 1h: the latest buckets; today: since local midnight). The callback service level is this over genesys_window_callbacks_sla_eligible, a PromQL division.",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_CALLBACKS_SLA_ELIGIBLE: Family = Family {
-    name: "genesys_window_callbacks_sla_eligible",
-    kind: Kind::Gauge,
-    unit: None,
-    help: "Callback service level denominator: callbacks answered plus abandoned, short abandons excluded (oCallbackServiceLevel denominator; reading inferred: the rule of oServiceLevel applied to callback conversations only), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_HANDLE_MAX_SECONDS: Family = Family {
-    name: "genesys_window_handle_max_seconds",
-    kind: Kind::Gauge,
-    unit: Some("seconds"),
-    help: "Longest handle time in the window (tHandle max), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_ACD_WAIT_MAX_SECONDS: Family = Family {
-    name: "genesys_window_acd_wait_max_seconds",
-    kind: Kind::Gauge,
-    unit: Some("seconds"),
-    help: "Longest time in queue in the window (tAcd max), over the window (15m, 1h: the latest buckets; today: since local midnight).",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const WINDOW_SERVICE_LEVEL_RATIO: Family = Family {
-    name: "genesys_window_service_level_ratio",
-    kind: Kind::Gauge,
-    unit: Some("ratio"),
-    help: "Service level over the window as Genesys defines it (oServiceLevel): answered within the threshold / (answered + abandoned, short abandons excluded); absent without conversations.",
-    labels: QUEUE_MEDIA_WINDOW,
-};
-
-pub(crate) const AGGREGATES_REFUSED_METRIC: Family = Family {
-    name: "genesys_aggregates_refused_metric",
-    kind: Kind::Gauge,
-    unit: None,
-    help: "1 per Genesys metric the aggregates query leaves out because Genesys refused it (a 400); the families read from it are not served until the aggregates settings change or a restart.",
-    labels: &["metric"],
-};
-
 // Written last: counts every sample before it.
 pub(crate) const EXPORTER_SERIES: Family = Family {
     name: "genesys_exporter_series",
@@ -1110,138 +445,94 @@ pub(crate) const EXPORTER_SERIES: Family = Family {
     labels: NO_LABELS,
 };
 
-/// Every family, in the order a scrape writes them.
-pub const ALL: [&Family; 129] = [
-    &API_REQUESTS,
-    &API_RETRIES,
-    &API_BUDGET_WAIT_SECONDS,
-    &API_BUDGET_REQUESTS_PER_MINUTE,
-    &API_BUDGET_WAITING_REQUESTS,
-    &API_PLANNED_REQUESTS_PER_MINUTE,
-    &API_TOKEN_REFRESHES,
-    &API_ORG_LIMIT_REQUESTS_PER_MINUTE,
-    &EXPORTER_CONFIG_LAST_RELOAD_SUCCESSFUL,
-    &EXPORTER_CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS,
-    &EXPORTER_CONFIG_RELOADS,
-    &EXPORTER_CONFIG_RELOAD_FAILURES,
-    &UP,
-    &COLLECTOR_LAST_SUCCESS_TIMESTAMP_SECONDS,
-    &COLLECTOR_DURATION_SECONDS,
-    &COLLECTOR_INTERVAL_SECONDS,
-    &COLLECTOR_REQUESTS,
-    &COLLECTOR_POLLS,
-    &COLLECTOR_POLL_FAILURES,
-    &EXPORTER_BUILD_INFO,
-    &PROCESS_CPU_SECONDS,
-    &PROCESS_RESIDENT_MEMORY_BYTES,
-    &PROCESS_VIRTUAL_MEMORY_BYTES,
-    &PROCESS_OPEN_FDS,
-    &PROCESS_MAX_FDS,
-    &PROCESS_START_TIME_SECONDS,
-    &QUEUES,
-    &QUEUE_INFO,
-    &QUEUE_CONVERSATIONS,
-    &QUEUE_LONGEST_WAITING_SECONDS,
-    &QUEUE_ON_QUEUE_USERS,
-    &QUEUE_USERS,
-    &QUEUE_LONGEST_INTERACTING_SECONDS,
-    &QUEUE_MEMBER_USERS,
-    &QUEUE_ACTIVE_USERS,
-    &QUEUE_OFF_QUEUE_USERS,
-    &QUEUE_PRESENCE_USERS,
-    &QUEUE_ESTIMATED_WAIT_SECONDS,
-    &LIVE_MODE,
-    &LIVE_QUEUES,
-    &LIVE_CHANNELS,
-    &LIVE_TOPICS,
-    &LIVE_EVENTS,
-    &LIVE_RECONNECTS,
-    &LIVE_RECONCILE_DIFFERENCES,
-    &LIVE_EVENT_READING,
-    &LIVE_LAST_EVENT_TIMESTAMP_SECONDS,
-    &LIVE_IGNORED_VALUES,
-    &CONVERSATIONS,
-    &FLOW_CONVERSATIONS,
-    &CONVERSATIONS_OFFERED,
-    &CONVERSATIONS_ANSWERED,
-    &CONVERSATIONS_ABANDONED,
-    &CONVERSATIONS_SHORT_ABANDONED,
-    &CONVERSATIONS_HANDLED,
-    &CONVERSATIONS_TRANSFERRED,
-    &CONVERSATIONS_OVER_SLA,
-    &CONVERSATIONS_CONNECTED,
-    &CONVERSATIONS_WITHIN_SLA,
-    &CONVERSATIONS_SLA_ELIGIBLE,
-    &HOLDS,
-    &HANDLE_SECONDS,
-    &TALK_SECONDS,
-    &HOLD_SECONDS,
-    &ACW_SECONDS,
-    &ACD_WAIT_SECONDS,
-    &ANSWER_WAIT_SECONDS,
-    &ABANDON_WAIT_SECONDS,
-    &WAIT_SECONDS,
-    &ALERT_SECONDS,
-    &OFFERS_NOT_ANSWERED,
-    &NOT_RESPONDING_SECONDS,
-    &CONVERSATIONS_BLIND_TRANSFERRED,
-    &CONVERSATIONS_CONSULT_TRANSFERRED,
-    &CONVERSATIONS_OUTBOUND,
-    &DIALING_SECONDS,
-    &CONTACTING_SECONDS,
-    &CONVERSATION_ERRORS,
-    &IVR_CONVERSATIONS,
-    &IVR_SECONDS,
-    &CONVERSATIONS_FLOWED_OUT,
-    &FLOW_OUT_WAIT_SECONDS,
-    &VOICEMAILS,
-    &VOICEMAIL_SECONDS,
-    &CALLBACKS_SCHEDULED,
-    &CALLBACKS_WITHIN_SLA,
-    &CALLBACKS_SLA_ELIGIBLE,
-    &WINDOW_CONVERSATIONS_OFFERED,
-    &WINDOW_CONVERSATIONS_ANSWERED,
-    &WINDOW_CONVERSATIONS_ABANDONED,
-    &WINDOW_CONVERSATIONS_SHORT_ABANDONED,
-    &WINDOW_CONVERSATIONS_HANDLED,
-    &WINDOW_CONVERSATIONS_TRANSFERRED,
-    &WINDOW_CONVERSATIONS_OVER_SLA,
-    &WINDOW_CONVERSATIONS_CONNECTED,
-    &WINDOW_CONVERSATIONS_WITHIN_SLA,
-    &WINDOW_CONVERSATIONS_SLA_ELIGIBLE,
-    &WINDOW_HOLDS,
-    &WINDOW_HANDLE_SECONDS,
-    &WINDOW_TALK_SECONDS,
-    &WINDOW_HOLD_SECONDS,
-    &WINDOW_ACW_SECONDS,
-    &WINDOW_ACD_WAIT_SECONDS,
-    &WINDOW_ANSWER_WAIT_SECONDS,
-    &WINDOW_ABANDON_WAIT_SECONDS,
-    &WINDOW_WAIT_SECONDS,
-    &WINDOW_ALERT_SECONDS,
-    &WINDOW_OFFERS_NOT_ANSWERED,
-    &WINDOW_NOT_RESPONDING_SECONDS,
-    &WINDOW_CONVERSATIONS_BLIND_TRANSFERRED,
-    &WINDOW_CONVERSATIONS_CONSULT_TRANSFERRED,
-    &WINDOW_CONVERSATIONS_OUTBOUND,
-    &WINDOW_DIALING_SECONDS,
-    &WINDOW_CONTACTING_SECONDS,
-    &WINDOW_CONVERSATION_ERRORS,
-    &WINDOW_IVR_CONVERSATIONS,
-    &WINDOW_IVR_SECONDS,
-    &WINDOW_CONVERSATIONS_FLOWED_OUT,
-    &WINDOW_FLOW_OUT_WAIT_SECONDS,
-    &WINDOW_VOICEMAILS,
-    &WINDOW_VOICEMAIL_SECONDS,
-    &WINDOW_CALLBACKS_SCHEDULED,
-    &WINDOW_CALLBACKS_WITHIN_SLA,
-    &WINDOW_CALLBACKS_SLA_ELIGIBLE,
-    &WINDOW_HANDLE_MAX_SECONDS,
-    &WINDOW_ACD_WAIT_MAX_SECONDS,
-    &WINDOW_SERVICE_LEVEL_RATIO,
-    &AGGREGATES_REFUSED_METRIC,
-    &EXPORTER_SERIES,
+/// Every family, in the order a scrape writes them; a collector that declares its own
+/// families (`aggregates`) gives them as one part.
+pub const ALL: &[&Family] = &ALL_ARRAY;
+
+const PARTS: [&[&Family]; 3] = [
+    &[
+        &API_REQUESTS,
+        &API_RETRIES,
+        &API_BUDGET_WAIT_SECONDS,
+        &API_BUDGET_REQUESTS_PER_MINUTE,
+        &API_BUDGET_WAITING_REQUESTS,
+        &API_PLANNED_REQUESTS_PER_MINUTE,
+        &API_TOKEN_REFRESHES,
+        &API_ORG_LIMIT_REQUESTS_PER_MINUTE,
+        &EXPORTER_CONFIG_LAST_RELOAD_SUCCESSFUL,
+        &EXPORTER_CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS,
+        &EXPORTER_CONFIG_RELOADS,
+        &EXPORTER_CONFIG_RELOAD_FAILURES,
+        &UP,
+        &COLLECTOR_LAST_SUCCESS_TIMESTAMP_SECONDS,
+        &COLLECTOR_DURATION_SECONDS,
+        &COLLECTOR_INTERVAL_SECONDS,
+        &COLLECTOR_REQUESTS,
+        &COLLECTOR_POLLS,
+        &COLLECTOR_POLL_FAILURES,
+        &EXPORTER_BUILD_INFO,
+        &PROCESS_CPU_SECONDS,
+        &PROCESS_RESIDENT_MEMORY_BYTES,
+        &PROCESS_VIRTUAL_MEMORY_BYTES,
+        &PROCESS_OPEN_FDS,
+        &PROCESS_MAX_FDS,
+        &PROCESS_START_TIME_SECONDS,
+        &QUEUES,
+        &QUEUE_INFO,
+        &QUEUE_CONVERSATIONS,
+        &QUEUE_LONGEST_WAITING_SECONDS,
+        &QUEUE_ON_QUEUE_USERS,
+        &QUEUE_USERS,
+        &QUEUE_LONGEST_INTERACTING_SECONDS,
+        &QUEUE_MEMBER_USERS,
+        &QUEUE_ACTIVE_USERS,
+        &QUEUE_OFF_QUEUE_USERS,
+        &QUEUE_PRESENCE_USERS,
+        &QUEUE_ESTIMATED_WAIT_SECONDS,
+        &LIVE_MODE,
+        &LIVE_QUEUES,
+        &LIVE_CHANNELS,
+        &LIVE_TOPICS,
+        &LIVE_EVENTS,
+        &LIVE_RECONNECTS,
+        &LIVE_RECONCILE_DIFFERENCES,
+        &LIVE_EVENT_READING,
+        &LIVE_LAST_EVENT_TIMESTAMP_SECONDS,
+        &LIVE_IGNORED_VALUES,
+        &CONVERSATIONS,
+        &FLOW_CONVERSATIONS,
+    ],
+    aggregates::FAMILIES,
+    &[&EXPORTER_SERIES],
 ];
+
+const ALL_ARRAY: [&Family; count(&PARTS)] = concat(&PARTS);
+
+const fn count(parts: &[&[&Family]]) -> usize {
+    let mut n = 0;
+    let mut i = 0;
+    while i < parts.len() {
+        n += parts[i].len();
+        i += 1;
+    }
+    n
+}
+
+const fn concat<const N: usize>(parts: &[&[&'static Family]]) -> [&'static Family; N] {
+    let mut out = [&EXPORTER_SERIES; N];
+    let mut k = 0;
+    let mut i = 0;
+    while i < parts.len() {
+        let mut j = 0;
+        while j < parts[i].len() {
+            out[k] = parts[i][j];
+            k += 1;
+            j += 1;
+        }
+        i += 1;
+    }
+    out
+}
 
 #[cfg(test)]
 mod tests {
