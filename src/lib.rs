@@ -8,6 +8,7 @@ pub mod budget;
 pub mod clock;
 pub mod collect;
 pub mod config;
+pub mod families;
 pub mod genesys;
 pub mod metrics;
 pub mod org;

@@ -122,7 +122,7 @@ fn golden(file: &str, actual: &str) {
 /// Each family served is declared in the catalog with the same type, help and labels, and the
 /// catalog declares nothing the demo does not serve.
 fn served_families_are_the_catalog(text: &str) {
-    use genesys_exporter::metrics::catalog;
+    use genesys_exporter::families;
     let mut served = Vec::new();
     let mut lines = text.lines().peekable();
     while let Some(line) = lines.next() {
@@ -147,7 +147,7 @@ fn served_families_are_the_catalog(text: &str) {
                     .collect()
             })
             .unwrap_or_default();
-        let family = catalog::ALL
+        let family = families::ALL
             .iter()
             .find(|f| f.exposed_name() == name)
             .unwrap_or_else(|| panic!("{name} is served but not in the catalog"));
@@ -169,7 +169,7 @@ fn served_families_are_the_catalog(text: &str) {
         .flat_map(|q| [format!("genesys_{q}_total"), format!("genesys_window_{q}")])
         .collect();
     assert!(!opt_in.is_empty());
-    for family in catalog::ALL {
+    for family in families::ALL {
         let name = family.exposed_name();
         assert!(
             served.contains(&name)

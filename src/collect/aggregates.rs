@@ -39,9 +39,15 @@ use crate::genesys::models::{
     ConversationAggregateQueryResponse, ConversationAggregationQuery, QueryFilter,
 };
 use crate::genesys::{ApiError, GenesysClient};
-use crate::metrics::catalog::{self, Family};
+use crate::metrics::catalog::family::{Family, Kind};
 use crate::metrics::exposition::{Exposition, Labels};
 use crate::metrics::families::Memo;
+
+mod quantities;
+
+pub use quantities::Quantity;
+use quantities::Stat;
+pub(crate) use quantities::{Exported, EXPORTED};
 
 pub(crate) const REGISTRATION: Registration = Registration {
     name: "aggregates",
@@ -66,174 +72,40 @@ fn start(ctx: Context) -> Started {
     )
 }
 
-/// The metrics the query asks for: each quantity's source metric, once, in [`Quantity::ALL`]'s
-/// order.
+/// The metrics the first release asked for, in its order: kept so that the query stays the
+/// same. Every other quantity's metric follows, in [`Quantity::ALL`]'s order.
+const FIRST_ASKED: &[&str] = &[
+    "nOffered",
+    "tAnswered",
+    "tAbandon",
+    "tShortAbandon",
+    "tHandle",
+    "tTalk",
+    "tHeld",
+    "tAcw",
+    "tAcd",
+    "tWait",
+    "nTransferred",
+    "nOverSla",
+    "nConnected",
+    "oServiceLevel",
+    "tAlert",
+];
+
+/// The metrics the query asks for: each quantity's source metric, once.
 pub(crate) fn metrics() -> Vec<&'static str> {
-    let mut out: Vec<&'static str> = Vec::new();
-    for (metric, _) in Quantity::ALL.map(Quantity::source) {
+    let sources = Quantity::ALL.map(|q| q.source().0);
+    let mut out: Vec<&'static str> = FIRST_ASKED
+        .iter()
+        .copied()
+        .filter(|m| sources.contains(m))
+        .collect();
+    for metric in sources {
         if !out.contains(&metric) {
             out.push(metric);
         }
     }
     out
-}
-
-/// Which statistic of a metric a quantity reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stat {
-    Count,
-    Sum,
-    Max,
-    Numerator,
-    Denominator,
-}
-
-impl Stat {
-    /// Max combines by maximum; everything else adds up across buckets.
-    fn additive(self) -> bool {
-        self != Stat::Max
-    }
-}
-
-/// The statistics kept per (queue, media type) and bucket: one statistic of one Genesys
-/// metric each. Timer sums and maxima are in milliseconds, as Genesys reports them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Quantity {
-    Offered,
-    AnsweredCount,
-    AnsweredMs,
-    AbandonedCount,
-    AbandonedMs,
-    ShortAbandonedCount,
-    HandledCount,
-    HandleMs,
-    HandleMaxMs,
-    TalkMs,
-    HeldCount,
-    HeldMs,
-    AcwMs,
-    AcdMs,
-    AcdMaxMs,
-    WaitMs,
-    Transferred,
-    OverSla,
-    Connected,
-    ServiceLevelNumerator,
-    ServiceLevelDenominator,
-    AlertMs,
-    NotRespondingCount,
-    NotRespondingMs,
-    BlindTransferred,
-    ConsultTransferred,
-    Outbound,
-    DialingMs,
-    ContactingMs,
-    Error,
-    IvrCount,
-    IvrMs,
-    FlowOutCount,
-    FlowOutMs,
-    VoicemailCount,
-    VoicemailMs,
-    CallbackScheduled,
-    CallbackServiceLevelNumerator,
-    CallbackServiceLevelDenominator,
-}
-
-impl Quantity {
-    /// Every quantity, in the order [`Values`] stores them.
-    pub const ALL: [Quantity; 39] = [
-        Quantity::Offered,
-        Quantity::AnsweredCount,
-        Quantity::AnsweredMs,
-        Quantity::AbandonedCount,
-        Quantity::AbandonedMs,
-        Quantity::ShortAbandonedCount,
-        Quantity::HandledCount,
-        Quantity::HandleMs,
-        Quantity::HandleMaxMs,
-        Quantity::TalkMs,
-        Quantity::HeldCount,
-        Quantity::HeldMs,
-        Quantity::AcwMs,
-        Quantity::AcdMs,
-        Quantity::AcdMaxMs,
-        Quantity::WaitMs,
-        Quantity::Transferred,
-        Quantity::OverSla,
-        Quantity::Connected,
-        Quantity::ServiceLevelNumerator,
-        Quantity::ServiceLevelDenominator,
-        Quantity::AlertMs,
-        Quantity::NotRespondingCount,
-        Quantity::NotRespondingMs,
-        Quantity::BlindTransferred,
-        Quantity::ConsultTransferred,
-        Quantity::Outbound,
-        Quantity::DialingMs,
-        Quantity::ContactingMs,
-        Quantity::Error,
-        Quantity::IvrCount,
-        Quantity::IvrMs,
-        Quantity::FlowOutCount,
-        Quantity::FlowOutMs,
-        Quantity::VoicemailCount,
-        Quantity::VoicemailMs,
-        Quantity::CallbackScheduled,
-        Quantity::CallbackServiceLevelNumerator,
-        Quantity::CallbackServiceLevelDenominator,
-    ];
-
-    /// The Genesys metric and the statistic of it this quantity is.
-    const fn source(self) -> (&'static str, Stat) {
-        match self {
-            Quantity::Offered => ("nOffered", Stat::Count),
-            Quantity::AnsweredCount => ("tAnswered", Stat::Count),
-            Quantity::AnsweredMs => ("tAnswered", Stat::Sum),
-            Quantity::AbandonedCount => ("tAbandon", Stat::Count),
-            Quantity::AbandonedMs => ("tAbandon", Stat::Sum),
-            Quantity::ShortAbandonedCount => ("tShortAbandon", Stat::Count),
-            Quantity::HandledCount => ("tHandle", Stat::Count),
-            Quantity::HandleMs => ("tHandle", Stat::Sum),
-            Quantity::HandleMaxMs => ("tHandle", Stat::Max),
-            Quantity::TalkMs => ("tTalk", Stat::Sum),
-            Quantity::HeldCount => ("tHeld", Stat::Count),
-            Quantity::HeldMs => ("tHeld", Stat::Sum),
-            Quantity::AcwMs => ("tAcw", Stat::Sum),
-            Quantity::AcdMs => ("tAcd", Stat::Sum),
-            Quantity::AcdMaxMs => ("tAcd", Stat::Max),
-            Quantity::WaitMs => ("tWait", Stat::Sum),
-            Quantity::Transferred => ("nTransferred", Stat::Count),
-            Quantity::OverSla => ("nOverSla", Stat::Count),
-            Quantity::Connected => ("nConnected", Stat::Count),
-            Quantity::ServiceLevelNumerator => ("oServiceLevel", Stat::Numerator),
-            Quantity::ServiceLevelDenominator => ("oServiceLevel", Stat::Denominator),
-            Quantity::AlertMs => ("tAlert", Stat::Sum),
-            Quantity::NotRespondingCount => ("tNotResponding", Stat::Count),
-            Quantity::NotRespondingMs => ("tNotResponding", Stat::Sum),
-            Quantity::BlindTransferred => ("nBlindTransferred", Stat::Count),
-            Quantity::ConsultTransferred => ("nConsultTransferred", Stat::Count),
-            Quantity::Outbound => ("nOutbound", Stat::Count),
-            Quantity::DialingMs => ("tDialing", Stat::Sum),
-            Quantity::ContactingMs => ("tContacting", Stat::Sum),
-            Quantity::Error => ("nError", Stat::Count),
-            Quantity::IvrCount => ("tIvr", Stat::Count),
-            Quantity::IvrMs => ("tIvr", Stat::Sum),
-            Quantity::FlowOutCount => ("tFlowOut", Stat::Count),
-            Quantity::FlowOutMs => ("tFlowOut", Stat::Sum),
-            Quantity::VoicemailCount => ("tVoicemail", Stat::Count),
-            Quantity::VoicemailMs => ("tVoicemail", Stat::Sum),
-            Quantity::CallbackScheduled => ("nCallbackScheduled", Stat::Count),
-            Quantity::CallbackServiceLevelNumerator => ("oCallbackServiceLevel", Stat::Numerator),
-            Quantity::CallbackServiceLevelDenominator => {
-                ("oCallbackServiceLevel", Stat::Denominator)
-            }
-        }
-    }
-
-    fn additive(self) -> bool {
-        self.source().1.additive()
-    }
 }
 
 /// Statistics of one (queue, media type) over a bucket or a span, indexed by [`Quantity`].
@@ -292,265 +164,61 @@ impl Values {
     }
 }
 
-/// One exported quantity: the families that show it (a counter, unless it is a maximum, and a
-/// window gauge) and the quantity it shows. Milliseconds are exported as seconds.
-pub(crate) struct Exported {
-    pub(crate) counter: Option<&'static Family>,
-    pub(crate) window: &'static Family,
-    quantity: Quantity,
-    /// Exported only when `--aggregates.metrics` names it (or says `all`): quantities added
-    /// after the first release, so that an upgrade does not grow every scrape by a third.
-    opt_in: bool,
+/// The service level over a window, from the rows' numerator and denominator.
+const SERVICE_LEVEL_RATIO: Family = Family {
+    name: "genesys_window_service_level_ratio",
+    kind: Kind::Gauge,
+    unit: Some("ratio"),
+    help: "Service level over the window as Genesys defines it (oServiceLevel): answered within the threshold / (answered + abandoned, short abandons excluded); absent without conversations.",
+    labels: &["queue_id", "queue", "media_type", "window"],
+};
+
+const REFUSED_METRIC: Family = Family {
+    name: "genesys_aggregates_refused_metric",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "1 per Genesys metric the aggregates query leaves out because Genesys refused it (a 400); the families read from it are not served until the aggregates settings change or a restart.",
+    labels: &["metric"],
+};
+
+/// This collector's families in the order a scrape writes them, for the catalog: the
+/// counters, the window gauges, the service level, the refused metrics.
+pub(crate) const FAMILIES: &[&Family] = &FAMILY_ARRAY;
+
+const FAMILY_ARRAY: [&Family; family_count()] = families();
+
+const fn family_count() -> usize {
+    let mut n = 2;
+    let mut i = 0;
+    while i < EXPORTED.len() {
+        n += if EXPORTED[i].counter.is_some() { 2 } else { 1 };
+        i += 1;
+    }
+    n
 }
 
-impl Exported {
-    /// The name `--aggregates.metrics` selects it by: the window gauge's, without
-    /// `genesys_window_`.
-    #[must_use]
-    pub(crate) fn name(&self) -> &'static str {
-        self.window
-            .name
-            .strip_prefix("genesys_window_")
-            .unwrap_or(self.window.name)
-    }
-
-    /// The Genesys metric it is read from.
-    fn metric(&self) -> &'static str {
-        self.quantity.source().0
-    }
-
-    #[must_use]
-    pub(crate) fn value(&self, v: &Values) -> f64 {
-        let x = v[self.quantity];
-        match self.quantity.source().1 {
-            Stat::Sum | Stat::Max => x / 1000.0,
-            Stat::Count | Stat::Numerator | Stat::Denominator => x,
+const fn families<const N: usize>() -> [&'static Family; N] {
+    let mut out = [&REFUSED_METRIC; N];
+    let mut k = 0;
+    let mut i = 0;
+    while i < EXPORTED.len() {
+        if let Some(counter) = EXPORTED[i].counter {
+            out[k] = counter;
+            k += 1;
         }
+        i += 1;
     }
-}
-
-const fn counted(
-    counter: &'static Family,
-    window: &'static Family,
-    quantity: Quantity,
-) -> Exported {
-    Exported {
-        counter: Some(counter),
-        window,
-        quantity,
-        opt_in: false,
+    i = 0;
+    while i < EXPORTED.len() {
+        out[k] = EXPORTED[i].window;
+        k += 1;
+        i += 1;
     }
+    out[k] = &SERVICE_LEVEL_RATIO;
+    out[k + 1] = &REFUSED_METRIC;
+    assert!(k + 2 == N);
+    out
 }
-
-/// A counted quantity that is not in the default selection.
-const fn opt_in(counter: &'static Family, window: &'static Family, quantity: Quantity) -> Exported {
-    Exported {
-        opt_in: true,
-        ..counted(counter, window, quantity)
-    }
-}
-
-const fn maximum(window: &'static Family, quantity: Quantity) -> Exported {
-    Exported {
-        counter: None,
-        window,
-        quantity,
-        opt_in: false,
-    }
-}
-
-use Quantity as Q;
-
-/// Counters (`genesys_<name>_total`) and, over each window, gauges (`genesys_window_<name>`).
-pub(crate) const COUNTED: [Exported; 37] = [
-    counted(
-        &catalog::CONVERSATIONS_OFFERED,
-        &catalog::WINDOW_CONVERSATIONS_OFFERED,
-        Q::Offered,
-    ),
-    counted(
-        &catalog::CONVERSATIONS_ANSWERED,
-        &catalog::WINDOW_CONVERSATIONS_ANSWERED,
-        Q::AnsweredCount,
-    ),
-    counted(
-        &catalog::CONVERSATIONS_ABANDONED,
-        &catalog::WINDOW_CONVERSATIONS_ABANDONED,
-        Q::AbandonedCount,
-    ),
-    counted(
-        &catalog::CONVERSATIONS_SHORT_ABANDONED,
-        &catalog::WINDOW_CONVERSATIONS_SHORT_ABANDONED,
-        Q::ShortAbandonedCount,
-    ),
-    counted(
-        &catalog::CONVERSATIONS_HANDLED,
-        &catalog::WINDOW_CONVERSATIONS_HANDLED,
-        Q::HandledCount,
-    ),
-    counted(
-        &catalog::CONVERSATIONS_TRANSFERRED,
-        &catalog::WINDOW_CONVERSATIONS_TRANSFERRED,
-        Q::Transferred,
-    ),
-    counted(
-        &catalog::CONVERSATIONS_OVER_SLA,
-        &catalog::WINDOW_CONVERSATIONS_OVER_SLA,
-        Q::OverSla,
-    ),
-    counted(
-        &catalog::CONVERSATIONS_CONNECTED,
-        &catalog::WINDOW_CONVERSATIONS_CONNECTED,
-        Q::Connected,
-    ),
-    counted(
-        &catalog::CONVERSATIONS_WITHIN_SLA,
-        &catalog::WINDOW_CONVERSATIONS_WITHIN_SLA,
-        Q::ServiceLevelNumerator,
-    ),
-    counted(
-        &catalog::CONVERSATIONS_SLA_ELIGIBLE,
-        &catalog::WINDOW_CONVERSATIONS_SLA_ELIGIBLE,
-        Q::ServiceLevelDenominator,
-    ),
-    counted(&catalog::HOLDS, &catalog::WINDOW_HOLDS, Q::HeldCount),
-    counted(
-        &catalog::HANDLE_SECONDS,
-        &catalog::WINDOW_HANDLE_SECONDS,
-        Q::HandleMs,
-    ),
-    counted(
-        &catalog::TALK_SECONDS,
-        &catalog::WINDOW_TALK_SECONDS,
-        Q::TalkMs,
-    ),
-    counted(
-        &catalog::HOLD_SECONDS,
-        &catalog::WINDOW_HOLD_SECONDS,
-        Q::HeldMs,
-    ),
-    counted(
-        &catalog::ACW_SECONDS,
-        &catalog::WINDOW_ACW_SECONDS,
-        Q::AcwMs,
-    ),
-    counted(
-        &catalog::ACD_WAIT_SECONDS,
-        &catalog::WINDOW_ACD_WAIT_SECONDS,
-        Q::AcdMs,
-    ),
-    counted(
-        &catalog::ANSWER_WAIT_SECONDS,
-        &catalog::WINDOW_ANSWER_WAIT_SECONDS,
-        Q::AnsweredMs,
-    ),
-    counted(
-        &catalog::ABANDON_WAIT_SECONDS,
-        &catalog::WINDOW_ABANDON_WAIT_SECONDS,
-        Q::AbandonedMs,
-    ),
-    counted(
-        &catalog::WAIT_SECONDS,
-        &catalog::WINDOW_WAIT_SECONDS,
-        Q::WaitMs,
-    ),
-    counted(
-        &catalog::ALERT_SECONDS,
-        &catalog::WINDOW_ALERT_SECONDS,
-        Q::AlertMs,
-    ),
-    opt_in(
-        &catalog::OFFERS_NOT_ANSWERED,
-        &catalog::WINDOW_OFFERS_NOT_ANSWERED,
-        Q::NotRespondingCount,
-    ),
-    opt_in(
-        &catalog::NOT_RESPONDING_SECONDS,
-        &catalog::WINDOW_NOT_RESPONDING_SECONDS,
-        Q::NotRespondingMs,
-    ),
-    opt_in(
-        &catalog::CONVERSATIONS_BLIND_TRANSFERRED,
-        &catalog::WINDOW_CONVERSATIONS_BLIND_TRANSFERRED,
-        Q::BlindTransferred,
-    ),
-    opt_in(
-        &catalog::CONVERSATIONS_CONSULT_TRANSFERRED,
-        &catalog::WINDOW_CONVERSATIONS_CONSULT_TRANSFERRED,
-        Q::ConsultTransferred,
-    ),
-    opt_in(
-        &catalog::CONVERSATIONS_OUTBOUND,
-        &catalog::WINDOW_CONVERSATIONS_OUTBOUND,
-        Q::Outbound,
-    ),
-    opt_in(
-        &catalog::DIALING_SECONDS,
-        &catalog::WINDOW_DIALING_SECONDS,
-        Q::DialingMs,
-    ),
-    opt_in(
-        &catalog::CONTACTING_SECONDS,
-        &catalog::WINDOW_CONTACTING_SECONDS,
-        Q::ContactingMs,
-    ),
-    opt_in(
-        &catalog::CONVERSATION_ERRORS,
-        &catalog::WINDOW_CONVERSATION_ERRORS,
-        Q::Error,
-    ),
-    opt_in(
-        &catalog::IVR_CONVERSATIONS,
-        &catalog::WINDOW_IVR_CONVERSATIONS,
-        Q::IvrCount,
-    ),
-    opt_in(
-        &catalog::IVR_SECONDS,
-        &catalog::WINDOW_IVR_SECONDS,
-        Q::IvrMs,
-    ),
-    opt_in(
-        &catalog::CONVERSATIONS_FLOWED_OUT,
-        &catalog::WINDOW_CONVERSATIONS_FLOWED_OUT,
-        Q::FlowOutCount,
-    ),
-    opt_in(
-        &catalog::FLOW_OUT_WAIT_SECONDS,
-        &catalog::WINDOW_FLOW_OUT_WAIT_SECONDS,
-        Q::FlowOutMs,
-    ),
-    opt_in(
-        &catalog::VOICEMAILS,
-        &catalog::WINDOW_VOICEMAILS,
-        Q::VoicemailCount,
-    ),
-    opt_in(
-        &catalog::VOICEMAIL_SECONDS,
-        &catalog::WINDOW_VOICEMAIL_SECONDS,
-        Q::VoicemailMs,
-    ),
-    opt_in(
-        &catalog::CALLBACKS_SCHEDULED,
-        &catalog::WINDOW_CALLBACKS_SCHEDULED,
-        Q::CallbackScheduled,
-    ),
-    opt_in(
-        &catalog::CALLBACKS_WITHIN_SLA,
-        &catalog::WINDOW_CALLBACKS_WITHIN_SLA,
-        Q::CallbackServiceLevelNumerator,
-    ),
-    opt_in(
-        &catalog::CALLBACKS_SLA_ELIGIBLE,
-        &catalog::WINDOW_CALLBACKS_SLA_ELIGIBLE,
-        Q::CallbackServiceLevelDenominator,
-    ),
-];
-
-/// Window-only gauges: maxima (`genesys_window_<name>`).
-pub(crate) const WINDOW_MAXIMA: [Exported; 2] = [
-    maximum(&catalog::WINDOW_HANDLE_MAX_SECONDS, Q::HandleMaxMs),
-    maximum(&catalog::WINDOW_ACD_WAIT_MAX_SECONDS, Q::AcdMaxMs),
-];
 
 /// Service level over a span: Genesys' oServiceLevel, numerator over denominator; `None` when
 /// nothing was answered or abandoned (no conversations is no service level, not 100%).
@@ -651,9 +319,8 @@ impl AggregatesExport {
 /// Every analytics quantity that can be exported: the counted ones (as counters and window
 /// gauges), and the window-only maxima and service level ratio.
 pub fn exportable() -> Vec<&'static str> {
-    COUNTED
+    EXPORTED
         .iter()
-        .chain(&WINDOW_MAXIMA)
         .map(Exported::name)
         .chain(["service_level_ratio"])
         .collect()
@@ -661,9 +328,8 @@ pub fn exportable() -> Vec<&'static str> {
 
 /// What `--aggregates.metrics=default` (the default) exports: all but the opt-in quantities.
 pub fn exported_by_default() -> Vec<&'static str> {
-    COUNTED
+    EXPORTED
         .iter()
-        .chain(&WINDOW_MAXIMA)
         .filter(|e| !e.opt_in)
         .map(Exported::name)
         .chain(["service_level_ratio"])
@@ -1323,7 +989,7 @@ impl Snapshot for AggregatesSnapshot {
         // series go stale in Prometheus, and the self-metric below says why.
         let served =
             |q: &&Exported| export.exports(q.name()) && !snap.refused.contains(&q.metric());
-        for quantity in COUNTED.iter().filter(served) {
+        for quantity in EXPORTED.iter().filter(served) {
             let Some(counter) = quantity.counter else {
                 continue;
             };
@@ -1351,8 +1017,7 @@ impl Snapshot for AggregatesSnapshot {
             }
             Ok(())
         };
-        let window_quantities = COUNTED.iter().chain(&WINDOW_MAXIMA);
-        for quantity in window_quantities.filter(served) {
+        for quantity in EXPORTED.iter().filter(served) {
             window_family(e, quantity.window, &|v| Some(quantity.value(v)))?;
         }
         if export.exports("service_level_ratio")
@@ -1360,11 +1025,11 @@ impl Snapshot for AggregatesSnapshot {
                 .refused
                 .contains(&Quantity::ServiceLevelNumerator.source().0)
         {
-            window_family(e, &catalog::WINDOW_SERVICE_LEVEL_RATIO, &service_level)?;
+            window_family(e, &SERVICE_LEVEL_RATIO, &service_level)?;
         }
         // Only when something is refused: the family is absent otherwise.
         if !snap.refused.is_empty() {
-            e.begin(&catalog::AGGREGATES_REFUSED_METRIC)?;
+            e.begin(&REFUSED_METRIC)?;
             for metric in &snap.refused {
                 e.sample(&[&Labels::new().with("metric", metric)], 1.0)?;
             }
@@ -1575,14 +1240,21 @@ mod tests {
         let v = out[&ms("2026-11-24T10:00:00Z")][&("q1".to_string(), "voice".to_string(), None)];
         assert_eq!(v[Quantity::Offered], 4.0);
         assert_eq!(
-            COUNTED
+            EXPORTED
                 .iter()
                 .find(|q| q.name() == "handle_seconds")
                 .unwrap()
                 .value(&v),
             300.0
         );
-        assert_eq!(WINDOW_MAXIMA[0].value(&v), 200.0);
+        assert_eq!(
+            EXPORTED
+                .iter()
+                .find(|q| q.name() == "handle_max_seconds")
+                .unwrap()
+                .value(&v),
+            200.0
+        );
         assert_eq!(service_level(&v), Some(0.5));
         assert_eq!(v[Quantity::CallbackServiceLevelDenominator], 0.0);
     }
@@ -1607,7 +1279,13 @@ mod tests {
         );
         let group = ("q1".to_string(), "callback".to_string(), None);
         let v = out[&ms("2026-11-24T10:00:00Z")][&group];
-        let value = |name: &str| COUNTED.iter().find(|q| q.name() == name).unwrap().value(&v);
+        let value = |name: &str| {
+            EXPORTED
+                .iter()
+                .find(|q| q.name() == name)
+                .unwrap()
+                .value(&v)
+        };
         assert_eq!(value("callbacks_within_sla"), 3.0);
         assert_eq!(value("callbacks_sla_eligible"), 4.0);
         assert_eq!(value("conversations_within_sla"), 2.0);
