@@ -67,7 +67,7 @@ mod tests {
             .filter(|r| r.enabled_by_default())
             .map(|r| Entry {
                 interval: humantime::parse_duration(r.default_interval).expect("a duration"),
-                requests_per_poll: (r.requests_per_poll)(settings, watched),
+                requests_per_poll: r.cost(settings, watched),
             })
             .collect()
     }

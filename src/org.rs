@@ -416,7 +416,7 @@ impl Planner {
                 let r = REGISTRY.iter().find(|r| r.name == c.name())?;
                 Some(budget::Entry {
                     interval: live.interval(r.name),
-                    requests_per_poll: (r.requests_per_poll)(&live, watched),
+                    requests_per_poll: r.cost(&live, watched),
                 })
             })
             .collect();

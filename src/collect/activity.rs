@@ -1,22 +1,19 @@
 //! Org-wide live conversations by media type:
 //! `POST /api/v2/analytics/conversations/activity/query` grouped by `mediaType`.
 //!
-//! Not keyed by queue, so when an org is sharded (`--total-shards`) only shard 0 queries and
-//! serves it: from every shard, a sum over shards would count each conversation once per shard.
-
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
-use tokio::sync::watch;
+//! Not keyed by queue: registered `org_wide`, so when an org is sharded (`--total-shards`)
+//! only shard 0 queries and serves it (a sum over shards would count each conversation once
+//! per shard).
 
 use super::observations::{ConversationCounts, StateLabels};
-use super::{CollectError, Context, Poll, Registration, Settings, Slot, Snapshot, Started};
+use super::{CollectError, Context, Poll, Registration, Snapshot, Started};
 use crate::genesys::models::{
     ActivityQueryMetric, ConversationActivityQuery, ConversationActivityResponse,
 };
 use crate::genesys::GenesysClient;
 use crate::metrics::catalog;
 use crate::metrics::exposition::{Exposition, Labels};
+use std::collections::BTreeMap;
 
 pub(crate) const REGISTRATION: Registration = Registration {
     name: "activity",
@@ -24,18 +21,14 @@ pub(crate) const REGISTRATION: Registration = Registration {
     default_interval: "15s",
     disable: Some("Disable the org-wide conversation activity collector (for orgs where that API is missing)."),
     opt_in: false,
-    requests_per_poll: super::one_org_wide_query,
+    org_wide: true,
+    requests_per_poll: super::one_query,
     start,
 };
 
 fn start(ctx: Context) -> Started {
-    Started::spawn(
-        Slot::new(REGISTRATION.name, ctx.interval),
-        ActivityCollector {
-            client: ctx.client,
-            live: ctx.live,
-        },
-    )
+    ctx.spawner()
+        .spawn(ActivityCollector { client: ctx.client })
 }
 
 /// Media types always exported (as 0 when idle), so dashboards and alerts never see gaps.
@@ -44,29 +37,16 @@ pub(crate) const KNOWN_MEDIA_TYPES: [&str; 5] = ["callback", "chat", "email", "m
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ActivitySnapshot {
     pub(crate) by_media: BTreeMap<String, ConversationCounts>,
-    /// On a shard other than 0: shard 0 serves the org-wide counts, this one writes nothing.
-    pub(crate) other_shard: bool,
 }
 
 pub(crate) struct ActivityCollector {
     pub(crate) client: GenesysClient,
-    /// The shard is read at every poll, so a reload that moves this exporter to or from
-    /// shard 0 applies at the next one.
-    pub(crate) live: watch::Receiver<Arc<Settings>>,
 }
 
 impl Poll for ActivityCollector {
     type Snapshot = ActivitySnapshot;
 
     async fn poll(&mut self) -> Result<ActivitySnapshot, CollectError> {
-        // A successful poll without a request: the collector stays up (and the exporter
-        // ready) on every shard, and only shard 0 spends budget on the org-wide query.
-        if !self.live.borrow().queue_filter.shard.serves_org_wide() {
-            return Ok(ActivitySnapshot {
-                other_shard: true,
-                ..ActivitySnapshot::default()
-            });
-        }
         let query = ConversationActivityQuery {
             metrics: ["oWaiting", "oInteracting", "oAlerting"]
                 .map(|metric| ActivityQueryMetric { metric })
@@ -82,9 +62,6 @@ impl Poll for ActivityCollector {
 impl Snapshot for ActivitySnapshot {
     fn write(&self, e: &mut Exposition) -> std::io::Result<()> {
         let snap = self;
-        if snap.other_shard {
-            return Ok(());
-        }
         let states = StateLabels::new();
         e.begin(&catalog::CONVERSATIONS)?;
         for (media, counts) in &snap.by_media {
@@ -113,10 +90,7 @@ pub(crate) fn build_snapshot(response: &ConversationActivityResponse) -> Activit
             counts.add(&d.metric, d.count);
         }
     }
-    ActivitySnapshot {
-        by_media,
-        other_shard: false,
-    }
+    ActivitySnapshot { by_media }
 }
 
 #[cfg(test)]
@@ -144,22 +118,5 @@ mod tests {
         );
         assert_eq!(snap.by_media["video"].alerting, 1);
         assert_eq!(snap.by_media["chat"], ConversationCounts::default());
-    }
-
-    #[test]
-    fn only_shard_zero_writes_the_org_wide_conversations() {
-        use crate::metrics::Format;
-        let body = |snap: &ActivitySnapshot| {
-            let mut e = Exposition::new(Format::Text, None, Vec::new(), 0);
-            snap.write(&mut e).unwrap();
-            String::from_utf8(e.finish().unwrap().to_vec()).unwrap()
-        };
-        let shard_zero = build_snapshot(&ConversationActivityResponse::default());
-        assert!(body(&shard_zero).contains("genesys_conversations{media_type=\"voice\""));
-        let other = ActivitySnapshot {
-            other_shard: true,
-            ..shard_zero
-        };
-        assert_eq!(body(&other), "", "not even the family's HELP and TYPE");
     }
 }

@@ -31,7 +31,7 @@ use tokio::sync::watch;
 
 use super::queues::QueueSet;
 use super::{
-    batches, CollectError, Context, Poll, Published, Registration, Slot, Snapshot, Started,
+    batches, CollectError, Context, Poll, Published, Registration, Snapshot, Started,
     MAX_QUEUES_PER_QUERY,
 };
 use crate::clock::SharedClock;
@@ -55,21 +55,21 @@ pub(crate) const REGISTRATION: Registration = Registration {
     default_interval: "1m",
     disable: Some("Disable the analytics aggregates collector."),
     opt_in: false,
+    org_wide: false,
     requests_per_poll: |_, watched| batches(watched),
     start,
 };
 
 fn start(ctx: Context) -> Started {
-    Started::spawn(
-        Slot::new(REGISTRATION.name, ctx.interval),
-        AggregatesCollector::new(
-            ctx.client,
-            ctx.queues.subscribe(),
-            ctx.interval,
-            ctx.clock,
-            ctx.live,
-        ),
-    )
+    let spawner = ctx.spawner();
+    let queues = ctx.queues().subscribe();
+    spawner.spawn(AggregatesCollector::new(
+        ctx.client,
+        queues,
+        ctx.interval,
+        ctx.clock,
+        ctx.live,
+    ))
 }
 
 /// The metrics the first release asked for, in its order: kept so that the query stays the

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::observations::ObservationsSnapshot;
-use super::{CollectError, Context, Poll, Registration, Settings, Slot, Snapshot, Source, Started};
+use super::{CollectError, Context, Poll, Registration, Settings, Slot, Snapshot, Started};
 use crate::genesys::{ApiError, Endpoint, GenesysClient};
 use crate::metrics::catalog;
 use crate::metrics::exposition::{Exposition, Labels};
@@ -31,6 +31,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
     // Opt-in: this is the help of `--collector.estimated_wait`, which turns it on.
     disable: Some("Enable the estimated wait collector: one request per queue and media type with conversations waiting, at most --estimated-wait.max-queries a poll."),
     opt_in: true,
+    org_wide: false,
     // The cap: what a busy poll costs at the default --estimated-wait.max-queries (the plan
     // does not see another cap; it never costs more than the cap it runs with).
     // At most the cap: what the plan must reserve.
@@ -57,20 +58,13 @@ fn start(ctx: Context) -> Started {
     // Its retry series exist from the start, as every default endpoint's do.
     ctx.client
         .init_endpoint_metrics(Endpoint::EstimatedWaitTime);
-    let observations = ctx
-        .earlier
-        .iter()
-        .find(|s| s.name() == super::observations::REGISTRATION.name)
-        .cloned();
-    Started::spawn(
-        Slot::new(REGISTRATION.name, ctx.interval),
-        EstimatedWaitCollector {
-            client: ctx.client,
-            live: ctx.live,
-            observations,
-            first_wait: ctx.interval,
-        },
-    )
+    let observations = ctx.slot::<ObservationsSnapshot>();
+    ctx.spawner().spawn(EstimatedWaitCollector {
+        client: ctx.client,
+        live: ctx.live,
+        observations,
+        first_wait: ctx.interval,
+    })
 }
 
 /// One estimate: a queue, a media type (analytics vocabulary) and seconds.
@@ -92,7 +86,7 @@ pub(crate) struct EstimatedWaitCollector {
     pub(crate) client: GenesysClient,
     pub(crate) live: watch::Receiver<Arc<Settings>>,
     /// The observations collector's slot (it always runs).
-    pub(crate) observations: Option<Arc<dyn Source>>,
+    pub(crate) observations: Option<Arc<Slot<ObservationsSnapshot>>>,
     /// How long the first poll waits for the first observations.
     pub(crate) first_wait: Duration,
 }
@@ -155,8 +149,8 @@ impl EstimatedWaitCollector {
         };
         let deadline = Instant::now() + self.first_wait;
         loop {
-            if let Some(data) = source.latest_any() {
-                return data.downcast::<ObservationsSnapshot>().map_err(|_| not_yet);
+            if let Some(data) = source.latest().data {
+                return Ok(data);
             }
             if Instant::now() >= deadline {
                 return Err(not_yet);

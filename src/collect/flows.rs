@@ -14,12 +14,9 @@
 //! plain word, its conversations are counted under `other`, with a warning.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-
-use tokio::sync::watch;
 
 use super::observations::count_of;
-use super::{CollectError, Context, Poll, Registration, Settings, Slot, Snapshot, Started};
+use super::{CollectError, Context, Poll, Registration, Snapshot, Started};
 use crate::genesys::models::{ActivityQueryMetric, FlowActivityQuery, FlowActivityResponse};
 use crate::genesys::{Endpoint, GenesysClient};
 use crate::metrics::catalog;
@@ -32,21 +29,18 @@ pub(crate) const REGISTRATION: Registration = Registration {
     // Opt-in: this is the help of `--collector.flows`, which turns it on.
     disable: Some("Enable the flows collector: one org-wide query a poll for conversations in Architect flows by flow type (oFlow; needs the analytics:flowObservation:view permission)."),
     opt_in: true,
-    requests_per_poll: super::one_org_wide_query,
+    org_wide: true,
+    requests_per_poll: super::one_query,
     start,
 };
 
 fn start(ctx: Context) -> Started {
     // Its retry series exist from the start, as every default endpoint's do.
     ctx.client.init_endpoint_metrics(Endpoint::FlowActivity);
-    Started::spawn(
-        Slot::new(REGISTRATION.name, ctx.interval),
-        FlowsCollector {
-            client: ctx.client,
-            live: ctx.live,
-            folded: Vec::new(),
-        },
-    )
+    ctx.spawner().spawn(FlowsCollector {
+        client: ctx.client,
+        folded: Vec::new(),
+    })
 }
 
 /// The official `AnalyticsFlow.flowType` values (openapi-subset.json), written in lower case.
@@ -89,14 +83,10 @@ const UNKNOWN: &str = "unknown";
 pub struct FlowsSnapshot {
     /// Flow type in lower case -> conversations in a flow of that type now.
     pub(crate) by_type: BTreeMap<String, u64>,
-    /// On a shard other than 0: shard 0 serves the org-wide counts, this one writes nothing.
-    pub(crate) other_shard: bool,
 }
 
 pub(crate) struct FlowsCollector {
     pub(crate) client: GenesysClient,
-    /// The shard is read at every poll, as `activity` does.
-    pub(crate) live: watch::Receiver<Arc<Settings>>,
     /// The flow types the last answer folded into `other`: a warning when they change, not
     /// every poll.
     pub(crate) folded: Vec<String>,
@@ -106,12 +96,6 @@ impl Poll for FlowsCollector {
     type Snapshot = FlowsSnapshot;
 
     async fn poll(&mut self) -> Result<FlowsSnapshot, CollectError> {
-        if !self.live.borrow().queue_filter.shard.serves_org_wide() {
-            return Ok(FlowsSnapshot {
-                other_shard: true,
-                ..FlowsSnapshot::default()
-            });
-        }
         let query = FlowActivityQuery {
             metrics: vec![ActivityQueryMetric { metric: "oFlow" }],
             group_by: vec!["flowType"],
@@ -131,9 +115,6 @@ impl Poll for FlowsCollector {
 
 impl Snapshot for FlowsSnapshot {
     fn write(&self, e: &mut Exposition) -> std::io::Result<()> {
-        if self.other_shard {
-            return Ok(());
-        }
         e.begin(&catalog::FLOW_CONVERSATIONS)?;
         for (flow_type, n) in &self.by_type {
             // Exact: counts of conversations stay far below 2^53.
@@ -186,13 +167,7 @@ pub(crate) fn build_snapshot(response: &FlowActivityResponse) -> (FlowsSnapshot,
         };
         *by_type.entry(label).or_default() += count;
     }
-    (
-        FlowsSnapshot {
-            by_type,
-            other_shard: false,
-        },
-        folded,
-    )
+    (FlowsSnapshot { by_type }, folded)
 }
 
 #[cfg(test)]
@@ -267,16 +242,5 @@ mod tests {
             snap.by_type.len(),
             FLOW_TYPES.len() + MAX_OTHER_FLOW_TYPES + 2
         );
-    }
-
-    #[test]
-    fn only_shard_zero_writes_the_org_wide_flows() {
-        let (shard_zero, _) = build_snapshot(&FlowActivityResponse::default());
-        assert!(body(&shard_zero).contains("genesys_flow_conversations{flow_type=\"bot\"} 0.0"));
-        let other = FlowsSnapshot {
-            other_shard: true,
-            ..shard_zero
-        };
-        assert_eq!(body(&other), "", "not even the family's HELP and TYPE");
     }
 }

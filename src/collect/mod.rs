@@ -16,6 +16,7 @@ pub mod observations;
 pub mod queues;
 
 use futures_util::FutureExt;
+use std::any::Any;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -60,7 +61,13 @@ pub(crate) struct Registration {
     /// Runs only when asked for with `--collector.<name>` (its requests grow with the org, and
     /// not every org wants to spend them); the others run unless turned off.
     pub(crate) opt_in: bool,
-    /// API requests one poll sends with this many watched queues (the budget plan).
+    /// Its families are not keyed by queue (org-wide conversation counts): on a sharded org
+    /// only shard 0 polls and serves them, since a sum over shards would count each
+    /// conversation once per shard. The other shards' polls succeed without a request and
+    /// publish nothing; their plan counts no request.
+    pub(crate) org_wide: bool,
+    /// API requests one poll sends with this many watched queues (the budget plan), on a
+    /// shard that polls it.
     pub(crate) requests_per_poll: fn(settings: &Settings, watched: usize) -> f64,
     /// Starts polling into a new slot.
     pub(crate) start: fn(Context) -> Started,
@@ -73,6 +80,17 @@ impl Registration {
     pub(crate) fn enabled_by_default(&self) -> bool {
         !self.opt_in
     }
+
+    /// API requests one poll sends on this shard (the budget plan): none for an org-wide
+    /// collector on a shard other than 0.
+    #[must_use]
+    pub(crate) fn cost(&self, settings: &Settings, watched: usize) -> f64 {
+        if self.org_wide && !settings.queue_filter.shard.serves_org_wide() {
+            0.0
+        } else {
+            (self.requests_per_poll)(settings, watched)
+        }
+    }
 }
 
 /// A collector's query batches: 100 queues per request, and one request without queues.
@@ -81,14 +99,9 @@ pub(crate) fn batches(watched: usize) -> f64 {
     watched.div_ceil(MAX_QUEUES_PER_QUERY).max(1) as f64
 }
 
-/// The cost of a collector not keyed by queue (`activity`, `flows`): one query for the whole
-/// org a poll, on shard 0 only (the other shards would count every conversation again).
-pub(crate) fn one_org_wide_query(settings: &Settings, _watched: usize) -> f64 {
-    if settings.queue_filter.shard.serves_org_wide() {
-        1.0
-    } else {
-        0.0
-    }
+/// The cost of a collector that sends one query a poll, whatever the org's size.
+pub(crate) fn one_query(_: &Settings, _: usize) -> f64 {
+    1.0
 }
 
 /// No documented cap on predicates per analytics query (observations, aggregates) or on the
@@ -127,37 +140,87 @@ pub(crate) struct Context {
     pub(crate) client: GenesysClient,
     /// Business time (tests: the simulator's).
     pub(crate) clock: SharedClock,
-    /// Queue discovery's slot: the listing other collectors watch, and queue discovery's own.
-    pub(crate) queues: Arc<Slot<QueueSet>>,
     /// The settings a reload may change, swapped whole on each reload.
     pub(crate) live: watch::Receiver<Arc<Settings>>,
     /// This collector's configured interval.
     pub(crate) interval: Duration,
     /// How live queue state arrives (`--live.*`).
     pub(crate) push: observations::PushSettings,
-    /// The collectors started before this one, in [`REGISTRY`] order: what a collector that
-    /// reads another's snapshot (`estimated_wait` reads `observations`) finds it in.
-    pub(crate) earlier: Vec<Arc<dyn Source>>,
+    /// This collector's registration.
+    registration: &'static Registration,
+    /// The slots of the collectors started before this one, in [`REGISTRY`] order, queue
+    /// discovery's first: what a collector that reads another's snapshot finds it in, by the
+    /// snapshot's type ([`Context::slot`]).
+    earlier: Vec<Arc<dyn Any + Send + Sync>>,
 }
 
-/// A started collector: where it publishes and the task that polls.
-pub(crate) struct Started {
-    pub(crate) source: Arc<dyn Source>,
-    pub(crate) task: JoinHandle<()>,
+impl Context {
+    /// The slot of an earlier collector whose snapshot is a `T` (`estimated_wait` reads the
+    /// `ObservationsSnapshot`), if one runs: one typed way for a collector to read another.
+    #[must_use]
+    pub(crate) fn slot<T: Send + Sync + 'static>(&self) -> Option<Arc<Slot<T>>> {
+        self.earlier
+            .iter()
+            .find_map(|s| Arc::clone(s).downcast::<Slot<T>>().ok())
+    }
+
+    /// Queue discovery's slot: the listing every other collector watches (and queue
+    /// discovery's own, made before any collector starts).
+    #[must_use]
+    pub(crate) fn queues(&self) -> Arc<Slot<QueueSet>> {
+        self.slot::<QueueSet>()
+            .unwrap_or_else(|| Slot::new(queues::REGISTRATION.name, self.interval))
+    }
+
+    /// What starts this collector's task, taken before the context is spent on the collector.
+    #[must_use]
+    pub(crate) fn spawner(&self) -> Spawner {
+        Spawner {
+            name: self.registration.name,
+            interval: self.interval,
+            gate: self.registration.org_wide.then(|| self.live.clone()),
+        }
+    }
 }
 
-impl Started {
-    /// Polls `collector` into `slot` on a new task.
-    pub(crate) fn spawn<P: Poll>(slot: Arc<Slot<P::Snapshot>>, collector: P) -> Started
+/// Starts a collector's polling task into its slot.
+pub(crate) struct Spawner {
+    name: &'static str,
+    interval: Duration,
+    /// An org-wide collector's settings: it polls only where the shard serves org-wide data.
+    gate: Option<watch::Receiver<Arc<Settings>>>,
+}
+
+impl Spawner {
+    /// Polls `collector` into a new slot on a new task.
+    pub(crate) fn spawn<P: Poll>(self, collector: P) -> Started
+    where
+        P::Snapshot: Snapshot,
+    {
+        let slot = Slot::new(self.name, self.interval);
+        self.spawn_into(slot, collector)
+    }
+
+    /// Polls `collector` into `slot` (queue discovery's, made beforehand) on a new task.
+    pub(crate) fn spawn_into<P: Poll>(self, slot: Arc<Slot<P::Snapshot>>, collector: P) -> Started
     where
         P::Snapshot: Snapshot,
     {
         Started {
             source: slot.clone(),
+            typed: slot.clone(),
             // In the span of the org it polls for (several orgs: its log lines name it).
-            task: tokio::spawn(run(slot, collector).in_current_span()),
+            task: tokio::spawn(run(slot, collector, self.gate).in_current_span()),
         }
     }
+}
+
+/// A started collector: where it publishes and the task that polls.
+pub(crate) struct Started {
+    pub(crate) source: Arc<dyn Source>,
+    /// The same slot, for later collectors to find by its snapshot's type.
+    pub(crate) typed: Arc<dyn Any + Send + Sync>,
+    pub(crate) task: JoinHandle<()>,
 }
 
 /// A collector's slot, whatever its snapshot: what health, the planner and readiness read.
@@ -169,9 +232,6 @@ pub trait Source: Part {
     fn has_succeeded(&self) -> bool;
     /// Succeeded, or failed in a way that waiting will not mend soon: see [`Published::settled`].
     fn settled(&self) -> bool;
-    /// Its latest data, fresh or not, for a collector that builds on it (downcast to the
-    /// snapshot type).
-    fn latest_any(&self) -> Option<Arc<dyn std::any::Any + Send + Sync>>;
 }
 
 impl<T: Snapshot> Part for Slot<T> {
@@ -222,11 +282,6 @@ impl<T: Snapshot> Source for Slot<T> {
 
     fn settled(&self) -> bool {
         self.tx.borrow().settled()
-    }
-
-    fn latest_any(&self) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
-        let data = self.tx.borrow().data.clone()?;
-        Some(data as Arc<dyn std::any::Any + Send + Sync>)
     }
 }
 
@@ -351,16 +406,25 @@ pub(crate) fn start_all(
     );
     let mut all = Vec::new();
     let mut tasks = Vec::new();
-    for registration in REGISTRY.into_iter().filter(|r| enabled.contains(&r.name)) {
+    // Queue discovery's slot is there for every collector to find, queue discovery included.
+    let mut earlier: Vec<Arc<dyn Any + Send + Sync>> = vec![queues.clone()];
+    for registration in REGISTRY
+        .iter()
+        .copied()
+        .filter(|r| enabled.contains(&r.name))
+    {
         let started = (registration.start)(Context {
             client: client.clone(),
             clock: clock.clone(),
-            queues: queues.clone(),
             live: live.clone(),
             interval: interval(registration.name),
             push: push.clone(),
-            earlier: all.clone(),
+            registration,
+            earlier: earlier.clone(),
         });
+        if registration.name != queues::REGISTRATION.name {
+            earlier.push(started.typed);
+        }
         all.push(started.source);
         tasks.push(started.task);
     }
@@ -380,6 +444,9 @@ pub(crate) struct Published<T> {
     pub(crate) failures: u64,
     /// Bumped whenever `data` or the poll counters change: what the body cache compares.
     pub(crate) version: u64,
+    /// An org-wide collector on a shard that does not serve org-wide data: its polls
+    /// succeed, and it has nothing to serve.
+    pub(crate) elsewhere: bool,
     /// Failed polls in a row (0 after a success).
     pub(crate) failing: u32,
     /// The last failure was one a retry will not mend (see [`CollectError::is_permanent`]).
@@ -399,6 +466,7 @@ impl<T> Default for Published<T> {
             version: 0,
             failing: 0,
             permanent: false,
+            elsewhere: false,
         }
     }
 }
@@ -416,6 +484,7 @@ impl<T> Clone for Published<T> {
             version: self.version,
             failing: self.failing,
             permanent: self.permanent,
+            elsewhere: self.elsewhere,
         }
     }
 }
@@ -424,10 +493,17 @@ impl<T> Published<T> {
     /// The data, if the last success is recent enough to be served as live at `now`.
     #[must_use]
     pub(crate) fn fresh_data(&self, now: SystemTime, interval: Duration) -> Option<&Arc<T>> {
-        let age = now
-            .duration_since(self.last_success?)
-            .unwrap_or(Duration::ZERO);
-        (age <= interval * STALE_AFTER_INTERVALS).then_some(self.data.as_ref()?)
+        if self.elsewhere || !self.fresh(now, interval) {
+            return None;
+        }
+        self.data.as_ref()
+    }
+
+    /// The last success is recent enough to count as live at `now`.
+    fn fresh(&self, now: SystemTime, interval: Duration) -> bool {
+        self.last_success.is_some_and(|t| {
+            now.duration_since(t).unwrap_or(Duration::ZERO) <= interval * STALE_AFTER_INTERVALS
+        })
     }
 
     /// Succeeded once, or failing in a way waiting will not mend soon: the last failure was
@@ -441,7 +517,7 @@ impl<T> Published<T> {
     /// `genesys_up`: the last poll succeeded and its data is still fresh.
     #[must_use]
     pub(crate) fn up(&self, now: SystemTime, interval: Duration) -> bool {
-        self.last_poll_ok && self.fresh_data(now, interval).is_some()
+        self.last_poll_ok && self.fresh(now, interval) && (self.elsewhere || self.data.is_some())
     }
 }
 
@@ -543,6 +619,19 @@ impl<T> Slot<T> {
         self.tx.send_modify(|p| {
             p.data = Some(Arc::new(data));
             p.last_success = Some(SystemTime::now());
+            p.elsewhere = false;
+            p.version += 1;
+        });
+    }
+
+    /// A poll of an org-wide collector on a shard that does not serve org-wide data: a
+    /// success without a request, with nothing to serve.
+    fn elsewhere(&self) {
+        self.record_poll(Duration::ZERO, 0, Ok(()));
+        self.tx.send_modify(|p| {
+            p.data = None;
+            p.last_success = Some(SystemTime::now());
+            p.elsewhere = true;
             p.version += 1;
         });
     }
@@ -570,10 +659,24 @@ pub(crate) trait Poll: Send + 'static {
 
 /// Polls forever on the slot's interval. A slow poll delays the next tick instead of
 /// stacking polls up behind it.
-pub(crate) async fn run<P: Poll>(slot: Arc<Slot<P::Snapshot>>, mut collector: P) {
+pub(crate) async fn run<P: Poll>(
+    slot: Arc<Slot<P::Snapshot>>,
+    mut collector: P,
+    org_wide: Option<watch::Receiver<Arc<Settings>>>,
+) {
     let mut first_retry = FIRST_RETRY;
     loop {
         let started = Instant::now();
+        // The shard is read at every poll, so a reload that moves this exporter to or from
+        // shard 0 applies at the next one.
+        if org_wide
+            .as_ref()
+            .is_some_and(|live| !live.borrow().queue_filter.shard.serves_org_wide())
+        {
+            slot.elsewhere();
+            tokio::time::sleep_until(started + slot.interval()).await;
+            continue;
+        }
         // A poll that panics (a bug, or outside input the code failed to bound) is a failed
         // poll, not a dead collector: the next one runs on time and recovers once the input is
         // sane again.
@@ -650,7 +753,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_poll_that_panics_is_a_failed_poll_and_the_collector_polls_on() {
         let slot: Arc<Slot<u32>> = Slot::new("queues", Duration::from_secs(5));
-        let task = tokio::spawn(run(slot.clone(), PanicsOnce(0)));
+        let task = tokio::spawn(run(slot.clone(), PanicsOnce(0), None));
         let mut rx = slot.subscribe();
         let published = rx.wait_for(|p| p.data.is_some()).await.map(|p| p.clone());
         let published = published.expect("the collector lives on");

@@ -19,14 +19,15 @@ pub(crate) const REGISTRATION: Registration = Registration {
     default_interval: "5m",
     disable: None,
     opt_in: false,
+    org_wide: false,
     // One page per 100 queues.
     requests_per_poll: |_, watched| batches(watched),
     start,
 };
 
 fn start(ctx: Context) -> Started {
-    Started::spawn(
-        ctx.queues,
+    ctx.spawner().spawn_into(
+        ctx.queues(),
         QueueCollector {
             client: ctx.client,
             live: ctx.live,

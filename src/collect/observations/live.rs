@@ -55,7 +55,11 @@ const REDERIVE_EVERY: Duration = Duration::from_secs(5);
 pub(super) fn start(ctx: Context) -> Started {
     let slot = Slot::new(REGISTRATION.name, ctx.interval);
     let task = tokio::spawn(run(slot.clone(), ctx).in_current_span());
-    Started { source: slot, task }
+    Started {
+        source: slot.clone(),
+        typed: slot,
+        task,
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,7 +254,7 @@ struct Live {
 const POLL_NOW_GAP: Duration = Duration::from_secs(5);
 
 async fn run(slot: Arc<Slot<ObservationsSnapshot>>, ctx: Context) {
-    let mut queues_rx = ctx.queues.subscribe();
+    let mut queues_rx = ctx.queues().subscribe();
     let (jobs_tx, jobs_rx) = mpsc::channel(1);
     let (done_tx, mut done_rx) = mpsc::channel(1);
     tokio::spawn(poller(ctx.client.clone(), jobs_rx, done_tx).in_current_span());

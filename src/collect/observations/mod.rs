@@ -18,7 +18,7 @@ use tokio::sync::watch;
 
 use super::queues::QueueSet;
 use super::{
-    batches, CollectError, Context, Poll, Published, Registration, Slot, Snapshot, Started,
+    batches, CollectError, Context, Poll, Published, Registration, Snapshot, Started,
     MAX_QUEUES_PER_QUERY,
 };
 use crate::clock::SharedClock;
@@ -34,6 +34,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
     default_interval: "15s",
     disable: None,
     opt_in: false,
+    org_wide: false,
     requests_per_poll: |_, watched| batches(watched),
     start,
 };
@@ -42,18 +43,17 @@ fn start(ctx: Context) -> Started {
     if ctx.push.mode != LiveMode::Poll {
         return live::start(ctx);
     }
-    Started::spawn(
-        Slot::new(REGISTRATION.name, ctx.interval),
-        ObservationsCollector {
-            client: ctx.client,
-            queues: ctx.queues.subscribe(),
-            first_queues_wait: ctx.interval,
-            clock: ctx.clock,
-            live: ctx.live,
-            presences: Arc::new(Presences::default()),
-            kept: Kept::default(),
-        },
-    )
+    let spawner = ctx.spawner();
+    let queues = ctx.queues().subscribe();
+    spawner.spawn(ObservationsCollector {
+        client: ctx.client,
+        queues,
+        first_queues_wait: ctx.interval,
+        clock: ctx.clock,
+        live: ctx.live,
+        presences: Arc::new(Presences::default()),
+        kept: Kept::default(),
+    })
 }
 
 /// The observation metrics the live families read (the query asks for these): all eleven
