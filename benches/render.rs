@@ -20,7 +20,8 @@ use genesys_exporter::collect::observations::{
 use genesys_exporter::collect::queues::{QueueSet, WatchedQueue};
 use genesys_exporter::collect::Collectors;
 use genesys_exporter::collect::Slot;
-use genesys_exporter::genesys::{ApiMetrics, Endpoint};
+use genesys_exporter::genesys::request::QUEUES;
+use genesys_exporter::genesys::ApiMetrics;
 use genesys_exporter::metrics::reload::ReloadMetrics;
 use genesys_exporter::metrics::{Format, Metrics};
 
@@ -158,7 +159,7 @@ fn render(c: &mut Criterion) {
             );
             group.bench_with_input(id, &m, |b, m| {
                 b.iter(|| {
-                    api.request(Endpoint::Queues, "200");
+                    api.request(QUEUES, "200");
                     m.body(format, gzip).unwrap()
                 })
             });

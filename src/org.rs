@@ -3,20 +3,26 @@
 //! one (no `org` label: single-org mode) or several (`orgs:` in the config file), each on its
 //! own tasks, so a failing, slow or rate-limited org never delays, stales or throttles another.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use reqwest::Method;
+use serde::Deserialize;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::budget;
 use crate::clock::SharedClock;
+use crate::collect::activity::CONVERSATION_ACTIVITY;
+use crate::collect::aggregates::CONVERSATION_AGGREGATES;
 use crate::collect::observations::PushSettings;
 use crate::collect::{self, Collectors, Settings, REGISTRY};
 use crate::config::{LiveConfig, StartupConfig, Target};
+use crate::genesys::request::{segment, Endpoint, Permission, Request};
 use crate::genesys::{ApiError, ApiMetrics, ClientConfig, GenesysClient};
 use crate::metrics::OrgMetrics;
 use crate::web::WebConfigError;
@@ -123,6 +129,9 @@ impl Org {
             }
         };
         let api = ApiMetrics::default();
+        for endpoint in DEFAULT_ENDPOINTS {
+            api.init_retries(endpoint);
+        }
         let client = GenesysClient::new(
             ClientConfig {
                 api_url,
@@ -315,6 +324,67 @@ const TOKEN_LIMIT_KEYS: [&str; 2] = [
     "token.rate.per.minute",
 ];
 
+/// The endpoints of the default collectors and of the org itself: their retry series exist at
+/// 0 from the start, as the client's own do (`genesys::request::CLIENT_ENDPOINTS`), whether
+/// or not their collector is enabled (as before requests moved beside their collectors). Any
+/// other collector's get theirs when it starts (`GenesysClient::init_endpoint_metrics`): an
+/// opt-in one left off changes nothing in the body.
+const DEFAULT_ENDPOINTS: [Endpoint; 3] =
+    [CONVERSATION_ACTIVITY, CONVERSATION_AGGREGATES, ORG_LIMITS];
+
+// ---- GET /api/v2/organizations/limits/namespaces/{namespaceName} ----------------------------
+
+/// The schema lists no permission for it (`permissions: []`); an org or client without access
+/// answers 403 or 404, and the configured budget stays.
+const ORG_LIMITS: Endpoint = Endpoint::api(
+    "/api/v2/organizations/limits/namespaces/{namespaceName}",
+    Permission::NoneListed,
+);
+
+/// The org's effective limits in one namespace (REFERENCE.md 3.1).
+struct OrgLimitsRequest<'a> {
+    namespace: &'a str,
+}
+
+impl Request for OrgLimitsRequest<'_> {
+    const ENDPOINT: Endpoint = ORG_LIMITS;
+    type Body = ();
+    type Response = LimitsEntityListing;
+
+    fn method(&self) -> Method {
+        Method::GET
+    }
+
+    fn path(&self) -> Cow<'_, str> {
+        Cow::Owned(format!(
+            "/api/v2/organizations/limits/namespaces/{}",
+            segment(self.namespace)
+        ))
+    }
+
+    fn body(&self) -> Option<&()> {
+        None
+    }
+}
+
+/// `LimitsEntityListing` (`openapi-subset.json`): the org's effective limits in a namespace.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct LimitsEntityListing {
+    #[serde(default)]
+    pub(crate) entities: Vec<Limit>,
+}
+
+/// `Limit` (`openapi-subset.json`): `key`, `namespace`, `value` (int64).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct Limit {
+    #[serde(default)]
+    pub(crate) key: Option<String>,
+    #[serde(default)]
+    pub(crate) namespace: Option<String>,
+    #[serde(default)]
+    pub(crate) value: Option<i64>,
+}
+
 /// The budget that keeps the default's margin (200 of 300) under an org limit of `limit`.
 fn budget_under(limit: u32) -> u32 {
     u32::try_from(u64::from(limit) * 2 / 3)
@@ -326,7 +396,13 @@ fn budget_under(limit: u32) -> u32 {
 /// (`genesys_api_org_limit_requests_per_minute`) and, when the budget was not set explicitly,
 /// fits the budget under it. Any failure is logged and ignored: the default budget stays.
 async fn read_org_limit(planner: Planner, configured: u32) {
-    let listing = match planner.client.org_limits(LIMITS_NAMESPACE).await {
+    let listing = match planner
+        .client
+        .send(&OrgLimitsRequest {
+            namespace: LIMITS_NAMESPACE,
+        })
+        .await
+    {
         Ok(listing) => listing,
         Err(
             error @ crate::genesys::ApiError::Status {
@@ -471,4 +547,52 @@ async fn start_demo(
         sim.schedule_spike(&spike.queue, spike.after, spike_size);
     }
     Ok((sim, credentials))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collect::estimated_wait::ESTIMATED_WAIT_TIME;
+    use crate::collect::flows::FLOW_ACTIVITY;
+    use crate::genesys::request::{assert_permission_named, CLIENT_ENDPOINTS, TOKEN};
+    use crate::metrics::reload::ReloadMetrics;
+    use crate::metrics::{Format, Metrics};
+
+    #[test]
+    fn every_endpoint_names_its_permission() {
+        let all: Vec<Endpoint> = CLIENT_ENDPOINTS
+            .into_iter()
+            .chain(DEFAULT_ENDPOINTS)
+            .chain([ESTIMATED_WAIT_TIME, FLOW_ACTIVITY])
+            .collect();
+        for endpoint in &all {
+            assert_permission_named(endpoint);
+        }
+        // Labels are distinct: one series per endpoint.
+        let labels: std::collections::BTreeSet<&str> = all.iter().map(|e| e.label).collect();
+        assert_eq!(labels.len(), all.len());
+    }
+
+    #[test]
+    fn every_default_endpoint_has_its_retry_series_at_0_from_the_start() {
+        let api = ApiMetrics::default();
+        for endpoint in DEFAULT_ENDPOINTS {
+            api.init_retries(endpoint);
+        }
+        let m = Metrics::new(Vec::new(), Arc::new(api), &ReloadMetrics::default());
+        let text = String::from_utf8(m.body(Format::Text, false).unwrap().to_vec()).unwrap();
+        let retries: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("genesys_api_retries_total{"))
+            .collect();
+        // 8 endpoints x 5 reasons, less the token endpoint's `unauthorized`; none of the
+        // opt-in collectors' endpoints.
+        assert_eq!(retries.len(), 39, "{retries:#?}");
+        assert!(retries.iter().all(|l| l.ends_with(" 0")), "{retries:#?}");
+        assert!(!text.contains(&format!(
+            "endpoint=\"{}\",reason=\"unauthorized\"",
+            TOKEN.label
+        )));
+        assert!(!text.contains(ESTIMATED_WAIT_TIME.label) && !text.contains(FLOW_ACTIVITY.label));
+    }
 }

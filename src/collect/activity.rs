@@ -5,15 +5,18 @@
 //! only shard 0 queries and serves it (a sum over shards would count each conversation once
 //! per shard).
 
+use std::collections::BTreeMap;
+
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+
 use super::observations::{ConversationCounts, StateLabels};
 use super::{CollectError, Context, Poll, Registration, Snapshot, Started};
-use crate::genesys::models::{
-    ActivityQueryMetric, ConversationActivityQuery, ConversationActivityResponse,
-};
+use crate::genesys::models;
+use crate::genesys::request::{Endpoint, Permission, Request};
 use crate::genesys::GenesysClient;
 use crate::metrics::catalog;
 use crate::metrics::exposition::{Exposition, Labels};
-use std::collections::BTreeMap;
 
 pub(crate) const REGISTRATION: Registration = Registration {
     name: "activity",
@@ -53,9 +56,7 @@ impl Poll for ActivityCollector {
                 .to_vec(),
             group_by: vec!["mediaType"],
         };
-        Ok(build_snapshot(
-            &self.client.conversation_activity(&query).await?,
-        ))
+        Ok(build_snapshot(&self.client.send(&query).await?))
     }
 }
 
@@ -93,6 +94,71 @@ pub(crate) fn build_snapshot(response: &ConversationActivityResponse) -> Activit
     ActivitySnapshot { by_media }
 }
 
+// ---- POST /api/v2/analytics/conversations/activity/query ------------------------------------
+
+/// `POST /api/v2/analytics/conversations/activity/query`; the same permission as the
+/// observations (REFERENCE.md section 2).
+pub(crate) const CONVERSATION_ACTIVITY: Endpoint = Endpoint::api(
+    "/api/v2/analytics/conversations/activity/query",
+    Permission::Needs("analytics:queueObservation:view"),
+);
+
+/// The query is its own body.
+impl Request for ConversationActivityQuery {
+    const ENDPOINT: Endpoint = CONVERSATION_ACTIVITY;
+    type Body = Self;
+    type Response = ConversationActivityResponse;
+
+    fn method(&self) -> Method {
+        Method::POST
+    }
+
+    fn body(&self) -> Option<&Self> {
+        Some(self)
+    }
+}
+
+/// `ConversationActivityQuery`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ConversationActivityQuery {
+    pub(crate) metrics: Vec<ActivityQueryMetric>,
+    pub(crate) group_by: Vec<&'static str>,
+}
+
+/// `ConversationActivityQueryMetric`.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct ActivityQueryMetric {
+    pub(crate) metric: &'static str,
+}
+
+/// `ConversationActivityResponse`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ConversationActivityResponse {
+    #[serde(default)]
+    pub(crate) results: Vec<ConversationActivityData>,
+}
+
+/// `ConversationActivityData`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct ConversationActivityData {
+    #[serde(default, deserialize_with = "models::string_map")]
+    pub(crate) group: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(crate) data: Vec<ConversationActivityMetricValue>,
+}
+
+/// `ConversationActivityMetricValue`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ConversationActivityMetricValue {
+    #[serde(default)]
+    pub(crate) metric: String,
+    #[serde(default)]
+    pub(crate) count: Option<i64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,5 +184,10 @@ mod tests {
         );
         assert_eq!(snap.by_media["video"].alerting, 1);
         assert_eq!(snap.by_media["chat"], ConversationCounts::default());
+    }
+
+    #[test]
+    fn its_endpoint_names_its_permission() {
+        crate::genesys::request::assert_permission_named(&CONVERSATION_ACTIVITY);
     }
 }

@@ -29,20 +29,22 @@ use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use chrono_tz::Tz;
 use tokio::sync::watch;
 
+pub(crate) use self::models::{
+    ConversationAggregateQueryResponse, ConversationAggregationQuery, CONVERSATION_AGGREGATES,
+};
 use super::queues::QueueSet;
 use super::{
     batches, CollectError, Context, Poll, Published, Registration, Snapshot, Started,
     MAX_QUEUES_PER_QUERY,
 };
 use crate::clock::SharedClock;
-use crate::genesys::models::{
-    ConversationAggregateQueryResponse, ConversationAggregationQuery, QueryFilter,
-};
+use crate::genesys::models::QueryFilter;
 use crate::genesys::{ApiError, GenesysClient};
 use crate::metrics::catalog::family::{Family, Kind};
 use crate::metrics::exposition::{Exposition, Labels};
 use crate::metrics::families::Memo;
 
+mod models;
 mod quantities;
 
 pub use quantities::Quantity;
@@ -590,7 +592,7 @@ impl AggregatesCollector {
                     metrics: half.to_vec(),
                     ..failed.clone()
                 };
-                match self.client.conversation_aggregates(&probe).await {
+                match self.client.send(&probe).await {
                     Ok(_) => some_succeeded = true,
                     Err(ApiError::Status { status: 400, .. }) => refused_sets.push(half.to_vec()),
                     Err(e) => return Err(e.into()),
@@ -735,7 +737,7 @@ impl AggregatesCollector {
                 filter: QueryFilter::any_queue(batch.iter().copied()),
                 metrics: metrics.to_vec(),
             };
-            let response = match self.client.conversation_aggregates(&query).await {
+            let response = match self.client.send(&query).await {
                 Ok(r) => r,
                 Err(error @ ApiError::Status { status: 400, .. }) => {
                     return Err(Failure::Refused { query, error })

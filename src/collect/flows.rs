@@ -4,7 +4,7 @@
 //!
 //! Opt-in (`--collector.flows`): it needs a permission no other collector does
 //! (`analytics:flowObservation:view`), and the endpoint is not in the schemas this exporter was
-//! checked against (its shape is the official SDKs', see `genesys::models`). Not keyed by queue:
+//! checked against (its shape is the official SDKs', see [`FlowActivityQuery`]). Not keyed by queue:
 //! which conversations a flow type counts is Genesys' to say (the API does not document it), and
 //! on a sharded org only shard 0 queries and serves it, as `activity` does.
 //!
@@ -13,12 +13,15 @@
 //! as its own label value, at most [`MAX_OTHER_FLOW_TYPES`] of them; beyond, or when it is not a
 //! plain word, its conversations are counted under `other`, with a warning.
 
+use reqwest::Method;
+use serde::Serialize;
 use std::collections::BTreeMap;
 
+use super::activity::{ActivityQueryMetric, ConversationActivityResponse};
 use super::observations::count_of;
 use super::{CollectError, Context, Poll, Registration, Snapshot, Started};
-use crate::genesys::models::{ActivityQueryMetric, FlowActivityQuery, FlowActivityResponse};
-use crate::genesys::{Endpoint, GenesysClient};
+use crate::genesys::request::{Endpoint, Permission, Request};
+use crate::genesys::GenesysClient;
 use crate::metrics::catalog;
 use crate::metrics::exposition::{Exposition, Labels};
 
@@ -36,7 +39,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
 
 fn start(ctx: Context) -> Started {
     // Its retry series exist from the start, as every default endpoint's do.
-    ctx.client.init_endpoint_metrics(Endpoint::FlowActivity);
+    ctx.client.init_endpoint_metrics(FLOW_ACTIVITY);
     ctx.spawner().spawn(FlowsCollector {
         client: ctx.client,
         folded: Vec::new(),
@@ -100,7 +103,7 @@ impl Poll for FlowsCollector {
             metrics: vec![ActivityQueryMetric { metric: "oFlow" }],
             group_by: vec!["flowType"],
         };
-        let (snapshot, mut folded) = build_snapshot(&self.client.flow_activity(&query).await?);
+        let (snapshot, mut folded) = build_snapshot(&self.client.send(&query).await?);
         folded.sort_unstable();
         if !folded.is_empty() && folded != self.folded {
             tracing::warn!(
@@ -168,6 +171,46 @@ pub(crate) fn build_snapshot(response: &FlowActivityResponse) -> (FlowsSnapshot,
         *by_type.entry(label).or_default() += count;
     }
     (FlowsSnapshot { by_type }, folded)
+}
+
+// ---- POST /api/v2/analytics/flows/activity/query --------------------------------------------
+// Not in openapi-subset.json: the official SDKs' models (platform-client-sdk-dotnet
+// `FlowActivityQuery`, `FlowActivityQueryMetric`, `FlowActivityResponse`, `FlowActivityData`,
+// `FlowActivityMetricValue`) have the same shape as the conversation activity ones (`activity`), with
+// the one metric `oFlow` and the dimension `flowType` among its 23 group-by values.
+
+/// `POST /api/v2/analytics/flows/activity/query` (README: `analytics:flowObservation:view`).
+pub(crate) const FLOW_ACTIVITY: Endpoint = Endpoint::api(
+    "/api/v2/analytics/flows/activity/query",
+    Permission::Needs("analytics:flowObservation:view"),
+);
+
+/// `FlowActivityQuery` (`metrics`: `FlowActivityQueryMetric`, `groupBy`): the conversation
+/// activity query's shape, its own type because it is another request.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct FlowActivityQuery {
+    pub(crate) metrics: Vec<ActivityQueryMetric>,
+    pub(crate) group_by: Vec<&'static str>,
+}
+
+/// `FlowActivityResponse` (`results`: `FlowActivityData` {`group`, `data`:
+/// `FlowActivityMetricValue` {`metric`, `count`}}).
+pub(crate) type FlowActivityResponse = ConversationActivityResponse;
+
+/// The query is its own body.
+impl Request for FlowActivityQuery {
+    const ENDPOINT: Endpoint = FLOW_ACTIVITY;
+    type Body = Self;
+    type Response = FlowActivityResponse;
+
+    fn method(&self) -> Method {
+        Method::POST
+    }
+
+    fn body(&self) -> Option<&Self> {
+        Some(self)
+    }
 }
 
 #[cfg(test)]
@@ -242,5 +285,10 @@ mod tests {
             snap.by_type.len(),
             FLOW_TYPES.len() + MAX_OTHER_FLOW_TYPES + 2
         );
+    }
+
+    #[test]
+    fn its_endpoint_names_its_permission() {
+        crate::genesys::request::assert_permission_named(&FLOW_ACTIVITY);
     }
 }

@@ -6,13 +6,12 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
+use super::activity::ConversationActivityResponse;
+use super::aggregates::ConversationAggregateQueryResponse;
 use super::observations::rows::{Metric, Pushed, Row, Stat};
 use super::queues::{QueueSet, WatchedQueue};
 use super::{activity, aggregates, observations};
-use crate::genesys::models::{
-    ConversationActivityResponse, ConversationAggregateQueryResponse, QueueEntityListing,
-    QueueObservationQueryResponse, QueueStatsEvent,
-};
+use crate::genesys::models::{QueueEntityListing, QueueObservationQueryResponse, QueueStatsEvent};
 
 /// Keys and strings the real payloads use, so generated documents reach the deep paths.
 const WORDS: &[&str] = &[

@@ -16,8 +16,8 @@ use tokio::time::Instant;
 
 use super::instrument::ApiMetrics;
 use super::models::{AuthErrorResponse, TokenResponse};
+use super::request::TOKEN;
 use super::response::{read_body_capped, retry_after, BodyError};
-use super::Endpoint;
 
 /// Genesys' default token lifetime, assumed when a response leaves out `expires_in`.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(24 * 3600);
@@ -175,8 +175,7 @@ impl TokenSource {
         let response = match response {
             Ok(r) => r,
             Err(source) => {
-                self.metrics
-                    .request(Endpoint::Token, transport_code(&source));
+                self.metrics.request(TOKEN, transport_code(&source));
                 return Err(AuthError::Transport {
                     url: self.token_url.clone(),
                     source,
@@ -184,7 +183,7 @@ impl TokenSource {
             }
         };
         let status = response.status();
-        self.metrics.request(Endpoint::Token, status.as_str());
+        self.metrics.request(TOKEN, status.as_str());
         let retry_after = retry_after(response.headers());
         let body = read_body_capped(response, MAX_TOKEN_BODY)
             .await

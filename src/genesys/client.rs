@@ -17,14 +17,12 @@ use serde::Serialize;
 use super::auth::{transport_code, AuthError, BearerToken, Credentials, TokenSource};
 use super::instrument::ApiMetrics;
 use super::models::{
-    Channel, ChannelTopicEntityListing, ConversationActivityQuery, ConversationActivityResponse,
-    ConversationAggregateQueryResponse, ConversationAggregationQuery, ErrorBody,
-    EstimatedWaitTimePredictions, FlowActivityQuery, FlowActivityResponse, LimitsEntityListing,
-    QueueEntityListing, QueueObservationQuery, QueueObservationQueryResponse, TopicRequest,
+    Channel, ChannelTopicEntityListing, ErrorBody, QueueEntityListing, TopicRequest,
 };
 use super::ratelimit::RateLimiter;
+use super::request::{CreateChannel, QueuesPage, Subscribe, UnsubscribeAll, TOKEN};
 use super::response::{read_body_capped, retry_after, BodyError};
-use super::Endpoint;
+use super::{Endpoint, Request};
 
 /// The official SDKs give up on a 429 whose `Retry-After` is longer than this: such answers
 /// come from daily quotas, not from the per-minute limit.
@@ -219,74 +217,45 @@ impl GenesysClient {
             .set(i64::from(per_minute.max(1)));
     }
 
-    /// `GET /api/v2/routing/queues`, one page.
+    /// Sends `request`: its endpoint's budget, retries and self-metrics, its body as JSON,
+    /// its answer decoded as its response type.
     ///
     /// # Errors
     /// When the request fails after its retries, or the answer is not the expected JSON.
+    pub async fn send<R: Request>(&self, request: &R) -> Result<R::Response, ApiError> {
+        self.call(
+            R::ENDPOINT,
+            request.method(),
+            &request.path(),
+            request.body(),
+        )
+        .await
+    }
+
+    /// `GET /api/v2/routing/queues`, one page.
+    ///
+    /// # Errors
+    /// As [`GenesysClient::send`].
     pub async fn queues_page(
         &self,
         page_number: u32,
         page_size: u32,
     ) -> Result<QueueEntityListing, ApiError> {
-        let path = format!("/api/v2/routing/queues?pageNumber={page_number}&pageSize={page_size}");
-        self.call::<(), _>(Endpoint::Queues, Method::GET, &path, None)
-            .await
-    }
-
-    /// `POST /api/v2/analytics/queues/observations/query`.
-    ///
-    /// # Errors
-    /// As [`GenesysClient::queues_page`].
-    pub(crate) async fn queue_observations(
-        &self,
-        query: &QueueObservationQuery,
-    ) -> Result<QueueObservationQueryResponse, ApiError> {
-        let path = Endpoint::QueueObservations.label();
-        self.call(Endpoint::QueueObservations, Method::POST, path, Some(query))
-            .await
-    }
-
-    /// `POST /api/v2/analytics/conversations/activity/query`.
-    ///
-    /// # Errors
-    /// As [`GenesysClient::queues_page`].
-    pub(crate) async fn conversation_activity(
-        &self,
-        query: &ConversationActivityQuery,
-    ) -> Result<ConversationActivityResponse, ApiError> {
-        let path = Endpoint::ConversationActivity.label();
-        self.call(
-            Endpoint::ConversationActivity,
-            Method::POST,
-            path,
-            Some(query),
-        )
+        self.send(&QueuesPage {
+            page_number,
+            page_size,
+        })
         .await
-    }
-
-    /// `POST /api/v2/analytics/flows/activity/query`.
-    ///
-    /// # Errors
-    /// As [`GenesysClient::queues_page`].
-    pub(crate) async fn flow_activity(
-        &self,
-        query: &FlowActivityQuery,
-    ) -> Result<FlowActivityResponse, ApiError> {
-        let path = Endpoint::FlowActivity.label();
-        self.call(Endpoint::FlowActivity, Method::POST, path, Some(query))
-            .await
     }
 
     /// `POST /api/v2/notifications/channels`: a new notification channel (its WebSocket is
     /// connected to `connectUri` exactly as returned).
     ///
     /// # Errors
-    /// As [`GenesysClient::queues_page`]; an org without the notifications API answers 404 or
+    /// As [`GenesysClient::send`]; an org without the notifications API answers 404 or
     /// 403, which the caller reads as "poll instead".
     pub async fn create_channel(&self) -> Result<Channel, ApiError> {
-        let path = Endpoint::NotificationChannels.label();
-        self.call::<(), _>(Endpoint::NotificationChannels, Method::POST, path, None)
-            .await
+        self.send(&CreateChannel).await
     }
 
     /// Subscribes a channel to `topics`: `PUT` replaces its subscriptions, `POST` adds to
@@ -297,25 +266,18 @@ impl GenesysClient {
     /// queues are polled instead).
     ///
     /// # Errors
-    /// As [`GenesysClient::queues_page`]; more than 1,000 topics on a channel is a 400.
+    /// As [`GenesysClient::send`]; more than 1,000 topics on a channel is a 400.
     pub async fn subscribe(
         &self,
         channel_id: &str,
         topics: &[&str],
         replace: bool,
     ) -> Result<ChannelTopicEntityListing, ApiError> {
-        let path = format!(
-            "/api/v2/notifications/channels/{}/subscriptions?ignoreErrors=true",
-            url::form_urlencoded::byte_serialize(channel_id.as_bytes()).collect::<String>()
-        );
-        let body: Vec<TopicRequest<'_>> = topics.iter().map(|id| TopicRequest { id }).collect();
-        let method = if replace { Method::PUT } else { Method::POST };
-        self.call(
-            Endpoint::NotificationSubscriptions,
-            method,
-            &path,
-            Some(&body),
-        )
+        self.send(&Subscribe {
+            channel_id,
+            topics: topics.iter().map(|id| TopicRequest { id }).collect(),
+            replace,
+        })
         .await
     }
 
@@ -323,19 +285,9 @@ impl GenesysClient {
     /// delivers nothing from now on (a channel let go; the API cannot delete a channel).
     ///
     /// # Errors
-    /// As [`GenesysClient::queues_page`].
+    /// As [`GenesysClient::send`].
     pub async fn unsubscribe_all(&self, channel_id: &str) -> Result<(), ApiError> {
-        let path = format!(
-            "/api/v2/notifications/channels/{}/subscriptions",
-            url::form_urlencoded::byte_serialize(channel_id.as_bytes()).collect::<String>()
-        );
-        self.call::<(), ()>(
-            Endpoint::NotificationSubscriptions,
-            Method::DELETE,
-            &path,
-            None,
-        )
-        .await
+        self.send(&UnsubscribeAll { channel_id }).await
     }
 
     /// The client-side budget in force (requests a minute).
@@ -348,62 +300,6 @@ impl GenesysClient {
     #[must_use]
     pub(crate) fn api_is_plain_http(&self) -> bool {
         self.inner.api_url.starts_with("http://")
-    }
-
-    /// `POST /api/v2/analytics/conversations/aggregates/query`.
-    ///
-    /// # Errors
-    /// As [`GenesysClient::queues_page`].
-    pub(crate) async fn conversation_aggregates(
-        &self,
-        query: &ConversationAggregationQuery,
-    ) -> Result<ConversationAggregateQueryResponse, ApiError> {
-        let path = Endpoint::ConversationAggregates.label();
-        self.call(
-            Endpoint::ConversationAggregates,
-            Method::POST,
-            path,
-            Some(query),
-        )
-        .await
-    }
-
-    /// `GET /api/v2/routing/queues/{queueId}/mediatypes/{mediaType}/estimatedwaittime`;
-    /// `media_type` in the path's vocabulary (`call`, not `voice`).
-    ///
-    /// # Errors
-    /// As [`GenesysClient::queues_page`].
-    pub(crate) async fn estimated_wait_time(
-        &self,
-        queue_id: &str,
-        media_type: &str,
-    ) -> Result<EstimatedWaitTimePredictions, ApiError> {
-        let segment =
-            |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-        let path = format!(
-            "/api/v2/routing/queues/{}/mediatypes/{}/estimatedwaittime",
-            segment(queue_id),
-            segment(media_type)
-        );
-        self.call::<(), _>(Endpoint::EstimatedWaitTime, Method::GET, &path, None)
-            .await
-    }
-
-    /// `GET /api/v2/organizations/limits/namespaces/{namespaceName}`: the org's effective
-    /// limits in one namespace (REFERENCE.md 3.1).
-    ///
-    /// # Errors
-    /// As [`GenesysClient::queues_page`]; an org or client without access answers 403 or 404.
-    pub(crate) async fn org_limits(
-        &self,
-        namespace: &str,
-    ) -> Result<LimitsEntityListing, ApiError> {
-        let path = format!(
-            "/api/v2/organizations/limits/namespaces/{}",
-            url::form_urlencoded::byte_serialize(namespace.as_bytes()).collect::<String>()
-        );
-        self.call::<(), _>(Endpoint::OrgLimits, Method::GET, &path, None)
-            .await
     }
 
     /// Creates `endpoint`'s retry series at 0 (an endpoint that only an opt-in collector
@@ -427,7 +323,7 @@ impl GenesysClient {
         let body = match body {
             Some(b) => Some(Bytes::from(serde_json::to_vec(b).map_err(|source| {
                 ApiError::Encode {
-                    endpoint: endpoint.label(),
+                    endpoint: endpoint.label,
                     source,
                 }
             })?)),
@@ -442,19 +338,20 @@ impl GenesysClient {
                     // `204 No Content` (a `DELETE`) reads as `null`, which only `()` accepts.
                     let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
                     return serde_json::from_slice(bytes).map_err(|source| ApiError::Decode {
-                        endpoint: endpoint.label(),
+                        endpoint: endpoint.label,
                         source,
                     });
                 }
                 Attempt::Fail(e) => return Err(e),
                 Attempt::Reauthenticate { rejected, error } => {
-                    if reauthenticated {
+                    // Its retry series have no `unauthorized` either (`instrument`).
+                    if reauthenticated || !endpoint.retries_unauthorized {
                         return Err(error);
                     }
                     reauthenticated = true;
                     self.inner.metrics.retry(endpoint, "unauthorized");
                     tracing::info!(
-                        endpoint = endpoint.label(),
+                        endpoint = endpoint.label,
                         "token rejected (401), refreshing once"
                     );
                     self.inner.tokens.invalidate(&rejected).await;
@@ -467,7 +364,7 @@ impl GenesysClient {
                 } => {
                     if retries >= self.inner.max_retries {
                         return Err(ApiError::RetriesExhausted {
-                            endpoint: endpoint.label(),
+                            endpoint: endpoint.label,
                             attempts: retries + 1,
                             last: Box::new(error),
                         });
@@ -476,7 +373,7 @@ impl GenesysClient {
                     retries += 1;
                     self.inner.metrics.retry(retried, reason);
                     tracing::warn!(
-                        endpoint = retried.label(),
+                        endpoint = retried.label,
                         reason,
                         retry = retries,
                         wait_ms = crate::clock::millis_u64(wait),
@@ -519,17 +416,17 @@ impl GenesysClient {
                     AuthError::Unavailable { .. } => ("server_error", None),
                     AuthError::Rejected { .. } | AuthError::InvalidResponse { .. } => {
                         return Attempt::Fail(ApiError::Auth {
-                            endpoint: endpoint.label(),
+                            endpoint: endpoint.label,
                             source,
                         })
                     }
                 };
                 return Attempt::Retry {
-                    retried: Endpoint::Token,
+                    retried: TOKEN,
                     reason,
                     wait,
                     error: ApiError::Auth {
-                        endpoint: endpoint.label(),
+                        endpoint: endpoint.label,
                         source,
                     },
                 };
@@ -557,7 +454,7 @@ impl GenesysClient {
                 inner.metrics.request(endpoint, code);
                 count_request();
                 let error = ApiError::Transport {
-                    endpoint: endpoint.label(),
+                    endpoint: endpoint.label,
                     source,
                 };
                 return Attempt::Retry {
@@ -576,14 +473,14 @@ impl GenesysClient {
             Ok(b) => b,
             Err(BodyError::TooLarge(limit)) => {
                 return Attempt::Fail(ApiError::BodyTooLarge {
-                    endpoint: endpoint.label(),
+                    endpoint: endpoint.label,
                     limit,
                 })
             }
             Err(BodyError::Transport(source)) => {
                 let reason = transport_code(&source);
                 let error = ApiError::Transport {
-                    endpoint: endpoint.label(),
+                    endpoint: endpoint.label,
                     source,
                 };
                 return Attempt::Retry {
@@ -607,7 +504,7 @@ impl GenesysClient {
                 let wait = retry_after.unwrap_or(DEFAULT_RETRY_AFTER);
                 if wait > MAX_RETRY_AFTER {
                     return Attempt::Fail(ApiError::RetryAfterTooLong {
-                        endpoint: endpoint.label(),
+                        endpoint: endpoint.label,
                         seconds: wait.as_secs(),
                         max: MAX_RETRY_AFTER.as_secs(),
                     });
@@ -656,7 +553,7 @@ fn count_request() {
 fn status_error(endpoint: Endpoint, status: StatusCode, body: &[u8]) -> ApiError {
     let parsed: ErrorBody = serde_json::from_slice(body).unwrap_or_default();
     ApiError::Status {
-        endpoint: endpoint.label(),
+        endpoint: endpoint.label,
         status: status.as_u16(),
         context: parsed.context(),
         code: parsed.code.unwrap_or_else(|| "no.error.code".into()),
@@ -695,9 +592,11 @@ mod tests {
         let body = br#"{"message": "bad", "code": "bad.request", "status": 400,
             "messageWithParams": "metric {metric} is not valid", "messageParams": {"metric": "tAnswered"},
             "details": [{"errorCode": "x", "fieldName": "metrics"}], "errors": [{"message": "nested"}]}"#;
-        let ApiError::Status { context, .. } =
-            status_error(Endpoint::Queues, StatusCode::BAD_REQUEST, body)
-        else {
+        let ApiError::Status { context, .. } = status_error(
+            crate::genesys::request::QUEUES,
+            StatusCode::BAD_REQUEST,
+            body,
+        ) else {
             panic!("a status error");
         };
         for s in [
@@ -710,7 +609,7 @@ mod tests {
         }
         // An odd type in a field nobody documented keeps the code and message.
         let e = status_error(
-            Endpoint::Queues,
+            crate::genesys::request::QUEUES,
             StatusCode::BAD_REQUEST,
             br#"{"message": "bad", "code": "bad.request", "details": 7}"#,
         );
@@ -720,12 +619,16 @@ mod tests {
     #[test]
     fn error_bodies_give_code_and_message() {
         let body = include_bytes!("../../tests/fixtures/error-429.response.devforum.json");
-        let e = status_error(Endpoint::Queues, StatusCode::TOO_MANY_REQUESTS, body);
+        let e = status_error(
+            crate::genesys::request::QUEUES,
+            StatusCode::TOO_MANY_REQUESTS,
+            body,
+        );
         let text = e.to_string();
         assert!(text.contains("429 too.many.requests.retry.after"), "{text}");
         assert!(text.contains("Retry the request in [42] seconds"), "{text}");
         let e = status_error(
-            Endpoint::Queues,
+            crate::genesys::request::QUEUES,
             StatusCode::BAD_GATEWAY,
             b"<html>oops</html>",
         );

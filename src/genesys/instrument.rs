@@ -10,6 +10,7 @@ use prometheus_client::registry::Registry;
 
 use crate::metrics::catalog::{self, register};
 
+use super::request::CLIENT_ENDPOINTS;
 use super::Endpoint;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -31,23 +32,7 @@ pub(crate) struct RetryLabels {
     pub(crate) reason: &'static str,
 }
 
-/// Every endpoint the client calls by default: each gets its retry series at 0 before the first
-/// retry. Endpoints of opt-in collectors (`EstimatedWaitTime`, `FlowActivity`) get theirs when the collector
-/// starts ([`ApiMetrics::init_retries`]), so turning nothing on changes nothing in the body.
-const ENDPOINTS: [Endpoint; 8] = [
-    Endpoint::Token,
-    Endpoint::Queues,
-    Endpoint::QueueObservations,
-    Endpoint::ConversationActivity,
-    Endpoint::ConversationAggregates,
-    Endpoint::NotificationChannels,
-    Endpoint::NotificationSubscriptions,
-    Endpoint::OrgLimits,
-];
-
-/// The reasons a request to `endpoint` can be retried for (`genesys::client`). The match
-/// names every endpoint, so a new one fails to compile until it is placed here (and in
-/// [`ENDPOINTS`]).
+/// The reasons a request to `endpoint` can be retried for (`genesys::client`).
 fn retry_reasons(endpoint: Endpoint) -> &'static [&'static str] {
     const TRANSIENT: &[&str] = &[
         "rate_limited",
@@ -62,18 +47,10 @@ fn retry_reasons(endpoint: Endpoint) -> &'static [&'static str] {
         "connection_error",
         "unauthorized",
     ];
-    match endpoint {
-        // A token request that gets a 401 has bad credentials: it fails, it is not retried.
-        Endpoint::Token => TRANSIENT,
-        Endpoint::Queues
-        | Endpoint::QueueObservations
-        | Endpoint::ConversationActivity
-        | Endpoint::ConversationAggregates
-        | Endpoint::NotificationChannels
-        | Endpoint::NotificationSubscriptions
-        | Endpoint::EstimatedWaitTime
-        | Endpoint::OrgLimits
-        | Endpoint::FlowActivity => ALL,
+    if endpoint.retries_unauthorized {
+        ALL
+    } else {
+        TRANSIENT
     }
 }
 
@@ -97,7 +74,7 @@ impl ApiMetrics {
         // Retries are few and their label values known: every series exists from the start
         // at 0, so `rate()` and `increase()` see the first retry, and an alert on them does
         // not need `or vector(0)`. (Requests are not: their `code` is whatever came back.)
-        for endpoint in ENDPOINTS {
+        for endpoint in CLIENT_ENDPOINTS {
             self.init_retries(endpoint);
         }
         register(registry, &catalog::API_REQUESTS, self.requests.clone());
@@ -138,7 +115,7 @@ impl ApiMetrics {
     pub(crate) fn init_retries(&self, endpoint: Endpoint) {
         for &reason in retry_reasons(endpoint) {
             drop(self.retries.get_or_create(&RetryLabels {
-                endpoint: endpoint.label(),
+                endpoint: endpoint.label,
                 reason,
             }));
         }
@@ -168,7 +145,7 @@ impl ApiMetrics {
         self.changed();
         self.requests
             .get_or_create(&RequestLabels {
-                endpoint: endpoint.label(),
+                endpoint: endpoint.label,
                 code: code.into(),
             })
             .inc();
@@ -178,7 +155,7 @@ impl ApiMetrics {
         self.changed();
         self.retries
             .get_or_create(&RetryLabels {
-                endpoint: endpoint.label(),
+                endpoint: endpoint.label,
                 reason,
             })
             .inc();
@@ -218,16 +195,16 @@ mod tests {
             .lines()
             .filter(|l| l.starts_with("genesys_api_retries_total{"))
             .collect();
-        // 8 endpoints x 5 reasons, less the token endpoint's `unauthorized` (the opt-in
-        // estimated wait endpoint gets its series when its collector starts).
-        assert_eq!(retries.len(), 39, "{retries:#?}");
+        // The client's 5 endpoints x 5 reasons, less the token endpoint's `unauthorized` (the
+        // endpoints collectors declare get theirs when the org starts them).
+        assert_eq!(retries.len(), 24, "{retries:#?}");
         assert!(retries.iter().all(|l| l.ends_with(" 0")), "{retries:#?}");
         assert!(text.contains(
             "genesys_api_retries_total{endpoint=\"/oauth/token\",reason=\"rate_limited\"} 0\n"
         ));
         assert!(!text.contains("endpoint=\"/oauth/token\",reason=\"unauthorized\""));
 
-        api.retry(Endpoint::Queues, "unauthorized");
+        api.retry(crate::genesys::request::QUEUES, "unauthorized");
         let text = String::from_utf8(m.body(Format::Text, false).unwrap().to_vec()).unwrap();
         assert!(text.contains(
             "genesys_api_retries_total{endpoint=\"/api/v2/routing/queues\",reason=\"unauthorized\"} 1\n"

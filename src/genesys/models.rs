@@ -1,5 +1,6 @@
-//! Serde models of the Genesys Cloud request and response bodies the exporter uses, with the
-//! API's field names (see `openapi-subset.json`). Unknown fields are ignored and every field that
+//! Serde models of the Genesys Cloud request and response bodies that more than one part of the
+//! exporter uses (queues, observations, notifications, errors), with the API's field names (see
+//! `openapi-subset.json`); a collector's own requests keep theirs beside it. Unknown fields are ignored and every field that
 //! the API may leave out is optional or defaulted, so a new field or a missing zero never breaks
 //! a poll.
 
@@ -9,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// A `group` of dimension values: strings by the spec. A value of another type (a newer API)
 /// is skipped rather than failing the whole response.
-fn string_map<'de, D: serde::Deserializer<'de>>(
+pub(crate) fn string_map<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<BTreeMap<String, String>, D::Error> {
     let raw: Option<BTreeMap<String, serde_json::Value>> = Option::deserialize(d)?;
@@ -289,112 +290,6 @@ pub(crate) struct StatisticalSummary {
     pub(crate) denominator: Option<f64>,
 }
 
-// ---- POST /api/v2/analytics/conversations/activity/query ------------------------------------
-
-/// `ConversationActivityQuery`.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct ConversationActivityQuery {
-    pub(crate) metrics: Vec<ActivityQueryMetric>,
-    pub(crate) group_by: Vec<&'static str>,
-}
-
-/// `ConversationActivityQueryMetric`.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct ActivityQueryMetric {
-    pub(crate) metric: &'static str,
-}
-
-/// `ConversationActivityResponse`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct ConversationActivityResponse {
-    #[serde(default)]
-    pub(crate) results: Vec<ConversationActivityData>,
-}
-
-/// `ConversationActivityData`.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub(crate) struct ConversationActivityData {
-    #[serde(default, deserialize_with = "string_map")]
-    pub(crate) group: BTreeMap<String, String>,
-    #[serde(default)]
-    pub(crate) data: Vec<ConversationActivityMetricValue>,
-}
-
-/// `ConversationActivityMetricValue`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct ConversationActivityMetricValue {
-    #[serde(default)]
-    pub(crate) metric: String,
-    #[serde(default)]
-    pub(crate) count: Option<i64>,
-}
-
-// ---- POST /api/v2/analytics/flows/activity/query --------------------------------------------
-// Not in openapi-subset.json: the official SDKs' models (platform-client-sdk-dotnet
-// `FlowActivityQuery`, `FlowActivityQueryMetric`, `FlowActivityResponse`, `FlowActivityData`,
-// `FlowActivityMetricValue`) have the same shape as the conversation activity ones above, with
-// the one metric `oFlow` and the dimension `flowType` among its 23 group-by values.
-
-/// `FlowActivityQuery` (`metrics`: `FlowActivityQueryMetric`, `groupBy`).
-pub(crate) type FlowActivityQuery = ConversationActivityQuery;
-
-/// `FlowActivityResponse` (`results`: `FlowActivityData` {`group`, `data`:
-/// `FlowActivityMetricValue` {`metric`, `count`}}).
-pub(crate) type FlowActivityResponse = ConversationActivityResponse;
-
-// ---- POST /api/v2/analytics/conversations/aggregates/query ----------------------------------
-
-/// `ConversationAggregationQuery`.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct ConversationAggregationQuery {
-    /// `"<start>/<end>"`, ISO-8601 instants.
-    pub(crate) interval: String,
-    /// ISO-8601 duration (`PT5M`); absent means one bucket for the whole interval.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) granularity: Option<String>,
-    pub(crate) group_by: Vec<&'static str>,
-    pub(crate) filter: QueryFilter,
-    pub(crate) metrics: Vec<&'static str>,
-}
-
-/// `ConversationAggregateQueryResponse`.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub(crate) struct ConversationAggregateQueryResponse {
-    #[serde(default)]
-    pub(crate) results: Vec<ConversationAggregateDataContainer>,
-}
-
-/// `ConversationAggregateDataContainer`.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub(crate) struct ConversationAggregateDataContainer {
-    #[serde(default, deserialize_with = "string_map")]
-    pub(crate) group: BTreeMap<String, String>,
-    #[serde(default)]
-    pub(crate) data: Vec<StatisticalResponse>,
-}
-
-/// `StatisticalResponse`: one granularity bucket.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub(crate) struct StatisticalResponse {
-    #[serde(default)]
-    pub(crate) interval: String,
-    #[serde(default)]
-    pub(crate) metrics: Vec<AggregateMetricData>,
-}
-
-/// `AggregateMetricData`.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub(crate) struct AggregateMetricData {
-    #[serde(default)]
-    pub(crate) metric: String,
-    #[serde(default)]
-    pub(crate) stats: StatisticalSummary,
-}
-
 // ---- Notifications (REFERENCE.md 2.7) --------------------------------------------------------
 
 /// `Channel`: the answer to `POST /api/v2/notifications/channels`. `connectUri` is used exactly
@@ -512,60 +407,6 @@ fn number_map<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String,
         .collect())
 }
 
-// ---- GET /api/v2/routing/queues/{queueId}/mediatypes/{mediaType}/estimatedwaittime --------
-
-/// `EstimatedWaitTimePredictions`. Not in `openapi-subset.json`: the shape is the official
-/// SDKs' model documentation (`build/docs/EstimatedWaitTimePredictions.md`,
-/// `PredictionResults.md`). Everything is optional, so the collector, not serde, decides
-/// whether an answer holds an estimate: one without any is a failed poll, never a series.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub(crate) struct EstimatedWaitTimePredictions {
-    #[serde(default)]
-    pub(crate) results: Option<Vec<PredictionResults>>,
-}
-
-/// `PredictionResults`: one estimate (the SDKs: `intent` "the media type scope", `formula`,
-/// `estimatedWaitTimeSeconds` an integer); only the estimate is read.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct PredictionResults {
-    /// A number: an integer by the SDKs, read as f64 so a fractional one is not an error.
-    #[serde(default)]
-    pub(crate) estimated_wait_time_seconds: Option<f64>,
-}
-
-impl EstimatedWaitTimePredictions {
-    /// The first estimate that is a finite, non-negative number of seconds.
-    #[must_use]
-    pub(crate) fn seconds(&self) -> Option<f64> {
-        self.results
-            .as_deref()?
-            .iter()
-            .filter_map(|r| r.estimated_wait_time_seconds)
-            .find(|s| s.is_finite() && *s >= 0.0)
-    }
-}
-
-// ---- GET /api/v2/organizations/limits/namespaces/{namespaceName} ----------------------------
-
-/// `LimitsEntityListing` (`openapi-subset.json`): the org's effective limits in a namespace.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub(crate) struct LimitsEntityListing {
-    #[serde(default)]
-    pub(crate) entities: Vec<Limit>,
-}
-
-/// `Limit` (`openapi-subset.json`): `key`, `namespace`, `value` (int64).
-#[derive(Debug, Clone, Default, Deserialize)]
-pub(crate) struct Limit {
-    #[serde(default)]
-    pub(crate) key: Option<String>,
-    #[serde(default)]
-    pub(crate) namespace: Option<String>,
-    #[serde(default)]
-    pub(crate) value: Option<i64>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -605,20 +446,6 @@ mod tests {
                 "metrics": ["oWaiting"]
             })
         );
-    }
-
-    #[test]
-    fn the_official_aggregates_example_parses() {
-        // Verbatim from Genesys' analytics-conversation-aggregate-query tutorial.
-        let text = include_str!("../../tests/fixtures/aggregates-query.response.tutorial.json");
-        let r: ConversationAggregateQueryResponse = serde_json::from_str(text).unwrap();
-        let group = &r.results[0].group;
-        assert!(group.contains_key("queueId") && group.contains_key("mediaType"));
-        let bucket = &r.results[0].data[0];
-        assert!(bucket.interval.contains('/'));
-        let talk = bucket.metrics.iter().find(|m| m.metric == "tTalk").unwrap();
-        assert_eq!(talk.stats.count, Some(5));
-        assert_eq!(talk.stats.sum, Some(3_125_952.0));
     }
 
     #[test]

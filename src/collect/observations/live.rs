@@ -186,7 +186,7 @@ async fn poller(
                     filter: QueryFilter::any_queue(batch.iter().map(String::as_str)),
                     metrics: METRICS.to_vec(),
                 };
-                responses.push(client.queue_observations(&query).await?);
+                responses.push(client.send(&query).await?);
             }
             Ok(responses)
         };

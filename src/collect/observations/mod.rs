@@ -499,7 +499,7 @@ impl Poll for ObservationsCollector {
                 filter: QueryFilter::any_queue(batch.iter().map(|q| q.id.as_str())),
                 metrics: METRICS.to_vec(),
             };
-            responses.push(self.client.queue_observations(&query).await?);
+            responses.push(self.client.send(&query).await?);
         }
         if let Some(p) = Presences::from_responses(&responses) {
             if p != *self.presences {
