@@ -1,22 +1,35 @@
 //! Every metric family the exporter can serve, in the order a scrape writes them, assembled
-//! from the writer's own catalog (`metrics::catalog::OWN`: self-metrics, the client's, and
-//! the families of collectors not yet declaring their own) and the collectors' own parts
-//! (`collect::aggregates::FAMILIES`). Assembled here, above both, so that `metrics` names no
-//! collector. `tests/catalog.rs` compares [`ALL`] with the golden list and docs/metrics.md.
+//! from the Genesys client's (`genesys::instrument::FAMILIES`), the writer's own
+//! (`metrics::catalog::OWN`: reloads, collector health, build, process), every registered
+//! collector's (`Registration::families`, in `collect::REGISTRY` order) and, last, the series
+//! count. Assembled here, above all of them, so that `metrics` names no collector and a new
+//! collector changes nothing in `src/metrics/`. `tests/catalog.rs` compares [`ALL`] with the
+//! golden list and docs/metrics.md.
 
-use crate::collect::aggregates;
+use crate::collect::REGISTRY;
+use crate::genesys::instrument;
 use crate::metrics::catalog::{self, Family};
 
 /// Every family, in the order a scrape writes them.
 pub const ALL: &[&Family] = &ALL_ARRAY;
 
-const PARTS: [&[&Family]; 3] = [
-    catalog::OWN,
-    aggregates::FAMILIES,
-    &[&catalog::EXPORTER_SERIES],
-];
+const PARTS: [&[&Family]; REGISTRY.len() + 3] = parts();
 
 const ALL_ARRAY: [&Family; count(&PARTS)] = concat(&PARTS);
+
+/// The client's, the writer's own, each collector's in registry order, the series count.
+const fn parts() -> [&'static [&'static Family]; REGISTRY.len() + 3] {
+    let mut out: [&[&Family]; REGISTRY.len() + 3] = [&[]; REGISTRY.len() + 3];
+    out[0] = instrument::FAMILIES;
+    out[1] = catalog::OWN;
+    let mut i = 0;
+    while i < REGISTRY.len() {
+        out[2 + i] = REGISTRY[i].families;
+        i += 1;
+    }
+    out[2 + REGISTRY.len()] = &[&catalog::EXPORTER_SERIES];
+    out
+}
 
 const fn count(parts: &[&[&Family]]) -> usize {
     let mut n = 0;

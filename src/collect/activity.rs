@@ -15,7 +15,7 @@ use super::{CollectError, Context, Poll, Registration, Snapshot, Started};
 use crate::genesys::models;
 use crate::genesys::request::{Endpoint, Permission, Request};
 use crate::genesys::GenesysClient;
-use crate::metrics::catalog;
+use crate::metrics::catalog::{Family, Kind};
 use crate::metrics::exposition::{Exposition, Labels};
 
 pub(crate) const REGISTRATION: Registration = Registration {
@@ -27,6 +27,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
     org_wide: true,
     requests_per_poll: super::one_query,
     start,
+    families: FAMILIES,
 };
 
 fn start(ctx: Context) -> Started {
@@ -60,11 +61,22 @@ impl Poll for ActivityCollector {
     }
 }
 
+/// The families this collector writes.
+pub(crate) const FAMILIES: &[&Family] = &[&CONVERSATIONS];
+
+pub(crate) const CONVERSATIONS: Family = Family {
+    name: "genesys_conversations",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Conversations org-wide right now by media type and state (conversation activity query).",
+    labels: &["media_type", "state"],
+};
+
 impl Snapshot for ActivitySnapshot {
     fn write(&self, e: &mut Exposition) -> std::io::Result<()> {
         let snap = self;
         let states = StateLabels::new();
-        e.begin(&catalog::CONVERSATIONS)?;
+        e.begin(&CONVERSATIONS)?;
         for (media, counts) in &snap.by_media {
             states.write(
                 e,

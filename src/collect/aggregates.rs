@@ -60,6 +60,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
     org_wide: false,
     requests_per_poll: |_, watched| batches(watched),
     start,
+    families: FAMILIES,
 };
 
 fn start(ctx: Context) -> Started {
@@ -185,6 +186,11 @@ const REFUSED_METRIC: Family = Family {
 
 /// This collector's families in the order a scrape writes them, for the catalog: the
 /// counters, the window gauges, the service level, the refused metrics.
+///
+/// They carry `queue_id` and `queue` only with `--aggregates.by=queue` (the default); with
+/// `--aggregates.by=media_type` they are summed over queues and drop both. With
+/// `--aggregates.by-direction` they carry a `direction` label after `media_type` (not listed
+/// here: the default body has none).
 pub(crate) const FAMILIES: &[&Family] = &FAMILY_ARRAY;
 
 const FAMILY_ARRAY: [&Family; family_count()] = families();

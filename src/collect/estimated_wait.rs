@@ -21,7 +21,7 @@ use super::observations::ObservationsSnapshot;
 use super::{CollectError, Context, Poll, Registration, Settings, Slot, Snapshot, Started};
 use crate::genesys::request::{segment, Endpoint, Permission, Request};
 use crate::genesys::{ApiError, GenesysClient};
-use crate::metrics::catalog;
+use crate::metrics::catalog::{Family, Kind};
 use crate::metrics::exposition::{Exposition, Labels};
 
 /// `--estimated-wait.max-queries` default: at the 1m default interval, 50 of the 200 requests
@@ -41,6 +41,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
     // At most the cap: what the plan must reserve.
     requests_per_poll: |settings, _| f64::from(settings.estimated_wait.max_queries),
     start,
+    families: FAMILIES,
 };
 
 /// What a reload may change.
@@ -207,12 +208,23 @@ impl Poll for EstimatedWaitCollector {
     }
 }
 
+/// The families this collector writes.
+pub(crate) const FAMILIES: &[&Family] = &[&QUEUE_ESTIMATED_WAIT_SECONDS];
+
+pub(crate) const QUEUE_ESTIMATED_WAIT_SECONDS: Family = Family {
+    name: "genesys_queue_estimated_wait_seconds",
+    kind: Kind::Gauge,
+    unit: Some("seconds"),
+    help: "Genesys' estimated wait for a new conversation (GET /api/v2/routing/queues/{queueId}/mediatypes/{mediaType}/estimatedwaittime), for queue and media types with conversations waiting; opt-in collector estimated_wait.",
+    labels: &["queue_id", "queue", "media_type"],
+};
+
 impl Snapshot for EstimatedWaitSnapshot {
     fn write(&self, e: &mut Exposition) -> std::io::Result<()> {
         if self.estimates.is_empty() {
             return Ok(());
         }
-        e.begin(&catalog::QUEUE_ESTIMATED_WAIT_SECONDS)?;
+        e.begin(&QUEUE_ESTIMATED_WAIT_SECONDS)?;
         for est in &self.estimates {
             let labels = Labels::new()
                 .with("queue_id", &est.queue_id)

@@ -22,7 +22,7 @@ use super::observations::count_of;
 use super::{CollectError, Context, Poll, Registration, Snapshot, Started};
 use crate::genesys::request::{Endpoint, Permission, Request};
 use crate::genesys::GenesysClient;
-use crate::metrics::catalog;
+use crate::metrics::catalog::{Family, Kind};
 use crate::metrics::exposition::{Exposition, Labels};
 
 pub(crate) const REGISTRATION: Registration = Registration {
@@ -35,6 +35,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
     org_wide: true,
     requests_per_poll: super::one_query,
     start,
+    families: FAMILIES,
 };
 
 fn start(ctx: Context) -> Started {
@@ -116,9 +117,20 @@ impl Poll for FlowsCollector {
     }
 }
 
+/// The families this collector writes.
+pub(crate) const FAMILIES: &[&Family] = &[&FLOW_CONVERSATIONS];
+
+pub(crate) const FLOW_CONVERSATIONS: Family = Family {
+    name: "genesys_flow_conversations",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Conversations in an Architect flow right now, org-wide, by flow type in lower case (oFlow, POST /api/v2/analytics/flows/activity/query grouped by flowType); opt-in collector flows.",
+    labels: &["flow_type"],
+};
+
 impl Snapshot for FlowsSnapshot {
     fn write(&self, e: &mut Exposition) -> std::io::Result<()> {
-        e.begin(&catalog::FLOW_CONVERSATIONS)?;
+        e.begin(&FLOW_CONVERSATIONS)?;
         for (flow_type, n) in &self.by_type {
             // Exact: counts of conversations stay far below 2^53.
             #[allow(clippy::cast_precision_loss)]

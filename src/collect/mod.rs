@@ -2,9 +2,10 @@
 //! snapshot and publishes it into its [`Slot`]; the metrics renderer only reads slots.
 //!
 //! A collector is one file and one line in [`REGISTRY`]: its file declares a
-//! [`Registration`] (name, default interval, cost per poll, how to start it) and implements
-//! [`Snapshot`] for what it publishes (which catalog families it writes). Flags, the request
-//! budget, reload, health self-metrics, readiness and the body cache loop over the registry.
+//! [`Registration`] (name, default interval, cost per poll, how to start it, the families it
+//! writes, declared in its file) and implements [`Snapshot`] for what it publishes (writing
+//! those families). Flags, the request budget, reload, health self-metrics, readiness and the
+//! body cache loop over the registry.
 
 pub mod activity;
 pub mod aggregates;
@@ -33,6 +34,7 @@ use self::queues::QueueSet;
 use crate::clock::SharedClock;
 use crate::genesys::client::counting_requests;
 use crate::genesys::{ApiError, GenesysClient};
+use crate::metrics::catalog::Family;
 pub use crate::metrics::{Health, Part, Snapshot};
 
 /// Every collector the exporter knows, in the order their series are written. Queue discovery
@@ -71,6 +73,9 @@ pub(crate) struct Registration {
     pub(crate) requests_per_poll: fn(settings: &Settings, watched: usize) -> f64,
     /// Starts polling into a new slot.
     pub(crate) start: fn(Context) -> Started,
+    /// The families it writes, declared beside the code that writes them, in the order a
+    /// scrape writes them: `crate::families::ALL` takes them in [`REGISTRY`] order.
+    pub(crate) families: &'static [&'static Family],
 }
 
 impl Registration {

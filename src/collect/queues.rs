@@ -9,7 +9,7 @@ use regex::Regex;
 use super::{batches, CollectError, Context, Poll, Registration, Snapshot, Started};
 use crate::genesys::models::Queue;
 use crate::genesys::GenesysClient;
-use crate::metrics::catalog;
+use crate::metrics::catalog::{Family, Kind};
 use crate::metrics::exposition::{Exposition, Labels};
 use crate::metrics::families::rows;
 
@@ -23,6 +23,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
     // One page per 100 queues.
     requests_per_poll: |_, watched| batches(watched),
     start,
+    families: FAMILIES,
 };
 
 fn start(ctx: Context) -> Started {
@@ -222,16 +223,31 @@ impl QueueSet {
     }
 }
 
+/// The families this collector writes, in the order it writes them.
+pub(crate) const FAMILIES: &[&Family] = &[&QUEUES, &QUEUE_INFO];
+
+pub(crate) const QUEUES: Family = Family {
+    name: "genesys_queues",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Queues being watched (after the include/exclude filters).",
+    labels: &[],
+};
+
+pub(crate) const QUEUE_INFO: Family = Family {
+    name: "genesys_queue_info",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Always 1 for each watched queue; carries its name and division.",
+    labels: &["queue_id", "queue", "division"],
+};
+
 impl Snapshot for QueueSet {
     fn write(&self, e: &mut Exposition) -> std::io::Result<()> {
+        rows(e, &QUEUES, [(Labels::new(), self.queues.len() as f64)])?;
         rows(
             e,
-            &catalog::QUEUES,
-            [(Labels::new(), self.queues.len() as f64)],
-        )?;
-        rows(
-            e,
-            &catalog::QUEUE_INFO,
+            &QUEUE_INFO,
             self.queues.iter().map(|q| {
                 let labels = Labels::new()
                     .with("queue_id", &q.id)

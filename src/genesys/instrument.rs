@@ -13,6 +13,83 @@ use crate::metrics::catalog::{self, register};
 use super::request::CLIENT_ENDPOINTS;
 use super::Endpoint;
 
+const API_REQUESTS: catalog::Family = catalog::Family {
+    name: "genesys_api_requests",
+    kind: catalog::Kind::Counter,
+    unit: None,
+    help: "Requests sent to the Genesys Cloud API, by endpoint and HTTP status code.",
+    labels: &["endpoint", "code"],
+};
+
+const API_RETRIES: catalog::Family = catalog::Family {
+    name: "genesys_api_retries",
+    kind: catalog::Kind::Counter,
+    unit: None,
+    help: "Requests repeated after a retryable failure, by endpoint and reason.",
+    labels: &["endpoint", "reason"],
+};
+
+const API_BUDGET_WAIT_SECONDS: catalog::Family = catalog::Family {
+    name: "genesys_api_budget_wait_seconds",
+    kind: catalog::Kind::Counter,
+    unit: Some("seconds"),
+    help: "Time requests spent waiting for the client-side request budget.",
+    labels: &[],
+};
+
+const API_BUDGET_REQUESTS_PER_MINUTE: catalog::Family = catalog::Family {
+    name: "genesys_api_budget_requests_per_minute",
+    kind: catalog::Kind::Gauge,
+    unit: None,
+    help: "Client-side request budget shared by all collectors (Genesys allows 300/min per token by default).",
+    labels: &[],
+};
+
+const API_BUDGET_WAITING_REQUESTS: catalog::Family = catalog::Family {
+    name: "genesys_api_budget_waiting_requests",
+    kind: catalog::Kind::Gauge,
+    unit: None,
+    help: "Requests waiting right now for the client-side budget; above 0 for long, the budget is too small for the intervals.",
+    labels: &[],
+};
+
+const API_PLANNED_REQUESTS_PER_MINUTE: catalog::Family = catalog::Family {
+    name: "genesys_api_planned_requests_per_minute",
+    kind: catalog::Kind::Gauge,
+    unit: None,
+    help: "Requests a minute the collectors' effective intervals cost for the watched queues.",
+    labels: &[],
+};
+
+const API_TOKEN_REFRESHES: catalog::Family = catalog::Family {
+    name: "genesys_api_token_refreshes",
+    kind: catalog::Kind::Counter,
+    unit: None,
+    help: "OAuth client-credentials tokens obtained from the login host.",
+    labels: &[],
+};
+
+const API_ORG_LIMIT_REQUESTS_PER_MINUTE: catalog::Family = catalog::Family {
+    name: "genesys_api_org_limit_requests_per_minute",
+    kind: catalog::Kind::Gauge,
+    unit: None,
+    help: "The org's own limit of requests a minute per token (client.credentials.token.rate.per.minute of GET /api/v2/organizations/limits/namespaces/platform.api, read at start-up); absent when not readable.",
+    labels: &[],
+};
+
+/// The client's families, in the order a scrape writes them (`crate::families::ALL` takes
+/// them first).
+pub(crate) const FAMILIES: &[&catalog::Family] = &[
+    &API_REQUESTS,
+    &API_RETRIES,
+    &API_BUDGET_WAIT_SECONDS,
+    &API_BUDGET_REQUESTS_PER_MINUTE,
+    &API_BUDGET_WAITING_REQUESTS,
+    &API_PLANNED_REQUESTS_PER_MINUTE,
+    &API_TOKEN_REFRESHES,
+    &API_ORG_LIMIT_REQUESTS_PER_MINUTE,
+];
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct RequestLabels {
     pub(crate) endpoint: &'static str,
@@ -77,36 +154,32 @@ impl ApiMetrics {
         for endpoint in CLIENT_ENDPOINTS {
             self.init_retries(endpoint);
         }
-        register(registry, &catalog::API_REQUESTS, self.requests.clone());
-        register(registry, &catalog::API_RETRIES, self.retries.clone());
+        register(registry, &API_REQUESTS, self.requests.clone());
+        register(registry, &API_RETRIES, self.retries.clone());
         register(
             registry,
-            &catalog::API_BUDGET_WAIT_SECONDS,
+            &API_BUDGET_WAIT_SECONDS,
             self.budget_wait_seconds.clone(),
         );
         register(
             registry,
-            &catalog::API_BUDGET_REQUESTS_PER_MINUTE,
+            &API_BUDGET_REQUESTS_PER_MINUTE,
             self.budget_per_minute.clone(),
         );
         register(
             registry,
-            &catalog::API_BUDGET_WAITING_REQUESTS,
+            &API_BUDGET_WAITING_REQUESTS,
             self.budget_waiting.clone(),
         );
         register(
             registry,
-            &catalog::API_PLANNED_REQUESTS_PER_MINUTE,
+            &API_PLANNED_REQUESTS_PER_MINUTE,
             self.planned_per_minute.clone(),
         );
+        register(registry, &API_TOKEN_REFRESHES, self.token_refreshes.clone());
         register(
             registry,
-            &catalog::API_TOKEN_REFRESHES,
-            self.token_refreshes.clone(),
-        );
-        register(
-            registry,
-            &catalog::API_ORG_LIMIT_REQUESTS_PER_MINUTE,
+            &API_ORG_LIMIT_REQUESTS_PER_MINUTE,
             self.org_limit_per_minute.clone(),
         );
     }

@@ -24,7 +24,7 @@ use super::{
 use crate::clock::SharedClock;
 use crate::genesys::models::{QueryFilter, QueueObservationQuery, QueueObservationQueryResponse};
 use crate::genesys::GenesysClient;
-use crate::metrics::catalog;
+use crate::metrics::catalog::{Family, Kind};
 use crate::metrics::exposition::{Exposition, Labels};
 use crate::metrics::families::Memo;
 
@@ -37,6 +37,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
     org_wide: false,
     requests_per_poll: |_, watched| batches(watched),
     start,
+    families: FAMILIES,
 };
 
 fn start(ctx: Context) -> Started {
@@ -103,13 +104,13 @@ impl Observed {
     }
 
     #[must_use]
-    pub(crate) fn family(self) -> &'static catalog::Family {
+    pub(crate) fn family(self) -> &'static Family {
         match self {
-            Observed::MemberUsers => &catalog::QUEUE_MEMBER_USERS,
-            Observed::ActiveUsers => &catalog::QUEUE_ACTIVE_USERS,
-            Observed::OffQueueUsers => &catalog::QUEUE_OFF_QUEUE_USERS,
-            Observed::PresenceUsers => &catalog::QUEUE_PRESENCE_USERS,
-            Observed::LongestInteracting => &catalog::QUEUE_LONGEST_INTERACTING_SECONDS,
+            Observed::MemberUsers => &QUEUE_MEMBER_USERS,
+            Observed::ActiveUsers => &QUEUE_ACTIVE_USERS,
+            Observed::OffQueueUsers => &QUEUE_OFF_QUEUE_USERS,
+            Observed::PresenceUsers => &QUEUE_PRESENCE_USERS,
+            Observed::LongestInteracting => &QUEUE_LONGEST_INTERACTING_SECONDS,
         }
     }
 
@@ -283,6 +284,88 @@ impl Reconnect {
     }
 }
 
+// How live data arrives (push over notification channels, or polls).
+pub(crate) const LIVE_MODE: Family = Family {
+    name: "genesys_live_mode",
+    kind: Kind::Gauge,
+    unit: None,
+    help:
+        "The configured --live.mode: 1 for the mode in use (auto, push or poll), 0 for the others.",
+    labels: &["mode"],
+};
+
+pub(crate) const LIVE_QUEUES: Family = Family {
+    name: "genesys_live_queues",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Watched queues by how their live state arrives right now: push (a notification channel) or poll.",
+    labels: &["delivery"],
+};
+
+pub(crate) const LIVE_CHANNELS: Family = Family {
+    name: "genesys_live_channels",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Notification channels with a connected WebSocket.",
+    labels: &[],
+};
+
+pub(crate) const LIVE_TOPICS: Family = Family {
+    name: "genesys_live_topics",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Queue observation topics by subscription state (permitted, rejected).",
+    labels: &["state"],
+};
+
+pub(crate) const LIVE_EVENTS: Family = Family {
+    name: "genesys_live_events",
+    kind: Kind::Counter,
+    unit: None,
+    help: "WebSocket frames received, by topic kind (observations, heartbeat, pong, socket_closing, binary, other).",
+    labels: &["topic"],
+};
+
+pub(crate) const LIVE_RECONNECTS: Family = Family {
+    name: "genesys_live_reconnects",
+    kind: Kind::Counter,
+    unit: None,
+    help: "Notification channels replaced, by reason (socket_closing, closed, broken, stalled, expiring, failed).",
+    labels: &["reason"],
+};
+
+pub(crate) const LIVE_RECONCILE_DIFFERENCES: Family = Family {
+    name: "genesys_live_reconcile_differences",
+    kind: Kind::Counter,
+    unit: None,
+    help: "Live series whose pushed value differed from the polled one when a reconciling poll replaced it, by reading of events (rows: an event replaces the rows it carries; groups: it is its group's whole state).",
+    labels: &["reading"],
+};
+
+pub(crate) const LIVE_EVENT_READING: Family = Family {
+    name: "genesys_live_event_reading",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "1 for the reading of pushed events in use (rows or groups): the one with fewer reconcile differences so far.",
+    labels: &["reading"],
+};
+
+pub(crate) const LIVE_LAST_EVENT_TIMESTAMP_SECONDS: Family = Family {
+    name: "genesys_live_last_event_timestamp_seconds",
+    kind: Kind::Gauge,
+    unit: Some("seconds"),
+    help: "Unix time of the newest queue observation event received (absent before the first).",
+    labels: &[],
+};
+
+pub(crate) const LIVE_IGNORED_VALUES: Family = Family {
+    name: "genesys_live_ignored_values",
+    kind: Kind::Counter,
+    unit: None,
+    help: "Values of queue observation events and polls left out, by reason: media_type (a group of an undocumented media type beyond the 8 kept), qualifier (a row of an undocumented qualifier beyond the 8 kept), invalid_count (a count that is not a whole number from 0 up; the previous count is kept).",
+    labels: &["reason"],
+};
+
 /// How live data arrived, as of a snapshot: the `genesys_live_*` families.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LiveReport {
@@ -312,7 +395,7 @@ impl LiveReport {
         let labelled = |name: &str, value: &str| Labels::new().with(name, value);
         family(
             e,
-            &catalog::LIVE_MODE,
+            &LIVE_MODE,
             LiveMode::ALL.map(|m| {
                 (
                     labelled("mode", m.label()),
@@ -322,20 +405,16 @@ impl LiveReport {
         )?;
         family(
             e,
-            &catalog::LIVE_QUEUES,
+            &LIVE_QUEUES,
             [
                 (labelled("delivery", "push"), self.pushed_queues as f64),
                 (labelled("delivery", "poll"), self.polled_queues as f64),
             ],
         )?;
+        family(e, &LIVE_CHANNELS, [(Labels::new(), self.channels as f64)])?;
         family(
             e,
-            &catalog::LIVE_CHANNELS,
-            [(Labels::new(), self.channels as f64)],
-        )?;
-        family(
-            e,
-            &catalog::LIVE_TOPICS,
+            &LIVE_TOPICS,
             [
                 (labelled("state", "permitted"), self.topics_permitted as f64),
                 (labelled("state", "rejected"), self.topics_rejected as f64),
@@ -343,7 +422,7 @@ impl LiveReport {
         )?;
         family(
             e,
-            &catalog::LIVE_EVENTS,
+            &LIVE_EVENTS,
             FrameKind::ALL
                 .iter()
                 .zip(self.frames)
@@ -351,7 +430,7 @@ impl LiveReport {
         )?;
         family(
             e,
-            &catalog::LIVE_RECONNECTS,
+            &LIVE_RECONNECTS,
             Reconnect::ALL
                 .iter()
                 .zip(self.reconnects)
@@ -359,7 +438,7 @@ impl LiveReport {
         )?;
         family(
             e,
-            &catalog::LIVE_RECONCILE_DIFFERENCES,
+            &LIVE_RECONCILE_DIFFERENCES,
             rows::Reading::ALL.map(|r| {
                 (
                     labelled("reading", r.label()),
@@ -369,7 +448,7 @@ impl LiveReport {
         )?;
         family(
             e,
-            &catalog::LIVE_EVENT_READING,
+            &LIVE_EVENT_READING,
             rows::Reading::ALL.map(|r| {
                 (
                     labelled("reading", r.label()),
@@ -379,12 +458,12 @@ impl LiveReport {
         )?;
         family(
             e,
-            &catalog::LIVE_LAST_EVENT_TIMESTAMP_SECONDS,
+            &LIVE_LAST_EVENT_TIMESTAMP_SECONDS,
             self.last_event.map(|t| (Labels::new(), t)),
         )?;
         family(
             e,
-            &catalog::LIVE_IGNORED_VALUES,
+            &LIVE_IGNORED_VALUES,
             rows::Ignored::ALL
                 .iter()
                 .zip(self.ignored)
@@ -530,6 +609,105 @@ pub(crate) fn longest_wait_seconds(value: i64, now_ms: i64) -> f64 {
     ms.max(0) as f64 / 1000.0
 }
 
+/// The families this collector writes, in the order it writes them: the queues' live state,
+/// then how it arrived.
+pub(crate) const FAMILIES: &[&Family] = &[
+    &QUEUE_CONVERSATIONS,
+    &QUEUE_LONGEST_WAITING_SECONDS,
+    &QUEUE_ON_QUEUE_USERS,
+    &QUEUE_USERS,
+    &QUEUE_LONGEST_INTERACTING_SECONDS,
+    &QUEUE_MEMBER_USERS,
+    &QUEUE_ACTIVE_USERS,
+    &QUEUE_OFF_QUEUE_USERS,
+    &QUEUE_PRESENCE_USERS,
+    &LIVE_MODE,
+    &LIVE_QUEUES,
+    &LIVE_CHANNELS,
+    &LIVE_TOPICS,
+    &LIVE_EVENTS,
+    &LIVE_RECONNECTS,
+    &LIVE_RECONCILE_DIFFERENCES,
+    &LIVE_EVENT_READING,
+    &LIVE_LAST_EVENT_TIMESTAMP_SECONDS,
+    &LIVE_IGNORED_VALUES,
+];
+
+const QUEUE: &[&str] = &["queue_id", "queue"];
+const QUEUE_MEDIA: &[&str] = &["queue_id", "queue", "media_type"];
+
+pub(crate) const QUEUE_CONVERSATIONS: Family = Family {
+    name: "genesys_queue_conversations",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Conversations in the queue right now by state (waiting, interacting, alerting): oWaiting, oInteracting, oAlerting.",
+    labels: &["queue_id", "queue", "media_type", "state"],
+};
+
+pub(crate) const QUEUE_LONGEST_WAITING_SECONDS: Family = Family {
+    name: "genesys_queue_longest_waiting_seconds",
+    kind: Kind::Gauge,
+    unit: Some("seconds"),
+    help: "How long the longest-waiting conversation has waited, as of the last poll (oLongestWaiting); 0 when none waits.",
+    labels: QUEUE_MEDIA,
+};
+
+pub(crate) const QUEUE_ON_QUEUE_USERS: Family = Family {
+    name: "genesys_queue_on_queue_users",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Agents on queue (oOnQueueUsers).",
+    labels: QUEUE,
+};
+
+pub(crate) const QUEUE_USERS: Family = Family {
+    name: "genesys_queue_users",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Queue members by routing status (oUserRoutingStatuses).",
+    labels: &["queue_id", "queue", "routing_status"],
+};
+
+pub(crate) const QUEUE_LONGEST_INTERACTING_SECONDS: Family = Family {
+    name: "genesys_queue_longest_interacting_seconds",
+    kind: Kind::Gauge,
+    unit: Some("seconds"),
+    help: "How long the longest interaction in the queue has lasted so far (oLongestInteracting); 0 when none is interacting.",
+    labels: QUEUE_MEDIA,
+};
+
+pub(crate) const QUEUE_MEMBER_USERS: Family = Family {
+    name: "genesys_queue_member_users",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Members of the queue, whatever their status (oMemberUsers).",
+    labels: QUEUE,
+};
+
+pub(crate) const QUEUE_ACTIVE_USERS: Family = Family {
+    name: "genesys_queue_active_users",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Members of the queue who are active on it (oActiveUsers): joined to it, by analogy with the documented user metric oActiveQueues (inferred).",
+    labels: QUEUE,
+};
+
+pub(crate) const QUEUE_OFF_QUEUE_USERS: Family = Family {
+    name: "genesys_queue_off_queue_users",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Members of the queue who are off queue (oOffQueueUsers).",
+    labels: QUEUE,
+};
+
+pub(crate) const QUEUE_PRESENCE_USERS: Family = Family {
+    name: "genesys_queue_presence_users",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "Members of the queue by system presence, lower case (oUserPresences, each organization presence counted under the system presence systemToOrganizationMappings maps it to; unknown when unmapped).",
+    labels: &["queue_id", "queue", "presence"],
+};
+
 impl Snapshot for ObservationsSnapshot {
     fn write(&self, e: &mut Exposition) -> std::io::Result<()> {
         let snap = self;
@@ -543,24 +721,24 @@ impl Snapshot for ObservationsSnapshot {
         let mut media = Memo::new("media_type");
         let states = StateLabels::new();
 
-        e.begin(&catalog::QUEUE_CONVERSATIONS)?;
+        e.begin(&QUEUE_CONVERSATIONS)?;
         for (q, live) in rows() {
             for (m, counts) in &live.media {
                 states.write(e, [q, media.get(m)], &counts.conversations)?;
             }
         }
-        e.begin(&catalog::QUEUE_LONGEST_WAITING_SECONDS)?;
+        e.begin(&QUEUE_LONGEST_WAITING_SECONDS)?;
         for (q, live) in rows() {
             for (m, counts) in &live.media {
                 e.sample(&[q, media.get(m)], counts.longest_waiting_seconds)?;
             }
         }
-        e.begin(&catalog::QUEUE_ON_QUEUE_USERS)?;
+        e.begin(&QUEUE_ON_QUEUE_USERS)?;
         for (q, live) in rows() {
             e.sample(&[q], live.on_queue_users as f64)?;
         }
         let mut statuses = Memo::new("routing_status");
-        e.begin(&catalog::QUEUE_USERS)?;
+        e.begin(&QUEUE_USERS)?;
         for (q, live) in rows() {
             for (status, v) in &live.routing_statuses {
                 e.sample(&[q, statuses.get(status)], *v as f64)?;
@@ -568,7 +746,7 @@ impl Snapshot for ObservationsSnapshot {
         }
         let observed = |o: Observed| snap.observed.contains(o);
         if observed(Observed::LongestInteracting) {
-            e.begin(&catalog::QUEUE_LONGEST_INTERACTING_SECONDS)?;
+            e.begin(&QUEUE_LONGEST_INTERACTING_SECONDS)?;
             for (q, live) in rows() {
                 for (m, counts) in &live.media {
                     e.sample(&[q, media.get(m)], counts.longest_interacting_seconds)?;
@@ -594,7 +772,7 @@ impl Snapshot for ObservationsSnapshot {
         }
         if observed(Observed::PresenceUsers) {
             let mut presences = Memo::new("presence");
-            e.begin(&catalog::QUEUE_PRESENCE_USERS)?;
+            e.begin(&QUEUE_PRESENCE_USERS)?;
             for (q, live) in rows() {
                 for (presence, v) in &live.presences {
                     e.sample(&[q, presences.get(presence)], *v as f64)?;
