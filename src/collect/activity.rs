@@ -26,6 +26,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
     opt_in: false,
     org_wide: true,
     requests_per_poll: super::one_query,
+    flags: None,
     start,
     families: FAMILIES,
 };

@@ -44,6 +44,7 @@ use crate::metrics::catalog::family::{Family, Kind};
 use crate::metrics::exposition::{Exposition, Labels};
 use crate::metrics::families::Memo;
 
+mod flags;
 mod models;
 mod quantities;
 
@@ -59,9 +60,19 @@ pub(crate) const REGISTRATION: Registration = Registration {
     opt_in: false,
     org_wide: false,
     requests_per_poll: |_, watched| batches(watched),
+    flags: Some(&flags::FLAGS),
     start,
     families: FAMILIES,
 };
+
+/// This collector's settings in `settings`; those of its flags' defaults if missing (they
+/// never are: every registered collector's are parsed together).
+fn own_settings(settings: &super::Settings) -> AggregatesSettings {
+    settings
+        .of::<AggregatesSettings>()
+        .cloned()
+        .unwrap_or_else(flags::defaults)
+}
 
 fn start(ctx: Context) -> Started {
     let spawner = ctx.spawner();
@@ -456,7 +467,7 @@ impl AggregatesCollector {
         clock: SharedClock,
         mut updates: watch::Receiver<Arc<super::Settings>>,
     ) -> AggregatesCollector {
-        let settings = updates.borrow_and_update().aggregates.clone();
+        let settings = own_settings(&updates.borrow_and_update());
         AggregatesCollector {
             client,
             queues,
@@ -477,7 +488,7 @@ impl Poll for AggregatesCollector {
     async fn poll(&mut self) -> Result<AggregatesSnapshot, CollectError> {
         let queues = super::wait_for_queues(&mut self.queues, self.first_queues_wait).await?;
         if self.updates.has_changed().unwrap_or(false) {
-            let settings = self.updates.borrow_and_update().aggregates.clone();
+            let settings = own_settings(&self.updates.borrow_and_update());
             if settings != self.settings {
                 // Changing the configuration is how an operator asks again (after enabling
                 // the metric for the org, say); otherwise it stays out until a restart.

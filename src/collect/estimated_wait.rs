@@ -18,7 +18,10 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::observations::ObservationsSnapshot;
-use super::{CollectError, Context, Poll, Registration, Settings, Slot, Snapshot, Started};
+use super::{
+    CollectError, CollectorSettings, Context, FlagSet, Poll, Registration, SettingError, Settings,
+    Slot, Snapshot, Started,
+};
 use crate::genesys::request::{segment, Endpoint, Permission, Request};
 use crate::genesys::{ApiError, GenesysClient};
 use crate::metrics::catalog::{Family, Kind};
@@ -39,7 +42,12 @@ pub(crate) const REGISTRATION: Registration = Registration {
     // The cap: what a busy poll costs at the default --estimated-wait.max-queries (the plan
     // does not see another cap; it never costs more than the cap it runs with).
     // At most the cap: what the plan must reserve.
-    requests_per_poll: |settings, _| f64::from(settings.estimated_wait.max_queries),
+    requests_per_poll: |settings, _| {
+        settings
+            .of::<EstimatedWaitSettings>()
+            .map_or(0.0, |s| f64::from(s.max_queries))
+    },
+    flags: Some(&FLAGS),
     start,
     families: FAMILIES,
 };
@@ -49,6 +57,39 @@ pub(crate) const REGISTRATION: Registration = Registration {
 pub(crate) struct EstimatedWaitSettings {
     /// Requests a poll, at most (`--estimated-wait.max-queries`).
     pub(crate) max_queries: u32,
+}
+
+/// Added to the command line by the registration's flag set.
+#[derive(Debug, clap::Args)]
+struct EstimatedWaitFlags {
+    /// Estimated wait requests a poll, at most (one per queue and media type with
+    /// conversations waiting, most waiting first); the collector is off unless
+    /// --collector.estimated_wait.
+    #[arg(long = "estimated-wait.max-queries", default_value_t = DEFAULT_MAX_QUERIES,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    estimated_wait_max_queries: u32,
+}
+
+const FLAGS: FlagSet = FlagSet {
+    args: <EstimatedWaitFlags as clap::Args>::augment_args,
+    settings: |matches| {
+        let flags = <EstimatedWaitFlags as clap::FromArgMatches>::from_arg_matches(matches)
+            .map_err(SettingError::parse)?;
+        Ok(Arc::new(EstimatedWaitSettings {
+            max_queries: flags.estimated_wait_max_queries,
+        }))
+    },
+    check: |_, _| None,
+};
+
+impl CollectorSettings for EstimatedWaitSettings {
+    fn same(&self, other: &dyn CollectorSettings) -> bool {
+        (other as &dyn std::any::Any).downcast_ref::<Self>() == Some(self)
+    }
+
+    fn describe(&self) -> Vec<(&'static str, String)> {
+        vec![("estimated-wait.max-queries", self.max_queries.to_string())]
+    }
 }
 
 impl Default for EstimatedWaitSettings {
@@ -169,7 +210,11 @@ impl Poll for EstimatedWaitCollector {
 
     async fn poll(&mut self) -> Result<EstimatedWaitSnapshot, CollectError> {
         let obs = self.observations().await?;
-        let max = self.live.borrow().estimated_wait.max_queries;
+        let max = self
+            .live
+            .borrow()
+            .of::<EstimatedWaitSettings>()
+            .map_or(DEFAULT_MAX_QUERIES, |s| s.max_queries);
         let max = usize::try_from(max).unwrap_or(usize::MAX);
         let mut estimates = Vec::new();
         for pair in waiting_pairs(&obs, max) {

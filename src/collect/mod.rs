@@ -71,11 +71,65 @@ pub(crate) struct Registration {
     /// API requests one poll sends with this many watched queues (the budget plan), on a
     /// shard that polls it.
     pub(crate) requests_per_poll: fn(settings: &Settings, watched: usize) -> f64,
+    /// Its own flags (`--aggregates.*`), if it has any beyond its switch and interval.
+    pub(crate) flags: Option<&'static FlagSet>,
     /// Starts polling into a new slot.
     pub(crate) start: fn(Context) -> Started,
     /// The families it writes, declared beside the code that writes them, in the order a
     /// scrape writes them: `crate::families::ALL` takes them in [`REGISTRY`] order.
     pub(crate) families: &'static [&'static Family],
+}
+
+/// A collector's own flags: what it adds to the command line (a `#[derive(clap::Args)]`
+/// struct's `augment_args`), and how the parsed command line (or config file) becomes its
+/// settings, validated. Declared in the collector's file; the command, the config file,
+/// `check-config` and reload loop over the registry.
+pub(crate) struct FlagSet {
+    pub(crate) args: fn(clap::Command) -> clap::Command,
+    pub(crate) settings: fn(&clap::ArgMatches) -> Result<Arc<dyn CollectorSettings>, SettingError>,
+    /// The check of one value that its parser lets through (`None`: not this collector's
+    /// key, or nothing to check): what a config file reports under the key.
+    pub(crate) check: fn(key: &str, value: &str) -> Option<Result<(), String>>,
+}
+
+impl std::fmt::Debug for FlagSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FlagSet")
+    }
+}
+
+/// What a collector's flags parse to: part of [`Settings`], which a reload swaps whole.
+pub(crate) trait CollectorSettings: Any + std::fmt::Debug + Send + Sync {
+    /// Equal to `other` (a reload that changes neither leaves the collector be).
+    fn same(&self, other: &dyn CollectorSettings) -> bool;
+    /// Its values under their flag names, as `check-config` prints them.
+    fn describe(&self) -> Vec<(&'static str, String)>;
+}
+
+/// A flag value its parser let through that the collector refuses (`--aggregates.windows
+/// 7m`: not a multiple of the granularity).
+#[derive(Debug, thiserror::Error)]
+#[error("--{flag} {value:?}: {reason}")]
+pub(crate) struct SettingError {
+    pub(crate) flag: &'static str,
+    pub(crate) value: String,
+    pub(crate) reason: String,
+}
+
+impl SettingError {
+    pub(crate) fn new(flag: &'static str, value: &str, reason: impl Into<String>) -> SettingError {
+        SettingError {
+            flag,
+            value: value.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The flags did not read back from the matches they were added to: a bug, reported
+    /// rather than panicked on.
+    pub(crate) fn parse(e: clap::Error) -> SettingError {
+        SettingError::new("", "", e.to_string())
+    }
 }
 
 impl Registration {
@@ -115,21 +169,56 @@ pub(crate) const MAX_QUEUES_PER_QUERY: usize = 100;
 
 /// What the collectors read of the configuration a reload may change; a reload swaps it whole
 /// and each collector reads its part at its next poll.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub(crate) struct Settings {
     pub(crate) queue_filter: queues::QueueFilter,
     /// The configured interval of every registered collector, by name.
     pub(crate) intervals: std::collections::BTreeMap<&'static str, Duration>,
-    pub(crate) aggregates: aggregates::AggregatesSettings,
-    pub(crate) estimated_wait: estimated_wait::EstimatedWaitSettings,
-    /// The optional live families served (`--observations.metrics`).
-    pub(crate) observations: observations::ObservedSet,
+    /// Every registered collector's own settings (its [`FlagSet`], parsed), by name.
+    pub(crate) own: std::collections::BTreeMap<&'static str, Arc<dyn CollectorSettings>>,
+}
+
+impl PartialEq for Settings {
+    fn eq(&self, other: &Settings) -> bool {
+        self.queue_filter == other.queue_filter
+            && self.intervals == other.intervals
+            && self.own.len() == other.own.len()
+            && self
+                .own
+                .iter()
+                .all(|(name, s)| other.own.get(name).is_some_and(|o| s.same(o.as_ref())))
+    }
 }
 
 /// Never used for a registered collector: every one has an interval flag with a default.
 const INTERVAL_FALLBACK: Duration = Duration::from_secs(60);
 
 impl Settings {
+    /// A collector's own settings, by their type.
+    #[must_use]
+    pub(crate) fn of<T: CollectorSettings>(&self) -> Option<&T> {
+        self.own
+            .values()
+            .find_map(|s| (s.as_ref() as &dyn Any).downcast_ref::<T>())
+    }
+
+    /// Every registered collector's own settings from the parsed command line.
+    ///
+    /// # Errors
+    /// The first value a collector refuses.
+    pub(crate) fn own_from(
+        matches: &clap::ArgMatches,
+    ) -> Result<std::collections::BTreeMap<&'static str, Arc<dyn CollectorSettings>>, SettingError>
+    {
+        let mut own = std::collections::BTreeMap::new();
+        for r in REGISTRY {
+            if let Some(flags) = r.flags {
+                own.insert(r.name, (flags.settings)(matches)?);
+            }
+        }
+        Ok(own)
+    }
+
     /// The configured interval of a registered collector.
     #[must_use]
     pub(crate) fn interval(&self, collector: &str) -> Duration {

@@ -14,13 +14,9 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 use regex::Regex;
 use secrecy::SecretString;
 
-use crate::collect::aggregates::{
-    exportable, exported_by_default, AggregatesExport, AggregatesSettings, Window,
-};
-use crate::collect::estimated_wait::EstimatedWaitSettings;
-use crate::collect::observations::{LiveMode, Observed, ObservedSet, PushSettings};
+use crate::collect::observations::{LiveMode, PushSettings};
 use crate::collect::queues::{QueueFilter, Shard};
-use crate::collect::{Settings, REGISTRY};
+use crate::collect::{SettingError, Settings, REGISTRY};
 use crate::genesys::region::UnknownRegion;
 use crate::genesys::{Credentials, Region};
 
@@ -140,53 +136,6 @@ pub(crate) struct Flags {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) total_shards: u32,
 
-    /// Bucket size of the aggregates queries (whole minutes dividing a day: 1m, 5m, 15m, 30m, 1h).
-    #[arg(long = "aggregates.granularity", default_value = "5m", value_parser = parse_duration)]
-    pub(crate) aggregates_granularity: Duration,
-    /// How far back late completions are still added to the counters.
-    #[arg(long = "aggregates.lookback", default_value = "2h", value_parser = parse_duration)]
-    pub(crate) aggregates_lookback: Duration,
-    /// Comma-separated windows for the window gauges: durations and/or `today`.
-    #[arg(
-        long = "aggregates.windows",
-        default_value = "15m,1h,today",
-        value_delimiter = ','
-    )]
-    pub(crate) aggregates_windows: Vec<String>,
-    /// IANA time zone whose midnight starts the `today` window (e.g. Europe/Berlin).
-    #[arg(long = "aggregates.timezone", default_value = "UTC")]
-    pub(crate) aggregates_timezone: String,
-    /// Comma-separated analytics quantities to export (counters and window gauges), `default`
-    /// (all but the opt-in ones: offers_not_answered, not_responding_seconds, transfers by
-    /// kind, outbound, dialing, contacting, errors, ivr_conversations, ivr_seconds,
-    /// conversations_flowed_out, flow_out_wait_seconds, voicemails, voicemail_seconds,
-    /// callbacks_scheduled, callbacks_within_sla, callbacks_sla_eligible) or `all`;
-    /// e.g. conversations_offered,conversations_answered,handle_seconds,service_level_ratio.
-    #[arg(
-        long = "aggregates.metrics",
-        default_value = "default",
-        value_delimiter = ','
-    )]
-    pub(crate) aggregates_metrics: Vec<String>,
-    /// The optional live queue families to serve: all (default), none, or a list of
-    /// member_users, active_users, off_queue_users, presence_users,
-    /// longest_interacting_seconds. They come from the observations query either way (no
-    /// request to save), only series.
-    #[arg(
-        long = "observations.metrics",
-        default_value = "all",
-        value_delimiter = ','
-    )]
-    pub(crate) observations_metrics: Vec<String>,
-    /// Analytics series per `queue` (labels queue_id, queue, media_type) or per `media_type`
-    /// only (summed over the watched queues).
-    #[arg(long = "aggregates.by", default_value = "queue", value_parser = ["queue", "media_type"])]
-    pub(crate) aggregates_by: String,
-    /// Group the analytics by originatingDirection too: a `direction` label (inbound,
-    /// outbound) on every analytics series, twice the series, no extra request.
-    #[arg(long = "aggregates.by-direction")]
-    pub(crate) aggregates_by_direction: bool,
-
     /// How live queue state arrives: auto (pushed over notification channels where Genesys
     /// permits, polled for the rest), push (channels only), poll (the observations query only).
     #[arg(long = "live.mode", value_enum, default_value_t = LiveMode::Auto)]
@@ -199,13 +148,6 @@ pub(crate) struct Flags {
     /// How often the observations query replaces pushed state (and counts differences).
     #[arg(long = "live.reconcile-interval", default_value = "5m", value_parser = parse_interval)]
     pub(crate) live_reconcile_interval: Duration,
-
-    /// Estimated wait requests a poll, at most (one per queue and media type with
-    /// conversations waiting, most waiting first); the collector is off unless
-    /// --collector.estimated_wait.
-    #[arg(long = "estimated-wait.max-queries", default_value_t = crate::collect::estimated_wait::DEFAULT_MAX_QUERIES,
-          value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    pub(crate) estimated_wait_max_queries: u32,
 
     /// Run against a built-in simulated Genesys org instead of a real one.
     #[cfg(feature = "demo")]
@@ -283,6 +225,9 @@ pub enum LogFormat {
 pub fn command() -> clap::Command {
     let mut command = Flags::command();
     for r in REGISTRY {
+        if let Some(flags) = r.flags {
+            command = (flags.args)(command);
+        }
         command = command.arg(
             clap::Arg::new(interval_flag(r.name))
                 .long(interval_flag(r.name))
@@ -453,6 +398,7 @@ pub enum ConfigError {
     },
     #[error("--genesys.max-response-bytes must be at least 1024")]
     ResponseCap,
+    /// A value a collector refuses (`collect::SettingError`).
     #[error("--{flag} {value:?}: {reason}")]
     Aggregates {
         flag: &'static str,
@@ -693,22 +639,21 @@ impl Config {
                         shard,
                     },
                     intervals,
-                    aggregates: aggregates_settings(
-                        flags.aggregates_granularity,
-                        flags.aggregates_lookback,
-                        &flags.aggregates_windows,
-                        &flags.aggregates_timezone,
-                        flags.aggregates_by_direction,
-                        aggregates_export(&flags.aggregates_metrics, &flags.aggregates_by)?,
-                    )?,
-                    estimated_wait: EstimatedWaitSettings {
-                        max_queries: flags.estimated_wait_max_queries,
-                    },
-                    observations: observed_families(&flags.observations_metrics)?,
+                    own: Settings::own_from(matches)?,
                 },
             },
             orgs: Vec::new(),
         })
+    }
+}
+
+impl From<SettingError> for ConfigError {
+    fn from(e: SettingError) -> ConfigError {
+        ConfigError::Aggregates {
+            flag: e.flag,
+            value: e.value,
+            reason: e.reason,
+        }
     }
 }
 
@@ -721,23 +666,21 @@ fn several(mut findings: Vec<ConfigError>) -> ConfigError {
     }
 }
 
-const NOT_A_TIME_ZONE: &str =
-    "not an IANA time zone name (e.g. UTC, Europe/Berlin, America/New_York)";
-
 /// The checks of values that their flag's parser lets through and that are made once all
 /// flags are read: the config file makes them per key, so that its findings name the key
 /// (`file: genesys.region: …`) rather than the flag.
 pub(crate) fn check_setting(key: &str, value: &str) -> Result<(), String> {
     match key {
         "genesys.region" => Region::parse(value).map(|_| ()).map_err(|e| e.to_string()),
-        "aggregates.timezone" => value
-            .parse::<chrono_tz::Tz>()
-            .map(|_| ())
-            .map_err(|_| NOT_A_TIME_ZONE.to_string()),
         "web.listen-address" => parse_listen_address(value)
             .map(|_| ())
             .map_err(|_| "expected host:port or :port".to_string()),
-        _ => Ok(()),
+        // A collector's own keys are its to check.
+        _ => REGISTRY
+            .iter()
+            .filter_map(|r| r.flags)
+            .find_map(|flags| (flags.check)(key, value))
+            .unwrap_or(Ok(())),
     }
 }
 
@@ -935,170 +878,16 @@ impl LiveConfig {
         for (name, interval) in &self.collectors.intervals {
             push(&interval_flag(name), d(interval));
         }
-        let s = &self.collectors.aggregates;
-        push("aggregates.granularity", d(&s.granularity));
-        push("aggregates.lookback", d(&s.lookback));
-        let windows: Vec<String> = s.windows.iter().map(Window::label).collect();
-        push("aggregates.windows", windows.join(","));
-        push("aggregates.timezone", s.timezone.name().to_string());
-        push("aggregates.metrics", s.export.selected.join(","));
-        let observed = self.collectors.observations.names();
-        push(
-            "observations.metrics",
-            if observed.is_empty() {
-                "none".to_string()
-            } else {
-                observed.join(",")
-            },
-        );
-        let by = if s.export.by_queue {
-            "queue"
-        } else {
-            "media_type"
-        };
-        push("aggregates.by", by.into());
-        push("aggregates.by-direction", s.by_direction.to_string());
-        push(
-            "estimated-wait.max-queries",
-            self.collectors.estimated_wait.max_queries.to_string(),
-        );
+        // Each collector's own, in the registry's order.
+        for r in REGISTRY {
+            if let Some(own) = self.collectors.own.get(r.name) {
+                for (key, value) in own.describe() {
+                    push(key, value);
+                }
+            }
+        }
         out
     }
-}
-
-fn observed_families(names: &[String]) -> Result<ObservedSet, ConfigError> {
-    let wanted: Vec<&str> = names
-        .iter()
-        .map(|m| m.trim())
-        .filter(|m| !m.is_empty())
-        .collect();
-    if wanted == ["all"] {
-        return Ok(ObservedSet::ALL);
-    }
-    let mut set = ObservedSet::NONE;
-    if wanted.is_empty() || wanted == ["none"] {
-        return Ok(set);
-    }
-    for name in wanted {
-        let Some(o) = Observed::ALL.into_iter().find(|o| o.name() == name) else {
-            let known: Vec<&str> = Observed::ALL.iter().map(|o| o.name()).collect();
-            return Err(ConfigError::Aggregates {
-                flag: "observations.metrics",
-                value: name.to_string(),
-                reason: format!(
-                    "not an optional live family; choose from all, none, {}",
-                    known.join(", ")
-                ),
-            });
-        };
-        set = set.with(o);
-    }
-    Ok(set)
-}
-
-fn aggregates_export(metrics: &[String], by: &str) -> Result<AggregatesExport, ConfigError> {
-    let all = exportable();
-    let wanted: Vec<&str> = metrics
-        .iter()
-        .map(|m| m.trim())
-        .filter(|m| !m.is_empty())
-        .collect();
-    let selected = if wanted == ["all"] {
-        all
-    } else if wanted.is_empty() || wanted == ["default"] {
-        exported_by_default()
-    } else {
-        let mut selected = Vec::new();
-        for name in wanted {
-            let Some(known) = all.iter().find(|a| **a == name) else {
-                return Err(ConfigError::Aggregates {
-                    flag: "aggregates.metrics",
-                    value: name.to_string(),
-                    reason: format!(
-                        "not an analytics quantity; choose from all, default, {}",
-                        all.join(", ")
-                    ),
-                });
-            };
-            if !selected.contains(known) {
-                selected.push(*known);
-            }
-        }
-        selected
-    };
-    Ok(AggregatesExport {
-        by_queue: by != "media_type",
-        selected,
-    })
-}
-
-fn aggregates_settings(
-    granularity: Duration,
-    lookback: Duration,
-    windows: &[String],
-    timezone: &str,
-    by_direction: bool,
-    export: AggregatesExport,
-) -> Result<AggregatesSettings, ConfigError> {
-    let err = |flag, value: String, reason: &str| ConfigError::Aggregates {
-        flag,
-        value,
-        reason: reason.to_string(),
-    };
-    let day = Duration::from_secs(86_400);
-    let g = granularity.as_secs();
-    if granularity.subsec_nanos() != 0 || g < 60 || g % 60 != 0 || 86_400 % g != 0 {
-        return Err(err(
-            "aggregates.granularity",
-            humantime::format_duration(granularity).to_string(),
-            "must be whole minutes that divide a day (1m, 5m, 10m, 15m, 30m, 1h, …)",
-        ));
-    }
-    let l = lookback.as_secs();
-    if lookback.subsec_nanos() != 0 || l < g || l % g != 0 || lookback > day {
-        return Err(err(
-            "aggregates.lookback",
-            humantime::format_duration(lookback).to_string(),
-            "must be a multiple of the granularity, at most 24h",
-        ));
-    }
-    let mut parsed = Vec::new();
-    for w in windows.iter().map(|w| w.trim()).filter(|w| !w.is_empty()) {
-        let window = if w == "today" {
-            Window::Today
-        } else {
-            let d = humantime::parse_duration(w).map_err(|e| {
-                err(
-                    "aggregates.windows",
-                    w.to_string(),
-                    &format!("{e}; use durations like 15m or `today`"),
-                )
-            })?;
-            if d.as_secs() == 0 || d.as_secs() % g != 0 || d.subsec_nanos() != 0 || d > lookback {
-                return Err(err(
-                    "aggregates.windows",
-                    w.to_string(),
-                    "a window must be a multiple of --aggregates.granularity and no longer than --aggregates.lookback",
-                ));
-            }
-            Window::Last(d)
-        };
-        if parsed.iter().any(|p: &Window| p.label() == window.label()) {
-            return Err(err("aggregates.windows", w.to_string(), "given twice"));
-        }
-        parsed.push(window);
-    }
-    let timezone: chrono_tz::Tz = timezone
-        .parse()
-        .map_err(|_| err("aggregates.timezone", timezone.to_string(), NOT_A_TIME_ZONE))?;
-    Ok(AggregatesSettings {
-        granularity,
-        lookback,
-        windows: parsed,
-        timezone,
-        by_direction,
-        export,
-    })
 }
 
 fn read_secret_file(path: &PathBuf) -> Result<String, ConfigError> {
@@ -1154,6 +943,8 @@ pub(crate) fn parse_listen_address(s: &str) -> Result<SocketAddr, ConfigError> {
 #[cfg_attr(not(feature = "demo"), allow(irrefutable_let_patterns))]
 mod tests {
     use super::*;
+    use crate::collect::aggregates::{AggregatesSettings, Window};
+    use crate::collect::observations::ObservedSet;
 
     /// The configuration of a command line (without the program name).
     fn from_flags(args: &[&str], env_secret: Option<String>) -> Result<Config, ConfigError> {
@@ -1190,22 +981,36 @@ mod tests {
             c.startup.collectors,
             ["queues", "observations", "activity", "aggregates"]
         );
-        let agg = c.live.collectors.aggregates;
+        let agg = c
+            .live
+            .collectors
+            .of::<AggregatesSettings>()
+            .cloned()
+            .expect("the aggregates collector's settings");
         assert_eq!(agg.granularity, Duration::from_secs(300));
         assert_eq!(
             agg.windows.iter().map(Window::label).collect::<Vec<_>>(),
             ["15m", "1h", "today"]
         );
         assert_eq!(agg.timezone, chrono_tz::UTC);
-        assert_eq!(c.live.collectors.observations, ObservedSet::ALL);
+        assert_eq!(
+            c.live.collectors.of::<ObservedSet>(),
+            Some(&ObservedSet::ALL)
+        );
     }
 
     #[test]
     #[cfg(feature = "demo")]
     fn the_optional_live_families_are_chosen_by_name() {
+        use crate::collect::observations::Observed;
         let observed = |arg: &str| {
-            Config::from_args(["genesys-exporter", "--demo", arg], None)
-                .map(|c| c.live.collectors.observations)
+            Config::from_args(["genesys-exporter", "--demo", arg], None).map(|c| {
+                c.live
+                    .collectors
+                    .of::<ObservedSet>()
+                    .copied()
+                    .expect("the observations collector's settings")
+            })
         };
         assert_eq!(
             observed("--observations.metrics=presence_users,member_users").unwrap(),

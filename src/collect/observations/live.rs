@@ -295,7 +295,12 @@ async fn run(slot: Arc<Slot<ObservationsSnapshot>>, ctx: Context) {
         last_report: LiveReport::default(),
         presences: Arc::new(Presences::default()),
         vocabulary: Vocabulary::new(),
-        last_observed: ctx.live.borrow().observations,
+        last_observed: ctx
+            .live
+            .borrow()
+            .of::<ObservedSet>()
+            .copied()
+            .unwrap_or_default(),
         live_settings: ctx.live.clone(),
     };
     // The first listing, as the polling collector waits for it.
@@ -923,7 +928,12 @@ impl Live {
         // First: the report reads which queues have a growing wait.
         self.derive_stale(now);
         let (report, fresh, outdated) = self.report(now);
-        let observed = self.live_settings.borrow().observations;
+        let observed = self
+            .live_settings
+            .borrow()
+            .of::<ObservedSet>()
+            .copied()
+            .unwrap_or_default();
         if !(self.dirty
             || outdated
             || fresh != self.last_fresh

@@ -18,8 +18,8 @@ use tokio::sync::watch;
 
 use super::queues::QueueSet;
 use super::{
-    batches, CollectError, Context, Poll, Published, Registration, Snapshot, Started,
-    MAX_QUEUES_PER_QUERY,
+    batches, CollectError, CollectorSettings, Context, FlagSet, Poll, Published, Registration,
+    SettingError, Snapshot, Started, MAX_QUEUES_PER_QUERY,
 };
 use crate::clock::SharedClock;
 use crate::genesys::models::{QueryFilter, QueueObservationQuery, QueueObservationQueryResponse};
@@ -36,6 +36,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
     opt_in: false,
     org_wide: false,
     requests_per_poll: |_, watched| batches(watched),
+    flags: Some(&FLAGS),
     start,
     families: FAMILIES,
 };
@@ -151,6 +152,78 @@ impl ObservedSet {
             .filter(|o| self.contains(**o))
             .map(|o| o.name())
             .collect()
+    }
+}
+
+/// Added to the command line by [`FLAGS`]. (`--live.*`, read once at start-up, are the
+/// start-up configuration's.)
+#[derive(Debug, clap::Args)]
+struct ObservationsFlags {
+    /// The optional live queue families to serve: all (default), none, or a list of
+    /// member_users, active_users, off_queue_users, presence_users,
+    /// longest_interacting_seconds. They come from the observations query either way (no
+    /// request to save), only series.
+    #[arg(
+        long = "observations.metrics",
+        default_value = "all",
+        value_delimiter = ','
+    )]
+    observations_metrics: Vec<String>,
+}
+
+const FLAGS: FlagSet = FlagSet {
+    args: <ObservationsFlags as clap::Args>::augment_args,
+    settings: |matches| {
+        let flags = <ObservationsFlags as clap::FromArgMatches>::from_arg_matches(matches)
+            .map_err(SettingError::parse)?;
+        Ok(Arc::new(observed_families(&flags.observations_metrics)?))
+    },
+    check: |_, _| None,
+};
+
+fn observed_families(names: &[String]) -> Result<ObservedSet, SettingError> {
+    let wanted: Vec<&str> = names
+        .iter()
+        .map(|m| m.trim())
+        .filter(|m| !m.is_empty())
+        .collect();
+    if wanted == ["all"] {
+        return Ok(ObservedSet::ALL);
+    }
+    let mut set = ObservedSet::NONE;
+    if wanted.is_empty() || wanted == ["none"] {
+        return Ok(set);
+    }
+    for name in wanted {
+        let Some(o) = Observed::ALL.into_iter().find(|o| o.name() == name) else {
+            let known: Vec<&str> = Observed::ALL.iter().map(|o| o.name()).collect();
+            return Err(SettingError::new(
+                "observations.metrics",
+                name,
+                format!(
+                    "not an optional live family; choose from all, none, {}",
+                    known.join(", ")
+                ),
+            ));
+        };
+        set = set.with(o);
+    }
+    Ok(set)
+}
+
+impl CollectorSettings for ObservedSet {
+    fn same(&self, other: &dyn CollectorSettings) -> bool {
+        (other as &dyn std::any::Any).downcast_ref::<Self>() == Some(self)
+    }
+
+    fn describe(&self) -> Vec<(&'static str, String)> {
+        let observed = self.names();
+        let value = if observed.is_empty() {
+            "none".to_string()
+        } else {
+            observed.join(",")
+        };
+        vec![("observations.metrics", value)]
     }
 }
 
@@ -586,7 +659,12 @@ impl Poll for ObservationsCollector {
                 self.presences = Arc::new(p);
             }
         }
-        let observed = self.live.borrow().observations;
+        let observed = self
+            .live
+            .borrow()
+            .of::<ObservedSet>()
+            .copied()
+            .unwrap_or_default();
         Ok(build_snapshot(
             queues,
             &responses,
