@@ -17,8 +17,6 @@ use tracing::Instrument;
 
 use crate::budget;
 use crate::clock::SharedClock;
-use crate::collect::activity::CONVERSATION_ACTIVITY;
-use crate::collect::aggregates::CONVERSATION_AGGREGATES;
 use crate::collect::observations::PushSettings;
 use crate::collect::{self, Collectors, Settings, REGISTRY};
 use crate::config::{LiveConfig, StartupConfig, Target};
@@ -129,7 +127,7 @@ impl Org {
             }
         };
         let api = ApiMetrics::default();
-        for endpoint in DEFAULT_ENDPOINTS {
+        for endpoint in endpoints(&startup.collectors) {
             api.init_retries(endpoint);
         }
         let client = GenesysClient::new(
@@ -324,13 +322,19 @@ const TOKEN_LIMIT_KEYS: [&str; 2] = [
     "token.rate.per.minute",
 ];
 
-/// The endpoints of the default collectors and of the org itself: their retry series exist at
-/// 0 from the start, as the client's own do (`genesys::request::CLIENT_ENDPOINTS`), whether
-/// or not their collector is enabled (as before requests moved beside their collectors). Any
-/// other collector's get theirs when it starts (`GenesysClient::init_endpoint_metrics`): an
-/// opt-in one left off changes nothing in the body.
-const DEFAULT_ENDPOINTS: [Endpoint; 3] =
-    [CONVERSATION_ACTIVITY, CONVERSATION_AGGREGATES, ORG_LIMITS];
+/// The endpoints whose retry series exist at 0 from the start, as the client's own do
+/// (`genesys::request::CLIENT_ENDPOINTS`): the org's own, every default collector's whether
+/// it is enabled or not, and the opt-in collectors' that are on (an opt-in one left off
+/// changes nothing in the body).
+fn endpoints(enabled: &[&str]) -> Vec<Endpoint> {
+    let mut out = vec![ORG_LIMITS];
+    for r in collect::REGISTRY {
+        if !r.opt_in || enabled.contains(&r.name) {
+            out.extend_from_slice(r.endpoints);
+        }
+    }
+    out
+}
 
 // ---- GET /api/v2/organizations/limits/namespaces/{namespaceName} ----------------------------
 
@@ -560,10 +564,11 @@ mod tests {
 
     #[test]
     fn every_endpoint_names_its_permission() {
+        // Every registered collector's, the opt-in ones' included.
+        let every: Vec<&str> = collect::REGISTRY.iter().map(|r| r.name).collect();
         let all: Vec<Endpoint> = CLIENT_ENDPOINTS
             .into_iter()
-            .chain(DEFAULT_ENDPOINTS)
-            .chain([ESTIMATED_WAIT_TIME, FLOW_ACTIVITY])
+            .chain(endpoints(&every))
             .collect();
         for endpoint in &all {
             assert_permission_named(endpoint);
@@ -576,7 +581,7 @@ mod tests {
     #[test]
     fn every_default_endpoint_has_its_retry_series_at_0_from_the_start() {
         let api = ApiMetrics::default();
-        for endpoint in DEFAULT_ENDPOINTS {
+        for endpoint in endpoints(&["queues", "observations", "activity", "aggregates"]) {
             api.init_retries(endpoint);
         }
         let m = Metrics::new(Vec::new(), Arc::new(api), &ReloadMetrics::default());

@@ -27,6 +27,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
     org_wide: true,
     requests_per_poll: super::one_query,
     flags: None,
+    endpoints: &[CONVERSATION_ACTIVITY],
     start,
     families: FAMILIES,
 };

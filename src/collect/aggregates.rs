@@ -61,6 +61,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
     org_wide: false,
     requests_per_poll: |_, watched| batches(watched),
     flags: Some(&flags::FLAGS),
+    endpoints: &[CONVERSATION_AGGREGATES],
     start,
     families: FAMILIES,
 };

@@ -48,6 +48,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
             .map_or(0.0, |s| f64::from(s.max_queries))
     },
     flags: Some(&FLAGS),
+    endpoints: &[ESTIMATED_WAIT_TIME],
     start,
     families: FAMILIES,
 };
@@ -101,8 +102,6 @@ impl Default for EstimatedWaitSettings {
 }
 
 fn start(ctx: Context) -> Started {
-    // Its retry series exist from the start, as every default endpoint's do.
-    ctx.client.init_endpoint_metrics(ESTIMATED_WAIT_TIME);
     let observations = ctx.slot::<ObservationsSnapshot>();
     ctx.spawner().spawn(EstimatedWaitCollector {
         client: ctx.client,

@@ -35,13 +35,12 @@ pub(crate) const REGISTRATION: Registration = Registration {
     org_wide: true,
     requests_per_poll: super::one_query,
     flags: None,
+    endpoints: &[FLOW_ACTIVITY],
     start,
     families: FAMILIES,
 };
 
 fn start(ctx: Context) -> Started {
-    // Its retry series exist from the start, as every default endpoint's do.
-    ctx.client.init_endpoint_metrics(FLOW_ACTIVITY);
     ctx.spawner().spawn(FlowsCollector {
         client: ctx.client,
         folded: Vec::new(),

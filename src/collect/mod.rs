@@ -39,7 +39,7 @@ pub use crate::metrics::{Health, Part, Snapshot};
 
 /// Every collector the exporter knows, in the order their series are written. Queue discovery
 /// comes first: the others watch what it lists.
-pub(crate) const REGISTRY: [&Registration; 6] = [
+pub(crate) const REGISTRY: &[&Registration] = &[
     &queues::REGISTRATION,
     &observations::REGISTRATION,
     &activity::REGISTRATION,
@@ -71,6 +71,10 @@ pub(crate) struct Registration {
     /// API requests one poll sends with this many watched queues (the budget plan), on a
     /// shard that polls it.
     pub(crate) requests_per_poll: fn(settings: &Settings, watched: usize) -> f64,
+    /// The Genesys endpoints it calls beyond the client's own (queues, observations,
+    /// notifications): their request and retry series exist at 0 from the start, a default
+    /// collector's whether it runs or not, an opt-in one's when it is on.
+    pub(crate) endpoints: &'static [crate::genesys::request::Endpoint],
     /// Its own flags (`--aggregates.*`), if it has any beyond its switch and interval.
     pub(crate) flags: Option<&'static FlagSet>,
     /// Starts polling into a new slot.

@@ -23,6 +23,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
     // One page per 100 queues.
     requests_per_poll: |_, watched| batches(watched),
     flags: None,
+    endpoints: &[],
     start,
     families: FAMILIES,
 };

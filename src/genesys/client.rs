@@ -302,12 +302,6 @@ impl GenesysClient {
         self.inner.api_url.starts_with("http://")
     }
 
-    /// Creates `endpoint`'s retry series at 0 (an endpoint that only an opt-in collector
-    /// calls gets them when that collector starts, so the default body does not change).
-    pub(crate) fn init_endpoint_metrics(&self, endpoint: Endpoint) {
-        self.inner.metrics.init_retries(endpoint);
-    }
-
     /// `genesys_api_org_limit_requests_per_minute`: the org's own per-token limit.
     pub(crate) fn set_org_limit_per_minute(&self, per_minute: i64) {
         self.inner.metrics.set_org_limit(per_minute);

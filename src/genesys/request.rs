@@ -76,8 +76,8 @@ pub const NOTIFICATION_SUBSCRIPTIONS: Endpoint = Endpoint::api(
 );
 
 /// The client's own endpoints: each gets its retry series at 0 with the metrics, before the
-/// first retry. Endpoints that a collector declares get theirs from whoever starts it
-/// (`GenesysClient::init_endpoint_metrics`).
+/// first retry. Endpoints that a collector declares (`Registration::endpoints`) get theirs
+/// when the org starts (`org::endpoints`).
 pub(crate) const CLIENT_ENDPOINTS: [Endpoint; 5] = [
     TOKEN,
     QUEUES,

@@ -37,6 +37,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
     org_wide: false,
     requests_per_poll: |_, watched| batches(watched),
     flags: Some(&FLAGS),
+    endpoints: &[],
     start,
     families: FAMILIES,
 };
