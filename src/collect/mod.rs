@@ -1,20 +1,14 @@
 //! Background collectors. Each polls Genesys on its own interval, builds a new immutable
 //! snapshot and publishes it into its [`Slot`]; the metrics renderer only reads slots.
 //!
-//! A collector is one file and one line in [`REGISTRY`]: its file declares a
+//! A collector is one file and one line in the `registry!` below: its file declares a
 //! [`Registration`] (name, default interval, cost per poll, how to start it, the families it
 //! writes, declared in its file) and implements [`Snapshot`] for what it publishes (writing
 //! those families). Flags, the request budget, reload, health self-metrics, readiness and the
 //! body cache loop over the registry.
 
-pub mod activity;
-pub mod aggregates;
-pub mod estimated_wait;
-pub mod flows;
 #[cfg(test)]
 mod fuzz;
-pub mod observations;
-pub mod queues;
 
 use futures_util::FutureExt;
 use std::any::Any;
@@ -37,16 +31,26 @@ use crate::genesys::{ApiError, GenesysClient};
 use crate::metrics::catalog::Family;
 pub use crate::metrics::{Health, Part, Snapshot};
 
-/// Every collector the exporter knows, in the order their series are written. Queue discovery
-/// comes first: the others watch what it lists.
-pub(crate) const REGISTRY: &[&Registration] = &[
-    &queues::REGISTRATION,
-    &observations::REGISTRATION,
-    &activity::REGISTRATION,
-    &flows::REGISTRATION,
-    &aggregates::REGISTRATION,
-    &estimated_wait::REGISTRATION,
-];
+/// Declares each collector's module and lists its `REGISTRATION` in [`REGISTRY`], so that a
+/// new collector is its file and one name here.
+macro_rules! registry {
+    ($($collector:ident),* $(,)?) => {
+        $(pub mod $collector;)*
+
+        /// Every collector the exporter knows, in the order their series are written.
+        pub(crate) const REGISTRY: &[&Registration] = &[$(&$collector::REGISTRATION),*];
+    };
+}
+
+// Queue discovery comes first: the others watch what it lists.
+registry! {
+    queues,
+    observations,
+    activity,
+    flows,
+    aggregates,
+    estimated_wait,
+}
 
 /// What the rest of the exporter knows of a collector.
 #[derive(Debug)]
