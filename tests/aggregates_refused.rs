@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::aggregates::{truth_value, Field, COUNTERS};
 use common::*;
 use genesys_exporter::app::{Exporter, Options};
 use genesys_exporter::config::Config;
@@ -19,102 +20,6 @@ const GRANULARITY_MS: i64 = 5 * 60 * 1000;
 const LOOKBACK_MS: i64 = 2 * 3600 * 1000;
 const REFUSED: &str = "genesys_aggregates_refused_metric";
 const AGG: &str = "/api/v2/analytics/conversations/aggregates/query";
-
-#[derive(Clone, Copy)]
-enum Field {
-    Count,
-    Seconds,
-    Numerator,
-    Denominator,
-}
-
-/// The default counters and the Genesys statistic each must equal.
-const COUNTERS: [(&str, &str, Field); 20] = [
-    (
-        "genesys_conversations_offered_total",
-        "nOffered",
-        Field::Count,
-    ),
-    (
-        "genesys_conversations_answered_total",
-        "tAnswered",
-        Field::Count,
-    ),
-    (
-        "genesys_conversations_abandoned_total",
-        "tAbandon",
-        Field::Count,
-    ),
-    (
-        "genesys_conversations_short_abandoned_total",
-        "tShortAbandon",
-        Field::Count,
-    ),
-    (
-        "genesys_conversations_handled_total",
-        "tHandle",
-        Field::Count,
-    ),
-    (
-        "genesys_conversations_transferred_total",
-        "nTransferred",
-        Field::Count,
-    ),
-    (
-        "genesys_conversations_over_sla_total",
-        "nOverSla",
-        Field::Count,
-    ),
-    (
-        "genesys_conversations_connected_total",
-        "nConnected",
-        Field::Count,
-    ),
-    (
-        "genesys_conversations_within_sla_total",
-        "oServiceLevel",
-        Field::Numerator,
-    ),
-    (
-        "genesys_conversations_sla_eligible_total",
-        "oServiceLevel",
-        Field::Denominator,
-    ),
-    ("genesys_holds_total", "tHeld", Field::Count),
-    ("genesys_handle_seconds_total", "tHandle", Field::Seconds),
-    ("genesys_talk_seconds_total", "tTalk", Field::Seconds),
-    ("genesys_hold_seconds_total", "tHeld", Field::Seconds),
-    ("genesys_acw_seconds_total", "tAcw", Field::Seconds),
-    ("genesys_acd_wait_seconds_total", "tAcd", Field::Seconds),
-    (
-        "genesys_answer_wait_seconds_total",
-        "tAnswered",
-        Field::Seconds,
-    ),
-    (
-        "genesys_abandon_wait_seconds_total",
-        "tAbandon",
-        Field::Seconds,
-    ),
-    ("genesys_wait_seconds_total", "tWait", Field::Seconds),
-    ("genesys_alert_seconds_total", "tAlert", Field::Seconds),
-];
-
-fn truth_value(t: &AggregateTruth, queue: &str, media: &str, metric: &str, field: Field) -> f64 {
-    let Some(s) = t
-        .groups
-        .get(&(queue.to_string(), media.to_string()))
-        .and_then(|g| g.get(metric))
-    else {
-        return 0.0;
-    };
-    match field {
-        Field::Count => s.count as f64,
-        Field::Seconds => s.sum_ms as f64 / 1000.0,
-        Field::Numerator => s.numerator,
-        Field::Denominator => s.denominator,
-    }
-}
 
 /// End of the bucket that contains `ms`: where the exporter's queries end.
 fn bucket_end(ms: i64) -> i64 {

@@ -1,6 +1,7 @@
 //! Test support: start the simulated org and the exporter on loopback ports, scrape, wait.
 #![allow(dead_code)]
 
+pub mod aggregates;
 pub mod schema;
 
 use std::collections::BTreeMap;
