@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
+use crate::metrics::http::HttpMetrics;
 use crate::metrics::reload::ReloadMetrics;
 use crate::metrics::Metrics;
 use crate::org::Org;
@@ -114,10 +115,14 @@ impl Exporter {
         // The configuration in force was loaded now: alerts on `time() - ...` must not fire on
         // a fresh exporter (Prometheus sets its own the same way).
         reload_metrics.succeeded();
-        let metrics = Arc::new(match orgs.as_slice() {
-            [org] if !several => Metrics::single(org.metrics(), &reload_metrics),
-            _ => Metrics::several(orgs.iter().map(Org::metrics).collect(), &reload_metrics),
-        });
+        let http = HttpMetrics::default();
+        let metrics = Arc::new(
+            match orgs.as_slice() {
+                [org] if !several => Metrics::single(org.metrics(), &reload_metrics),
+                _ => Metrics::several(orgs.iter().map(Org::metrics).collect(), &reload_metrics),
+            }
+            .with_http(&http),
+        );
         let source = options.reload_from.unwrap_or_else(|| {
             let fixed = Config {
                 startup: startup.clone(),
@@ -139,6 +144,7 @@ impl Exporter {
         });
         let state = Arc::new(AppState {
             metrics,
+            http,
             telemetry_path: startup.telemetry_path.clone(),
             lifecycle: startup.enable_lifecycle,
             reloader: reloader.clone(),

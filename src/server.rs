@@ -20,6 +20,7 @@ use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::metrics::http::HttpMetrics;
 use crate::metrics::{Format, Metrics};
 use crate::reload::Reloader;
 use crate::stall::{Stall, StallTimeout, Stalls};
@@ -46,6 +47,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 pub(crate) struct AppState {
     pub(crate) metrics: Arc<Metrics>,
+    /// Connections closed to protect the others (shown in `metrics`).
+    pub(crate) http: HttpMetrics,
     pub(crate) telemetry_path: String,
     /// `--web.enable-lifecycle`: POST/PUT /-/reload allowed.
     pub(crate) lifecycle: bool,
@@ -74,7 +77,7 @@ pub(crate) async fn serve(
 ) {
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(max_connections.max(1)));
-    let stalls = Arc::new(Stalls::default());
+    let stalls = Arc::new(Stalls::new(state.http.clone()));
     tokio::pin!(shutdown);
     loop {
         // The slot comes before the accept, so that no more than `max_connections` sockets are

@@ -24,6 +24,10 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
 
+use prometheus_client::metrics::counter::Counter;
+
+use crate::metrics::http::HttpMetrics;
+
 /// What one connection shares with the accept loop.
 #[derive(Default)]
 pub(crate) struct Stall {
@@ -33,6 +37,8 @@ pub(crate) struct Stall {
     /// Closed for stalling (timed out or evicted): its socket is reset rather than closed.
     abandoned: AtomicBool,
     evict: Notify,
+    /// `genesys_exporter_http_write_timeouts_total`.
+    timeouts: Counter,
 }
 
 impl Stall {
@@ -57,6 +63,7 @@ impl Stall {
 pub(crate) struct Stalls {
     live: Mutex<HashMap<u64, Arc<Stall>>>,
     next_id: AtomicU64,
+    metrics: HttpMetrics,
 }
 
 /// A connection's entry in [`Stalls`]; dropping it removes the entry.
@@ -73,13 +80,24 @@ impl Drop for Registered {
 }
 
 impl Stalls {
+    /// Counting into `metrics`.
+    pub(crate) fn new(metrics: HttpMetrics) -> Stalls {
+        Stalls {
+            metrics,
+            ..Stalls::default()
+        }
+    }
+
     fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Stall>>> {
         self.live.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn register(self: &Arc<Self>) -> Registered {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let stall = Arc::new(Stall::default());
+        let stall = Arc::new(Stall {
+            timeouts: self.metrics.write_timeouts.clone(),
+            ..Stall::default()
+        });
         self.entries().insert(id, stall.clone());
         Registered {
             stalls: self.clone(),
@@ -111,6 +129,7 @@ impl Stalls {
                         if let Some(stall) = live.remove(&id) {
                             stall.abandoned.store(true, Ordering::Relaxed);
                             stall.evict.notify_one();
+                            self.metrics.evicted.inc();
                         }
                         return now.duration_since(since);
                     }
@@ -196,6 +215,7 @@ impl<IO: Reset> StallTimeout<IO> {
             Poll::Ready(()) => {
                 tracing::debug!(?timeout, "response write stalled; closing the connection");
                 self.stall.abandoned.store(true, Ordering::Relaxed);
+                self.stall.timeouts.inc();
                 Poll::Ready(Err(io::Error::new(
                     io::ErrorKind::TimedOut,
                     format!("no write progress for {timeout:?}"),

@@ -136,6 +136,14 @@ async fn a_good_scrape_is_served_while_more_clients_than_slots_never_read() {
         reset >= SLOW_READERS - SLOTS,
         "{reset} of {SLOW_READERS} never-reading clients were closed"
     );
+    // And the exporter says so: every eviction is counted.
+    let evicted = s
+        .get("genesys_exporter_http_connections_evicted_total", &[])
+        .unwrap_or(0.0);
+    assert!(
+        evicted >= (SLOW_READERS - SLOTS) as f64,
+        "{evicted} evictions counted for {reset} closed"
+    );
     drop(slow);
     exporter.shutdown().await;
     sim.shutdown().await;
@@ -155,8 +163,18 @@ async fn a_client_that_never_reads_is_disconnected_after_the_write_stall_timeout
         closed >= STALL_TIMEOUT - Duration::from_millis(500),
         "closed after {closed:?}, before the timeout"
     );
-    // The exporter still serves.
+    // The exporter still serves, and counted the timeout.
     assert_eq!(get(exporter.local_addr(), "/-/healthy").await.0, 200);
+    let s = scrape(exporter.local_addr()).await;
+    assert_eq!(
+        s.get("genesys_exporter_http_write_timeouts_total", &[]),
+        Some(1.0)
+    );
+    assert_eq!(
+        s.get("genesys_exporter_http_connections_evicted_total", &[]),
+        Some(0.0),
+        "slots were free: nothing evicted"
+    );
     exporter.shutdown().await;
     sim.shutdown().await;
 }

@@ -50,6 +50,23 @@ pub(crate) const EXPORTER_CONFIG_RELOAD_FAILURES: Family = Family {
     labels: NO_LABELS,
 };
 
+// The HTTP server's protection of its connection slots (`server`, `stall`).
+pub(crate) const EXPORTER_HTTP_CONNECTIONS_EVICTED: Family = Family {
+    name: "genesys_exporter_http_connections_evicted",
+    kind: Kind::Counter,
+    unit: None,
+    help: "Connections closed because every connection slot was taken and their response had stalled for a second or more (a client that does not read): each let a new client in.",
+    labels: NO_LABELS,
+};
+
+pub(crate) const EXPORTER_HTTP_WRITE_TIMEOUTS: Family = Family {
+    name: "genesys_exporter_http_write_timeouts",
+    kind: Kind::Counter,
+    unit: None,
+    help: "Connections closed because a response write made no progress for 10 seconds.",
+    labels: NO_LABELS,
+};
+
 // Collector health: one series per running collector (`collect`).
 pub(crate) const UP: Family = Family {
     name: "genesys_up",
@@ -184,6 +201,8 @@ pub const OWN: &[&Family] = &[
     &EXPORTER_CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP_SECONDS,
     &EXPORTER_CONFIG_RELOADS,
     &EXPORTER_CONFIG_RELOAD_FAILURES,
+    &EXPORTER_HTTP_CONNECTIONS_EVICTED,
+    &EXPORTER_HTTP_WRITE_TIMEOUTS,
     &UP,
     &COLLECTOR_LAST_SUCCESS_TIMESTAMP_SECONDS,
     &COLLECTOR_DURATION_SECONDS,

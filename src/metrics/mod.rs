@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod exposition;
 pub(crate) mod families;
+pub mod http;
 mod merge;
 pub mod part;
 mod process;
@@ -53,6 +54,8 @@ pub struct Metrics {
     /// reload replaces the list (orgs added, removed or restarted).
     orgs: RwLock<Orgs>,
     reloads: ReloadMetrics,
+    /// The HTTP server's, once it is given them ([`Metrics::with_http`]).
+    http: Option<http::HttpMetrics>,
     cache: Mutex<HashMap<(Format, bool), Cached>>,
     /// Length of the last uncompressed body, to size the next one's buffer.
     last_len: AtomicUsize,
@@ -131,6 +134,7 @@ struct CacheKey {
     slots: Vec<(u64, bool)>,
     api: Vec<u64>,
     reloads: (u64, u64),
+    http: u64,
 }
 
 impl Metrics {
@@ -175,9 +179,18 @@ impl Metrics {
                 labelled,
             }),
             reloads: reloads.clone(),
+            http: None,
             cache: Mutex::new(HashMap::new()),
             last_len: AtomicUsize::new(0),
         }
+    }
+
+    /// Shows the HTTP server's self-metrics too.
+    #[must_use]
+    pub(crate) fn with_http(mut self, http: &http::HttpMetrics) -> Metrics {
+        http.register(&mut self.registry);
+        self.http = Some(http.clone());
+        self
     }
 
     /// Replaces the orgs shown (a reload added, removed or restarted some).
@@ -243,6 +256,7 @@ impl Metrics {
                 .collect(),
             api: orgs.iter().map(|o| o.api.generation()).collect(),
             reloads: (self.reloads.reloads.get(), self.reloads.failures.get()),
+            http: self.http.as_ref().map_or(0, http::HttpMetrics::generation),
         }
     }
 
