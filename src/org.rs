@@ -81,6 +81,9 @@ pub(crate) struct Org {
     /// Tasks that run as long as the org: the collectors and the planner. One that ended
     /// (it panicked) fails `/-/healthy`, so a liveness probe restarts the process.
     tasks: Vec<JoinHandle<()>>,
+    /// Set when the org is stopped on purpose (a reload removed or restarted it): its aborted
+    /// tasks are no sign of ill health.
+    stopped: Arc<std::sync::atomic::AtomicBool>,
     /// Tasks that end by themselves: the org's request limit read once, the ready line.
     once: Vec<JoinHandle<()>>,
     #[cfg(feature = "demo")]
@@ -201,6 +204,7 @@ impl Org {
             metrics,
             tasks,
             once,
+            stopped: Arc::default(),
             #[cfg(feature = "demo")]
             demo,
         })
@@ -238,11 +242,13 @@ impl Org {
             collectors: self.planner.collectors.clone(),
             several: self.name.is_some(),
             tasks: self.tasks.iter().map(JoinHandle::abort_handle).collect(),
+            stopped: self.stopped.clone(),
         }
     }
 
     /// Stops polling (and its simulated org).
     pub(crate) async fn stop(self) {
+        self.stopped.store(true, Ordering::Relaxed);
         for task in self.tasks.iter().chain(&self.once) {
             task.abort();
         }
@@ -284,6 +290,7 @@ pub(crate) struct OrgStatus {
     /// One of several orgs: see [`Collectors::ready`].
     several: bool,
     tasks: Vec<tokio::task::AbortHandle>,
+    stopped: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl OrgStatus {
@@ -296,7 +303,7 @@ impl OrgStatus {
     /// Every task that should run as long as the org still runs.
     #[must_use]
     pub(crate) fn alive(&self) -> bool {
-        self.tasks.iter().all(|t| !t.is_finished())
+        self.stopped.load(Ordering::Relaxed) || self.tasks.iter().all(|t| !t.is_finished())
     }
 }
 
