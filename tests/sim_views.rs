@@ -68,8 +68,10 @@ fn view_json(&(name, target, gte, lt): &Spec) -> Value {
 /// interval -> (queue id, media type) -> view name -> count; plus every interval's metric
 /// entries as (interval, queue, media, metric) -> count.
 type Views = BTreeMap<String, BTreeMap<(String, String), BTreeMap<String, u64>>>;
+/// (interval, queue id, media type, metric) -> count.
+type Metrics = BTreeMap<(String, String, String, String), u64>;
 
-fn parse_views(resp: &Value) -> (Views, BTreeMap<(String, String, String, String), u64>) {
+fn parse_views(resp: &Value) -> (Views, Metrics) {
     let mut views = Views::new();
     let mut metrics = BTreeMap::new();
     for r in resp["results"].as_array().unwrap() {
