@@ -5,7 +5,9 @@
 //!
 //! python3 -c "import json,re;d=json.load(open('/work/shared/genesys-api/openapi-subset.json'))['definitions'];t=['QueueEntityListing','QueueObservationQueryResponse','ConversationActivityResponse','ConversationAggregateQueryResponse','ErrorBody'];o={};[(o.__setitem__(n,d[n]),t.extend(r for r in re.findall(r'#/definitions/(\w+)',json.dumps(d[n])) if r not in t)) for n in t];json.dump(o,open('tests/fixtures/openapi-definitions.json','w'),indent=1,sort_keys=True)"
 //!
-//! `LimitsEntityListing` (with `Limit`) was added the same way for the org's limits. Estimated
+//! `LimitsEntityListing` (with `Limit`) was added the same way for the org's limits, and
+//! `ConversationAggregationQuery` (with `ConversationAggregationView`, `AggregationRange` and
+//! the rest it refers to) for the aggregates request with views. Estimated
 //! wait and flow activity are not in the subset: their official SDK models are transcribed into
 //! `tests/fixtures/estimated-wait.schema.json` and `flow-activity.schema.json`.
 //!
@@ -378,6 +380,59 @@ fn missing_required(
         _ => {}
     }
     out
+}
+
+/// The aggregates query with views, and its answers (empty views listed with count 0, and
+/// left out with the fault), against `ConversationAggregationQuery` and
+/// `ConversationAggregateQueryResponse`.
+#[tokio::test]
+async fn aggregate_views_requests_and_answers_match_the_official_definitions() {
+    let sim = busy_org(false).await;
+    let start_ms = sim.now_ms();
+    sim.advance(Duration::from_secs(30 * 60));
+    let now = sim.now_ms();
+    let tok = token(&sim).await;
+    let mut v = Validator::new();
+    let defs = common::schema::definitions();
+    let view = |target: &str, name: &str, range: Value| json!({"target": target, "function": "rangeBound", "name": name, "range": range});
+    let q = json!({
+        "interval": format!("{}/{}", iso(start_ms), iso(now)),
+        "granularity": "PT5M",
+        "groupBy": ["queueId", "mediaType"],
+        "metrics": ["nOffered", "tAnswered", "tAbandon", "tHandle"],
+        "views": [
+            view("tAnswered", "answeredUnder20s", json!({"gte": 0, "lt": 20000})),
+            view("tAnswered", "answeredOver20s", json!({"gte": 20000})),
+            view("tAbandon", "tKindOfShortAbandon", json!({"gte": 5000, "lt": 10000})),
+            view("tHandle", "handleUnder5m", json!({"lt": 300_000})),
+            view("tHandle", "never", json!({"gte": 1e12})),
+        ],
+    });
+    v.check_def("ConversationAggregationQuery", &q, "request");
+    let missing = missing_required(&defs, &defs["ConversationAggregationQuery"], &q, "request");
+    assert!(missing.is_empty(), "{missing:?}");
+    // The official example is a valid view too.
+    let example = json!({"target": "tAbandon", "function": "rangeBound",
+        "range": {"gte": 5000, "lt": 10000}, "name": "tKindOfShortAbandon"});
+    v.check_def("ConversationAggregationView", &example, "example view");
+    for omit in [false, true] {
+        sim.faults().set_omit_empty_views(omit);
+        let (status, body) = post(&sim, &tok, AGG, &q).await;
+        assert_eq!(status, 200, "{body}");
+        let text = body.to_string();
+        assert!(
+            text.contains("\"views\":[{\"name\""),
+            "views answered: {text}"
+        );
+        assert_eq!(text.contains("\"name\":\"never\""), !omit, "omit {omit}");
+        v.check_def(
+            "ConversationAggregateQueryResponse",
+            &body,
+            &format!("aggregates with views (omit empty {omit})"),
+        );
+    }
+    sim.shutdown().await;
+    assert!(v.errors.is_empty(), "{:?}", v.errors);
 }
 
 #[tokio::test]

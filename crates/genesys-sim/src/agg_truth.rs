@@ -54,6 +54,56 @@ impl AggregateTruth {
     }
 }
 
+/// Every observation the aggregates endpoint sees over one span, value by value: the truth of
+/// its `views[]` (`rangeBound` over a timer's milliseconds).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ViewTruth {
+    /// (queue id, media type) -> API metric name -> the observations' values (ms for timers;
+    /// 0 for counters, 1/0 within/not within the threshold for the two service levels), in
+    /// no particular order.
+    pub groups: BTreeMap<(String, String), BTreeMap<String, Vec<i64>>>,
+}
+
+/// `gte <= value_ms < lt`, an absent bound being open.
+fn in_range(value_ms: i64, gte: Option<f64>, lt: Option<f64>) -> bool {
+    // Whole ms far below 2^53: exact as f64.
+    #[allow(clippy::cast_precision_loss)]
+    let v = value_ms as f64;
+    gte.is_none_or(|g| g <= v) && lt.is_none_or(|l| v < l)
+}
+
+impl ViewTruth {
+    /// How many observations of `timer` in the (queue, media type) group fall in
+    /// [`gte`, `lt`) (None: an open side): the count of a view over that group and span.
+    #[must_use]
+    pub fn count_in(
+        &self,
+        queue_id: &str,
+        media_type: &str,
+        timer: &str,
+        gte: Option<f64>,
+        lt: Option<f64>,
+    ) -> u64 {
+        self.groups
+            .get(&(queue_id.to_string(), media_type.to_string()))
+            .and_then(|g| g.get(timer))
+            .map_or(0, |vals| {
+                vals.iter().filter(|&&v| in_range(v, gte, lt)).count() as u64
+            })
+    }
+
+    /// [`ViewTruth::count_in`] summed over every group.
+    #[must_use]
+    pub fn total_in(&self, timer: &str, gte: Option<f64>, lt: Option<f64>) -> u64 {
+        self.groups
+            .values()
+            .filter_map(|g| g.get(timer))
+            .flatten()
+            .filter(|&&v| in_range(v, gte, lt))
+            .count() as u64
+    }
+}
+
 pub(crate) fn build(
     model: &Model,
     from_ms: i64,
@@ -62,6 +112,49 @@ pub(crate) fn build(
     lag: Option<(i64, i64)>,
     direction: Option<&str>,
 ) -> AggregateTruth {
+    let timers = observations(model, from_ms, to_ms, visible_at_ms, lag, direction).groups;
+    let mut groups = BTreeMap::new();
+    for (key, metrics) in timers {
+        let mut out = BTreeMap::new();
+        for (name, vals) in metrics {
+            let s = if name == "oServiceLevel" || name == "oCallbackServiceLevel" {
+                StatTruth {
+                    count: vals.len() as u64,
+                    numerator: vals.iter().sum::<i64>() as f64,
+                    denominator: vals.len() as f64,
+                    ..StatTruth::default()
+                }
+            } else if name.starts_with('n') {
+                StatTruth {
+                    count: vals.len() as u64,
+                    ..StatTruth::default()
+                }
+            } else {
+                StatTruth {
+                    count: vals.len() as u64,
+                    sum_ms: vals.iter().sum(),
+                    max_ms: vals.iter().copied().max().unwrap_or(0),
+                    min_ms: vals.iter().copied().min().unwrap_or(0),
+                    ..StatTruth::default()
+                }
+            };
+            out.insert(name, s);
+        }
+        groups.insert(key, out);
+    }
+    AggregateTruth { groups }
+}
+
+/// Every observation stamped in [from_ms, to_ms) (and visible at `visible_at_ms`), per group
+/// and metric.
+pub(crate) fn observations(
+    model: &Model,
+    from_ms: i64,
+    to_ms: i64,
+    visible_at_ms: Option<i64>,
+    lag: Option<(i64, i64)>,
+    direction: Option<&str>,
+) -> ViewTruth {
     let now = model.now_ms;
     let mut timers: BTreeMap<(String, String), BTreeMap<String, Vec<i64>>> = BTreeMap::new();
     let records = model.ended.iter().chain(model.active_iter());
@@ -185,34 +278,5 @@ pub(crate) fn build(
             put("nError", 0);
         }
     }
-    let mut groups = BTreeMap::new();
-    for (key, metrics) in timers {
-        let mut out = BTreeMap::new();
-        for (name, vals) in metrics {
-            let s = if name == "oServiceLevel" || name == "oCallbackServiceLevel" {
-                StatTruth {
-                    count: vals.len() as u64,
-                    numerator: vals.iter().sum::<i64>() as f64,
-                    denominator: vals.len() as f64,
-                    ..StatTruth::default()
-                }
-            } else if name.starts_with('n') {
-                StatTruth {
-                    count: vals.len() as u64,
-                    ..StatTruth::default()
-                }
-            } else {
-                StatTruth {
-                    count: vals.len() as u64,
-                    sum_ms: vals.iter().sum(),
-                    max_ms: vals.iter().copied().max().unwrap_or(0),
-                    min_ms: vals.iter().copied().min().unwrap_or(0),
-                    ..StatTruth::default()
-                }
-            };
-            out.insert(name, s);
-        }
-        groups.insert(key, out);
-    }
-    AggregateTruth { groups }
+    ViewTruth { groups: timers }
 }

@@ -61,6 +61,23 @@
 //! Nothing is stamped later than the model's current instant (a hold planned to end in the
 //! future, or cut short by a queue removal, or a voicemail still being left, has not been
 //! stamped yet).
+//!
+//! Views (`views[]`, `ConversationAggregationView`; REFERENCE 2.1, DEV "aggregate views"): at
+//! most [`MAX_VIEWS`] per query, `function` `rangeBound` only, `target` one of the timers the
+//! simulator models (every modeled `t*` metric: tAnswered, tAbandon, tHandle, ...), `name`
+//! non-empty and unique in the query, `range.gte` < `range.lt` when both are given (either,
+//! or the whole range, may be absent: an open side). Anything else is a 400 `ErrorBody`. A
+//! view counts, per interval and group, the observations of its target (the very values the
+//! metric's count and sum are made of, stamped and lagged the same way) with
+//! `gte <= value_ms < lt`, and is answered as `views: [{name, stats: {count}}]` in request
+//! order. The view's target need not be among the query's metrics.
+//!
+//! Empty views (not documented by Genesys; the simulator's choice): an interval is answered
+//! when it has a metric or a view with a non-zero count, and then lists every view, those
+//! with no observation as `count: 0`. With `Faults::set_omit_empty_views` those are left out
+//! instead (and the `views` key too when none is left). A query without views answers no
+//! `views` key at all. An interval answered for its views only (the target is not among the
+//! query's metrics, or none of them was stamped there) has `metrics: []`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -78,6 +95,8 @@ use super::rng::{mix, GOLDEN_GAMMA};
 /// Abandons shorter than this are short abandons (`tShortAbandon`).
 pub(crate) const SHORT_ABANDON_MS: i64 = 10_000;
 const MAX_PREDICATES: usize = 100;
+/// "You are currently limited to 10 views in a single API call" (DEV, aggregate views).
+pub(crate) const MAX_VIEWS: usize = 10;
 const MAX_INTERVAL_MS: i64 = 31 * 86_400_000;
 /// Default lag model: most conversations 0-180 s, 5% up to 20 minutes.
 const LAG_MS: i64 = 180_000;
@@ -485,6 +504,98 @@ pub(crate) struct AggregateQuery {
     filter: Option<Filter>,
     /// Requested metric names the simulator models, in request order, deduplicated.
     metrics: Vec<String>,
+    /// Requested views, in request order.
+    views: Vec<View>,
+}
+
+/// A validated `rangeBound` view.
+struct View {
+    name: String,
+    stamp: Stamp,
+    gte: Option<f64>,
+    lt: Option<f64>,
+}
+
+impl View {
+    // Timer values are whole ms far below 2^53: exact as f64.
+    #[allow(clippy::cast_precision_loss)]
+    fn holds(&self, value_ms: i64) -> bool {
+        let v = value_ms as f64;
+        self.gte.is_none_or(|g| g <= v) && self.lt.is_none_or(|l| v < l)
+    }
+}
+
+/// Whether `name` is a timer the simulator models (a possible view target).
+pub(crate) fn models_timer(name: &str) -> bool {
+    name.starts_with('t') && Stamp::metric(name).is_some_and(|s| s.len() == 1)
+}
+
+fn parse_views(views: Vec<ConversationAggregationView>) -> Result<Vec<View>, ApiError> {
+    if views.len() > MAX_VIEWS {
+        return Err(ApiError::bad_request(format!(
+            "The query has {} views; you are currently limited to {MAX_VIEWS} views in a single API call",
+            views.len()
+        )));
+    }
+    let mut out: Vec<View> = Vec::new();
+    for (i, v) in views.into_iter().enumerate() {
+        let name = v.name.unwrap_or_default();
+        if name.trim().is_empty() {
+            return Err(ApiError::bad_request(format!(
+                "views[{i}].name is required"
+            )));
+        }
+        if out.iter().any(|o| o.name == name) {
+            return Err(ApiError::bad_request(format!(
+                "views[{i}].name '{name}' is not unique in the query"
+            )));
+        }
+        match v.function.as_deref() {
+            Some("rangeBound") => {}
+            None => {
+                return Err(ApiError::bad_request(format!(
+                    "views[{i}].function is required"
+                )))
+            }
+            Some(f) => {
+                return Err(ApiError::bad_request(format!(
+                    "views[{i}].function '{f}' is not valid; expected rangeBound"
+                )))
+            }
+        }
+        let Some(target) = v.target else {
+            return Err(ApiError::bad_request(format!(
+                "views[{i}].target is required"
+            )));
+        };
+        check_enum(
+            std::slice::from_ref(&target),
+            &AGGREGATE_METRICS,
+            "views.target",
+            ListAllowed::No,
+        )?;
+        if !models_timer(&target) {
+            return Err(ApiError::bad_request(format!(
+                "views[{i}].target '{target}' is not supported by the simulated org (only the timers it models)"
+            )));
+        }
+        let range = v.range.unwrap_or_default();
+        if let (Some(g), Some(l)) = (range.gte, range.lt) {
+            if g >= l {
+                return Err(ApiError::bad_request(format!(
+                    "views[{i}].range is not valid: gte ({g}) must be less than lt ({l})"
+                )));
+            }
+        }
+        let stamp = Stamp::metric(&target).map_or(Stamp::TAnswered, |s| s[0]);
+        out.push(View {
+            name,
+            stamp,
+            gte: range.gte,
+            lt: range.lt,
+        });
+    }
+    Ok(out)
 }
 
 fn parse_instant(s: &str) -> Option<i64> {
@@ -650,6 +761,7 @@ pub(crate) fn parse_aggregate_query(body: &[u8]) -> Result<AggregateQuery, ApiEr
             Some(Filter::parse(f, &AGGREGATE_DIMS)?)
         }
     };
+    let views = parse_views(q.views.unwrap_or_default())?;
     let mut wanted: Vec<String> = Vec::new();
     for m in metrics {
         if Stamp::metric(&m).is_some() && !wanted.contains(&m) {
@@ -664,6 +776,7 @@ pub(crate) fn parse_aggregate_query(body: &[u8]) -> Result<AggregateQuery, ApiEr
         by_direction: group_by.iter().any(|g| g == "originatingDirection"),
         filter,
         metrics: wanted,
+        views,
     })
 }
 
@@ -739,6 +852,7 @@ pub(crate) fn aggregates(
     model: &Model,
     q: &AggregateQuery,
     lag: Option<(i64, i64)>,
+    omit_empty_views: bool,
 ) -> ConversationAggregateQueryResponse {
     let now = model.now_ms;
     // At least 1 (from < to, granularity > 0, checked by `parse_aggregate_query`): exact.
@@ -748,9 +862,11 @@ pub(crate) fn aggregates(
         .iter()
         .filter_map(|m| Stamp::metric(m))
         .flatten()
+        .chain(q.views.iter().map(|v| v.stamp))
         .collect();
-    // (queue id or "", media, direction or "") -> bucket -> per-stamp accumulators.
-    type Buckets = BTreeMap<usize, [Acc; N_STAMPS]>;
+    // (queue id or "", media, direction or "") -> bucket -> per-stamp accumulators and
+    // per-view counts.
+    type Buckets = BTreeMap<usize, ([Acc; N_STAMPS], Vec<u64>)>;
     let mut groups: BTreeMap<(String, String, &str), Buckets> = BTreeMap::new();
     // Filter verdict per (queue, media): a 100-predicate filter is evaluated once per group.
     let mut matched: HashMap<(&str, &str), bool> = HashMap::new();
@@ -790,7 +906,15 @@ pub(crate) fn aggregates(
                 // Non-negative (at >= from_ms), so exact.
                 let b = usize::try_from((at - q.from_ms) / q.granularity_ms).unwrap_or(usize::MAX);
                 if b < buckets {
-                    g.entry(b).or_insert([Acc::default(); N_STAMPS])[s as usize].add(v);
+                    let (accs, counts) = g
+                        .entry(b)
+                        .or_insert_with(|| ([Acc::default(); N_STAMPS], vec![0; q.views.len()]));
+                    accs[s as usize].add(v);
+                    for (view, n) in q.views.iter().zip(counts.iter_mut()) {
+                        if view.stamp == s && view.holds(v) {
+                            *n += 1;
+                        }
+                    }
                 }
             });
         }
@@ -799,7 +923,7 @@ pub(crate) fn aggregates(
     for ((queue_id, media, direction), bs) in groups {
         let target = Media::parse_analytics(&media).map(|m| m.profile().sl_percentage);
         let mut data = Vec::new();
-        for (b, accs) in bs {
+        for (b, (accs, counts)) in bs {
             let mut metrics = Vec::new();
             for name in &q.metrics {
                 let Some(stamps) = Stamp::metric(name) else {
@@ -845,14 +969,30 @@ pub(crate) fn aggregates(
                     stats,
                 });
             }
-            if metrics.is_empty() {
+            if metrics.is_empty() && counts.iter().all(|&n| n == 0) {
                 continue;
             }
+            let views = (!q.views.is_empty()).then(|| {
+                q.views
+                    .iter()
+                    .zip(&counts)
+                    .filter(|(_, &n)| n > 0 || !omit_empty_views)
+                    .map(|(v, &n)| AggregateViewData {
+                        name: v.name.clone(),
+                        stats: AggregateStats {
+                            count: Some(n),
+                            ..AggregateStats::default()
+                        },
+                    })
+                    .collect::<Vec<_>>()
+            });
+            let views = views.filter(|v| !v.is_empty());
             // b < buckets, and buckets came from an i64: exact.
             let start = q.from_ms + i64::try_from(b).unwrap_or(i64::MAX) * q.granularity_ms;
             data.push(StatisticalResponse {
                 interval: format!("{}/{}", fmt_ms(start), fmt_ms(start + q.granularity_ms)),
                 metrics,
+                views,
             });
         }
         if data.is_empty() {
@@ -922,6 +1062,56 @@ mod tests {
             _ => {}
         });
         out
+    }
+
+    fn views_of(views: serde_json::Value) -> Result<Vec<View>, ApiError> {
+        parse_views(serde_json::from_value(views).unwrap())
+    }
+
+    #[test]
+    fn a_view_counts_gte_inclusive_lt_exclusive_open_sides_open() {
+        let vs = views_of(serde_json::json!([
+            {"target": "tAnswered", "function": "rangeBound", "name": "a", "range": {"gte": 5000, "lt": 10000}},
+            {"target": "tHandle", "function": "rangeBound", "name": "b", "range": {"lt": 10000}},
+            {"target": "tAbandon", "function": "rangeBound", "name": "c", "range": {"gte": 4999.5}},
+            {"target": "tAbandon", "function": "rangeBound", "name": "d"},
+        ]))
+        .unwrap();
+        assert_eq!(vs[0].stamp, Stamp::TAnswered);
+        assert_eq!(vs[1].stamp, Stamp::THandle);
+        let holds = |v: &View| [4999, 5000, 9999, 10000].map(|x| v.holds(x));
+        assert_eq!(holds(&vs[0]), [false, true, true, false]);
+        assert_eq!(holds(&vs[1]), [true, true, true, false]);
+        assert_eq!(holds(&vs[2]), [false, true, true, true]);
+        assert_eq!(holds(&vs[3]), [true; 4]);
+    }
+
+    #[test]
+    fn view_limits() {
+        let v = |name: &str| serde_json::json!({"target": "tAnswered", "function": "rangeBound", "name": name});
+        let ten: Vec<_> = (0..10).map(|i| v(&format!("v{i}"))).collect();
+        assert_eq!(views_of(serde_json::json!(ten)).unwrap().len(), 10);
+        let eleven: Vec<_> = (0..11).map(|i| v(&format!("v{i}"))).collect();
+        assert!(views_of(serde_json::json!(eleven)).is_err());
+        assert!(views_of(serde_json::json!([v("a"), v("a")])).is_err());
+        assert!(views_of(serde_json::json!([v(" ")])).is_err());
+        for t in ["nOffered", "oServiceLevel", "tCfcAcd", "tBogus"] {
+            let bad = serde_json::json!([{"target": t, "function": "rangeBound", "name": "a"}]);
+            assert!(views_of(bad).is_err(), "{t}");
+        }
+        let bad = serde_json::json!([{"target": "tAnswered", "function": "rangeBound", "name": "a", "range": {"gte": 2, "lt": 2}}]);
+        assert!(views_of(bad).is_err());
+        for t in [
+            "tAnswered",
+            "tAbandon",
+            "tHandle",
+            "tTalk",
+            "tAcd",
+            "tWait",
+            "tVoicemail",
+        ] {
+            assert!(models_timer(t), "{t}");
+        }
     }
 
     #[test]

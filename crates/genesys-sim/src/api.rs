@@ -262,6 +262,23 @@ pub(crate) struct ConversationAggregationQuery {
     pub(crate) group_by: Option<Vec<String>>,
     pub(crate) filter: Option<QueryFilter>,
     pub(crate) metrics: Option<Vec<String>>,
+    pub(crate) views: Option<Vec<ConversationAggregationView>>,
+}
+
+/// `ConversationAggregationView` (required: target, function, name; checked by the endpoint).
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct ConversationAggregationView {
+    pub(crate) target: Option<String>,
+    pub(crate) function: Option<String>,
+    pub(crate) name: Option<String>,
+    pub(crate) range: Option<AggregationRange>,
+}
+
+/// `AggregationRange`: `gte` inclusive, `lt` exclusive; either may be absent (an open side).
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+pub(crate) struct AggregationRange {
+    pub(crate) gte: Option<f64>,
+    pub(crate) lt: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -279,6 +296,16 @@ pub(crate) struct ConversationAggregateDataContainer {
 pub(crate) struct StatisticalResponse {
     pub(crate) interval: String,
     pub(crate) metrics: Vec<AggregateMetricData>,
+    /// Only when the query has views (left out otherwise, so those answers are unchanged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) views: Option<Vec<AggregateViewData>>,
+}
+
+/// `AggregateViewData`: `stats` holds `count` only.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct AggregateViewData {
+    pub(crate) name: String,
+    pub(crate) stats: AggregateStats,
 }
 
 #[derive(Debug, Clone, Serialize)]

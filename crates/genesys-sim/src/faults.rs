@@ -153,6 +153,7 @@ pub struct Faults {
     push_count_offset: AtomicI64,
     aggregate_lag: Mutex<Option<(Duration, Duration)>>,
     refused_metrics: Mutex<(Vec<String>, Refusal)>,
+    omit_empty_views: AtomicBool,
 }
 
 impl Faults {
@@ -165,6 +166,7 @@ impl Faults {
             push_count_offset: AtomicI64::new(0),
             aggregate_lag: Mutex::new(None),
             refused_metrics: Mutex::new((Vec::new(), Refusal::Named)),
+            omit_empty_views: AtomicBool::new(false),
         }
     }
 
@@ -203,6 +205,17 @@ impl Faults {
 
     pub(crate) fn emit_zero_counts(&self) -> bool {
         self.zero_counts.load(Ordering::Relaxed)
+    }
+
+    /// Aggregate views (`views[]` of the aggregates query) with no observation in an interval:
+    /// `false` (the default) lists them with `count: 0`; `true` leaves them out (and the
+    /// interval's `views` key too when none is left). Genesys does not document which it does.
+    pub fn set_omit_empty_views(&self, on: bool) {
+        self.omit_empty_views.store(on, Ordering::Relaxed);
+    }
+
+    pub(crate) fn omit_empty_views(&self) -> bool {
+        self.omit_empty_views.load(Ordering::Relaxed)
     }
 
     /// How late aggregate metrics become visible: `Some((min, max))` = every conversation's

@@ -28,6 +28,9 @@
 //!   zero counts and empty buckets are left out. `SimOrg::aggregate_truth` is the oracle.
 //!   `Faults::refuse_aggregate_metrics` makes every query for chosen metrics one 400 (naming
 //!   the metric or not), as Genesys refuses a metric an org does not have.
+//!   Views (`views[]`, `rangeBound` over a modeled timer, at most 10) count the observations
+//!   in [gte, lt) per interval and group; empty ones are listed with count 0 unless
+//!   `Faults::set_omit_empty_views`; `SimOrg::aggregate_view_truth` is their oracle.
 //! * Flow activity (`POST /api/v2/analytics/flows/activity/query`, not in the OpenAPI subset;
 //!   shapes from the official SDK models): metric `oFlow` only, grouped by `flowType` and/or
 //!   `mediaType`, filtered by `matches` predicates on those two. The modelled flow types
@@ -74,7 +77,7 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
-pub use agg_truth::{AggregateTruth, StatTruth};
+pub use agg_truth::{AggregateTruth, StatTruth, ViewTruth};
 pub use faults::{Endpoint, Fault, Faults, Hostile, Refusal};
 pub use records::{ConversationRecord, HoldSpan, Offer};
 pub use spike::{parse_spike, Spike};
@@ -392,6 +395,27 @@ impl SimOrg {
         direction: &str,
     ) -> AggregateTruth {
         self.truth_of(from_ms, to_ms, visible_at_ms, Some(direction))
+    }
+
+    /// Every observation [`SimOrg::aggregate_truth`] is made of, value by value, per queue and
+    /// media type: the truth of the aggregates query's `views[]` (`ViewTruth::count_in`: how
+    /// many observations of a timer fall in [gte, lt) over the span).
+    #[must_use]
+    pub fn aggregate_view_truth(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        visible_at_ms: Option<i64>,
+    ) -> ViewTruth {
+        let lag = aggregates::lag_override(self.shared.faults.aggregate_lag());
+        agg_truth::observations(
+            &self.shared.model_now(),
+            from_ms,
+            to_ms,
+            visible_at_ms,
+            lag,
+            None,
+        )
     }
 
     fn truth_of(

@@ -700,8 +700,9 @@ async fn api_endpoint(
                             })
                             .map(|q| {
                                 let lag = aggregates::lag_override(shared.faults.aggregate_lag());
+                                let omit = shared.faults.omit_empty_views();
                                 let model = shared.model_now();
-                                json(200, &aggregates::aggregates(&model, &q, lag))
+                                json(200, &aggregates::aggregates(&model, &q, lag, omit))
                             })
                     }
                     Ok(body) if endpoint == Endpoint::FlowActivity => {
