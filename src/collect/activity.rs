@@ -7,13 +7,12 @@
 
 use std::collections::BTreeMap;
 
-use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
 use super::observations::{ConversationCounts, StateLabels};
 use super::{CollectError, Context, Poll, Registration, Snapshot, Started};
 use crate::genesys::models;
-use crate::genesys::request::{Endpoint, Permission, Request};
+use crate::genesys::request::{Endpoint, Permission};
 use crate::genesys::GenesysClient;
 use crate::metrics::catalog::{Family, Kind};
 use crate::metrics::exposition::{Exposition, Labels};
@@ -117,20 +116,8 @@ pub(crate) const CONVERSATION_ACTIVITY: Endpoint = Endpoint::api(
     Permission::Needs("analytics:queueObservation:view"),
 );
 
-/// The query is its own body.
-impl Request for ConversationActivityQuery {
-    const ENDPOINT: Endpoint = CONVERSATION_ACTIVITY;
-    type Body = Self;
-    type Response = ConversationActivityResponse;
-
-    fn method(&self) -> Method {
-        Method::POST
-    }
-
-    fn body(&self) -> Option<&Self> {
-        Some(self)
-    }
-}
+// The query is its own body.
+crate::post_query!(ConversationActivityQuery, CONVERSATION_ACTIVITY, ConversationActivityResponse);
 
 /// `ConversationActivityQuery`.
 #[derive(Debug, Clone, Serialize)]

@@ -13,14 +13,13 @@
 //! as its own label value, at most [`MAX_OTHER_FLOW_TYPES`] of them; beyond, or when it is not a
 //! plain word, its conversations are counted under `other`, with a warning.
 
-use reqwest::Method;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
 use super::activity::{ActivityQueryMetric, ConversationActivityResponse};
 use super::observations::count_of;
 use super::{CollectError, Context, Poll, Registration, Snapshot, Started};
-use crate::genesys::request::{Endpoint, Permission, Request};
+use crate::genesys::request::{Endpoint, Permission};
 use crate::genesys::GenesysClient;
 use crate::metrics::catalog::{Family, Kind};
 use crate::metrics::exposition::{Exposition, Labels};
@@ -210,20 +209,8 @@ pub(crate) struct FlowActivityQuery {
 /// `FlowActivityMetricValue` {`metric`, `count`}}).
 pub(crate) type FlowActivityResponse = ConversationActivityResponse;
 
-/// The query is its own body.
-impl Request for FlowActivityQuery {
-    const ENDPOINT: Endpoint = FLOW_ACTIVITY;
-    type Body = Self;
-    type Response = FlowActivityResponse;
-
-    fn method(&self) -> Method {
-        Method::POST
-    }
-
-    fn body(&self) -> Option<&Self> {
-        Some(self)
-    }
-}
+// The query is its own body.
+crate::post_query!(FlowActivityQuery, FLOW_ACTIVITY, FlowActivityResponse);
 
 #[cfg(test)]
 mod tests {

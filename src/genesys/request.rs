@@ -116,6 +116,28 @@ pub(crate) struct QueuesPage {
     pub(crate) page_size: u32,
 }
 
+/// A `POST` analytics query that is its own body: `post_query!(Query, ENDPOINT, Response)`
+/// implements [`Request`] for it (observations, activity, aggregates, flow activity).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! post_query {
+    ($query:ty, $endpoint:expr, $response:ty) => {
+        impl $crate::genesys::request::Request for $query {
+            const ENDPOINT: $crate::genesys::request::Endpoint = $endpoint;
+            type Body = Self;
+            type Response = $response;
+
+            fn method(&self) -> reqwest::Method {
+                reqwest::Method::POST
+            }
+
+            fn body(&self) -> Option<&Self> {
+                Some(self)
+            }
+        }
+    };
+}
+
 impl Request for QueuesPage {
     const ENDPOINT: Endpoint = QUEUES;
     type Body = ();
@@ -137,20 +159,12 @@ impl Request for QueuesPage {
     }
 }
 
-/// `POST /api/v2/analytics/queues/observations/query`: the query is its own body.
-impl Request for QueueObservationQuery {
-    const ENDPOINT: Endpoint = QUEUE_OBSERVATIONS;
-    type Body = Self;
-    type Response = QueueObservationQueryResponse;
-
-    fn method(&self) -> Method {
-        Method::POST
-    }
-
-    fn body(&self) -> Option<&Self> {
-        Some(self)
-    }
-}
+// `POST /api/v2/analytics/queues/observations/query`: the query is its own body.
+crate::post_query!(
+    QueueObservationQuery,
+    QUEUE_OBSERVATIONS,
+    QueueObservationQueryResponse
+);
 
 /// `POST /api/v2/notifications/channels` (no body): a new notification channel.
 pub(crate) struct CreateChannel;

@@ -3,11 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
 use crate::genesys::models::{self, QueryFilter, StatisticalSummary};
-use crate::genesys::request::{Endpoint, Permission, Request};
+use crate::genesys::request::{Endpoint, Permission};
 
 /// REFERENCE.md section 2: the aggregates query needs `analytics:conversationAggregate:view`.
 pub(crate) const CONVERSATION_AGGREGATES: Endpoint = Endpoint::api(
@@ -15,20 +14,8 @@ pub(crate) const CONVERSATION_AGGREGATES: Endpoint = Endpoint::api(
     Permission::Needs("analytics:conversationAggregate:view"),
 );
 
-/// The query is its own body.
-impl Request for ConversationAggregationQuery {
-    const ENDPOINT: Endpoint = CONVERSATION_AGGREGATES;
-    type Body = Self;
-    type Response = ConversationAggregateQueryResponse;
-
-    fn method(&self) -> Method {
-        Method::POST
-    }
-
-    fn body(&self) -> Option<&Self> {
-        Some(self)
-    }
-}
+// The query is its own body.
+crate::post_query!(ConversationAggregationQuery, CONVERSATION_AGGREGATES, ConversationAggregateQueryResponse);
 
 /// `ConversationAggregationQuery`.
 #[derive(Debug, Clone, Serialize)]
