@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use common::aggregates::{truth_value, Field, COUNTERS};
+use common::aggregates::{assert_today_windows, truth_value, Field, COUNTERS};
 use common::*;
 use genesys_sim::{AggregateTruth, SimConfig, SimOrg};
 
@@ -364,22 +364,13 @@ async fn a_queue_that_appears_starts_at_zero_and_today_stays_exact() {
         bucket_end(now),
         Some(now),
     );
-    for q in &sim.truth().queues {
-        for media in &q.media_types {
-            let l = [
-                ("queue_id", q.id.as_str()),
-                ("queue", q.name.as_str()),
-                ("media_type", media.as_str()),
-                ("window", "today"),
-            ];
-            let want = truth_value(&truth, &q.id, media, "nOffered", Field::Count);
-            assert_eq!(
-                s.get("genesys_window_conversations_offered", &l),
-                Some(want),
-                "{l:?}"
-            );
-        }
-    }
+    assert_today_windows(
+        &s,
+        &sim,
+        &truth,
+        "genesys_window_conversations_offered",
+        "nOffered",
+    );
     exporter.shutdown().await;
     sim.shutdown().await;
 }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::aggregates::{truth_value, Field, COUNTERS};
+use common::aggregates::{assert_today_windows, truth_value, COUNTERS};
 use common::*;
 use genesys_exporter::app::{Exporter, Options};
 use genesys_exporter::config::Config;
@@ -433,22 +433,13 @@ async fn a_reload_that_changes_the_aggregates_settings_asks_for_a_refused_metric
         .unwrap()
         .timestamp_millis();
     let today = sim.aggregate_truth(midnight, bucket_end(t2), Some(t2));
-    for q in &sim.truth().queues {
-        for media in &q.media_types {
-            let l = [
-                ("queue_id", q.id.as_str()),
-                ("queue", q.name.as_str()),
-                ("media_type", media.as_str()),
-                ("window", "today"),
-            ];
-            let want = truth_value(&today, &q.id, media, "tAnswered", Field::Count);
-            assert_eq!(
-                s.get("genesys_window_conversations_answered", &l),
-                Some(want),
-                "{l:?}"
-            );
-        }
-    }
+    assert_today_windows(
+        &s,
+        &sim,
+        &today,
+        "genesys_window_conversations_answered",
+        "tAnswered",
+    );
     exporter.shutdown().await;
     sim.shutdown().await;
 }

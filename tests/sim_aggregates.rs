@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 mod common;
 
+use common::aggregates::interval;
 use common::{busy_at, sim_client as client, sim_token as token, start_sim as start};
 
 const AGG: &str = "/api/v2/analytics/conversations/aggregates/query";
@@ -71,18 +72,6 @@ async fn query(sim: &SimOrg, tok: &str, body: &Value) -> Value {
     let (status, v) = post_raw(sim, Some(tok), body).await;
     assert_eq!(status, 200, "{v}");
     v
-}
-
-fn iso(ms: i64) -> String {
-    chrono::Utc
-        .timestamp_millis_opt(ms)
-        .unwrap()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
-}
-
-fn interval(from: i64, to: i64) -> String {
-    format!("{}/{}", iso(from), iso(to))
 }
 
 fn by_queue(from: i64, to: i64, granularity: Option<&str>) -> Value {

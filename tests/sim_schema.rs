@@ -17,12 +17,12 @@
 use std::time::Duration;
 
 use base64::Engine;
-use chrono::TimeZone;
 use genesys_sim::{SimClock, SimConfig, SimOrg};
 use serde_json::{json, Value};
 
 mod common;
 
+use common::aggregates::iso;
 use common::schema::Validator;
 
 /// A Tuesday at 10:30 UTC: a busy org.
@@ -101,15 +101,6 @@ async fn post(sim: &SimOrg, tok: &str, path: &str, body: &Value) -> (u16, Value)
             .body(body.to_string()),
     )
     .await
-}
-
-fn iso(ms: i64) -> String {
-    chrono::Utc
-        .timestamp_millis_opt(ms)
-        .single()
-        .expect("a valid instant")
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
 }
 
 /// Every metric key of every entry, to show the answers cover each kind.

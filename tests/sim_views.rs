@@ -6,12 +6,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chrono::TimeZone;
 use genesys_sim::{SimConfig, SimOrg};
 use serde_json::{json, Value};
 
 mod common;
 
+use common::aggregates::interval;
 use common::{busy_at, sim_client as client, sim_token as token, start_sim as start};
 
 const AGG: &str = "/api/v2/analytics/conversations/aggregates/query";
@@ -37,18 +37,6 @@ async fn query(sim: &SimOrg, tok: &str, body: &Value) -> Value {
     let (status, v) = post_raw(sim, tok, body).await;
     assert_eq!(status, 200, "{v}");
     v
-}
-
-fn iso(ms: i64) -> String {
-    chrono::Utc
-        .timestamp_millis_opt(ms)
-        .unwrap()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
-}
-
-fn interval(from: i64, to: i64) -> String {
-    format!("{}/{}", iso(from), iso(to))
 }
 
 /// A view as the test knows it: name, target, gte, lt.

@@ -1,7 +1,10 @@
 //! The analytics counters and the simulator's truth they must equal (tests/aggregates.rs,
 //! tests/aggregates_refused.rs).
 
-use genesys_sim::AggregateTruth;
+use chrono::TimeZone;
+use genesys_sim::{AggregateTruth, SimOrg};
+
+use super::Scrape;
 
 /// Every exported counter, and the Genesys statistic it must equal.
 pub const COUNTERS: [(&str, &str, Field); 20] = [
@@ -102,5 +105,43 @@ pub fn truth_value(
         Field::Seconds => s.sum_ms as f64 / 1000.0,
         Field::Numerator => s.numerator,
         Field::Denominator => s.denominator,
+    }
+}
+
+/// An instant as the analytics APIs write it: ISO-8601, milliseconds, `Z`.
+pub fn iso(ms: i64) -> String {
+    chrono::Utc
+        .timestamp_millis_opt(ms)
+        .single()
+        .expect("a valid instant")
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+/// An analytics `interval`: `<from>/<to>`.
+pub fn interval(from: i64, to: i64) -> String {
+    format!("{}/{}", iso(from), iso(to))
+}
+
+/// Every queue and media type's `today` window gauge `family` in `s` equals `metric`'s
+/// count in `truth`.
+pub fn assert_today_windows(
+    s: &Scrape,
+    sim: &SimOrg,
+    truth: &AggregateTruth,
+    family: &str,
+    metric: &str,
+) {
+    for q in &sim.truth().queues {
+        for media in &q.media_types {
+            let l = [
+                ("queue_id", q.id.as_str()),
+                ("queue", q.name.as_str()),
+                ("media_type", media.as_str()),
+                ("window", "today"),
+            ];
+            let want = truth_value(truth, &q.id, media, metric, Field::Count);
+            assert_eq!(s.get(family, &l), Some(want), "{l:?}");
+        }
     }
 }
