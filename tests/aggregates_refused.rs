@@ -6,7 +6,6 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -288,29 +287,6 @@ async fn a_400_about_no_metric_fails_the_poll_and_is_bisected_once_within_its_bo
     }
     exporter.shutdown().await;
     sim.shutdown().await;
-}
-
-struct ConfigFile(PathBuf);
-
-impl ConfigFile {
-    fn new(text: &str) -> ConfigFile {
-        let path = std::env::temp_dir().join(format!(
-            "gx-refused-{}-{}.yml",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        std::fs::write(&path, text).unwrap();
-        ConfigFile(path)
-    }
-    fn write(&self, text: &str) {
-        std::fs::write(&self.0, text).unwrap();
-    }
-}
-
-impl Drop for ConfigFile {
-    fn drop(&mut self) {
-        std::fs::remove_file(&self.0).ok();
-    }
 }
 
 /// The exporter on the sim's clock, re-reading `file` on every reload.

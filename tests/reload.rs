@@ -3,36 +3,12 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use common::*;
 use genesys_exporter::app::{Exporter, Options};
 use genesys_exporter::config::Config;
 use genesys_sim::{SimConfig, SimOrg};
-
-struct ConfigFile(PathBuf);
-
-impl ConfigFile {
-    fn new(text: &str) -> ConfigFile {
-        let path = std::env::temp_dir().join(format!(
-            "gx-reload-{}-{}.yml",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        std::fs::write(&path, text).unwrap();
-        ConfigFile(path)
-    }
-    fn write(&self, text: &str) {
-        std::fs::write(&self.0, text).unwrap();
-    }
-}
-
-impl Drop for ConfigFile {
-    fn drop(&mut self) {
-        std::fs::remove_file(&self.0).ok();
-    }
-}
 
 /// The exporter as main starts it: flags plus the file, re-read on every reload.
 async fn start(sim: &SimOrg, file: &ConfigFile) -> Exporter {

@@ -380,3 +380,28 @@ pub async fn sim_token(sim: &SimOrg) -> String {
         .expect("access_token")
         .to_string()
 }
+
+/// A config file in the temp directory, removed when dropped (reload tests rewrite it).
+pub struct ConfigFile(pub std::path::PathBuf);
+
+impl ConfigFile {
+    pub fn new(text: &str) -> ConfigFile {
+        let path = std::env::temp_dir().join(format!(
+            "gx-config-file-{}-{}.yml",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::write(&path, text).unwrap();
+        ConfigFile(path)
+    }
+
+    pub fn write(&self, text: &str) {
+        std::fs::write(&self.0, text).unwrap();
+    }
+}
+
+impl Drop for ConfigFile {
+    fn drop(&mut self) {
+        std::fs::remove_file(&self.0).ok();
+    }
+}
