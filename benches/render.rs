@@ -11,7 +11,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use genesys_exporter::collect::activity::ActivitySnapshot;
 use genesys_exporter::collect::aggregates::{
-    AggregatesExport, AggregatesSnapshot, GroupAggregates, Quantity, Values,
+    AggregatesExport, AggregatesSnapshot, GroupAggregates, HistogramSetting, Quantity, Values,
 };
 use genesys_exporter::collect::observations::{
     ConversationCounts, LiveReport, MediaLive, ObservationsSnapshot, ObservedSet, QueueLive,
@@ -90,6 +90,12 @@ fn metrics(n: usize) -> (Metrics, ApiMetrics) {
     for (i, q) in Quantity::ALL.into_iter().enumerate() {
         values[q] = 1000.0 + i as f64;
     }
+    // The default histogram's buckets (answer wait): growing counts below the +Inf count.
+    let histograms = HistogramSetting::defaults();
+    let views: usize = histograms.iter().map(|h| h.bounds().len()).sum();
+    for (slot, count) in (0..views).zip((100..).step_by(100)) {
+        values.set_view(slot, count);
+    }
     let groups = (0..n)
         .flat_map(|q| MEDIA.iter().map(move |m| (q, m)))
         .map(|(q, m)| GroupAggregates {
@@ -98,6 +104,7 @@ fn metrics(n: usize) -> (Metrics, ApiMetrics) {
             direction: None,
             counters: values,
             windows: vec![values; 3],
+            histogram_base: Values::default(),
         })
         .collect();
     let queue_slot = Slot::new("queues", Duration::from_secs(300));
@@ -118,6 +125,16 @@ fn metrics(n: usize) -> (Metrics, ApiMetrics) {
         groups,
         export: AggregatesExport::default(),
         refused: Vec::new(),
+        histograms: histograms
+            .into_iter()
+            .scan(0, |first, h| {
+                let at = *first;
+                *first += h.bounds().len();
+                Some((h, at))
+            })
+            .collect(),
+        today: Some(2),
+        refused_histograms: Vec::new(),
     });
     let collectors = Collectors {
         all: vec![queue_slot.clone(), observations, activity, aggregates],

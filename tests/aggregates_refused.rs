@@ -252,8 +252,10 @@ async fn a_server_error_fails_the_poll_and_drops_no_metric() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_400_about_no_metric_fails_the_poll_and_is_bisected_once_within_its_bound() {
     let sim = busy_sim_refusing(&[], Refusal::Named).await;
-    // Every request refused, whatever its metrics: the first poll's query and its 20 probes
-    // (4 x ceil(log2 27)), then one request for each later poll, which does not bisect again.
+    // Every request refused, whatever its metrics: the first poll's query, the same query
+    // without its views (the answer-wait histogram's: is it them?), and its 20 probes
+    // (4 x ceil(log2 27)), 22 in all; then one request for each later poll, which neither
+    // bisects nor probes the views again.
     sim.faults().fail_next(
         Endpoint::Aggregates,
         30,
@@ -278,8 +280,8 @@ async fn a_400_about_no_metric_fails_the_poll_and_is_bisected_once_within_its_bo
             "genesys_collector_poll_failures_total",
             &[("collector", "aggregates")]
         ),
-        10.0,
-        "21 requests for the first poll, 1 for each of the next nine"
+        9.0,
+        "22 requests for the first poll, 1 for each of the next eight"
     );
     assert!(!s.has(REFUSED), "a 400 about no metric refuses none");
     for (name, _, _) in COUNTERS {

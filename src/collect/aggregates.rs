@@ -30,7 +30,8 @@ use chrono_tz::Tz;
 use tokio::sync::watch;
 
 pub(crate) use self::models::{
-    ConversationAggregateQueryResponse, ConversationAggregationQuery, CONVERSATION_AGGREGATES,
+    ConversationAggregateQueryResponse, ConversationAggregationQuery, ConversationAggregationView,
+    CONVERSATION_AGGREGATES,
 };
 use super::queues::QueueSet;
 use super::{
@@ -45,8 +46,13 @@ use crate::metrics::exposition::{Exposition, Labels};
 use crate::metrics::families::Memo;
 
 mod flags;
+mod histograms;
 mod models;
 mod quantities;
+
+pub use histograms::HistogramSetting;
+pub(crate) use histograms::HISTOGRAMS;
+use histograms::{MAX_VIEWS, VIEWS_PER_QUERY};
 
 pub use quantities::Quantity;
 use quantities::Stat;
@@ -59,7 +65,9 @@ pub(crate) const REGISTRATION: Registration = Registration {
     disable: Some("Disable the analytics aggregates collector."),
     opt_in: false,
     org_wide: false,
-    requests_per_poll: |_, watched| batches(watched),
+    requests_per_poll: |settings, watched| {
+        batches(watched) * own_settings(settings).queries_per_batch() as f64
+    },
     flags: Some(&flags::FLAGS),
     endpoints: &[CONVERSATION_AGGREGATES],
     start,
@@ -123,13 +131,22 @@ pub(crate) fn metrics() -> Vec<&'static str> {
     out
 }
 
-/// Statistics of one (queue, media type) over a bucket or a span, indexed by [`Quantity`].
+/// Statistics of one (queue, media type) over a bucket or a span, indexed by [`Quantity`],
+/// and the counts of the histograms' views, by slot ([`histograms::slots`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Values([f64; Quantity::ALL.len()]);
+pub struct Values {
+    quantities: [f64; Quantity::ALL.len()],
+    /// Counts of conversations, whole numbers: 4 bytes each keep a bucket's memory small
+    /// (at 5,000 queues the look-back holds some 300,000 of them).
+    views: [u32; MAX_VIEWS],
+}
 
 impl Default for Values {
     fn default() -> Self {
-        Values([0.0; Quantity::ALL.len()])
+        Values {
+            quantities: [0.0; Quantity::ALL.len()],
+            views: [0; MAX_VIEWS],
+        }
     }
 }
 
@@ -137,18 +154,31 @@ impl std::ops::Index<Quantity> for Values {
     type Output = f64;
     fn index(&self, q: Quantity) -> &f64 {
         // `Quantity` is a fieldless enum whose variants count up from 0 in `ALL`'s order.
-        &self.0[q as usize]
+        &self.quantities[q as usize]
     }
 }
 
 impl std::ops::IndexMut<Quantity> for Values {
     fn index_mut(&mut self, q: Quantity) -> &mut f64 {
-        &mut self.0[q as usize]
+        &mut self.quantities[q as usize]
     }
 }
 
 impl Values {
-    /// Combines two spans: sums add, maxima take the larger.
+    /// The count of the view in `slot` (0 for a slot out of range).
+    #[must_use]
+    pub fn view(&self, slot: usize) -> u32 {
+        self.views.get(slot).copied().unwrap_or(0)
+    }
+
+    /// Sets the count of the view in `slot` (ignored out of range).
+    pub fn set_view(&mut self, slot: usize, count: u32) {
+        if let Some(v) = self.views.get_mut(slot) {
+            *v = count;
+        }
+    }
+
+    /// Combines two spans: sums and counts add, maxima take the larger.
     pub(crate) fn combine(&mut self, other: &Values) {
         for q in Quantity::ALL {
             if q.additive() {
@@ -156,6 +186,9 @@ impl Values {
             } else {
                 self[q] = self[q].max(other[q]);
             }
+        }
+        for (v, o) in self.views.iter_mut().zip(other.views) {
+            *v = v.saturating_add(o);
         }
     }
 
@@ -166,6 +199,9 @@ impl Values {
         for q in Quantity::ALL {
             v[q] = v[q].max(newer[q]);
         }
+        for (v, n) in v.views.iter_mut().zip(newer.views) {
+            *v = (*v).max(n);
+        }
         v
     }
 
@@ -174,6 +210,9 @@ impl Values {
         let mut v = Values::default();
         for q in Quantity::ALL.into_iter().filter(|q| q.additive()) {
             v[q] = (self[q] - older[q]).max(0.0);
+        }
+        for ((v, new), old) in v.views.iter_mut().zip(self.views).zip(older.views) {
+            *v = new.saturating_sub(old);
         }
         v
     }
@@ -188,6 +227,14 @@ const SERVICE_LEVEL_RATIO: Family = Family {
     labels: &["queue_id", "queue", "media_type", "window"],
 };
 
+const REFUSED_HISTOGRAM: Family = Family {
+    name: "genesys_aggregates_refused_histogram",
+    kind: Kind::Gauge,
+    unit: None,
+    help: "1 per histogram not served because Genesys refused the aggregates query's views (a 400 that the same query without views does not get); the counters are served as before. Until the aggregates settings change or a restart.",
+    labels: &["histogram"],
+};
+
 const REFUSED_METRIC: Family = Family {
     name: "genesys_aggregates_refused_metric",
     kind: Kind::Gauge,
@@ -197,7 +244,8 @@ const REFUSED_METRIC: Family = Family {
 };
 
 /// This collector's families in the order a scrape writes them, for the catalog: the
-/// counters, the window gauges, the service level, the refused metrics.
+/// counters, the window gauges, the service level, the histograms (each since start, then
+/// today), the refused metrics and histograms.
 ///
 /// They carry `queue_id` and `queue` only with `--aggregates.by=queue` (the default); with
 /// `--aggregates.by=media_type` they are summed over queues and drop both. With
@@ -208,7 +256,7 @@ pub(crate) const FAMILIES: &[&Family] = &FAMILY_ARRAY;
 const FAMILY_ARRAY: [&Family; family_count()] = families();
 
 const fn family_count() -> usize {
-    let mut n = 2;
+    let mut n = 3 + 2 * HISTOGRAMS.len();
     let mut i = 0;
     while i < EXPORTED.len() {
         n += if EXPORTED[i].counter.is_some() { 2 } else { 1 };
@@ -235,7 +283,16 @@ const fn families<const N: usize>() -> [&'static Family; N] {
         i += 1;
     }
     out[k] = &SERVICE_LEVEL_RATIO;
-    out[k + 1] = &REFUSED_METRIC;
+    k += 1;
+    i = 0;
+    while i < HISTOGRAMS.len() {
+        out[k] = HISTOGRAMS[i].family;
+        out[k + 1] = HISTOGRAMS[i].today;
+        k += 2;
+        i += 1;
+    }
+    out[k] = &REFUSED_METRIC;
+    out[k + 1] = &REFUSED_HISTOGRAM;
     assert!(k + 2 == N);
     out
 }
@@ -298,9 +355,20 @@ pub(crate) struct AggregatesSettings {
     pub(crate) by_direction: bool,
     /// What is exported of it: changing this alone keeps the counters.
     pub(crate) export: AggregatesExport,
+    /// The histograms and their bounds (`--aggregates.histograms`, `--aggregates.*-buckets`),
+    /// in [`HISTOGRAMS`]' order: changing them starts the histograms again from 0, and keeps
+    /// the counters.
+    pub(crate) histograms: Vec<HistogramSetting>,
 }
 
 impl AggregatesSettings {
+    /// Requests per batch of queues: the query, and one more per 10 views beyond its own 10.
+    #[must_use]
+    pub(crate) fn queries_per_batch(&self) -> usize {
+        let views: usize = self.histograms.iter().map(|h| h.bounds.len()).sum();
+        1 + views.saturating_sub(1) / VIEWS_PER_QUERY
+    }
+
     /// Whether `other` asks Genesys the same questions (then the counters carry on).
     fn same_queries(&self, other: &AggregatesSettings) -> bool {
         self.granularity == other.granularity
@@ -367,6 +435,10 @@ pub struct GroupAggregates {
     pub counters: Values,
     /// One per configured window, in the same order.
     pub windows: Vec<Values>,
+    /// What `counters` held when the histograms' views were last baselined: a histogram's
+    /// `_count` and `_sum` since start are `counters` less this, so that they count what its
+    /// buckets count (0 unless the views started later than the counters).
+    pub histogram_base: Values,
 }
 
 #[derive(Debug, Clone)]
@@ -378,6 +450,12 @@ pub struct AggregatesSnapshot {
     /// Genesys metrics the query leaves out because Genesys refused them: the families read
     /// from them are not written.
     pub refused: Vec<&'static str>,
+    /// The histograms written, each with the slot of its first bound's view.
+    pub histograms: Vec<(HistogramSetting, usize)>,
+    /// Which of `window_labels` is `today`: its window values hold the `today` histograms.
+    pub today: Option<usize>,
+    /// Histograms configured but not written because Genesys refused the views.
+    pub refused_histograms: Vec<&'static str>,
 }
 
 /// Queue id, media type (lower case) and, when grouped by it, `originatingDirection`.
@@ -403,6 +481,23 @@ struct State {
     /// The metrics the last refresh asked for: one asked again after a refusal starts from a
     /// new baseline.
     asked: Vec<&'static str>,
+    /// The view slots the last refresh asked for, likewise.
+    asked_views: Vec<usize>,
+    /// The counters when views last started from a baseline (see
+    /// [`GroupAggregates::histogram_base`]); absent for a group means 0.
+    histogram_base: HashMap<Group, Values>,
+}
+
+impl State {
+    /// Forgets every view count (the histograms' settings changed: their slots mean other
+    /// buckets now); the next refresh is their baseline, as a new queue's.
+    fn forget_views(&mut self) {
+        let spans = self.buckets.values_mut().flat_map(HashMap::values_mut);
+        for v in spans.chain(self.counters.values_mut()).chain(self.day_base.values_mut()) {
+            v.views = [0; MAX_VIEWS];
+        }
+        self.asked_views.clear();
+    }
 }
 
 pub(crate) struct AggregatesCollector {
@@ -419,6 +514,9 @@ pub(crate) struct AggregatesCollector {
     /// A bisection under the current settings found no refused metric: later 400s fail the
     /// poll without another one, until a poll succeeds or the settings change.
     fruitless: bool,
+    /// Genesys refused the views under the current settings: the queries carry none, and the
+    /// histograms are not served, until the settings change.
+    views_refused: bool,
 }
 
 /// Why a refresh failed: a 400 (perhaps for one of the query's metrics), with the query that
@@ -427,6 +525,9 @@ enum Failure {
     Refused {
         query: ConversationAggregationQuery,
         error: ApiError,
+        /// The query asked for views only (the batch's main query, with its metrics, had
+        /// been answered): the views are what Genesys refused.
+        views_only: bool,
     },
     Other(CollectError),
 }
@@ -450,6 +551,17 @@ fn names(error: &ApiError, word: &str) -> bool {
         text.split(|c: char| !c.is_ascii_alphanumeric())
             .any(|w| w == word)
     })
+}
+
+/// The metrics of `asked` a 400 names; none when it names every one (a list of the allowed
+/// ones, say, names none of them).
+fn named_metrics(error: &ApiError, asked: &[&'static str]) -> Vec<&'static str> {
+    let named: Vec<&'static str> = asked.iter().copied().filter(|m| names(error, m)).collect();
+    if named.len() < asked.len() {
+        named
+    } else {
+        Vec::new()
+    }
 }
 
 /// Most probes one bisection of `n` metrics sends: twice ⌈log2 n⌉, the cost of one refused
@@ -479,6 +591,7 @@ impl AggregatesCollector {
             state: State::default(),
             refused: BTreeSet::new(),
             fruitless: false,
+            views_refused: false,
         }
     }
 }
@@ -501,11 +614,18 @@ impl Poll for AggregatesCollector {
                 }
                 self.refused.clear();
                 self.fruitless = false;
+                self.views_refused = false;
             }
             if !settings.same_queries(&self.settings) {
                 // Other buckets or windows: start over from a new baseline (a counter reset).
                 tracing::info!("aggregates settings changed; counters start from a new baseline");
                 self.state = State::default();
+            } else if settings.histograms != self.settings.histograms {
+                tracing::info!(
+                    "aggregates histograms changed; they start from a new baseline, the \
+                     counters carry on"
+                );
+                self.state.forget_views();
             }
             self.settings = settings;
         }
@@ -518,7 +638,27 @@ impl Poll for AggregatesCollector {
                     return Ok(snapshot);
                 }
                 Err(Failure::Other(e)) => return Err(e),
-                Err(Failure::Refused { query, error }) => (query, error),
+                Err(Failure::Refused {
+                    query,
+                    error,
+                    views_only,
+                }) => {
+                    if self.views_at_fault(&query, &error, views_only).await? {
+                        self.views_refused = true;
+                        tracing::warn!(
+                            error = %error,
+                            "Genesys refused the aggregates query's views; the histograms are \
+                             not served until the aggregates settings change or a restart, \
+                             the counters are"
+                        );
+                        continue;
+                    }
+                    let query = ConversationAggregationQuery {
+                        views: Vec::new(),
+                        ..query
+                    };
+                    (query, error)
+                }
             };
             let Some(found) = self.find_refused(&query, &error).await? else {
                 return Err(error.into());
@@ -534,7 +674,82 @@ impl Poll for AggregatesCollector {
     }
 }
 
+/// What one refresh asks Genesys: the watched queues, the metrics not refused and the view
+/// slots.
+struct Asking<'a> {
+    ids: &'a [&'a str],
+    metrics: &'a [&'static str],
+    views: &'a [usize],
+}
+
+/// What of a response [`merge_response`] reads: the metrics' statistics (not for a query
+/// asked for its views only) and the views, by name, into their slots.
+pub(crate) struct Read<'a> {
+    pub(crate) metrics: bool,
+    pub(crate) views: &'a [(usize, ConversationAggregationView)],
+}
+
+#[cfg(test)]
+impl Read<'_> {
+    /// The metrics of a query without views.
+    pub(crate) const METRICS: Read<'static> = Read {
+        metrics: true,
+        views: &[],
+    };
+}
+
 impl AggregatesCollector {
+    /// Whether the 400 `error` to `refused` is about its views: it was a query for views
+    /// only (its batch's metrics were just answered), or its answer speaks of views, or it
+    /// names none of the query's metrics and the same query without views is answered. A
+    /// 400 that names metrics is theirs (found as before, by name); one that a query
+    /// without views gets too is the metrics' or the query's (bisected as before, without
+    /// views). After a fruitless bisection, the probe is not sent again (as the bisection
+    /// is not) until a poll succeeds or the settings change.
+    async fn views_at_fault(
+        &self,
+        refused: &ConversationAggregationQuery,
+        error: &ApiError,
+        views_only: bool,
+    ) -> Result<bool, CollectError> {
+        if refused.views.is_empty() {
+            return Ok(false);
+        }
+        if views_only || names(error, "views") || names(error, "view") {
+            return Ok(true);
+        }
+        if !named_metrics(error, &refused.metrics).is_empty() || self.fruitless {
+            return Ok(false);
+        }
+        let probe = ConversationAggregationQuery {
+            views: Vec::new(),
+            ..refused.clone()
+        };
+        match self.client.send(&probe).await {
+            Ok(_) => Ok(true),
+            Err(ApiError::Status { status: 400, .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The view slots the queries ask for: every configured histogram's, unless Genesys
+    /// refused the views or the histogram's timer.
+    fn asked_views(&self) -> Vec<usize> {
+        if self.views_refused {
+            return Vec::new();
+        }
+        histograms::slots(&self.settings.histograms)
+            .into_iter()
+            .enumerate()
+            .filter(|(_, (h, _))| {
+                !self
+                    .refused
+                    .contains(self.settings.histograms[*h].histogram.target)
+            })
+            .map(|(slot, _)| slot)
+            .collect()
+    }
+
     /// The metrics the query asks for: all but the refused ones.
     fn asked(&self) -> Vec<&'static str> {
         metrics()
@@ -551,10 +766,8 @@ impl AggregatesCollector {
         failed: &ConversationAggregationQuery,
         error: &ApiError,
     ) -> Result<Option<Vec<&'static str>>, CollectError> {
-        let asked = &failed.metrics;
-        let named: Vec<&'static str> = asked.iter().copied().filter(|m| names(error, m)).collect();
-        // An answer naming every metric (a list of the allowed ones, say) names none of them.
-        if !named.is_empty() && named.len() < asked.len() {
+        let named = named_metrics(error, &failed.metrics);
+        if !named.is_empty() {
             return Ok(Some(named));
         }
         if self.fruitless {
@@ -632,6 +845,7 @@ impl AggregatesCollector {
         let midnight = local_midnight_ms(now, &self.settings.timezone);
         let ids: Vec<&str> = queues.queues.iter().map(|q| q.id.as_str()).collect();
         let asked = self.asked();
+        let views = self.asked_views();
         // Quantities of metrics asked again (after a refusal, with the same queries): like a
         // new queue's, this refresh is their baseline, and today's base is asked afresh (the
         // cached one lacks them).
@@ -646,24 +860,43 @@ impl AggregatesCollector {
         } else {
             Vec::new()
         };
+        // Views asked again (or for the first time under these histograms) likewise.
+        let returning_views: Vec<usize> = if self.state.covered_until_ms.is_some() {
+            views
+                .iter()
+                .copied()
+                .filter(|slot| !self.state.asked_views.contains(slot))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let not_returning = |mut v: Values| {
             for q in &returning {
                 v[*q] = 0.0;
             }
+            for slot in &returning_views {
+                v.set_view(*slot, 0);
+            }
             v
+        };
+        let asking = Asking {
+            ids: &ids,
+            metrics: &asked,
+            views: &views,
         };
 
         let fresh = self
-            .query(&ids, &asked, start, end, Some(self.settings.granularity))
+            .query(&asking, start, end, Some(self.settings.granularity))
             .await?;
         let new_queue = ids.iter().any(|id| !self.state.baselined.contains(*id));
         let gap = self.state.covered_until_ms.is_some_and(|c| c < start);
-        let rebase_day =
-            self.state.midnight_ms != Some(midnight) || gap || new_queue || !returning.is_empty();
+        let rebase_day = self.state.midnight_ms != Some(midnight)
+            || gap
+            || new_queue
+            || !returning.is_empty()
+            || !returning_views.is_empty();
         let day_base = if rebase_day && midnight < start {
-            Some(flatten(
-                self.query(&ids, &asked, midnight, start, None).await?,
-            ))
+            Some(flatten(self.query(&asking, midnight, start, None).await?))
         } else if rebase_day {
             Some(HashMap::new())
         } else {
@@ -671,7 +904,7 @@ impl AggregatesCollector {
         };
         // Down for longer than the look-back: what happened in between is counted once, late.
         let missed = match self.state.covered_until_ms {
-            Some(c) if c < start => Some(flatten(self.query(&ids, &asked, c, start, None).await?)),
+            Some(c) if c < start => Some(flatten(self.query(&asking, c, start, None).await?)),
             _ => None,
         };
 
@@ -728,41 +961,86 @@ impl AggregatesCollector {
             groups.retain(|g, _| watched.contains(g.0.as_str()));
         }
         state.baselined = ids.iter().map(|s| s.to_string()).collect();
+        if !returning_views.is_empty() {
+            // The views count from here on; the histograms' counts must too.
+            state.histogram_base = state.counters.clone();
+        }
+        state.histogram_base.retain(|g, _| watched.contains(g.0.as_str()));
         state.covered_until_ms = Some(end);
         state.asked = asked;
+        state.asked_views = views;
 
         Ok(self.snapshot(queues, end, midnight))
     }
 
+    /// The buckets of `[start_ms, end_ms)` at `granularity` (one bucket when `None`) for the
+    /// queues, metrics and views of `asking`: per batch of queues, the query with its
+    /// metrics and its first 10 views, then one query per further 10 views (with their
+    /// timers as its metrics, whose statistics are not read again).
     async fn query(
         &self,
-        ids: &[&str],
-        metrics: &[&'static str],
+        asking: &Asking<'_>,
         start_ms: i64,
         end_ms: i64,
         granularity: Option<Duration>,
     ) -> Result<Buckets, Failure> {
+        let views: Vec<(usize, ConversationAggregationView)> = {
+            let slots = histograms::slots(&self.settings.histograms);
+            asking
+                .views
+                .iter()
+                .filter_map(|&slot| {
+                    let &(h, i) = slots.get(slot)?;
+                    Some((slot, self.settings.histograms[h].view(i)))
+                })
+                .collect()
+        };
+        let mut chunks: Vec<&[(usize, ConversationAggregationView)]> =
+            views.chunks(VIEWS_PER_QUERY).collect();
+        if chunks.is_empty() {
+            chunks.push(&[]);
+        }
         let mut out = Buckets::new();
-        for batch in ids.chunks(MAX_QUEUES_PER_QUERY) {
+        for batch in asking.ids.chunks(MAX_QUEUES_PER_QUERY) {
             let mut group_by = vec!["queueId", "mediaType"];
             if self.settings.by_direction {
                 group_by.push("originatingDirection");
             }
-            let query = ConversationAggregationQuery {
-                interval: format!("{}/{}", iso(start_ms), iso(end_ms)),
-                granularity: granularity.map(iso_duration),
-                group_by,
-                filter: QueryFilter::any_queue(batch.iter().copied()),
-                metrics: metrics.to_vec(),
-            };
-            let response = match self.client.send(&query).await {
-                Ok(r) => r,
-                Err(error @ ApiError::Status { status: 400, .. }) => {
-                    return Err(Failure::Refused { query, error })
-                }
-                Err(e) => return Err(CollectError::from(e).into()),
-            };
-            merge_response(&mut out, &response, start_ms, end_ms);
+            for (n, chunk) in chunks.iter().enumerate() {
+                let main = n == 0;
+                let metrics = if main {
+                    asking.metrics.to_vec()
+                } else {
+                    let mut targets: Vec<&'static str> =
+                        chunk.iter().map(|(_, v)| v.target).collect();
+                    targets.dedup();
+                    targets
+                };
+                let query = ConversationAggregationQuery {
+                    interval: format!("{}/{}", iso(start_ms), iso(end_ms)),
+                    granularity: granularity.map(iso_duration),
+                    group_by: group_by.clone(),
+                    filter: QueryFilter::any_queue(batch.iter().copied()),
+                    metrics,
+                    views: chunk.iter().map(|(_, v)| v.clone()).collect(),
+                };
+                let response = match self.client.send(&query).await {
+                    Ok(r) => r,
+                    Err(error @ ApiError::Status { status: 400, .. }) => {
+                        return Err(Failure::Refused {
+                            query,
+                            error,
+                            views_only: !main,
+                        })
+                    }
+                    Err(e) => return Err(CollectError::from(e).into()),
+                };
+                let read = Read {
+                    metrics: main,
+                    views: chunk,
+                };
+                merge_response(&mut out, &response, start_ms, end_ms, &read);
+            }
         }
         Ok(out)
     }
@@ -827,9 +1105,24 @@ impl AggregatesCollector {
                     media_type: m.to_string(),
                     direction: d.map(str::to_string),
                     counters: state.counters.get(&group).copied().unwrap_or_default(),
+                    histogram_base: state.histogram_base.get(&group).copied().unwrap_or_default(),
                     windows,
                 });
             }
+        }
+        // A histogram is written when every one of its views was asked.
+        let asked = &state.asked_views;
+        let mut histograms = Vec::new();
+        let mut refused_histograms = Vec::new();
+        let mut first = 0;
+        for h in &self.settings.histograms {
+            let slots = first..first + h.bounds.len();
+            if slots.clone().all(|slot| asked.contains(&slot)) {
+                histograms.push((h.clone(), first));
+            } else if self.views_refused {
+                refused_histograms.push(h.histogram.family.name);
+            }
+            first = slots.end;
         }
         AggregatesSnapshot {
             window_labels: self.settings.windows.iter().map(Window::label).collect(),
@@ -837,6 +1130,9 @@ impl AggregatesCollector {
             groups,
             export: self.settings.export.clone(),
             refused: self.refused.iter().copied().collect(),
+            histograms,
+            today: self.settings.windows.iter().position(|w| *w == Window::Today),
+            refused_histograms,
         }
     }
 }
@@ -848,6 +1144,7 @@ pub(crate) fn merge_response(
     response: &ConversationAggregateQueryResponse,
     start_ms: i64,
     end_ms: i64,
+    read: &Read<'_>,
 ) {
     for container in &response.results {
         let (Some(queue), Some(media)) = (
@@ -870,7 +1167,8 @@ pub(crate) fn merge_response(
                 continue;
             }
             let mut v = Values::default();
-            for m in &bucket.metrics {
+            let metrics = bucket.metrics.iter().filter(|_| read.metrics);
+            for m in metrics {
                 for q in Quantity::ALL {
                     let (metric, stat) = q.source();
                     if metric != m.metric {
@@ -887,6 +1185,15 @@ pub(crate) fn merge_response(
                     // Negative or NaN values are not statistics Genesys can mean.
                     v[q] = x.filter(|x| x.is_finite() && *x >= 0.0).unwrap_or(0.0);
                 }
+            }
+            // A view missing from a bucket counted nothing there; one of another name is not
+            // one this query asked for.
+            for view in &bucket.views {
+                let Some((slot, _)) = read.views.iter().find(|(_, v)| v.name == view.name) else {
+                    continue;
+                };
+                let count = view.stats.count.filter(|c| *c >= 0).unwrap_or(0);
+                v.set_view(*slot, u32::try_from(count).unwrap_or(u32::MAX));
             }
             out.entry(bucket_start)
                 .or_default()
@@ -951,6 +1258,7 @@ pub(crate) fn local_midnight_ms(now_ms: i64, tz: &Tz) -> i64 {
 struct AggregateRow<'a> {
     labels: Labels,
     counters: Values,
+    histogram_base: Values,
     windows: Cow<'a, [Values]>,
 }
 
@@ -972,6 +1280,7 @@ fn aggregate_rows(snap: &AggregatesSnapshot) -> Vec<AggregateRow<'_>> {
                 AggregateRow {
                     labels,
                     counters: g.counters,
+                    histogram_base: g.histogram_base,
                     windows: Cow::Borrowed(&g.windows),
                 }
             })
@@ -989,15 +1298,39 @@ fn aggregate_rows(snap: &AggregatesSnapshot) -> Vec<AggregateRow<'_>> {
                 AggregateRow {
                     labels,
                     counters: Values::default(),
+                    histogram_base: Values::default(),
                     windows: Cow::Owned(vec![Values::default(); g.windows.len()]),
                 }
             });
         row.counters.combine(&g.counters);
+        row.histogram_base.combine(&g.histogram_base);
         for (w, v) in row.windows.to_mut().iter_mut().zip(&g.windows) {
             w.combine(v);
         }
     }
     by_media.into_values().collect()
+}
+
+/// One histogram of a span: its views' counts as the buckets, its timer's count as `+Inf`
+/// and `_count`, its sum (ms) in seconds as `_sum`.
+fn write_histogram(
+    e: &mut Exposition,
+    labels: &[&Labels],
+    setting: &HistogramSetting,
+    first: usize,
+    v: &Values,
+) -> std::io::Result<()> {
+    let h = setting.histogram;
+    let buckets: Vec<(f64, u64)> = setting
+        .bounds
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (*b, u64::from(v.view(first + i))))
+        .collect();
+    // Counts are whole numbers (read from Genesys' integer counts), never negative.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let count = v[h.count] as u64;
+    e.histogram(labels, &buckets, v[h.sum] / 1000.0, count)
 }
 
 impl Snapshot for AggregatesSnapshot {
@@ -1047,11 +1380,34 @@ impl Snapshot for AggregatesSnapshot {
         {
             window_family(e, &SERVICE_LEVEL_RATIO, &service_level)?;
         }
-        // Only when something is refused: the family is absent otherwise.
+        let today = Labels::new().with("window", "today");
+        for (setting, first) in &snap.histograms {
+            let h = setting.histogram;
+            e.begin(h.family)?;
+            for r in &rows {
+                let since = r.counters.growth_since(&r.histogram_base);
+                write_histogram(e, &[&r.labels], setting, *first, &since)?;
+            }
+            if let Some(t) = snap.today {
+                e.begin(h.today)?;
+                for r in &rows {
+                    if let Some(v) = r.windows.get(t) {
+                        write_histogram(e, &[&r.labels, &today], setting, *first, v)?;
+                    }
+                }
+            }
+        }
+        // Only when something is refused: the families are absent otherwise.
         if !snap.refused.is_empty() {
             e.begin(&REFUSED_METRIC)?;
             for metric in &snap.refused {
                 e.sample(&[&Labels::new().with("metric", metric)], 1.0)?;
+            }
+        }
+        if !snap.refused_histograms.is_empty() {
+            e.begin(&REFUSED_HISTOGRAM)?;
+            for name in &snap.refused_histograms {
+                e.sample(&[&Labels::new().with("histogram", name)], 1.0)?;
             }
         }
         Ok(())
@@ -1183,6 +1539,7 @@ mod tests {
             &response,
             ms("2026-11-24T09:00:00Z"),
             ms("2026-11-24T11:00:00Z"),
+            &Read::METRICS,
         );
         let bucket = &out[&ms("2026-11-24T10:00:00Z")];
         let group = |d: &str| bucket[&("q1".to_string(), "voice".to_string(), Some(d.to_string()))];
@@ -1251,6 +1608,7 @@ mod tests {
             &response,
             ms("2026-11-24T09:00:00Z"),
             ms("2026-11-24T11:00:00Z"),
+            &Read::METRICS,
         );
         assert_eq!(
             out.len(),
@@ -1296,6 +1654,7 @@ mod tests {
             &response,
             ms("2026-11-24T10:00:00Z"),
             ms("2026-11-24T10:05:00Z"),
+            &Read::METRICS,
         );
         let group = ("q1".to_string(), "callback".to_string(), None);
         let v = out[&ms("2026-11-24T10:00:00Z")][&group];

@@ -367,7 +367,7 @@ proptest! {
         }
         if let Ok(r) = serde_json::from_slice::<ConversationAggregateQueryResponse>(&bytes) {
             let mut out = aggregates::Buckets::new();
-            aggregates::merge_response(&mut out, &r, i64::MIN, i64::MAX);
+            aggregates::merge_response(&mut out, &r, i64::MIN, i64::MAX, &aggregates::Read::METRICS);
             for v in out.values().flat_map(|g| g.values()) {
                 prop_assert!(aggregates::Quantity::ALL.iter().all(|q| finite_and_not_negative(v[*q])));
             }

@@ -116,6 +116,52 @@ fn escape_into(out: &mut String, s: &str, keep_quotes: bool) {
     }
 }
 
+/// A histogram line's value: counts are whole numbers without a fraction, as
+/// prometheus-client writes them; the sum is a float like any sample's.
+enum Number {
+    Whole(u64),
+    Float(f64),
+}
+
+/// A sample value as dtoa writes it ("3.0", "0.25", "+Inf").
+fn push_value(text: &mut Vec<u8>, value: f64) {
+    if value.is_sign_positive() && value < INTEGRAL_BELOW && value.fract() == 0.0 {
+        // Exact: a whole, non-negative number below 10^15 fits a u64 without loss.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let whole = value as u64;
+        // Counts, the bulk of the values: integer formatting is several times cheaper
+        // and spells them as dtoa does ("3.0").
+        text.extend_from_slice(itoa::Buffer::new().format(whole).as_bytes());
+        text.extend_from_slice(b".0");
+    } else if value.is_finite() {
+        text.extend_from_slice(dtoa::Buffer::new().format_finite(value).as_bytes());
+    } else {
+        let word = if value.is_nan() {
+            "NaN"
+        } else if value > 0.0 {
+            "+Inf"
+        } else {
+            "-Inf"
+        };
+        text.extend_from_slice(word.as_bytes());
+    }
+}
+
+/// A bucket bound as Go's clients (and prometheus-client's text format) spell `le`: whole
+/// numbers below 10^6 without a fraction ("20"), others in their shortest form ("0.5").
+/// The bounds this exporter writes are whole milliseconds in seconds, below 10^6 s; beyond
+/// that Go switches to exponents, which Rust spells differently, so they are refused by
+/// the flags that set them.
+fn go_float(out: &mut String, v: f64) {
+    use std::fmt::Write as _;
+    if v.fract() == 0.0 && v.abs() < 1e6 {
+        #[allow(clippy::cast_possible_truncation)]
+        out.push_str(itoa::Buffer::new().format(v as i64));
+    } else {
+        let _ = write!(out, "{v}");
+    }
+}
+
 /// One body being written: families in order, each a descriptor then its samples.
 pub struct Exposition {
     format: Format,
@@ -184,6 +230,7 @@ impl Exposition {
         let kind = match kind {
             Kind::Counter => "counter",
             Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
         };
         let header = format!("# HELP {described} {help_text}\n# TYPE {described} {kind}\n");
         self.text.extend_from_slice(header.as_bytes());
@@ -196,41 +243,92 @@ impl Exposition {
     /// When compressing the body fails.
     pub(crate) fn sample(&mut self, labels: &[&Labels], value: f64) -> std::io::Result<()> {
         self.text.extend_from_slice(self.name.as_bytes());
+        self.labels(labels, None);
+        push_value(&mut self.text, value);
+        self.text.push(b'\n');
+        self.samples += 1;
+        self.spill()
+    }
+
+    /// One histogram of the current family (a [`Kind::Histogram`]) with the given label sets:
+    /// `buckets` are (upper bound, cumulative count) with finite, increasing bounds; the
+    /// `+Inf` bucket is `count`. Written as prometheus-client writes one in each format:
+    /// buckets, `_sum`, `_count` in the text format, `le` spelled as Go's clients do ("20");
+    /// `_sum`, `_count`, buckets in OpenMetrics, `le` a float ("20.0").
+    ///
+    /// # Errors
+    /// When compressing the body fails.
+    pub(crate) fn histogram(
+        &mut self,
+        labels: &[&Labels],
+        buckets: &[(f64, u64)],
+        sum: f64,
+        count: u64,
+    ) -> std::io::Result<()> {
+        if self.format == Format::OpenMetrics {
+            self.histogram_line("_sum", labels, None, Number::Float(sum));
+            self.histogram_line("_count", labels, None, Number::Whole(count));
+        }
+        let mut le = String::new();
+        for &(bound, n) in buckets {
+            le.clear();
+            match self.format {
+                Format::OpenMetrics => le.push_str(dtoa::Buffer::new().format(bound)),
+                Format::Text => go_float(&mut le, bound),
+            }
+            self.histogram_line("_bucket", labels, Some(&le), Number::Whole(n));
+        }
+        self.histogram_line("_bucket", labels, Some("+Inf"), Number::Whole(count));
+        if self.format == Format::Text {
+            self.histogram_line("_sum", labels, None, Number::Float(sum));
+            self.histogram_line("_count", labels, None, Number::Whole(count));
+        }
+        self.spill()
+    }
+
+    fn histogram_line(
+        &mut self,
+        suffix: &str,
+        labels: &[&Labels],
+        le: Option<&str>,
+        value: Number,
+    ) {
+        self.text.extend_from_slice(self.name.as_bytes());
+        self.text.extend_from_slice(suffix.as_bytes());
+        self.labels(labels, le);
+        match value {
+            Number::Whole(n) => self
+                .text
+                .extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
+            Number::Float(x) => push_value(&mut self.text, x),
+        }
+        self.text.push(b'\n');
+        self.samples += 1;
+    }
+
+    /// `{a="x",b="y",le="20"} ` (nothing but the space when there are no labels). `le` goes
+    /// last in the text format and first in OpenMetrics, as prometheus-client puts it.
+    fn labels(&mut self, labels: &[&Labels], le: Option<&str>) {
         let mut open = false;
-        for set in labels.iter().filter(|l| !l.0.is_empty()) {
-            self.text.push(if open { b',' } else { b'{' });
-            self.text.extend_from_slice(set.0.as_bytes());
+        let mut pair = |text: &mut Vec<u8>, pair: &[u8]| {
+            text.push(if open { b',' } else { b'{' });
+            text.extend_from_slice(pair);
             open = true;
+        };
+        let le = le.map(|le| format!("le=\"{le}\""));
+        if let (Some(le), Format::OpenMetrics) = (&le, self.format) {
+            pair(&mut self.text, le.as_bytes());
+        }
+        for set in labels.iter().filter(|l| !l.0.is_empty()) {
+            pair(&mut self.text, set.0.as_bytes());
+        }
+        if let (Some(le), Format::Text) = (&le, self.format) {
+            pair(&mut self.text, le.as_bytes());
         }
         if open {
             self.text.push(b'}');
         }
         self.text.push(b' ');
-        if value.is_sign_positive() && value < INTEGRAL_BELOW && value.fract() == 0.0 {
-            // Exact: a whole, non-negative number below 10^15 fits a u64 without loss.
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            let whole = value as u64;
-            // Counts, the bulk of the values: integer formatting is several times cheaper
-            // and spells them as dtoa does ("3.0").
-            self.text
-                .extend_from_slice(itoa::Buffer::new().format(whole).as_bytes());
-            self.text.extend_from_slice(b".0");
-        } else if value.is_finite() {
-            self.text
-                .extend_from_slice(dtoa::Buffer::new().format_finite(value).as_bytes());
-        } else {
-            let word = if value.is_nan() {
-                "NaN"
-            } else if value > 0.0 {
-                "+Inf"
-            } else {
-                "-Inf"
-            };
-            self.text.extend_from_slice(word.as_bytes());
-        }
-        self.text.push(b'\n');
-        self.samples += 1;
-        self.spill()
     }
 
     /// Exposition text from elsewhere (the registry of self-metrics), taken as it is.
@@ -419,6 +517,7 @@ mod tests {
                 let kind = match kind {
                     Kind::Counter => MetricType::Counter,
                     Kind::Gauge => MetricType::Gauge,
+                    Kind::Histogram => MetricType::Histogram,
                 };
                 let mut family = encoder.encode_descriptor(name, help, None, kind)?;
                 for (labels, value) in rows {
@@ -481,6 +580,89 @@ mod tests {
             assert_eq!(String::from_utf8_lossy(&body), expected, "{format:?}");
             let lines = expected.lines().filter(|l| !l.starts_with('#')).count();
             assert_eq!(samples, lines as u64);
+        }
+    }
+
+    /// Histograms per label set: (labels, cumulative buckets, sum, count).
+    type HistogramRows = Vec<(Vec<(&'static str, &'static str)>, Vec<(f64, u64)>, f64, u64)>;
+
+    fn histogram_rows() -> HistogramRows {
+        vec![
+            (
+                vec![("queue", "Sales \"EU\""), ("media_type", "voice")],
+                vec![(0.5, 1), (20.0, 3), (30.0, 3), (1200.0, 7)],
+                412.25,
+                9,
+            ),
+            (
+                vec![("queue", "Idle"), ("media_type", "chat")],
+                vec![(0.5, 0), (20.0, 0), (30.0, 0), (1200.0, 0)],
+                0.0,
+                0,
+            ),
+        ]
+    }
+
+    #[derive(Debug)]
+    struct HistogramReference(HistogramRows);
+
+    impl Collector for HistogramReference {
+        fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+            let mut family = encoder.encode_descriptor(
+                "genesys_wait_seconds",
+                "Waits.",
+                None,
+                MetricType::Histogram,
+            )?;
+            for (labels, buckets, sum, count) in &self.0 {
+                // prometheus-client takes each bucket's own count, +Inf included.
+                let mut own = Vec::new();
+                let mut below = 0;
+                for &(bound, cumulative) in buckets.iter().chain([&(f64::INFINITY, *count)]) {
+                    own.push((bound, cumulative - below));
+                    below = cumulative;
+                }
+                family
+                    .encode_family(labels)?
+                    .encode_histogram::<NoLabelSet>(*sum, *count, &own, None)?;
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn histograms_are_written_as_prometheus_client_writes_them() {
+        for format in [Format::Text, Format::OpenMetrics] {
+            let mut registry = Registry::default();
+            registry.register_collector(Box::new(HistogramReference(histogram_rows())));
+            let mut expected = String::new();
+            match format {
+                Format::OpenMetrics => {
+                    prometheus_client::encoding::text::encode(&mut expected, &registry).unwrap()
+                }
+                Format::Text => {
+                    prometheus_client::encoding::prometheus_text::encode(&mut expected, &registry)
+                        .unwrap()
+                }
+            }
+            let mut e = Exposition::new(format, None, Vec::new(), 0);
+            e.family("genesys_wait_seconds", "Waits.", Kind::Histogram)
+                .unwrap();
+            for (labels, buckets, sum, count) in histogram_rows() {
+                let (first, rest) = labels.split_at(1);
+                e.histogram(
+                    &[&Labels::of(first), &Labels::of(rest)],
+                    &buckets,
+                    sum,
+                    count,
+                )
+                .unwrap();
+            }
+            let samples = e.samples();
+            let body = e.finish().unwrap();
+            assert_eq!(String::from_utf8_lossy(&body), expected, "{format:?}");
+            let lines = expected.lines().filter(|l| !l.starts_with('#')).count();
+            assert_eq!(samples, lines as u64, "every line is a sample");
         }
     }
 

@@ -7,7 +7,11 @@ use std::time::Duration;
 
 use clap::{Args, FromArgMatches};
 
-use super::{exportable, exported_by_default, AggregatesExport, AggregatesSettings, Window};
+use super::histograms::{parse_bound, MAX_BOUNDS};
+use super::{
+    exportable, exported_by_default, AggregatesExport, AggregatesSettings, HistogramSetting,
+    Window, HISTOGRAMS,
+};
 use crate::collect::{CollectorSettings, FlagSet, SettingError};
 
 /// Added to the command line by [`FLAGS`].
@@ -49,11 +53,112 @@ pub(crate) struct AggregatesFlags {
     /// outbound) on every analytics series, twice the series, no extra request.
     #[arg(long = "aggregates.by-direction")]
     aggregates_by_direction: bool,
+    /// Comma-separated histograms to export (since start and, with the `today` window,
+    /// today): `default` (answer_wait, whose buckets ride in the query already sent),
+    /// `all`, `none`, or names from answer_wait, abandon_wait, handle. Each costs one
+    /// request per 100 queues and refresh for every 10 views beyond the query's first 10.
+    #[arg(
+        long = "aggregates.histograms",
+        default_value = "default",
+        value_delimiter = ','
+    )]
+    aggregates_histograms: Vec<String>,
+}
+
+/// The command with the aggregates flags: the derived ones, and a bounds flag per histogram
+/// row (`--aggregates.answer-wait-buckets`, ...), named from [`HISTOGRAMS`].
+fn args(command: clap::Command) -> clap::Command {
+    HISTOGRAMS
+        .iter()
+        .fold(AggregatesFlags::augment_args(command), |command, h| {
+            let defaults: Vec<String> = h.default_bounds.iter().map(f64::to_string).collect();
+            command.arg(
+                clap::Arg::new(h.buckets_flag)
+                    .long(h.buckets_flag)
+                    .value_delimiter(',')
+                    .default_value(defaults.join(","))
+                    .help(format!(
+                        "Comma-separated upper bounds in seconds of the {} histogram's buckets \
+                         (at most {MAX_BOUNDS}, increasing, whole milliseconds); +Inf is added.",
+                        h.family.name
+                    )),
+            )
+        })
+}
+
+/// The histograms `--aggregates.histograms` names, with the bounds their flags give.
+fn histograms(
+    matches: &clap::ArgMatches,
+    names: &[String],
+) -> Result<Vec<HistogramSetting>, SettingError> {
+    let wanted: Vec<&str> = names
+        .iter()
+        .map(|n| n.trim())
+        .filter(|n| !n.is_empty())
+        .collect();
+    for name in &wanted {
+        let known = ["default", "all", "none"].contains(name)
+            || HISTOGRAMS.iter().any(|h| h.name == *name);
+        if !known || (wanted.len() > 1 && ["default", "all", "none"].contains(name)) {
+            let names: Vec<&str> = HISTOGRAMS.iter().map(|h| h.name).collect();
+            return Err(SettingError::new(
+                "aggregates.histograms",
+                name,
+                format!(
+                    "not a histogram; give default, all, none, or names from {}",
+                    names.join(", ")
+                ),
+            ));
+        }
+    }
+    let mut out = Vec::new();
+    for h in HISTOGRAMS {
+        let on = match wanted.as_slice() {
+            [] | ["default"] => !h.opt_in,
+            ["all"] => true,
+            ["none"] => false,
+            names => names.contains(&h.name),
+        };
+        if !on {
+            continue;
+        }
+        let given: Vec<&String> = matches
+            .get_many::<String>(h.buckets_flag)
+            .map(Iterator::collect)
+            .unwrap_or_default();
+        let mut bounds = Vec::new();
+        for text in given.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
+            let bound = parse_bound(text)
+                .map_err(|reason| SettingError::new(h.buckets_flag, text, reason))?;
+            if bounds.last().is_some_and(|last| *last >= bound) {
+                return Err(SettingError::new(
+                    h.buckets_flag,
+                    text,
+                    "bounds must increase from left to right",
+                ));
+            }
+            bounds.push(bound);
+        }
+        if bounds.is_empty() || bounds.len() > MAX_BOUNDS {
+            return Err(SettingError::new(
+                h.buckets_flag,
+                &given.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","),
+                format!(
+                    "give 1 to {MAX_BOUNDS} bounds: Genesys answers at most 10 views a query"
+                ),
+            ));
+        }
+        out.push(HistogramSetting {
+            histogram: h,
+            bounds,
+        });
+    }
+    Ok(out)
 }
 
 /// The aggregates collector's flags, for its registration.
 pub(crate) const FLAGS: FlagSet = FlagSet {
-    args: AggregatesFlags::augment_args,
+    args,
     settings,
     // Checked per key too, so that a config file's finding names the key.
     check: |key, value| (key == "aggregates.timezone").then(|| parse_timezone(value).map(|_| ())),
@@ -62,19 +167,20 @@ pub(crate) const FLAGS: FlagSet = FlagSet {
 fn settings(matches: &clap::ArgMatches) -> Result<Arc<dyn CollectorSettings>, SettingError> {
     let flags = AggregatesFlags::from_arg_matches(matches).map_err(SettingError::parse)?;
     let export = export(&flags.aggregates_metrics, &flags.aggregates_by)?;
-    Ok(Arc::new(aggregates_settings(&flags, export)?))
+    let histograms = histograms(matches, &flags.aggregates_histograms)?;
+    Ok(Arc::new(aggregates_settings(&flags, export, histograms)?))
 }
 
 /// The settings of an empty command line: the flags' own defaults.
 pub(crate) fn defaults() -> AggregatesSettings {
-    let command = AggregatesFlags::augment_args(clap::Command::new("defaults"));
-    command
+    args(clap::Command::new("defaults"))
         .try_get_matches_from(["defaults"])
         .map_err(SettingError::parse)
-        .and_then(|m| AggregatesFlags::from_arg_matches(&m).map_err(SettingError::parse))
-        .and_then(|flags| {
+        .and_then(|m| {
+            let flags = AggregatesFlags::from_arg_matches(&m).map_err(SettingError::parse)?;
             let export = export(&flags.aggregates_metrics, &flags.aggregates_by)?;
-            aggregates_settings(&flags, export)
+            let histograms = histograms(&m, &flags.aggregates_histograms)?;
+            aggregates_settings(&flags, export, histograms)
         })
         // Our own defaults always parse; this is what they say, should they not.
         .unwrap_or_else(|_| AggregatesSettings {
@@ -87,6 +193,7 @@ pub(crate) fn defaults() -> AggregatesSettings {
                 by_queue: true,
                 selected: exported_by_default(),
             },
+            histograms: HistogramSetting::defaults(),
         })
 }
 
@@ -140,6 +247,7 @@ fn export(metrics: &[String], by: &str) -> Result<AggregatesExport, SettingError
 fn aggregates_settings(
     flags: &AggregatesFlags,
     export: AggregatesExport,
+    histograms: Vec<HistogramSetting>,
 ) -> Result<AggregatesSettings, SettingError> {
     let (granularity, lookback) = (flags.aggregates_granularity, flags.aggregates_lookback);
     let day = Duration::from_secs(86_400);
@@ -199,6 +307,7 @@ fn aggregates_settings(
         })?,
         by_direction: flags.aggregates_by_direction,
         export,
+        histograms,
     })
 }
 
@@ -215,7 +324,7 @@ impl CollectorSettings for AggregatesSettings {
         } else {
             "media_type"
         };
-        vec![
+        let mut out = vec![
             ("aggregates.granularity", d(&self.granularity)),
             ("aggregates.lookback", d(&self.lookback)),
             ("aggregates.windows", windows.join(",")),
@@ -223,6 +332,16 @@ impl CollectorSettings for AggregatesSettings {
             ("aggregates.metrics", self.export.selected.join(",")),
             ("aggregates.by", by.into()),
             ("aggregates.by-direction", self.by_direction.to_string()),
-        ]
+        ];
+        let on: Vec<&str> = self.histograms.iter().map(|h| h.histogram.name).collect();
+        out.push((
+            "aggregates.histograms",
+            if on.is_empty() { "none".into() } else { on.join(",") },
+        ));
+        for h in &self.histograms {
+            let bounds: Vec<String> = h.bounds.iter().map(f64::to_string).collect();
+            out.push((h.histogram.buckets_flag, bounds.join(",")));
+        }
+        out
     }
 }

@@ -29,6 +29,28 @@ pub(crate) struct ConversationAggregationQuery {
     pub(crate) group_by: Vec<&'static str>,
     pub(crate) filter: QueryFilter,
     pub(crate) metrics: Vec<&'static str>,
+    /// The histograms' buckets (at most 10 a query); absent when none are asked.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) views: Vec<ConversationAggregationView>,
+}
+
+/// `ConversationAggregationView`: a derived metric counting a timer's values in a range.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct ConversationAggregationView {
+    pub(crate) target: &'static str,
+    /// Always `rangeBound`, the one function the API documents.
+    pub(crate) function: &'static str,
+    pub(crate) name: String,
+    pub(crate) range: AggregationRange,
+}
+
+/// `AggregationRange`: `gte <= value < lt`, an absent side open.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct AggregationRange {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) gte: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) lt: Option<f64>,
 }
 
 /// `ConversationAggregateQueryResponse`.
@@ -54,6 +76,18 @@ pub(crate) struct StatisticalResponse {
     pub(crate) interval: String,
     #[serde(default)]
     pub(crate) metrics: Vec<AggregateMetricData>,
+    /// The query's views that Genesys answered for this bucket (a missing one counted 0).
+    #[serde(default)]
+    pub(crate) views: Vec<AggregateViewData>,
+}
+
+/// `AggregateViewData`: a view's count in one bucket.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct AggregateViewData {
+    #[serde(default)]
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) stats: StatisticalSummary,
 }
 
 /// `AggregateMetricData`.
