@@ -693,6 +693,11 @@ pub(crate) fn models_metric(name: &str) -> bool {
 /// A query for a metric the org refuses (`Faults::refuse_aggregate_metrics`) is one 400 for
 /// the whole query, not an answer without that metric.
 pub(crate) fn check_refused(q: &AggregateQuery, faults: &Faults) -> Result<(), ApiError> {
+    if !q.views.is_empty() && faults.views_refused() {
+        return Err(ApiError::bad_request(
+            "The request could not be understood by the server due to malformed syntax.",
+        ));
+    }
     match faults.refused_metric(&q.metrics) {
         None => Ok(()),
         Some((metric, Refusal::Named)) => Err(ApiError::bad_request(format!(

@@ -154,6 +154,7 @@ pub struct Faults {
     aggregate_lag: Mutex<Option<(Duration, Duration)>>,
     refused_metrics: Mutex<(Vec<String>, Refusal)>,
     omit_empty_views: AtomicBool,
+    refused_views: AtomicBool,
 }
 
 impl Faults {
@@ -167,6 +168,7 @@ impl Faults {
             aggregate_lag: Mutex::new(None),
             refused_metrics: Mutex::new((Vec::new(), Refusal::Named)),
             omit_empty_views: AtomicBool::new(false),
+            refused_views: AtomicBool::new(false),
         }
     }
 
@@ -216,6 +218,18 @@ impl Faults {
 
     pub(crate) fn omit_empty_views(&self) -> bool {
         self.omit_empty_views.load(Ordering::Relaxed)
+    }
+
+    /// From now on, until called again with `false`, every aggregates query with `views[]`
+    /// answers 400 with Genesys' generic "bad request" text, naming nothing (views not
+    /// available to the org, say: Genesys documents no such refusal, so the hardest case).
+    /// A query without views is answered as usual.
+    pub fn refuse_aggregate_views(&self, on: bool) {
+        self.refused_views.store(on, Ordering::Relaxed);
+    }
+
+    pub(crate) fn views_refused(&self) -> bool {
+        self.refused_views.load(Ordering::Relaxed)
     }
 
     /// How late aggregate metrics become visible: `Some((min, max))` = every conversation's
