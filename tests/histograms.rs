@@ -82,13 +82,10 @@ impl Expected {
     }
 }
 
-/// `le` as the text format spells it (Go's clients): "20", "0.5".
+/// `le` as the text format spells it (Go's clients): "20", "0.5" (Rust's shortest form
+/// agrees for whole milliseconds below 10^6 s).
 fn le(bound: f64) -> String {
-    if bound.fract() == 0.0 {
-        format!("{}", bound as i64)
-    } else {
-        bound.to_string()
-    }
+    bound.to_string()
 }
 
 /// Every difference between the exported histogram `family` and `expected`, for every
