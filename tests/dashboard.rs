@@ -352,6 +352,7 @@ fn alerted_quantities_turn_red_at_the_alert_thresholds() {
     let abandon = alert_threshold("GenesysQueueAbandonRatioHigh");
     let wait = alert_threshold("GenesysQueueLongestWait");
     let stale = alert_threshold("GenesysDataStale");
+    let p90 = alert_threshold("GenesysQueueAnswerWaitP90High");
     let expected = |title: &str| -> Option<Vec<(String, Option<f64>)>> {
         let red_above = |v: f64| vec![("green".into(), None), ("red".into(), Some(v))];
         let red_below = |v: f64| vec![("red".into(), None), ("green".into(), Some(v))];
@@ -361,6 +362,8 @@ fn alerted_quantities_turn_red_at_the_alert_thresholds() {
             Some(red_above(abandon))
         } else if title.contains("Longest wait") {
             Some(red_above(wait))
+        } else if title.starts_with("Answer wait p90") || title == "p90" {
+            Some(red_above(p90))
         } else if title == "Data age" {
             Some(red_above(stale))
         } else if ["Agents on queue", "Collector up", "Scrape target up"].contains(&title) {
@@ -414,6 +417,8 @@ fn alerted_quantities_turn_red_at_the_alert_thresholds() {
         "Per queue: last hour: Service level",
         "Abandon ratio",
         "Longest wait now",
+        "Answer wait p90 by queue (15m rolling)",
+        "Per queue: answer wait today: p90",
     ] {
         assert!(
             seen.contains(must),

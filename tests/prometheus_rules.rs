@@ -441,6 +441,7 @@ fn dashboard_has_the_rows_unique_ids_and_a_unit_on_every_panel() {
             "Live now",
             "Today and last hour",
             "Trends",
+            "Answer wait distribution",
             "Exporter health",
             "Opt-in: estimated wait, flows, transfers, IVR and callbacks (--collector.estimated_wait, --collector.flows, --aggregates.metrics)"
         ]
@@ -496,15 +497,31 @@ fn dashboard_has_the_rows_unique_ids_and_a_unit_on_every_panel() {
                     )
                 })
                 .collect();
+            let columns: Vec<&str> = p["transformations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|t| t["options"]["renameByName"].as_object())
+                .flat_map(|names| names.values().filter_map(|v| v.as_str()))
+                .collect();
+            let mut unit_columns = 0;
             for (col, u) in [
                 ("Abandon ratio", "percentunit"),
                 ("Service level", "percentunit"),
                 ("AHT", "s"),
                 ("ASA", "s"),
                 ("Average hold", "s"),
+                ("p50", "s"),
+                ("p90", "s"),
+                ("p99", "s"),
+                ("Answered within 20 s", "percentunit"),
             ] {
-                assert_eq!(overrides.get(col), Some(&u), "{title}: column {col}");
+                if columns.contains(&col) {
+                    assert_eq!(overrides.get(col), Some(&u), "{title}: column {col}");
+                    unit_columns += 1;
+                }
             }
+            assert!(unit_columns >= 4, "{title}: columns {columns:?}");
         }
     }
     // The panels, by what they query.
