@@ -103,7 +103,7 @@ fn metrics(n: usize) -> (Metrics, ApiMetrics) {
             media_type: m.to_string(),
             direction: None,
             counters: values,
-            windows: vec![values; 3],
+            windows: vec![values; 1],
             histogram_base: Values::default(),
         })
         .collect();
@@ -121,7 +121,7 @@ fn metrics(n: usize) -> (Metrics, ApiMetrics) {
     let aggregates = Slot::new("aggregates", Duration::from_secs(60));
     aggregates.publish(AggregatesSnapshot {
         queues,
-        window_labels: vec!["15m".into(), "1h".into(), "today".into()],
+        window_labels: vec!["today".into()],
         groups,
         export: AggregatesExport::default(),
         refused: Vec::new(),
@@ -133,7 +133,7 @@ fn metrics(n: usize) -> (Metrics, ApiMetrics) {
                 Some((h, at))
             })
             .collect(),
-        today: Some(2),
+        today: Some(0),
         refused_histograms: Vec::new(),
     });
     let collectors = Collectors {

@@ -115,7 +115,8 @@ async fn counters_count_every_bucket_once_late_completions_included() {
 async fn windows_match_genesys_for_the_same_span() {
     let sim = start_sim(sim_at("2026-11-24T14:11:00Z")).await;
     sim.advance(Duration::from_secs(40 * 60));
-    let exporter = start_exporter_on_sim_clock(&sim, &[]).await;
+    // Rolling windows are opt-in (the default is `today`).
+    let exporter = start_exporter_on_sim_clock(&sim, &["--aggregates.windows=15m,1h,today"]).await;
     let addr = exporter.local_addr();
     wait_ready(&exporter).await;
     let s = scrape_after_poll(addr).await;
@@ -280,7 +281,7 @@ async fn today_restarts_at_local_midnight_in_the_configured_zone() {
 async fn a_window_without_conversations_has_zero_counts_and_no_ratio() {
     let sim = start_sim(sim_at("2026-11-24T11:00:00Z")).await;
     let quiet = sim.add_queue("Quiet Test Queue", &["voice"]);
-    let exporter = start_exporter_on_sim_clock(&sim, &[]).await;
+    let exporter = start_exporter_on_sim_clock(&sim, &["--aggregates.windows=15m,1h,today"]).await;
     let addr = exporter.local_addr();
     wait_ready(&exporter).await;
     let s = scrape_after_poll(addr).await;

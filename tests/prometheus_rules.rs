@@ -544,7 +544,10 @@ fn dashboard_has_the_rows_unique_ids_and_a_unit_on_every_panel() {
         "genesys_window_answer_wait_seconds",
         "genesys_window_conversations_within_sla",
         "window=\"today\"",
-        "window=\"1h\"",
+        // The last hour, from the counters (rolling windows are opt-in).
+        "[1h]))",
+        "genesys_conversation_answer_wait_seconds_bucket",
+        "genesys_window_conversation_answer_wait_seconds_bucket",
         "rate(genesys_conversations_offered_total",
         "genesys_up",
         "genesys_collector_last_success_timestamp_seconds",

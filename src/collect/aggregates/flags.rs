@@ -23,10 +23,13 @@ pub(crate) struct AggregatesFlags {
     /// How far back late completions are still added to the counters.
     #[arg(long = "aggregates.lookback", default_value = "2h", value_parser = parse_duration)]
     aggregates_lookback: Duration,
-    /// Comma-separated windows for the window gauges: durations and/or `today`.
+    /// Comma-separated windows for the window gauges: `today` (since local midnight, which
+    /// PromQL cannot compute) and/or durations (e.g. 15m,1h: Genesys' numbers for the latest
+    /// buckets, late completions in their own interval; `increase()` over the counters gives
+    /// rolling spans without them).
     #[arg(
         long = "aggregates.windows",
-        default_value = "15m,1h,today",
+        default_value = "today",
         value_delimiter = ','
     )]
     aggregates_windows: Vec<String>,
