@@ -369,3 +369,53 @@ async fn views_genesys_refuses_stop_the_histograms_and_nothing_else() {
     exporter.shutdown().await;
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_direction_each_bucket_splits_and_the_directions_add_up_to_the_truth() {
+    let sim = start_sim(sim_at("2026-11-24T14:11:00Z")).await;
+    sim.advance(Duration::from_secs(40 * 60));
+    let now = sim.now_ms();
+    let midnight = chrono::DateTime::parse_from_rfc3339("2026-11-24T00:00:00Z")
+        .unwrap()
+        .timestamp_millis();
+    let truth = sim.aggregate_view_truth(midnight, bucket_end(now), Some(now));
+    let exporter = start_exporter_on_sim_clock(&sim, &["--aggregates.by-direction"]).await;
+    let addr = exporter.local_addr();
+    wait_ready(&exporter).await;
+    let s = wait_polls(addr, "aggregates").await;
+    let (family, timer, bounds) = HISTOGRAMS[0];
+    let today = format!("genesys_window_{}", family.trim_start_matches("genesys_"));
+    let mut outbound = 0.0;
+    for q in &sim.truth().queues {
+        for media in &q.media_types {
+            let want = Expected::of(&truth, &q.id, media, timer, bounds);
+            let both = |suffix: &str, le: Option<&str>| -> (f64, f64) {
+                let per = |direction: &str| {
+                    let mut l = vec![
+                        ("queue_id", q.id.as_str()),
+                        ("queue", q.name.as_str()),
+                        ("media_type", media.as_str()),
+                        ("direction", direction),
+                        ("window", "today"),
+                    ];
+                    if let Some(le) = le {
+                        l.push(("le", le));
+                    }
+                    s.get(&format!("{today}{suffix}"), &l)
+                        .unwrap_or_else(|| panic!("{today}{suffix} {l:?} is served"))
+                };
+                (per("inbound"), per("outbound"))
+            };
+            for (b, n) in bounds.iter().zip(&want.at_most) {
+                let (i, o) = both("_bucket", Some(&le(*b)));
+                assert_eq!(i + o, *n as f64, "{} {media} le={b}", q.name);
+            }
+            let (i, o) = both("_count", None);
+            assert_eq!(i + o, want.count as f64, "{} {media}", q.name);
+            outbound += o;
+        }
+    }
+    assert!(outbound > 0.0, "some answered conversations were outbound");
+    exporter.shutdown().await;
+    sim.shutdown().await;
+}
