@@ -6,8 +6,9 @@
 # separate process (`genesys-exporter simulate`), as scripts/scale-bench.sh does, and the
 # table gives the aggregates requests of one refresh and the requests a minute the budget
 # plan counts for every collector (genesys_collector_requests, genesys_api_planned_
-# requests_per_minute), the series served (genesys_exporter_series), and the aggregates
-# requests Genesys (the simulator) actually answered in the first 3 minutes after ready.
+# requests_per_minute), the series served (genesys_exporter_series), and, over the 3 minutes
+# after ready, the aggregates requests sent a minute and per completed refresh (the
+# exporter's genesys_api_requests_total and genesys_collector_polls_total).
 # Loopback only; every wait is bounded.
 #   scripts/histogram-cost.sh [SIZES="1000 5000"] [SETTINGS="none default all"]
 set -euo pipefail
@@ -22,8 +23,8 @@ metric() { curl -s "http://127.0.0.1:$1/metrics" | awk -v n="$2" '$1 == n && v =
 sent() { curl -s "http://127.0.0.1:$1/metrics" | awk '/^genesys_api_requests_total\{/ && /aggregates/ {s += $2} END {print s + 0}'; }
 export GENESYS_CLIENT_ID=bench GENESYS_CLIENT_SECRET=bench-secret
 
-printf '| queues | --aggregates.histograms | aggregates requests per refresh | planned requests/min, all collectors (Genesys: 300) | aggregates requests in 3 min after ready | series |\n'
-printf '|---|---|---|---|---|---|\n'
+printf '| queues | --aggregates.histograms | aggregates requests of the last refresh at ready | planned requests/min, all collectors (Genesys: 300) | aggregates requests/min, 3 min after ready | per refresh | series |\n'
+printf '|---|---|---|---|---|---|---|\n'
 for n in $sizes; do
     for h in $settings; do
         simlog=$(mktemp)
@@ -37,9 +38,12 @@ for n in $sizes; do
         for _ in $(seq 1 900); do curl -sf "http://127.0.0.1:$port/-/ready" >/dev/null && break; sleep 0.2; done
         per_refresh=$(metric "$port" 'genesys_collector_requests{collector="aggregates"}' | cut -d. -f1)
         planned=$(metric "$port" genesys_api_planned_requests_per_minute)
-        a0=$(sent "$port"); sleep 180; a1=$(sent "$port")
+        polls() { metric "$port" 'genesys_collector_polls_total{collector="aggregates"}' | cut -d. -f1; }
+        a0=$(sent "$port"); p0=$(polls); sleep 180; a1=$(sent "$port"); p1=$(polls)
         series=$(metric "$port" genesys_exporter_series | cut -d. -f1)
-        printf '| %s | %s | %s | %s | %s | %s |\n' "$n" "$h" "$per_refresh" "$planned" "$((a1 - a0))" "$series"
+        per_min=$(awk -v a="$((a1 - a0))" 'BEGIN {printf "%.1f", a / 3}')
+        per_poll=$(awk -v a="$((a1 - a0))" -v p="$((p1 - p0))" 'BEGIN {if (p > 0) printf "%.1f", a / p; else print "n/a"}')
+        printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$n" "$h" "$per_refresh" "$planned" "$per_min" "$per_poll" "$series"
         kill "$pid" "$simpid" 2>/dev/null || true
         wait "$pid" "$simpid" 2>/dev/null || true
         rm -f "$simlog"
