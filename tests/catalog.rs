@@ -20,6 +20,7 @@ fn listing(families: &[&Family]) -> String {
             let kind = match f.kind {
                 Kind::Counter => "counter",
                 Kind::Gauge => "gauge",
+                Kind::Histogram => "histogram",
             };
             format!(
                 "{} {kind} {} {}\n",

@@ -184,6 +184,7 @@ impl Exposition {
         let kind = match kind {
             Kind::Counter => "counter",
             Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
         };
         let header = format!("# HELP {described} {help_text}\n# TYPE {described} {kind}\n");
         self.text.extend_from_slice(header.as_bytes());
@@ -195,7 +196,46 @@ impl Exposition {
     /// # Errors
     /// When compressing the body fails.
     pub(crate) fn sample(&mut self, labels: &[&Labels], value: f64) -> std::io::Result<()> {
+        self.line("", labels, value)
+    }
+
+    /// One histogram of the current family (begun from a [`Kind::Histogram`] family) with the
+    /// given label sets: a `_bucket` per upper bound in `buckets` (bound, observations at or
+    /// below it; ascending, cumulative), the `+Inf` bucket (= `count`), `_sum` and `_count`.
+    ///
+    /// # Errors
+    /// When compressing the body fails.
+    // The writer's API for any histogram family: whether one is compiled in is the
+    // collectors' business, not the writer's, so no build fails for the lack of a caller.
+    #[allow(dead_code)]
+    pub(crate) fn histogram(
+        &mut self,
+        labels: &[&Labels],
+        buckets: &[(f64, u64)],
+        count: u64,
+        sum: f64,
+    ) -> std::io::Result<()> {
+        // Counts of observations stay far below 2^53: exact.
+        #[allow(clippy::cast_precision_loss)]
+        let float = |n: u64| n as f64;
+        for (bound, n) in buckets {
+            let le = Labels::new().with("le", dtoa::Buffer::new().format(*bound));
+            let mut with_le: Vec<&Labels> = labels.to_vec();
+            with_le.push(&le);
+            self.line("_bucket", &with_le, float(*n))?;
+        }
+        let inf = Labels::new().with("le", "+Inf");
+        let mut with_inf: Vec<&Labels> = labels.to_vec();
+        with_inf.push(&inf);
+        self.line("_bucket", &with_inf, float(count))?;
+        self.line("_sum", labels, sum)?;
+        self.line("_count", labels, float(count))
+    }
+
+    /// One sample line: the family's name, `suffix`, the label sets, the value.
+    fn line(&mut self, suffix: &str, labels: &[&Labels], value: f64) -> std::io::Result<()> {
         self.text.extend_from_slice(self.name.as_bytes());
+        self.text.extend_from_slice(suffix.as_bytes());
         let mut open = false;
         for set in labels.iter().filter(|l| !l.0.is_empty()) {
             self.text.push(if open { b',' } else { b'{' });
@@ -419,6 +459,7 @@ mod tests {
                 let kind = match kind {
                     Kind::Counter => MetricType::Counter,
                     Kind::Gauge => MetricType::Gauge,
+                    Kind::Histogram => MetricType::Histogram,
                 };
                 let mut family = encoder.encode_descriptor(name, help, None, kind)?;
                 for (labels, value) in rows {
@@ -481,6 +522,26 @@ mod tests {
             assert_eq!(String::from_utf8_lossy(&body), expected, "{format:?}");
             let lines = expected.lines().filter(|l| !l.starts_with('#')).count();
             assert_eq!(samples, lines as u64);
+        }
+    }
+
+    #[test]
+    fn a_histogram_is_its_cumulative_buckets_then_sum_and_count() {
+        for format in [Format::Text, Format::OpenMetrics] {
+            let mut e = Exposition::new(format, None, Vec::new(), 0);
+            e.family("h", "A histogram.", Kind::Histogram).unwrap();
+            let q = Labels::new().with("queue", "a");
+            e.histogram(&[&q], &[(3.5, 1), (4.0, 3)], 4, 15.25).unwrap();
+            assert_eq!(e.samples(), 5);
+            let body = String::from_utf8(e.finish().unwrap().to_vec()).unwrap();
+            // The order Prometheus' own text format writes; both formats name them alike.
+            let expected = "# HELP h A histogram.\n# TYPE h histogram\n\
+                 h_bucket{queue=\"a\",le=\"3.5\"} 1.0\n\
+                 h_bucket{queue=\"a\",le=\"4.0\"} 3.0\n\
+                 h_bucket{queue=\"a\",le=\"+Inf\"} 4.0\n\
+                 h_sum{queue=\"a\"} 15.25\n\
+                 h_count{queue=\"a\"} 4.0\n";
+            assert!(body.starts_with(expected), "{format:?}: {body}");
         }
     }
 

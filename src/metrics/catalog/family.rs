@@ -5,6 +5,9 @@
 pub enum Kind {
     Counter,
     Gauge,
+    /// Cumulative `_bucket{le}` counts, `_sum` and `_count` under the family's name
+    /// ([`crate::metrics::exposition::Exposition::histogram`]).
+    Histogram,
 }
 
 /// One metric family.
@@ -27,7 +30,7 @@ impl Family {
     pub fn exposed_name(&self) -> String {
         match self.kind {
             Kind::Counter => format!("{}_total", self.name),
-            Kind::Gauge => self.name.to_string(),
+            Kind::Gauge | Kind::Histogram => self.name.to_string(),
         }
     }
 
