@@ -641,33 +641,51 @@ fn eval<F: Fn(&Pred) -> bool>(any: bool, preds: &[Pred], clauses: &[Group], f: &
     }
 }
 
-fn matches(q: &DetailsQuery, s: &Seen<'_>, conv: &DetailConversation) -> bool {
-    let conversation_ok = q.conversation_filters.iter().all(|f| {
-        eval(f.any, &f.preds, &f.clauses, &|p: &Pred| {
-            let values = conversation_values(s, &p.dimension);
-            let refs: Vec<&str> = values.iter().map(String::as_str).collect();
-            holds(&p.op, &refs)
-        })
-    });
-    conversation_ok
-        && q.segment_filters.iter().all(|f| {
-            conv.participants.iter().any(|part| {
-                part.sessions.iter().any(|session| {
-                    session.segments.iter().any(|seg| {
-                        eval(f.any, &f.preds, &f.clauses, &|p: &Pred| {
-                            let value: Option<&str> = match p.dimension.as_str() {
-                                "queueId" => seg.queue_id.as_deref(),
-                                "mediaType" => Some(session.media_type.as_str()),
-                                "purpose" => Some(part.purpose),
-                                "direction" => Some(session.direction),
-                                _ => None,
-                            };
-                            holds(&p.op, &value.into_iter().collect::<Vec<_>>())
-                        })
+/// The conversation filters (no answer built: a query reads the whole retained day).
+fn conversation_matches(q: &DetailsQuery, s: &Seen<'_>) -> bool {
+    q.conversation_filters.iter().all(|f| {
+        eval(
+            f.any,
+            &f.preds,
+            &f.clauses,
+            &|p: &Pred| match (&p.op, p.dimension.as_str()) {
+                // Presence without formatting a date: the collector's filters, on every record.
+                (Op::Exists | Op::NotExists, "conversationEnd") => {
+                    s.end.is_some() == matches!(p.op, Op::Exists)
+                }
+                (Op::Exists | Op::NotExists, "mediaStatsMinConversationMos") => {
+                    s.mos.is_some() == matches!(p.op, Op::Exists)
+                }
+                _ => {
+                    let values = conversation_values(s, &p.dimension);
+                    let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+                    holds(&p.op, &refs)
+                }
+            },
+        )
+    })
+}
+
+/// The segment filters, on the conversation as answered.
+fn segments_match(q: &DetailsQuery, conv: &DetailConversation) -> bool {
+    q.segment_filters.iter().all(|f| {
+        conv.participants.iter().any(|part| {
+            part.sessions.iter().any(|session| {
+                session.segments.iter().any(|seg| {
+                    eval(f.any, &f.preds, &f.clauses, &|p: &Pred| {
+                        let value: Option<&str> = match p.dimension.as_str() {
+                            "queueId" => seg.queue_id.as_deref(),
+                            "mediaType" => Some(session.media_type.as_str()),
+                            "purpose" => Some(part.purpose),
+                            "direction" => Some(session.direction),
+                            _ => None,
+                        };
+                        holds(&p.op, &value.into_iter().collect::<Vec<_>>())
                     })
                 })
             })
         })
+    })
 }
 
 fn segment(start: i64, end: Option<i64>, kind: &'static str, queue: Option<&str>) -> DetailSegment {
@@ -768,18 +786,17 @@ pub(crate) fn details(
 ) -> ConversationQueryResponse {
     let now = model.now_ms;
     let spikes = &model.mos_spikes;
-    let mut hits: Vec<(i64, &str, DetailConversation)> = model
+    let mut hits: Vec<(i64, &str, Seen<'_>)> = model
         .ended
         .iter()
         .chain(model.active_iter())
         .filter_map(|r| {
             let s = seen(r, now, lag, spikes);
             let day = day_of(s.start);
-            if day < q.first_day || day > q.last_day {
+            if day < q.first_day || day > q.last_day || !conversation_matches(q, &s) {
                 return None;
             }
-            let c = conversation(&s, now);
-            if !matches(q, &s, &c) {
+            if !q.segment_filters.is_empty() && !segments_match(q, &conversation(&s, now)) {
                 return None;
             }
             let key = match q.sort {
@@ -787,7 +804,7 @@ pub(crate) fn details(
                 // Not ended (yet, for the details): after every ended one.
                 SortKey::End => s.end.unwrap_or(i64::MAX),
             };
-            Some((key, r.conversation_id.as_str(), c))
+            Some((key, r.conversation_id.as_str(), s))
         })
         .collect();
     hits.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
@@ -796,11 +813,12 @@ pub(crate) fn details(
     }
     let total = hits.len() as u64;
     let skip = q.page_size.saturating_mul(q.page_number - 1);
+    // Only the page's conversations are built.
     let page: Vec<DetailConversation> = hits
-        .into_iter()
+        .iter()
         .skip(skip)
         .take(q.page_size)
-        .map(|h| h.2)
+        .map(|h| conversation(&h.2, now))
         .collect();
     ConversationQueryResponse {
         conversations: (!page.is_empty()).then_some(page),
