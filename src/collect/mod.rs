@@ -50,6 +50,7 @@ registry! {
     flows,
     aggregates,
     estimated_wait,
+    voice_quality,
 }
 
 /// What the rest of the exporter knows of a collector.
