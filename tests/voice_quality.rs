@@ -1,6 +1,6 @@
 //! The opt-in `voice_quality` collector against the simulated org: off by default it sends
 //! nothing; on, its MOS histogram equals the simulator's truth in every bucket, `_count` and
-//! `_sum`, per queue and org-wide, over an hour and a half that crosses midnight, with calls
+//! `_sum`, per queue and org-wide, over two hours that cross midnight, with calls
 //! shown minutes late, calls that started hours before they ended, and a page cap small
 //! enough that polls overflow and carry the rest; and the budget plan counts the pages the
 //! polls needed.
@@ -197,8 +197,8 @@ async fn every_bucket_count_and_sum_equal_the_truth_across_midnight_with_late_lo
     let addr = exporter.local_addr();
     more_polls(addr, 2.0).await;
 
-    // An hour and a half, across midnight, half an hour at a time; after each step, polls
-    // until the overflow is caught up.
+    // An hour and a half across midnight, half an hour at a time (the plan check below adds
+    // a last half hour); after each step, polls until the overflow is caught up.
     for _ in 0..3 {
         sim.advance(Duration::from_secs(1800));
         caught_up(addr).await;
