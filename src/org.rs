@@ -183,6 +183,23 @@ impl Org {
             )
             .instrument(span.clone()),
         ));
+        // A collector whose cost is measured re-plans after each of its polls.
+        for source in collectors.all.iter().filter(|c| {
+            REGISTRY
+                .iter()
+                .any(|r| r.name == c.name() && r.cost_from_polls)
+        }) {
+            let source = Arc::clone(source);
+            let replanning = planner.clone();
+            tasks.push(tokio::spawn(
+                async move {
+                    while source.changed().await {
+                        replanning.apply_plan();
+                    }
+                }
+                .instrument(span.clone()),
+            ));
+        }
         // Re-plan the intervals whenever queue discovery publishes (the queue count sets the
         // cost).
         planner.apply_plan();
@@ -503,7 +520,7 @@ impl Planner {
                 let r = REGISTRY.iter().find(|r| r.name == c.name())?;
                 Some(budget::Entry {
                     interval: live.interval(r.name),
-                    requests_per_poll: r.cost(&live, watched),
+                    requests_per_poll: r.planned_cost(&live, watched, c.as_ref()),
                 })
             })
             .collect();

@@ -532,9 +532,10 @@ fn served_at_defaults() -> BTreeSet<String> {
 }
 
 /// The collapsed row at the end that holds what needs an opt-in flag.
-const OPT_IN_ROW_FLAGS: [&str; 3] = [
+const OPT_IN_ROW_FLAGS: [&str; 4] = [
     "--collector.estimated_wait",
     "--collector.flows",
+    "--collector.voice_quality",
     "--aggregates.metrics",
 ];
 

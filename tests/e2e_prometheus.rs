@@ -511,6 +511,10 @@ fn dashboard_and_rules_return_data_and_the_spike_notification_arrives() {
             "--collector.estimated_wait.interval=15s".to_string(),
             // Conversations in flows are opt-in too (a permission of their own).
             "--collector.flows".to_string(),
+            // And voice quality (another permission): every queue that takes calls has its
+            // MOS histogram from the first poll, at 0 until calls end.
+            "--collector.voice_quality".to_string(),
+            "--collector.voice_quality.interval=15s".to_string(),
             // The opt-in analytics (transfers, errors, IVR, flow-outs, voicemails, callbacks)
             // have panels too, and flow-outs exist in the demo only when asked for.
             "--aggregates.metrics=all".to_string(),

@@ -188,10 +188,11 @@ fn served_families_are_the_catalog(text: &str) {
                 || name == "genesys_aggregates_refused_histogram"
                 // No event is pushed in polling mode.
                 || name == "genesys_live_last_event_timestamp_seconds"
-                // Opt-in collectors (`--collector.estimated_wait`, `--collector.flows`), off
-                // in the demo.
+                // Opt-in collectors (`--collector.estimated_wait`, `--collector.flows`,
+                // `--collector.voice_quality`), off in the demo.
                 || name == "genesys_queue_estimated_wait_seconds"
                 || name == "genesys_flow_conversations"
+                || name.starts_with("genesys_conversation_mos")
                 // The process families are read from /proc.
                 || (cfg!(not(target_os = "linux")) && name.starts_with("process_")),
             "{name} is in the catalog but not served"

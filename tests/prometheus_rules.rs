@@ -443,7 +443,7 @@ fn dashboard_has_the_rows_unique_ids_and_a_unit_on_every_panel() {
             "Trends",
             "Answer wait distribution",
             "Exporter health",
-            "Opt-in: estimated wait, flows, transfers, IVR and callbacks (--collector.estimated_wait, --collector.flows, --aggregates.metrics)"
+            "Opt-in: estimated wait, flows, voice quality, transfers, IVR and callbacks (--collector.estimated_wait, --collector.flows, --collector.voice_quality, --aggregates.metrics)"
         ]
     );
     let mut ids = BTreeSet::new();

@@ -25,6 +25,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
     opt_in: false,
     org_wide: true,
     requests_per_poll: super::one_query,
+    cost_from_polls: false,
     flags: None,
     endpoints: &[CONVERSATION_ACTIVITY],
     start,

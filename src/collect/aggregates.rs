@@ -68,6 +68,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
     requests_per_poll: |settings, watched| {
         batches(watched) * own_settings(settings).queries_per_batch() as f64
     },
+    cost_from_polls: false,
     flags: Some(&flags::FLAGS),
     endpoints: &[CONVERSATION_AGGREGATES],
     start,

@@ -47,6 +47,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
             .of::<EstimatedWaitSettings>()
             .map_or(0.0, |s| f64::from(s.max_queries))
     },
+    cost_from_polls: false,
     flags: Some(&FLAGS),
     endpoints: &[ESTIMATED_WAIT_TIME],
     start,

@@ -33,6 +33,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
     opt_in: true,
     org_wide: true,
     requests_per_poll: super::one_query,
+    cost_from_polls: false,
     flags: None,
     endpoints: &[FLOW_ACTIVITY],
     start,

@@ -50,6 +50,7 @@ registry! {
     flows,
     aggregates,
     estimated_wait,
+    voice_quality,
 }
 
 /// What the rest of the exporter knows of a collector.
@@ -75,6 +76,11 @@ pub(crate) struct Registration {
     /// API requests one poll sends with this many watched queues (the budget plan), on a
     /// shard that polls it.
     pub(crate) requests_per_poll: fn(settings: &Settings, watched: usize) -> f64,
+    /// Its cost follows the org's traffic, not its settings (pages of conversations that
+    /// ended since the last poll): once it has polled, the plan counts the most requests any
+    /// of its last [`RECENT_POLLS`] polls sent ([`Source::measured_requests`]), and is made
+    /// again after each of its polls; `requests_per_poll` is the estimate before its first.
+    pub(crate) cost_from_polls: bool,
     /// The Genesys endpoints it calls beyond the client's own (queues, observations,
     /// notifications): their request and retry series exist at 0 from the start, a default
     /// collector's whether it runs or not, an opt-in one's when it is on.
@@ -156,6 +162,22 @@ impl Registration {
             0.0
         } else {
             (self.requests_per_poll)(settings, watched)
+        }
+    }
+
+    /// What the plan counts for one poll of the running collector `source`: what its last
+    /// polls sent when its cost comes from them and it has polled, else [`Registration::cost`].
+    #[must_use]
+    pub(crate) fn planned_cost(
+        &self,
+        settings: &Settings,
+        watched: usize,
+        source: &dyn Source,
+    ) -> f64 {
+        let estimate = self.cost(settings, watched);
+        match source.measured_requests() {
+            Some(measured) if self.cost_from_polls && estimate > 0.0 => measured,
+            _ => estimate,
         }
     }
 }
@@ -334,7 +356,17 @@ pub trait Source: Part {
     fn has_succeeded(&self) -> bool;
     /// Succeeded, or failed in a way that waiting will not mend soon: see [`Published::settled`].
     fn settled(&self) -> bool;
+    /// The most API requests any of its last [`RECENT_POLLS`] polls sent (retries included);
+    /// None before its first poll.
+    fn measured_requests(&self) -> Option<f64>;
+    /// Resolves at its next poll (or publication); false once the slot is gone. What a plan
+    /// made from measured costs waits on.
+    fn changed(&self) -> std::pin::Pin<Box<dyn Future<Output = bool> + Send>>;
 }
+
+/// How many of a collector's last polls its measured cost is read from: a few minutes of
+/// polls, so one quiet poll does not shrink the plan and one burst does not hold it forever.
+pub(crate) const RECENT_POLLS: usize = 5;
 
 impl<T: Snapshot> Part for Slot<T> {
     fn version(&self, now: SystemTime) -> (u64, bool) {
@@ -384,6 +416,15 @@ impl<T: Snapshot> Source for Slot<T> {
 
     fn settled(&self) -> bool {
         self.tx.borrow().settled()
+    }
+
+    fn measured_requests(&self) -> Option<f64> {
+        self.tx.borrow().measured_requests()
+    }
+
+    fn changed(&self) -> std::pin::Pin<Box<dyn Future<Output = bool> + Send>> {
+        let mut rx = self.tx.subscribe();
+        Box::pin(async move { rx.changed().await.is_ok() })
     }
 }
 
@@ -542,6 +583,8 @@ pub(crate) struct Published<T> {
     pub(crate) last_duration: Option<Duration>,
     /// API requests the last poll sent, retries included: what one refresh costs.
     pub(crate) last_requests: u64,
+    /// Requests of the last [`RECENT_POLLS`] polls, the newest at `polls % RECENT_POLLS`.
+    pub(crate) recent_requests: [u64; RECENT_POLLS],
     pub(crate) polls: u64,
     pub(crate) failures: u64,
     /// Bumped whenever `data` or the poll counters change: what the body cache compares.
@@ -563,6 +606,7 @@ impl<T> Default for Published<T> {
             last_poll_ok: false,
             last_duration: None,
             last_requests: 0,
+            recent_requests: [0; RECENT_POLLS],
             polls: 0,
             failures: 0,
             version: 0,
@@ -581,6 +625,7 @@ impl<T> Clone for Published<T> {
             last_poll_ok: self.last_poll_ok,
             last_duration: self.last_duration,
             last_requests: self.last_requests,
+            recent_requests: self.recent_requests,
             polls: self.polls,
             failures: self.failures,
             version: self.version,
@@ -614,6 +659,20 @@ impl<T> Published<T> {
     #[must_use]
     pub(crate) fn settled(&self) -> bool {
         self.last_success.is_some() || self.permanent || self.failing >= SETTLED_AFTER_FAILURES
+    }
+
+    /// The most requests any of the last [`RECENT_POLLS`] polls sent; None before the first.
+    #[must_use]
+    pub(crate) fn measured_requests(&self) -> Option<f64> {
+        let polled = usize::try_from(self.polls)
+            .unwrap_or(usize::MAX)
+            .min(RECENT_POLLS);
+        // Requests of one poll: far below 2^53, exact.
+        #[allow(clippy::cast_precision_loss)]
+        self.recent_requests[..polled]
+            .iter()
+            .max()
+            .map(|n| *n as f64)
     }
 
     /// `genesys_up`: the last poll succeeded and its data is still fresh.
@@ -689,6 +748,7 @@ impl<T> Slot<T> {
         result: Result<(), CollectError>,
     ) {
         self.tx.send_modify(|p| {
+            p.recent_requests[usize::try_from(p.polls).unwrap_or(0) % RECENT_POLLS] = requests;
             p.polls += 1;
             p.version += 1;
             p.last_duration = Some(duration);
@@ -863,6 +923,52 @@ mod tests {
         assert_eq!((published.polls, published.failures), (2, 1));
         assert!(!task.is_finished());
         task.abort();
+    }
+
+    #[test]
+    fn a_measured_cost_is_the_most_any_of_the_last_polls_sent() {
+        let slot: Arc<Slot<u32>> = Slot::new("voice", Duration::from_secs(60));
+        assert_eq!(
+            Source::measured_requests(&*slot),
+            None,
+            "before the first poll"
+        );
+        for n in [3, 7, 2] {
+            slot.record_poll(Duration::ZERO, n, Ok(()));
+        }
+        assert_eq!(Source::measured_requests(&*slot), Some(7.0));
+        for _ in 0..RECENT_POLLS {
+            slot.record_poll(Duration::ZERO, 1, Ok(()));
+        }
+        assert_eq!(
+            Source::measured_requests(&*slot),
+            Some(1.0),
+            "a burst older than the last polls no longer counts"
+        );
+        // Built here, not parsed: collect does not depend on config (tests/architecture.rs).
+        let settings = Settings {
+            queue_filter: queues::QueueFilter::default(),
+            intervals: std::collections::BTreeMap::new(),
+            own: std::collections::BTreeMap::new(),
+        };
+        let measured = Registration {
+            cost_from_polls: true,
+            ..flows::REGISTRATION
+        };
+        assert_eq!(measured.planned_cost(&settings, 10, &*slot), 1.0);
+        slot.record_poll(Duration::ZERO, 12, Ok(()));
+        assert_eq!(measured.planned_cost(&settings, 10, &*slot), 12.0);
+        assert_eq!(
+            flows::REGISTRATION.planned_cost(&settings, 10, &*slot),
+            1.0,
+            "a static cost stays what the settings say"
+        );
+        let fresh: Arc<Slot<u32>> = Slot::new("voice", Duration::from_secs(60));
+        assert_eq!(
+            measured.planned_cost(&settings, 10, &*fresh),
+            1.0,
+            "the estimate until it has polled"
+        );
     }
 
     #[test]

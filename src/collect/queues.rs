@@ -22,6 +22,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
     org_wide: false,
     // One page per 100 queues.
     requests_per_poll: |_, watched| batches(watched),
+    cost_from_polls: false,
     flags: None,
     endpoints: &[],
     start,

@@ -226,6 +226,7 @@ fn parse_fault_item(item: &str) -> Result<(Endpoint, Fault, u32), String> {
         "activity" => Endpoint::Activity,
         "aggregates" => Endpoint::Aggregates,
         "flowactivity" => Endpoint::FlowActivity,
+        "details" => Endpoint::Details,
         "channels" => Endpoint::Channels,
         "subscriptions" => Endpoint::Subscriptions,
         "estimatedwait" => Endpoint::EstimatedWait,
@@ -235,7 +236,7 @@ fn parse_fault_item(item: &str) -> Result<(Endpoint, Fault, u32), String> {
         other => {
             return Err(format!(
                 "unknown endpoint {other:?} (token, queues, observations, activity, aggregates, \
-                 flowactivity, channels, subscriptions, estimatedwait, limits, websocket, any)"
+                 flowactivity, details, channels, subscriptions, estimatedwait, limits, websocket, any)"
             ))
         }
     };

@@ -16,6 +16,8 @@ pub enum Endpoint {
     Aggregates,
     /// `POST /api/v2/analytics/flows/activity/query`.
     FlowActivity,
+    /// `POST /api/v2/analytics/conversations/details/query`.
+    Details,
     /// `POST`/`GET /api/v2/notifications/channels` and `HEAD .../channels/{id}`
     /// (`Status { status: 403, .. }` = channel creation refused).
     Channels,
@@ -155,6 +157,7 @@ pub struct Faults {
     refused_metrics: Mutex<(Vec<String>, Refusal)>,
     omit_empty_views: AtomicBool,
     refused_views: AtomicBool,
+    details_lag: Mutex<Option<(Duration, Duration)>>,
 }
 
 impl Faults {
@@ -169,6 +172,7 @@ impl Faults {
             refused_metrics: Mutex::new((Vec::new(), Refusal::Named)),
             omit_empty_views: AtomicBool::new(false),
             refused_views: AtomicBool::new(false),
+            details_lag: Mutex::new(None),
         }
     }
 
@@ -237,6 +241,17 @@ impl Faults {
     /// visible at once; `None` = the default model (0-180 s, 5% of conversations up to 20 min).
     pub fn set_aggregate_lag(&self, lag: Option<(Duration, Duration)>) {
         *self.aggregate_lag.lock().unwrap_or_else(|e| e.into_inner()) = lag;
+    }
+
+    /// How late an ended conversation is answered as ended by the details query:
+    /// `Some((min, max))` = every conversation's lag is drawn (deterministically per
+    /// conversation) from [min, max]; `None` = the default model (0-60 s, one in ten 1-6 min).
+    pub fn set_details_lag(&self, lag: Option<(Duration, Duration)>) {
+        *self.details_lag.lock().unwrap_or_else(|e| e.into_inner()) = lag;
+    }
+
+    pub(crate) fn details_lag(&self) -> Option<(Duration, Duration)> {
+        *self.details_lag.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn aggregate_lag(&self) -> Option<(Duration, Duration)> {

@@ -1,7 +1,7 @@
 //! The simulated Genesys Cloud org: a deterministic traffic model behind the real API shapes
 //! (token endpoint on a separate login base URL, routing queues, queue observations,
-//! conversation activity, conversation aggregates, flow activity, estimated wait, org limits,
-//! notification channels), with ground truth, request stats and fault injection for tests.
+//! conversation activity, conversation aggregates, conversation details, flow activity,
+//! estimated wait, org limits, notification channels), with ground truth, request stats and fault injection for tests.
 //!
 //! Conventions (see REFERENCE.md sections 2-4 in the shared Genesys API notes):
 //! * Zero counts are left out of observations and activity (`Faults::set_emit_zero_counts`
@@ -37,6 +37,13 @@
 //!   (in-queue flows of waiting conversations, voicemails being recorded with flow-outs on,
 //!   the IVR's self-service callers) and their caveats are in `flows.rs`; `Truth::flows` is
 //!   the same count by flow type.
+//! * Conversation details (`POST /api/v2/analytics/conversations/details/query`, REFERENCE
+//!   2.4): every conversation of the model, ended ones with `conversationEnd` only after a
+//!   per-conversation details lag (`Faults::set_details_lag`), ended voice calls with their
+//!   minimum MOS (`SimOrg::spike_mos` turns one queue's calls bad), the interval filtering on
+//!   the start by whole UTC days, paging and order; long conversations, calls without a
+//!   queue and every choice the simulator makes are in `details.rs`; `SimOrg::mos_truth` is
+//!   the oracle.
 //! * Notifications (REFERENCE 2.7): channels, subscriptions and the channel WebSocket on the
 //!   same listener (`connectUri` = `ws://HOST:PORT/channels/{id}`, no auth, like Genesys'),
 //!   heartbeats, ping/pong, displacement, expiry, and `v2.analytics.queues.{id}.observations`
@@ -47,6 +54,7 @@ mod aggregates;
 mod api;
 mod auth;
 pub mod cli;
+mod details;
 mod endpoints;
 mod error;
 mod estimated_wait;
@@ -78,6 +86,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 pub use agg_truth::{AggregateTruth, StatTruth, ViewTruth};
+pub use details::{utc_date, MosTruth};
 pub use faults::{Endpoint, Fault, Faults, Hostile, Refusal};
 pub use records::{ConversationRecord, HoldSpan, Offer};
 pub use spike::{parse_spike, Spike};
@@ -381,6 +390,55 @@ impl SimOrg {
         visible_at_ms: Option<i64>,
     ) -> AggregateTruth {
         self.truth_of(from_ms, to_ms, visible_at_ms, None)
+    }
+
+    /// The minimum MOS (`mediaStatsMinConversationMos`) of every voice conversation that ended
+    /// in [from_ms, to_ms), as histogram buckets with these upper bounds (cumulative, `le`),
+    /// count and sum, by (the queue the details name, "" for none; media type). With
+    /// `visible_at_ms`, only the conversations the details query answers as ended by then
+    /// (`Faults::set_details_lag`); None: regardless of lag. The oracle of the details query.
+    #[must_use]
+    pub fn mos_truth(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+        visible_at_ms: Option<i64>,
+        bounds: &[f64],
+    ) -> std::collections::BTreeMap<(String, String), MosTruth> {
+        let lag = aggregates::lag_override(self.shared.faults.details_lag());
+        details::mos_truth(
+            &self.shared.model_now(),
+            from_ms,
+            to_ms,
+            visible_at_ms,
+            lag,
+            bounds,
+        )
+    }
+
+    /// From now on, every call that ends on this queue scores a poor MOS (1.5-3.5): a queue
+    /// (or the trunk behind it) whose calls turn bad. Calls that ended before keep theirs.
+    pub fn spike_mos(&self, queue_id: &str) {
+        let mut model = self.shared.model_now();
+        let from_ms = model.now_ms;
+        model.mos_spikes.push(model::MosSpike {
+            queue_id: queue_id.to_string(),
+            from_ms,
+        });
+    }
+
+    /// Ended conversations the details query answers with a start before they entered the
+    /// queue by more than an hour (long conversations), ended in [from_ms, to_ms).
+    #[must_use]
+    pub fn long_conversations(&self, from_ms: i64, to_ms: i64) -> Vec<String> {
+        self.shared
+            .model_now()
+            .ended
+            .iter()
+            .filter(|r| r.ended_ms().is_some_and(|e| e >= from_ms && e < to_ms))
+            .filter(|r| r.arrival_ms - details::start_ms(r) > 3_600_000)
+            .map(|r| r.conversation_id.clone())
+            .collect()
     }
 
     /// [`SimOrg::aggregate_truth`] of the conversations whose `originatingDirection` is

@@ -185,6 +185,13 @@ impl QueueSnap {
     }
 }
 
+/// A queue whose calls turn bad from `from_ms` on (the MOS the details answer, `details.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MosSpike {
+    pub(crate) queue_id: String,
+    pub(crate) from_ms: i64,
+}
+
 pub(crate) struct Model {
     /// The org seed `rng` was seeded with: seeds the side processes that must not draw from
     /// `rng` (the IVR's self-service callers in `flows.rs`).
@@ -215,6 +222,9 @@ pub(crate) struct Model {
     /// `SimConfig::flow_outs`: some abandons are flow-outs to voicemail in the analytics
     /// (`ConversationRecord::voicemail`); the model itself is the same either way.
     pub(crate) flow_outs: bool,
+    /// Queues whose calls turn bad from an instant on (`SimOrg::spike_mos`): the MOS the
+    /// details answer for their calls (`details.rs`).
+    pub(crate) mos_spikes: Vec<MosSpike>,
 }
 
 /// Demand on a weekday by hour (UTC business clock), 1.0 = mid-morning peak.
@@ -305,6 +315,7 @@ impl Model {
             spikes: Vec::new(),
             agents_per_queue,
             flow_outs: false,
+            mos_spikes: Vec::new(),
         };
         let names = names::queue_names(&mut model.rng, queues);
         for name in names {

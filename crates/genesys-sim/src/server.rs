@@ -20,6 +20,7 @@ use serde::Serialize;
 use super::aggregates;
 use super::api::{AuthErrorBody, ErrorBody, TokenResponse};
 use super::auth::AuthFailure;
+use super::details;
 use super::endpoints;
 use super::error::ApiError;
 use super::estimated_wait;
@@ -34,6 +35,7 @@ const OBSERVATIONS_PATH: &str = "/api/v2/analytics/queues/observations/query";
 const ACTIVITY_PATH: &str = "/api/v2/analytics/conversations/activity/query";
 const AGGREGATES_PATH: &str = "/api/v2/analytics/conversations/aggregates/query";
 const FLOW_ACTIVITY_PATH: &str = "/api/v2/analytics/flows/activity/query";
+const DETAILS_PATH: &str = "/api/v2/analytics/conversations/details/query";
 /// `request.bytes.max` of the platform API.
 const MAX_BODY: usize = 512_000;
 
@@ -202,6 +204,7 @@ fn route(path: &str) -> Option<(Endpoint, &'static [Method])> {
         ACTIVITY_PATH => (Endpoint::Activity, POST),
         AGGREGATES_PATH => (Endpoint::Aggregates, POST),
         FLOW_ACTIVITY_PATH => (Endpoint::FlowActivity, POST),
+        DETAILS_PATH => (Endpoint::Details, POST),
         CHANNELS_PATH => (Endpoint::Channels, CHANNELS_METHODS),
         _ => {
             if let Some(rest) = path
@@ -675,7 +678,8 @@ async fn api_endpoint(
         Endpoint::Observations
         | Endpoint::Activity
         | Endpoint::Aggregates
-        | Endpoint::FlowActivity => {
+        | Endpoint::FlowActivity
+        | Endpoint::Details => {
             if !content_type_is(&req, "application/json") {
                 Err(ApiError {
                     status: 415,
@@ -704,6 +708,13 @@ async fn api_endpoint(
                                 let model = shared.model_now();
                                 json(200, &aggregates::aggregates(&model, &q, lag, omit))
                             })
+                    }
+                    Ok(body) if endpoint == Endpoint::Details => {
+                        details::parse_details_query(&body).map(|q| {
+                            let lag = aggregates::lag_override(shared.faults.details_lag());
+                            let model = shared.model_now();
+                            json(200, &details::details(&model, &q, lag))
+                        })
                     }
                     Ok(body) if endpoint == Endpoint::FlowActivity => {
                         endpoints::parse_flow_activity_query(&body, query.as_deref()).map(|q| {

@@ -36,6 +36,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
     opt_in: false,
     org_wide: false,
     requests_per_poll: |_, watched| batches(watched),
+    cost_from_polls: false,
     flags: Some(&FLAGS),
     endpoints: &[],
     start,
