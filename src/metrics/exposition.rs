@@ -8,10 +8,9 @@
 //! families are all but a handful of the series.
 
 use std::collections::HashMap;
-use std::io::Write;
 
 use bytes::Bytes;
-use flate2::write::GzEncoder;
+use flate2::{Compress, Crc, FlushCompress, Status};
 
 use super::catalog::{Family, Kind};
 
@@ -42,6 +41,70 @@ impl Format {
             Format::Text => TEXT_CONTENT_TYPE,
         }
     }
+}
+
+/// What every gzip body starts with (RFC 1952 2.3): deflate, no name, no time, unknown OS.
+pub(crate) const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+
+/// Raw deflate of one piece of a body, and the CRC-32 of its text.
+///
+/// flate2's `GzEncoder` writes whole gzip members, and a body of several members, valid as it
+/// is (RFC 1952 2.2), is refused by curl (`--compressed` stops with error 23 after the first
+/// member; its maintainers keep that an error, curl/curl#12340) and read only in part by
+/// Python's urllib3. So a piece is compressed here as deflate blocks that end on a sync flush
+/// (byte-aligned, not final), with a compressor of its own, so that it refers to nothing
+/// before it: the pieces of a body one after the other are one deflate stream, and the body
+/// one gzip member, its header once before them, the last piece finishing the stream and the
+/// trailer carrying the CRCs of all the pieces combined.
+struct Deflate {
+    compress: Compress,
+    crc: Crc,
+    out: Vec<u8>,
+}
+
+impl Deflate {
+    fn new(level: flate2::Compression, capacity: usize) -> Deflate {
+        Deflate {
+            compress: Compress::new(level, false),
+            crc: Crc::new(),
+            out: Vec::with_capacity(capacity.max(1024)),
+        }
+    }
+
+    fn write(&mut self, text: &[u8]) -> std::io::Result<()> {
+        self.crc.update(text);
+        self.run(text, FlushCompress::None)
+    }
+
+    /// Compresses `input` and, with `Sync` or `Finish`, flushes what the compressor holds.
+    fn run(&mut self, mut input: &[u8], flush: FlushCompress) -> std::io::Result<()> {
+        loop {
+            if self.out.capacity() - self.out.len() < 1024 {
+                self.out.reserve(self.out.capacity().max(16 * 1024));
+            }
+            let before = self.compress.total_in();
+            let status = self
+                .compress
+                .compress_vec(input, &mut self.out, flush)
+                .map_err(std::io::Error::other)?;
+            let used = usize::try_from(self.compress.total_in() - before).unwrap_or(usize::MAX);
+            input = input.get(used..).unwrap_or_default();
+            // Room left in the output: the compressor had nothing more to write.
+            let drained = self.out.len() < self.out.capacity();
+            match flush {
+                _ if status == Status::StreamEnd => return Ok(()),
+                FlushCompress::None if input.is_empty() => return Ok(()),
+                FlushCompress::Sync if input.is_empty() && drained => return Ok(()),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The gzip trailer (RFC 1952 2.3.1): CRC-32 and length modulo 2^32, little-endian.
+fn trailer(out: &mut Vec<u8>, crc: &Crc) {
+    out.extend_from_slice(&crc.sum().to_le_bytes());
+    out.extend_from_slice(&crc.amount().to_le_bytes());
 }
 
 /// Compressed in pieces of this size: large enough for the compressor to work well, small
@@ -120,7 +183,7 @@ fn escape_into(out: &mut String, s: &str, keep_quotes: bool) {
 pub struct Exposition {
     format: Format,
     text: Vec<u8>,
-    gzip: Option<GzEncoder<Vec<u8>>>,
+    gzip: Option<Deflate>,
     /// The sample name of the family being written (`_total` appended for counters).
     name: String,
     samples: u64,
@@ -142,7 +205,7 @@ impl Exposition {
         buffer.clear();
         let gzip = gzip.map(|level| {
             buffer.reserve(GZIP_CHUNK * 2);
-            GzEncoder::new(Vec::with_capacity(expected / 8), level)
+            Deflate::new(level, expected / 8)
         });
         // A reused buffer that held the last body is big enough as a rule; growing it here
         // for the slack alone would move it to fresh memory, which is what reuse avoids.
@@ -165,6 +228,16 @@ impl Exposition {
     /// When compressing the body fails.
     pub(crate) fn begin(&mut self, family: &Family) -> std::io::Result<()> {
         self.family(family.name, family.help, family.kind)
+    }
+
+    /// Continues a family an earlier piece of the body began (its descriptor is written
+    /// there): the samples that follow are this family's.
+    pub(crate) fn resume(&mut self, family: &Family) {
+        self.name.clear();
+        self.name.push_str(family.name);
+        if family.kind == Kind::Counter {
+            self.name.push_str("_total");
+        }
     }
 
     /// Starts a family; counter names are given without `_total`, which is appended to the
@@ -258,20 +331,68 @@ impl Exposition {
         self.spilled + self.text.len()
     }
 
-    /// The body, ended as the format requires.
+    /// The body, whole, ended as the format requires: with gzip, a complete gzip stream.
     ///
     /// # Errors
     /// When compressing the body fails.
     pub(crate) fn finish(mut self) -> std::io::Result<Bytes> {
-        if self.format == Format::OpenMetrics {
-            self.text.extend_from_slice(b"# EOF\n");
-        }
-        match self.gzip {
+        self.end();
+        match self.gzip.take() {
             None => Ok(Bytes::from(self.text)),
             Some(mut gz) => {
-                gz.write_all(&self.text)?;
-                Ok(Bytes::from(gz.finish()?))
+                gz.write(&self.text)?;
+                gz.run(&[], FlushCompress::Finish)?;
+                let mut out = Vec::with_capacity(GZIP_HEADER.len() + gz.out.len() + 8);
+                out.extend_from_slice(&GZIP_HEADER);
+                out.extend_from_slice(&gz.out);
+                trailer(&mut out, &gz.crc);
+                Ok(Bytes::from(out))
             }
+        }
+    }
+
+    /// A piece of a body, not its end (no `# EOF`): with gzip, deflate blocks that end on a
+    /// sync flush, and the CRC of its text, to go between [`GZIP_HEADER`] and the last
+    /// piece ([`Exposition::finish_last`]).
+    ///
+    /// # Errors
+    /// When compressing fails.
+    pub(crate) fn finish_piece(mut self) -> std::io::Result<(Bytes, Option<Crc>)> {
+        match self.gzip.take() {
+            None => Ok((Bytes::from(self.text), None)),
+            Some(mut gz) => {
+                gz.write(&self.text)?;
+                gz.run(&[], FlushCompress::Sync)?;
+                Ok((Bytes::from(gz.out), Some(gz.crc)))
+            }
+        }
+    }
+
+    /// The last piece of a body, ended as the format requires: with gzip, the end of the
+    /// deflate stream and the trailer, whose CRC is `before` (the CRC of every piece before
+    /// this one, combined) with this one's.
+    ///
+    /// # Errors
+    /// When compressing fails.
+    pub(crate) fn finish_last(mut self, before: Crc) -> std::io::Result<Bytes> {
+        self.end();
+        match self.gzip.take() {
+            None => Ok(Bytes::from(self.text)),
+            Some(mut gz) => {
+                gz.write(&self.text)?;
+                gz.run(&[], FlushCompress::Finish)?;
+                let mut crc = before;
+                crc.combine(&gz.crc);
+                trailer(&mut gz.out, &crc);
+                Ok(Bytes::from(gz.out))
+            }
+        }
+    }
+
+    /// The end the format requires.
+    fn end(&mut self) {
+        if self.format == Format::OpenMetrics {
+            self.text.extend_from_slice(b"# EOF\n");
         }
     }
 
@@ -279,7 +400,7 @@ impl Exposition {
     fn spill(&mut self) -> std::io::Result<()> {
         if let Some(gz) = &mut self.gzip {
             if self.text.len() >= GZIP_CHUNK {
-                gz.write_all(&self.text)?;
+                gz.write(&self.text)?;
                 self.spilled += self.text.len();
                 self.text.clear();
             }
