@@ -63,9 +63,9 @@ struct Deflate {
 }
 
 impl Deflate {
-    fn new(level: flate2::Compression, capacity: usize) -> Deflate {
+    fn new(compress: Compress, capacity: usize) -> Deflate {
         Deflate {
-            compress: Compress::new(level, false),
+            compress,
             crc: Crc::new(),
             out: Vec::with_capacity(capacity.max(1024)),
         }
@@ -179,6 +179,14 @@ fn escape_into(out: &mut String, s: &str, keep_quotes: bool) {
     }
 }
 
+/// A piece written: its bytes, with gzip the CRC of its text, and the compressor, reset, for
+/// the next piece.
+pub(crate) struct Finished {
+    pub(crate) bytes: Bytes,
+    pub(crate) crc: Option<Crc>,
+    pub(crate) compress: Option<Compress>,
+}
+
 /// One body being written: families in order, each a descriptor then its samples.
 pub struct Exposition {
     format: Format,
@@ -199,13 +207,27 @@ impl Exposition {
     pub(crate) fn new(
         format: Format,
         gzip: Option<flate2::Compression>,
+        buffer: Vec<u8>,
+        expected: usize,
+    ) -> Exposition {
+        let compress = gzip.map(|level| Compress::new(level, false));
+        Exposition::compressing(format, compress, buffer, expected)
+    }
+
+    /// As [`Exposition::new`], compressed (when `compress` is given) by a raw-deflate
+    /// compressor made or reset for it: a piece of a body reuses the one the piece before it
+    /// used, since a new one costs a quarter of a megabyte of fresh memory.
+    #[must_use]
+    pub(crate) fn compressing(
+        format: Format,
+        compress: Option<Compress>,
         mut buffer: Vec<u8>,
         expected: usize,
     ) -> Exposition {
         buffer.clear();
-        let gzip = gzip.map(|level| {
+        let gzip = compress.map(|compress| {
             buffer.reserve(GZIP_CHUNK * 2);
-            Deflate::new(level, expected / 8)
+            Deflate::new(compress, expected / 8)
         });
         // A reused buffer that held the last body is big enough as a rule; growing it here
         // for the slack alone would move it to fresh memory, which is what reuse avoids.
@@ -357,13 +379,23 @@ impl Exposition {
     ///
     /// # Errors
     /// When compressing fails.
-    pub(crate) fn finish_piece(mut self) -> std::io::Result<(Bytes, Option<Crc>)> {
+    pub(crate) fn finish_piece(mut self) -> std::io::Result<Finished> {
         match self.gzip.take() {
-            None => Ok((Bytes::from(self.text), None)),
+            None => Ok(Finished {
+                bytes: Bytes::from(self.text),
+                crc: None,
+                compress: None,
+            }),
             Some(mut gz) => {
                 gz.write(&self.text)?;
                 gz.run(&[], FlushCompress::Sync)?;
-                Ok((Bytes::from(gz.out), Some(gz.crc)))
+                let mut compress = gz.compress;
+                compress.reset();
+                Ok(Finished {
+                    bytes: Bytes::from(gz.out),
+                    crc: Some(gz.crc),
+                    compress: Some(compress),
+                })
             }
         }
     }

@@ -265,6 +265,8 @@ struct Assembly {
     samples: u64,
     /// With gzip, the CRC of the text of the pieces so far.
     crc: flate2::Crc,
+    /// With gzip, the compressor the last piece written used, reset.
+    compress: Option<flate2::Compress>,
 }
 
 impl Assembly {
@@ -300,15 +302,23 @@ impl Assembly {
                 Some(old) => (Vec::new(), old.text_len),
                 None => (Vec::new(), 0),
             };
-            let mut e = Exposition::new(
-                self.format,
-                self.gzip.then_some(GZIP_LEVEL),
-                buffer,
-                expected,
-            );
+            let compress = match self.gzip {
+                true => Some(
+                    self.compress
+                        .take()
+                        .unwrap_or_else(|| flate2::Compress::new(GZIP_LEVEL, false)),
+                ),
+                false => None,
+            };
+            let mut e = Exposition::compressing(self.format, compress, buffer, expected);
             write(&mut e)?;
             let (samples, text_len) = (e.samples(), e.text_len());
-            let (bytes, crc) = e.finish_piece().map_err(RenderError::Compress)?;
+            let exposition::Finished {
+                bytes,
+                crc,
+                compress,
+            } = e.finish_piece().map_err(RenderError::Compress)?;
+            self.compress = compress;
             self.pieces.push(bytes.clone());
             self.samples += samples;
             if let Some(crc) = &crc {
@@ -449,6 +459,7 @@ impl Metrics {
             },
             samples: 0,
             crc: flate2::Crc::new(),
+            compress: None,
         };
         let assembled = self.assemble(&mut assembly, &key);
         encodings.pieces = assembly.kept;
@@ -541,7 +552,15 @@ impl Metrics {
                 })?;
             }
         }
-        let mut e = Exposition::new(format, a.gzip.then_some(GZIP_LEVEL), Vec::new(), 0);
+        let compress = match a.gzip {
+            true => Some(
+                a.compress
+                    .take()
+                    .unwrap_or_else(|| flate2::Compress::new(GZIP_LEVEL, false)),
+            ),
+            false => None,
+        };
+        let mut e = Exposition::compressing(format, compress, Vec::new(), 0);
         families::write_series(&mut e, a.samples).map_err(RenderError::Compress)?;
         let crc = std::mem::take(&mut a.crc);
         a.pieces

@@ -1360,10 +1360,10 @@ mod tests {
                     let mut e = Exposition::new(format, None, Vec::new(), 0);
                     snap.write_piece(p.key, &mut e).unwrap();
                     samples += e.samples();
-                    joined.extend_from_slice(&e.finish_piece().unwrap().0);
+                    joined.extend_from_slice(&e.finish_piece().unwrap().bytes);
                 }
                 assert_eq!(samples, whole.samples());
-                let whole = whole.finish_piece().unwrap().0;
+                let whole = whole.finish_piece().unwrap().bytes;
                 assert_eq!(
                     String::from_utf8_lossy(&joined),
                     String::from_utf8_lossy(&whole),
