@@ -103,8 +103,9 @@ for n in $sizes; do
         for _ in $(seq 1 3000); do curl -sf "$url/-/ready" >/dev/null && { ready=$(since); break; }; sleep 0.1; done
         first=n/a
         for _ in $(seq 1 3000); do
-            curl -s -H 'Accept-Encoding: gzip' "$url/metrics" | gunzip -c | grep -q '^genesys_queue_conversations{' \
-                && { first=$(since); break; }
+            # Read to the end (grep -q would stop early, and pipefail fail the pipe).
+            live=$(curl -s -H 'Accept-Encoding: gzip' "$url/metrics" | gunzip -c | grep -c '^genesys_queue_conversations{' || true)
+            [ "${live:-0}" -gt 0 ] && { first=$(since); break; }
             sleep 0.1
         done
         # The bytes nginx serves: what the exporter answers a gzip scrape (text format).
