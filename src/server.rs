@@ -97,7 +97,7 @@ impl From<crate::metrics::Body> for Body {
     fn from(body: crate::metrics::Body) -> Body {
         Body {
             remaining: body.len() as u64,
-            pieces: body.into_pieces(),
+            pieces: body.into_chunks(),
             next: 0,
         }
     }
