@@ -77,20 +77,26 @@ impl Deflate {
     }
 
     /// Compresses `input` and, with `Sync` or `Finish`, flushes what the compressor holds.
+    ///
+    /// Through a small buffer, not into the spare capacity of `out`: flate2's miniz_oxide
+    /// backend zeroes all of that spare capacity on every call, and with `out` grown to
+    /// megabytes that made a 5,000-queue body quadratic (2.6 s instead of about 0.4).
     fn run(&mut self, mut input: &[u8], flush: FlushCompress) -> std::io::Result<()> {
+        let mut scratch = [0u8; 32 * 1024];
         loop {
-            if self.out.capacity() - self.out.len() < 1024 {
-                self.out.reserve(self.out.capacity().max(16 * 1024));
-            }
-            let before = self.compress.total_in();
+            let (before_in, before_out) = (self.compress.total_in(), self.compress.total_out());
             let status = self
                 .compress
-                .compress_vec(input, &mut self.out, flush)
+                .compress(input, &mut scratch, flush)
                 .map_err(std::io::Error::other)?;
-            let used = usize::try_from(self.compress.total_in() - before).unwrap_or(usize::MAX);
+            let used = usize::try_from(self.compress.total_in() - before_in).unwrap_or(usize::MAX);
+            let wrote = usize::try_from(self.compress.total_out() - before_out)
+                .unwrap_or(usize::MAX)
+                .min(scratch.len());
+            self.out.extend_from_slice(&scratch[..wrote]);
             input = input.get(used..).unwrap_or_default();
-            // Room left in the output: the compressor had nothing more to write.
-            let drained = self.out.len() < self.out.capacity();
+            // Room left in the buffer: the compressor had nothing more to write.
+            let drained = wrote < scratch.len();
             match flush {
                 _ if status == Status::StreamEnd => return Ok(()),
                 FlushCompress::None if input.is_empty() => return Ok(()),

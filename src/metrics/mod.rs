@@ -12,6 +12,7 @@ mod process;
 pub mod reload;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -64,6 +65,8 @@ pub struct Metrics {
     /// The HTTP server's, once it is given them ([`Metrics::with_http`]).
     http: Option<http::HttpMetrics>,
     cache: Mutex<HashMap<(Format, bool), Encodings>>,
+    /// Bumped by [`Metrics::forget_encodings`].
+    forgotten: AtomicU64,
 }
 
 /// A body as it is served: its pieces in order; with gzip, the gzip header, each piece's
@@ -210,7 +213,7 @@ impl OrgMetrics {
 struct Encodings {
     pieces: HashMap<PieceId, Encoded>,
     /// The org list and the reload the pieces were written for (see [`CacheKey::epoch`]).
-    epoch: (u64, u64),
+    epoch: (u64, u64, u64),
     body: Option<Cached>,
     asked: Instant,
 }
@@ -278,12 +281,15 @@ struct CacheKey {
     api: Vec<u64>,
     reloads: (u64, u64),
     http: u64,
+    forgotten: u64,
 }
 
 /// A body being put together from the pieces kept and the pieces written anew.
 struct Assembly {
     format: Format,
     gzip: bool,
+    /// Reuse no piece (a new epoch: see [`CacheKey::epoch`]).
+    forget: bool,
     now: Instant,
     /// The pieces of the last body; what this one reuses is moved to `kept`.
     old: HashMap<PieceId, Encoded>,
@@ -307,13 +313,17 @@ impl Assembly {
         write: impl FnOnce(&mut Exposition) -> Result<(), RenderError>,
     ) -> Result<(), RenderError> {
         let old = self.old.remove(&id);
-        if let Some(old) = old.as_ref().filter(|old| match &reuse {
-            Reuse::While(generation) => old.generation == *generation,
-            Reuse::Younger(age) => {
-                age.is_none_or(|age| self.now.saturating_duration_since(old.at) < age)
-            }
-            Reuse::Never => false,
-        }) {
+        if let Some(old) = old
+            .as_ref()
+            .filter(|_| !self.forget)
+            .filter(|old| match &reuse {
+                Reuse::While(generation) => old.generation == *generation,
+                Reuse::Younger(age) => {
+                    age.is_none_or(|age| self.now.saturating_duration_since(old.at) < age)
+                }
+                Reuse::Never => false,
+            })
+        {
             self.pieces.push(old.bytes.clone());
             self.samples += old.samples;
             if let Some(crc) = &old.crc {
@@ -381,8 +391,8 @@ impl CacheKey {
     /// but it is rare, and so it times a full encoding in a running exporter
     /// (`POST /-/reload`, what `scripts/scale-bench.sh` does): what the first scrape after
     /// start pays.
-    fn epoch(&self) -> (u64, u64) {
-        (self.orgs, self.reloads.0)
+    fn epoch(&self) -> (u64, u64, u64) {
+        (self.orgs, self.reloads.0, self.forgotten)
     }
 }
 
@@ -430,6 +440,7 @@ impl Metrics {
             reloads: reloads.clone(),
             http: None,
             cache: Mutex::new(HashMap::new()),
+            forgotten: AtomicU64::new(0),
         }
     }
 
@@ -480,14 +491,15 @@ impl Metrics {
         }
         // Dropped first, so that the pieces no response holds any more lend their memory.
         encodings.body = None;
-        if encodings.epoch != key.epoch() {
-            encodings.pieces.clear();
-            encodings.epoch = key.epoch();
-        }
+        // A new epoch reuses no piece, but their memory and sizes still (a plain body is
+        // written into the buffers of the last, sized as it was).
+        let forget = encodings.epoch != key.epoch();
+        encodings.epoch = key.epoch();
         let old = std::mem::take(&mut encodings.pieces);
         let mut assembly = Assembly {
             format,
             gzip,
+            forget,
             now,
             kept: HashMap::with_capacity(old.len()),
             old,
@@ -515,10 +527,10 @@ impl Metrics {
         Ok(body)
     }
 
-    /// Forgets every encoded piece, so the next body is encoded whole: what the first scrape
-    /// after start or after a reload pays (benchmarks).
+    /// Reuses no encoded piece for the next body, as after a reload: it is encoded whole, in
+    /// the memory of the last (benchmarks).
     pub fn forget_encodings(&self) {
-        self.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.forgotten.fetch_add(1, Ordering::Relaxed);
     }
 
     fn key(&self, now: SystemTime) -> CacheKey {
@@ -532,6 +544,7 @@ impl Metrics {
             api: orgs.iter().map(|o| o.api.generation()).collect(),
             reloads: (self.reloads.reloads.get(), self.reloads.failures.get()),
             http: self.http.as_ref().map_or(0, http::HttpMetrics::generation),
+            forgotten: self.forgotten.load(Ordering::Relaxed),
         }
     }
 
@@ -645,7 +658,6 @@ fn merge_orgs(format: Format, own: &str, orgs: &[Arc<OrgMetrics>]) -> Result<Str
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicU64, Ordering};
 
     use prometheus_client::metrics::counter::Counter;
     use prometheus_client::metrics::family::Family;
