@@ -340,12 +340,58 @@ async fn gzip_when_the_scraper_accepts_it() {
     assert_eq!(zipped.headers()["content-encoding"], "gzip");
     assert_eq!(zipped.headers()["vary"], "Accept-Encoding");
     let bytes = zipped.bytes().await.unwrap();
+    // The body is kept in pieces, each compressed on its own, and served as one gzip member:
+    // a reader of one member reads all of it, and nothing follows.
     let mut text = String::new();
-    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text)
-        .unwrap();
+    let mut decoder = flate2::bufread::GzDecoder::new(&bytes[..]);
+    std::io::Read::read_to_string(&mut decoder, &mut text).unwrap();
+    assert!(decoder.into_inner().is_empty(), "one gzip member");
     assert!(text.contains("genesys_queue_conversations{"));
+    assert!(text.trim_end().ends_with(&format!(
+        "genesys_exporter_series {}.0",
+        text.lines().filter(|l| !l.starts_with('#')).count()
+    )));
     let plain = client.get(&url).send().await.unwrap();
     assert!(plain.headers().get("content-encoding").is_none());
+    let plain = plain.text().await.unwrap();
+    // The same series in the same order (values may move between two scrapes: the
+    // collectors poll on).
+    let series = |body: &str| -> Vec<String> {
+        body.lines()
+            .map(|l| {
+                l.rsplit_once(' ')
+                    .map_or(l, |(series, _)| series)
+                    .to_string()
+            })
+            .collect()
+    };
+    assert_eq!(series(&text), series(&plain));
+    // curl reads every member too, and promtool finds the text it decodes clean.
+    let curl = std::process::Command::new("curl")
+        .args(["-sS", "--compressed", &url])
+        .output()
+        .expect("curl is installed");
+    assert!(curl.status.success());
+    let curled = String::from_utf8(curl.stdout).unwrap();
+    assert_eq!(series(&curled), series(&plain));
+    let mut lint = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool is installed (apt-get install prometheus)");
+    std::io::Write::write_all(lint.stdin.as_mut().unwrap(), curled.as_bytes()).unwrap();
+    let lint = lint.wait_with_output().unwrap();
+    let findings = format!(
+        "{}{}",
+        String::from_utf8_lossy(&lint.stdout),
+        String::from_utf8_lossy(&lint.stderr)
+    );
+    assert!(
+        lint.status.success() && findings.trim().is_empty(),
+        "promtool check metrics: {findings}"
+    );
     exporter.shutdown().await;
     sim.shutdown().await;
 }

@@ -390,12 +390,12 @@ mod tests {
                 }))
             })
             .collect();
-        ObservationsSnapshot {
-            queues: Arc::new(QueueSet { queues }),
+        ObservationsSnapshot::new(
+            Arc::new(QueueSet { queues }),
             live,
-            report: LiveReport::default(),
-            observed: ObservedSet::ALL,
-        }
+            LiveReport::default(),
+            ObservedSet::ALL,
+        )
     }
 
     #[test]

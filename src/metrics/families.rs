@@ -15,18 +15,6 @@ use super::exposition::{Exposition, Labels};
 use super::part::{Health, Part, Snapshot};
 use std::sync::Arc;
 
-/// Every collector's health, the process-wide families, then the data of the collectors
-/// whose data is fresh: one org's body.
-pub(super) fn write(e: &mut Exposition, parts: &[Arc<dyn Part>], now: SystemTime) -> Result<()> {
-    let (health, data) = read(parts, now);
-    write_health(e, &health)?;
-    write_global(e)?;
-    for snapshot in data.into_iter().flatten() {
-        snapshot.write(e)?;
-    }
-    Ok(())
-}
-
 /// An org's part of a body of several orgs: its collectors' health and fresh data.
 pub(super) fn write_org(
     e: &mut Exposition,
@@ -48,7 +36,10 @@ pub(super) fn write_global(e: &mut Exposition) -> Result<()> {
 }
 
 /// Each collector's health and fresh data, read together.
-fn read(parts: &[Arc<dyn Part>], now: SystemTime) -> (Vec<Health>, Vec<Option<Arc<dyn Snapshot>>>) {
+pub(super) fn read(
+    parts: &[Arc<dyn Part>],
+    now: SystemTime,
+) -> (Vec<Health>, Vec<Option<Arc<dyn Snapshot>>>) {
     parts.iter().map(|c| c.read(now)).unzip()
 }
 
@@ -66,9 +57,10 @@ fn build_info() -> Labels {
     ])
 }
 
-/// The last family: every sample before it, plus itself, so it is exact in one pass.
-pub(super) fn write_series(e: &mut Exposition) -> Result<()> {
-    let series = e.samples() + 1;
+/// The last family: the `before` samples written before it (in this piece and those before
+/// it), plus itself.
+pub(super) fn write_series(e: &mut Exposition, before: u64) -> Result<()> {
+    let series = before + e.samples() + 1;
     rows(
         e,
         &catalog::EXPORTER_SERIES,
@@ -79,7 +71,7 @@ pub(super) fn write_series(e: &mut Exposition) -> Result<()> {
 /// One health family's value for a collector; `None` leaves the collector out.
 type HealthValue = dyn Fn(&Health) -> Option<f64>;
 
-fn write_health(e: &mut Exposition, health: &[Health]) -> Result<()> {
+pub(super) fn write_health(e: &mut Exposition, health: &[Health]) -> Result<()> {
     let by_collector = |value: &HealthValue| {
         health
             .iter()

@@ -12,9 +12,9 @@ mod process;
 pub mod reload;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use prometheus_client::registry::Registry;
@@ -22,7 +22,7 @@ use prometheus_client::registry::Registry;
 pub use catalog::Kind;
 pub use exposition::Format;
 use exposition::{Exposition, Labels};
-pub use part::{Health, Part, Registered, Snapshot};
+pub use part::{next_generation, Health, Part, Piece, Registered, Snapshot};
 use reload::ReloadMetrics;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,19 +33,27 @@ pub enum RenderError {
     Compress(#[source] std::io::Error),
 }
 
-/// Fast compression: a body is compressed once per change of what it shows, and metric text
+/// Fast compression: a piece is compressed once per change of what it shows, and metric text
 /// compresses ~10x even so.
 const GZIP_LEVEL: flate2::Compression = flate2::Compression::fast();
 
-/// Renders the exposition, and keeps the last body per format and encoding for as long as
-/// nothing it shows has changed: concurrent scrapers between two polls share one encoded body.
+/// How long the pieces of a format and encoding nobody asks for any more are kept: a
+/// scraper comes back within its scrape interval (1 min at most, as a rule), and a curl now
+/// and then should not hold a plain copy of a large body in memory for good.
+const KEEP_UNASKED: Duration = Duration::from_secs(60);
+
+/// Renders the exposition, and keeps it encoded in pieces, per format and encoding: the
+/// self-metrics, the collectors' health, the process families, each collector's snapshot
+/// (in keyed pieces when it has them, see [`Snapshot::pieces`]), and last the series count.
+/// A new body re-encodes only the pieces whose data changed and shares the others with the
+/// body before it; concurrent scrapers between two changes share one body.
 ///
-/// The `process_*` families are the exception: they change all the time, and no key could
-/// say when without reading /proc on every scrape. They are read when a body is encoded, and a
-/// cached body is reused only while it is younger than [`process::REFRESH`] (5 s), so their
-/// values are at most that old, and scrapers that come together still share one encoding.
-/// The rest of the body is re-encoded with them: `genesys_exporter_series` counts their
-/// samples, so they cannot be spliced in after the cached part.
+/// The `process_*` families change all the time, and no key could say when without reading
+/// /proc on every scrape. Their piece is re-read once it is [`process::REFRESH`] (5 s) old,
+/// and a body is reused only while its process piece is younger than that, so their values are
+/// at most that old, /proc is read at most that often, and scrapers that come together still
+/// share one body. The health families and the series count (which counts the process
+/// samples too) are small, and are written afresh for every new body.
 pub struct Metrics {
     /// The self-metrics kept by prometheus-client: reloads, and with one org its API calls.
     registry: Registry,
@@ -56,9 +64,100 @@ pub struct Metrics {
     reloads: ReloadMetrics,
     /// The HTTP server's, once it is given them ([`Metrics::with_http`]).
     http: Option<http::HttpMetrics>,
-    cache: Mutex<HashMap<(Format, bool), Cached>>,
-    /// Length of the last uncompressed body, to size the next one's buffer.
-    last_len: AtomicUsize,
+    cache: Mutex<HashMap<(Format, bool), Encodings>>,
+    /// Bumped by [`Metrics::forget_encodings`].
+    forgotten: AtomicU64,
+}
+
+/// A body as it is served: its pieces in order; with gzip, the gzip header, each piece's
+/// deflate blocks, and the last piece's with the trailer: one gzip member (see
+/// `exposition::Deflate`). The pieces are shared with the cache and the bodies before and
+/// after it, so holding one costs little beyond what the cache holds anyway.
+#[derive(Debug, Clone, Default)]
+pub struct Body {
+    pieces: Arc<[Bytes]>,
+    /// What is sent: the pieces, with runs of small ones copied together (see [`Body::new`]).
+    chunks: Arc<[Bytes]>,
+    len: usize,
+}
+
+/// Pieces smaller than this are copied together into chunks of at least this size for
+/// sending: each chunk is a buffer for the server to queue and write, and a demo body of
+/// twenty pieces served a sixth fewer scrapes a second than one buffer did. Only the small
+/// pieces are copied: the large ones, most of the bytes, are sent as they are kept.
+const SMALL_PIECE: usize = 32 * 1024;
+
+impl Body {
+    fn new(pieces: Vec<Bytes>) -> Body {
+        let len = pieces.iter().map(Bytes::len).sum();
+        let mut chunks = Vec::with_capacity(pieces.len());
+        let mut run: Vec<u8> = Vec::new();
+        for piece in &pieces {
+            if piece.len() >= SMALL_PIECE {
+                if !run.is_empty() {
+                    chunks.push(Bytes::from(std::mem::take(&mut run)));
+                }
+                chunks.push(piece.clone());
+                continue;
+            }
+            run.extend_from_slice(piece);
+            if run.len() >= SMALL_PIECE {
+                chunks.push(Bytes::from(std::mem::take(&mut run)));
+            }
+        }
+        if !run.is_empty() {
+            chunks.push(Bytes::from(run));
+        }
+        Body {
+            pieces: pieces.into(),
+            chunks: chunks.into(),
+            len,
+        }
+    }
+
+    /// Bytes on the wire.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The pieces as kept encoded.
+    #[must_use]
+    pub fn pieces(&self) -> &[Bytes] {
+        &self.pieces
+    }
+
+    /// The buffers to send one after the other, shared.
+    #[must_use]
+    pub fn into_chunks(self) -> Arc<[Bytes]> {
+        self.chunks
+    }
+
+    /// The body in one buffer (tests, benchmarks): a copy, but for a body of one chunk.
+    #[must_use]
+    pub fn to_bytes(&self) -> Bytes {
+        match &*self.chunks {
+            [one] => one.clone(),
+            chunks => Bytes::from(chunks.concat()),
+        }
+    }
+
+    /// The body copied into one vector.
+    #[must_use]
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.chunks.concat()
+    }
+
+    /// The same body, not an equal one: what the cache hands out twice.
+    #[must_use]
+    pub fn same(&self, other: &Body) -> bool {
+        Arc::ptr_eq(&self.pieces, &other.pieces)
+    }
 }
 
 /// The orgs in the body, and a number that changes whenever the list does.
@@ -110,18 +209,65 @@ impl OrgMetrics {
     }
 }
 
-/// An encoded body, what it shows, and when it was encoded (for its process values' age).
+/// One format and encoding: its encoded pieces, its last body, and when it was last asked for.
+struct Encodings {
+    pieces: HashMap<PieceId, Encoded>,
+    /// The org list and the reload the pieces were written for (see [`CacheKey::epoch`]).
+    epoch: (u64, u64, u64),
+    body: Option<Cached>,
+    asked: Instant,
+}
+
+/// A piece's place in the body, by which its encoding is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum PieceId {
+    /// The self-metrics of the prometheus-client registry.
+    Own,
+    Health,
+    /// Build information and the process families.
+    Global,
+    /// The collectors' data of several orgs, merged family by family (see [`merge`]).
+    Merged,
+    /// A collector's snapshot written whole: the collector's position among the org's parts.
+    Whole(usize),
+    /// One keyed piece of a collector's snapshot.
+    Keyed(usize, u64),
+}
+
+/// A piece encoded: its bytes, the samples it holds, and what it was encoded from.
+struct Encoded {
+    /// Compared with what the piece shows now; equal, the bytes are reused.
+    generation: [u64; 4],
+    bytes: Bytes,
+    /// With gzip, the CRC-32 of its text, for the body's trailer.
+    crc: Option<flate2::Crc>,
+    samples: u64,
+    /// Its uncompressed length, to size the buffer of its next encoding.
+    text_len: usize,
+    at: Instant,
+}
+
+/// When an encoded piece may be reused.
+enum Reuse {
+    /// While its data has this generation.
+    While([u64; 4]),
+    /// While younger than this (`None`: for as long as it lasts).
+    Younger(Option<Duration>),
+    Never,
+}
+
+/// The last body, what it shows, and when its process values were read.
 struct Cached {
     key: CacheKey,
-    encoded: Instant,
-    body: Bytes,
+    process_at: Instant,
+    body: Body,
 }
 
 impl Cached {
     fn serves(&self, key: &CacheKey, now: Instant) -> bool {
         self.key == *key
             && process::REFRESH
-                .is_none_or(|refresh| now.saturating_duration_since(self.encoded) < refresh)
+                .is_none_or(|refresh| now.saturating_duration_since(self.process_at) < refresh)
     }
 }
 
@@ -135,6 +281,119 @@ struct CacheKey {
     api: Vec<u64>,
     reloads: (u64, u64),
     http: u64,
+    forgotten: u64,
+}
+
+/// A body being put together from the pieces kept and the pieces written anew.
+struct Assembly {
+    format: Format,
+    gzip: bool,
+    /// Reuse no piece (a new epoch: see [`CacheKey::epoch`]).
+    forget: bool,
+    now: Instant,
+    /// The pieces of the last body; what this one reuses is moved to `kept`.
+    old: HashMap<PieceId, Encoded>,
+    kept: HashMap<PieceId, Encoded>,
+    pieces: Vec<Bytes>,
+    samples: u64,
+    /// With gzip, the CRC of the text of the pieces so far.
+    crc: flate2::Crc,
+    /// With gzip, the compressor the last piece written used, reset.
+    compress: Option<flate2::Compress>,
+}
+
+impl Assembly {
+    /// Adds a piece: the one kept if `reuse` allows, else written by `write` (into the
+    /// memory of the one kept, for plain text, once no body holds it any more: at a few
+    /// hundred thousand series, the kernel's fresh zeroed pages cost more than the encoding).
+    fn piece(
+        &mut self,
+        id: PieceId,
+        reuse: Reuse,
+        write: impl FnOnce(&mut Exposition) -> Result<(), RenderError>,
+    ) -> Result<(), RenderError> {
+        let old = self.old.remove(&id);
+        if let Some(old) = old
+            .as_ref()
+            .filter(|_| !self.forget)
+            .filter(|old| match &reuse {
+                Reuse::While(generation) => old.generation == *generation,
+                Reuse::Younger(age) => {
+                    age.is_none_or(|age| self.now.saturating_duration_since(old.at) < age)
+                }
+                Reuse::Never => false,
+            })
+        {
+            self.pieces.push(old.bytes.clone());
+            self.samples += old.samples;
+            if let Some(crc) = &old.crc {
+                self.crc.combine(crc);
+            }
+        } else {
+            let (buffer, expected) = match old {
+                Some(old) if !self.gzip => {
+                    let len = old.text_len;
+                    let buffer = old.bytes.try_into_mut().map(Vec::from).unwrap_or_default();
+                    (buffer, len)
+                }
+                Some(old) => (Vec::new(), old.text_len),
+                None => (Vec::new(), 0),
+            };
+            let compress = match self.gzip {
+                true => Some(
+                    self.compress
+                        .take()
+                        .unwrap_or_else(|| flate2::Compress::new(GZIP_LEVEL, false)),
+                ),
+                false => None,
+            };
+            let mut e = Exposition::compressing(self.format, compress, buffer, expected);
+            write(&mut e)?;
+            let (samples, text_len) = (e.samples(), e.text_len());
+            let exposition::Finished {
+                bytes,
+                crc,
+                compress,
+            } = e.finish_piece().map_err(RenderError::Compress)?;
+            self.compress = compress;
+            self.pieces.push(bytes.clone());
+            self.samples += samples;
+            if let Some(crc) = &crc {
+                self.crc.combine(crc);
+            }
+            let generation = match reuse {
+                Reuse::While(generation) => generation,
+                _ => [0; 4],
+            };
+            self.kept.insert(
+                id,
+                Encoded {
+                    generation,
+                    bytes,
+                    crc,
+                    samples,
+                    text_len,
+                    at: self.now,
+                },
+            );
+            return Ok(());
+        }
+        if let Some(old) = old {
+            self.kept.insert(id, old);
+        }
+        Ok(())
+    }
+}
+
+impl CacheKey {
+    /// What every piece is encoded anew after: a new org list (the parts' positions mean
+    /// nothing in another) and a reload. A reload need not re-encode what did not change,
+    /// but it is rare, and so it times a full encoding in a running exporter
+    /// (`POST /-/reload`, what `scripts/scale-bench.sh` does): what the first scrape after
+    /// start pays.
+    fn epoch(&self) -> (u64, u64, u64) {
+        (self.orgs, self.reloads.0, self.forgotten)
+    }
 }
 
 impl Metrics {
@@ -181,7 +440,7 @@ impl Metrics {
             reloads: reloads.clone(),
             http: None,
             cache: Mutex::new(HashMap::new()),
-            last_len: AtomicUsize::new(0),
+            forgotten: AtomicU64::new(0),
         }
     }
 
@@ -193,7 +452,8 @@ impl Metrics {
         self
     }
 
-    /// Replaces the orgs shown (a reload added, removed or restarted some).
+    /// Replaces the orgs shown (a reload added, removed or restarted some). Every piece is
+    /// encoded anew after it ([`CacheKey::epoch`]).
     pub(crate) fn set_orgs(&self, orgs: Vec<Arc<OrgMetrics>>) {
         let mut current = self.orgs.write().unwrap_or_else(|e| e.into_inner());
         current.list = Arc::new(orgs);
@@ -205,45 +465,72 @@ impl Metrics {
         (o.list.clone(), o.generation, o.labelled)
     }
 
-    /// The body for a scrape: the cached one if nothing changed since it was encoded, else a
-    /// fresh encoding (gzip-compressed when `gzip`). Concurrent scrapers that find the cache
-    /// outdated wait for one encoding instead of each doing their own.
+    /// The body for a scrape: the last one if nothing changed since it was put together,
+    /// else a new one of the pieces that did not change and those that did, encoded anew
+    /// (gzip-compressed when `gzip`). Concurrent scrapers that find the last body outdated
+    /// wait for one new body instead of each making their own.
     ///
     /// # Errors
     /// When the self-metrics cannot be encoded or compressing fails.
-    pub fn body(&self, format: Format, gzip: bool) -> Result<Bytes, RenderError> {
+    pub fn body(&self, format: Format, gzip: bool) -> Result<Body, RenderError> {
         let key = self.key(SystemTime::now());
+        let now = Instant::now();
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(cached) = cache.get(&(format, gzip)) {
-            if cached.serves(&key, Instant::now()) {
+        cache.retain(|_, encodings| now.saturating_duration_since(encodings.asked) < KEEP_UNASKED);
+        let encodings = cache.entry((format, gzip)).or_insert_with(|| Encodings {
+            pieces: HashMap::new(),
+            epoch: key.epoch(),
+            body: None,
+            asked: now,
+        });
+        encodings.asked = now;
+        if let Some(cached) = &encodings.body {
+            if cached.serves(&key, now) {
                 return Ok(cached.body.clone());
             }
         }
-        // The previous plain body, once no response holds it any more, lends its memory to
-        // the next one: at a few hundred thousand series, the kernel's fresh zeroed pages
-        // cost more than the encoding itself.
-        let reused = match gzip {
-            true => Vec::new(),
-            false => cache
-                .remove(&(format, false))
-                .and_then(|old| old.body.try_into_mut().ok())
-                .map(Vec::from)
-                .unwrap_or_default(),
-        };
-        let encoded = Instant::now();
-        let body = self.encode(format, gzip.then_some(GZIP_LEVEL), reused)?;
-        // Bodies of an older state will not be served again: at 5,000 queues each is
-        // megabytes, so only the current state's are kept.
-        cache.retain(|_, cached| cached.key == key);
-        cache.insert(
-            (format, gzip),
-            Cached {
-                key,
-                encoded,
-                body: body.clone(),
+        // Dropped first, so that the pieces no response holds any more lend their memory.
+        encodings.body = None;
+        // A new epoch reuses no piece, but their memory and sizes still (a plain body is
+        // written into the buffers of the last, sized as it was).
+        let forget = encodings.epoch != key.epoch();
+        encodings.epoch = key.epoch();
+        let old = std::mem::take(&mut encodings.pieces);
+        let mut assembly = Assembly {
+            format,
+            gzip,
+            forget,
+            now,
+            kept: HashMap::with_capacity(old.len()),
+            old,
+            pieces: match gzip {
+                true => vec![Bytes::from_static(&exposition::GZIP_HEADER)],
+                false => Vec::new(),
             },
-        );
+            samples: 0,
+            crc: flate2::Crc::new(),
+            compress: None,
+        };
+        let assembled = self.assemble(&mut assembly, &key);
+        encodings.pieces = assembly.kept;
+        assembled?;
+        let process_at = [PieceId::Global, PieceId::Merged]
+            .iter()
+            .find_map(|id| encodings.pieces.get(id))
+            .map_or(now, |p| p.at);
+        let body = Body::new(assembly.pieces);
+        encodings.body = Some(Cached {
+            key,
+            process_at,
+            body: body.clone(),
+        });
         Ok(body)
+    }
+
+    /// Reuses no encoded piece for the next body, as after a reload: it is encoded whole, in
+    /// the memory of the last (benchmarks).
+    pub fn forget_encodings(&self) {
+        self.forgotten.fetch_add(1, Ordering::Relaxed);
     }
 
     fn key(&self, now: SystemTime) -> CacheKey {
@@ -257,34 +544,79 @@ impl Metrics {
             api: orgs.iter().map(|o| o.api.generation()).collect(),
             reloads: (self.reloads.reloads.get(), self.reloads.failures.get()),
             http: self.http.as_ref().map_or(0, http::HttpMetrics::generation),
+            forgotten: self.forgotten.load(Ordering::Relaxed),
         }
     }
 
-    /// A full encoding into `buffer`: self-metrics, collector health and data, and last
-    /// `genesys_exporter_series`, which counts every sample before it.
-    fn encode(
-        &self,
-        format: Format,
-        gzip: Option<flate2::Compression>,
-        buffer: Vec<u8>,
-    ) -> Result<Bytes, RenderError> {
+    /// The pieces of a body: self-metrics, collector health, build and process, the
+    /// collectors' data, and last `genesys_exporter_series`, which counts every sample before
+    /// it (the OpenMetrics `# EOF` after it).
+    fn assemble(&self, a: &mut Assembly, key: &CacheKey) -> Result<(), RenderError> {
         let (orgs, _, several) = self.orgs();
-        let own = encode_registry(&self.registry, format)?;
-        let expected = self.last_len.load(Ordering::Relaxed);
-        let mut e = Exposition::new(format, gzip, buffer, expected);
-        let written = match (several, orgs.first()) {
-            (false, Some(org)) => e
-                .raw(&own)
-                .and_then(|()| families::write(&mut e, &org.parts, SystemTime::now())),
+        let format = a.format;
+        match (several, orgs.first()) {
+            (false, Some(org)) => {
+                let own = [
+                    key.api.first().copied().unwrap_or_default(),
+                    key.reloads.0,
+                    key.reloads.1,
+                    key.http,
+                ];
+                a.piece(PieceId::Own, Reuse::While(own), |e| {
+                    let text = encode_registry(&self.registry, format)?;
+                    e.raw(&text).map_err(RenderError::Compress)
+                })?;
+                let (health, data) = families::read(&org.parts, SystemTime::now());
+                a.piece(PieceId::Health, Reuse::Never, |e| {
+                    families::write_health(e, &health).map_err(RenderError::Compress)
+                })?;
+                a.piece(PieceId::Global, Reuse::Younger(process::REFRESH), |e| {
+                    families::write_global(e).map_err(RenderError::Compress)
+                })?;
+                for (i, snapshot) in data.iter().enumerate() {
+                    let Some(snapshot) = snapshot else { continue };
+                    match snapshot.pieces() {
+                        None => {
+                            let version = key.slots.get(i).map_or(0, |(v, _)| *v);
+                            a.piece(PieceId::Whole(i), Reuse::While([version, 0, 0, 0]), |e| {
+                                snapshot.write(e).map_err(RenderError::Compress)
+                            })?;
+                        }
+                        Some(pieces) => {
+                            for p in pieces {
+                                let reuse = Reuse::While([p.generation, 1, 0, 0]);
+                                a.piece(PieceId::Keyed(i, p.key), reuse, |e| {
+                                    snapshot
+                                        .write_piece(p.key, e)
+                                        .map_err(RenderError::Compress)
+                                })?;
+                            }
+                        }
+                    }
+                }
+            }
             _ => {
+                let own = encode_registry(&self.registry, format)?;
                 let merged = merge_orgs(format, &own, &orgs)?;
-                e.raw(&merged)
+                a.piece(PieceId::Merged, Reuse::Never, |e| {
+                    e.raw(&merged).map_err(RenderError::Compress)
+                })?;
             }
         }
-        .and_then(|()| families::write_series(&mut e));
-        written.map_err(RenderError::Compress)?;
-        self.last_len.store(e.text_len(), Ordering::Relaxed);
-        e.finish().map_err(RenderError::Compress)
+        let compress = match a.gzip {
+            true => Some(
+                a.compress
+                    .take()
+                    .unwrap_or_else(|| flate2::Compress::new(GZIP_LEVEL, false)),
+            ),
+            false => None,
+        };
+        let mut e = Exposition::compressing(format, compress, Vec::new(), 0);
+        families::write_series(&mut e, a.samples).map_err(RenderError::Compress)?;
+        let crc = std::mem::take(&mut a.crc);
+        a.pieces
+            .push(e.finish_last(crc).map_err(RenderError::Compress)?);
+        Ok(())
     }
 }
 
@@ -326,8 +658,6 @@ fn merge_orgs(format: Format, own: &str, orgs: &[Arc<OrgMetrics>]) -> Result<Str
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicU64;
-    use std::time::Duration;
 
     use prometheus_client::metrics::counter::Counter;
     use prometheus_client::metrics::family::Family;
@@ -398,60 +728,45 @@ mod tests {
         let (m, api) = metrics();
         let first = m.body(Format::Text, false).unwrap();
         let again = m.body(Format::Text, false).unwrap();
-        assert_eq!(
-            first.as_ptr(),
-            again.as_ptr(),
-            "the same bytes, not a re-encoding"
-        );
+        assert!(first.same(&again), "the same bytes, not a re-encoding");
         let other_format = m.body(Format::OpenMetrics, false).unwrap();
-        assert_ne!(first.as_ptr(), other_format.as_ptr());
-        assert!(other_format.ends_with(b"# EOF\n"));
+        assert!(!first.same(&other_format));
+        assert!(other_format.to_vec().ends_with(b"# EOF\n"));
 
         api.request("200");
         let changed = m.body(Format::Text, false).unwrap();
-        assert_ne!(
-            first.as_ptr(),
-            changed.as_ptr(),
-            "a self-metric changed: re-encoded"
-        );
-        assert!(String::from_utf8_lossy(&changed).contains("code=\"200\""));
+        assert!(!first.same(&changed), "a self-metric changed: re-encoded");
+        assert!(String::from_utf8_lossy(&changed.to_vec()).contains("code=\"200\""));
     }
 
     #[test]
-    fn a_new_plain_body_reuses_the_memory_of_the_last_once_nobody_holds_it() {
+    fn a_new_plain_piece_reuses_the_memory_of_the_last_once_nobody_holds_it() {
         let (m, api) = metrics();
+        // The self-metrics are the body's first piece, and the one a request changes.
+        let own = |body: &Body| body.pieces()[0].clone();
         // The first body has no size to go by; from the second on, buffers have room to spare.
         drop(m.body(Format::Text, false).unwrap());
         api.request("200");
-        // The process' own samples (CPU seconds, memory) may change length between two
-        // encodings under load; the rest of the body is compared.
-        let own_len = |body: &[u8]| -> usize {
-            String::from_utf8_lossy(body)
-                .lines()
-                .filter(|l| !l.starts_with("process_"))
-                .map(str::len)
-                .sum()
-        };
         let second = m.body(Format::Text, false).unwrap();
-        let (at, len) = (second.as_ptr(), own_len(&second));
+        let (at, len) = (own(&second).as_ptr(), own(&second).len());
         drop(second);
-        // The same counter goes from 1 to 2: a new body of the same length.
+        // The same counter goes from 1 to 2: a new piece of the same length.
         api.request("200");
         let third = m.body(Format::Text, false).unwrap();
         assert_eq!(
-            third.as_ptr(),
+            own(&third).as_ptr(),
             at,
-            "written into the previous body's buffer"
+            "written into the previous piece's buffer"
         );
-        assert_eq!(own_len(&third), len, "a new body of the same length");
-        assert!(String::from_utf8_lossy(&third).contains("code=\"200\"} 2"));
+        assert_eq!(own(&third).len(), len, "a new piece of the same length");
+        assert!(String::from_utf8_lossy(&third.to_vec()).contains("code=\"200\"} 2"));
 
-        // While a response still holds it, the old body is left alone.
+        // While a response still holds it, the old piece is left alone.
         api.request("429");
         let fourth = m.body(Format::Text, false).unwrap();
-        assert_ne!(fourth.as_ptr(), third.as_ptr());
-        assert!(!String::from_utf8_lossy(&third).contains("code=\"429\""));
-        assert!(String::from_utf8_lossy(&fourth).contains("code=\"429\""));
+        assert_ne!(own(&fourth).as_ptr(), own(&third).as_ptr());
+        assert!(!String::from_utf8_lossy(&third.to_vec()).contains("code=\"429\""));
+        assert!(String::from_utf8_lossy(&fourth.to_vec()).contains("code=\"429\""));
     }
 
     #[test]
@@ -479,24 +794,114 @@ mod tests {
     fn a_cached_body_is_re_encoded_once_its_process_values_are_too_old() {
         let (m, _) = metrics();
         let first = m.body(Format::Text, false).unwrap();
-        assert!(String::from_utf8_lossy(&first).contains("\nprocess_resident_memory_bytes "));
+        let text = String::from_utf8_lossy(&first.to_vec()).into_owned();
+        assert!(text.contains("\nprocess_resident_memory_bytes "));
         let again = m.body(Format::Text, false).unwrap();
-        assert_eq!(
-            first.as_ptr(),
-            again.as_ptr(),
-            "young: served from the cache"
-        );
+        assert!(first.same(&again), "young: served from the cache");
 
         let refresh = process::REFRESH.expect("Linux serves process families");
-        for cached in m.cache.lock().unwrap().values_mut() {
-            cached.encoded = cached.encoded.checked_sub(refresh).expect("up for 5 s");
+        let older = |t: Instant| t.checked_sub(refresh).expect("up for 5 s");
+        for encodings in m.cache.lock().unwrap().values_mut() {
+            if let Some(cached) = &mut encodings.body {
+                cached.process_at = older(cached.process_at);
+            }
+            for piece in encodings.pieces.values_mut() {
+                piece.at = older(piece.at);
+            }
         }
         let later = m.body(Format::Text, false).unwrap();
-        assert_ne!(
-            first.as_ptr(),
-            later.as_ptr(),
+        assert!(
+            !first.same(&later),
             "as old as the refresh: re-encoded with fresh process values"
         );
+        let process = |body: &Body| {
+            body.pieces()
+                .iter()
+                .find(|p| String::from_utf8_lossy(p).contains("# TYPE process_"))
+                .map(|p| p.as_ptr())
+        };
+        assert!(process(&first).is_some());
+        assert_ne!(
+            process(&first),
+            process(&later),
+            "the process piece read anew"
+        );
+        let reused = m.body(Format::Text, false).unwrap();
+        assert!(later.same(&reused), "and young again");
+    }
+
+    /// A gzip body decoded: one gzip member, and nothing after it (a member per piece would
+    /// stop curl), decoding the same as a reader of several members (Go's, Prometheus') does.
+    fn gunzip(body: &Body) -> Vec<u8> {
+        let zipped = body.to_vec();
+        let mut out = Vec::new();
+        let mut one = flate2::bufread::GzDecoder::new(&zipped[..]);
+        std::io::Read::read_to_end(&mut one, &mut out).unwrap();
+        assert!(
+            one.into_inner().is_empty(),
+            "one gzip member, and nothing after it"
+        );
+        let mut multi = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::MultiGzDecoder::new(&zipped[..]),
+            &mut multi,
+        )
+        .unwrap();
+        assert_eq!(multi, out);
+        out
+    }
+
+    /// The body without the process families' values, which move between two encodings.
+    fn steady(body: &[u8]) -> String {
+        String::from_utf8_lossy(body)
+            .lines()
+            .map(|l| match l.strip_prefix("process_") {
+                Some(sample) => sample.split(' ').next().unwrap_or_default(),
+                None => l,
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn a_reload_encodes_every_piece_anew() {
+        let (m, things) = with_things(true);
+        let generations: Vec<u64> = (0..4).map(|_| next_generation()).collect();
+        things.set(&[1.0, 2.0, 3.0, 4.0], &generations, true);
+        let first = m.body(Format::Text, false).unwrap();
+        let reused = m.body(Format::Text, false).unwrap();
+        assert!(first.same(&reused));
+        m.reloads.reloads.inc();
+        let after = m.body(Format::Text, false).unwrap();
+        assert_eq!(
+            steady(&after.to_vec()).replace("reloads_total 1", "reloads_total 0"),
+            steady(&first.to_vec())
+        );
+        for (a, b) in first.pieces().iter().zip(after.pieces()) {
+            assert_ne!(a.as_ptr(), b.as_ptr(), "every piece written anew");
+        }
+    }
+
+    #[test]
+    fn small_pieces_are_sent_copied_together_and_large_ones_as_kept() {
+        let sizes = [10, 20_000, 40_000, 30, 5_000, 30_000, 70_000, 1];
+        let pieces: Vec<Bytes> = sizes
+            .iter()
+            .zip(b'a'..)
+            .map(|(&n, c)| Bytes::from(vec![c; n]))
+            .collect();
+        let body = Body::new(pieces.clone());
+        assert_eq!(body.to_vec(), pieces.concat());
+        assert_eq!(body.len(), sizes.iter().sum::<usize>());
+        let chunks = body.clone().into_chunks();
+        let lens: Vec<usize> = chunks.iter().map(Bytes::len).collect();
+        assert_eq!(lens, [20_010, 40_000, 35_030, 70_000, 1]);
+        assert_eq!(
+            chunks[1].as_ptr(),
+            pieces[2].as_ptr(),
+            "a large piece is not copied"
+        );
+        assert_eq!(chunks[3].as_ptr(), pieces[6].as_ptr());
     }
 
     #[test]
@@ -504,17 +909,156 @@ mod tests {
         let (m, _) = metrics();
         let plain = m.body(Format::Text, false).unwrap();
         let zipped = m.body(Format::Text, true).unwrap();
-        let mut out = Vec::new();
-        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&zipped[..]), &mut out)
-            .unwrap();
-        // Each is encoded on its own, so the process values (CPU time) may have moved between.
-        let steady = |body: &[u8]| -> String {
-            String::from_utf8_lossy(body)
-                .lines()
-                .filter(|l| !l.starts_with("process_"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        };
-        assert_eq!(steady(&out), steady(&plain));
+        assert!(zipped.pieces().len() > 3, "in pieces");
+        assert_eq!(steady(&gunzip(&zipped)), steady(&plain.to_vec()));
+    }
+
+    /// A snapshot of `values.len()` pieces, one family across them: piece `k` writes the
+    /// samples of thing `k`, with generation `generations[k]`. `keyed: false` offers no
+    /// pieces, so the writer encodes it whole.
+    struct Things {
+        values: Vec<f64>,
+        generations: Vec<u64>,
+        keyed: bool,
+    }
+
+    const THINGS: catalog::Family = catalog::Family {
+        name: "genesys_things",
+        kind: Kind::Counter,
+        unit: None,
+        help: "Things.",
+        labels: &["thing"],
+    };
+
+    impl Snapshot for Things {
+        fn write(&self, e: &mut Exposition) -> std::io::Result<()> {
+            (0..self.values.len() as u64).try_for_each(|k| self.write_piece(k, e))
+        }
+
+        fn pieces(&self) -> Option<Vec<Piece>> {
+            self.keyed.then(|| {
+                (0..self.values.len() as u64)
+                    .zip(&self.generations)
+                    .map(|(key, &generation)| Piece { key, generation })
+                    .collect()
+            })
+        }
+
+        fn write_piece(&self, key: u64, e: &mut Exposition) -> std::io::Result<()> {
+            let i = usize::try_from(key).unwrap();
+            if i == 0 {
+                e.begin(&THINGS)?;
+            } else {
+                e.resume(&THINGS);
+            }
+            for j in 0..3 {
+                let labels = Labels::of(&[("thing", &format!("{i}-{j}"))]);
+                e.sample(&[&labels], self.values[i] + f64::from(j))?;
+            }
+            Ok(())
+        }
+    }
+
+    /// A collector whose snapshot a test replaces.
+    struct Changing {
+        snapshot: Mutex<(u64, Arc<Things>)>,
+    }
+
+    impl Part for Changing {
+        fn version(&self, _: SystemTime) -> (u64, bool) {
+            (self.snapshot.lock().unwrap().0, true)
+        }
+
+        fn read(&self, now: SystemTime) -> (Health, Option<Arc<dyn Snapshot>>) {
+            let (health, _) = Idle("things").read(now);
+            let snapshot = self.snapshot.lock().unwrap().1.clone();
+            (health, Some(snapshot as Arc<dyn Snapshot>))
+        }
+    }
+
+    impl Changing {
+        fn set(&self, values: &[f64], generations: &[u64], keyed: bool) {
+            let mut s = self.snapshot.lock().unwrap();
+            s.0 += 1;
+            s.1 = Arc::new(Things {
+                values: values.to_vec(),
+                generations: generations.to_vec(),
+                keyed,
+            });
+        }
+    }
+
+    fn with_things(keyed: bool) -> (Metrics, Arc<Changing>) {
+        let things = Arc::new(Changing {
+            snapshot: Mutex::new((
+                0,
+                Arc::new(Things {
+                    values: Vec::new(),
+                    generations: Vec::new(),
+                    keyed,
+                }),
+            )),
+        });
+        let parts: Vec<Arc<dyn Part>> = vec![Arc::new(Idle("queues")), things.clone()];
+        let m = Metrics::new(parts, Arc::new(Api::default()), &ReloadMetrics::default());
+        (m, things)
+    }
+
+    #[test]
+    fn a_body_of_pieces_is_the_body_encoded_whole_and_a_change_re_encodes_its_piece_only() {
+        let (pieces, keyed) = with_things(true);
+        let (whole, unkeyed) = with_things(false);
+        let generations: Vec<u64> = (0..4).map(|_| next_generation()).collect();
+        keyed.set(&[1.0, 2.0, 3.0, 4.0], &generations, true);
+        unkeyed.set(&[1.0, 2.0, 3.0, 4.0], &generations, false);
+        for (format, gzip) in [
+            (Format::Text, false),
+            (Format::OpenMetrics, false),
+            (Format::OpenMetrics, true),
+        ] {
+            let read = |m: &Metrics| {
+                let body = m.body(format, gzip).unwrap();
+                let text = if gzip { gunzip(&body) } else { body.to_vec() };
+                (body, steady(&text))
+            };
+            let (first, text) = read(&pieces);
+            assert_eq!(text, read(&whole).1, "{format:?} gzip {gzip}");
+            assert!(text.contains("genesys_things_total{thing=\"3-2\"} 6.0"));
+            let samples = text.lines().filter(|l| !l.starts_with('#')).count();
+            assert!(
+                text.lines()
+                    .any(|l| l == format!("genesys_exporter_series {samples}.0")),
+                "the series count counts every piece's samples: {text}"
+            );
+
+            // Thing 2 changes: its piece is encoded anew, the other three are the same bytes.
+            let mut changed = generations.clone();
+            changed[2] = next_generation();
+            keyed.set(&[1.0, 2.0, 30.0, 4.0], &changed, true);
+            unkeyed.set(&[1.0, 2.0, 30.0, 4.0], &changed, false);
+            let (second, text) = read(&pieces);
+            assert_eq!(text, read(&whole).1, "{format:?} gzip {gzip}");
+            assert!(text.contains("genesys_things_total{thing=\"2-1\"} 31.0"));
+            // After the gzip header, if any, the self-metrics, health and process.
+            let first_thing = 3 + usize::from(gzip);
+            let things = |body: &Body| {
+                body.pieces()[first_thing..first_thing + 4]
+                    .iter()
+                    .map(|p| p.as_ptr())
+                    .collect::<Vec<_>>()
+            };
+            let (before, after) = (things(&first), things(&second));
+            assert_eq!(
+                before
+                    .iter()
+                    .zip(&after)
+                    .map(|(a, b)| a == b)
+                    .collect::<Vec<_>>(),
+                [true, true, false, true],
+                "{format:?} gzip {gzip}"
+            );
+            keyed.set(&[1.0, 2.0, 3.0, 4.0], &generations, true);
+            unkeyed.set(&[1.0, 2.0, 3.0, 4.0], &generations, false);
+        }
     }
 }

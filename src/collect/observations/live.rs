@@ -961,12 +961,15 @@ impl Live {
                     .flatten()
             })
             .collect();
-        self.slot.refresh(ObservationsSnapshot {
-            queues: self.set.clone(),
+        // The snapshot before is this loop's own: it alone publishes into the slot.
+        let previous = self.slot.latest().data;
+        self.slot.refresh(ObservationsSnapshot::after(
+            previous.as_deref(),
+            self.set.clone(),
             live,
-            report: report.clone(),
+            report.clone(),
             observed,
-        });
+        ));
         self.last_observed = observed;
         self.dirty = false;
         self.last_fresh = fresh;

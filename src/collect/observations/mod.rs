@@ -26,6 +26,7 @@ use crate::genesys::models::{QueryFilter, QueueObservationQuery, QueueObservatio
 use crate::genesys::GenesysClient;
 use crate::metrics::catalog::{Family, Kind};
 use crate::metrics::exposition::{Exposition, Labels};
+use crate::metrics::{next_generation, Piece};
 use crate::metrics::families::Memo;
 
 pub(crate) const REGISTRATION: Registration = Registration {
@@ -618,6 +619,230 @@ pub struct ObservationsSnapshot {
     pub report: LiveReport,
     /// The optional families served.
     pub observed: ObservedSet,
+    /// What changed since the snapshot before: the body is kept in pieces of [`BLOCK`]
+    /// queues per live family, and a piece is encoded anew only when its block's generation
+    /// moved (push mode publishes a snapshot for every few events).
+    generations: Generations,
+}
+
+/// Queues per piece of each live family. At 5,000 queues a family's pieces are 50; an event
+/// for one queue re-encodes its block's lines of each family (about 4,000 lines at 5 media
+/// types), and the gzip members stay large enough (tens of kB) for the compressor to find
+/// the repeats between queues.
+pub(crate) const BLOCK: usize = 100;
+
+/// The generation of each block of queues' live state and of the report.
+#[derive(Debug, Clone)]
+struct Generations {
+    blocks: Vec<u64>,
+    report: u64,
+}
+
+/// The key of the report's piece; a live family's piece is keyed by the family's position in
+/// [`LIVE_FAMILIES`] (high half) and the block (low half).
+const REPORT_PIECE: u64 = u64::MAX;
+
+/// The live families, in the order they are written, each over every queue in turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LiveFamily {
+    Conversations,
+    LongestWaiting,
+    OnQueueUsers,
+    Users,
+    LongestInteracting,
+    Observed(Observed),
+    PresenceUsers,
+}
+
+const LIVE_FAMILIES: [LiveFamily; 9] = [
+    LiveFamily::Conversations,
+    LiveFamily::LongestWaiting,
+    LiveFamily::OnQueueUsers,
+    LiveFamily::Users,
+    LiveFamily::LongestInteracting,
+    LiveFamily::Observed(Observed::MemberUsers),
+    LiveFamily::Observed(Observed::ActiveUsers),
+    LiveFamily::Observed(Observed::OffQueueUsers),
+    LiveFamily::PresenceUsers,
+];
+
+impl LiveFamily {
+    fn family(self) -> &'static Family {
+        match self {
+            LiveFamily::Conversations => &QUEUE_CONVERSATIONS,
+            LiveFamily::LongestWaiting => &QUEUE_LONGEST_WAITING_SECONDS,
+            LiveFamily::OnQueueUsers => &QUEUE_ON_QUEUE_USERS,
+            LiveFamily::Users => &QUEUE_USERS,
+            LiveFamily::LongestInteracting => &QUEUE_LONGEST_INTERACTING_SECONDS,
+            LiveFamily::Observed(o) => o.family(),
+            LiveFamily::PresenceUsers => &QUEUE_PRESENCE_USERS,
+        }
+    }
+
+    /// Served with these optional families.
+    fn served(self, observed: ObservedSet) -> bool {
+        match self {
+            LiveFamily::LongestInteracting => observed.contains(Observed::LongestInteracting),
+            LiveFamily::Observed(o) => observed.contains(o),
+            LiveFamily::PresenceUsers => observed.contains(Observed::PresenceUsers),
+            _ => true,
+        }
+    }
+}
+
+impl ObservationsSnapshot {
+    /// A snapshot none of whose pieces was encoded before.
+    #[must_use]
+    pub fn new(
+        queues: Arc<QueueSet>,
+        live: Vec<Option<Arc<QueueLive>>>,
+        report: LiveReport,
+        observed: ObservedSet,
+    ) -> ObservationsSnapshot {
+        ObservationsSnapshot::after(None, queues, live, report, observed)
+    }
+
+    /// The snapshot that follows `previous`: a block of queues keeps its generation (and its
+    /// encoded pieces) when the listing is the same and none of its queues' live state
+    /// changed, by pointer (push mode keeps the state of queues without events) or by value
+    /// (a poll derives every queue anew).
+    #[must_use]
+    pub fn after(
+        previous: Option<&ObservationsSnapshot>,
+        queues: Arc<QueueSet>,
+        live: Vec<Option<Arc<QueueLive>>>,
+        report: LiveReport,
+        observed: ObservedSet,
+    ) -> ObservationsSnapshot {
+        let blocks = live.len().div_ceil(BLOCK).max(1);
+        let same = previous.filter(|p| {
+            (Arc::ptr_eq(&p.queues, &queues) || p.queues == queues)
+                && p.live.len() == live.len()
+                && p.generations.blocks.len() == blocks
+        });
+        let unchanged = |a: &Option<Arc<QueueLive>>, b: &Option<Arc<QueueLive>>| match (a, b) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
+            _ => false,
+        };
+        let generations = Generations {
+            blocks: (0..blocks)
+                .map(|b| {
+                    let range = b * BLOCK..live.len().min((b + 1) * BLOCK);
+                    match same {
+                        Some(p)
+                            if p.live[range.clone()]
+                                .iter()
+                                .zip(&live[range])
+                                .all(|(a, b)| unchanged(a, b)) =>
+                        {
+                            p.generations.blocks[b]
+                        }
+                        _ => next_generation(),
+                    }
+                })
+                .collect(),
+            report: match previous {
+                Some(p) if p.report == report => p.generations.report,
+                _ => next_generation(),
+            },
+        };
+        ObservationsSnapshot {
+            queues,
+            live,
+            report,
+            observed,
+            generations,
+        }
+    }
+
+    /// One live family's samples of the queues in `range`, after its descriptor (`begin`) or
+    /// continuing it.
+    fn write_live(
+        &self,
+        e: &mut Exposition,
+        family: LiveFamily,
+        range: std::ops::Range<usize>,
+        begin: bool,
+    ) -> std::io::Result<()> {
+        if begin {
+            e.begin(family.family())?;
+        } else {
+            e.resume(family.family());
+        }
+        let (Some(queues), Some(live)) = (self.queues.queues.get(range.clone()), self.live.get(range))
+        else {
+            return Ok(());
+        };
+        let labels: Vec<Labels> = queues
+            .iter()
+            .map(|q| Labels::new().with("queue_id", &q.id).with("queue", &q.name))
+            .collect();
+        let rows = labels
+            .iter()
+            .zip(live)
+            .filter_map(|(q, live)| Some((q, live.as_deref()?)));
+        let mut media = Memo::new("media_type");
+        match family {
+            LiveFamily::Conversations => {
+                let states = StateLabels::new();
+                for (q, live) in rows {
+                    for (m, counts) in &live.media {
+                        states.write(e, [q, media.get(m)], &counts.conversations)?;
+                    }
+                }
+            }
+            LiveFamily::LongestWaiting | LiveFamily::LongestInteracting => {
+                for (q, live) in rows {
+                    for (m, counts) in &live.media {
+                        let seconds = match family {
+                            LiveFamily::LongestWaiting => counts.longest_waiting_seconds,
+                            _ => counts.longest_interacting_seconds,
+                        };
+                        e.sample(&[q, media.get(m)], seconds)?;
+                    }
+                }
+            }
+            LiveFamily::OnQueueUsers => {
+                for (q, live) in rows {
+                    e.sample(&[q], live.on_queue_users as f64)?;
+                }
+            }
+            LiveFamily::Users => {
+                let mut statuses = Memo::new("routing_status");
+                for (q, live) in rows {
+                    for (status, v) in &live.routing_statuses {
+                        e.sample(&[q, statuses.get(status)], *v as f64)?;
+                    }
+                }
+            }
+            LiveFamily::Observed(o) => {
+                for (q, live) in rows {
+                    let users = match o {
+                        Observed::MemberUsers => live.member_users,
+                        Observed::ActiveUsers => live.active_users,
+                        _ => live.off_queue_users,
+                    };
+                    e.sample(&[q], users as f64)?;
+                }
+            }
+            LiveFamily::PresenceUsers => {
+                let mut presences = Memo::new("presence");
+                for (q, live) in rows {
+                    for (presence, v) in &live.presences {
+                        e.sample(&[q, presences.get(presence)], *v as f64)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The queues of block `b`.
+    fn block(&self, b: usize) -> std::ops::Range<usize> {
+        let n = self.live.len();
+        (b * BLOCK).min(n)..((b + 1) * BLOCK).min(n)
+    }
 }
 
 pub(crate) struct ObservationsCollector {
@@ -640,6 +865,9 @@ pub(crate) struct Kept {
     pub(crate) vocabulary: Vocabulary,
     /// By queue id; replaced whole by each poll, so a queue gone is forgotten.
     rows: HashMap<String, rows::Rows>,
+    /// The last poll's snapshot, against which the next says which queues changed (it holds
+    /// what the slot holds: the same queue states, shared).
+    previous: Option<ObservationsSnapshot>,
 }
 
 impl Poll for ObservationsCollector {
@@ -790,76 +1018,46 @@ pub(crate) const QUEUE_PRESENCE_USERS: Family = Family {
 
 impl Snapshot for ObservationsSnapshot {
     fn write(&self, e: &mut Exposition) -> std::io::Result<()> {
-        let snap = self;
-        let queues = snap.queues.labels();
-        let rows = || {
-            queues
-                .iter()
-                .zip(&snap.live)
-                .filter_map(|(q, live)| Some((q, live.as_deref()?)))
-        };
-        let mut media = Memo::new("media_type");
-        let states = StateLabels::new();
+        for family in LIVE_FAMILIES {
+            if family.served(self.observed) {
+                self.write_live(e, family, 0..self.live.len(), true)?;
+            }
+        }
+        self.report.write(e)
+    }
 
-        e.begin(&QUEUE_CONVERSATIONS)?;
-        for (q, live) in rows() {
-            for (m, counts) in &live.media {
-                states.write(e, [q, media.get(m)], &counts.conversations)?;
+    fn pieces(&self) -> Option<Vec<Piece>> {
+        let mut pieces = Vec::new();
+        for (f, family) in (0u64..).zip(LIVE_FAMILIES) {
+            if family.served(self.observed) {
+                pieces.extend((0u64..).zip(&self.generations.blocks).map(
+                    |(b, &generation)| Piece {
+                        key: f << 32 | b,
+                        generation,
+                    },
+                ));
             }
         }
-        e.begin(&QUEUE_LONGEST_WAITING_SECONDS)?;
-        for (q, live) in rows() {
-            for (m, counts) in &live.media {
-                e.sample(&[q, media.get(m)], counts.longest_waiting_seconds)?;
-            }
+        pieces.push(Piece {
+            key: REPORT_PIECE,
+            generation: self.generations.report,
+        });
+        Some(pieces)
+    }
+
+    fn write_piece(&self, key: u64, e: &mut Exposition) -> std::io::Result<()> {
+        if key == REPORT_PIECE {
+            return self.report.write(e);
         }
-        e.begin(&QUEUE_ON_QUEUE_USERS)?;
-        for (q, live) in rows() {
-            e.sample(&[q], live.on_queue_users as f64)?;
+        let family = usize::try_from(key >> 32)
+            .ok()
+            .and_then(|f| LIVE_FAMILIES.get(f).copied());
+        let block = usize::try_from(key & u64::from(u32::MAX)).unwrap_or(usize::MAX);
+        match family {
+            Some(family) => self.write_live(e, family, self.block(block), block == 0),
+            // Not a key of `pieces`: nothing to write.
+            None => Ok(()),
         }
-        let mut statuses = Memo::new("routing_status");
-        e.begin(&QUEUE_USERS)?;
-        for (q, live) in rows() {
-            for (status, v) in &live.routing_statuses {
-                e.sample(&[q, statuses.get(status)], *v as f64)?;
-            }
-        }
-        let observed = |o: Observed| snap.observed.contains(o);
-        if observed(Observed::LongestInteracting) {
-            e.begin(&QUEUE_LONGEST_INTERACTING_SECONDS)?;
-            for (q, live) in rows() {
-                for (m, counts) in &live.media {
-                    e.sample(&[q, media.get(m)], counts.longest_interacting_seconds)?;
-                }
-            }
-        }
-        for o in [
-            Observed::MemberUsers,
-            Observed::ActiveUsers,
-            Observed::OffQueueUsers,
-        ] {
-            if observed(o) {
-                e.begin(o.family())?;
-                for (q, live) in rows() {
-                    let users = match o {
-                        Observed::MemberUsers => live.member_users,
-                        Observed::ActiveUsers => live.active_users,
-                        _ => live.off_queue_users,
-                    };
-                    e.sample(&[q], users as f64)?;
-                }
-            }
-        }
-        if observed(Observed::PresenceUsers) {
-            let mut presences = Memo::new("presence");
-            e.begin(&QUEUE_PRESENCE_USERS)?;
-            for (q, live) in rows() {
-                for (presence, v) in &live.presences {
-                    e.sample(&[q, presences.get(presence)], *v as f64)?;
-                }
-            }
-        }
-        snap.report.write(e)
     }
 }
 
@@ -925,12 +1123,10 @@ pub(crate) fn build_snapshot(
         ignored: kept.vocabulary.ignored(),
         ..LiveReport::default()
     };
-    ObservationsSnapshot {
-        queues,
-        live,
-        report,
-        observed,
-    }
+    let snapshot =
+        ObservationsSnapshot::after(kept.previous.as_ref(), queues, live, report, observed);
+    kept.previous = Some(snapshot.clone());
+    snapshot
 }
 
 /// The rows of each watched queue (in the set's order) from the answers of a poll. Results for
@@ -971,6 +1167,7 @@ pub(crate) fn polled_rows(
 mod tests {
     use super::*;
     use crate::collect::queues::WatchedQueue;
+    use crate::metrics::Format;
 
     fn set() -> Arc<QueueSet> {
         Arc::new(QueueSet {
@@ -1112,6 +1309,129 @@ mod tests {
             some.contains("genesys_queue_users{"),
             "the base families stay"
         );
+    }
+
+    /// 250 queues (three blocks), every fifth without live state.
+    fn many(n: usize) -> (Arc<QueueSet>, Vec<Option<Arc<QueueLive>>>) {
+        let queues = Arc::new(QueueSet {
+            queues: (0..n)
+                .map(|i| WatchedQueue {
+                    id: format!("q{i}"),
+                    name: format!("Queue \"{i}\""),
+                    division: "Home".into(),
+                    media_types: vec!["voice".into(), "chat".into()],
+                })
+                .collect(),
+        });
+        let live = (0..n)
+            .map(|i| {
+                (i % 5 != 0).then(|| {
+                    let mut live = QueueLive::default();
+                    for m in ["voice", "chat"] {
+                        let mut media = MediaLive::default();
+                        media.conversations.waiting = i as u64;
+                        media.longest_waiting_seconds = i as f64 / 4.0;
+                        live.media.insert(m.to_string(), media);
+                    }
+                    live.routing_statuses.insert("idle".into(), i as u64 % 3);
+                    live.presences.insert("available".into(), 2);
+                    live.on_queue_users = i as u64;
+                    Arc::new(live)
+                })
+            })
+            .collect();
+        (queues, live)
+    }
+
+    #[test]
+    fn the_pieces_one_after_the_other_are_the_snapshot_written_whole() {
+        let (queues, live) = many(250);
+        for observed in [ObservedSet::ALL, ObservedSet::NONE.with(Observed::PresenceUsers)] {
+            let snap =
+                ObservationsSnapshot::new(queues.clone(), live.clone(), LiveReport::default(), observed);
+            let pieces = snap.pieces().expect("written in pieces");
+            let families = LIVE_FAMILIES.iter().filter(|f| f.served(observed)).count();
+            assert_eq!(pieces.len(), families * 3 + 1, "three blocks a family, and the report");
+            for format in [Format::Text, Format::OpenMetrics] {
+                let mut whole = Exposition::new(format, None, Vec::new(), 0);
+                snap.write(&mut whole).unwrap();
+                let mut joined = Vec::new();
+                let mut samples = 0;
+                for p in &pieces {
+                    let mut e = Exposition::new(format, None, Vec::new(), 0);
+                    snap.write_piece(p.key, &mut e).unwrap();
+                    samples += e.samples();
+                    joined.extend_from_slice(&e.finish_piece().unwrap().bytes);
+                }
+                assert_eq!(samples, whole.samples());
+                let whole = whole.finish_piece().unwrap().bytes;
+                assert_eq!(
+                    String::from_utf8_lossy(&joined),
+                    String::from_utf8_lossy(&whole),
+                    "{format:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_queue_whose_state_changed_moves_its_blocks_generation_only() {
+        let (queues, live) = many(250);
+        let first = ObservationsSnapshot::new(queues.clone(), live.clone(), LiveReport::default(), ObservedSet::ALL);
+        let generations = |s: &ObservationsSnapshot| {
+            s.pieces()
+                .unwrap()
+                .into_iter()
+                .map(|p| (p.key, p.generation))
+                .collect::<HashMap<_, _>>()
+        };
+        let g1 = generations(&first);
+        // Queue 151 (block 1) changes; queue 7 gets an equal state anew, as a poll derives it.
+        let mut next = live.clone();
+        let mut changed = (*live[151].clone().unwrap()).clone();
+        changed.on_queue_users += 1;
+        next[151] = Some(Arc::new(changed));
+        next[7] = live[7].as_deref().cloned().map(Arc::new);
+        let second = ObservationsSnapshot::after(
+            Some(&first),
+            queues.clone(),
+            next.clone(),
+            LiveReport::default(),
+            ObservedSet::ALL,
+        );
+        let g2 = generations(&second);
+        for (key, generation) in &g1 {
+            let block = key & u64::from(u32::MAX);
+            assert_eq!(
+                g2[key] != *generation,
+                *key != REPORT_PIECE && block == 1,
+                "piece {key:x}"
+            );
+        }
+        // A queue going stale (no live state) changes its block too; so does the report.
+        next[249] = None;
+        let report = LiveReport {
+            polled_queues: 3,
+            ..LiveReport::default()
+        };
+        let third = ObservationsSnapshot::after(Some(&second), queues.clone(), next.clone(), report, ObservedSet::ALL);
+        let g3 = generations(&third);
+        for (key, generation) in &g2 {
+            let block = key & u64::from(u32::MAX);
+            assert_eq!(g3[key] != *generation, *key == REPORT_PIECE || block == 2, "piece {key:x}");
+        }
+        // Another listing: every piece is new.
+        let renamed = Arc::new(QueueSet {
+            queues: queues.queues.iter().cloned().map(|mut q| {
+                q.name.push('!');
+                q
+            }).collect(),
+        });
+        let fourth = ObservationsSnapshot::after(Some(&third), renamed, next, third.report.clone(), ObservedSet::ALL);
+        let g4 = generations(&fourth);
+        for (key, generation) in &g3 {
+            assert_eq!(g4[key] != *generation, *key != REPORT_PIECE, "piece {key:x}");
+        }
     }
 
     #[test]
