@@ -141,11 +141,7 @@ async fn only_the_refused_series_go(refused: &[&str], refusal: Refusal) -> u64 {
         diffs.len(),
         &diffs[..diffs.len().min(8)]
     );
-    let offered: f64 = s
-        .all("genesys_conversations_offered_total")
-        .iter()
-        .map(|(_, v)| v)
-        .sum();
+    let offered: f64 = s.total("genesys_conversations_offered_total");
     assert!(
         offered > 5.0,
         "a busy morning offers conversations ({offered})"
@@ -399,11 +395,7 @@ async fn a_reload_that_changes_the_aggregates_settings_asks_for_a_refused_metric
         answered.is_empty(),
         "tAnswered counted once from its return: {answered:#?}"
     );
-    let grew: f64 = s
-        .all("genesys_conversations_answered_total")
-        .iter()
-        .map(|(_, v)| v)
-        .sum();
+    let grew: f64 = s.total("genesys_conversations_answered_total");
     assert!(grew > 0.0, "answers came in after the return");
 
     // Today's window is whole again: its base was asked afresh with the metric in it.

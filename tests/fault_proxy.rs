@@ -510,12 +510,7 @@ async fn counts_match_the_proxy_and_every_collector_recovers() {
 
     // Faults off: every collector comes back, and the analytics counters count again past
     // their baseline (bounded).
-    let offered = |s: &Scrape| -> f64 {
-        s.all("genesys_conversations_offered_total")
-            .iter()
-            .map(|(_, v)| v)
-            .sum()
-    };
+    let offered = |s: &Scrape| -> f64 { s.total("genesys_conversations_offered_total") };
     let deadline = Instant::now() + RECOVERY;
     let recovered = loop {
         let s = scrape(addr).await;

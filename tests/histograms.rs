@@ -177,16 +177,8 @@ async fn every_bucket_count_and_sum_since_start_equal_the_truth_late_revisions_i
         );
     }
     // The histogram's count is the answered counter's: one exactly-once machinery.
-    let counted: f64 = s
-        .all("genesys_conversation_answer_wait_seconds_count")
-        .iter()
-        .map(|(_, v)| v)
-        .sum();
-    let counter: f64 = s
-        .all("genesys_conversations_answered_total")
-        .iter()
-        .map(|(_, v)| v)
-        .sum();
+    let counted: f64 = s.total("genesys_conversation_answer_wait_seconds_count");
+    let counter: f64 = s.total("genesys_conversations_answered_total");
     assert!(counted > 20.0, "a busy morning answers calls ({counted})");
     assert_eq!(counted, counter);
 
@@ -358,11 +350,7 @@ async fn views_genesys_refuses_stop_the_histograms_and_nothing_else() {
             }
         }
     }
-    let offered: f64 = s
-        .all("genesys_conversations_offered_total")
-        .iter()
-        .map(|(_, v)| v)
-        .sum();
+    let offered: f64 = s.total("genesys_conversations_offered_total");
     assert!(offered > 0.0, "conversations were counted ({offered})");
     // Found once: the refused query and the same without views, then no views again.
     assert_eq!(sim.stats().count_status("POST", AGG, 400), 1);

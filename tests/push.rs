@@ -9,7 +9,7 @@ use genesys_sim::{Endpoint, Fault, SimConfig, SimOrg};
 
 mod common;
 
-use common::{eventually, scrape, value, Scrape};
+use common::{conversations, eventually, scrape, value, Scrape};
 
 const QUEUES: usize = 4;
 
@@ -47,18 +47,6 @@ async fn wait_all_pushed(addr: SocketAddr, n: usize) -> Scrape {
         (delivery(&s, "push") == n as f64).then_some(s)
     })
     .await
-}
-
-/// `genesys_queue_conversations` of one queue, media type and state.
-fn conversations(s: &Scrape, queue_id: &str, media: &str, state: &str) -> Option<f64> {
-    s.all("genesys_queue_conversations")
-        .into_iter()
-        .find(|(l, _)| {
-            l.get("queue_id").map(String::as_str) == Some(queue_id)
-                && l.get("media_type").map(String::as_str) == Some(media)
-                && l.get("state").map(String::as_str) == Some(state)
-        })
-        .map(|(_, v)| v)
 }
 
 fn queues_with_series(s: &Scrape) -> usize {

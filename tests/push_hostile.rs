@@ -10,7 +10,7 @@ use genesys_sim::{Endpoint, Fault, Hostile, SimConfig, SimOrg, Truth};
 
 mod common;
 
-use common::{eventually, scrape, value, Scrape};
+use common::{conversations, eventually, scrape, value, Scrape};
 
 const QUEUES: usize = 4;
 
@@ -71,17 +71,6 @@ fn observation_polls(s: &Scrape) -> f64 {
         "genesys_collector_polls_total",
         &[("collector", "observations")],
     )
-}
-
-fn conversations(s: &Scrape, queue_id: &str, media: &str, state: &str) -> Option<f64> {
-    s.all("genesys_queue_conversations")
-        .into_iter()
-        .find(|(l, _)| {
-            l.get("queue_id").map(String::as_str) == Some(queue_id)
-                && l.get("media_type").map(String::as_str) == Some(media)
-                && l.get("state").map(String::as_str) == Some(state)
-        })
-        .map(|(_, v)| v)
 }
 
 /// What a scrape says of the queues' conversations and routing statuses that the truth does

@@ -118,6 +118,11 @@ impl Scrape {
             .collect()
     }
 
+    /// The sum of every sample of `name`, whatever its labels.
+    pub fn total(&self, name: &str) -> f64 {
+        self.all(name).iter().map(|(_, v)| v).sum()
+    }
+
     pub fn has(&self, name: &str) -> bool {
         self.samples.keys().any(|(n, _)| n == name)
     }
@@ -213,6 +218,18 @@ pub async fn wait_ready(exporter: &Exporter) {
         (get(addr, "/-/ready").await.0 == 200).then_some(())
     })
     .await;
+}
+
+/// `genesys_queue_conversations` of one queue, media type and state.
+pub fn conversations(s: &Scrape, queue_id: &str, media: &str, state: &str) -> Option<f64> {
+    s.all("genesys_queue_conversations")
+        .into_iter()
+        .find(|(l, _)| {
+            l.get("queue_id").map(String::as_str) == Some(queue_id)
+                && l.get("media_type").map(String::as_str) == Some(media)
+                && l.get("state").map(String::as_str) == Some(state)
+        })
+        .map(|(_, v)| v)
 }
 
 /// Sum of every sample of `name` with this label, across the other labels.
