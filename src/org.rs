@@ -200,6 +200,19 @@ impl Org {
                 .instrument(span.clone()),
             ));
         }
+        // A collector that counts its own cost (push mode) re-plans when it changes.
+        for source in &collectors.all {
+            let source = Arc::clone(source);
+            let replanning = planner.clone();
+            tasks.push(tokio::spawn(
+                async move {
+                    while source.own_cost_changed().await {
+                        replanning.apply_plan();
+                    }
+                }
+                .instrument(span.clone()),
+            ));
+        }
         // Re-plan the intervals whenever queue discovery publishes (the queue count sets the
         // cost).
         planner.apply_plan();
@@ -288,12 +301,18 @@ async fn log_ready(collectors: Collectors, several: bool, live_mode: &'static st
             break;
         }
     }
-    let (ok, failed): (Vec<_>, Vec<_>) = collectors.all.iter().partition(|s| s.has_succeeded());
+    let now = std::time::SystemTime::now();
+    let (ok, rest): (Vec<_>, Vec<_>) = collectors.all.iter().partition(|s| s.has_succeeded());
+    // A background collector that has not finished its first poll is catching up, not failing.
+    let (catching_up, failed): (Vec<_>, Vec<_>) = rest
+        .into_iter()
+        .partition(|s| collect::is_background(s.name()) && s.read(now).0.polls == 0);
     let names =
         |v: &[&Arc<dyn collect::Source>]| v.iter().map(|s| s.name()).collect::<Vec<_>>().join(",");
     tracing::info!(
         queues = collectors.watched(),
         collectors = %names(&ok),
+        catching_up = %names(&catching_up),
         failed = %names(&failed),
         live = live_mode,
         "ready"
@@ -512,20 +531,34 @@ impl Planner {
     fn apply_plan(&self) {
         let live = self.settings.borrow().clone();
         let watched = self.collectors.watched();
-        let entries: Vec<budget::Entry> = self
+        // Each running collector's entry, and whether it is live state.
+        let planned: Vec<(bool, budget::Entry)> = self
             .collectors
             .all
             .iter()
             .filter_map(|c| {
                 let r = REGISTRY.iter().find(|r| r.name == c.name())?;
-                Some(budget::Entry {
-                    interval: live.interval(r.name),
-                    requests_per_poll: r.planned_cost(&live, watched, c.as_ref()),
-                })
+                Some((
+                    !r.background,
+                    budget::Entry {
+                        interval: live.interval(r.name),
+                        requests_per_poll: r.planned_cost(&live, watched, c.as_ref()),
+                    },
+                ))
             })
             .collect();
+        let entries: Vec<budget::Entry> = planned.iter().map(|(_, e)| *e).collect();
         let budget = self.budget.load(Ordering::Relaxed);
         let plan = budget::plan(budget, &entries);
+        // What live state is planned to send at the effective intervals: the share background
+        // requests leave it.
+        let live_entries: Vec<budget::Entry> = planned
+            .iter()
+            .filter(|(live, _)| *live)
+            .map(|(_, e)| *e)
+            .collect();
+        self.client
+            .set_live_reserve(budget::requests_per_minute(&live_entries) / plan.stretch);
         let before: Vec<_> = self.collectors.all.iter().map(|c| c.interval()).collect();
         for c in &self.collectors.all {
             c.set_interval(live.interval(c.name()).mul_f64(plan.stretch));

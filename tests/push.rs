@@ -432,6 +432,66 @@ async fn two_thousand_five_hundred_queues_use_three_channels() {
     sim.shutdown().await;
 }
 
+/// The budget plan counts push at what it costs: the reconciles, and a reserve of one
+/// channel's queues polled at the observations interval, so that losing a channel needs no
+/// new plan. Not every queue polled as if every channel failed (which, at 5,000 queues,
+/// stretched every interval by a third for polls that never happened). When the channels are
+/// refused and the queues really are polled, the plan counts those polls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plan_counts_push_at_its_real_cost_and_polling_when_it_falls_back() {
+    // 2,500 queues on 3 channels: 25 queries for all of them, polled every 10 s when not
+    // pushed, reconciled every 5 minutes; the listing (25 pages) hourly, and nothing else.
+    const FLAGS: &[&str] = &[
+        "--collector.observations.interval=10s",
+        "--live.reconcile-interval=5m",
+        "--collector.queues.interval=1h",
+        "--no-collector.activity",
+        "--no-collector.aggregates",
+    ];
+    let listing = 25.0 / 60.0;
+    let reconciles = 25.0 / 5.0;
+    let one_channel_polled = 10.0 * 6.0;
+    let all_polled = 25.0 * 6.0;
+    let planned = |s: &Scrape| value(s, "genesys_api_planned_requests_per_minute", &[]);
+    let plan_is = |addr: SocketAddr, what: &'static str, want: f64| async move {
+        eventually(what, || async move {
+            let s = scrape(addr).await;
+            ((planned(&s) - want).abs() < 1e-6).then_some(s)
+        })
+        .await
+    };
+
+    let sim = common::start_sim(sim_config(2_500)).await;
+    let exporter = start(&sim, FLAGS).await;
+    let addr = exporter.local_addr();
+    wait_all_pushed(addr, 2_500).await;
+    let s = plan_is(
+        addr,
+        "push planned",
+        listing + reconciles + one_channel_polled,
+    )
+    .await;
+    assert_eq!(
+        value(
+            &s,
+            "genesys_collector_interval_seconds",
+            &[("collector", "observations")]
+        ),
+        10.0
+    );
+    exporter.shutdown().await;
+    sim.shutdown().await;
+
+    let sim = common::start_sim(sim_config(2_500)).await;
+    refuse_channels(&sim);
+    let exporter = start(&sim, FLAGS).await;
+    let addr = exporter.local_addr();
+    let s = plan_is(addr, "fallback planned", listing + reconciles + all_polled).await;
+    assert_eq!(delivery(&s, "poll"), 2_500.0);
+    exporter.shutdown().await;
+    sim.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconciliation_repairs_a_wrong_pushed_value_and_counts_it() {
     let sim = common::start_sim(sim_config(QUEUES)).await;

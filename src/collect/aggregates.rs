@@ -69,6 +69,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
         batches(watched) * own_settings(settings).queries_per_batch() as f64
     },
     cost_from_polls: false,
+    background: true,
     flags: Some(&flags::FLAGS),
     endpoints: &[CONVERSATION_AGGREGATES],
     start,

@@ -48,6 +48,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
             .map_or(0.0, |s| f64::from(s.max_queries))
     },
     cost_from_polls: false,
+    background: false,
     flags: Some(&FLAGS),
     endpoints: &[ESTIMATED_WAIT_TIME],
     start,

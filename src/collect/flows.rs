@@ -34,6 +34,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
     org_wide: true,
     requests_per_poll: super::one_query,
     cost_from_polls: false,
+    background: false,
     flags: None,
     endpoints: &[FLOW_ACTIVITY],
     start,

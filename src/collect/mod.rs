@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 
 use self::queues::QueueSet;
 use crate::clock::SharedClock;
-use crate::genesys::client::counting_requests;
+use crate::genesys::client::{counting_requests, in_background};
 use crate::genesys::{ApiError, GenesysClient};
 use crate::metrics::catalog::Family;
 pub use crate::metrics::{Health, Part, Snapshot};
@@ -81,6 +81,12 @@ pub(crate) struct Registration {
     /// of its last [`RECENT_POLLS`] polls sent ([`Source::measured_requests`]), and is made
     /// again after each of its polls; `requests_per_poll` is the estimate before its first.
     pub(crate) cost_from_polls: bool,
+    /// Its polls catch up on history (the day's analytics): a first poll may cost many
+    /// times a later one and take minutes of the budget at a large org. So its requests are
+    /// the budget's background class (they yield to live state's, `genesys::ratelimit`), and
+    /// `/-/ready` does not wait for it: live state is served first, its series join when its
+    /// first poll completes, and until then its `genesys_up` is 0 with no poll counted.
+    pub(crate) background: bool,
     /// The Genesys endpoints it calls beyond the client's own (queues, observations,
     /// notifications): their request and retry series exist at 0 from the start, a default
     /// collector's whether it runs or not, an opt-in one's when it is on.
@@ -165,8 +171,9 @@ impl Registration {
         }
     }
 
-    /// What the plan counts for one poll of the running collector `source`: what its last
-    /// polls sent when its cost comes from them and it has polled, else [`Registration::cost`].
+    /// What the plan counts for one poll of the running collector `source`: what it says
+    /// itself ([`Source::own_cost`]), or what its last polls sent when its cost comes from
+    /// them and it has polled, else [`Registration::cost`].
     #[must_use]
     pub(crate) fn planned_cost(
         &self,
@@ -175,8 +182,13 @@ impl Registration {
         source: &dyn Source,
     ) -> f64 {
         let estimate = self.cost(settings, watched);
-        match source.measured_requests() {
-            Some(measured) if self.cost_from_polls && estimate > 0.0 => measured,
+        if estimate <= 0.0 {
+            // This shard does not poll it.
+            return estimate;
+        }
+        match (source.own_cost(), source.measured_requests()) {
+            (Some(own), _) => own,
+            (None, Some(measured)) if self.cost_from_polls => measured,
             _ => estimate,
         }
     }
@@ -303,6 +315,7 @@ impl Context {
             name: self.registration.name,
             interval: self.interval,
             gate: self.registration.org_wide.then(|| self.live.clone()),
+            background: self.registration.background,
         }
     }
 }
@@ -313,6 +326,8 @@ pub(crate) struct Spawner {
     interval: Duration,
     /// An org-wide collector's settings: it polls only where the shard serves org-wide data.
     gate: Option<watch::Receiver<Arc<Settings>>>,
+    /// [`Registration::background`].
+    background: bool,
 }
 
 impl Spawner {
@@ -334,7 +349,11 @@ impl Spawner {
             source: slot.clone(),
             typed: slot.clone(),
             // In the span of the org it polls for (several orgs: its log lines name it).
-            task: tokio::spawn(run(slot, collector, self.gate).in_current_span()),
+            task: if self.background {
+                tokio::spawn(in_background(run(slot, collector, self.gate)).in_current_span())
+            } else {
+                tokio::spawn(run(slot, collector, self.gate).in_current_span())
+            },
         }
     }
 }
@@ -362,6 +381,12 @@ pub trait Source: Part {
     /// Resolves at its next poll (or publication); false once the slot is gone. What a plan
     /// made from measured costs waits on.
     fn changed(&self) -> std::pin::Pin<Box<dyn Future<Output = bool> + Send>>;
+    /// What the running collector says one poll at its configured interval costs, when its
+    /// settings cannot (push mode: what the channels leave to polls); the plan counts it
+    /// instead of its registration's estimate. None: it does not say.
+    fn own_cost(&self) -> Option<f64>;
+    /// Resolves when [`Source::own_cost`] changes; false once the slot is gone.
+    fn own_cost_changed(&self) -> std::pin::Pin<Box<dyn Future<Output = bool> + Send>>;
 }
 
 /// How many of a collector's last polls its measured cost is read from: a few minutes of
@@ -426,6 +451,15 @@ impl<T: Snapshot> Source for Slot<T> {
         let mut rx = self.tx.subscribe();
         Box::pin(async move { rx.changed().await.is_ok() })
     }
+
+    fn own_cost(&self) -> Option<f64> {
+        *self.own_cost.borrow()
+    }
+
+    fn own_cost_changed(&self) -> std::pin::Pin<Box<dyn Future<Output = bool> + Send>> {
+        let mut rx = self.own_cost.subscribe();
+        Box::pin(async move { rx.changed().await.is_ok() })
+    }
 }
 
 /// The running collectors.
@@ -447,26 +481,32 @@ impl std::fmt::Debug for Collectors {
 
 impl Collectors {
     /// `/-/ready` for an org: serving what it can. Queue discovery has succeeded (without a
-    /// listing there is nothing to serve), and every other collector has succeeded or is
-    /// [settled](Published::settled) in failure: a collector that can never succeed (its
-    /// endpoint answers 404 in this region, 403 for a missing permission, a query refused with
-    /// 400) is `genesys_up 0`, an alert and a log line, not a pod that never becomes ready.
-    /// In an exporter of several orgs, an org whose collectors have each at least tried once
-    /// counts as ready too, so that one broken org does not take every other org's series off
-    /// the scrape targets.
+    /// listing there is nothing to serve), and every other collector of live state has
+    /// succeeded or is [settled](Published::settled) in failure: a collector that can never
+    /// succeed (its endpoint answers 404 in this region, 403 for a missing permission, a
+    /// query refused with 400) is `genesys_up 0`, an alert and a log line, not a pod that
+    /// never becomes ready. A [background](Registration::background) collector is not waited
+    /// for: its first poll may take minutes of the budget at a large org, and live state is
+    /// worth serving meanwhile. In an exporter of several orgs, an org whose collectors of
+    /// live state have each at least tried once counts as ready too, so that one broken org
+    /// does not take every other org's series off the scrape targets.
     #[must_use]
     pub(crate) fn ready(&self, several: bool) -> bool {
-        let serving = self.queues.has_succeeded() && self.all.iter().all(|s| s.settled());
+        let serving = self.queues.has_succeeded() && self.awaited().all(|s| s.settled());
         serving || (several && self.all_tried())
     }
 
-    /// True once every collector has finished a poll, successful or not.
+    /// True once every collector readiness waits for has finished a poll, successful or not.
     #[must_use]
     pub(crate) fn all_tried(&self) -> bool {
         let now = SystemTime::now();
-        self.all
-            .iter()
+        self.awaited()
             .all(|s| s.has_succeeded() || s.read(now).0.polls > 0)
+    }
+
+    /// The collectors `/-/ready` waits for: all but the background ones.
+    fn awaited(&self) -> impl Iterator<Item = &Arc<dyn Source>> {
+        self.all.iter().filter(|s| !is_background(s.name()))
     }
 
     /// Every collector as a part of the body, in [`REGISTRY`] order.
@@ -483,6 +523,12 @@ impl Collectors {
     pub(crate) fn watched(&self) -> usize {
         self.queues.latest().data.map_or(0, |q| q.queues.len())
     }
+}
+
+/// The collector named `name` is a [background](Registration::background) one.
+#[must_use]
+pub(crate) fn is_background(name: &str) -> bool {
+    REGISTRY.iter().any(|r| r.name == name && r.background)
 }
 
 /// A collector's data counts as live for this many of its intervals after its last success;
@@ -689,6 +735,8 @@ pub struct Slot<T> {
     /// Milliseconds; a reload may change it while the collector runs.
     interval_ms: AtomicU64,
     tx: watch::Sender<Published<T>>,
+    /// See [`Source::own_cost`].
+    own_cost: watch::Sender<Option<f64>>,
 }
 
 impl<T> Slot<T> {
@@ -698,7 +746,20 @@ impl<T> Slot<T> {
             name,
             interval_ms: AtomicU64::new(crate::clock::millis_u64(interval)),
             tx: watch::Sender::new(Published::default()),
+            own_cost: watch::Sender::new(None),
         })
+    }
+
+    /// What one poll at the configured interval costs, as the collector counts it (see
+    /// [`Source::own_cost`]); a plan is made again only when it changes.
+    pub(crate) fn set_own_cost(&self, requests_per_poll: f64) {
+        self.own_cost.send_if_modified(|c| {
+            let changed = *c != Some(requests_per_poll);
+            if changed {
+                *c = Some(requests_per_poll);
+            }
+            changed
+        });
     }
 
     pub(crate) fn interval(&self) -> Duration {

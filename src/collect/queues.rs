@@ -23,6 +23,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
     // One page per 100 queues.
     requests_per_poll: |_, watched| batches(watched),
     cost_from_polls: false,
+    background: false,
     flags: None,
     endpoints: &[],
     start,

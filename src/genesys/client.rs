@@ -19,7 +19,7 @@ use super::instrument::ApiMetrics;
 use super::models::{
     Channel, ChannelTopicEntityListing, ErrorBody, QueueEntityListing, TopicRequest,
 };
-use super::ratelimit::RateLimiter;
+use super::ratelimit::{Class, RateLimiter};
 use super::request::{CreateChannel, QueuesPage, Subscribe, UnsubscribeAll, TOKEN};
 use super::response::{read_body_capped, retry_after, BodyError};
 use super::{Endpoint, Request};
@@ -205,6 +205,16 @@ impl GenesysClient {
     pub(crate) fn set_planned_per_minute(&self, per_minute: f64) {
         self.inner.metrics.planned_per_minute.set(per_minute);
         self.inner.metrics.changed();
+    }
+
+    /// Requests a minute the plan's live collectors send: the share of the budget that
+    /// background requests leave to them (see `ratelimit`).
+    pub(crate) fn set_live_reserve(&self, per_minute: f64) {
+        // A count of requests: rounded up, and far below usize::MAX.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        self.inner
+            .limiter
+            .set_reserved(per_minute.max(0.0).ceil() as usize);
     }
 
     /// A new client-side budget (config reload).
@@ -428,7 +438,8 @@ impl GenesysClient {
         };
         inner.metrics.budget_waiting.inc();
         inner.metrics.changed();
-        let waited = inner.limiter.acquire().await;
+        let class = CLASS.try_with(|c| *c).unwrap_or(Class::Live);
+        let waited = inner.limiter.acquire(class).await;
         inner.metrics.budget_waiting.dec();
         inner
             .metrics
@@ -504,7 +515,7 @@ impl GenesysClient {
                     });
                 }
                 // Every collector shares the token's budget, so all of them hold back.
-                inner.limiter.pause_for(wait).await;
+                inner.limiter.pause_for(wait);
                 Attempt::Retry {
                     retried: endpoint,
                     reason: "rate_limited",
@@ -527,6 +538,15 @@ impl GenesysClient {
 
 tokio::task_local! {
     static REQUESTS: std::cell::Cell<u64>;
+    /// Set by [`in_background`]; live when unset.
+    static CLASS: Class;
+}
+
+/// Runs `fut` with its requests in the budget's background class: they wait while a live
+/// request waits and leave live state its planned share of the budget (`ratelimit`). What
+/// an analytics collector's polls run in.
+pub(crate) async fn in_background<F: std::future::Future>(fut: F) -> F::Output {
+    CLASS.scope(Class::Background, fut).await
 }
 
 /// Runs `fut` and counts the API requests it sent (retries included), so a collector can say

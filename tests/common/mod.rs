@@ -212,11 +212,32 @@ where
     }
 }
 
+/// Waits until the exporter is ready and every collector has finished its first poll:
+/// `/-/ready` does not wait for the analytics collectors' (tests/readiness.rs), and the tests
+/// that start here compare their series from the first scrape on.
 pub async fn wait_ready(exporter: &Exporter) {
     let addr = exporter.local_addr();
-    eventually("exporter ready", || async move {
-        (get(addr, "/-/ready").await.0 == 200).then_some(())
-    })
+    eventually(
+        "exporter ready, every collector polled once",
+        || async move {
+            if get(addr, "/-/ready").await.0 != 200 {
+                return None;
+            }
+            let s = scrape(addr).await;
+            let collectors = s.all("genesys_up");
+            collectors
+                .iter()
+                .all(|(labels, _)| {
+                    let labels: Vec<(&str, &str)> = labels
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect();
+                    s.get("genesys_collector_polls_total", &labels)
+                        .is_some_and(|n| n >= 1.0)
+                })
+                .then_some(())
+        },
+    )
     .await;
 }
 

@@ -79,6 +79,9 @@ pub(crate) enum Report {
     /// The channel was replaced make-before-break: coverage went on, but events may have
     /// crossed the switch, so its queues are reconciled once.
     Replaced { slot: usize, reason: Reconnect },
+    /// Opening the channel failed (no channel yet, or its replacement): its queues are polled
+    /// until one opens. What the plan counts (`live::Live::planned_cost`).
+    Unavailable { slot: usize },
 }
 
 /// Counters the workers share with the report (`genesys_live_*`).
@@ -378,6 +381,7 @@ impl ChannelWorker {
                             self.env.counters.reconnect(Reconnect::Failed);
                             pace.ended(None);
                             tracing::warn!(slot = self.slot, error = %crate::ErrorChain(&error), retry_secs = pace.wait().as_secs(), "opening a notification channel failed; its queues are polled");
+                            self.report(Report::Unavailable { slot: self.slot }).await;
                             continue;
                         }
                     }

@@ -54,6 +54,9 @@ const REDERIVE_EVERY: Duration = Duration::from_secs(5);
 
 pub(super) fn start(ctx: Context) -> Started {
     let slot = Slot::new(REGISTRATION.name, ctx.interval);
+    // Nothing to poll before the first listing; said before any plan is made, so that the
+    // first plan after it does not count every queue polled while channels open.
+    slot.set_own_cost(0.0);
     let task = tokio::spawn(run(slot.clone(), ctx).in_current_span());
     Started {
         source: slot.clone(),
@@ -147,6 +150,9 @@ struct ChannelSlot {
     queues: BTreeSet<String>,
     connected: bool,
     alive_at: Option<Instant>,
+    /// Lost, or failed to open, and not up again since: its queues are polled meanwhile.
+    /// A slot whose first channel is still opening is not lost: the plan counts it pushed.
+    lost: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -441,6 +447,7 @@ impl Live {
         }
         self.set = set;
         self.rederive_all();
+        self.slot.set_own_cost(self.planned_cost());
     }
 
     /// The first slot with room, opening a new one while under `--live.max-channels`.
@@ -567,6 +574,7 @@ impl Live {
             } => {
                 if let Some(ch) = self.channels.get_mut(slot) {
                     ch.connected = true;
+                    ch.lost = false;
                     ch.alive_at = Some(since);
                 }
                 for id in permitted {
@@ -599,6 +607,7 @@ impl Live {
                 let alive = self.channels.get(slot).and_then(|ch| ch.alive_at);
                 if let Some(ch) = self.channels.get_mut(slot) {
                     ch.connected = false;
+                    ch.lost = true;
                 }
                 for q in &mut self.queues {
                     if let Cover::Pushed {
@@ -626,6 +635,7 @@ impl Live {
                 let now = Instant::now();
                 if let Some(ch) = self.channels.get_mut(slot) {
                     ch.connected = true;
+                    ch.lost = false;
                     ch.alive_at = Some(now);
                 }
                 // Every queue still pushed here was current until now.
@@ -643,6 +653,11 @@ impl Live {
                     }
                 }
                 self.poll_now = true;
+            }
+            Report::Unavailable { slot } => {
+                if let Some(ch) = self.channels.get_mut(slot) {
+                    ch.lost = true;
+                }
             }
         }
     }
@@ -809,6 +824,42 @@ impl Live {
     fn on_tick(&mut self) {
         self.schedule(Instant::now());
         self.publish();
+        self.slot.set_own_cost(self.planned_cost());
+    }
+
+    /// What one poll at the configured observations interval costs, as the budget plan counts
+    /// it (`Source::own_cost`): the queues push does not carry (`auto`: no channel, its
+    /// channel lost or refused to open, or its topic rejected), polled every interval; every
+    /// queue at each reconcile, spread over the intervals between; and, in `auto`, a reserve
+    /// of one channel's queues, so that one channel lost polls its queues within the plan. A
+    /// queue on a channel that is still opening counts as pushed: at start-up the plan is
+    /// made for push working, and is made again if it does not.
+    fn planned_cost(&self) -> f64 {
+        let auto = self.settings.mode == LiveMode::Auto;
+        let polled = if auto {
+            self.queues
+                .iter()
+                .filter(|q| match q.cover {
+                    Cover::Rejected => true,
+                    Cover::Pushed { .. } => false,
+                    Cover::None => q
+                        .slot
+                        .and_then(|s| self.channels.get(s))
+                        .is_none_or(|ch| ch.lost),
+                })
+                .count()
+        } else {
+            0
+        };
+        let reserve = if auto {
+            (self.queues.len() - polled).min(MAX_TOPICS)
+        } else {
+            0
+        };
+        let interval = self.live_settings.borrow().interval(REGISTRATION.name);
+        let reconciles = interval.as_secs_f64() / self.settings.reconcile_interval.as_secs_f64().max(1.0);
+        let requests = |n: usize| n.div_ceil(MAX_QUEUES_PER_QUERY) as f64;
+        requests(polled) + requests(reserve) + requests(self.queues.len()) * reconciles
     }
 
     /// When a queue's data was last known current: its last poll or applied event, or, while

@@ -38,6 +38,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
     org_wide: false,
     requests_per_poll: |_, watched| batches(watched),
     cost_from_polls: false,
+    background: false,
     flags: Some(&FLAGS),
     endpoints: &[],
     start,

@@ -61,6 +61,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
     // One page before the first poll; then what its last polls needed (the traffic decides).
     requests_per_poll: super::one_query,
     cost_from_polls: true,
+    background: true,
     flags: Some(&FLAGS),
     endpoints: &[DETAILS_QUERY],
     start,
