@@ -163,7 +163,7 @@ struct Conv {
 }
 
 /// Live counts of one queue at the current instant (what observations and truth report).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct QueueSnap {
     pub(crate) waiting: [u64; 5],
     pub(crate) alerting: [u64; 5],
