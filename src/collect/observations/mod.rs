@@ -632,10 +632,11 @@ pub struct ObservationsSnapshot {
 /// the repeats between queues.
 pub(crate) const BLOCK: usize = 100;
 
-/// The generation of each block of queues' live state and of the report.
+/// The generation of each block of queues' live state, per live family (in
+/// [`LIVE_FAMILIES`] order), and of the report.
 #[derive(Debug, Clone)]
 struct Generations {
-    blocks: Vec<u64>,
+    blocks: Vec<[u64; LIVE_FAMILIES.len()]>,
     report: u64,
 }
 
@@ -680,6 +681,34 @@ impl LiveFamily {
         }
     }
 
+    /// What this family writes of a queue is the same in `a` and `b`: its pieces of a block
+    /// whose queues all compare so keep their encoding (an event that changes a waiting count
+    /// re-encodes the conversations and longest-wait lines of its block, not its users').
+    fn same(self, a: &QueueLive, b: &QueueLive) -> bool {
+        let media = |same: fn(&MediaLive, &MediaLive) -> bool| {
+            a.media.len() == b.media.len()
+                && a.media
+                    .iter()
+                    .zip(&b.media)
+                    .all(|((ma, a), (mb, b))| ma == mb && same(a, b))
+        };
+        match self {
+            LiveFamily::Conversations => media(|a, b| a.conversations == b.conversations),
+            LiveFamily::LongestWaiting => {
+                media(|a, b| a.longest_waiting_seconds == b.longest_waiting_seconds)
+            }
+            LiveFamily::LongestInteracting => {
+                media(|a, b| a.longest_interacting_seconds == b.longest_interacting_seconds)
+            }
+            LiveFamily::OnQueueUsers => a.on_queue_users == b.on_queue_users,
+            LiveFamily::Users => a.routing_statuses == b.routing_statuses,
+            LiveFamily::Observed(Observed::MemberUsers) => a.member_users == b.member_users,
+            LiveFamily::Observed(Observed::ActiveUsers) => a.active_users == b.active_users,
+            LiveFamily::Observed(_) => a.off_queue_users == b.off_queue_users,
+            LiveFamily::PresenceUsers => a.presences == b.presences,
+        }
+    }
+
     /// Served with these optional families.
     fn served(self, observed: ObservedSet) -> bool {
         match self {
@@ -703,10 +732,10 @@ impl ObservationsSnapshot {
         ObservationsSnapshot::after(None, queues, live, report, observed)
     }
 
-    /// The snapshot that follows `previous`: a block of queues keeps its generation (and its
-    /// encoded pieces) when the listing is the same and none of its queues' live state
-    /// changed, by pointer (push mode keeps the state of queues without events) or by value
-    /// (a poll derives every queue anew).
+    /// The snapshot that follows `previous`: a live family's piece of a block of queues keeps
+    /// its generation (and its encoding) when the listing is the same and what the family
+    /// writes of each of the block's queues did not change, by pointer (push mode keeps the
+    /// state of queues without events) or by value (a poll derives every queue anew).
     #[must_use]
     pub fn after(
         previous: Option<&ObservationsSnapshot>,
@@ -721,26 +750,29 @@ impl ObservationsSnapshot {
                 && p.live.len() == live.len()
                 && p.generations.blocks.len() == blocks
         });
-        let unchanged = |a: &Option<Arc<QueueLive>>, b: &Option<Arc<QueueLive>>| match (a, b) {
+        let unchanged = |family: LiveFamily, a: &Option<Arc<QueueLive>>, b: &Option<Arc<QueueLive>>| match (a, b) {
             (None, None) => true,
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b) || family.same(a, b),
             _ => false,
         };
         let generations = Generations {
             blocks: (0..blocks)
                 .map(|b| {
                     let range = b * BLOCK..live.len().min((b + 1) * BLOCK);
-                    match same {
-                        Some(p)
-                            if p.live[range.clone()]
-                                .iter()
-                                .zip(&live[range])
-                                .all(|(a, b)| unchanged(a, b)) =>
-                        {
-                            p.generations.blocks[b]
+                    std::array::from_fn(|f| {
+                        let family = LIVE_FAMILIES[f];
+                        match same {
+                            Some(p)
+                                if p.live[range.clone()]
+                                    .iter()
+                                    .zip(&live[range.clone()])
+                                    .all(|(a, b)| unchanged(family, a, b)) =>
+                            {
+                                p.generations.blocks[b][f]
+                            }
+                            _ => next_generation(),
                         }
-                        _ => next_generation(),
-                    }
+                    })
                 })
                 .collect(),
             report: match previous {
@@ -1032,9 +1064,13 @@ impl Snapshot for ObservationsSnapshot {
         for (f, family) in (0u64..).zip(LIVE_FAMILIES) {
             if family.served(self.observed) {
                 pieces.extend((0u64..).zip(&self.generations.blocks).map(
-                    |(b, &generation)| Piece {
+                    |(b, generations)| Piece {
                         key: f << 32 | b,
-                        generation,
+                        generation: usize::try_from(f)
+                            .ok()
+                            .and_then(|f| generations.get(f))
+                            .copied()
+                            .unwrap_or_else(next_generation),
                     },
                 ));
             }
@@ -1376,7 +1412,7 @@ mod tests {
     }
 
     #[test]
-    fn a_queue_whose_state_changed_moves_its_blocks_generation_only() {
+    fn a_queue_whose_state_changed_moves_the_generation_of_its_blocks_changed_families_only() {
         let (queues, live) = many(250);
         let first = ObservationsSnapshot::new(queues.clone(), live.clone(), LiveReport::default(), ObservedSet::ALL);
         let generations = |s: &ObservationsSnapshot| {
@@ -1401,11 +1437,15 @@ mod tests {
             ObservedSet::ALL,
         );
         let g2 = generations(&second);
+        let on_queue_users = LIVE_FAMILIES
+            .iter()
+            .position(|f| *f == LiveFamily::OnQueueUsers)
+            .unwrap() as u64;
         for (key, generation) in &g1 {
-            let block = key & u64::from(u32::MAX);
+            let (family, block) = (key >> 32, key & u64::from(u32::MAX));
             assert_eq!(
                 g2[key] != *generation,
-                *key != REPORT_PIECE && block == 1,
+                *key != REPORT_PIECE && block == 1 && family == on_queue_users,
                 "piece {key:x}"
             );
         }
