@@ -68,6 +68,12 @@ struct Args {
     /// the message is being recorded).
     #[arg(long = "flow-outs")]
     flow_outs: bool,
+    /// Traffic run before the start, so the org is busy at once and its analytics have that
+    /// much history (at most 26h): give it the exporter's look-back (2h) to measure the
+    /// exporter's memory with its look-back full from the start, as with a real org.
+    #[arg(long = "history", value_name = "DURATION", default_value = "20m",
+          value_parser = parse_history)]
+    history: std::time::Duration,
     /// Faults for the next calls: [ORG/]ENDPOINT:FAULT[xCOUNT],... e.g.
     /// "observations:503x5,queues:429x3,token:reset,aggregates:delay=3s,any:malformed".
     /// Endpoints: token, queues, observations, activity, aggregates, flowactivity, channels, subscriptions,
@@ -118,6 +124,14 @@ fn parse_refusal(s: &str) -> Result<Refusal, String> {
 struct QueueSizes(Vec<u32>);
 
 /// One number, or comma-separated numbers, each 1..=`MAX_QUEUES`.
+fn parse_history(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if d > std::time::Duration::from_secs(26 * 3600) {
+        return Err("at most 26h: the simulated org keeps 26 hours of ended conversations".into());
+    }
+    Ok(d)
+}
+
 fn parse_queue_sizes(s: &str) -> Result<QueueSizes, String> {
     s.split(',')
         .map(|item| {
@@ -441,6 +455,7 @@ fn plan(args: &Args, client_id: String, client_secret: String) -> Result<Vec<Org
         client_secret,
         clock: SimClock::Realtime,
         flow_outs: args.flow_outs,
+        history: args.history,
         ..SimConfig::default()
     };
     let port = args.listen.port();
@@ -883,6 +898,28 @@ mod tests {
         assert_eq!(org_name(12, 12), "org12");
         assert_eq!(org_name(7, 100), "org007");
         assert_eq!(org_name(100, 100), "org100");
+    }
+
+    #[test]
+    fn history_is_20_minutes_unless_asked_and_at_most_what_the_org_keeps() {
+        let history = |extra: &[&str]| {
+            let mut args = vec!["--listen", "127.0.0.1:0"];
+            args.extend_from_slice(extra);
+            plan_of(&args).map(|plans| plans[0].config.history)
+        };
+        assert_eq!(history(&[]).ok(), Some(crate::DEFAULT_HISTORY));
+        assert_eq!(
+            history(&["--history", "2h10m"]).ok(),
+            Some(std::time::Duration::from_secs(130 * 60))
+        );
+        assert!(Args::try_parse_from([
+            "genesys-sim",
+            "--listen",
+            "127.0.0.1:0",
+            "--history",
+            "27h"
+        ])
+        .is_err());
     }
 
     #[test]

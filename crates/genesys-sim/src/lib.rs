@@ -138,7 +138,15 @@ pub struct SimConfig {
     /// the default org keeps as it always had them. Nothing but the aggregates and the
     /// flow activity changes (`VOICEMAIL`: the messages being recorded; see `flows.rs`).
     pub flow_outs: bool,
+    /// Traffic run before the start instant, so the org is busy from the first request and
+    /// its analytics have that much history. Benchmarks of the exporter's memory give it the
+    /// exporter's whole look-back (2 h by default), as a real org has: with less, the
+    /// exporter's state grows for as long as the look-back is not yet full of history.
+    pub history: Duration,
 }
+
+/// [`SimConfig::history`] by default.
+pub const DEFAULT_HISTORY: Duration = Duration::from_secs(20 * 60);
 
 impl Default for SimConfig {
     fn default() -> Self {
@@ -154,6 +162,7 @@ impl Default for SimConfig {
             channel_ttl: Duration::from_secs(24 * 3600),
             heartbeat_interval: Duration::from_secs(30),
             flow_outs: false,
+            history: DEFAULT_HISTORY,
         }
     }
 }
@@ -219,10 +228,12 @@ impl SimOrg {
             }
         };
         let (seed, queues, agents) = (cfg.seed, cfg.queues, cfg.agents_per_queue);
-        let mut model =
-            tokio::task::spawn_blocking(move || Model::new(seed, queues, agents, start_ms))
-                .await
-                .map_err(std::io::Error::other)?;
+        let history = cfg.history;
+        let mut model = tokio::task::spawn_blocking(move || {
+            Model::new(seed, queues, agents, start_ms, history)
+        })
+        .await
+        .map_err(std::io::Error::other)?;
         model.flow_outs = cfg.flow_outs;
         let auth = Arc::new(AuthState::new(
             cfg.token_lifetime,

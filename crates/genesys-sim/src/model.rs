@@ -12,6 +12,8 @@ use super::records::{ConversationRecord, HoldSpan, Offer};
 use super::rng::{self, SimRng};
 
 const TICK_MS: i64 = 1000;
+/// The longest history an org is started with: what it keeps of ended conversations.
+const MAX_HISTORY_SECS: i64 = RETAIN_MS / 1000;
 /// Ended conversations are kept this long (26 h of business time).
 const RETAIN_MS: i64 = 26 * 3600 * 1000;
 
@@ -290,7 +292,13 @@ fn presence_ids(seed: u64, main: &mut SimRng) -> Vec<String> {
 }
 
 impl Model {
-    pub(crate) fn new(seed: u64, queues: usize, agents_per_queue: usize, start_ms: i64) -> Model {
+    pub(crate) fn new(
+        seed: u64,
+        queues: usize,
+        agents_per_queue: usize,
+        start_ms: i64,
+        history: std::time::Duration,
+    ) -> Model {
         let mut rng = SimRng::new(seed);
         let divisions = names::DIVISIONS
             .iter()
@@ -334,9 +342,11 @@ impl Model {
             model.push_queue(name, media);
         }
         model.resort();
-        // Warm up so the org is busy from the first request: run 20 minutes of traffic that
-        // end at the start instant.
-        let warm = 20 * 60;
+        // Warm up so the org is busy from the first request: run `history` (20 minutes by
+        // default) of traffic that ends at the start instant.
+        let warm = i64::try_from(history.as_secs())
+            .unwrap_or(i64::MAX)
+            .clamp(1, MAX_HISTORY_SECS);
         model.now_ms = start_ms - warm * TICK_MS;
         model.staff_initially();
         for _ in 0..warm {
