@@ -40,7 +40,8 @@ pub(crate) struct RateLimiter {
     per_minute: AtomicUsize,
     /// Requests a minute live state is planned to send: background requests leave them room.
     reserved: AtomicUsize,
-    /// Live requests waiting for the window: background requests wait behind them.
+    /// Live requests waiting (for their turn or for the window): background requests wait
+    /// behind them.
     live_waiting: AtomicUsize,
     /// Never held across an await.
     state: Mutex<State>,
@@ -110,14 +111,16 @@ impl RateLimiter {
     /// Waits until a request of `class` may be sent and records it. Returns how long it waited.
     pub(crate) async fn acquire(&self, class: Class) -> Duration {
         let started = Instant::now();
-        let _turn = match class {
-            Class::Live => self.live_turn.lock().await,
-            Class::Background => self.background_turn.lock().await,
-        };
+        // Counted before it queues for its turn: a background request must not slip in
+        // between two live ones.
         let _waiting = (class == Class::Live).then(|| {
             self.live_waiting.fetch_add(1, Ordering::Relaxed);
             Waiting(self)
         });
+        let _turn = match class {
+            Class::Live => self.live_turn.lock().await,
+            Class::Background => self.background_turn.lock().await,
+        };
         loop {
             // Registered before the state is read, so a change in between is not missed.
             let mut changed = pin!(self.changed.notified());
