@@ -160,11 +160,13 @@ fn metrics(n: usize) -> State {
     };
     let api = ApiMetrics::default();
     State {
+        // Each iteration's change is encoded: the hold would serve most of them the body before.
         metrics: Metrics::new(
             collectors.parts(),
             std::sync::Arc::new(api.clone()),
             &ReloadMetrics::default(),
-        ),
+        )
+        .without_hold(),
         api,
         observations,
         last: first,
