@@ -274,8 +274,8 @@ struct Cached {
 /// ask without pause, re-encoding changed pieces takes at most about 1/30 of a core however
 /// often push mode publishes (up to four times a second at a busy org). What that costs
 /// in freshness is bounded by the time a body takes, and by a second: nothing at 36 queues
-/// (a body in well under a millisecond), about a second at 5,000 queues with every queue
-/// busy (30 ms per body), and nothing for a Prometheus that scrapes every 15 s.
+/// (a changed body in well under a millisecond), up to a second at 5,000 queues with every
+/// queue busy, and nothing for a Prometheus that scrapes every 15 s.
 const HOLD_FOR_TIMES: u32 = 30;
 const HOLD_AT_MOST: Duration = Duration::from_secs(1);
 

@@ -683,7 +683,7 @@ impl LiveFamily {
 
     /// What this family writes of a queue is the same in `a` and `b`: its pieces of a block
     /// whose queues all compare so keep their encoding (an event that changes a waiting count
-    /// re-encodes the conversations and longest-wait lines of its block, not its users').
+    /// re-encodes its block's conversation lines, not its users').
     fn same(self, a: &QueueLive, b: &QueueLive) -> bool {
         let media = |same: fn(&MediaLive, &MediaLive) -> bool| {
             a.media.len() == b.media.len()
