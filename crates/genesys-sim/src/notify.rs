@@ -567,15 +567,18 @@ impl Hub {
         let interval = interval_of(now_ms);
         let model = lock(shared.model());
         let mut cache: HashMap<String, Groups> = HashMap::new();
-        let mut snaps: HashMap<String, (Option<QueueSnap>, bool)> = HashMap::new();
         for ch in &mut st.channels {
             let Some(socket) = &ch.socket else { continue };
             for (name, t) in &mut ch.topics {
                 let Some(q) = &t.queue_id else { continue };
-                let snap = snaps
-                    .entry(q.clone())
-                    .or_insert_with(|| (model.queue_index(q).map(|qi| model.snapshot(qi)), zeros))
-                    .clone();
+                // A topic that published less than a second ago waits its turn whatever
+                // changed: looked at when it is due, not at every pump before (a pump a few
+                // milliseconds after each tick would otherwise read every queue twice).
+                if let Some(at) = t.next_at.filter(|at| *at > wall) {
+                    sooner(at);
+                    continue;
+                }
+                let snap = (model.queue_index(q).map(|qi| model.snapshot(qi)), zeros);
                 if t.seen.as_ref() == Some(&snap) {
                     continue;
                 }
@@ -597,10 +600,6 @@ impl Hub {
                     .collect();
                 if changed.is_empty() {
                     t.seen = Some(snap);
-                    continue;
-                }
-                if let Some(at) = t.next_at.filter(|at| *at > wall) {
-                    sooner(at);
                     continue;
                 }
                 for key in changed {
