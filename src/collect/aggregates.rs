@@ -925,8 +925,32 @@ impl AggregatesCollector {
                 }
             }
         }
+        let rebased = day_base.is_some();
+        if let Some(base) = day_base {
+            state.midnight_ms = Some(midnight);
+            state.day_base = base;
+        }
+        // Buckets leaving the look-back: their final values join today's base, unless the
+        // base was just asked for afresh (it already holds everything before `start`). Their
+        // maps, emptied, hold the buckets that enter (as many, once the look-back is full):
+        // a bucket's map of every group is megabytes at 5,000 queues, and one freed and
+        // another grown every granularity step showed in the resident size.
+        let kept = state.buckets.split_off(&start);
+        let mut emptied = Vec::new();
+        for (bucket, mut groups) in std::mem::replace(&mut state.buckets, kept) {
+            if !rebased && bucket >= midnight {
+                for (group, v) in groups.drain() {
+                    state.day_base.entry(group).or_default().combine(&v);
+                }
+            }
+            groups.clear();
+            emptied.push(groups);
+        }
         for (bucket, groups) in fresh {
-            let cached = state.buckets.entry(bucket).or_default();
+            let cached = state
+                .buckets
+                .entry(bucket)
+                .or_insert_with(|| emptied.pop().unwrap_or_default());
             for (group, seen) in groups {
                 let before = cached.get(&group).copied().unwrap_or_default();
                 let after = before.revise(&seen);
@@ -938,21 +962,6 @@ impl AggregatesCollector {
                         .combine(&not_returning(after.growth_since(&before)));
                 }
                 cached.insert(group, after);
-            }
-        }
-        let rebased = day_base.is_some();
-        if let Some(base) = day_base {
-            state.midnight_ms = Some(midnight);
-            state.day_base = base;
-        }
-        // Buckets leaving the look-back: their final values join today's base, unless the
-        // base was just asked for afresh (it already holds everything before `start`).
-        let kept = state.buckets.split_off(&start);
-        for (bucket, groups) in std::mem::replace(&mut state.buckets, kept) {
-            if !rebased && bucket >= midnight {
-                for (group, v) in groups {
-                    state.day_base.entry(group).or_default().combine(&v);
-                }
             }
         }
         // Queues no longer watched are forgotten; a queue that comes back starts a new baseline.
@@ -1004,6 +1013,9 @@ impl AggregatesCollector {
         }
         let mut out = Buckets::new();
         for batch in asking.ids.chunks(MAX_QUEUES_PER_QUERY) {
+            // One batch of queues at a time, so that what is dropped as settled is never
+            // held for more than one batch.
+            let mut part = Buckets::new();
             let mut group_by = vec!["queueId", "mediaType"];
             if self.settings.by_direction {
                 group_by.push("originatingDirection");
@@ -1041,7 +1053,13 @@ impl AggregatesCollector {
                     metrics: main,
                     views: chunk,
                 };
-                merge_response(&mut out, &response, start_ms, end_ms, &read);
+                merge_response(&mut part, &response, start_ms, end_ms, &read);
+            }
+            if granularity.is_some() {
+                drop_settled(&self.state.buckets, &mut part);
+            }
+            for (bucket, groups) in part {
+                out.entry(bucket).or_default().extend(groups);
             }
         }
         Ok(out)
@@ -1204,6 +1222,21 @@ pub(crate) fn merge_response(
                 .combine(&v);
         }
     }
+}
+
+/// Leaves out of `part` each bucket's group that adds nothing to what `cache` (the look-back)
+/// holds of it (Genesys only grows a bucket, [`Values::revise`]). Most of a 2 h look-back is
+/// settled, so a refresh then holds what changed beside the look-back rather than a second
+/// copy of it. Dropping them changes no count: the refresh would find them equal to the
+/// cache, and count no growth.
+fn drop_settled(cache: &Buckets, part: &mut Buckets) {
+    for (bucket, groups) in part.iter_mut() {
+        let Some(cached) = cache.get(bucket) else {
+            continue;
+        };
+        groups.retain(|group, seen| cached.get(group).is_none_or(|c| c.revise(seen) != *c));
+    }
+    part.retain(|_, groups| !groups.is_empty());
 }
 
 /// Collapses buckets into one total per group.
@@ -1478,6 +1511,48 @@ mod tests {
         assert_eq!(growth[Quantity::HandleMaxMs], 0.0, "maxima are not counted");
         let shrunk = Values::default();
         assert_eq!(first.revise(&shrunk), first, "a lower revision is ignored");
+    }
+
+    #[test]
+    fn a_refresh_keeps_only_what_grew_beside_the_look_back() {
+        let group = |q: &str| (q.to_string(), "voice".to_string(), None);
+        let offered = |n: f64| {
+            let mut v = Values::default();
+            v[Quantity::Offered] = n;
+            v
+        };
+        let (ten, ten_five) = (ms("2026-11-24T10:00:00Z"), ms("2026-11-24T10:05:00Z"));
+        let mut cache = Buckets::new();
+        cache.insert(
+            ten,
+            HashMap::from([
+                (group("settled"), offered(3.0)),
+                (group("grew"), offered(3.0)),
+                (group("revised down"), offered(3.0)),
+            ]),
+        );
+        let mut part = Buckets::new();
+        part.insert(
+            ten,
+            HashMap::from([
+                (group("settled"), offered(3.0)),
+                (group("grew"), offered(4.0)),
+                (group("revised down"), offered(2.0)),
+                (group("new"), offered(1.0)),
+            ]),
+        );
+        part.insert(ten_five, HashMap::from([(group("settled"), offered(0.0))]));
+        drop_settled(&cache, &mut part);
+        let mut left: Vec<(i64, &str)> = part
+            .iter()
+            .flat_map(|(b, g)| g.keys().map(move |k| (*b, k.0.as_str())))
+            .collect();
+        left.sort_unstable();
+        assert_eq!(
+            left,
+            [(ten, "grew"), (ten, "new"), (ten_five, "settled")],
+            "kept: what grew, and what the cache lacks (at zero too: its first sight); left out: what equals the cache or is lower (Genesys revising down counts nothing)"
+        );
     }
 
     #[test]
