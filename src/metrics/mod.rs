@@ -65,6 +65,9 @@ pub struct Metrics {
     /// The HTTP server's, once it is given them ([`Metrics::with_http`]).
     http: Option<http::HttpMetrics>,
     cache: Mutex<HashMap<(Format, bool), Encodings>>,
+    /// Held by the one scrape that makes a body; the others wait for it, or are served the
+    /// last body meanwhile ([`Encodings::making`]).
+    making: Mutex<()>,
     /// Bumped by [`Metrics::forget_encodings`].
     forgotten: AtomicU64,
     /// A body whose collectors' data changed is held for a while ([`HOLD_FOR_TIMES`]); off
@@ -219,6 +222,42 @@ struct Encodings {
     epoch: (u64, u64, u64),
     body: Option<Cached>,
     asked: Instant,
+    /// A compressed body is being made, and the last one, of the same epoch, stands in for
+    /// it meanwhile: scrapers that come while the live families of 5,000 queues are
+    /// re-encoded (tens of milliseconds, every [`HOLD_AT_MOST`] under constant scraping)
+    /// are served the body of a moment before instead of all waiting on one core, which
+    /// left the other idle. The body served is older than the one being made by at most
+    /// the making. A plain body is not stood in for: it is written into the memory of the
+    /// last, which nothing may hold then (see [`Assembly::piece`]), and plain text is for
+    /// people and curl, who can wait; Prometheus asks for gzip.
+    making: bool,
+}
+
+impl Encodings {
+    fn new(key: &CacheKey, now: Instant) -> Encodings {
+        Encodings {
+            pieces: HashMap::new(),
+            epoch: key.epoch(),
+            body: None,
+            asked: now,
+            making: false,
+        }
+    }
+}
+
+/// Ends a stand-in when dropped: see [`Encodings::making`].
+struct Made<'a> {
+    cache: &'a Mutex<HashMap<(Format, bool), Encodings>>,
+    at: (Format, bool),
+}
+
+impl Drop for Made<'_> {
+    fn drop(&mut self) {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(encodings) = cache.get_mut(&self.at) {
+            encodings.making = false;
+        }
+    }
 }
 
 /// A piece's place in the body, by which its encoding is kept.
@@ -474,6 +513,7 @@ impl Metrics {
             reloads: reloads.clone(),
             http: None,
             cache: Mutex::new(HashMap::new()),
+            making: Mutex::new(()),
             forgotten: AtomicU64::new(0),
             hold: true,
         }
@@ -502,35 +542,74 @@ impl Metrics {
 
     /// The body for a scrape: the last one if nothing changed since it was put together,
     /// else a new one of the pieces that did not change and those that did, encoded anew
-    /// (gzip-compressed when `gzip`). Concurrent scrapers that find the last body outdated
-    /// wait for one new body instead of each making their own.
+    /// (gzip-compressed when `gzip`). One scrape at a time makes a body: concurrent scrapers
+    /// that find the last one outdated wait for it instead of each making their own, or with
+    /// gzip are served the last one meanwhile ([`Encodings::making`]).
     ///
     /// # Errors
     /// When the self-metrics cannot be encoded or compressing fails.
     pub fn body(&self, format: Format, gzip: bool) -> Result<Body, RenderError> {
+        if let Some(body) = self.served(format, gzip, true) {
+            return Ok(body);
+        }
+        let _one_maker = self.making.lock().unwrap_or_else(|e| e.into_inner());
+        // The scrape that made a body while this one waited may have made the one it needs.
+        if let Some(body) = self.served(format, gzip, false) {
+            return Ok(body);
+        }
+        self.make(format, gzip)
+    }
+
+    /// The cached body if it serves a scrape now, or (`stand_in`) if it stands in for the
+    /// one being made: see [`Encodings::making`].
+    fn served(&self, format: Format, gzip: bool, stand_in: bool) -> Option<Body> {
         let key = self.key(SystemTime::now());
         let now = Instant::now();
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         cache.retain(|_, encodings| now.saturating_duration_since(encodings.asked) < KEEP_UNASKED);
-        let encodings = cache.entry((format, gzip)).or_insert_with(|| Encodings {
-            pieces: HashMap::new(),
-            epoch: key.epoch(),
-            body: None,
-            asked: now,
-        });
+        let encodings = cache
+            .entry((format, gzip))
+            .or_insert_with(|| Encodings::new(&key, now));
         encodings.asked = now;
-        if let Some(cached) = &encodings.body {
-            if cached.serves(&key, now, self.hold) {
-                return Ok(cached.body.clone());
+        let cached = encodings.body.as_ref()?;
+        let serves = cached.serves(&key, now, self.hold)
+            || (stand_in && encodings.making && cached.key.epoch() == key.epoch());
+        serves.then(|| cached.body.clone())
+    }
+
+    /// A new body, from the pieces kept and those whose data changed (all of them in a new
+    /// epoch). Called by one scrape at a time.
+    fn make(&self, format: Format, gzip: bool) -> Result<Body, RenderError> {
+        let key = self.key(SystemTime::now());
+        let now = Instant::now();
+        let (old, forget) = {
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            let encodings = cache
+                .entry((format, gzip))
+                .or_insert_with(|| Encodings::new(&key, now));
+            let stands_in = gzip
+                && encodings
+                    .body
+                    .as_ref()
+                    .is_some_and(|cached| cached.key.epoch() == key.epoch());
+            if !stands_in {
+                // Dropped first, so that the pieces no response holds any more lend their
+                // memory.
+                encodings.body = None;
             }
-        }
-        // Dropped first, so that the pieces no response holds any more lend their memory.
-        encodings.body = None;
-        // A new epoch reuses no piece, but their memory and sizes still (a plain body is
-        // written into the buffers of the last, sized as it was).
-        let forget = encodings.epoch != key.epoch();
-        encodings.epoch = key.epoch();
-        let old = std::mem::take(&mut encodings.pieces);
+            encodings.making = stands_in;
+            // A new epoch reuses no piece, but their memory and sizes still (a plain body is
+            // written into the buffers of the last, sized as it was).
+            let forget = encodings.epoch != key.epoch();
+            encodings.epoch = key.epoch();
+            (std::mem::take(&mut encodings.pieces), forget)
+        };
+        // Ends the stand-in however the making ends (a panic in a snapshot's `write`
+        // included), after the lock below is let go.
+        let _made = Made {
+            cache: &self.cache,
+            at: (format, gzip),
+        };
         let mut assembly = Assembly {
             format,
             gzip,
@@ -548,7 +627,12 @@ impl Metrics {
         };
         let assembled = self.assemble(&mut assembly, &key);
         let took = now.elapsed();
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let encodings = cache
+            .entry((format, gzip))
+            .or_insert_with(|| Encodings::new(&key, now));
         encodings.pieces = assembly.kept;
+        encodings.making = false;
         assembled?;
         let process_at = [PieceId::Global, PieceId::Merged]
             .iter()
@@ -966,6 +1050,13 @@ mod tests {
         values: Vec<f64>,
         generations: Vec<u64>,
         keyed: bool,
+        gate: Option<Gate>,
+    }
+
+    /// Holds the writing of a snapshot: says when it began, and waits to be let go.
+    struct Gate {
+        began: Mutex<std::sync::mpsc::Sender<()>>,
+        go: Mutex<std::sync::mpsc::Receiver<()>>,
     }
 
     const THINGS: catalog::Family = catalog::Family {
@@ -978,6 +1069,15 @@ mod tests {
 
     impl Snapshot for Things {
         fn write(&self, e: &mut Exposition) -> std::io::Result<()> {
+            if let Some(gate) = &self.gate {
+                gate.began.lock().unwrap().send(()).unwrap();
+                // Bounded, so that a test that fails before letting it go ends.
+                let _ = gate
+                    .go
+                    .lock()
+                    .unwrap()
+                    .recv_timeout(Duration::from_secs(10));
+            }
             (0..self.values.len() as u64).try_for_each(|k| self.write_piece(k, e))
         }
 
@@ -1024,12 +1124,17 @@ mod tests {
 
     impl Changing {
         fn set(&self, values: &[f64], generations: &[u64], keyed: bool) {
+            self.set_gated(values, generations, keyed, None);
+        }
+
+        fn set_gated(&self, values: &[f64], generations: &[u64], keyed: bool, gate: Option<Gate>) {
             let mut s = self.snapshot.lock().unwrap();
             s.0 += 1;
             s.1 = Arc::new(Things {
                 values: values.to_vec(),
                 generations: generations.to_vec(),
                 keyed,
+                gate,
             });
         }
     }
@@ -1042,6 +1147,7 @@ mod tests {
                     values: Vec::new(),
                     generations: Vec::new(),
                     keyed,
+                    gate: None,
                 }),
             )),
         });
@@ -1117,6 +1223,65 @@ mod tests {
             !ten.serves(&data_changed, made + ms(1), false),
             "without the hold (benchmarks)"
         );
+    }
+
+    #[test]
+    fn while_one_scrape_makes_a_compressed_body_the_others_are_served_the_last_one() {
+        // Without the hold, so that a change is made at once.
+        let (m, things) = with_things(false);
+        let m = m.without_hold();
+        let value = |body: &Body, format: Format| {
+            let text = match format {
+                Format::Text => body.to_vec(),
+                _ => gunzip(body),
+            };
+            String::from_utf8(text)
+                .unwrap()
+                .lines()
+                .find_map(|l| l.strip_prefix("genesys_things_total{thing=\"0-0\"} "))
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap()
+        };
+        for (format, gzip) in [(Format::OpenMetrics, true), (Format::Text, false)] {
+            things.set(&[1.0], &[1], false);
+            let last = m.body(format, gzip).unwrap();
+            assert_eq!(value(&last, format), 1.0);
+            let (began, began_rx) = std::sync::mpsc::channel();
+            let (go, go_rx) = std::sync::mpsc::channel();
+            things.set_gated(
+                &[2.0],
+                &[2],
+                false,
+                Some(Gate {
+                    began: Mutex::new(began),
+                    go: Mutex::new(go_rx),
+                }),
+            );
+            std::thread::scope(|s| {
+                let maker = s.spawn(|| m.body(format, gzip).unwrap());
+                began_rx.recv().unwrap();
+                if gzip {
+                    let meanwhile = m.body(format, gzip).unwrap();
+                    assert!(
+                        meanwhile.same(&last),
+                        "the last body, while the next is made"
+                    );
+                    go.send(()).unwrap();
+                    let made = maker.join().unwrap();
+                    assert_eq!(value(&made, format), 2.0);
+                    let after = m.body(format, gzip).unwrap();
+                    assert!(after.same(&made), "and the new one once it is made");
+                } else {
+                    // A plain scrape meanwhile waits for the body being made.
+                    let waiter = s.spawn(|| m.body(format, gzip).unwrap());
+                    go.send(()).unwrap();
+                    let made = maker.join().unwrap();
+                    let waited = waiter.join().unwrap();
+                    assert_eq!(value(&made, format), 2.0);
+                    assert!(waited.same(&made), "{}", value(&waited, format));
+                }
+            });
+        }
     }
 
     #[test]
