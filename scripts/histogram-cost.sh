@@ -15,26 +15,23 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=${1:-"1000 5000"}
 settings=${2:-"none default all"}
-cargo build --release --quiet --bin genesys-exporter
-bin=./target/release/genesys-exporter
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# shellcheck source=scripts/procs.sh
+source scripts/procs.sh
 metric() { curl -s "http://127.0.0.1:$1/metrics" | awk -v n="$2" '$1 == n && v == "" {v = $2} END {print v}'; }
 # Aggregates requests the exporter has sent (every status code), from its own counters.
 sent() { curl -s "http://127.0.0.1:$1/metrics" | awk '/^genesys_api_requests_total\{/ && /aggregates/ {s += $2} END {print s + 0}'; }
-export GENESYS_CLIENT_ID=bench GENESYS_CLIENT_SECRET=bench-secret
 
 printf '| queues | --aggregates.histograms | aggregates requests of the last refresh at ready | planned requests/min, all collectors (Genesys: 300) | aggregates requests/min, 3 min after ready | per refresh | series |\n'
 printf '|---|---|---|---|---|---|---|\n'
 for n in $sizes; do
     for h in $settings; do
-        simlog=$(mktemp)
-        $bin simulate --listen 127.0.0.1:0 --queues "$n" > "$simlog" 2>/dev/null & simpid=$!
+        simlog=$work/sim.log
+        $bin simulate --listen 127.0.0.1:0 --queues "$n" > "$simlog" 2>/dev/null & simpid=$!; running="$running $simpid"
         for _ in $(seq 1 300); do [ -s "$simlog" ] && break; sleep 0.1; done
         read -r api login < <(sed -n '1s/api-url=\([^ ]*\) login-url=\(.*\)/\1 \2/p' "$simlog")
         port=$(free_port)
         $bin --genesys.api-url="$api" --genesys.login-url="$login" --web.listen-address="127.0.0.1:$port" \
-            --genesys.requests-per-minute=200 --log.level=warn --aggregates.histograms="$h" & pid=$!
-        trap 'kill $pid $simpid 2>/dev/null || true' EXIT
+            --genesys.requests-per-minute=200 --log.level=warn --aggregates.histograms="$h" & pid=$!; running="$running $pid"
         for _ in $(seq 1 900); do curl -sf "http://127.0.0.1:$port/-/ready" >/dev/null && break; sleep 0.2; done
         per_refresh=$(metric "$port" 'genesys_collector_requests{collector="aggregates"}' | cut -d. -f1)
         planned=$(metric "$port" genesys_api_planned_requests_per_minute)

@@ -20,9 +20,6 @@ queues=${2:-250}
 shift $(( $# > 1 ? 2 : $# ))
 window=${ORGS_BENCH_WINDOW:-300}
 command -v python3 >/dev/null || { echo "python3 is missing" >&2; exit 2; }
-cargo build --release --quiet --bin genesys-exporter
-bin=${CARGO_TARGET_DIR:-target}/release/genesys-exporter
-export GENESYS_CLIENT_ID=bench GENESYS_CLIENT_SECRET=bench-secret
 hz=$(getconf CLK_TCK)
 
 # shellcheck source=scripts/procs.sh

@@ -1,5 +1,6 @@
-# Shared by the benchmark scripts (source it): a scratch directory and the processes they
-# start, stopped and removed on exit. Callers append pids to $running.
+# Shared by the benchmark scripts (source it from the repository's root): a scratch directory
+# and the processes they start, stopped and removed on exit (callers append pids to
+# $running); the exporter binary they run ($bin); the simulator's credentials.
 work=$(mktemp -d)
 running="" # pids to stop on exit
 stop() { # pids... : SIGTERM, then SIGKILL after 10 s
@@ -17,3 +18,13 @@ cleanup() { [ -z "$running" ] || stop $running; rm -rf "$work"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# GENESYS_EXPORTER_BIN=path runs that binary (an older build, to compare); else the release
+# build of this tree, built now.
+bin=${GENESYS_EXPORTER_BIN:-}
+if [ -z "$bin" ]; then
+    cargo build --release --quiet --bin genesys-exporter
+    bin=${CARGO_TARGET_DIR:-target}/release/genesys-exporter
+fi
+# What `genesys-exporter simulate` accepts.
+export GENESYS_CLIENT_ID=bench GENESYS_CLIENT_SECRET=bench-secret

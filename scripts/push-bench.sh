@@ -47,9 +47,6 @@ long_window=${PUSH_BENCH_LONG_WINDOW:-}
 agg_flags=(--no-collector.aggregates)
 [ "${PUSH_BENCH_AGGREGATES:-0}" = 1 ] && agg_flags=()
 command -v python3 >/dev/null || { echo "python3 is missing" >&2; exit 2; }
-cargo build --release --quiet --bin genesys-exporter
-bin=${CARGO_TARGET_DIR:-target}/release/genesys-exporter
-export GENESYS_CLIENT_ID=bench GENESYS_CLIENT_SECRET=bench-secret
 hz=$(getconf CLK_TCK)
 largest=$(tr ' ' '\n' <<<"$sizes" | sort -n | tail -1)
 
@@ -141,7 +138,6 @@ for due, qid in spikes:
     print('#', qid, '%.3f' % due, '%.3f' % seen[qid] if qid in seen else 'unseen', file=sys.stderr)
 EOF
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 now() { date +%s.%N; }
 # Self-metrics: "obs_requests obs_events obs_polls pushed polled channels differences interval"
 snapshot() {

@@ -19,15 +19,11 @@ agents=${2:-40}
 shift $(( $# > 2 ? 2 : $# ))
 window=${PUSH_CPU_WINDOW:-60}
 runs=${PUSH_CPU_RUNS:-2}
-cargo build --release --quiet --bin genesys-exporter
-bin=${CARGO_TARGET_DIR:-target}/release/genesys-exporter
-export GENESYS_CLIENT_ID=bench GENESYS_CLIENT_SECRET=bench-secret
 hz=$(getconf CLK_TCK)
 
 # shellcheck source=scripts/procs.sh
 source scripts/procs.sh
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 now() { date +%s.%N; }
 # Self-metrics: "observation_events pushed_queues observation_polls"
 snapshot() {

@@ -35,23 +35,13 @@ need() { # command package
 }
 need wrk wrk
 need nginx nginx
-bin=${GENESYS_EXPORTER_BIN:-}
-if [ -z "$bin" ]; then
-    cargo build --release --quiet --bin genesys-exporter
-    bin=./target/release/genesys-exporter
-fi
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# shellcheck source=scripts/procs.sh
+source scripts/procs.sh
 kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
 mib() { awk -v k="$1" 'BEGIN {printf "%d", k / 1024}'; }
 hz=$(getconf CLK_TCK)
-export GENESYS_CLIENT_ID=bench GENESYS_CLIENT_SECRET=bench-secret
-work=$(mktemp -d)
 chmod 755 "$work"
 mkdir -p "$work/www"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
 
 # nginx serves $work/www/metrics.gz for /metrics to clients that accept gzip.
 nport=$(free_port)
@@ -76,7 +66,7 @@ http {
     }
 }
 EOF
-nginx -c "$work/nginx.conf" -g 'daemon off;' & pids+=($!)
+nginx -c "$work/nginx.conf" -g 'daemon off;' & running="$running $!"
 
 scrapes() { # URL -> "median (min-max)" requests/s of three `wrk -t2 -c32 -d10s` with gzip, the
     # median alone in $work/rps and the requests of all three in $work/total. Three, because a
@@ -99,7 +89,7 @@ for n in $sizes; do
     for mode in $modes; do
         simlog=$work/sim.log
         : > "$simlog"
-        $bin simulate --listen 127.0.0.1:0 --queues "$n" > "$simlog" 2>/dev/null & simpid=$!; pids+=($simpid)
+        $bin simulate --listen 127.0.0.1:0 --queues "$n" > "$simlog" 2>/dev/null & simpid=$!; running="$running $simpid"
         for _ in $(seq 1 300); do [ -s "$simlog" ] && break; sleep 0.1; done
         read -r api login < <(sed -n '1s/api-url=\([^ ]*\) login-url=\(.*\)/\1 \2/p' "$simlog")
         port=$(free_port)
@@ -107,7 +97,7 @@ for n in $sizes; do
         started=$(date +%s.%N)
         $bin --genesys.api-url="$api" --genesys.login-url="$login" --web.listen-address="127.0.0.1:$port" \
             --genesys.requests-per-minute=200 --log.level=warn --web.enable-lifecycle \
-            --live.mode="$mode" "$@" & pid=$!; pids+=($pid)
+            --live.mode="$mode" "$@" & pid=$!; running="$running $pid"
         since() { awk -v now="$(date +%s.%N)" -v t="$started" 'BEGIN {printf "%.1f", now - t}'; }
         ready=n/a
         for _ in $(seq 1 3000); do curl -sf "$url/-/ready" >/dev/null && { ready=$(since); break; }; sleep 0.1; done
