@@ -25,27 +25,18 @@ queues=${2:-5000}
 shift $(( $# > 2 ? 2 : $# ))
 flags=("$@")
 [ ${#flags[@]} -gt 0 ] || flags=(--aggregates.metrics=all)
-bin=${GENESYS_EXPORTER_BIN:-}
-if [ -z "$bin" ]; then
-    cargo build --release --quiet --bin genesys-exporter
-    bin=./target/release/genesys-exporter
-fi
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# shellcheck source=scripts/procs.sh
+source scripts/procs.sh
 rss() { awk '$1 == "VmRSS:" {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
-export GENESYS_CLIENT_ID=bench GENESYS_CLIENT_SECRET=bench-secret
-work=$(mktemp -d)
-pids=()
-cleanup() { for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[i]}" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
 
 $bin simulate --listen 127.0.0.1:0 --queues "$queues" --history "${SIM_HISTORY:-2h10m}" \
-    > "$work/sim.log" 2>/dev/null & pids+=($!)
+    > "$work/sim.log" 2>/dev/null & running="$running $!"
 for _ in $(seq 1 300); do [ -s "$work/sim.log" ] && break; sleep 0.1; done
 read -r api login < <(sed -n '1s/api-url=\([^ ]*\) login-url=\(.*\)/\1 \2/p' "$work/sim.log")
 port=$(free_port)
 url=http://127.0.0.1:$port
 $bin --genesys.api-url="$api" --genesys.login-url="$login" --web.listen-address="127.0.0.1:$port" \
-    --log.level=warn "${flags[@]}" & pid=$!; pids+=($pid)
+    --log.level=warn "${flags[@]}" & pid=$!; running="$running $pid"
 for _ in $(seq 1 600); do curl -sf "$url/-/ready" >/dev/null && break; sleep 0.1; done
 
 # Prometheus' scrape, every 15 s, on its own.
@@ -53,7 +44,7 @@ for _ in $(seq 1 600); do curl -sf "$url/-/ready" >/dev/null && break; sleep 0.1
     curl -s -o /dev/null -H 'Accept-Encoding: gzip' \
         -H 'Accept: application/openmetrics-text;version=1.0.0' "$url/metrics" || true
     sleep 15
-  done ) & pids+=($!)
+  done ) & running="$running $!"
 
 started=$(date +%s)
 : > "$work/samples"
