@@ -10,6 +10,9 @@
 #     exporter's CPU per such scrape over the three;
 #   - the exporter's peak RSS under that load (the peak is reset just before it), and its RSS
 #     and CPU idle (10 s with nobody scraping, the collectors polling and events arriving);
+#   - the simulator's CPU over the exporter's three wrk runs, as a share of one core: it stands
+#     in for Genesys, which runs elsewhere, but here it shares the two cores with the exporter
+#     and wrk (more in push mode, whose events it pumps, than in poll mode);
 #   - a re-encoding scrape, p50 and p99 of 10, OpenMetrics with gzip as Prometheus asks: each
 #     after `POST /-/reload` (hence --web.enable-lifecycle), which encodes every piece anew;
 #   - seconds from start to `/-/ready` answering 200, to the first live series, and to every
@@ -83,8 +86,8 @@ scrapes() { # URL -> "median (min-max)" requests/s of three `wrk -t2 -c32 -d10s`
     printf '%s\n' "${rps[@]}" | sort -n | awk '{r[NR] = $1} END {print r[2] > "'"$work/rps"'"; printf "%d (%d-%d)", r[2], r[1], r[3]}'
 }
 
-printf '| queues | series | body plain / gzip | mode | gzip scrapes/s | nginx, same bytes | exporter CPU per scrape | peak RSS under load | idle RSS | idle CPU (one core) | re-encoding scrape p50 / p99 | ready / first live series / every collector polled |\n'
-printf '|---|---|---|---|---|---|---|---|---|---|---|---|\n'
+printf '| queues | series | body plain / gzip | mode | gzip scrapes/s | nginx, same bytes | exporter CPU per scrape | peak RSS under load | idle RSS | idle CPU (one core) | simulator CPU under load (one core) | re-encoding scrape p50 / p99 | ready / first live series / every collector polled |\n'
+printf '|---|---|---|---|---|---|---|---|---|---|---|---|---|\n'
 for n in $sizes; do
     for mode in $modes; do
         simlog=$work/sim.log
@@ -137,9 +140,10 @@ for n in $sizes; do
         done | sort -n | awk '{t[NR] = $1} END {printf "%.0f / %.0f ms", 1000 * t[int((NR + 1) / 2)], 1000 * t[NR]}')
         # Under load: the peak RSS is reset first (clear_refs 5), so it is this load's.
         echo 5 > "/proc/$pid/clear_refs"
-        w0=$(cpu_ticks "$pid")
+        w0=$(cpu_ticks "$pid"); s0=$(cpu_ticks "$simpid"); l0=$(date +%s.%N)
         rps=$(scrapes "$url/metrics")
-        w1=$(cpu_ticks "$pid")
+        w1=$(cpu_ticks "$pid"); s1=$(cpu_ticks "$simpid"); l1=$(date +%s.%N)
+        sim_cpu=$(awk -v d="$((s1 - s0))" -v hz="$hz" -v a="$l0" -v b="$l1" 'BEGIN {printf "%.1f", 100 * d / hz / (b - a)}')
         total=$(cat "$work/total")
         per_scrape=$(awk -v d="$((w1 - w0))" -v hz="$hz" -v n="$total" 'BEGIN {printf "%.2f", 1000 * d / hz / n}')
         peak=$(mib "$(kib "$pid" VmHWM)")
@@ -148,9 +152,9 @@ for n in $sizes; do
         human() { awk -v b="$1" 'BEGIN {if (b >= 1e6) printf "%.1f MB", b / 1e6; else printf "%.0f kB", b / 1e3}'; }
         label=$mode
         [ "$mode" = auto ] && label="auto (default: push)"
-        printf '| %s | %s | %s / %s | %s | %s | %s | %s ms | %s MiB | %s MiB | %s %% | %s | %s s / %s s / %s s |\n' \
+        printf '| %s | %s | %s / %s | %s | %s | %s | %s ms | %s MiB | %s MiB | %s %% | %s %% | %s | %s s / %s s / %s s |\n' \
             "$n" "$series" "$(human "$plain")" "$(human "$gzbytes")" "$label" "$rps" "$nginx_rps" \
-            "$per_scrape" "$peak" "$idle_rss" "$idle_cpu" "$reencode" "$ready" "$first" "$full"
+            "$per_scrape" "$peak" "$idle_rss" "$idle_cpu" "$sim_cpu" "$reencode" "$ready" "$first" "$full"
         kill "$pid" "$simpid" 2>/dev/null || true
         wait "$pid" "$simpid" 2>/dev/null || true
     done
