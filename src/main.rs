@@ -20,7 +20,7 @@ use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     ignore_sighup_until_handled();
-    return_large_blocks_to_the_os();
+    tune_the_allocator();
     let mut args: Vec<OsString> = std::env::args_os().collect();
     // clap owns the subcommands (their help, `help`, `help SUBCOMMAND`, misspellings); each
     // then reads its own arguments as before, the exporter's flags staying at the top level.
@@ -202,22 +202,36 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
+/// Two glibc settings, both about memory that was freed but not given back.
+///
 /// /metrics bodies are megabytes at thousands of queues and are freed on whichever thread
 /// drops the last response holding them. glibc raises its mmap threshold to the largest block
 /// freed so far, after which such blocks come from per-thread arenas that keep their pages:
 /// 32 plain-text scrapers of 1,000 queues (`scripts/load-test.sh 1000 20 32`) took the exporter
 /// to 453 MiB, against 161 MiB with a fixed threshold. Blocks from 1 MiB up stay mmapped and go
 /// back to the OS when freed.
+///
+/// And at most two arenas (glibc's default is eight per core): each arena keeps the pages of
+/// its own highest peak, so with many the RSS settles at the sum of every thread's worst
+/// moment, reached in steps as a scrape's encoding and an analytics refresh peak on different
+/// threads at once. At 5,000 queues with every quantity on, two arenas settled 26 MiB lower
+/// over an hour; allocators that give freed pages back (jemalloc, mimalloc) were lower between
+/// refreshes but not level, every refresh's peak on top (docs/performance.md, "Memory over an
+/// hour"). An operator's `MALLOC_ARENA_MAX` wins.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn return_large_blocks_to_the_os() {
+fn tune_the_allocator() {
+    let arenas_set = std::env::var_os("MALLOC_ARENA_MAX").is_some();
     // SAFETY: mallopt only tunes the allocator, and runs before any other thread exists.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+        if !arenas_set {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
     }
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn return_large_blocks_to_the_os() {}
+fn tune_the_allocator() {}
 
 /// SIGHUP's default action ends the process: one sent while the exporter starts (a config
 /// manager reloading right after a deploy) killed it. It is ignored from the first instruction
