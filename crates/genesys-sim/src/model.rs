@@ -200,6 +200,10 @@ pub(crate) struct Model {
     pub(crate) seed: u64,
     rng: SimRng,
     pub(crate) now_ms: i64,
+    /// Bumped by everything that may change what `snapshot` reads (a tick, a queue added or
+    /// removed): a reader that compared a snapshot at one generation need not build it again
+    /// until the next (the notification pump, several times a tick at a busy org).
+    pub(crate) generation: u64,
     pub(crate) queues: Vec<QueueState>,
     by_id: HashMap<String, usize>,
     /// Live queue indices sorted by name (then id).
@@ -310,6 +314,7 @@ impl Model {
             seed,
             rng,
             now_ms: start_ms,
+            generation: 0,
             queues: Vec::new(),
             by_id: HashMap::new(),
             sorted: Vec::new(),
@@ -460,6 +465,7 @@ impl Model {
     }
 
     pub(crate) fn add_queue(&mut self, name: &str, media: &[&str]) -> String {
+        self.generation += 1;
         let mut ms: Vec<Media> = media
             .iter()
             .filter_map(|m| Media::parse_analytics(m))
@@ -487,6 +493,7 @@ impl Model {
         let Some(qi) = self.queue_index(id) else {
             return;
         };
+        self.generation += 1;
         let now = self.now_ms;
         let q = &mut self.queues[qi];
         q.removed = true;
@@ -539,6 +546,7 @@ impl Model {
     fn tick(&mut self) {
         let t = self.now_ms + TICK_MS;
         self.now_ms = t;
+        self.generation += 1;
         let c = demand(t);
         for qi in 0..self.queues.len() {
             if self.queues[qi].removed {

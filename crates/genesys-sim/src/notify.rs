@@ -125,6 +125,15 @@ struct TopicState {
     /// them (at 5,000 queues that was most of the simulator's CPU in push mode, taken from
     /// the exporter it benchmarks). `None`: not known, build the groups.
     seen: Option<(Option<QueueSnap>, bool)>,
+    /// The model generation (`Model::generation`, and the zero-counts fault) at which `seen`
+    /// was last found current: until the model moves on, the pump skips the topic without
+    /// even building the snapshot (it pumps several times a tick, each topic's turn coming
+    /// when its last event is a second old, and the snapshots of 5,000 queues at every pump
+    /// were most of what was left of its CPU).
+    checked: Option<(u64, bool)>,
+    /// The queue's index in the model once found (a queue keeps its index for good, removed
+    /// or not): the pump looks the id up once, not at every tick.
+    index: Option<usize>,
 }
 
 struct ChannelState {
@@ -480,6 +489,8 @@ impl Hub {
                     last,
                     next_at: None,
                     seen: None,
+                    checked: None,
+                    index: None,
                 },
             );
         }
@@ -515,6 +526,7 @@ impl Hub {
             }
             t.next_at = None;
             t.seen = None;
+            t.checked = None;
         }
         Some((socket_id, rx))
     }
@@ -578,8 +590,19 @@ impl Hub {
                     sooner(at);
                     continue;
                 }
-                let snap = (model.queue_index(q).map(|qi| model.snapshot(qi)), zeros);
+                let checked = Some((model.generation, zeros));
+                if t.checked == checked {
+                    continue;
+                }
+                if t.index.is_none() {
+                    t.index = model.queue_index_any(q);
+                }
+                let live = t
+                    .index
+                    .filter(|&qi| model.queues.get(qi).is_some_and(|s| !s.removed));
+                let snap = (live.map(|qi| model.snapshot(qi)), zeros);
                 if t.seen.as_ref() == Some(&snap) {
+                    t.checked = checked;
                     continue;
                 }
                 let now = cache
@@ -600,6 +623,7 @@ impl Hub {
                     .collect();
                 if changed.is_empty() {
                     t.seen = Some(snap);
+                    t.checked = checked;
                     continue;
                 }
                 for key in changed {
@@ -639,6 +663,7 @@ impl Hub {
                 }
                 t.next_at = Some(wall + EVENT_GAP);
                 t.seen = Some(snap);
+                t.checked = checked;
             }
         }
         due
