@@ -9,7 +9,8 @@
 #     range), against the exporter and against nginx serving the same gzip bytes, and the
 #     exporter's CPU per such scrape over the three;
 #   - the exporter's peak RSS under that load (the peak is reset just before it), and its RSS
-#     and CPU idle (10 s with nobody scraping, the collectors polling and events arriving);
+#     and CPU idle (10 s with nobody scraping, the collectors polling and events arriving),
+#     and the observation events pushed a second meanwhile (none in poll mode);
 #   - the simulator's CPU over the exporter's three wrk runs, as a share of one core: it stands
 #     in for Genesys, which runs elsewhere, but here it shares the two cores with the exporter
 #     and wrk (more in push mode, whose events it pumps, than in poll mode);
@@ -18,6 +19,9 @@
 #   - seconds from start to `/-/ready` answering 200, to the first live series, and to every
 #     collector's first poll done (the analytics catch up after ready); the rest is measured
 #     after that, on the whole body.
+# The simulator's demand is held at the weekday peak (`--demand peak`, SIM_DEMAND to change it):
+# by the hour, a run at night would see a twentieth of the traffic of one at 10:00 UTC, and
+# push mode's events (about 480 a second at 5,000 queues at the peak) with it.
 # Loopback only; every wait is bounded.
 #   scripts/scale-bench.sh [SIZES="36 1000 5000"] [MODES="auto poll"] [extra exporter flags...]
 # GENESYS_EXPORTER_BIN=path runs that binary instead of building the release one.
@@ -86,13 +90,13 @@ scrapes() { # URL -> "median (min-max)" requests/s of three `wrk -t2 -c32 -d10s`
     printf '%s\n' "${rps[@]}" | sort -n | awk '{r[NR] = $1} END {print r[2] > "'"$work/rps"'"; printf "%d (%d-%d)", r[2], r[1], r[3]}'
 }
 
-printf '| queues | series | body plain / gzip | mode | gzip scrapes/s | nginx, same bytes | exporter CPU per scrape | peak RSS under load | idle RSS | idle CPU (one core) | simulator CPU under load (one core) | re-encoding scrape p50 / p99 | ready / first live series / every collector polled |\n'
-printf '|---|---|---|---|---|---|---|---|---|---|---|---|---|\n'
+printf '| queues | series | body plain / gzip | mode | gzip scrapes/s | nginx, same bytes | exporter CPU per scrape | peak RSS under load | idle RSS | idle CPU (one core) | events pushed a second | simulator CPU under load (one core) | re-encoding scrape p50 / p99 | ready / first live series / every collector polled |\n'
+printf '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n'
 for n in $sizes; do
     for mode in $modes; do
         simlog=$work/sim.log
         : > "$simlog"
-        $bin simulate --listen 127.0.0.1:0 --queues "$n" > "$simlog" 2>/dev/null & simpid=$!; running="$running $simpid"
+        $bin simulate --listen 127.0.0.1:0 --queues "$n" --demand "${SIM_DEMAND:-peak}" > "$simlog" 2>/dev/null & simpid=$!; running="$running $simpid"
         for _ in $(seq 1 300); do [ -s "$simlog" ] && break; sleep 0.1; done
         read -r api login < <(sed -n '1s/api-url=\([^ ]*\) login-url=\(.*\)/\1 \2/p' "$simlog")
         port=$(free_port)
@@ -127,8 +131,14 @@ for n in $sizes; do
         chmod 644 "$work/www/metrics.gz"
         gzbytes=$(stat -c %s "$work/www/metrics.gz")
         series=$(gunzip -c "$work/www/metrics.gz" | awk '$1 == "genesys_exporter_series" {printf "%d", $2}')
-        # Idle: 10 s with nobody scraping.
+        # Idle: 10 s with nobody scraping; the events pushed meanwhile, read before and after.
+        events() { curl -s -H 'Accept-Encoding: gzip' "$url/metrics" | gunzip -c |
+            awk '$1 == "genesys_live_events_total{topic=\"observations\"}" {printf "%d", $2; found = 1}
+                END {if (!found) print 0}'; }
+        e0=$(events); et0=$(date +%s.%N)
         t0=$(cpu_ticks "$pid"); sleep 10; t1=$(cpu_ticks "$pid")
+        e1=$(events); et1=$(date +%s.%N)
+        events_per_s=$(awk -v d="$((e1 - e0))" -v a="$et0" -v b="$et1" 'BEGIN {printf "%d", d / (b - a)}')
         idle_cpu=$(awk -v d="$((t1 - t0))" -v hz="$hz" 'BEGIN {printf "%.2f", 100 * d / hz / 10}')
         idle_rss=$(mib "$(kib "$pid" VmRSS)")
         # Re-encoding scrapes: a reload encodes every piece anew.
@@ -152,9 +162,9 @@ for n in $sizes; do
         human() { awk -v b="$1" 'BEGIN {if (b >= 1e6) printf "%.1f MB", b / 1e6; else printf "%.0f kB", b / 1e3}'; }
         label=$mode
         [ "$mode" = auto ] && label="auto (default: push)"
-        printf '| %s | %s | %s / %s | %s | %s | %s | %s ms | %s MiB | %s MiB | %s %% | %s %% | %s | %s s / %s s / %s s |\n' \
+        printf '| %s | %s | %s / %s | %s | %s | %s | %s ms | %s MiB | %s MiB | %s %% | %s | %s %% | %s | %s s / %s s / %s s |\n' \
             "$n" "$series" "$(human "$plain")" "$(human "$gzbytes")" "$label" "$rps" "$nginx_rps" \
-            "$per_scrape" "$peak" "$idle_rss" "$idle_cpu" "$sim_cpu" "$reencode" "$ready" "$first" "$full"
+            "$per_scrape" "$peak" "$idle_rss" "$idle_cpu" "$events_per_s" "$sim_cpu" "$reencode" "$ready" "$first" "$full"
         kill "$pid" "$simpid" 2>/dev/null || true
         wait "$pid" "$simpid" 2>/dev/null || true
     done

@@ -15,7 +15,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use futures_util::future::join_all;
 
-use super::{org_name, parse_spike, Endpoint, Fault, Refusal, SimClock, SimConfig, SimOrg, Spike};
+use super::{
+    org_name, parse_spike, Demand, Endpoint, Fault, Refusal, SimClock, SimConfig, SimOrg, Spike,
+};
 
 /// Most orgs one process runs: each is a full model with its own tasks, and 100 is already far
 /// more than any test or demo of a multi-org exporter needs.
@@ -74,6 +76,13 @@ struct Args {
     #[arg(long = "history", value_name = "DURATION", default_value = "20m",
           value_parser = parse_history)]
     history: std::time::Duration,
+    /// How busy the org is: "daily" follows the business hour (a weekday's mid-morning peak
+    /// is 1.0, the night a few hundredths, the weekend 0.45 of the weekday), "peak" holds it
+    /// at 1.0 at every hour, a number (0-3) at that level. Benchmarks hold it, so that what
+    /// they measure does not depend on the hour they run at.
+    #[arg(long = "demand", value_name = "daily|peak|LEVEL", default_value = "daily",
+          value_parser = parse_demand)]
+    demand: Demand,
     /// Faults for the next calls: [ORG/]ENDPOINT:FAULT[xCOUNT],... e.g.
     /// "observations:503x5,queues:429x3,token:reset,aggregates:delay=3s,any:malformed".
     /// Endpoints: token, queues, observations, activity, aggregates, flowactivity, channels, subscriptions,
@@ -130,6 +139,19 @@ fn parse_history(s: &str) -> Result<std::time::Duration, String> {
         return Err("at most 26h: the simulated org keeps 26 hours of ended conversations".into());
     }
     Ok(d)
+}
+
+fn parse_demand(s: &str) -> Result<Demand, String> {
+    match s.trim() {
+        "daily" => Ok(Demand::Daily),
+        "peak" => Ok(Demand::Fixed(1.0)),
+        other => match other.parse::<f64>() {
+            Ok(level) if (0.0..=3.0).contains(&level) => Ok(Demand::Fixed(level)),
+            _ => Err(format!(
+                "{other:?}: expected daily, peak or a level from 0 to 3 (1 = the weekday peak)"
+            )),
+        },
+    }
 }
 
 fn parse_queue_sizes(s: &str) -> Result<QueueSizes, String> {
@@ -456,6 +478,7 @@ fn plan(args: &Args, client_id: String, client_secret: String) -> Result<Vec<Org
         clock: SimClock::Realtime,
         flow_outs: args.flow_outs,
         history: args.history,
+        demand: args.demand,
         ..SimConfig::default()
     };
     let port = args.listen.port();
@@ -920,6 +943,22 @@ mod tests {
             "27h"
         ])
         .is_err());
+    }
+
+    #[test]
+    fn demand_follows_the_hour_unless_held_at_the_peak_or_a_level() {
+        let demand = |extra: &[&str]| {
+            let mut args = vec!["--listen", "127.0.0.1:0"];
+            args.extend_from_slice(extra);
+            plan_of(&args).map(|plans| plans[0].config.demand)
+        };
+        assert_eq!(demand(&[]).ok(), Some(Demand::Daily));
+        assert_eq!(demand(&["--demand", "peak"]).ok(), Some(Demand::Fixed(1.0)));
+        assert_eq!(demand(&["--demand", "0.5"]).ok(), Some(Demand::Fixed(0.5)));
+        for bad in ["busy", "-1", "4", "NaN"] {
+            let args = ["genesys-sim", "--listen", "127.0.0.1:0", "--demand", bad];
+            assert!(Args::try_parse_from(args).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -31,7 +31,7 @@
 use std::collections::BTreeMap;
 
 use super::media::Media;
-use super::model::{demand, Model};
+use super::model::{Demand, Model};
 use super::records::MAX_VOICEMAIL_MS;
 use super::rng::{mix, SimRng};
 
@@ -125,7 +125,8 @@ pub(crate) fn in_flows(model: &Model) -> FlowCounts {
         }
     }
     c.0[FlowType::Voicemail.idx()] = recording_voicemails(model);
-    c.0[FlowType::InboundCall.idx()] = self_service(model.seed, voice_queues, model.now_ms);
+    c.0[FlowType::InboundCall.idx()] =
+        self_service(model.seed, voice_queues, model.now_ms, model.demand);
     c
 }
 
@@ -164,7 +165,7 @@ const MAX_POISSON_MEAN: f64 = 30.0;
 /// `s * 1000 + stay > now_ms`. The draws of second `s` come from a stream of their own,
 /// seeded with `mix(mix(seed ^ SALT) ^ s)`: the same second gives the same callers whenever
 /// it is looked at.
-pub(crate) fn self_service(seed: u64, voice_queues: usize, now_ms: i64) -> u64 {
+pub(crate) fn self_service(seed: u64, voice_queues: usize, now_ms: i64, demand: Demand) -> u64 {
     if voice_queues == 0 {
         return 0;
     }
@@ -175,7 +176,7 @@ pub(crate) fn self_service(seed: u64, voice_queues: usize, now_ms: i64) -> u64 {
     for s in now_s - (SELF_SERVICE_MAX_S - 1)..=now_s {
         let at_ms = s * 1000;
         let mut rng = SimRng::new(mix(base ^ u64::from_le_bytes(s.to_le_bytes())));
-        let mut mean = rate * demand(at_ms);
+        let mut mean = rate * demand.at(at_ms);
         let mut arrivals = 0;
         while mean > 0.0 {
             arrivals += rng.poisson(mean.min(MAX_POISSON_MEAN));
@@ -203,23 +204,27 @@ mod tests {
     #[test]
     fn self_service_depends_only_on_the_seed_the_queues_and_the_instant() {
         let t = tuesday(10, 30);
-        assert_eq!(self_service(1, 9, t), self_service(1, 9, t));
-        assert_eq!(self_service(1, 0, t), 0);
-        let seeds: std::collections::BTreeSet<u64> =
-            (1..20).map(|seed| self_service(seed, 9, t)).collect();
+        assert_eq!(
+            self_service(1, 9, t, Demand::Daily),
+            self_service(1, 9, t, Demand::Daily)
+        );
+        assert_eq!(self_service(1, 0, t, Demand::Daily), 0);
+        let seeds: std::collections::BTreeSet<u64> = (1..20)
+            .map(|seed| self_service(seed, 9, t, Demand::Daily))
+            .collect();
         assert!(seeds.len() > 3, "orgs differ: {seeds:?}");
     }
 
     #[test]
     fn self_service_is_a_handful_to_a_few_dozen_at_peak_for_ten_queues_and_few_at_night() {
         let peak: Vec<u64> = (0..60)
-            .map(|i| self_service(1, 9, tuesday(10, 0) + i * 17_000))
+            .map(|i| self_service(1, 9, tuesday(10, 0) + i * 17_000, Demand::Daily))
             .collect();
         let mean = peak.iter().sum::<u64>() as f64 / peak.len() as f64;
         assert!((12.0..=26.0).contains(&mean), "peak mean {mean}: {peak:?}");
         assert!(peak.iter().all(|&n| (3..=45).contains(&n)), "{peak:?}");
         let night: u64 = (0..60)
-            .map(|i| self_service(1, 9, tuesday(2, 0) + i * 17_000))
+            .map(|i| self_service(1, 9, tuesday(2, 0) + i * 17_000, Demand::Daily))
             .sum();
         assert!(night < 60, "night total over 60 instants {night}");
     }
@@ -230,7 +235,7 @@ mod tests {
         // consecutive instants share most callers (no fresh draw per look).
         let t0 = tuesday(10, 30);
         let counts: Vec<i64> = (0..300)
-            .map(|i| i64::try_from(self_service(7, 9, t0 + i * 1000)).unwrap_or(0))
+            .map(|i| i64::try_from(self_service(7, 9, t0 + i * 1000, Demand::Daily)).unwrap_or(0))
             .collect();
         let max_step = counts
             .windows(2)
@@ -239,13 +244,16 @@ mod tests {
             .unwrap_or(0);
         assert!(max_step <= 8, "steps too big: {counts:?}");
         // Within a second the count does not move.
-        assert_eq!(self_service(7, 9, t0), self_service(7, 9, t0 + 999));
+        assert_eq!(
+            self_service(7, 9, t0, Demand::Daily),
+            self_service(7, 9, t0 + 999, Demand::Daily)
+        );
     }
 
     #[test]
     fn large_orgs_draw_poisson_counts_in_pieces() {
         // 5,000 voice queues: 150 arrivals a second at peak, about 10,500 in the IVR.
-        let n = self_service(1, 5000, tuesday(10, 0));
+        let n = self_service(1, 5000, tuesday(10, 0), Demand::Daily);
         assert!((9_000..12_000).contains(&n), "{n}");
     }
 

@@ -88,6 +88,7 @@ use tokio::task::JoinHandle;
 pub use agg_truth::{AggregateTruth, StatTruth, ViewTruth};
 pub use details::{utc_date, MosTruth};
 pub use faults::{Endpoint, Fault, Faults, Hostile, Refusal};
+pub use model::Demand;
 pub use records::{ConversationRecord, HoldSpan, Offer};
 pub use spike::{parse_spike, Spike};
 pub use stats::{RequestStats, STATUS_RESET};
@@ -143,6 +144,9 @@ pub struct SimConfig {
     /// exporter's whole look-back (2 h by default), as a real org has: with less, the
     /// exporter's state grows for as long as the look-back is not yet full of history.
     pub history: Duration,
+    /// How busy the org is: by the hour of the day (the default), or held at one level, so
+    /// that a benchmark measures the same traffic whenever it runs.
+    pub demand: Demand,
 }
 
 /// [`SimConfig::history`] by default.
@@ -163,6 +167,7 @@ impl Default for SimConfig {
             heartbeat_interval: Duration::from_secs(30),
             flow_outs: false,
             history: DEFAULT_HISTORY,
+            demand: Demand::Daily,
         }
     }
 }
@@ -228,9 +233,9 @@ impl SimOrg {
             }
         };
         let (seed, queues, agents) = (cfg.seed, cfg.queues, cfg.agents_per_queue);
-        let history = cfg.history;
+        let (history, demand) = (cfg.history, cfg.demand);
         let mut model = tokio::task::spawn_blocking(move || {
-            Model::new(seed, queues, agents, start_ms, history)
+            Model::new(seed, queues, agents, start_ms, history, demand)
         })
         .await
         .map_err(std::io::Error::other)?;

@@ -231,6 +231,7 @@ pub(crate) struct Model {
     /// Queues whose calls turn bad from an instant on (`SimOrg::spike_mos`): the MOS the
     /// details answer for their calls (`details.rs`).
     pub(crate) mos_spikes: Vec<MosSpike>,
+    pub(crate) demand: Demand,
 }
 
 /// Demand on a weekday by hour (UTC business clock), 1.0 = mid-morning peak.
@@ -258,6 +259,28 @@ fn whole(x: f64) -> i64 {
 /// An offset into the retained ended conversations (a VecDeque), so it fits usize.
 fn ended_index(offset: u64) -> usize {
     usize::try_from(offset).unwrap_or(usize::MAX)
+}
+
+/// How busy the org is over the day.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Demand {
+    /// By the business hour: `CURVE` on a weekday, 0.45 of it at the weekend (a night run sees
+    /// a twentieth of the mid-morning traffic).
+    #[default]
+    Daily,
+    /// Held at this level at every hour (1.0 = the weekday mid-morning peak): benchmarks that
+    /// must not depend on the hour they run at.
+    Fixed(f64),
+}
+
+impl Demand {
+    /// The demand at business time `t_ms`.
+    pub(crate) fn at(self, t_ms: i64) -> f64 {
+        match self {
+            Demand::Daily => demand(t_ms),
+            Demand::Fixed(level) => level,
+        }
+    }
 }
 
 /// Business-time demand at `t_ms`: `CURVE` interpolated within the hour, 0.45 of it at the
@@ -302,6 +325,7 @@ impl Model {
         agents_per_queue: usize,
         start_ms: i64,
         history: std::time::Duration,
+        demand: Demand,
     ) -> Model {
         let mut rng = SimRng::new(seed);
         let divisions = names::DIVISIONS
@@ -329,6 +353,7 @@ impl Model {
             agents_per_queue,
             flow_outs: false,
             mos_spikes: Vec::new(),
+            demand,
         };
         let names = names::queue_names(&mut model.rng, queues);
         for name in names {
@@ -442,7 +467,7 @@ impl Model {
     }
 
     fn staffed(&self, n: usize, t: i64) -> usize {
-        staffed(n, demand(t))
+        staffed(n, self.demand.at(t))
     }
 
     fn staff_initially(&mut self) {
@@ -547,7 +572,7 @@ impl Model {
         let t = self.now_ms + TICK_MS;
         self.now_ms = t;
         self.generation += 1;
-        let c = demand(t);
+        let c = self.demand.at(t);
         for qi in 0..self.queues.len() {
             if self.queues[qi].removed {
                 continue;
@@ -996,6 +1021,39 @@ impl Model {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_held_demand_makes_the_night_as_busy_as_the_peak_it_is_held_at() {
+        // Tuesday 2026-03-10, epoch ms at 03:00 and at 10:00 UTC.
+        let (night, peak) = (1_773_111_600_000, 1_773_136_800_000);
+        let arrivals = |start_ms: i64, demand: Demand| {
+            let m = Model::new(
+                1,
+                200,
+                8,
+                start_ms,
+                std::time::Duration::from_secs(600),
+                demand,
+            );
+            m.ended.len() + m.convs.values().count()
+        };
+        let daily = (
+            arrivals(night, Demand::Daily),
+            arrivals(peak, Demand::Daily),
+        );
+        assert!(
+            daily.0 * 5 < daily.1,
+            "the night is quiet by the hour: {daily:?}"
+        );
+        let held = arrivals(night, Demand::Fixed(1.0));
+        assert!(
+            held * 10 > daily.1 * 9 && held * 10 < daily.1 * 11,
+            "held at 1.0, the night has the peak's traffic: {held} against {}",
+            daily.1
+        );
+        assert_eq!(Demand::Fixed(0.3).at(night), 0.3);
+        assert_eq!(Demand::Daily.at(peak), demand(peak));
+    }
 
     #[test]
     fn the_first_five_presence_ids_and_the_main_stream_are_as_before_the_extra_presences() {
