@@ -9,6 +9,9 @@
 # default look-back (2 h) then holds history from its first poll, as with a real org. With the
 # simulator's default 20 minutes the exporter's analytics state grows by one bucket of every
 # queue every 5 minutes for the first 100 minutes, which is the look-back filling, not a leak.
+# Its demand is held at the weekday peak (SIM_DEMAND, default peak): by the hour, an hour's run
+# would cross the demand curve, and the exporter's state follows the traffic (at night it
+# shrinks as the traffic does, which reads as a spread that is not the exporter's).
 # Loopback only; stops by itself.
 #   scripts/memory-level.sh [DURATION=1h] [QUEUES=5000] [exporter flags...]
 # GENESYS_EXPORTER_BIN=path runs that binary instead of building the release one.
@@ -30,7 +33,7 @@ source scripts/procs.sh
 rss() { awk '$1 == "VmRSS:" {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 
 $bin simulate --listen 127.0.0.1:0 --queues "$queues" --history "${SIM_HISTORY:-2h10m}" \
-    > "$work/sim.log" 2>/dev/null & running="$running $!"
+    --demand "${SIM_DEMAND:-peak}" > "$work/sim.log" 2>/dev/null & running="$running $!"
 for _ in $(seq 1 300); do [ -s "$work/sim.log" ] && break; sleep 0.1; done
 read -r api login < <(sed -n '1s/api-url=\([^ ]*\) login-url=\(.*\)/\1 \2/p' "$work/sim.log")
 port=$(free_port)
@@ -56,7 +59,7 @@ while :; do
 done
 series=$(curl -s "$url/metrics" | awk '$1 == "genesys_exporter_series" {printf "%d", $2}')
 
-echo "exporter flags: ${flags[*]}; $queues queues with ${SIM_HISTORY:-2h10m} of history; $series series; RSS sampled every 30 s"
+echo "exporter flags: ${flags[*]}; $queues queues with ${SIM_HISTORY:-2h10m} of history at demand ${SIM_DEMAND:-peak}; $series series; RSS sampled every 30 s"
 echo
 echo "| minute | RSS |"
 echo "|---|---|"
