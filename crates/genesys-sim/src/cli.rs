@@ -793,6 +793,13 @@ mod tests {
         plan(&args(argv), "id".into(), "secret".into())
     }
 
+    /// The one org's configuration of `--listen 127.0.0.1:0` and `extra`.
+    fn config_of(extra: &[&str]) -> Result<SimConfig, UsageError> {
+        let mut argv = vec!["--listen", "127.0.0.1:0"];
+        argv.extend_from_slice(extra);
+        plan_of(&argv).map(|mut plans| plans.remove(0).config)
+    }
+
     #[test]
     fn a_fault_prefixed_with_an_org_applies_to_that_org_only() {
         let spec = parse_faults("org02/observations:503x5,queues:429x3,ORG3/token:reset")
@@ -925,11 +932,7 @@ mod tests {
 
     #[test]
     fn history_is_20_minutes_unless_asked_and_at_most_what_the_org_keeps() {
-        let history = |extra: &[&str]| {
-            let mut args = vec!["--listen", "127.0.0.1:0"];
-            args.extend_from_slice(extra);
-            plan_of(&args).map(|plans| plans[0].config.history)
-        };
+        let history = |extra: &[&str]| config_of(extra).map(|c| c.history);
         assert_eq!(history(&[]).ok(), Some(crate::DEFAULT_HISTORY));
         assert_eq!(
             history(&["--history", "2h10m"]).ok(),
@@ -947,11 +950,7 @@ mod tests {
 
     #[test]
     fn demand_follows_the_hour_unless_held_at_the_peak_or_a_level() {
-        let demand = |extra: &[&str]| {
-            let mut args = vec!["--listen", "127.0.0.1:0"];
-            args.extend_from_slice(extra);
-            plan_of(&args).map(|plans| plans[0].config.demand)
-        };
+        let demand = |extra: &[&str]| config_of(extra).map(|c| c.demand);
         assert_eq!(demand(&[]).ok(), Some(Demand::Daily));
         assert_eq!(demand(&["--demand", "peak"]).ok(), Some(Demand::Fixed(1.0)));
         assert_eq!(demand(&["--demand", "0.5"]).ok(), Some(Demand::Fixed(0.5)));
