@@ -19,6 +19,8 @@
 #   - seconds from start to `/-/ready` answering 200, to the first live series, and to every
 #     collector's first poll done (the analytics catch up after ready); the rest is measured
 #     after that, on the whole body.
+# After the table, for each size run in both modes: push mode's mean scrapes/s against poll
+# mode's, and the same over nginx's in each row (the machine's speed at that moment).
 # The simulator's demand is held at the weekday peak (`--demand peak`, SIM_DEMAND to change it):
 # by the hour, a run at night would see a twentieth of the traffic of one at 10:00 UTC, and
 # push mode's events (about 480 a second at 5,000 queues at the peak) with it.
@@ -152,12 +154,14 @@ for n in $sizes; do
         echo 5 > "/proc/$pid/clear_refs"
         w0=$(cpu_ticks "$pid"); s0=$(cpu_ticks "$simpid"); l0=$(date +%s.%N)
         rps=$(scrapes "$url/metrics")
+        median=$(cat "$work/rps")
         w1=$(cpu_ticks "$pid"); s1=$(cpu_ticks "$simpid"); l1=$(date +%s.%N)
         sim_cpu=$(awk -v d="$((s1 - s0))" -v hz="$hz" -v a="$l0" -v b="$l1" 'BEGIN {printf "%.1f", 100 * d / hz / (b - a)}')
         total=$(cat "$work/total")
         per_scrape=$(awk -v d="$((w1 - w0))" -v hz="$hz" -v n="$total" 'BEGIN {printf "%.2f", 1000 * d / hz / n}')
         peak=$(mib "$(kib "$pid" VmHWM)")
         nginx_rps=$(scrapes "http://127.0.0.1:$nport/metrics")
+        echo "$n $mode $median $(cat "$work/rps")" >> "$work/medians"
         plain=$(curl -s "$url/metrics" | wc -c)
         human() { awk -v b="$1" 'BEGIN {if (b >= 1e6) printf "%.1f MB", b / 1e6; else printf "%.0f kB", b / 1e3}'; }
         label=$mode
@@ -169,3 +173,18 @@ for n in $sizes; do
         wait "$pid" "$simpid" 2>/dev/null || true
     done
 done
+# Push against poll, per size with both: the mean of each mode's medians, and of each over
+# nginx's in its row (nginx serves the same bytes right after, so that ratio takes out how
+# much of the machine was left at that moment, which moves from row to row by more than the
+# modes differ).
+[ -s "$work/medians" ] && awk '
+    {k = $1 " " $2; n[k]++; r[k] += $3; q[k] += $3 / $4; sizes[$1] = 1}
+    END {
+        for (s in sizes) {
+            a = s " auto"; p = s " poll"
+            if (!(a in n) || !(p in n)) continue
+            printf "\n%s queues: push %.0f against poll %.0f scrapes/s (%d and %d rows): %.2fx; over nginx %.2f against %.2f: %.2fx\n",
+                s, r[a] / n[a], r[p] / n[p], n[a], n[p], (r[a] / n[a]) / (r[p] / n[p]),
+                q[a] / n[a], q[p] / n[p], (q[a] / n[a]) / (q[p] / n[p])
+        }
+    }' "$work/medians"
